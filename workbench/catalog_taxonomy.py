@@ -1,0 +1,147 @@
+"""From a catalog's category paths to a taxonomy and one leaf per product.
+
+Paths are split on the catalog's separator, a trailing node naming the product itself is
+stripped (Flipkart ends many paths with the product's title), cut at ``max_depth``, and
+rare nodes are merged (``min_count``) so that every leaf has enough products to learn.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Sequence
+
+import pandas as pd
+
+from workbench.errors import WorkbenchError
+from workbench.taxonomy import SEP, Taxonomy, node_id
+
+_WRAPPER = re.compile(r'^\s*\[\s*"?|"?\s*\]\s*$')
+
+
+def parse_paths(values: pd.Series, sep: str) -> list[tuple[str, ...]]:
+    """Split category path strings into tuples of names (``["A >> B"]`` wrappers removed)."""
+    out = []
+    for value in values.fillna("").astype(str):
+        value = _WRAPPER.sub("", value)
+        parts = tuple(p.strip() for p in value.split(sep))
+        out.append(tuple(p for p in parts if p))
+    return out
+
+
+def _looks_like_name(node: str, title: str) -> bool:
+    node_l, title_l = node.lower().rstrip(". "), title.lower().strip()
+    if node.endswith("..."):
+        return True
+    return bool(node_l) and (title_l.startswith(node_l) or node_l.startswith(title_l[: max(len(node_l), 1)]))
+
+
+def strip_name_nodes(paths: list[tuple[str, ...]], titles: Sequence[str]) -> list[tuple[str, ...]]:
+    """Drop a trailing node that is the product's own name (or a name cut short with "...").
+
+    A path made only of the product's name becomes empty: that product has no category.
+    """
+    out = []
+    for path, title in zip(paths, titles):
+        if path and _looks_like_name(path[-1], str(title)):
+            path = path[:-1]
+        out.append(path)
+    return out
+
+
+def cut_depth(paths: list[tuple[str, ...]], max_depth: int | None) -> list[tuple[str, ...]]:
+    """Keep at most ``max_depth`` levels of every path."""
+    if not max_depth:
+        return list(paths)
+    return [p[:max_depth] for p in paths]
+
+
+@dataclass
+class CatalogTaxonomy:
+    """The result: the tree, each product's leaf, and the merges that were made."""
+
+    taxonomy: Taxonomy
+    leaves: list[str]
+    merges: dict[str, str]
+    counts: dict[str, int]
+
+
+def merge_rare(paths: list[tuple[str, ...]], min_count: int,
+               into: str = "parent") -> tuple[list[tuple[str, ...]], dict[str, str]]:
+    """Merge nodes with fewer than ``min_count`` products, deepest level first.
+
+    Under each parent, rare children (and products whose path stops at the parent while
+    it has children) are pooled. ``into="parent"``: when no child of the parent is
+    frequent, the whole family collapses into the parent, which becomes a leaf; otherwise
+    the pool becomes the leaf ``"Other <parent>"`` beside the frequent children (a pool
+    itself smaller than ``min_count`` moves up into the grandparent's pool instead).
+    ``into="other"``: the pool always becomes ``"Other <parent>"``. Rare top-level
+    categories pool into a top-level ``"Other"``. Returns the new paths and
+    ``{original node: merged node}``.
+    """
+    if into not in ("parent", "other"):
+        raise WorkbenchError(f"merge must be 'parent' or 'other', not {into!r}")
+    if min_count <= 1 or not paths:
+        return list(paths), {}
+    counts = Counter(paths)
+    current = {p: p for p in counts}  # original unique path -> its path now
+    for depth in range(max(len(p) for p in counts), 0, -1):
+        weight: Counter = Counter()
+        for orig, now in current.items():
+            weight[now] += counts[orig]
+        subtree: Counter = Counter()
+        by_parent: dict[tuple, set] = defaultdict(set)
+        for now, n in weight.items():
+            if len(now) >= depth:
+                subtree[now[:depth]] += n
+            if len(now) >= depth - 1:
+                by_parent[now[: depth - 1]].add(now)
+        targets: dict[tuple, tuple] = {}
+        for parent, members in by_parent.items():
+            children = {m[:depth] for m in members if len(m) >= depth}
+            if not children:
+                continue
+            frequent = {c for c in children if subtree[c] >= min_count}
+            pooled = [m for m in members if len(m) < depth or m[:depth] not in frequent]
+            if not pooled:
+                continue
+            pool_size = sum(weight[m] for m in pooled)
+            if not parent:
+                target = ("Other",)
+            elif not frequent and into == "parent":
+                target = parent
+            elif pool_size < min_count and len(parent) >= 2:
+                # too small for a bucket of its own: pooled again one level up
+                target = parent[:-1]
+            else:
+                target = parent + (f"Other {parent[-1]}",)
+            for m in pooled:
+                targets[m] = target
+        if targets:
+            current = {orig: targets.get(now, now) for orig, now in current.items()}
+    merges = {node_id(orig): node_id(now) for orig, now in current.items() if orig != now}
+    return [current[p] for p in paths], merges
+
+
+def build_catalog_taxonomy(paths: list[tuple[str, ...]], *, min_count: int = 1,
+                           merge: str = "parent", level_names: Sequence[str] | None = None) -> CatalogTaxonomy:
+    """The taxonomy of a catalog's (already cut) paths, with rare nodes merged."""
+    labelled = [p for p in paths if p]
+    if not labelled:
+        raise WorkbenchError("no product has a category; map a category column (category=... or levels=...)")
+    merged, merges = merge_rare(labelled, min_count, merge)
+    new_of = dict(zip(labelled, merged))
+    # a product whose path ends on an internal node is pooled into "Other <node>"
+    prefixes = {p[:i] for p in new_of.values() for i in range(1, len(p))}
+    for orig, now in list(new_of.items()):
+        if now in prefixes:
+            new_of[orig] = now + (f"Other {now[-1]}",)
+            merges[node_id(orig)] = node_id(new_of[orig])
+    taxonomy = Taxonomy(set(new_of.values()), level_names)
+    leaves = [node_id(new_of[p]) if p else "" for p in paths]
+    return CatalogTaxonomy(taxonomy, leaves, merges, dict(Counter(v for v in leaves if v)))
+
+
+__all__ = ["SEP", "CatalogTaxonomy", "build_catalog_taxonomy", "cut_depth", "merge_rare",
+           "parse_paths", "strip_name_nodes"]

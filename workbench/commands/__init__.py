@@ -1,0 +1,1 @@
+"""Subcommands of the ``workbench`` CLI; each module defines ``register(subparsers, common)``."""

@@ -1,0 +1,79 @@
+"""``workbench ingest`` and ``workbench info``."""
+
+from __future__ import annotations
+
+import json
+
+from workbench.errors import WorkbenchError
+from workbench.info import format_info, workspace_info
+from workbench.ingest import IngestOptions, ingest_dataset, ingest_file
+from workbench.mapping import RECIPES, ColumnMapping
+from workbench.store import Workspace
+
+
+def _fractions(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise WorkbenchError(f"--fractions {text!r} must be three numbers such as 0.7,0.15,0.15") from None
+    if len(values) != 3:
+        raise WorkbenchError(f"--fractions {text!r} must be three numbers such as 0.7,0.15,0.15")
+    return values  # type: ignore[return-value]
+
+
+def register(sub, common) -> None:
+    """Add ``ingest`` and ``info``."""
+    p = sub.add_parser("ingest", parents=[common], help="ingest a catalog into the workspace",
+                       description="Ingest a built-in catalog (--dataset) or any CSV/Parquet/JSONL file.")
+    p.add_argument("path", nargs="?", help="catalog file (CSV, Parquet or JSON lines)")
+    p.add_argument("--dataset", choices=sorted(RECIPES), help="a built-in catalog")
+    p.add_argument("--map", dest="mapping", help="field=column pairs: id, title, description, brand, price, "
+                   "category (a path column) or levels=A|B|C, image, department")
+    p.add_argument("--sep", default=">", help="separator of category paths (default '>')")
+    p.add_argument("--format", dest="fmt", choices=["csv", "parquet", "jsonl"])
+    p.add_argument("--delimiter", help="CSV field delimiter (default: detected)")
+    p.add_argument("--max-depth", type=int, help="cut category paths at this depth")
+    p.add_argument("--min-count", type=int, help="merge leaves with fewer products")
+    p.add_argument("--merge", choices=["parent", "other"], help="where rare leaves go (default parent)")
+    p.add_argument("--strip-name-node", action="store_true", help="drop a trailing node naming the product")
+    p.add_argument("--levels", help="level names, comma separated (e.g. 'Product Category,Product Family,Product Type')")
+    p.add_argument("--department", help="department column, or 'top' for the first category level")
+    p.add_argument("--sample", type=int, help="ingest a seeded random sample of this many rows")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fractions", type=_fractions, help="train,valid,test shares (default 0.7,0.15,0.15)")
+    p.set_defaults(func=run_ingest)
+
+    q = sub.add_parser("info", parents=[common], help="summary of the workspace")
+    q.add_argument("--json", action="store_true", help="print one JSON object")
+    q.set_defaults(func=run_info)
+
+
+def run_ingest(args) -> int:
+    """Handler of ``workbench ingest``."""
+    ws = Workspace(args.workspace)
+    levels = [v.strip() for v in args.levels.split(",")] if args.levels else None
+    overrides = dict(max_depth=args.max_depth, min_count=args.min_count, merge=args.merge,
+                     level_names=levels, department=args.department, fractions=args.fractions,
+                     strip_name_node=args.strip_name_node or None)
+    if args.dataset:
+        if args.path:
+            raise WorkbenchError("give either --dataset NAME or a file PATH, not both")
+        summary = ingest_dataset(ws, args.dataset, sample=args.sample, seed=args.seed, **overrides)
+    else:
+        if not args.path or not args.mapping:
+            raise WorkbenchError("give --dataset NAME, or a file PATH with --map title=COLUMN,category=COLUMN")
+        options = IngestOptions(seed=args.seed)
+        for key, value in overrides.items():
+            if value is not None:
+                setattr(options, key, value)
+        summary = ingest_file(ws, args.path, ColumnMapping.parse(args.mapping, args.sep), options=options,
+                              sample=args.sample, fmt=args.fmt, delimiter=args.delimiter)
+    print(summary)
+    return 0
+
+
+def run_info(args) -> int:
+    """Handler of ``workbench info``."""
+    info = workspace_info(Workspace(args.workspace))
+    print(json.dumps(info, indent=2) if args.json else format_info(info))
+    return 0

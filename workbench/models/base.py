@@ -1,0 +1,195 @@
+"""The one interface every model family implements (scikit-learn's estimator contract).
+
+* ``__init__`` stores parameters only; learned state ends in ``_``.
+* ``fit(X, y)`` takes products (a DataFrame with ``title``, ``description``, ``brand``,
+  ``price`` columns, or a list of titles) and leaf labels, and returns ``self``.
+* ``predict_proba(X)`` has one column per leaf of ``leaves`` (the taxonomy's leaf list), in
+  that order; a leaf absent from the training data keeps its column, of zeros.
+* ``predict(X)`` returns leaf labels (never indices).
+* ``save(dir)`` / ``load(dir)`` write ``manifest.json`` plus native artifacts; nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
+
+from workbench.errors import WorkbenchError
+
+MANIFEST = "manifest.json"
+TEXT_COLUMNS = ("title", "description", "brand")
+
+_REGISTRY: dict[str, type["CategoryClassifier"]] = {}
+
+
+def register(cls: type["CategoryClassifier"]) -> type["CategoryClassifier"]:
+    """Class decorator: make a model family loadable and trainable by its ``kind``."""
+    _REGISTRY[cls.kind] = cls
+    return cls
+
+
+def model_class(kind: str) -> type["CategoryClassifier"]:
+    """The class of a model family by kind (``tfidf``, ``xgboost``, ``transformer``, ``cnn-lstm``)."""
+    import workbench.models  # noqa: F401  (registers the families)
+
+    try:
+        return _REGISTRY[kind]
+    except KeyError:
+        raise WorkbenchError(
+            f"unknown model kind {kind!r}; choose one of {', '.join(sorted(_REGISTRY))}") from None
+
+
+def as_products(X: Any) -> pd.DataFrame:
+    """Products as a DataFrame with at least the text columns (a list of strings = titles)."""
+    if isinstance(X, pd.DataFrame):
+        frame = X
+    elif isinstance(X, pd.Series):
+        frame = pd.DataFrame({"title": X.to_numpy()})
+    else:
+        frame = pd.DataFrame({"title": list(X)})
+    if "title" not in frame:
+        raise WorkbenchError(
+            f"products need a 'title' column; got columns {list(frame.columns)}")
+    frame = frame.copy()
+    for col in TEXT_COLUMNS:
+        if col not in frame:
+            frame[col] = ""
+        frame[col] = frame[col].fillna("").astype(str)
+    if "price" not in frame:
+        frame["price"] = np.nan
+    return frame.reset_index(drop=True)
+
+
+def product_texts(X: Any, fields: Sequence[str] = ("title", "brand")) -> list[str]:
+    """One text per product: the chosen fields joined, empty ones skipped."""
+    frame = as_products(X)
+    parts = [frame[f].astype(str).str.strip() for f in fields]
+    out = []
+    for values in zip(*parts):
+        out.append(" | ".join(v for v in values if v))
+    return out
+
+
+class CategoryClassifier(ClassifierMixin, BaseEstimator, ABC):
+    """Base class: leaf alignment, ``predict``, ``save`` / ``load``. Subclasses implement
+    ``_fit(X, y_index, n_classes)``, ``_predict_proba(X)`` (over ``classes_``),
+    ``_save_artifacts(dir)`` and ``_load_artifacts(dir)``."""
+
+    kind: ClassVar[str] = "base"
+
+    # every subclass has these two parameters
+    leaves: Sequence[str] | None
+    random_state: int
+
+    def fit(self, X, y, X_valid=None, y_valid=None):
+        """Fit on products ``X`` with leaf labels ``y``; ``X_valid``/``y_valid`` drive early stopping."""
+        y = np.asarray(y, dtype=object)
+        if len(y) != len(as_products(X)):
+            raise WorkbenchError(f"{len(as_products(X))} products but {len(y)} labels; pass one label per product")
+        classes = list(self.leaves) if self.leaves is not None else sorted(set(y))
+        index = {c: i for i, c in enumerate(classes)}
+        unknown = sorted(set(y) - set(index))
+        if unknown:
+            raise WorkbenchError(
+                f"{len(unknown)} labels are not leaves of the taxonomy (e.g. {unknown[0]!r}); "
+                "map them onto leaves or rebuild the taxonomy")
+        self.classes_ = np.array(classes, dtype=object)
+        y_idx = np.array([index[v] for v in y], dtype=np.int64)
+        valid = None
+        if X_valid is not None and y_valid is not None:
+            keep = np.array([v in index for v in y_valid])
+            yv = np.array([index[v] for v in np.asarray(y_valid, dtype=object)[keep]], dtype=np.int64)
+            valid = (as_products(X_valid)[keep].reset_index(drop=True), yv)
+        self._fit(as_products(X), y_idx, len(classes), valid)
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "classes_"):
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet; call fit(products, labels) first")
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probabilities, one column per leaf in ``classes_`` order, rows summing to 1."""
+        self._check_fitted()
+        proba = np.asarray(self._predict_proba(as_products(X)), dtype=np.float64)
+        proba = np.clip(proba, 0.0, None)
+        sums = proba.sum(axis=1, keepdims=True)
+        sums[sums == 0] = 1.0
+        return proba / sums
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable leaf label of each product."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    # persistence ------------------------------------------------------------------------
+    def save(self, directory: str | Path, **extra: Any) -> Path:
+        """Write ``manifest.json`` (kind, parameters, classes, version, ``extra``) and artifacts."""
+        from workbench import __version__
+
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        params = {k: v for k, v in self.get_params(deep=False).items()}
+        manifest = {
+            "kind": self.kind,
+            "params": _jsonable(params),
+            "classes": [str(c) for c in self.classes_],
+            "workbench_version": __version__,
+            **_jsonable(extra),
+        }
+        self._save_artifacts(directory)
+        (directory / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        return directory
+
+    @staticmethod
+    def load(directory: str | Path) -> "CategoryClassifier":
+        """Load any saved model: the manifest says which family it is."""
+        directory = Path(directory)
+        path = directory / MANIFEST
+        if not path.exists():
+            raise WorkbenchError(f"no {MANIFEST} in {directory}; point at a directory written by model.save()")
+        manifest = json.loads(path.read_text())
+        cls = model_class(manifest["kind"])
+        model = cls(**manifest["params"])
+        model.classes_ = np.array(manifest["classes"], dtype=object)
+        model.manifest_ = manifest
+        model._load_artifacts(directory)
+        return model
+
+    # hooks for subclasses ---------------------------------------------------------------
+    @abstractmethod
+    def _fit(self, X: pd.DataFrame, y: np.ndarray, n_classes: int, valid) -> None:
+        """Implemented by each family."""
+
+    @abstractmethod
+    def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Implemented by each family."""
+
+    @abstractmethod
+    def _save_artifacts(self, directory: Path) -> None:
+        """Implemented by each family."""
+
+    @abstractmethod
+    def _load_artifacts(self, directory: Path) -> None:
+        """Implemented by each family."""
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)

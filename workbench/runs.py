@@ -1,0 +1,158 @@
+"""Training runs as stored in the workspace: the ``runs`` table, top-k ``predictions``,
+and the full probability matrices as ``.npy`` artifacts (loaded without pickle).
+
+Layout of one run's artifacts, under ``<workspace>/artifacts/runs/<run_id>/``:
+``model/`` (the saved model), ``classes.json`` (the leaf order of every matrix),
+``<part>_proba.npy`` (float32, one row per product) and ``<part>_index.parquet``
+(``product_id``, ``true_leaf``, row-aligned with the matrix), for part in valid/test.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import WorkbenchError
+from workbench.store import Workspace
+
+TOP_K = 10
+
+RUNS_DDL = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY, model VARCHAR, split VARCHAR, department VARCHAR,
+    params JSON, data_fingerprint VARCHAR, split_fingerprint VARCHAR, sample BIGINT,
+    started_at TIMESTAMP, train_seconds DOUBLE, peak_memory_mb DOUBLE, metrics JSON,
+    artifact_dir VARCHAR, parent_run VARCHAR, label_sources VARCHAR);
+CREATE TABLE IF NOT EXISTS predictions (
+    run_id VARCHAR, part VARCHAR, product_id VARCHAR, true_leaf VARCHAR,
+    rank INTEGER, leaf VARCHAR, proba DOUBLE);
+"""
+
+
+@dataclass
+class RunPredictions:
+    """One part (valid or test) of a run: product ids, true leaves, probabilities, leaf order."""
+
+    product_ids: np.ndarray
+    y_true: np.ndarray
+    proba: np.ndarray
+    classes: np.ndarray
+
+
+def new_run_id(model: str) -> str:
+    """A sortable, unique run id such as ``20261121-101500-tfidf-1a2b3c``."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{model}-{uuid.uuid4().hex[:6]}"
+
+
+def run_dir(ws: Workspace, run_id: str) -> Path:
+    """Artifact folder of a run."""
+    return ws.artifacts / "runs" / run_id
+
+
+def top_k_rows(run_id: str, part: str, product_ids: Sequence[str], y_true: Sequence[str],
+               proba: np.ndarray, classes: Sequence[str], k: int = TOP_K) -> pd.DataFrame:
+    """The ``predictions`` rows: the k most probable leaves of each product, rank 1 first."""
+    k = min(k, proba.shape[1])
+    top = np.argsort(-proba, axis=1, kind="stable")[:, :k]
+    n = len(product_ids)
+    classes = np.asarray(classes, dtype=object)
+    return pd.DataFrame({
+        "run_id": run_id,
+        "part": part,
+        "product_id": np.repeat(np.asarray(product_ids, dtype=object), k),
+        "true_leaf": np.repeat(np.asarray(y_true, dtype=object), k),
+        "rank": np.tile(np.arange(1, k + 1), n),
+        "leaf": classes[top.ravel()],
+        "proba": np.take_along_axis(proba, top, axis=1).ravel().astype(float),
+    })
+
+
+def record_run(ws: Workspace, *, run_id: str, model: str, split: str, params: dict[str, Any],
+               metrics: dict[str, Any], train_seconds: float, peak_memory_mb: float | None,
+               data_fingerprint: str, split_fingerprint: str, classes: Sequence[str],
+               parts: dict[str, tuple[Sequence[str], Sequence[str], np.ndarray]],
+               department: str | None = None, sample: int | None = None,
+               parent_run: str | None = None, label_sources: str = "catalog",
+               started_at: datetime | None = None) -> str:
+    """Store a finished run: its row, its top-k predictions and its probability matrices.
+
+    ``parts`` maps ``"valid"``/``"test"`` to ``(product_ids, true_leaves, proba)``. Files are
+    written first, then the rows in one transaction, so a failure leaves no half-recorded run.
+    """
+    ws.ensure(RUNS_DDL)
+    folder = run_dir(ws, run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "classes.json").write_text(json.dumps([str(c) for c in classes]))
+    frames = []
+    for part, (ids, y_true, proba) in parts.items():
+        proba = np.asarray(proba, dtype=np.float32)
+        if proba.shape != (len(ids), len(classes)):
+            raise WorkbenchError(f"{part} probabilities have shape {proba.shape}, expected "
+                                 f"({len(ids)}, {len(classes)}); align them to the leaf list")
+        np.save(folder / f"{part}_proba.npy", proba, allow_pickle=False)
+        pd.DataFrame({"product_id": list(map(str, ids)), "true_leaf": list(y_true)}).to_parquet(
+            folder / f"{part}_index.parquet", index=False)
+        frames.append(top_k_rows(run_id, part, ids, y_true, proba, classes))
+    preds = pd.concat(frames, ignore_index=True) if frames else None
+    with ws.transaction() as cur:
+        cur.execute(
+            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, model, split, department, json.dumps(params, default=str), data_fingerprint,
+             split_fingerprint, sample, started_at or datetime.now(timezone.utc), train_seconds,
+             peak_memory_mb, json.dumps(metrics, default=float), str(folder), parent_run,
+             label_sources])
+        if preds is not None:
+            cur.register("_preds", preds)
+            cur.execute("INSERT INTO predictions SELECT * FROM _preds")
+            cur.unregister("_preds")
+    return run_id
+
+
+def list_runs(ws: Workspace) -> pd.DataFrame:
+    """All recorded runs, oldest first, with ``params`` and ``metrics`` decoded."""
+    ws.ensure(RUNS_DDL)
+    runs = ws.df("SELECT * FROM runs ORDER BY started_at, run_id")
+    for col in ("params", "metrics"):
+        runs[col] = runs[col].map(lambda v: json.loads(v) if isinstance(v, str) else (v or {}))
+    return runs
+
+
+def get_run(ws: Workspace, run_id: str) -> dict[str, Any]:
+    """One run as a dict; a clear error names the known runs when the id is wrong."""
+    runs = list_runs(ws)
+    hit = runs[runs["run_id"] == run_id]
+    if hit.empty:
+        known = ", ".join(runs["run_id"].tail(5)) or "none yet (run `workbench train`)"
+        raise WorkbenchError(f"no run {run_id!r} in {ws.path}; recent runs: {known}")
+    return hit.iloc[0].to_dict()
+
+
+def latest_run_id(ws: Workspace, model: str | None = None) -> str:
+    """The most recent run (of a model kind, when given)."""
+    runs = list_runs(ws)
+    if model:
+        runs = runs[runs["model"] == model]
+    if runs.empty:
+        raise WorkbenchError(f"no runs in {ws.path}; train one first with `workbench train`")
+    return str(runs["run_id"].iloc[-1])
+
+
+def load_predictions(ws: Workspace, run_id: str, part: str = "test") -> RunPredictions:
+    """The full probability matrix of a run's part, with product ids, true leaves and leaf order."""
+    folder = Path(get_run(ws, run_id)["artifact_dir"])
+    path = folder / f"{part}_proba.npy"
+    if not path.exists():
+        raise WorkbenchError(f"run {run_id} has no {part} predictions at {path}")
+    index = pd.read_parquet(folder / f"{part}_index.parquet")
+    classes = np.array(json.loads((folder / "classes.json").read_text()), dtype=object)
+    return RunPredictions(index["product_id"].to_numpy(dtype=object),
+                          index["true_leaf"].to_numpy(dtype=object),
+                          np.load(path, allow_pickle=False), classes)
