@@ -230,14 +230,13 @@ def _json_rows(frame: pd.DataFrame) -> list[str]:
 def _category_paths(frame: pd.DataFrame, mapping: ColumnMapping, titles: pd.Series,
                     options: IngestOptions) -> list[tuple[str, ...]]:
     if mapping.levels:
-        values = frame[mapping.levels].apply(lambda c: c.map(lambda v: v.strip() if isinstance(v, str) else None))
         paths = []
-        for row in values.itertuples(index=False):
+        for row in frame[mapping.levels].itertuples(index=False):
             path = []
             for v in row:
-                if not v:
+                if not isinstance(v, str) or not v.strip():
                     break
-                path.append(v)
+                path.append(v.strip())
             paths.append(tuple(path))
     elif mapping.category:
         paths = parse_paths(frame[mapping.category], mapping.sep)

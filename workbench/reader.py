@@ -71,7 +71,8 @@ def _read_csv(path: Path, delimiter: str | None) -> RawCatalog:
             raise WorkbenchError(f"cannot read {path.name} as CSV ({str(exc).splitlines()[0]}); "
                                  "check the delimiter (--delimiter) and the header row") from exc
         bad = con.execute(
-            "SELECT line, error_type, csv_line FROM reject_errors ORDER BY line").df()
+            "SELECT line, first(error_type ORDER BY error_type) AS error_type, first(csv_line) AS csv_line "
+            "FROM reject_errors GROUP BY line ORDER BY line").df()
     finally:
         con.close()
     reasons = {"INVALID ENCODING": "undecodable bytes (file is not UTF-8)"}
