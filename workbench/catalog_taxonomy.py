@@ -67,8 +67,8 @@ class CatalogTaxonomy:
     counts: dict[str, int]
 
 
-def merge_rare(paths: list[tuple[str, ...]], min_count: int,
-               into: str = "parent") -> tuple[list[tuple[str, ...]], dict[str, str]]:
+def merge_rare(paths: list[tuple[str, ...]], min_count: int, into: str = "parent",
+               weights: Sequence[int] | None = None) -> tuple[list[tuple[str, ...]], dict[str, str]]:
     """Merge nodes with fewer than ``min_count`` products, deepest level first.
 
     Under each parent, rare children (and products whose path stops at the parent while
@@ -78,13 +78,16 @@ def merge_rare(paths: list[tuple[str, ...]], min_count: int,
     itself smaller than ``min_count`` moves up into the grandparent's pool instead).
     ``into="other"``: the pool always becomes ``"Other <parent>"``. Rare top-level
     categories pool into a top-level ``"Other"``. Returns the new paths and
-    ``{original node: merged node}``.
+    ``{original node: merged node}``. ``weights`` gives each path's number of products
+    (default 1 each), so unique paths can be passed with their counts.
     """
     if into not in ("parent", "other"):
         raise WorkbenchError(f"merge must be 'parent' or 'other', not {into!r}")
     if min_count <= 1 or not paths:
         return list(paths), {}
-    counts = Counter(paths)
+    counts: Counter = Counter()
+    for p, w in zip(paths, weights if weights is not None else [1] * len(paths)):
+        counts[p] += w
     current = {p: p for p in counts}  # original unique path -> its path now
     for depth in range(max(len(p) for p in counts), 0, -1):
         weight: Counter = Counter()
@@ -125,13 +128,19 @@ def merge_rare(paths: list[tuple[str, ...]], min_count: int,
 
 
 def build_catalog_taxonomy(paths: list[tuple[str, ...]], *, min_count: int = 1,
-                           merge: str = "parent", level_names: Sequence[str] | None = None) -> CatalogTaxonomy:
-    """The taxonomy of a catalog's (already cut) paths, with rare nodes merged."""
-    labelled = [p for p in paths if p]
+                           merge: str = "parent", level_names: Sequence[str] | None = None,
+                           weights: Sequence[int] | None = None) -> CatalogTaxonomy:
+    """The taxonomy of a catalog's (already cut) paths, with rare nodes merged.
+
+    ``weights`` gives each path's number of products, so a large catalog can pass its
+    distinct paths with their counts; ``leaves`` and ``counts`` then refer to those paths.
+    """
+    weights = list(weights) if weights is not None else [1] * len(paths)
+    labelled = [(p, w) for p, w in zip(paths, weights) if p]
     if not labelled:
         raise WorkbenchError("no product has a category; map a category column (category=... or levels=...)")
-    merged, merges = merge_rare(labelled, min_count, merge)
-    new_of = dict(zip(labelled, merged))
+    merged, merges = merge_rare([p for p, _ in labelled], min_count, merge, [w for _, w in labelled])
+    new_of = dict(zip((p for p, _ in labelled), merged))
     # a product whose path ends on an internal node is pooled into "Other <node>"
     prefixes = {p[:i] for p in new_of.values() for i in range(1, len(p))}
     for orig, now in list(new_of.items()):
@@ -140,7 +149,11 @@ def build_catalog_taxonomy(paths: list[tuple[str, ...]], *, min_count: int = 1,
             merges[node_id(orig)] = node_id(new_of[orig])
     taxonomy = Taxonomy(set(new_of.values()), level_names)
     leaves = [node_id(new_of[p]) if p else "" for p in paths]
-    return CatalogTaxonomy(taxonomy, leaves, merges, dict(Counter(v for v in leaves if v)))
+    counts: Counter = Counter()
+    for leaf, w in zip(leaves, weights):
+        if leaf:
+            counts[leaf] += w
+    return CatalogTaxonomy(taxonomy, leaves, merges, dict(counts))
 
 
 __all__ = ["SEP", "CatalogTaxonomy", "build_catalog_taxonomy", "cut_depth", "merge_rare",

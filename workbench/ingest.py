@@ -160,7 +160,7 @@ def _validate(ws: Workspace, frame: pd.DataFrame, mapping: ColumnMapping, option
     if options.labelled:
         paths = _category_paths(frame, mapping, title_raw, options)
     else:
-        paths = [()] * n
+        paths = pd.Series([None] * n, index=frame.index, dtype=object)
 
     reason = pd.Series([None] * n, index=frame.index, dtype=object)
 
@@ -171,8 +171,7 @@ def _validate(ws: Workspace, frame: pd.DataFrame, mapping: ColumnMapping, option
     flag(title_raw.isna(), "empty title")
     flag(price_raw.notna() & price.isna(), "unparsable price")
     if options.labelled:
-        flag(pd.Series([not p for p in paths], index=frame.index),
-             "missing category (empty, or only the product's own name)")
+        flag(paths.isna(), "missing category (empty, or only the product's own name)")
     flag(ids.duplicated(keep="first") & ids.notna(), "duplicate id in file")
     known = ws.df("SELECT product_id FROM products WHERE product_id IN (SELECT unnest(?))",
                   [ids.dropna().unique().tolist()])["product_id"]
@@ -209,10 +208,10 @@ def _validate(ws: Workspace, frame: pd.DataFrame, mapping: ColumnMapping, option
         "brand": clean_series(get("brand")[ok]).where(get("brand")[ok].notna(), None),
         "price": price[ok],
         "category_raw": _category_raw(frame[ok], mapping),
-        "category_path": [SEP.join(p) if p else None for p, keep in zip(paths, ok) if keep],
-        "title_key": normalise_series(title_raw[ok]),
+        "category_path": paths[ok],
+        "title_key": normalise_series(title_clean),
         "leaf": None,
-        "department": _department(frame[ok], options, [p for p, keep in zip(paths, ok) if keep]),
+        "department": _department(frame[ok], options, paths[ok]),
         "image": _images(frame[ok], get("image")[ok], ids[ok], options),
         "extra": _json_rows(frame.loc[ok, others]) if others else None,
         "label_source": "catalog" if options.labelled else None,
@@ -228,43 +227,59 @@ def _json_rows(frame: pd.DataFrame) -> list[str]:
 
 
 def _category_paths(frame: pd.DataFrame, mapping: ColumnMapping, titles: pd.Series,
-                    options: IngestOptions) -> list[tuple[str, ...]]:
+                    options: IngestOptions) -> pd.Series:
+    """Each row's category path as a node id (``"A > B > C"``), ``None`` when it has none.
+
+    Distinct values are parsed once: a million products share a few thousand paths.
+    """
     if mapping.levels:
-        paths = []
-        for row in frame[mapping.levels].itertuples(index=False):
+        key = frame[mapping.levels[0]].fillna("").astype(str)
+        for col in mapping.levels[1:]:
+            key = key + "\x1f" + frame[col].fillna("").astype(str)
+        parsed = {}
+        for value in key.unique():
             path = []
-            for v in row:
-                if not isinstance(v, str) or not v.strip():
+            for name in str(value).split("\x1f"):
+                if not name.strip():
                     break
-                path.append(v.strip())
-            paths.append(tuple(path))
+                path.append(name.strip())
+            parsed[value] = tuple(path)
+        paths_of = key.map(parsed)
     elif mapping.category:
-        paths = parse_paths(frame[mapping.category], mapping.sep)
+        column = frame[mapping.category]
+        uniques = column.dropna().unique()
+        parsed = dict(zip(uniques, parse_paths(pd.Series(uniques, dtype=object), mapping.sep)))
+        paths_of = column.map(lambda v: parsed.get(v, ()) if v is not None else ())
     else:
         raise WorkbenchError("no category mapped; add category=COLUMN or levels=A|B|C to --map "
                              "(or use `workbench classify` for products without categories)")
+    paths = list(paths_of)
     if options.strip_name_node:
         paths = strip_name_nodes(paths, titles.fillna("").tolist())
-    return cut_depth(paths, options.max_depth)
+    paths = cut_depth(paths, options.max_depth)
+    return pd.Series([SEP.join(p) if p else None for p in paths], index=frame.index, dtype=object)
 
 
-def _category_raw(frame: pd.DataFrame, mapping: ColumnMapping) -> list[str | None]:
+def _category_raw(frame: pd.DataFrame, mapping: ColumnMapping) -> pd.Series | list:
     if mapping.levels:
-        return frame[mapping.levels].apply(lambda r: SEP.join(v for v in r if v), axis=1).tolist()
+        raw = frame[mapping.levels[0]].fillna("").astype(str)
+        for col in mapping.levels[1:]:
+            raw = raw + SEP + frame[col].fillna("").astype(str)
+        return raw.str.replace(r"(\s>\s)+$", "", regex=True).astype(object)
     if mapping.category:
-        return frame[mapping.category].tolist()
+        return frame[mapping.category]
     return [None] * len(frame)
 
 
-def _department(frame: pd.DataFrame, options: IngestOptions, paths: Sequence[tuple[str, ...]]) -> list:
+def _department(frame: pd.DataFrame, options: IngestOptions, paths: pd.Series) -> list | pd.Series:
     if not options.department:
         return [None] * len(frame)
     if options.department == "top":
-        return [p[0] if p else None for p in paths]
+        return paths.map(lambda p: p.split(SEP)[0] if isinstance(p, str) else None)
     if options.department not in frame.columns:
         raise WorkbenchError(f"department column {options.department!r} not in the file; available: "
                              f"{', '.join(frame.columns)}")
-    return frame[options.department].tolist()
+    return frame[options.department]
 
 
 def _images(frame: pd.DataFrame, mapped: pd.Series, ids: pd.Series, options: IngestOptions) -> list:

@@ -11,6 +11,7 @@ import json
 from typing import Sequence
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from workbench.catalog_taxonomy import build_catalog_taxonomy
@@ -25,21 +26,22 @@ def rebuild_taxonomy_and_splits(cur: duckdb.DuckDBPyConnection, options,
     if level_names is None and stored:
         level_names = json.loads(stored[0])
     frame = cur.execute(
-        "SELECT product_id, category_path, leaf, label_source, title_key FROM products "
-        "WHERE category_path IS NOT NULL OR label_source = 'human' ORDER BY product_id").df()
-    paths = [split_node_id(p) if isinstance(p, str) else () for p in frame["category_path"]]
-    human = (frame["label_source"] == "human").to_numpy()
-    for i in frame.index[human]:
-        paths[i] = split_node_id(frame.at[i, "leaf"])
-    built = build_catalog_taxonomy(paths, min_count=options.min_count, merge=options.merge,
-                                   level_names=level_names)
-    frame["leaf"] = [leaf or None for leaf in built.leaves]
+        "SELECT product_id, CASE WHEN label_source = 'human' THEN leaf ELSE category_path END AS path, "
+        "title_key FROM products WHERE category_path IS NOT NULL OR label_source = 'human' "
+        "ORDER BY product_id").df()
+    # work on distinct paths: a million products share a few hundred paths
+    codes, uniques = pd.factorize(frame["path"])
+    weights = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    built = build_catalog_taxonomy([split_node_id(p) for p in uniques], min_count=options.min_count,
+                                   merge=options.merge, level_names=level_names, weights=weights)
+    leaf_of_code = np.array([leaf or None for leaf in built.leaves] + [None], dtype=object)
+    frame["leaf"] = leaf_of_code[codes]
     taxonomy: Taxonomy = built.taxonomy
     categories = taxonomy.to_frame(built.counts)
     merges = pd.DataFrame(
         [(orig, new) for orig, new in built.merges.items()], columns=["original", "merged_into"])
-    merges["n_products"] = merges["original"].map(
-        pd.Series(paths).map(lambda p: " > ".join(p)).value_counts()).fillna(0).astype("int64")
+    path_counts = pd.Series(weights, index=uniques)
+    merges["n_products"] = merges["original"].map(path_counts).fillna(0).astype("int64")
     labelled = frame[frame["leaf"].notna()]
     splits, leakage = compute_splits(labelled, seed=options.seed, fractions=options.fractions)
 

@@ -72,12 +72,14 @@ def grouped_split(product_ids: Sequence[str], leaves: Sequence[str], groups: Seq
 
 def leakage(parts: Sequence[str], groups: Sequence[str]) -> float:
     """Share of test products whose normalised title also occurs in train."""
-    frame = pd.DataFrame({"part": list(parts), "group": list(groups)})
-    test = frame[frame["part"] == "test"]
-    if test.empty:
+    part = np.asarray(parts, dtype=object)
+    codes, _ = pd.factorize(pd.Series(list(groups) if not isinstance(groups, pd.Series) else groups))
+    test = part == "test"
+    if not test.any():
         return 0.0
-    train_groups = set(frame.loc[frame["part"] == "train", "group"])
-    return float(test["group"].isin(train_groups).mean())
+    in_train = np.zeros(codes.max() + 2, dtype=bool)
+    in_train[codes[part == "train"]] = True
+    return float(in_train[codes[test]].mean())
 
 
 def _check_fractions(fractions: Sequence[float]) -> None:

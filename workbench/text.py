@@ -12,6 +12,7 @@ import html
 import re
 import unicodedata
 
+import numpy as np
 import pandas as pd
 
 #: Punctuation kept by :func:`clean_text` (it carries meaning in product titles).
@@ -143,14 +144,32 @@ COLOUR_PHRASES = (
 )
 _MODIFIERS = ("light", "dark", "pale", "deep", "bright", "neon", "fluorescent", "pastel")
 
-_colour_alt = "|".join(sorted({re.escape(c) for c in COLOUR_WORDS}, key=len, reverse=True))
-_phrase_alt = "|".join(re.escape(p).replace(r"\ ", r"\s+")
-                       for p in sorted(COLOUR_PHRASES, key=len, reverse=True) if " " in p)
-_COLOUR = re.compile(
-    rf"(?<![\w-])(?:{_phrase_alt}|(?:(?:{'|'.join(_MODIFIERS)})\s+)?(?:{_colour_alt}))(?![\w-])")
+_COLOURS = frozenset(COLOUR_WORDS)
+_PHRASES = {tuple(p.split()) for p in COLOUR_PHRASES if " " in p}
+_MODIFIER_SET = frozenset(_MODIFIERS)
+# a colour is a whole run of word characters and hyphens ("off-white" yes, "redtape" no)
+_RUNS = re.compile(r"([\w-]+)")
+_BLANK = re.compile(r"\s+")
 # after clean_text only letters, marks, digits, spaces and KEPT_PUNCTUATION remain:
 # punctuation becomes a space, except a "." or "," between two digits; apostrophes vanish.
 _PUNCT = re.compile(r"(?:[&%+\"\-/_]|(?<!\d)[.,]|[.,](?!\d))+")
+
+
+def _drop_colours(text: str) -> str:
+    """Remove colour phrases, modifier + colour pairs and colour words (whole runs only)."""
+    parts = _RUNS.split(text)  # separators at even positions, runs at odd positions
+    i, n = 1, len(parts)
+    while i < n:
+        run = parts[i]
+        nxt = parts[i + 2] if i + 2 < n and _BLANK.fullmatch(parts[i + 1]) else None
+        if nxt is not None and ((run, nxt) in _PHRASES or (run in _MODIFIER_SET and nxt in _COLOURS)):
+            parts[i] = parts[i + 2] = " "
+            i += 4
+            continue
+        if run in _COLOURS:
+            parts[i] = " "
+        i += 2
+    return "".join(parts)
 
 
 def normalise_title(text) -> str:
@@ -167,7 +186,7 @@ def normalise_title(text) -> str:
     text = clean_text(text).lower()
     if not text:
         return ""
-    text = _COLOUR.sub(" ", text)
+    text = _drop_colours(text)
     text = _PUNCT.sub(" ", text.replace("'", ""))
     return _SPACE.sub(" ", text).strip()
 
@@ -175,7 +194,6 @@ def normalise_title(text) -> str:
 def normalise_series(values: pd.Series) -> pd.Series:
     """Vectorised :func:`normalise_title` (computed once per distinct value; input not modified)."""
     s = pd.Series(values, copy=False)
-    text = s.astype(object).where(s.notna(), None)
-    uniques = pd.unique(text.to_numpy())
-    mapping = {u: normalise_title(u) for u in uniques if u is not None}
-    return text.map(lambda v: mapping.get(v, "") if v is not None else "").astype(object)
+    codes, uniques = pd.factorize(s)
+    keys = np.array([normalise_title(u) for u in uniques] + [""], dtype=object)
+    return pd.Series(keys[codes], index=s.index, dtype=object)
