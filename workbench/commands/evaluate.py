@@ -1,0 +1,118 @@
+"""``workbench evaluate`` (metrics of a run, stored for the dashboards) and
+``workbench shelve-preview`` (how many products a threshold would shelve or send to review)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from workbench.errors import WorkbenchError
+from workbench.evaluate.run_evaluation import DEFAULT_TARGETS, evaluate_run, workspace_taxonomy
+from workbench.evaluate.shelving import shelving_preview
+from workbench.runs import latest_run_id, list_runs, load_predictions
+from workbench.store import Workspace
+from workbench.thresholds import published_thresholds
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add the ``evaluate`` and ``shelve-preview`` subcommands."""
+    p = subparsers.add_parser("evaluate", parents=[common], help="evaluate runs and store the results",
+                              description="Compute every metric of a run and store it for the dashboards.")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--run", help="run id (default: the latest run)")
+    which.add_argument("--all", action="store_true", help="evaluate every recorded run")
+    p.add_argument("--part", choices=["test", "valid"], default="test", help="which predictions (default test)")
+    p.add_argument("--target", type=float, action="append", dest="targets", metavar="ACC",
+                   help="target accuracy for thresholds (repeatable; default 0.9 0.95 0.98 0.99)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+    p.set_defaults(func=run_evaluate)
+
+    s = subparsers.add_parser("shelve-preview", parents=[common],
+                              help="count products a threshold would shelve or send to review",
+                              description="Apply a confidence threshold (or the published thresholds) "
+                                          "to a run's predictions and count the shelving decisions.")
+    s.add_argument("--run", help="run id (default: the latest run)")
+    s.add_argument("--threshold", type=float, help="global threshold (default: the published thresholds)")
+    s.add_argument("--part", choices=["test", "valid"], default="test", help="which predictions (default test)")
+    s.add_argument("--csv", metavar="PATH", help="also write the per-product decisions to a CSV file")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+    s.set_defaults(func=run_shelve_preview)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def summary_text(m: dict[str, Any]) -> str:
+    """A readable summary of one run's metrics."""
+    lines = [f"run {m['run_id']} ({m['part']}, {m['n']} products)",
+             f"  accuracy {_pct(m['accuracy'])}   macro-F1 {_num(m['macro_f1'])}   ECE {_num(m['ece'])}",
+             "  hierarchical precision / recall / F1  "
+             + " / ".join(_num(m["hierarchical"][k]) for k in ("precision", "recall", "f1")),
+             "  per level: " + ", ".join(f"{k} {_pct(v)}" for k, v in m["level_accuracy"].items()),
+             "  target accuracy -> threshold, coverage:"]
+    for key, thr in m["threshold_at"].items():
+        thr_text = "unreachable" if thr is None else f"{thr:.4f}"
+        lines.append(f"    {float(key):.0%}  {thr_text:>11}  {_pct(m['coverage_at'][key])}")
+    lines.append("  errors by tree distance: "
+                 + ", ".join(f"{d}: {_pct(v)}" for d, v in m["severity"].items()))
+    share = m.get("neighbour_share")
+    lines.append(f"  top-{m['neighbour_k']} predictions among semantic neighbours: "
+                 + (_pct(share) if share is not None else "n/a (no category_neighbours table)"))
+    return "\n".join(lines)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Handler of ``workbench evaluate``."""
+    ws = Workspace(args.workspace)
+    targets = tuple(args.targets) if args.targets else DEFAULT_TARGETS
+    run_ids = list(list_runs(ws)["run_id"]) if args.all else [args.run or latest_run_id(ws)]
+    if not run_ids:
+        raise WorkbenchError(f"no runs in {ws.path}; train one first with `workbench train`")
+    results = [evaluate_run(ws, run_id, targets=targets, part=args.part) for run_id in run_ids]
+    if args.json:
+        out = results[0] if len(results) == 1 and not args.all else {m["run_id"]: m for m in results}
+        print(json.dumps(out, indent=2))
+    else:
+        print("\n\n".join(summary_text(m) for m in results))
+        print(f"\nstored in the evaluations and eval_* tables of {ws.path}")
+    return 0
+
+
+def run_shelve_preview(args: argparse.Namespace) -> int:
+    """Handler of ``workbench shelve-preview``."""
+    ws = Workspace(args.workspace)
+    run_id = args.run or latest_run_id(ws)
+    if args.threshold is not None:
+        threshold, overrides, source = args.threshold, {}, "argument"
+    else:
+        threshold, overrides = published_thresholds(ws)
+        source = "published"
+        if threshold is None:
+            raise WorkbenchError("no thresholds published yet; pass --threshold 0.9 or publish them "
+                                 "from the threshold dashboard")
+    preds = load_predictions(ws, run_id, args.part)
+    preview = shelving_preview(preds.product_ids, preds.proba, classes=preds.classes,
+                               taxonomy=workspace_taxonomy(ws), threshold=threshold,
+                               overrides=overrides, y_true=preds.y_true)
+    if args.csv:
+        preview.frame.to_csv(args.csv, index=False)
+    result = {"run_id": run_id, "part": args.part, "threshold": threshold, "overrides": overrides,
+              "thresholds_from": source, **preview.summary}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        extra = f" + {len(overrides)} category overrides" if overrides else ""
+        print(f"run {run_id} ({args.part}, {result['total']} products), threshold {threshold:g}{extra} "
+              f"({source})")
+        print(f"  auto-shelved {result['shelved']} ({_pct(result['shelved_share'])}), "
+              f"accuracy among them {_pct(result['accuracy_shelved'])}")
+        print(f"  to review    {result['review']}")
+        if args.csv:
+            print(f"  decisions written to {args.csv}")
+    return 0

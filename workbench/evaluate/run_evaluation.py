@@ -1,0 +1,158 @@
+"""Evaluate a recorded run end to end: every metric from one scoring pass, stored as tables.
+
+:func:`evaluate_predictions` works on arrays (notebooks, benchmarks); :func:`evaluate_run`
+reads a run's predictions and the workspace taxonomy, evaluates, and writes the evaluation
+tables (see :mod:`workbench.evaluate.tables`) in one transaction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import WorkbenchError
+from workbench.evaluate._common import score, tree_index
+from workbench.evaluate.calibration import ece_from_bins, reliability_bins_from
+from workbench.evaluate.category_thresholds import grouped_curves, thresholds_from_curves
+from workbench.evaluate.confusion import confusion_pairs_from
+from workbench.evaluate.coverage import (accuracy_coverage_curve_from, check_target, downsample_curve,
+                                         threshold_from_curve)
+from workbench.evaluate.metrics import (accuracy_from, hierarchical_prf_from, level_accuracy_from,
+                                        macro_f1_from, per_leaf_report_from)
+from workbench.evaluate.severity import (distance_table_from, neighbour_error_share_from,
+                                         neighbour_share_from, worst_errors_from)
+from workbench.evaluate.tables import store_evaluation
+from workbench.runs import load_predictions
+from workbench.store import Workspace
+from workbench.taxonomy import Taxonomy
+
+DEFAULT_TARGETS = (0.9, 0.95, 0.98, 0.99)
+NEIGHBOUR_K = 5
+
+
+@dataclass
+class Evaluation:
+    """Headline ``metrics`` (JSON-ready) and the ``tables`` stored for dashboards."""
+
+    metrics: dict[str, Any]
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def target_key(target: float) -> str:
+    """The JSON key of a target accuracy: ``0.95 -> "0.95"``."""
+    return repr(float(target))
+
+
+def _json_ready(value: Any) -> Any:
+    """Plain Python values with NaN and infinities as ``None``."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def evaluate_predictions(y_true: Sequence[str], proba: np.ndarray, *, classes: Sequence[str],
+                         taxonomy: Taxonomy, targets: Sequence[float] = DEFAULT_TARGETS,
+                         neighbours: Mapping[str, Sequence[str]] | None = None,
+                         product_ids: Sequence | None = None, n_bins: int = 15,
+                         neighbour_k: int = NEIGHBOUR_K, min_support: int = 30,
+                         max_curve_points: int = 2000, worst_k: int = 100) -> Evaluation:
+    """All metrics of one set of predictions, scored once.
+
+    ``metrics`` keys: ``n, accuracy, macro_f1, ece, coverage_at, threshold_at, accuracy_at``
+    (keyed by target as a string), ``severity`` (tree distance as a string -> share),
+    ``mean_distance, level_accuracy, hierarchical, neighbour_share, neighbour_error_share``
+    (``None`` without ``neighbours``). ``tables`` holds the frames of the ``eval_*`` tables.
+    """
+    targets = [check_target(t) for t in targets]
+    s = score(y_true, proba, classes)
+    tree = tree_index(taxonomy, s.classes)
+    curve = accuracy_coverage_curve_from(s)
+    thresholds = {t: threshold_from_curve(curve, t) for t in targets}
+    at = {t: curve[curve["threshold"] == thr].iloc[0] if thr is not None else None
+          for t, thr in thresholds.items()}
+    per_leaf = per_leaf_report_from(s)
+    levels = level_accuracy_from(s, tree)
+    severity = distance_table_from(s, tree)
+    bins = reliability_bins_from(s, n_bins)
+    category = []
+    for by in ("leaf", "parent"):
+        gc = grouped_curves(s, by, tree)
+        for t in targets:
+            fallback = np.inf if thresholds[t] is None else thresholds[t]
+            frame = thresholds_from_curves(gc, t, min_support=min_support, fallback=fallback)
+            category.append(frame.reset_index().assign(target=t, by=by))
+    metrics = {
+        "n": s.n,
+        "accuracy": accuracy_from(s),
+        "macro_f1": macro_f1_from(s),
+        "ece": ece_from_bins(bins),
+        "coverage_at": {target_key(t): 0.0 if at[t] is None else at[t]["coverage"] for t in targets},
+        "threshold_at": {target_key(t): thresholds[t] for t in targets},
+        "accuracy_at": {target_key(t): None if at[t] is None else at[t]["accuracy"] for t in targets},
+        "severity": {str(d): sh for d, sh in zip(severity["distance"], severity["share"])},
+        "mean_distance": float((severity["distance"] * severity["share"]).sum()),
+        "level_accuracy": levels["accuracy"].to_dict(),
+        "hierarchical": hierarchical_prf_from(s, tree),
+        "neighbour_k": neighbour_k,
+        "neighbour_share": None if not neighbours else neighbour_share_from(
+            s, np.asarray(proba), neighbours, k=neighbour_k),
+        "neighbour_error_share": None if not neighbours else neighbour_error_share_from(s, neighbours),
+    }
+    tables = {
+        "eval_curve": downsample_curve(curve, max_curve_points, list(thresholds.values())),
+        "eval_per_leaf": per_leaf.reset_index(),
+        "eval_severity": severity,
+        "eval_calibration": bins,
+        "eval_level_accuracy": levels.reset_index(),
+        "eval_confusion": confusion_pairs_from(s),
+        "eval_worst_errors": worst_errors_from(s, tree, k=worst_k, product_ids=product_ids)
+        .astype({"product_id": str}),
+        "eval_category_thresholds": pd.concat(category, ignore_index=True),
+    }
+    return Evaluation(_json_ready(metrics), tables)
+
+
+def workspace_taxonomy(ws: Workspace) -> Taxonomy:
+    """The taxonomy stored in the workspace's ``categories`` table."""
+    frame = ws.df("SELECT * FROM categories")
+    if frame.empty:
+        raise WorkbenchError(f"workspace {ws.path} has no categories; ingest a catalog first "
+                             "(`workbench ingest`)")
+    return Taxonomy.from_frame(frame)
+
+
+def load_neighbours(ws: Workspace, k: int = NEIGHBOUR_K) -> dict[str, list[str]] | None:
+    """``{leaf: [its k nearest neighbour leaves]}`` from ``category_neighbours``, or ``None``
+    when the workspace has no such table (or it is empty)."""
+    if not ws.has_table("category_neighbours"):
+        return None
+    rows = ws.df("SELECT leaf, neighbour FROM category_neighbours WHERE rank <= ? "
+                 "ORDER BY leaf, rank", [int(k)])
+    if rows.empty:
+        return None
+    return rows.groupby("leaf", sort=False)["neighbour"].agg(list).to_dict()
+
+
+def evaluate_run(ws: Workspace, run_id: str, targets: Sequence[float] = DEFAULT_TARGETS,
+                 part: str = "test") -> dict[str, Any]:
+    """Evaluate a recorded run's ``part`` and store the results (replacing earlier ones);
+    returns the headline metrics with ``run_id`` and ``part`` added."""
+    if part not in ("test", "valid"):
+        raise WorkbenchError(f"part {part!r} must be 'test' or 'valid'")
+    preds = load_predictions(ws, run_id, part)
+    evaluation = evaluate_predictions(preds.y_true, preds.proba, classes=preds.classes,
+                                      taxonomy=workspace_taxonomy(ws), targets=targets,
+                                      neighbours=load_neighbours(ws), product_ids=preds.product_ids)
+    metrics = {"run_id": run_id, "part": part, **evaluation.metrics}
+    store_evaluation(ws, run_id, part, metrics, evaluation.tables)
+    return metrics

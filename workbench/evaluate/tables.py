@@ -1,0 +1,80 @@
+"""The evaluation tables of a workspace: written once per (run, part) by ``evaluate_run``,
+read by dashboards and notebooks (which never recompute them).
+
+``evaluations`` holds the headline metrics as JSON; the ``eval_*`` tables hold the curve
+(downsampled), per-leaf figures, severity, calibration, per-level accuracy, leaf confusion
+counts, the worst errors and per-category thresholds. Re-evaluating replaces a run's rows.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import pandas as pd
+
+from workbench.store import Workspace
+
+EVAL_DDL = """
+CREATE TABLE IF NOT EXISTS evaluations (
+    run_id VARCHAR, part VARCHAR, metrics JSON, evaluated_at TIMESTAMP, PRIMARY KEY (run_id, part));
+CREATE TABLE IF NOT EXISTS eval_curve (
+    run_id VARCHAR, part VARCHAR, threshold DOUBLE, coverage DOUBLE, accuracy DOUBLE, n_covered BIGINT);
+CREATE TABLE IF NOT EXISTS eval_per_leaf (
+    run_id VARCHAR, part VARCHAR, leaf VARCHAR, precision DOUBLE, recall DOUBLE, f1 DOUBLE,
+    support BIGINT, n_predicted BIGINT);
+CREATE TABLE IF NOT EXISTS eval_severity (
+    run_id VARCHAR, part VARCHAR, distance INTEGER, share DOUBLE, n BIGINT);
+CREATE TABLE IF NOT EXISTS eval_calibration (
+    run_id VARCHAR, part VARCHAR, bin INTEGER, lower DOUBLE, upper DOUBLE, mean_confidence DOUBLE,
+    accuracy DOUBLE, count BIGINT);
+CREATE TABLE IF NOT EXISTS eval_level_accuracy (
+    run_id VARCHAR, part VARCHAR, level INTEGER, level_name VARCHAR, accuracy DOUBLE, n BIGINT);
+CREATE TABLE IF NOT EXISTS eval_confusion (
+    run_id VARCHAR, part VARCHAR, true_leaf VARCHAR, predicted_leaf VARCHAR, n BIGINT);
+CREATE TABLE IF NOT EXISTS eval_worst_errors (
+    run_id VARCHAR, part VARCHAR, product_id VARCHAR, true_leaf VARCHAR, predicted_leaf VARCHAR,
+    confidence DOUBLE, distance INTEGER);
+CREATE TABLE IF NOT EXISTS eval_category_thresholds (
+    run_id VARCHAR, part VARCHAR, target DOUBLE, "by" VARCHAR, node VARCHAR, support BIGINT,
+    threshold DOUBLE, source VARCHAR, coverage DOUBLE, accuracy DOUBLE, n_covered BIGINT);
+"""
+
+# table -> its columns after (run_id, part), in the frames' and the DDL's order
+EVAL_COLUMNS: dict[str, list[str]] = {
+    "eval_curve": ["threshold", "coverage", "accuracy", "n_covered"],
+    "eval_per_leaf": ["leaf", "precision", "recall", "f1", "support", "n_predicted"],
+    "eval_severity": ["distance", "share", "n"],
+    "eval_calibration": ["bin", "lower", "upper", "mean_confidence", "accuracy", "count"],
+    "eval_level_accuracy": ["level", "level_name", "accuracy", "n"],
+    "eval_confusion": ["true_leaf", "predicted_leaf", "n"],
+    "eval_worst_errors": ["product_id", "true_leaf", "predicted_leaf", "confidence", "distance"],
+    "eval_category_thresholds": ["target", "by", "node", "support", "threshold", "source", "coverage",
+                                 "accuracy", "n_covered"],
+}
+
+
+def store_evaluation(ws: Workspace, run_id: str, part: str, metrics: dict[str, Any],
+                     tables: dict[str, pd.DataFrame]) -> None:
+    """Replace the stored evaluation of ``(run_id, part)`` in one transaction."""
+    ws.ensure(EVAL_DDL)
+    with ws.transaction() as cur:
+        for table in ["evaluations", *EVAL_COLUMNS]:
+            cur.execute(f"DELETE FROM {table} WHERE run_id = ? AND part = ?", [run_id, part])
+        cur.execute("INSERT INTO evaluations VALUES (?, ?, ?, ?)",
+                    [run_id, part, json.dumps(metrics), datetime.now(timezone.utc)])
+        for table, columns in EVAL_COLUMNS.items():
+            frame = tables[table][columns]
+            cur.register("_eval_rows", frame)
+            select = ", ".join(f'"{c}"' for c in columns)
+            cur.execute(f"INSERT INTO {table} SELECT ?, ?, {select} FROM _eval_rows", [run_id, part])
+            cur.unregister("_eval_rows")
+
+
+def stored_metrics(ws: Workspace, run_id: str, part: str = "test") -> dict[str, Any] | None:
+    """The stored headline metrics of a run's part, or ``None`` when it was never evaluated."""
+    if not ws.has_table("evaluations"):
+        return None
+    raw = ws.scalar("SELECT metrics FROM evaluations WHERE run_id = ? AND part = ?", [run_id, part])
+    return json.loads(raw) if raw is not None else None
