@@ -1,0 +1,88 @@
+"""The whole path on one catalog: ingest, embed, project, train the four families, evaluate.
+
+``workbench demo`` runs it on the default catalog and then serves the dashboards. On a CPU
+the transformer is fine-tuned on a stated sample of the training split; on a GPU on all of it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from workbench.store import Workspace
+
+#: Training parameters of the demo on a CPU (small epochs so the pipeline fits in minutes).
+CPU_PARAMS: dict[str, dict[str, Any]] = {
+    "tfidf": {},
+    "xgboost": {"n_estimators": 150, "max_depth": 5, "learning_rate": 0.3},
+    "cnn-lstm": {"max_epochs": 4},
+    "transformer": {"max_epochs": 1, "max_length": 32},
+}
+#: Products of the training split the transformer sees on a CPU (all of them on a GPU).
+CPU_TRANSFORMER_SAMPLE = 3000
+MODELS = ("tfidf", "xgboost", "cnn-lstm", "transformer")
+
+
+@dataclass
+class PipelineReport:
+    """Seconds per step, the run ids trained, and the device used."""
+
+    device: str
+    steps: dict[str, float] = field(default_factory=dict)
+    run_ids: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"pipeline on {self.device}: {sum(self.steps.values()):.0f} s in all"]
+        lines += [f"  {name:<22} {sec:7.1f} s" for name, sec in self.steps.items()]
+        return "\n".join(lines)
+
+
+def run_pipeline(ws: Workspace, dataset: str = "fashion", *, models=MODELS, sample: int | None = None,
+                 split: str = "grouped", device: str | None = None, transformer_sample: int | None = None,
+                 params: dict[str, dict[str, Any]] | None = None,
+                 echo: Callable[[str], None] = print) -> PipelineReport:
+    """Run every step on ``dataset`` into ``ws``; steps already done are cheap (caches, fingerprints).
+
+    ``sample`` ingests a seeded sample of the catalog; ``transformer_sample`` overrides the
+    transformer's training sample (default: the whole split on a GPU, a stated sample on a CPU).
+    """
+    from workbench.category_neighbours import store_category_neighbours
+    from workbench.embed import embed_products
+    from workbench.encoder import choose_device
+    from workbench.evaluate import evaluate_run
+    from workbench.ingest import ingest_dataset
+    from workbench.projection import project
+    from workbench.relabel import load_taxonomy
+    from workbench.training import train_models
+
+    device = choose_device(device)
+    report = PipelineReport(device)
+    params = {k: dict(v) for k, v in (params or CPU_PARAMS).items()}
+
+    def step(name: str, fn: Callable[[], Any]) -> Any:
+        echo(f"[{name}] ...")
+        t0 = time.perf_counter()
+        out = fn()
+        report.steps[name] = time.perf_counter() - t0
+        echo(f"[{name}] done in {report.steps[name]:.1f} s")
+        return out
+
+    echo(str(step("ingest", lambda: ingest_dataset(ws, dataset, sample=sample))))
+    echo(str(step("embed products", lambda: embed_products(ws, device=device))))
+    step("category neighbours", lambda: store_category_neighbours(ws, load_taxonomy(ws), k=10))
+    step("UMAP projection", lambda: project(ws, sample=20_000))
+    for kind in models:
+        kind_params = dict(params.get(kind, {}))
+        if kind in ("xgboost", "transformer", "cnn-lstm"):
+            kind_params.setdefault("device", device)
+        kind_sample = None
+        if kind == "transformer":
+            kind_sample = transformer_sample if transformer_sample is not None else (
+                None if device == "cuda" else CPU_TRANSFORMER_SAMPLE)
+        ids = step(f"train {kind}" + (f" (sample {kind_sample})" if kind_sample else ""),
+                   lambda: train_models(ws, [kind], split=split, sample=kind_sample,
+                                        params={kind: kind_params} if kind_params else None, echo=echo))
+        report.run_ids += ids
+    step("evaluate", lambda: [evaluate_run(ws, run_id) for run_id in report.run_ids])
+    return report
