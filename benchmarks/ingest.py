@@ -63,10 +63,10 @@ def main() -> None:
         path = Path(tmp) / "catalog.csv"
         make_catalog(args.rows, path)
         read = subprocess.run([sys.executable, "-c", READ, str(path)], capture_output=True, text=True, check=True)
-        read_s, read_mb = map(float, read.stdout.split())
+        read_s, read_mb = map(float, read.stdout.strip().splitlines()[-1].split())
         out = subprocess.run([sys.executable, "-c", CHILD, str(path), str(Path(tmp) / "ws")],
                              capture_output=True, text=True, check=True)
-        seconds, peak_mb, accepted, rejected = out.stdout.split()
+        seconds, peak_mb, accepted, rejected = out.stdout.strip().splitlines()[-1].split()
         seconds, peak_mb = float(seconds), float(peak_mb)
     print(f"rows {args.rows:,}: ingest {seconds:.1f} s, peak RSS {peak_mb / 1024:.2f} GiB "
           f"({accepted} accepted, {rejected} rejected)")
