@@ -1,0 +1,48 @@
+"""Live accuracy: the model's accuracy on new arrivals over time, estimated from reviews of the
+daily random sample only, with its confidence interval."""
+
+from __future__ import annotations
+
+import math
+
+import panel as pn
+
+from workbench.app.widgets import alert, pct, table
+from workbench.live_accuracy import live_accuracy, live_accuracy_overall
+from workbench.plots.live_accuracy import live_accuracy_plot
+
+TITLE = "Live accuracy"
+ORDER = 80
+CONFIDENCE = 0.95
+
+
+def headline(overall: dict) -> str:
+    """The overall estimate in words (carrying exact figures in ``data-*`` for tests)."""
+    if not overall["n"]:
+        return ("<p class='wb-live-none'>No random-sample reviews yet. Build a queue "
+                "(<code>workbench queue build</code>) and review its random items.</p>")
+    shelved = ("" if math.isnan(overall["shelved_accuracy"]) else
+               f" Among sampled products that were shelved automatically: "
+               f"{pct(overall['shelved_accuracy'], 1)} of {overall['n_shelved']}.")
+    return (f"<p class='wb-live' data-accuracy='{overall['accuracy']}' data-low='{overall['low']}' "
+            f"data-high='{overall['high']}' data-n='{overall['n']}'><b>{pct(overall['accuracy'], 1)}</b> "
+            f"[{pct(overall['low'], 1)}, {pct(overall['high'], 1)}] from {overall['n']} random-sample "
+            f"reviews ({CONFIDENCE:.0%} Wilson interval).{shelved}</p>")
+
+
+def view(ctx):
+    """The live accuracy page."""
+    daily = live_accuracy(ctx.workspace, confidence=CONFIDENCE)
+    overall = live_accuracy_overall(ctx.workspace, confidence=CONFIDENCE)
+    body = [pn.pane.Markdown(f"## {TITLE}\nOnly reviews of the random daily sample count: the "
+                             "uncertain and disagreement items are picked because the model is "
+                             "likely wrong, so they would bias the figure."),
+            pn.pane.HTML(headline(overall), sizing_mode="stretch_width")]
+    if len(daily):
+        body.append(pn.pane.HoloViews(live_accuracy_plot(daily, confidence=CONFIDENCE)))
+        body.append(table(daily[["queue_date", "n", "correct", "accuracy", "low", "high",
+                                 "n_shelved", "shelved_accuracy"]],
+                          percent=("accuracy", "low", "high", "shelved_accuracy"), css_classes=["wb-live-table"]))
+    else:
+        body.append(alert("Nothing measured yet.", "info"))
+    return pn.Column(*body, sizing_mode="stretch_width", css_classes=["wb-page", "wb-live-accuracy"])

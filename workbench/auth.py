@@ -1,0 +1,303 @@
+"""People and rights: a credentials file of bcrypt hashes and roles, and the login of the served app.
+
+Roles: ``reviewer`` may submit reviews and publish thresholds; ``viewer`` may only look.
+The credentials file (JSON, default ``<workspace>/credentials.json`` or
+``$WORKBENCH_CREDENTIALS``) holds only bcrypt hashes, never a password, and is written with
+owner-only permissions. Panel's own ``basic_auth`` compares plain-text passwords, so the app
+uses :class:`CredentialsAuthProvider`, a Panel auth provider whose login handler checks the
+hashes. With OAuth configured (Panel's ``oauth_provider``), the file only maps user names to
+roles; a user not in it is a viewer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import bcrypt
+
+from workbench.errors import WorkbenchError
+
+ROLES = ("reviewer", "viewer")
+PERMISSIONS = {"view": {"reviewer", "viewer"}, "review": {"reviewer"}, "publish": {"reviewer"}}
+ACTION_WORDS = {"view": "view the dashboards", "review": "submit reviews", "publish": "publish thresholds"}
+ENV_CREDENTIALS = "WORKBENCH_CREDENTIALS"
+MIN_PASSWORD = 8
+BCRYPT_ROUNDS = 12
+
+_FILE_LOCK = threading.Lock()
+_DUMMY_HASH = bcrypt.hashpw(b"not a password", bcrypt.gensalt(4))
+
+
+class PermissionDenied(WorkbenchError):
+    """The logged-in user's role does not allow the action."""
+
+
+def credentials_path(workspace: str | os.PathLike | None = None, path: str | os.PathLike | None = None) -> Path:
+    """Where the credentials live: ``path``, else ``$WORKBENCH_CREDENTIALS``, else
+    ``<workspace>/credentials.json``."""
+    if path:
+        return Path(path)
+    if os.environ.get(ENV_CREDENTIALS):
+        return Path(os.environ[ENV_CREDENTIALS])
+    from workbench.paths import workspace_dir
+
+    return workspace_dir(workspace) / "credentials.json"
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {"version": 1, "users": {}}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise WorkbenchError(f"credentials file {path} is not valid JSON ({exc.msg}); fix or recreate it "
+                             "with `workbench users add`") from None
+    users = data.get("users")
+    if not isinstance(users, dict):
+        raise WorkbenchError(f"credentials file {path} has no 'users' object; recreate it with `workbench users add`")
+    for name, entry in users.items():
+        if "password" in entry:
+            raise WorkbenchError(f"credentials file {path} holds a plain-text password for {name!r}; "
+                                 "remove it and set the user again with `workbench users add`")
+    return data
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+    os.chmod(path, 0o600)
+
+
+def check_role(role: str) -> str:
+    """A known role name, or a clear error."""
+    if role not in ROLES:
+        raise WorkbenchError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+    return role
+
+
+def add_user(path: str | os.PathLike, name: str, password: str | None, role: str, *,
+             oauth_only: bool = False) -> None:
+    """Add or update a user: store a bcrypt hash of ``password`` (none with ``oauth_only``) and the role."""
+    name = str(name).strip()
+    if not name or any(c.isspace() for c in name):
+        raise WorkbenchError(f"user name {name!r} must be non-empty and without spaces")
+    check_role(role)
+    entry: dict[str, Any] = {"role": role, "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    if not oauth_only:
+        raw = (password or "").encode("utf-8")
+        if len(raw) < MIN_PASSWORD:
+            raise WorkbenchError(f"the password must have at least {MIN_PASSWORD} characters")
+        if len(raw) > 72:
+            raise WorkbenchError("the password must be at most 72 bytes (a bcrypt limit)")
+        entry["password_hash"] = bcrypt.hashpw(raw, bcrypt.gensalt(BCRYPT_ROUNDS)).decode("ascii")
+    path = Path(path)
+    with _FILE_LOCK:
+        data = _read(path)
+        data["users"][name] = entry
+        _write(path, data)
+
+
+def remove_user(path: str | os.PathLike, name: str) -> bool:
+    """Remove a user; returns whether there was one."""
+    path = Path(path)
+    with _FILE_LOCK:
+        data = _read(path)
+        found = data["users"].pop(str(name), None) is not None
+        if found:
+            _write(path, data)
+    return found
+
+
+def list_users(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """``[{"name", "role", "login": "password"|"oauth"}]``, by name (hashes are not returned)."""
+    users = _read(Path(path))["users"]
+    return [{"name": n, "role": e.get("role"), "login": "password" if e.get("password_hash") else "oauth"}
+            for n, e in sorted(users.items())]
+
+
+def verify_password(path: str | os.PathLike, name: str, password: str) -> bool:
+    """Whether ``password`` is the user's (bcrypt check; an unknown user costs the same time)."""
+    entry = _read(Path(path))["users"].get(str(name))
+    stored = entry.get("password_hash") if entry else None
+    raw = str(password).encode("utf-8")[:72]
+    if not stored:
+        bcrypt.checkpw(raw, _DUMMY_HASH)
+        return False
+    return bcrypt.checkpw(raw, stored.encode("ascii"))
+
+
+def role_of(path: str | os.PathLike, name: str | None, default: str | None = None) -> str | None:
+    """The user's role, or ``default`` when the user is not in the file."""
+    if not name:
+        return default
+    entry = _read(Path(path))["users"].get(str(name))
+    return entry.get("role", default) if entry else default
+
+
+def can(role: str | None, action: str) -> bool:
+    """Whether a role may do an action (``view``, ``review``, ``publish``)."""
+    if action not in PERMISSIONS:
+        raise WorkbenchError(f"unknown action {action!r}; use one of {', '.join(PERMISSIONS)}")
+    return role in PERMISSIONS[action]
+
+
+def require(role: str | None, action: str, user: str | None = None) -> None:
+    """Raise :class:`PermissionDenied` unless the role allows the action."""
+    if not can(role, action):
+        who = f"{user} ({role or 'no role'})" if user else (role or "an anonymous user")
+        raise PermissionDenied(f"{who} may not {ACTION_WORDS[action]}; ask an admin for the reviewer role")
+
+
+class RolesFile(Mapping):
+    """``{user: role}`` read from the credentials file at every lookup, so a role changed with
+    ``workbench users add`` applies to the next session without restarting the server.
+    With ``oauth_default`` set, any user missing from the file gets that role (OAuth logins)."""
+
+    def __init__(self, path: str | os.PathLike, oauth_default: str | None = None):
+        self.path = Path(path)
+        self.oauth_default = oauth_default
+
+    def _roles(self) -> dict[str, str]:
+        return {n: e.get("role") for n, e in _read(self.path)["users"].items() if e.get("role")}
+
+    def __getitem__(self, name: str) -> str:
+        roles = self._roles()
+        if name in roles:
+            return roles[name]
+        if self.oauth_default and name:
+            return self.oauth_default
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._roles())
+
+    def __len__(self) -> int:
+        return len(self._roles())
+
+
+# --- the served app's login ------------------------------------------------------------------
+
+def _provider_class():
+    from panel.auth import BasicAuthProvider, BasicLoginHandler
+
+    class CredentialsAuthProvider(BasicAuthProvider):
+        """Panel's login page, checking bcrypt hashes of a credentials file; a user removed from
+        the file loses access at the next request."""
+
+        def __init__(self, credentials: str | os.PathLike, **kwargs):
+            self.credentials = Path(credentials)
+            super().__init__(**kwargs)
+
+        @property
+        def get_user(self):
+            """The logged-in user from the secure cookie, if still in the credentials file."""
+            base = super().get_user
+            creds = self.credentials
+
+            def get_user(request_handler):
+                user = base(request_handler)
+                return user if user and role_of(creds, user) else None
+            return get_user
+
+        @property
+        def login_handler(self):
+            """Panel's login page with a bcrypt check of the credentials file."""
+            creds = self.credentials
+
+            def _validate(handler, username, password):
+                return verify_password(creds, username, password)
+
+            return type("WorkbenchLoginHandler", (BasicLoginHandler,),
+                        {"_login_endpoint": self._login_endpoint,
+                         "_login_template": self._login_template, "_validate": _validate})
+
+    return CredentialsAuthProvider
+
+
+def auth_provider(credentials: str | os.PathLike, **kwargs):
+    """A Panel/Bokeh auth provider checking the credentials file (pass it as ``auth_provider=``)."""
+    path = Path(credentials)
+    if not list_users(path):
+        raise WorkbenchError(f"no users in {path}; add one with `workbench users add NAME --role reviewer`")
+    return _provider_class()(path, **kwargs)
+
+
+def serve_options(credentials: str | os.PathLike | None = None, *, oauth_provider: str | None = None,
+                  oauth_key: str | None = None, oauth_secret: str | None = None,
+                  cookie_secret: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``panel.serve`` that make the app ask for a login.
+
+    With ``oauth_provider`` (or ``$PANEL_OAUTH_PROVIDER``), Panel's OAuth is used and its key
+    and secret come from the arguments or Panel's environment variables; otherwise the
+    credentials file's hashes are checked. The cookie secret is random per server unless given
+    (``$WORKBENCH_COOKIE_SECRET``): restarting the server asks everyone to log in again.
+    """
+    secret = cookie_secret or os.environ.get("WORKBENCH_COOKIE_SECRET") or secrets.token_urlsafe(32)
+    provider = oauth_provider or os.environ.get("PANEL_OAUTH_PROVIDER")
+    if provider:
+        opts: dict[str, Any] = {"oauth_provider": provider, "cookie_secret": secret,
+                                "oauth_encryption_key": os.environ.get("PANEL_OAUTH_ENCRYPTION")}
+        if oauth_key:
+            opts["oauth_key"] = oauth_key
+        if oauth_secret:
+            opts["oauth_secret"] = oauth_secret
+        return {k: v for k, v in opts.items() if v is not None}
+    if credentials is None:
+        raise WorkbenchError("a login needs a credentials file (--credentials PATH) or an OAuth provider")
+    return {"auth_provider": auth_provider(credentials), "cookie_secret": secret}
+
+
+def session_identity(credentials: str | os.PathLike | None) -> tuple[str | None, str | None]:
+    """``(user, role)`` of the current Panel session (``(None, None)`` without a login).
+
+    With a credentials file, the role is the user's role there; an OAuth user not in the
+    file is a viewer.
+    """
+    import panel as pn
+
+    user = pn.state.user
+    if not user or user == "guest":
+        return None, None
+    if credentials is None:
+        return user, None
+    return user, role_of(credentials, user, default="viewer")
+
+
+LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
+
+
+def login_options(workspace: str | os.PathLike, credentials: str | os.PathLike | None = None, *,
+                  oauth_provider: str | None = None, no_login: bool = False,
+                  address: str = "127.0.0.1") -> tuple[dict[str, Any] | None, Mapping | None, str]:
+    """``(auth, roles, note)`` for :func:`workbench.serve.serve_app`.
+
+    A login is asked for with OAuth (``oauth_provider``) or when the credentials file has users.
+    Without either, the app is served without login only on this machine (everyone is a
+    reviewer); serving on another address then needs users or an explicit ``no_login``.
+    """
+    path = credentials_path(workspace, credentials)
+    if no_login:
+        return None, None, "no login: every visitor may review and publish"
+    if oauth_provider or os.environ.get("PANEL_OAUTH_PROVIDER"):
+        return (serve_options(path, oauth_provider=oauth_provider), RolesFile(path, oauth_default="viewer"),
+                f"login with OAuth; roles from {path} (others are viewers)")
+    if list_users(path):
+        return serve_options(path), RolesFile(path), f"login required; users and roles in {path}"
+    if credentials is not None:
+        raise WorkbenchError(f"no users in {path}; add one with `workbench users add NAME --role reviewer`")
+    if address not in LOCAL_ADDRESSES:
+        raise WorkbenchError(f"serving on {address} needs a login: add users with `workbench users add NAME "
+                             "--role reviewer` (or pass --no-login to serve without one)")
+    return None, None, (f"no users in {path}: serving without login on this machine only; "
+                        "add users with `workbench users add`")

@@ -1,0 +1,50 @@
+"""Retraining on reviewed data: catalog and human labels only, never unreviewed model labels.
+
+:func:`retrain` first rebuilds the taxonomy and splits (so products labelled by reviewers get
+their part), then trains with :func:`workbench.training.train_models` restricted to catalog and
+human labels, and records the exact training set of each new run in ``training_sets`` so
+anyone can check which labels a model learned from.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import pandas as pd
+
+from workbench.labels import TRAINABLE_SOURCES, ensure_ddl, refresh_taxonomy_and_splits, retraining_frame
+from workbench.store import Workspace
+
+TRAINING_SETS_DDL = """
+CREATE TABLE IF NOT EXISTS training_sets (
+    run_id VARCHAR, product_id VARCHAR, part VARCHAR, leaf VARCHAR, label_source VARCHAR);
+"""
+
+
+def retrain(ws: Workspace, models: Sequence[str] = ("tfidf",), split: str = "grouped",
+            sample: int | None = None, params: dict[str, dict[str, Any]] | None = None,
+            seed: int = 0, echo=None) -> list[str]:
+    """Train new runs on catalog and human labels; returns their run ids."""
+    from workbench.training import stratified_sample, train_models
+
+    refresh_taxonomy_and_splits(ws)
+    frame = retraining_frame(ws, split)
+    run_ids = train_models(ws, models, split, sample, params=params, seed=seed,
+                           label_sources=TRAINABLE_SOURCES, echo=echo)
+    if sample is not None:  # the same seeded sample train_models drew
+        train = stratified_sample(frame[frame["part"] == "train"], sample, seed)
+        frame = pd.concat([train, frame[frame["part"] != "train"]], ignore_index=True)
+    rows = frame[["product_id", "part", "leaf", "label_source"]]
+    ensure_ddl(ws, TRAINING_SETS_DDL)
+    with ws.transaction() as cur:
+        for run_id in run_ids:
+            cur.register("_set", rows.assign(run_id=run_id))
+            cur.execute("INSERT INTO training_sets BY NAME SELECT * FROM _set")
+            cur.unregister("_set")
+    return run_ids
+
+
+def training_set(ws: Workspace, run_id: str) -> pd.DataFrame:
+    """The products (with part, leaf and label source) a retrained run learned from and was tested on."""
+    ensure_ddl(ws, TRAINING_SETS_DDL)
+    return ws.df("SELECT * FROM training_sets WHERE run_id = ? ORDER BY part, product_id", [run_id])

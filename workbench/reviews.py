@@ -1,0 +1,146 @@
+"""Reviews: a person accepts the model's category for a product or corrects it.
+
+Each review is committed in its own transaction the moment it is submitted (so a crash loses
+nothing a reviewer saw confirmed), writes a human label with its provenance
+(:mod:`workbench.labels`) and marks the queue item done. Writes are serialised inside the
+process by :meth:`Workspace.transaction`, so concurrent sessions of a served app all land.
+A reviewer can undo their last decision: the review is marked ``undone`` (never deleted), its
+label retracted, and the item goes back to the queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import pandas as pd
+
+from workbench.errors import WorkbenchError
+from workbench.labels import ensure_ddl, ensure_labels, retract_review_label, set_human_label, utc_now
+from workbench.relabel import load_taxonomy
+from workbench.review_queue import ensure_queue
+from workbench.shelving import to_date
+from workbench.store import Workspace
+
+REVIEWS_DDL = """
+CREATE SEQUENCE IF NOT EXISTS reviews_seq;
+CREATE TABLE IF NOT EXISTS reviews (
+    review_id BIGINT DEFAULT nextval('reviews_seq'), product_id VARCHAR, queue_date DATE,
+    reason VARCHAR, decision VARCHAR CHECK (decision IN ('accept', 'correct')),
+    predicted_leaf VARCHAR, final_leaf VARCHAR, reviewer VARCHAR, reviewed_at TIMESTAMP,
+    undone BOOLEAN DEFAULT FALSE, undone_at TIMESTAMP, run_id VARCHAR);
+"""
+
+
+@dataclass
+class Review:
+    """One saved review."""
+
+    review_id: int
+    product_id: str
+    queue_date: date | None
+    reason: str | None
+    decision: str
+    predicted_leaf: str | None
+    final_leaf: str
+    reviewer: str
+    reviewed_at: datetime
+    undone: bool = False
+
+
+def ensure_reviews(ws: Workspace) -> None:
+    """Create ``reviews`` (and the tables it writes to) when missing."""
+    ensure_queue(ws)
+    ensure_labels(ws)
+    ensure_ddl(ws, REVIEWS_DDL)
+
+
+def _leaves(ws: Workspace) -> set[str]:
+    return set(load_taxonomy(ws).leaves)
+
+
+def submit_review(ws: Workspace, product_id: str, *, reviewer: str, final_leaf: str | None = None,
+                  queue_date: str | date | None = None) -> Review:
+    """Save a decision on a product: ``final_leaf=None`` accepts the predicted leaf, any other
+    leaf of the taxonomy corrects it. Committed before returning."""
+    ensure_reviews(ws)
+    reviewer = str(reviewer or "").strip()
+    if not reviewer:
+        raise WorkbenchError("a review needs the reviewer's name; log in or pass reviewer=")
+    product_id = str(product_id)
+    day = to_date(queue_date)
+    with ws.transaction() as cur:
+        sql = ("SELECT queue_date, reason, predicted_leaf, run_id FROM review_queue WHERE product_id = ?"
+               + (" AND queue_date = ?" if day is not None else "") + " ORDER BY queue_date DESC LIMIT 1")
+        item = cur.execute(sql, [product_id] + ([day] if day is not None else [])).fetchone()
+        if item is None:
+            if day is not None:
+                raise WorkbenchError(f"product {product_id!r} is not in the review queue of {day}")
+            # a review outside the queue: compare with the newest classification, if any
+            pred = cur.execute("SELECT leaf, run_id FROM classifications WHERE product_id = ? "
+                               "ORDER BY classified_at DESC LIMIT 1", [product_id]).fetchone()
+            item = (None, None, pred[0] if pred else None, pred[1] if pred else None)
+        queue_day, reason, predicted, run_id = item
+        final = final_leaf if final_leaf is not None else predicted
+        if final is None:
+            raise WorkbenchError(f"product {product_id!r} has no prediction to accept; pick its category")
+        if final not in _leaves(ws):
+            raise WorkbenchError(f"{final!r} is not a leaf category of the taxonomy; pick one from the search box")
+        decision = "accept" if final == predicted else "correct"
+        now = utc_now()
+        review_id = cur.execute(
+            "INSERT INTO reviews (product_id, queue_date, reason, decision, predicted_leaf, final_leaf, "
+            "reviewer, reviewed_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING review_id",
+            [product_id, queue_day, reason, decision, predicted, final, reviewer, now, run_id]).fetchone()[0]
+        set_human_label(cur, product_id, final, actor=reviewer, at=now, review_id=review_id,
+                        reason=f"review {review_id}: {decision}" + (f" ({reason})" if reason else ""))
+        if queue_day is not None:
+            cur.execute("UPDATE review_queue SET status = 'done', claimed_by = NULL, claimed_at = NULL "
+                        "WHERE queue_date = ? AND product_id = ?", [queue_day, product_id])
+    return Review(int(review_id), product_id, to_date(queue_day), reason, decision, predicted, final,
+                  reviewer, now)
+
+
+def undo_last(ws: Workspace, reviewer: str) -> Review | None:
+    """Undo the reviewer's newest review that is not undone yet; returns it (``None`` if none).
+
+    Its label is retracted (the product's previous label is current again) and its queue item
+    is pending again, unless another review of it still stands.
+    """
+    ensure_reviews(ws)
+    with ws.transaction() as cur:
+        row = cur.execute(
+            "SELECT review_id, product_id, queue_date, reason, decision, predicted_leaf, final_leaf, "
+            "reviewer, reviewed_at FROM reviews WHERE reviewer = ? AND NOT undone "
+            "ORDER BY reviewed_at DESC, review_id DESC LIMIT 1", [str(reviewer)]).fetchone()
+        if row is None:
+            return None
+        review_id, product_id, queue_day = row[0], row[1], row[2]
+        cur.execute("UPDATE reviews SET undone = TRUE, undone_at = ? WHERE review_id = ?",
+                    [utc_now(), review_id])
+        retract_review_label(cur, review_id)
+        if queue_day is not None:
+            standing = cur.execute("SELECT count(*) FROM reviews WHERE product_id = ? AND queue_date = ? "
+                                   "AND NOT undone", [product_id, queue_day]).fetchone()[0]
+            if not standing:
+                cur.execute("UPDATE review_queue SET status = 'pending' WHERE queue_date = ? AND product_id = ?",
+                            [queue_day, product_id])
+    return Review(int(review_id), str(product_id), to_date(queue_day), row[3], row[4], row[5], row[6],
+                  row[7], row[8], undone=True)
+
+
+def list_reviews(ws: Workspace, *, reviewer: str | None = None, include_undone: bool = False,
+                 queue_date: str | date | None = None) -> pd.DataFrame:
+    """Saved reviews, newest first, with product titles."""
+    ensure_reviews(ws)
+    sql = ("SELECT r.*, p.title FROM reviews r LEFT JOIN products p USING (product_id) WHERE true")
+    params: list = []
+    if not include_undone:
+        sql += " AND NOT r.undone"
+    if reviewer is not None:
+        sql += " AND r.reviewer = ?"
+        params.append(str(reviewer))
+    if queue_date is not None:
+        sql += " AND r.queue_date = ?"
+        params.append(to_date(queue_date))
+    return ws.df(sql + " ORDER BY r.reviewed_at DESC, r.review_id DESC", params)
