@@ -10,13 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workbench import Workspace, ingest_dataset, load_taxonomy
-from workbench.datasets import image_dir, locate
-from workbench.mapping import recipe
-from workbench.reader import read_catalog
-from workbench.taxonomy import SEP
+from workbench import Workspace, ingest_dataset, simulation
 
-LEVELS = ["masterCategory", "subCategory", "articleType"]
 THRESHOLD = 0.8
 
 
@@ -33,23 +28,12 @@ class ReviewWorkspace:
 
 def held_out_rows(ws: Workspace, n: int, *, seed: int, with_images: bool = False) -> pd.DataFrame:
     """Real fashion rows not in the workspace whose true path is a leaf of its taxonomy."""
-    raw = read_catalog(locate(recipe("fashion").relpath)).frame
-    raw = raw[raw["productDisplayName"].notna()].copy()
-    raw["truth"] = [SEP.join(v for v in row if v) for row in raw[LEVELS].itertuples(index=False)]
-    known = set(ws.df("SELECT product_id FROM products")["product_id"])
-    leaves = set(load_taxonomy(ws).leaves)
-    raw = raw[~raw["id"].isin(known) & raw["truth"].isin(leaves)]
-    if with_images:
-        folder = image_dir("fashion")
-        have = {p.stem for p in folder.glob("*.jpg")} if folder else set()
-        raw = raw[raw["id"].isin(have)]
-    return raw.sample(n=min(n, len(raw)), random_state=seed).reset_index(drop=True)
+    return simulation.held_out_rows(ws, "fashion", n, seed=seed, with_images=with_images)
 
 
 def write_new_arrivals(rows: pd.DataFrame, path: Path) -> Path:
     """The rows as a CSV of new products: no category columns."""
-    rows.drop(columns=LEVELS + ["truth"]).to_csv(path, index=False)
-    return path
+    return simulation.write_new_arrivals(rows, path, "fashion")
 
 
 def build(root: Path, *, n_catalog: int = 1500, batches: dict[date, int], with_images: bool = False,
