@@ -19,6 +19,13 @@ CPU_PARAMS: dict[str, dict[str, Any]] = {
     "cnn-lstm": {"max_epochs": 4},
     "transformer": {"max_epochs": 1, "max_length": 32},
 }
+#: Tiny settings for tests and notebooks run on a sample (minutes on two CPU cores).
+QUICK_PARAMS: dict[str, dict[str, Any]] = {
+    "tfidf": {},
+    "xgboost": {"n_estimators": 30, "max_depth": 4},
+    "cnn-lstm": {"max_epochs": 2},
+    "transformer": {"max_epochs": 1, "max_length": 24, "train_last_n_layers": 1},
+}
 #: Products of the training split the transformer sees on a CPU (all of them on a GPU).
 CPU_TRANSFORMER_SAMPLE = 3000
 MODELS = ("tfidf", "xgboost", "cnn-lstm", "transformer")

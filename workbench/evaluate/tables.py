@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 
+from workbench.errors import WorkbenchError
 from workbench.store import Workspace
 
 EVAL_DDL = """
@@ -78,3 +79,16 @@ def stored_metrics(ws: Workspace, run_id: str, part: str = "test") -> dict[str, 
         return None
     raw = ws.scalar("SELECT metrics FROM evaluations WHERE run_id = ? AND part = ?", [run_id, part])
     return json.loads(raw) if raw is not None else None
+
+
+def stored_table(ws: Workspace, table: str, run_ids: Sequence[str] | None = None,
+                 part: str = "test") -> pd.DataFrame:
+    """Rows of an evaluation table (``eval_curve``, ``eval_severity``, ``eval_level_accuracy``,
+    ...) for the given runs (default: every evaluated run), with a ``model`` column."""
+    if table not in EVAL_COLUMNS:
+        raise WorkbenchError(f"unknown evaluation table {table!r}; one of {', '.join(EVAL_COLUMNS)}")
+    if not ws.has_table(table):
+        raise WorkbenchError(f"no {table} in {ws.path} yet; run `workbench evaluate --all` first")
+    sql = (f"SELECT t.*, r.model FROM {table} t JOIN runs r USING (run_id) WHERE t.part = ?"  # fixed names
+           + (" AND t.run_id IN (SELECT unnest(?))" if run_ids else "") + " ORDER BY r.started_at, t.run_id")
+    return ws.df(sql, [part, list(run_ids)] if run_ids else [part])
