@@ -15,8 +15,8 @@ from workbench.store import Workspace
 #: Training parameters of the demo on a CPU (small epochs so the pipeline fits in minutes).
 CPU_PARAMS: dict[str, dict[str, Any]] = {
     "tfidf": {},
-    "xgboost": {"n_estimators": 150, "max_depth": 5, "learning_rate": 0.3},
-    "cnn-lstm": {"max_epochs": 4},
+    "xgboost": {"n_estimators": 60, "max_depth": 4, "learning_rate": 0.3},
+    "cnn-lstm": {"max_epochs": 4, "num_threads": 1},
     "transformer": {"max_epochs": 1, "max_length": 32},
 }
 #: Tiny settings for tests and notebooks run on a sample (minutes on two CPU cores).
@@ -29,6 +29,14 @@ QUICK_PARAMS: dict[str, dict[str, Any]] = {
 #: Products of the training split the transformer sees on a CPU (all of them on a GPU).
 CPU_TRANSFORMER_SAMPLE = 3000
 MODELS = ("tfidf", "xgboost", "cnn-lstm", "transformer")
+
+
+def _projection_is_current(ws: Workspace) -> bool:
+    """Whether the stored projection has exactly the embedded products (nothing to redo)."""
+    if not (ws.has_table("projection") and ws.has_table("product_embeddings")):
+        return False
+    return bool(ws.scalar(
+        "SELECT count(*) = (SELECT count(*) FROM product_embeddings) AND count(*) > 0 FROM projection"))
 
 
 @dataclass
@@ -78,7 +86,10 @@ def run_pipeline(ws: Workspace, dataset: str = "fashion", *, models=MODELS, samp
     echo(str(step("ingest", lambda: ingest_dataset(ws, dataset, sample=sample))))
     echo(str(step("embed products", lambda: embed_products(ws, device=device))))
     step("category neighbours", lambda: store_category_neighbours(ws, load_taxonomy(ws), k=10))
-    step("UMAP projection", lambda: project(ws, sample=20_000))
+    if _projection_is_current(ws):
+        echo("[UMAP projection] every product already has a position; kept")
+    else:
+        step("UMAP projection", lambda: project(ws, sample=20_000))
     for kind in models:
         kind_params = dict(params.get(kind, {}))
         if kind in ("xgboost", "transformer", "cnn-lstm"):

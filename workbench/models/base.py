@@ -126,7 +126,8 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator, ABC):
 
     def predict(self, X) -> np.ndarray:
         """The most probable leaf label of each product."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # first, so an unfitted model raises NotFittedError
+        return self.classes_[np.argmax(proba, axis=1)]
 
     # persistence ------------------------------------------------------------------------
     def save(self, directory: str | Path, **extra: Any) -> Path:

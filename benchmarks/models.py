@@ -1,0 +1,369 @@
+"""Benchmark: the model families side by side on the full fashion catalog (articleType leaves).
+
+Ingests the whole Myntra fashion catalog into a benchmark workspace (once), then for each
+split (``random``: stratified; ``grouped``: by normalised title) trains every requested kind
+with :func:`workbench.training.train_models` (catalog labels, 70/15/15 split, metrics on the
+test part) and fastText (supervised, the same split, same test part) as the outside reference,
+and writes the side-by-side table (accuracy, macro-F1, per-level accuracy, train seconds, peak
+memory) into ``benchmarks/RESULTS.md`` under ``## Models``.
+
+Rows are kept in ``benchmarks/models_results.json`` keyed by (model, split), so kinds can be run
+separately and the table still shows all of them::
+
+    python benchmarks/models.py --models tfidf,xgboost,fasttext
+    python benchmarks/models.py --models transformer,cnn-lstm      # on a GPU machine
+
+Without a GPU the transformer trains on a stated sample of the training part
+(``--neural-sample``, default 5,000 products; validation and test stay whole).
+XGBoost's embeddings are computed (and cached) before its runs; that time is reported apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from workbench import Workspace, ingest_dataset, load_taxonomy
+from workbench.runs import get_run, new_run_id, record_run
+from workbench.training import (DEFAULT_LABEL_SOURCES, PeakMemory, compare_runs, fingerprint,
+                                load_training_frame, run_metrics, train_models)
+
+HERE = Path(__file__).resolve().parent
+RESULTS_MD = HERE / "RESULTS.md"
+RESULTS_JSON = HERE / "models_results.json"
+SECTION = "## Models"
+REFERENCE = {"accuracy": 0.976, "macro_f1": 0.947}  # ../shared/datasets/README.md, TF-IDF + LinearSVC
+FASTTEXT = dict(epoch=25, lr=0.5, wordNgrams=2, minn=2, maxn=5, dim=100, loss="softmax")
+# one thread: on this shared 2-core machine two XGBoost threads ran 4-6x slower per round
+XGBOOST = {"n_jobs": 1, "progress": False}
+NEURAL_CPU = {"transformer": {"max_epochs": 2, "max_length": 32, "batch_size": 32},
+              "cnn-lstm": {}}
+
+
+def machine() -> str:
+    """CPU model, cores, memory, GPU and load: the line every figure is read against."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import psutil
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{cpu}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
+            f"{gpu}")
+
+
+def prepare(ws: Workspace) -> int:
+    """Ingest the full fashion catalog into ``ws`` unless it is there; returns product count."""
+    if not ws.scalar("SELECT count(*) FROM products"):
+        print(ingest_dataset(ws, "fashion"), flush=True)
+    return int(ws.scalar("SELECT count(*) FROM products"))
+
+
+def warm_embeddings(ws: Workspace) -> tuple[int, float]:
+    """Embed every product's text the way ``xgboost`` does (into the cache); returns the
+    number of distinct texts that were not cached yet and the seconds spent."""
+    from workbench.embed import embed_texts, model_id
+    from workbench.embed_cache import EmbeddingCache, text_hashes
+    from workbench.models.base import product_texts
+
+    frame = ws.df("SELECT title, brand FROM products ORDER BY product_id")
+    texts = product_texts(frame, ("title", "brand"))
+    hashes = np.unique(text_hashes(texts))
+    missing = int((~EmbeddingCache(ws.path, model_id("default")).contains(hashes)).sum())
+    t0 = time.perf_counter()
+    embed_texts(texts, workspace=ws, progress=False)
+    return missing, time.perf_counter() - t0
+
+
+def _ft_text(text: str) -> str:
+    return re.sub(r"\s+", " ", str(text).lower()).strip()
+
+
+def run_fasttext(ws: Workspace, split: str, seed: int = 0) -> str:
+    """Train fastText on the split's training part, record a run named ``fasttext``."""
+    import fasttext
+
+    taxonomy = load_taxonomy(ws)
+    frame = load_training_frame(ws, split, DEFAULT_LABEL_SOURCES)
+    leaves = taxonomy.leaves
+    index = {leaf: i for i, leaf in enumerate(leaves)}
+    train = frame[frame["part"] == "train"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "train.txt"
+        path.write_text("".join(f"__label__{index[leaf]} {_ft_text(t)}\n"
+                                for leaf, t in zip(train["leaf"], train["title"])))
+        run_id = new_run_id("fasttext")
+        started = datetime.now(timezone.utc)
+        with PeakMemory() as memory:
+            t0 = time.perf_counter()
+            model = fasttext.train_supervised(str(path), seed=seed, thread=os.cpu_count() or 1,
+                                              verbose=0, **FASTTEXT)
+            seconds = time.perf_counter() - t0
+    parts, metrics = {}, {}
+    for part in ("valid", "test"):
+        rows = frame[frame["part"] == part]
+        labels, probs = model.predict([_ft_text(t) for t in rows["title"]], k=-1)
+        proba = np.zeros((len(rows), len(leaves)))
+        for r, (ls, ps) in enumerate(zip(labels, probs)):
+            proba[r, [int(lbl[len("__label__"):]) for lbl in ls]] = ps
+        proba /= proba.sum(axis=1, keepdims=True)
+        y_true = rows["leaf"].to_numpy(dtype=object)
+        parts[part] = (rows["product_id"].to_numpy(dtype=object), y_true, proba)
+        metrics[part] = run_metrics(y_true, proba, leaves, taxonomy)
+    return record_run(ws, run_id=run_id, model="fasttext", split=split, params={**FASTTEXT, "seed": seed},
+                      metrics={**metrics["test"], "part": "test", "valid": metrics["valid"]},
+                      train_seconds=seconds, peak_memory_mb=memory.peak_mb,
+                      data_fingerprint=fingerprint(frame["product_id"], frame["leaf"]),
+                      split_fingerprint=fingerprint(frame["product_id"], frame["part"]),
+                      classes=leaves, parts=parts, started_at=started,
+                      label_sources=",".join(DEFAULT_LABEL_SOURCES))
+
+
+def common_leaf_metrics(ws: Workspace, run_id: str, min_count: int = 10) -> dict:
+    """Accuracy and macro-F1 of a run's test part on the reference's terms: only leaves with at
+    least ``min_count`` products in the catalog, as test products and as predictions."""
+    from workbench.evaluate.metrics import accuracy, macro_f1
+    from workbench.runs import load_predictions
+
+    counts = ws.df("SELECT leaf, count(*) AS n FROM products WHERE leaf IS NOT NULL GROUP BY leaf")
+    common = set(counts.loc[counts["n"] >= min_count, "leaf"])
+    preds = load_predictions(ws, run_id, "test")
+    cols = np.array([c in common for c in preds.classes])
+    rows = np.array([t in common for t in preds.y_true])
+    proba, classes = preds.proba[rows][:, cols], preds.classes[cols]
+    return {"accuracy_common": accuracy(preds.y_true[rows], proba, classes=classes),
+            "macro_f1_common": macro_f1(preds.y_true[rows], proba, classes=classes),
+            "n_common_leaves": int(cols.sum())}
+
+
+def reference_protocol(seed: int = 0) -> dict:
+    """The reference figure's own protocol re-run here: titles only, leaves with at least 10
+    products, scikit-learn's stratified random 70/30 split, word 1-2-gram + char 2-5-gram
+    TF-IDF and a default ``LinearSVC``."""
+    import pandas as pd
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_union
+    from sklearn.svm import LinearSVC
+
+    from workbench.datasets import locate
+
+    df = pd.read_csv(locate("fashion/styles.csv"), on_bad_lines="skip").dropna(subset=["productDisplayName"])
+    df["leaf"] = df["masterCategory"] + " > " + df["subCategory"] + " > " + df["articleType"]
+    counts = df["leaf"].value_counts()
+    df = df[df["leaf"].isin(counts[counts >= 10].index)]
+    train, test = train_test_split(df, test_size=0.3, stratify=df["leaf"], random_state=seed)
+    features = make_union(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+                          TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True))
+    t0 = time.perf_counter()
+    svm = LinearSVC().fit(features.fit_transform(train["productDisplayName"]), train["leaf"])
+    seconds = time.perf_counter() - t0
+    pred = svm.predict(features.transform(test["productDisplayName"]))
+    return {"accuracy": accuracy_score(test["leaf"], pred),
+            "macro_f1": f1_score(test["leaf"], pred, average="macro"),
+            "classes": int(df["leaf"].nunique()), "seconds": seconds}
+
+
+def result_row(ws: Workspace, run_id: str, note: str = "", where: str = "") -> dict:
+    """One table row of a recorded run, with the run's own figures."""
+    row = compare_runs(ws, [run_id]).iloc[0].to_dict()
+    row.update(common_leaf_metrics(ws, run_id))
+    run = get_run(ws, run_id)
+    metrics = run["metrics"]
+    row.update(n_test=metrics.get("n"), valid_accuracy=(metrics.get("valid") or {}).get("accuracy"),
+               note=note, machine=where, load=round(os.getloadavg()[0], 1),
+               measured=datetime.now(timezone.utc).strftime("%Y-%m-%d"))
+    return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+
+
+def _fmt(value, digits=3) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def render(results: dict, info: dict) -> str:
+    """The ``## Models`` section: how it was measured, then the table."""
+    rows = sorted(results.values(), key=lambda r: (r["split"] != "random", r["model"]))
+    levels = [k[4:] for k in (rows[0] if rows else {}) if k.startswith("acc ")]
+    head = ["model", "split", "accuracy", "macro-F1", *[f"{lvl} acc." for lvl in levels],
+            "acc. (leaves >= 10)", "macro-F1 (leaves >= 10)", "train s", "peak MB", "notes"]
+    loads = [r["load"] for r in rows if r.get("load") is not None]
+    load_text = ", ".join(filter(None, [
+        info.get("load_note"),
+        f"{min(loads):.1f} to {max(loads):.1f} when the later rows finished" if loads else None]))
+    machines = list(dict.fromkeys(r.get("machine") or info["machine"] for r in rows))
+    label = {m: chr(ord("A") + i) for i, m in enumerate(machines)}
+    if len(machines) > 1:
+        head.insert(-1, "machine")
+    where = (f"Measured on: {machines[0]}." if len(machines) == 1 else
+             "Machines: " + "; ".join(f"**{label[m]}**: {m}" for m in machines) + ".")
+    lines = [SECTION, "",
+             "Command: `.venv/bin/python benchmarks/models.py --models tfidf,xgboost,fasttext` "
+             "(then `--models transformer,cnn-lstm`). " + where, "",
+             f"Data: the full Myntra fashion catalog ({info['products']:,} products, all "
+             f"{info['leaves']} articleType leaves kept, {info['rare_leaves']} of them with fewer "
+             "than 10 products), catalog labels, the workbench's 70/15/15 splits: `random` "
+             "(stratified by leaf) and `grouped` (by normalised title, so colour variants of a "
+             f"product cannot sit on both sides). Figures are on the test part "
+             f"({info.get('n_test', 'about 6,700')} products); the two `leaves >= 10` columns score "
+             "only test products of leaves with at least 10 catalog products and let the model "
+             "choose only among those leaves (the terms of the reference figure below). "
+             "`train s` is the wall time of `fit` alone; `peak MB` the peak growth of the process's "
+             "resident memory during `fit` (psutil, sampled every 20 ms). The machine is shared: "
+             f"the 1-minute load average was {load_text}, so timings are only good to a factor of "
+             "about 2.", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["model"], r["split"], _fmt(r["accuracy"]), _fmt(r["macro_f1"]),
+                 *[_fmt(r.get(f"acc {lvl}")) for lvl in levels], _fmt(r.get("accuracy_common")),
+                 _fmt(r.get("macro_f1_common")), _fmt(r["train_s"], 1),
+                 _fmt(r["peak_mb"], 0)]
+        if len(machines) > 1:
+            cells.append(label[r.get("machine") or info["machine"]])
+        cells.append(r.get("note") or "")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    if info.get("embed_seconds") is not None:
+        lines.append(f"XGBoost's sentence embeddings (all-MiniLM-L6-v2, on the CPU) of the "
+                     f"{info['embed_texts']:,} distinct product texts took {info['embed_seconds']:.0f} s, "
+                     "once, before its runs; they come from the workspace cache afterwards and are "
+                     "not in `train s`.")
+    random_rows = [r for r in rows if r["split"] == "random" and r["model"] != "fasttext"]
+    if random_rows:
+        best = max(random_rows, key=lambda r: r["accuracy"])
+        ft = results.get("fasttext|random")
+        acc, f1 = best.get("accuracy_common"), best.get("macro_f1_common")
+        beats = acc is not None and acc > REFERENCE["accuracy"] and f1 > REFERENCE["macro_f1"]
+        lines.append("")
+        lines.append(
+            f"Target (reference TF-IDF + LinearSVC of ../shared/datasets/README.md: "
+            f"{REFERENCE['accuracy']} accuracy, {REFERENCE['macro_f1']} macro-F1 on a random 70/30 split "
+            f"of leaves with at least 10 products): the most accurate random-split model here is "
+            f"`{best['model']}`, at {_fmt(acc)} / {_fmt(f1)} on those leaves "
+            f"({best['accuracy']:.3f} / {best['macro_f1']:.3f} on all leaves), "
+            f"{'which beats' if beats else 'which does not beat'} the reference"
+            + (f"; its accuracy is {best['accuracy'] / ft['accuracy']:.3f} times fastText's on the "
+               f"same split" if ft else "") + ".")
+        ref = info.get("reference_protocol")
+        if ref:
+            lines.append(
+                f"The reference's own protocol (titles only, the {ref['classes']} leaves with at least 10 "
+                "products, scikit-learn's stratified random 70/30 split with seed 0, word 1-2-gram + "
+                "char 2-5-gram TF-IDF, default LinearSVC), re-run by this benchmark, gives "
+                f"{ref['accuracy']:.3f} / {ref['macro_f1']:.3f} here, not the README's "
+                f"{REFERENCE['accuracy']} / {REFERENCE['macro_f1']}.")
+        grouped = {r["model"]: r for r in rows if r["split"] == "grouped"}
+        if best["model"] in grouped:
+            g = grouped[best["model"]]
+            lines.append(f"On the grouped split the same model reaches {g['accuracy']:.3f} / "
+                         f"{g['macro_f1']:.3f}: the honest figure for products never seen in any colour.")
+    return "\n".join(lines) + "\n"
+
+
+def write_section(text: str) -> None:
+    """Replace (or append) the ``## Models`` section of RESULTS.md."""
+    current = RESULTS_MD.read_text() if RESULTS_MD.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(current):
+        current = pattern.sub(lambda _m: text + "\n", current, count=1)
+    else:
+        current = current.rstrip("\n") + "\n\n" + text
+    RESULTS_MD.write_text(current)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; see the module docstring."""
+    import torch
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", default="reference,tfidf,xgboost,fasttext,transformer,cnn-lstm",
+                   help="kinds to run; `reference` re-runs the reference figure's own protocol")
+    p.add_argument("--splits", default="random,grouped")
+    p.add_argument("--workspace", default=str(HERE / "out" / "models-ws"))
+    p.add_argument("--neural-sample", type=int, default=5000,
+                   help="training products for the transformer without a GPU (default 5000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-write", action="store_true", help="print the table, leave RESULTS.md alone")
+    p.add_argument("--render-only", action="store_true",
+                   help="train nothing: rewrite the section from benchmarks/models_results.json")
+    args = p.parse_args(argv)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+    gpu = torch.cuda.is_available()
+
+    ws = Workspace(args.workspace)
+    info = {"machine": machine(), "products": prepare(ws), "leaves": len(load_taxonomy(ws).leaves),
+            "rare_leaves": int(ws.scalar("SELECT count(*) FROM (SELECT leaf FROM products WHERE leaf "
+                                         "IS NOT NULL GROUP BY leaf HAVING count(*) < 10)")),
+            "n_test": f"{int(ws.scalar('SELECT count(*) FROM splits WHERE kind = ? AND part = ?', ['random', 'test'])):,}"}
+    results = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
+    meta = results.pop("_info", {})
+    info.update(embed_seconds=meta.get("embed_seconds"), embed_texts=meta.get("embed_texts"),
+                load_note=meta.get("load_note"))
+    if "xgboost" in models and not args.render_only:
+        missing, seconds = warm_embeddings(ws)
+        print(f"embeddings: {missing:,} texts embedded in {seconds:.1f} s", flush=True)
+        if missing:
+            info.update(embed_seconds=seconds, embed_texts=missing)
+    if "reference" in models and not args.render_only:
+        meta["reference_protocol"] = reference_protocol(args.seed)
+        print(f"reference protocol: {meta['reference_protocol']}", flush=True)
+        RESULTS_JSON.write_text(json.dumps({"_info": meta, **results}, indent=1, default=str))
+    info["reference_protocol"] = meta.get("reference_protocol")
+    models = [m for m in models if m != "reference"]
+    if args.render_only:
+        models = []
+    for split in splits:
+        for kind in models:
+            note, sample, params = "", None, {}
+            if kind == "fasttext":
+                run_id = run_fasttext(ws, split, args.seed)
+                note = ("outside reference; " + ", ".join(f"{k}={v}" for k, v in FASTTEXT.items())
+                        + f", {os.cpu_count()} threads")
+            else:
+                if kind in NEURAL_CPU and not gpu:
+                    params = NEURAL_CPU[kind]
+                    if kind == "transformer":
+                        sample = args.neural_sample
+                        note = f"CPU, no GPU here: trained on a sample of {sample:,} training products; "
+                    note += ", ".join(f"{k}={v}" for k, v in params.items())
+                elif kind in NEURAL_CPU:
+                    note = "GPU"
+                elif kind == "xgboost":
+                    params = XGBOOST
+                    note = "n_jobs=1: two threads ran 4-6x slower per round on this shared machine"
+                [run_id] = train_models(ws, [kind], split=split, sample=sample,
+                                        params={kind: params} if params else None, seed=args.seed)
+            row = result_row(ws, run_id, note, info["machine"])
+            results[f"{kind}|{split}"] = row
+            print(f"{kind:<12} {split:<8} accuracy {row['accuracy']:.4f}  macro-F1 {row['macro_f1']:.4f}  "
+                  f"{row['train_s']:.1f} s  {row['peak_mb']:.0f} MB", flush=True)
+            meta.update(embed_seconds=info["embed_seconds"], embed_texts=info["embed_texts"])
+            RESULTS_JSON.write_text(json.dumps({"_info": meta, **results}, indent=1, default=str))
+    text = render(results, info)
+    print(text)
+    if not args.no_write:
+        write_section(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

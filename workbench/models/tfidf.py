@@ -1,0 +1,267 @@
+"""``tfidf``: word and character n-gram TF-IDF with a linear model that gives probabilities.
+
+Two linear heads are available (``classifier=``):
+
+* ``"svm"`` (default): ``LinearSVC`` (one-vs-rest, squared hinge) trained on all products; its
+  decision values become probabilities through a softmax with one temperature, fitted to
+  minimise the log-loss on the validation split given to ``fit`` or, without one, on
+  ``calibration_cv``-fold out-of-fold decision values of the training products. (scikit-learn's
+  ``CalibratedClassifierCV`` refuses leaves with fewer products than folds, which a long tail
+  and a grouped split always produce; a single temperature also keeps the SVM's ranking, so
+  accuracy is exactly the SVM's.)
+* ``"logreg"``: multinomial ``LogisticRegression`` (lbfgs), probabilities directly.
+
+Both use ``class_weight="balanced"`` by default for the long tail. Measured on the full fashion
+catalog (articleType leaves, stratified random 70/30, leaves with at least 10 products): the
+SVM reached 0.972 accuracy / 0.942 macro-F1 (C=0.5, balanced), ``CalibratedClassifierCV``'s
+sigmoid calibration of the same SVM 0.973 / 0.940 at three times the training time, and the
+logistic regression (C=10) 0.966 / 0.938; so the SVM is the default.
+
+Persistence: the fitted scikit-learn pipeline is written with **skops** (``model.skops``), not
+joblib. skops rebuilds objects from a declarative description and refuses any type that is not
+trusted, so loading a file from someone else cannot run code; joblib (pickle) would load
+faster and accept any estimator, but executes whatever the file says. On load every type the
+file would build (skops' defaults trust any scikit-learn estimator) is checked against
+:data:`TRUSTED_TYPES` (the vectorizers and linear heads used here), and the file is refused
+with an error when anything else is in it. The price of
+skops is a slower save and load for large vocabularies and a short list to maintain when
+scikit-learn renames a private class.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize_scalar
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.svm import LinearSVC
+
+from workbench.errors import WorkbenchError
+from workbench.models.base import CategoryClassifier, product_texts, register
+
+ARTIFACT = "model.skops"
+
+#: Types (besides skops' defaults) that a saved ``tfidf`` model may contain.
+TRUSTED_TYPES = frozenset({
+    "sklearn.feature_extraction.text.TfidfVectorizer",
+    "sklearn.feature_extraction.text.TfidfTransformer",
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.svm._classes.LinearSVC",
+    "sklearn.pipeline.FeatureUnion",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing._label.LabelEncoder",
+    "sklearn.utils._bunch.Bunch",
+    "builtins.dict",
+    "builtins.list",
+    "builtins.tuple",
+    "builtins.str",
+    "builtins.int",
+    "builtins.float",
+    "builtins.bool",
+    "builtins.NoneType",
+    "collections.defaultdict",
+    "numpy.float64",
+    "numpy.float32",
+    "numpy.int64",
+    "numpy.int32",
+    "numpy.ndarray",
+    "numpy.dtype",
+    "scipy.sparse._csr.csr_matrix",
+    "scipy.sparse._csr.csr_array",
+    "scipy.sparse._dia.dia_matrix",
+})
+
+CLASSIFIERS = ("svm", "logreg")
+
+
+def stored_types(path: Path) -> set[str]:
+    """Every ``module.Class`` a skops file would build (read from its ``schema.json``)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            schema = json.loads(archive.read("schema.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise WorkbenchError(f"{path} is not a readable skops file ({exc}); save the model again") from exc
+    found: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "__class__" in node and "__module__" in node:
+                found.add(f"{node['__module__']}.{node['__class__']}")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def _decision_matrix(svm: LinearSVC, matrix) -> np.ndarray:
+    """Decision values with one column per class of ``svm`` (two columns for two classes)."""
+    values = svm.decision_function(matrix)
+    if values.ndim == 1:
+        values = np.column_stack([-values, values])
+    return values
+
+
+@register
+class TfidfClassifier(CategoryClassifier):
+    """TF-IDF of word and character n-grams of the chosen text fields, then a linear model.
+
+    Parameters: ``leaves`` (the taxonomy's leaf list: the columns of ``predict_proba``),
+    ``fields`` (product columns joined into one text), ``word_ngrams`` / ``char_ngrams``
+    (n-gram ranges; characters within word boundaries), ``max_features`` (per vectorizer,
+    ``None`` = all), ``min_df``, ``classifier`` (``"svm"`` or ``"logreg"``), ``C``,
+    ``class_weight`` (``"balanced"`` or ``None``), ``calibration_cv`` (folds of the out-of-fold
+    decision values the SVM's softmax temperature is fitted on when ``fit`` gets no validation
+    split), ``max_iter``, ``random_state``.
+    """
+
+    kind = "tfidf"
+
+    def __init__(self, leaves=None, fields=("title", "brand"), word_ngrams=(1, 2),
+                 char_ngrams=(2, 5), max_features=None, min_df=1, classifier="svm", C=0.5,
+                 class_weight="balanced", calibration_cv=3, max_iter=2000, random_state=0):
+        self.leaves = leaves
+        self.fields = fields
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.max_features = max_features
+        self.min_df = min_df
+        self.classifier = classifier
+        self.C = C
+        self.class_weight = class_weight
+        self.calibration_cv = calibration_cv
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    # building ---------------------------------------------------------------------------
+    def _vectorizer(self) -> FeatureUnion:
+        common = dict(lowercase=True, sublinear_tf=True, dtype=np.float32,
+                      max_features=self.max_features, min_df=self.min_df)
+        return FeatureUnion([
+            ("word", TfidfVectorizer(analyzer="word", ngram_range=tuple(self.word_ngrams),
+                                     token_pattern=r"(?u)\b\w+\b", **common)),
+            ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(self.char_ngrams),
+                                     **common)),
+        ])
+
+    def _fit(self, X: pd.DataFrame, y: np.ndarray, n_classes: int, valid) -> None:
+        if self.classifier not in CLASSIFIERS:
+            raise WorkbenchError(f"unknown tfidf classifier {self.classifier!r}; use one of {CLASSIFIERS}")
+        texts = product_texts(X, self.fields)
+        self.seen_classes_ = np.unique(y)
+        self.temperature_ = 1.0
+        if len(self.seen_classes_) < 2:
+            # one class only: nothing to separate, every product gets that class
+            self.pipeline_ = None
+            return
+        features = self._vectorizer().fit(texts)
+        matrix = features.transform(texts)
+        if self.classifier == "logreg":
+            head = LogisticRegression(C=self.C, class_weight=self.class_weight,
+                                      max_iter=self.max_iter, random_state=self.random_state)
+        else:
+            head = self._svm()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=ConvergenceWarning)
+            head.fit(matrix, y)
+        if self.classifier == "svm":
+            seen_valid = None if valid is None else np.isin(valid[1], self.seen_classes_)
+            if seen_valid is not None and seen_valid.sum() >= 2:
+                # the validation split calibrates: one SVM fit instead of calibration_cv + 1
+                Xv = features.transform(product_texts(valid[0], self.fields))[seen_valid]
+                self.temperature_ = self._best_temperature(_decision_matrix(head, Xv), valid[1][seen_valid])
+            else:
+                self.temperature_ = self._fit_temperature(matrix, y)
+        self.pipeline_ = Pipeline([("tfidf", features), ("clf", head)])
+
+    def _svm(self) -> LinearSVC:
+        return LinearSVC(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter,
+                         random_state=self.random_state)
+
+    def _fit_temperature(self, matrix, y: np.ndarray) -> float:
+        """The softmax temperature of the SVM's decision values that minimises the log-loss of
+        out-of-fold predictions (classes missing from a fold's training part score lowest)."""
+        seen = self.seen_classes_
+        folds = max(2, min(int(self.calibration_cv), int(np.bincount(y)[seen].max())))
+        scores = np.zeros((len(y), len(seen)))
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.random_state)
+        with warnings.catch_warnings():
+            # a leaf with fewer products than folds is missing from some training parts
+            warnings.filterwarnings("ignore", category=UserWarning)
+            warnings.filterwarnings("ignore", category=ConvergenceWarning)
+            for train, test in splitter.split(np.zeros(len(y)), y):
+                svm = self._svm().fit(matrix[train], y[train])
+                cols = np.searchsorted(seen, svm.classes_)
+                values = _decision_matrix(svm, matrix[test])
+                fold = np.full((len(test), len(seen)), np.nan)
+                fold[:, cols] = values
+                floor = np.nanmin(fold, axis=1, keepdims=True) - 1.0
+                scores[test] = np.where(np.isnan(fold), floor, fold)
+        return self._best_temperature(scores, y)
+
+    def _best_temperature(self, scores: np.ndarray, y: np.ndarray) -> float:
+        """The temperature minimising the log-loss of ``softmax(scores / T)`` (columns: seen classes)."""
+        column = np.searchsorted(self.seen_classes_, y)
+
+        def log_loss(log_t: float) -> float:
+            logits = scores / np.exp(log_t)
+            logits -= logits.max(axis=1, keepdims=True)
+            log_z = np.log(np.exp(logits).sum(axis=1))
+            return float(np.mean(log_z - logits[np.arange(len(y)), column]))
+
+        best = minimize_scalar(log_loss, bounds=(np.log(1e-3), np.log(1e2)), method="bounded")
+        return float(np.exp(best.x))
+
+    def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        n = len(X)
+        proba = np.zeros((n, len(self.classes_)), dtype=np.float64)
+        if self.pipeline_ is None:
+            proba[:, self.seen_classes_[0]] = 1.0
+            return proba
+        texts = product_texts(X, self.fields)
+        seen = np.asarray(self.pipeline_.classes_, dtype=np.int64)
+        if self.classifier == "logreg":
+            proba[:, seen] = self.pipeline_.predict_proba(texts)
+            return proba
+        head = self.pipeline_.named_steps["clf"]
+        logits = _decision_matrix(head, self.pipeline_.named_steps["tfidf"].transform(texts))
+        logits = logits / self.temperature_
+        logits -= logits.max(axis=1, keepdims=True)
+        local = np.exp(logits)
+        proba[:, seen] = local / local.sum(axis=1, keepdims=True)
+        return proba
+
+    # persistence ------------------------------------------------------------------------
+    def _save_artifacts(self, directory: Path) -> None:
+        import skops.io as sio
+
+        sio.dump({"seen_classes": self.seen_classes_, "temperature": float(self.temperature_),
+                  "pipeline": self.pipeline_}, directory / ARTIFACT)
+
+    def _load_artifacts(self, directory: Path) -> None:
+        import skops.io as sio
+
+        path = directory / ARTIFACT
+        if not path.exists():
+            raise WorkbenchError(f"missing {ARTIFACT} in {directory}; save the model again")
+        refused = sorted(stored_types(path) - TRUSTED_TYPES)
+        untrusted = set(sio.get_untrusted_types(file=path))
+        if refused or untrusted - TRUSTED_TYPES:
+            raise WorkbenchError(
+                f"{path} contains types outside the tfidf allow-list "
+                f"({', '.join(refused or sorted(untrusted - TRUSTED_TYPES))}); "
+                "refusing to load it: retrain the model with this workbench")
+        state = sio.load(path, trusted=sorted(untrusted))
+        self.seen_classes_ = np.asarray(state["seen_classes"], dtype=np.int64)
+        self.temperature_ = float(state["temperature"])
+        self.pipeline_ = state["pipeline"]

@@ -1,0 +1,236 @@
+"""``xgboost``: gradient-boosted trees on sentence embeddings, plus optional brand and price.
+
+Features: the product's sentence embedding (:func:`workbench.embed.embed_texts`, cached in the
+workspace by text hash), a one-hot of the ``brand_top_n`` most frequent training brands
+(``use_brand``) and ``log1p(price)`` (``use_price``; missing prices stay missing, which XGBoost
+handles natively). Trees run on ``device="cuda"`` when a GPU is present.
+
+XGBoost needs contiguous class ids, so the leaves seen in training are renumbered ``0..k-1``;
+their probabilities are scattered back into the full leaf matrix, where unseen leaves keep a
+column of zeros. Persistence: the booster as XGBoost JSON (``model.json``) and the feature
+encoders and class map as plain JSON (``features.json``); nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from tqdm.auto import tqdm
+
+from workbench.errors import WorkbenchError
+from workbench.models.base import CategoryClassifier, as_products, product_texts, register
+from workbench.store import Workspace
+
+BOOSTER = "model.json"
+ENCODERS = "features.json"
+
+
+def default_device() -> str:
+    """``"cuda"`` when PyTorch sees a GPU, else ``"cpu"``."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _brand_key(values: pd.Series) -> np.ndarray:
+    return values.fillna("").astype(str).str.strip().str.lower().to_numpy(dtype=object)
+
+
+def class_sample_weights(y: np.ndarray, mode: str | None) -> np.ndarray | None:
+    """Per-product weights for the long tail: ``"balanced"`` (n / (k * count)), ``"sqrt"``
+    (the square root of that) or ``None`` (no weights)."""
+    if mode is None:
+        return None
+    counts = np.bincount(y)
+    k = int((counts > 0).sum())
+    w = len(y) / (k * counts[y].astype(np.float64))
+    if mode == "balanced":
+        return w
+    if mode == "sqrt":
+        return np.sqrt(w)
+    raise WorkbenchError(f"unknown class_weight {mode!r}; use 'balanced', 'sqrt' or None")
+
+
+class TqdmRounds(xgb.callback.TrainingCallback):
+    """An XGBoost training callback: one progress-bar step per boosting round, with the
+    latest validation loss (``enabled=None`` shows the bar only on a terminal)."""
+
+    def __init__(self, total: int, enabled: bool | None = None):
+        super().__init__()
+        self.total = total
+        self.enabled = enabled
+        self.bar = None
+
+    def before_training(self, model):
+        self.bar = tqdm(total=self.total, desc="xgboost rounds", unit="round",
+                        disable=None if self.enabled is None else not self.enabled)
+        return model
+
+    def after_iteration(self, model, epoch, evals_log):
+        self.bar.update(1)
+        for data, metrics in evals_log.items():
+            for name, values in metrics.items():
+                self.bar.set_postfix({f"{data}-{name}": f"{values[-1]:.4f}"}, refresh=False)
+        return False
+
+    def after_training(self, model):
+        self.bar.close()
+        return model
+
+
+@register
+class XGBoostClassifier(CategoryClassifier):
+    """XGBoost (``multi:softprob``, histogram trees) on cached sentence embeddings.
+
+    Parameters: ``leaves``, ``fields`` (text fields embedded), ``embedding_model``,
+    ``workspace`` (path of the workspace whose embedding cache is used; ``None`` = no cache),
+    ``use_brand``, ``brand_top_n``, ``use_price``, ``device`` (``None`` = CUDA when available),
+    ``n_estimators``, ``learning_rate``, ``max_depth``, ``min_child_weight``, ``subsample``,
+    ``colsample_bytree``, ``max_bin``, ``early_stopping_rounds`` (on the validation split given to
+    ``fit``), ``class_weight`` (``None``, ``"sqrt"``, ``"balanced"``), ``n_jobs``, ``progress``
+    (a bar per boosting round; ``None`` = only on a terminal), ``random_state``.
+    """
+
+    kind = "xgboost"
+
+    def __init__(self, leaves=None, fields=("title", "brand"), embedding_model="default",
+                 workspace=None, use_brand=True, brand_top_n=100, use_price=True, device=None,
+                 n_estimators=300, learning_rate=0.2, max_depth=6, min_child_weight=1.0,
+                 subsample=1.0, colsample_bytree=0.5, max_bin=64, early_stopping_rounds=20,
+                 class_weight=None, n_jobs=None, progress=None, random_state=0):
+        self.leaves = leaves
+        self.fields = fields
+        self.embedding_model = embedding_model
+        self.workspace = workspace
+        self.use_brand = use_brand
+        self.brand_top_n = brand_top_n
+        self.use_price = use_price
+        self.device = device
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.min_child_weight = min_child_weight
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.max_bin = max_bin
+        self.early_stopping_rounds = early_stopping_rounds
+        self.class_weight = class_weight
+        self.n_jobs = n_jobs
+        self.progress = progress
+        self.random_state = random_state
+
+    # features ---------------------------------------------------------------------------
+    def _device(self) -> str:
+        return self.device or default_device()
+
+    def _fit_encoders(self, X: pd.DataFrame) -> None:
+        brands: list[str] = []
+        if self.use_brand:
+            counts = pd.Series(_brand_key(X["brand"])).value_counts()
+            counts = counts[counts.index != ""]
+            # ties broken by name so the encoder does not depend on row order
+            ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            brands = [b for b, _ in ranked[: int(self.brand_top_n)]]
+        has_price = bool(self.use_price and pd.to_numeric(X["price"], errors="coerce").notna().any())
+        self.encoders_ = {"brands": brands, "price": has_price}
+
+    def _features(self, X: pd.DataFrame) -> np.ndarray:
+        from workbench.embed import embed_texts
+
+        X = as_products(X)
+        cache = Workspace(self.workspace) if self.workspace else None
+        emb = embed_texts(product_texts(X, self.fields), model=self.embedding_model,
+                          device=self.device, workspace=cache, progress=bool(self.progress))
+        blocks = [np.asarray(emb, dtype=np.float32)]
+        brands = self.encoders_["brands"]
+        if brands:
+            index = {b: i for i, b in enumerate(brands)}
+            onehot = np.zeros((len(X), len(brands)), dtype=np.float32)
+            for row, b in enumerate(_brand_key(X["brand"])):
+                col = index.get(b)
+                if col is not None:
+                    onehot[row, col] = 1.0
+            blocks.append(onehot)
+        if self.encoders_["price"]:
+            price = pd.to_numeric(X["price"], errors="coerce").to_numpy(dtype=np.float64)
+            price = np.where(price >= 0, np.log1p(np.where(price >= 0, price, 0.0)), np.nan)
+            blocks.append(price.astype(np.float32)[:, None])
+        return np.hstack(blocks)
+
+    def _params(self, n_seen: int) -> dict:
+        return {
+            "objective": "multi:softprob", "num_class": n_seen, "eval_metric": "mlogloss",
+            "tree_method": "hist", "device": self._device(), "eta": float(self.learning_rate),
+            "max_depth": int(self.max_depth), "min_child_weight": float(self.min_child_weight),
+            "subsample": float(self.subsample), "colsample_bytree": float(self.colsample_bytree),
+            "max_bin": int(self.max_bin), "seed": int(self.random_state),
+            "nthread": int(self.n_jobs or 0), "verbosity": 1,
+        }
+
+    # training ---------------------------------------------------------------------------
+    def _fit(self, X: pd.DataFrame, y: np.ndarray, n_classes: int, valid) -> None:
+        seen = np.unique(y)
+        self.seen_classes_ = seen
+        self._fit_encoders(X)
+        self.best_iteration_ = None
+        if len(seen) < 2:
+            self.booster_ = None
+            return
+        remap = np.full(n_classes, -1, dtype=np.int64)
+        remap[seen] = np.arange(len(seen))
+        y_local = remap[y]
+        dtrain = xgb.DMatrix(self._features(X), label=y_local,
+                             weight=class_sample_weights(y_local, self.class_weight))
+        evals, stopping = [], None
+        if valid is not None and self.early_stopping_rounds:
+            Xv, yv = valid
+            keep = remap[yv] >= 0  # validation products of leaves unseen in training cannot score
+            if keep.any():
+                dvalid = xgb.DMatrix(self._features(Xv[keep].reset_index(drop=True)),
+                                     label=remap[yv[keep]])
+                evals, stopping = [(dvalid, "valid")], int(self.early_stopping_rounds)
+        booster = xgb.train(self._params(len(seen)), dtrain, num_boost_round=int(self.n_estimators),
+                            evals=evals, early_stopping_rounds=stopping, verbose_eval=False,
+                            callbacks=[TqdmRounds(int(self.n_estimators), self.progress)])
+        if stopping is not None:
+            self.best_iteration_ = int(booster.best_iteration)
+        self.booster_ = booster
+
+    def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        proba = np.zeros((len(X), len(self.classes_)), dtype=np.float64)
+        if self.booster_ is None:
+            proba[:, self.seen_classes_[0]] = 1.0
+            return proba
+        rounds = (0, self.best_iteration_ + 1) if self.best_iteration_ is not None else (0, 0)
+        local = self.booster_.inplace_predict(self._features(X), iteration_range=rounds)
+        proba[:, self.seen_classes_] = np.asarray(local, dtype=np.float64).reshape(len(X), -1)
+        return proba
+
+    # persistence ------------------------------------------------------------------------
+    def _save_artifacts(self, directory: Path) -> None:
+        state = {"seen_classes": [int(c) for c in self.seen_classes_], "encoders": self.encoders_,
+                 "best_iteration": self.best_iteration_}
+        (directory / ENCODERS).write_text(json.dumps(state, indent=2))
+        if self.booster_ is not None:
+            self.booster_.save_model(str(directory / BOOSTER))
+
+    def _load_artifacts(self, directory: Path) -> None:
+        path = directory / ENCODERS
+        if not path.exists():
+            raise WorkbenchError(f"missing {ENCODERS} in {directory}; save the model again")
+        state = json.loads(path.read_text())
+        self.seen_classes_ = np.asarray(state["seen_classes"], dtype=np.int64)
+        self.encoders_ = state["encoders"]
+        self.best_iteration_ = state["best_iteration"]
+        self.booster_ = None
+        if (directory / BOOSTER).exists():
+            booster = xgb.Booster()
+            booster.load_model(str(directory / BOOSTER))
+            booster.set_param({"device": self._device()})
+            self.booster_ = booster

@@ -1,0 +1,294 @@
+"""Train model families on a workspace's split and record each run (``workbench train``).
+
+For each model kind, :func:`train_models` reads the labelled products of the chosen split
+(only labels whose provenance is in ``label_sources``: catalog and human by default, never the
+model's own unreviewed labels), optionally samples the training part, fits the model with the
+validation part for early stopping, predicts the validation and test parts, computes accuracy,
+macro-F1 and per-level accuracy, saves the model into the run's artifact folder and records
+the run with :func:`workbench.runs.record_run`.
+
+Measurements: ``train_seconds`` is the wall time of ``fit`` alone; ``peak_memory_mb`` is the
+peak growth of the process's resident memory (RSS) during ``fit`` over its RSS when ``fit``
+began, sampled every 20 ms by :mod:`psutil` in a background thread (``tracemalloc`` would miss
+native allocations of torch and XGBoost and slow them down).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import WorkbenchError
+from workbench.models.base import CategoryClassifier, model_class
+from workbench.runs import record_run, run_dir, new_run_id
+from workbench.store import Workspace
+from workbench.taxonomy import Taxonomy
+
+DEFAULT_MODELS = ("tfidf", "xgboost", "transformer", "cnn-lstm")
+DEFAULT_LABEL_SOURCES = ("catalog", "human")
+LABEL_SOURCES = ("catalog", "human", "model")
+PARTS = ("valid", "test")
+
+
+class PeakMemory:
+    """Context manager: the peak RSS growth (MB) of this process while the block runs."""
+
+    def __init__(self, interval: float = 0.02):
+        self.interval = interval
+        self.peak_mb = 0.0
+
+    def __enter__(self) -> "PeakMemory":
+        import psutil
+
+        self._proc = psutil.Process()
+        self._start = self._peak = self._proc.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._peak = max(self._peak, self._proc.memory_info().rss)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._peak = max(self._peak, self._proc.memory_info().rss)
+        self.peak_mb = (self._peak - self._start) / 2**20
+
+
+def fingerprint(*columns: Sequence[Any]) -> str:
+    """A short sha256 of row-aligned columns, independent of row order."""
+    rows = sorted("\x1f".join(map(str, values)) for values in zip(*columns))
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(row.encode())
+        digest.update(b"\x1e")
+    return digest.hexdigest()[:16]
+
+
+def stratified_sample(frame: pd.DataFrame, n: int, seed: int = 0, by: str = "leaf") -> pd.DataFrame:
+    """A seeded sample of ``n`` rows, proportional per ``by`` value, every value kept once
+    before any value gets a second row (as far as ``n`` allows)."""
+    if n >= len(frame):
+        return frame
+    rng = np.random.default_rng(seed)
+    shuffled = frame.iloc[rng.permutation(len(frame))]
+    rank = shuffled.groupby(by, sort=False).cumcount().to_numpy()
+    size = shuffled.groupby(by, sort=False)[by].transform("size").to_numpy()
+    keys = pd.DataFrame({"q": rank / size, "tie": np.arange(len(shuffled))})
+    keep = keys.sort_values(["q", "tie"], kind="mergesort").index[:n]
+    return shuffled.iloc[np.sort(keep)]
+
+
+def _department_column(ws: Workspace, frame: pd.DataFrame, column: str) -> pd.Series:
+    """The department of each product of ``frame``: a products column or a key of ``extra``."""
+    if column in frame:
+        return frame[column]
+    columns = set(ws.df("SELECT column_name FROM information_schema.columns "
+                        "WHERE table_name = 'products'")["column_name"])
+    if column in columns:  # an identifier checked against the table's own columns
+        values = ws.df(f'SELECT product_id, "{column}" AS value FROM products')
+    else:
+        values = ws.df("SELECT product_id, json_extract_string(extra, ?) AS value FROM products",
+                       ["$." + json.dumps(column)])
+        if values["value"].isna().all():
+            raise WorkbenchError(
+                f"no department column {column!r} in products or their extra fields; use one of "
+                f"{', '.join(sorted(columns))} or a key of the ingested file's extra columns")
+    return frame["product_id"].map(dict(zip(values["product_id"], values["value"])))
+
+
+def load_training_frame(ws: Workspace, split: str, label_sources: Sequence[str],
+                        department: str | None = None) -> pd.DataFrame:
+    """Labelled products with their ``part`` in ``split``, restricted to ``label_sources``."""
+    from workbench.splits import split_frame
+
+    frame = split_frame(ws, split, label_sources=tuple(label_sources))
+    outside = ~frame["label_source"].isin(list(label_sources))
+    if outside.any():
+        raise WorkbenchError(f"{int(outside.sum())} products carry labels outside {list(label_sources)}")
+    if department:
+        frame = frame.assign(**{department: _department_column(ws, frame, department).to_numpy()})
+    return frame.reset_index(drop=True)
+
+
+def build_model(kind: str, leaves: Sequence[str], *, params: dict[str, Any] | None = None,
+                seed: int = 0, department: str | None = None,
+                ws: Workspace | None = None) -> CategoryClassifier:
+    """An unfitted model of ``kind`` over ``leaves`` (one per department with ``department``)."""
+    params = dict(params or {})
+    if kind == "xgboost" and ws is not None:
+        params.setdefault("workspace", str(ws.path))
+    cls = model_class(kind)
+    known = set(cls().get_params()) - {"leaves", "random_state"}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise WorkbenchError(f"{kind} has no parameter(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(known))}")
+    if department:
+        from workbench.models.departments import DepartmentModel
+
+        return DepartmentModel(base_kind=kind, base_params=params, department_column=department,
+                               leaves=list(leaves), random_state=seed)
+    return cls(**{**params, "leaves": list(leaves), "random_state": seed})
+
+
+def run_metrics(y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str],
+                taxonomy: Taxonomy) -> dict[str, Any]:
+    """``accuracy``, ``macro_f1``, ``level_accuracy`` (``{level name: accuracy}``) and ``n``."""
+    from workbench.evaluate.metrics import accuracy, level_accuracy, macro_f1
+
+    return {"accuracy": accuracy(y_true, proba, classes=classes),
+            "macro_f1": macro_f1(y_true, proba, classes=classes),
+            "level_accuracy": level_accuracy(y_true, proba, classes=classes, taxonomy=taxonomy),
+            "n": int(len(y_true))}
+
+
+def train_one(ws: Workspace, kind: str, frame: pd.DataFrame, taxonomy: Taxonomy, *, split: str,
+              sample: int | None = None, department: str | None = None,
+              params: dict[str, Any] | None = None, seed: int = 0,
+              label_sources: Sequence[str] = DEFAULT_LABEL_SOURCES) -> str:
+    """Train one model kind on ``frame`` (rows with ``part``), record the run, return its id."""
+    model = build_model(kind, taxonomy.leaves, params=params, seed=seed, department=department, ws=ws)
+    train = frame[frame["part"] == "train"].reset_index(drop=True)
+    valid = frame[frame["part"] == "valid"].reset_index(drop=True)
+    if train.empty:
+        raise WorkbenchError(f"the {split} split has no training products with labels from "
+                             f"{list(label_sources)}; ingest or label products first")
+    run_id = new_run_id(kind)
+    started = datetime.now(timezone.utc)
+    with PeakMemory() as memory:
+        t0 = time.perf_counter()
+        model.fit(train, train["leaf"].to_numpy(dtype=object),
+                  valid if len(valid) else None, valid["leaf"].to_numpy(dtype=object) if len(valid) else None)
+        seconds = time.perf_counter() - t0
+    classes = list(taxonomy.leaves)
+    parts, metrics = {}, {}
+    for part in PARTS:
+        rows = frame[frame["part"] == part].reset_index(drop=True)
+        if rows.empty:
+            continue
+        proba = model.predict_proba(rows)
+        y_true = rows["leaf"].to_numpy(dtype=object)
+        parts[part] = (rows["product_id"].astype(str).to_numpy(dtype=object), y_true, proba)
+        metrics[part] = run_metrics(y_true, proba, classes, taxonomy)
+    # headline figures are the test part's; the validation part's sit beside them
+    headline_part = "test" if "test" in metrics else "valid"
+    summary = {**metrics.get(headline_part, {}), "part": headline_part, "valid": metrics.get("valid")}
+    data_fp = fingerprint(frame["product_id"], frame["leaf"])
+    split_fp = fingerprint(frame["product_id"], frame["part"])
+    recorded = {k: v for k, v in model.get_params(deep=False).items() if k != "leaves"}
+    model.save(run_dir(ws, run_id) / "model", run_id=run_id, split=split,
+               data_fingerprint=data_fp, split_fingerprint=split_fp)
+    return record_run(ws, run_id=run_id, model=kind, split=split, params=recorded, metrics=summary,
+                      train_seconds=seconds, peak_memory_mb=memory.peak_mb, data_fingerprint=data_fp,
+                      split_fingerprint=split_fp, classes=classes, parts=parts, department=department,
+                      sample=sample, label_sources=",".join(label_sources), started_at=started)
+
+
+def train_models(ws: Workspace, models: Sequence[str] = DEFAULT_MODELS, split: str = "grouped",
+                 sample: int | None = None, department: str | None = None,
+                 params: dict[str, dict[str, Any]] | None = None, seed: int = 0,
+                 label_sources: Sequence[str] = DEFAULT_LABEL_SOURCES,
+                 echo=None) -> list[str]:
+    """Train each kind in ``models`` on split ``split`` and record one run per kind.
+
+    ``sample`` keeps a seeded, leaf-stratified sample of that many training products (the
+    validation and test parts stay whole, so figures stay comparable across samples);
+    ``department`` trains one model per value of that column; ``params`` maps a kind to its
+    parameters; ``echo`` (e.g. ``print``) receives one summary line per finished run.
+    Returns the run ids in the order trained.
+    """
+    from workbench.relabel import load_taxonomy
+
+    models = list(models)
+    if not models:
+        raise WorkbenchError("no model kinds given; pass e.g. --models tfidf,xgboost")
+    for kind in models:
+        model_class(kind)
+    unknown = sorted(set(params or {}) - set(models))
+    if unknown:
+        raise WorkbenchError(f"parameters given for {', '.join(unknown)}, which is not trained; "
+                             f"add it to --models or drop its --param")
+    unknown_sources = sorted(set(label_sources) - set(LABEL_SOURCES))
+    if unknown_sources or not label_sources:
+        raise WorkbenchError(f"label sources {unknown_sources or '(none)'} not understood; "
+                             f"choose among {', '.join(LABEL_SOURCES)}")
+    if sample is not None and sample < 1:
+        raise WorkbenchError(f"--sample must be a positive number of products, got {sample}")
+    taxonomy = load_taxonomy(ws)
+    frame = load_training_frame(ws, split, label_sources, department)
+    if sample is not None:
+        train = stratified_sample(frame[frame["part"] == "train"], sample, seed)
+        frame = pd.concat([train, frame[frame["part"] != "train"]], ignore_index=True)
+    run_ids = []
+    for kind in models:
+        run_id = train_one(ws, kind, frame, taxonomy, split=split, sample=sample, department=department,
+                           params=(params or {}).get(kind), seed=seed, label_sources=label_sources)
+        run_ids.append(run_id)
+        if echo is not None:
+            from workbench.runs import get_run
+
+            run = get_run(ws, run_id)
+            m = json.loads(run["metrics"]) if isinstance(run["metrics"], str) else run["metrics"]
+            echo(f"{kind:<12} {split:<8} accuracy {m.get('accuracy', float('nan')):.4f}  "
+                 f"macro-F1 {m.get('macro_f1', float('nan')):.4f}  "
+                 f"{run['train_seconds']:.1f} s  run {run_id}")
+    return run_ids
+
+
+def compare_runs(ws: Workspace, run_ids: Sequence[str] | None = None,
+                 split: str | None = None) -> pd.DataFrame:
+    """Recorded runs side by side: one row per run with accuracy, macro-F1, per-level
+    accuracy (``acc <level name>``), train seconds and peak memory (MB), oldest first."""
+    from workbench.runs import list_runs
+
+    runs = list_runs(ws)
+    if run_ids:
+        missing = sorted(set(run_ids) - set(runs["run_id"]))
+        if missing:
+            raise WorkbenchError(f"no run(s) {', '.join(missing)} in {ws.path}; see `workbench runs`")
+        runs = runs[runs["run_id"].isin(list(run_ids))]
+    if split:
+        runs = runs[runs["split"] == split]
+    rows = []
+    for run in runs.to_dict("records"):
+        m = run["metrics"] or {}
+        row = {"run_id": run["run_id"], "model": run["model"], "split": run["split"],
+               "department": run["department"], "sample": run["sample"],
+               "accuracy": m.get("accuracy"), "macro_f1": m.get("macro_f1")}
+        for level, value in (m.get("level_accuracy") or {}).items():
+            row[f"acc {level}"] = value
+        row["train_s"] = run["train_seconds"]
+        row["peak_mb"] = run["peak_memory_mb"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_table(frame: pd.DataFrame) -> str:
+    """A plain-text table: numbers to 4 (metrics) or 1 (seconds, MB) decimals, ``-`` for none."""
+    def cell(col: str, value: Any) -> str:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return "-"
+        if isinstance(value, (float, np.floating)):
+            if col == "sample":
+                return f"{int(value):,}"
+            return f"{value:.1f}" if col in ("train_s", "peak_mb") else f"{value:.4f}"
+        return str(value)
+
+    cols = list(frame.columns)
+    body = [[cell(c, v) for c, v in zip(cols, row)] for row in frame.itertuples(index=False)]
+    widths = [max([len(c)] + [len(r[i]) for r in body]) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths)),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in body]
+    return "\n".join(lines)
