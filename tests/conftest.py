@@ -39,3 +39,20 @@ def flipkart_ws(tmp_path_factory):
     ws = Workspace(tmp_path_factory.mktemp("flipkart_ws"))
     ingest_dataset(ws, "flipkart", sample=2000, seed=0, min_count=5)
     return ws
+
+
+@pytest.fixture(scope="session")
+def evaluated_ws(tmp_path_factory):
+    """1,500 real fashion products with two evaluated tfidf runs on the grouped split: a weak one
+    (400 training products) and one on the whole training part (dashboards, review loop)."""
+    from workbench import Workspace, ingest_dataset
+    from workbench.evaluate import evaluate_run
+    from workbench.training import train_models
+
+    ws = Workspace(tmp_path_factory.mktemp("evaluated_ws"))
+    ingest_dataset(ws, "fashion", sample=1500, seed=0)
+    runs = (train_models(ws, ["tfidf"], "grouped", sample=400, seed=0)
+            + train_models(ws, ["tfidf"], "grouped", seed=0))
+    for run_id in runs:
+        evaluate_run(ws, run_id)
+    return ws

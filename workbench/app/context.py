@@ -1,0 +1,78 @@
+"""What every page receives: the workspace, the session's user and role, and shared settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from workbench.errors import WorkbenchError
+from workbench.store import Workspace
+
+ROLES = ("reviewer", "viewer")
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """Settings shared by all sessions of one served app.
+
+    ``upload_limit_mb``: largest CSV accepted on the classify page; ``max_upload_rows``: most
+    rows classified from one upload; ``part``: which predictions the pages show (``test`` or
+    ``valid``); ``roles``: user name -> role (``reviewer`` or ``viewer``); ``None`` means no
+    login, and the local user may do everything a reviewer may.
+    """
+
+    upload_limit_mb: float = 10.0
+    max_upload_rows: int = 100_000
+    part: str = "test"
+    title: str = "Product categorization workbench"
+    roles: Mapping[str, str] | None = None
+    default_role: str = "viewer"
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.upload_limit_mb > 0:
+            raise WorkbenchError(f"upload limit {self.upload_limit_mb} MB must be positive, e.g. 10")
+        if self.max_upload_rows < 1:
+            raise WorkbenchError(f"max upload rows {self.max_upload_rows} must be at least 1")
+        if self.part not in ("test", "valid"):
+            raise WorkbenchError(f"part {self.part!r} must be 'test' or 'valid'")
+
+    @property
+    def upload_limit_bytes(self) -> int:
+        """The upload limit in bytes."""
+        return int(self.upload_limit_mb * 1024 * 1024)
+
+
+@dataclass
+class AppContext:
+    """Handed to every page's ``view(ctx)``: one per browser session."""
+
+    workspace: Workspace
+    settings: AppSettings = field(default_factory=AppSettings)
+    user_override: str | None = None
+
+    @property
+    def user(self) -> str | None:
+        """The logged-in user of this session (``pn.state.user``), ``None`` without login."""
+        if self.user_override is not None:
+            return self.user_override
+        import panel as pn
+
+        return pn.state.user
+
+    @property
+    def role(self) -> str:
+        """``reviewer`` or ``viewer``; without login (no ``roles``) the local user is a reviewer."""
+        if self.settings.roles is None:
+            return "reviewer"
+        return self.settings.roles.get(self.user or "", self.settings.default_role)
+
+    @property
+    def can_publish(self) -> bool:
+        """Whether this session may publish thresholds."""
+        return self.role == "reviewer"
+
+    @property
+    def actor(self) -> str:
+        """The name recorded as the author of a change."""
+        return self.user or "local"

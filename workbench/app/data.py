@@ -1,0 +1,307 @@
+"""Read-only data of the dashboards, loaded once per process and shared by every session.
+
+Loaders are cached with ``pn.cache``, keyed by the workspace path and a *stamp* (a cheap query
+that changes when the underlying tables change, e.g. after ``workbench evaluate``), so a new
+evaluation shows up in the next session without restarting the server. Queries go through
+:meth:`Workspace.cursor`, one cursor per thread. Pages never train: they read these tables.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import panel as pn
+
+from workbench.app.operating_point import SortedPredictions
+from workbench.errors import WorkbenchError
+from workbench.relabel import load_taxonomy
+from workbench.runs import get_run, list_runs
+from workbench.store import Workspace
+from workbench.taxonomy import Taxonomy
+
+NO_RUNS = ("No evaluated runs in this workspace yet. Train and evaluate first: "
+           "`workbench train` then `workbench evaluate --all`.")
+
+
+@pn.cache
+def open_workspace(path: str) -> Workspace:
+    """One :class:`Workspace` object per path in this process."""
+    return Workspace(path)
+
+
+def _key(ws: Workspace) -> str:
+    return str(ws.path)
+
+
+def arrow_frame(ws: Workspace, sql: str, params: list) -> pd.DataFrame:
+    """A read query through Arrow (text columns arrive without one Python object per value:
+    about three times faster than ``Workspace.df`` for a million rows)."""
+    return arrow_table(ws, sql, params).to_pandas()
+
+
+def arrow_table(ws: Workspace, sql: str, params: list):
+    """A read query as a ``pyarrow.Table``, on a short-lived cursor of this thread's connection
+    (a relation must not meet an unfinished result on the shared per-thread cursor)."""
+    cur = ws.cursor().cursor()
+    try:
+        return cur.sql(sql, params=params).to_arrow_table()
+    finally:
+        cur.close()
+
+
+def eval_stamp(ws: Workspace) -> str:
+    """Changes whenever a run is (re-)evaluated."""
+    if not ws.has_table("evaluations"):
+        return "none"
+    row = ws.cursor().execute("SELECT count(*), max(evaluated_at) FROM evaluations").fetchall()[0]
+    return f"{row[0]}|{row[1]}"
+
+
+def taxonomy_stamp(ws: Workspace) -> str:
+    """Changes whenever the taxonomy is rebuilt."""
+    row = ws.cursor().execute("SELECT count(*), coalesce(sum(n_products), 0), "
+                              "coalesce(max(level), 0) FROM categories").fetchall()[0]
+    return "|".join(map(str, row))
+
+
+def run_label(run_id: str, model: str) -> str:
+    """A short legend label: the model kind and the run id's random suffix."""
+    return f"{model} · {str(run_id).rsplit('-', 1)[-1]}"
+
+
+# runs and evaluations ---------------------------------------------------------------------
+
+@pn.cache(max_items=16)
+def _evaluated_runs(path: str, part: str, stamp: str) -> pd.DataFrame:
+    ws = open_workspace(path)
+    runs = list_runs(ws)
+    if runs.empty or not ws.has_table("evaluations"):
+        return runs.iloc[0:0].assign(label=[], evaluation=[])
+    ev = ws.df("SELECT run_id, metrics FROM evaluations WHERE part = ?", [part])
+    ev["evaluation"] = ev["metrics"].map(json.loads)
+    out = runs.merge(ev[["run_id", "evaluation"]], on="run_id", how="inner")
+    out["label"] = [run_label(r, m) for r, m in zip(out["run_id"], out["model"])]
+    return out.reset_index(drop=True)
+
+
+def evaluated_runs(ws: Workspace, part: str = "test") -> pd.DataFrame:
+    """Runs that have a stored evaluation of ``part``, oldest first: the ``runs`` columns plus
+    ``evaluation`` (the stored metrics dict) and ``label``."""
+    return _evaluated_runs(_key(ws), part, eval_stamp(ws))
+
+
+def run_options(ws: Workspace, part: str = "test") -> dict[str, str]:
+    """``{label (run id): run id}`` for a run selector, newest first."""
+    runs = evaluated_runs(ws, part)
+    return {f"{lab} ({rid})": rid for lab, rid in zip(runs["label"][::-1], runs["run_id"][::-1])}
+
+
+@pn.cache(max_items=64)
+def _eval_table(path: str, table: str, part: str, stamp: str) -> pd.DataFrame:
+    ws = open_workspace(path)
+    if not ws.has_table(table):
+        return pd.DataFrame()
+    # table names come from the fixed tuple in eval_table(), never from user input
+    return ws.df(f"SELECT * FROM {table} WHERE part = ?", [part])
+
+
+EVAL_TABLES = ("eval_curve", "eval_per_leaf", "eval_severity", "eval_calibration",
+               "eval_level_accuracy", "eval_confusion", "eval_worst_errors", "eval_category_thresholds")
+
+
+def eval_table(ws: Workspace, table: str, part: str = "test", run_ids=None) -> pd.DataFrame:
+    """One stored evaluation table for all runs (or ``run_ids``), with each run's ``run`` label."""
+    if table not in EVAL_TABLES:
+        raise WorkbenchError(f"unknown evaluation table {table!r}; use one of {', '.join(EVAL_TABLES)}")
+    frame = _eval_table(_key(ws), table, part, eval_stamp(ws))
+    if frame.empty:
+        return frame.assign(run=[])
+    runs = evaluated_runs(ws, part)
+    labels = dict(zip(runs["run_id"], runs["label"]))
+    if run_ids is not None:
+        frame = frame[frame["run_id"].isin(list(run_ids))]
+    return frame.assign(run=frame["run_id"].map(labels)).reset_index(drop=True)
+
+
+# taxonomy --------------------------------------------------------------------------------
+
+@pn.cache(max_items=8)
+def _taxonomy(path: str, stamp: str) -> Taxonomy:
+    return load_taxonomy(open_workspace(path))
+
+
+def taxonomy(ws: Workspace) -> Taxonomy:
+    """The workspace taxonomy (cached until it is rebuilt)."""
+    return _taxonomy(_key(ws), taxonomy_stamp(ws))
+
+
+# predictions -----------------------------------------------------------------------------
+
+@pn.cache(max_items=8)
+def _sorted_predictions(path: str, run_id: str, part: str) -> SortedPredictions:
+    ws = open_workspace(path)
+    folder = Path(str(get_run(ws, run_id)["artifact_dir"]))
+    classes = np.array(json.loads((folder / "classes.json").read_text()), dtype=object)
+    # the stored rank-1 rows are the argmax of each probability row (ties: first column), and
+    # their DOUBLE probabilities are the float32 values exactly
+    top = arrow_table(ws, "SELECT leaf, proba, leaf = true_leaf AS correct FROM predictions "
+                          "WHERE run_id = ? AND part = ? AND rank = 1", [run_id, part])
+    if top.num_rows == 0:
+        raise WorkbenchError(f"run {run_id} has no {part} predictions; record the run again")
+    leaf = top.column("leaf").combine_chunks().dictionary_encode()
+    pred = pd.Index(classes).get_indexer(np.asarray(leaf.dictionary.to_pylist(), dtype=object))[
+        leaf.indices.to_numpy(zero_copy_only=False)]
+    if (pred < 0).any():
+        raise WorkbenchError(f"run {run_id} predicts leaves missing from its classes.json; record the run again")
+    conf = top.column("proba").to_numpy().astype(np.float32)
+    return SortedPredictions.from_arrays(classes, pred, conf, top.column("correct").to_numpy())
+
+
+def sorted_predictions(ws: Workspace, run_id: str, part: str = "test") -> SortedPredictions:
+    """A run's top-1 predictions, sorted once for fast threshold queries (cached per run)."""
+    return _sorted_predictions(_key(ws), run_id, part)
+
+
+def top1_predictions(ws: Workspace, run_id: str, part: str = "test") -> pd.DataFrame:
+    """``product_id, leaf, true_leaf, proba`` of a run's top-1 predictions."""
+    return arrow_frame(ws, "SELECT product_id, leaf, true_leaf, proba FROM predictions "
+                       "WHERE run_id = ? AND part = ? AND rank = 1", [run_id, part])
+
+
+@pn.cache(max_items=8)
+def _wrong_predictions(path: str, run_id: str, part: str) -> pd.DataFrame:
+    return arrow_frame(open_workspace(path),
+                       "SELECT product_id, true_leaf, leaf, proba FROM predictions WHERE run_id = ? "
+                       "AND part = ? AND rank = 1 AND true_leaf <> leaf", [run_id, part])
+
+
+def wrong_predictions(ws: Workspace, run_id: str, part: str = "test") -> pd.DataFrame:
+    """``product_id, true_leaf, leaf, proba`` of a run's wrong top-1 predictions (cached per run)."""
+    return _wrong_predictions(_key(ws), run_id, part)
+
+
+def titles(ws: Workspace, product_ids) -> pd.DataFrame:
+    """``product_id, title`` of the given products."""
+    ids = [str(p) for p in product_ids]
+    if not ids:
+        return pd.DataFrame({"product_id": [], "title": []})
+    return ws.df("SELECT product_id, title FROM products WHERE product_id IN (SELECT unnest(?))", [ids])
+
+
+# models ----------------------------------------------------------------------------------
+
+def model_dir(run: dict) -> Path:
+    """Where a run's model is saved: ``<artifact_dir>/model``."""
+    return Path(str(run["artifact_dir"])) / "model"
+
+
+@pn.cache(max_items=4)
+def _load_model(directory: str, mtime: float):
+    from workbench.models.base import CategoryClassifier
+
+    return CategoryClassifier.load(directory)
+
+
+def load_model(run: dict):
+    """The saved model of a run (cached; reloaded when its manifest changes)."""
+    directory = model_dir(run)
+    manifest = directory / "manifest.json"
+    if not manifest.exists():
+        raise WorkbenchError(f"run {run['run_id']} has no saved model at {directory}; "
+                             "pick another run or retrain it with `workbench train`")
+    return _load_model(str(directory), manifest.stat().st_mtime)
+
+
+# projection ------------------------------------------------------------------------------
+
+def projection_models(ws: Workspace) -> list[str]:
+    """Embedding models that have a stored projection."""
+    if not ws.has_table("projection"):
+        return []
+    return ws.df("SELECT DISTINCT model FROM projection ORDER BY model")["model"].tolist()
+
+
+UNLABELLED = "(unlabelled)"
+
+
+@pn.cache(max_items=4)
+def _projection(path: str, model: str, stamp: str) -> pd.DataFrame:
+    ws = open_workspace(path)
+    frame = arrow_frame(ws, "SELECT pr.product_id, pr.x, pr.y, p.title, p.leaf FROM projection pr "
+                        "JOIN products p USING (product_id) WHERE pr.model = ? ORDER BY pr.product_id", [model])
+    leaf = frame["leaf"].astype(object).where(frame["leaf"].notna(), UNLABELLED)
+    codes, uniques = pd.factorize(leaf)
+    frame["leaf"] = pd.Categorical.from_codes(codes, categories=list(uniques))
+    frame["title"] = frame["title"].fillna("")
+    depth = max((str(u).count(" > ") + 1 for u in uniques if u != UNLABELLED), default=1)
+    for level in range(1, depth + 1):
+        cut = [u if u == UNLABELLED else " > ".join(str(u).split(" > ")[:level]) for u in uniques]
+        cats = list(dict.fromkeys(cut))
+        index = {c: i for i, c in enumerate(cats)}
+        # ancestors are cut once per distinct leaf, then broadcast through the codes
+        frame[f"level_{level}"] = pd.Categorical.from_codes(np.array([index[c] for c in cut])[codes], cats)
+    return frame
+
+
+def projection_stamp(ws: Workspace, model: str) -> str:
+    """Changes when the projection of ``model`` is rewritten (deterministic: no float sums)."""
+    row = ws.cursor().execute("SELECT count(*), min(x), max(x), min(y), max(y) FROM projection WHERE model = ?",
+                              [model]).fetchall()[0]
+    return "|".join(map(str, row)) + "|" + str(ws.meta(f"projection_seconds:{model}"))
+
+
+def projection(ws: Workspace, model: str) -> pd.DataFrame:
+    """``product_id, x, y, title, leaf`` (categorical, ``(unlabelled)`` when missing) and
+    ``level_1..level_d`` (the ancestor of the leaf at each level, categorical) of a stored
+    projection; cached until it changes."""
+    return _projection(_key(ws), model, projection_stamp(ws, model))
+
+
+OUTCOME_NAMES = ("right", "wrong", "not in the run's test part")
+
+
+@pn.cache(max_items=4)
+def _projection_outcome(path: str, model: str, stamp: str, run_id: str, part: str) -> pd.Categorical:
+    ws = open_workspace(path)
+    proj = _projection(path, model, stamp)
+    top1 = top1_predictions(ws, run_id, part)
+    ok = pd.Series((top1["leaf"] == top1["true_leaf"]).to_numpy(), index=top1["product_id"].to_numpy())
+    pos = pd.Index(ok.index).get_indexer(proj["product_id"])
+    codes = np.where(pos < 0, 2, np.where(ok.to_numpy()[np.maximum(pos, 0)], 0, 1)).astype(np.int8)
+    return pd.Categorical.from_codes(codes, categories=list(OUTCOME_NAMES))
+
+
+def projection_outcome(ws: Workspace, model: str, run_id: str, part: str = "test") -> pd.Categorical:
+    """Right / wrong / absent of each projected product under a run's top-1 prediction, aligned
+    with :func:`projection` rows (cached)."""
+    return _projection_outcome(_key(ws), model, projection_stamp(ws, model), run_id, part)
+
+
+def warm(path: str, part: str = "test") -> None:
+    """Load what the first pages read (runs, taxonomy, the best run's sorted predictions, the
+    projection) into the caches, so that the first session does not wait for it."""
+    ws = open_workspace(path)
+    runs = evaluated_runs(ws, part)
+    taxonomy(ws)
+    if len(runs):
+        best = runs["evaluation"].map(lambda m: m.get("accuracy") or 0).to_numpy().argmax()
+        sorted_predictions(ws, str(runs["run_id"].iloc[int(best)]), part)
+        for table in ("eval_curve", "eval_level_accuracy", "eval_confusion", "eval_severity",
+                      "eval_calibration", "eval_worst_errors"):
+            eval_table(ws, table, part)
+        wrong_predictions(ws, str(runs["run_id"].iloc[-1]), part)  # the confusion page's default run
+    for model in projection_models(ws)[:1]:
+        frame = projection(ws, model)
+        from workbench.plots.embedding import RASTERIZE_ABOVE
+
+        if len(frame) > RASTERIZE_ABOVE:
+            # compile datashader's kernels once (numba), on a slice with the same column types
+            import holoviews as hv
+
+            from workbench.plots import embedding_map
+
+            sample = frame.head(1000).assign(category=frame["leaf"].array[:1000])
+            hv.render(embedding_map(sample, "level_1", rasterize_above=0))

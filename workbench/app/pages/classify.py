@@ -1,0 +1,113 @@
+"""Classify: a product typed in (title, description, brand) gives the top-5 categories with full
+paths and probabilities and the shelving decision under the published thresholds; a CSV upload
+gives a downloadable CSV of predictions. Uses a run's saved model; nothing is trained here."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import panel as pn
+
+from workbench.app.state import ClassifyState
+from workbench.app.widgets import alert, table
+from workbench.errors import WorkbenchError
+
+TITLE = "Classify"
+ORDER = 60
+WARM = True  # rendered once at server start (fills caches, compiles datashader)
+PREVIEW_COLUMNS = ("predicted_category", "confidence", "decision")
+log = logging.getLogger("workbench.app")
+
+
+def decision_text(decision: dict, published: bool) -> tuple[str, str]:
+    """The shelving decision in words, and the alert kind."""
+    if not published:
+        return ("No thresholds are published yet, so this product goes to **review** "
+                "(publish thresholds on the Threshold explorer page).", "warning")
+    if decision["decision"] == "shelved":
+        return (f"**Shelved automatically** in {decision['category']} (confidence "
+                f"{decision['confidence']:.3f} ≥ threshold {decision['threshold']:.3f}).", "success")
+    return (f"**Sent to review**: confidence {decision['confidence']:.3f} is below the threshold "
+            f"{decision['threshold']:.3f} of {decision['category']}.", "warning")
+
+
+def _single(state: ClassifyState):
+    title = pn.widgets.TextInput.from_param(state.param.title, placeholder="e.g. Nike Men Blue Running Shoes",
+                                            sizing_mode="stretch_width", css_classes=["wb-title"])
+    description = pn.widgets.TextAreaInput.from_param(state.param.description, height=80,
+                                                      sizing_mode="stretch_width")
+    brand = pn.widgets.TextInput.from_param(state.param.brand, width=300)
+    button = pn.widgets.Button(label="Classify", color="primary", css_classes=["wb-classify"])
+    result = pn.Column(sizing_mode="stretch_width", css_classes=["wb-result"])
+
+    def run(_):
+        try:
+            top, decision = state.classify()
+        except WorkbenchError as exc:
+            result.objects = [alert(str(exc))]
+            return
+        text, kind = decision_text(decision, state.thresholds()[2])
+        result.objects = [table(top, percent=("probability",), css_classes=["wb-top5"]), alert(text, kind)]
+
+    button.on_click(run)
+    return pn.Column(pn.pane.Markdown("### One product"), title, description, brand, button, result,
+                     sizing_mode="stretch_width")
+
+
+def _upload(state: ClassifyState, ctx):
+    limit = ctx.settings.upload_limit_bytes
+    dropper = pn.widgets.FileDropper(max_file_size=f"{max(limit // 1000, 1)}KB", multiple=False,
+                                     chunk_size=1_000_000, sizing_mode="stretch_width",
+                                     css_classes=["wb-upload"])
+    result = pn.Column(sizing_mode="stretch_width", css_classes=["wb-upload-result"])
+
+    def on_upload(event):
+        if not event.new:
+            return
+        filename, content = list(event.new.items())[-1]
+        try:
+            out, upload = state.classify_upload(filename, content, limit_bytes=limit,
+                                                max_rows=ctx.settings.max_upload_rows)
+        except WorkbenchError as exc:
+            result.objects = [alert(str(exc))]
+            return
+        except Exception as exc:  # keep serving whatever the file holds
+            log.exception("upload failed")
+            result.objects = [alert(f"Could not classify {filename}: {type(exc).__name__}: {exc}")]
+            return
+        stem = filename.rsplit(".", 1)[0] or "products"
+        download = pn.widgets.FileDownload(
+            file=io.BytesIO(out.to_csv(index=False).encode("utf-8")), filename=f"{stem}_predictions.csv",
+            label=f"Download {len(out):,} predictions (CSV)", color="success",
+            css_classes=["wb-download"])
+        shelved = int((out["decision"] == "shelved").sum())
+        notes = [f"Classified **{len(out):,}** products from {filename}: {shelved:,} would be shelved, "
+                 f"{len(out) - shelved:,} sent to review."]
+        if upload.skipped:
+            notes.append(f"{upload.skipped:,} malformed lines were skipped.")
+        preview_cols = [c for c in out.columns[:2] if c not in PREVIEW_COLUMNS] + list(PREVIEW_COLUMNS)
+        result.objects = [alert(" ".join(notes), "success"), download,
+                          table(out[preview_cols].head(20), decimals=("confidence",))]
+
+    dropper.param.watch(on_upload, "value")
+    return pn.Column(
+        pn.pane.Markdown(f"### A CSV of products\nOne row per product with a `title` column (or "
+                         f"`product_name` / `productDisplayName`), optionally `description` and `brand`; "
+                         f"UTF-8, at most {ctx.settings.upload_limit_mb:g} MB and "
+                         f"{ctx.settings.max_upload_rows:,} rows."),
+        dropper, result, sizing_mode="stretch_width")
+
+
+def view(ctx):
+    """The classify page."""
+    state = ClassifyState(workspace=ctx.workspace)
+    if not state.has_model:
+        return alert("No run in this workspace has a saved model; train one with `workbench train`.",
+                     "warning")
+    model = pn.widgets.Select.from_param(state.param.run_id, width=420)
+    return pn.Column(
+        pn.pane.Markdown(f"## {TITLE}\nTop-5 categories from a trained model, and whether the "
+                         "product would be shelved under the published thresholds."),
+        model, pn.Row(_single(state), _upload(state, ctx), sizing_mode="stretch_width"),
+        sizing_mode="stretch_width", css_classes=["wb-page", "wb-classify-page"])

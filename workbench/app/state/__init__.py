@@ -1,0 +1,11 @@
+"""One ``param.Parameterized`` state class per dashboard view, usable without a browser."""
+
+from workbench.app.state.classify import ClassifyState
+from workbench.app.state.comparison import ComparisonState
+from workbench.app.state.confusion import ConfusionState
+from workbench.app.state.embedding import MapState
+from workbench.app.state.severity import SeverityState
+from workbench.app.state.thresholds import ThresholdState
+
+__all__ = ["ClassifyState", "ComparisonState", "ConfusionState", "MapState", "SeverityState",
+           "ThresholdState"]

@@ -1,0 +1,113 @@
+"""One template with navigation over every page module in :mod:`workbench.app.pages`.
+
+Pages are discovered with ``pkgutil`` and ordered by ``ORDER``; a page is built the first time a
+session opens it and kept for that session (per-session state). The open page is mirrored in the
+URL (``?page=thresholds``), so a page can be linked to and survives a reload.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from types import ModuleType
+
+import panel as pn
+
+import workbench.app.pages
+from workbench.app.context import AppContext
+from workbench.app.widgets import guarded
+
+ACCENT = "#1f5f8b"
+
+
+def discover_pages() -> list[ModuleType]:
+    """Every module in :mod:`workbench.app.pages` with ``TITLE``, ``ORDER`` and ``view``, by ``ORDER``
+    (optional: ``ROLES``, who may open it; ``WARM = True``, rendered once at server start)."""
+    pages = []
+    for info in pkgutil.iter_modules(workbench.app.pages.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"workbench.app.pages.{info.name}")
+        if all(hasattr(module, a) for a in ("TITLE", "ORDER", "view")):
+            pages.append(module)
+    return sorted(pages, key=lambda m: (m.ORDER, m.TITLE))
+
+
+def page_slug(module: ModuleType) -> str:
+    """The URL name of a page: its module name (``workbench.app.pages.thresholds`` -> ``thresholds``)."""
+    return module.__name__.rsplit(".", 1)[-1]
+
+
+def visible_pages(ctx: AppContext) -> list[ModuleType]:
+    """The pages this session's role may open (a page without ``ROLES`` is open to everyone)."""
+    return [p for p in discover_pages() if getattr(p, "ROLES", None) is None or ctx.role in p.ROLES]
+
+
+class Navigator:
+    """The per-session page switcher: builds pages lazily and keeps them for the session."""
+
+    def __init__(self, ctx: AppContext, pages: list[ModuleType], first: str | None = None):
+        self.ctx = ctx
+        self.pages = {page_slug(p): p for p in pages}
+        self.built: dict[str, object] = {}
+        self.content = pn.Column(sizing_mode="stretch_width", css_classes=["wb-content"])
+        options = {p.TITLE: slug for slug, p in self.pages.items()}
+        if first not in self.pages:
+            first = next(iter(self.pages), None)
+        self.menu = pn.widgets.RadioButtonGroup(options=options, value=first, orientation="vertical",
+                                                color="primary", variant="outline",
+                                                sizing_mode="stretch_width", css_classes=["wb-nav"])
+        self.menu.param.watch(lambda event: self.show(event.new), "value")
+        if first is not None:
+            self.show(first)
+
+    def page(self, slug: str):
+        """The page object of ``slug`` (built on first use)."""
+        if slug not in self.built:
+            module = self.pages[slug]
+            self.built[slug] = guarded(lambda: module.view(self.ctx))
+        return self.built[slug]
+
+    def show(self, slug: str) -> None:
+        """Put page ``slug`` in the main area."""
+        if slug in self.pages:
+            self.content.objects = [self.page(slug)]
+
+
+def warm_pages(ctx: AppContext) -> list[str]:
+    """Render every page that sets ``WARM = True`` once, off-screen, so that one-time costs
+    (imports, shared caches, datashader's compilation) are paid before the first visitor."""
+    from bokeh.document import Document
+
+    done = []
+    for module in visible_pages(ctx):
+        if getattr(module, "WARM", False):
+            module.view(ctx).get_root(Document())
+            done.append(page_slug(module))
+    return done
+
+
+def requested_page() -> str | None:
+    """The ``?page=`` of this session's URL, so that only the page asked for is built."""
+    args = pn.state.session_args or {}
+    values = args.get("page") or []
+    return values[0].decode("utf-8", "replace") if values else None
+
+
+def build_app(ctx: AppContext) -> pn.template.BootstrapTemplate:
+    """The whole dashboard for one session: sidebar navigation plus the open page."""
+    pn.extension("tabulator", "filedropper", notifications=False, sizing_mode="stretch_width")
+    nav = Navigator(ctx, visible_pages(ctx), first=requested_page())
+    if pn.state.location is not None:
+        pn.state.location.sync(nav.menu, {"value": "page"})
+    who = (f"Signed in as **{ctx.user}** ({ctx.role})" if ctx.user else "")
+    sidebar = [pn.pane.Markdown("### Views"), nav.menu]
+    if who:
+        sidebar.append(pn.pane.Markdown(who))
+    sidebar.append(pn.pane.Markdown(f"<small>Workspace: `{ctx.workspace.path}`</small>"))
+    # Bootstrap, not Fast: the Fast design pulls a web font from Google, and the app must work offline
+    template = pn.template.BootstrapTemplate(
+        title=ctx.settings.title, sidebar=sidebar, main=[nav.content], header_background=ACCENT,
+        sidebar_width=280)
+    template.navigator = nav  # tests and the review helper can reach the session's pages
+    return template
