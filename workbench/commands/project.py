@@ -1,0 +1,36 @@
+"""``workbench project``: a 2-D UMAP of the product embeddings for the embedding map."""
+
+from __future__ import annotations
+
+import argparse
+
+from workbench.errors import WorkbenchError
+from workbench.store import Workspace
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add the ``project`` subcommand."""
+    p = subparsers.add_parser(
+        "project", parents=[common], help="2-D UMAP projection of the product embeddings",
+        description="Fit UMAP on a sample of the embedded products, place the rest with it, and store "
+                    "x, y per product (table projection) for the embedding map. Run `workbench embed` first.")
+    p.add_argument("--model", default="default", help="embedding model (default: all-MiniLM-L6-v2)")
+    p.add_argument("--sample", type=int, default=50_000,
+                   help="products UMAP is fitted on; the rest are transformed (default 50000)")
+    p.add_argument("--neighbors", type=int, default=15, help="UMAP n_neighbors (default 15)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run_project)
+
+
+def run_project(args: argparse.Namespace) -> int:
+    """Project the workspace's embeddings and store them."""
+    from workbench.projection import project
+
+    if args.sample < 3:
+        raise WorkbenchError(f"--sample must be at least 3, got {args.sample}")
+    ws = Workspace(args.workspace)
+    frame = project(ws, model=args.model, sample=args.sample, seed=args.seed,
+                    n_neighbors=args.neighbors, progress=not args.no_progress)
+    print(f"projected {len(frame):,} products to 2-D (UMAP fitted on {min(args.sample, len(frame)):,})")
+    return 0

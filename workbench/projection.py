@@ -1,0 +1,93 @@
+"""A 2-D UMAP of the product embeddings, stored per product for the embedding map.
+
+For a large catalog UMAP is fitted on a random sample (seeded) and every other product is placed
+with ``transform``, in chunks; a catalog no larger than the sample is fitted whole.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from workbench.embed import load_product_embeddings
+from workbench.encoder import model_id
+from workbench.errors import WorkbenchError
+from workbench.store import Workspace
+
+PROJECTION_DDL = """
+CREATE TABLE IF NOT EXISTS projection (
+    product_id VARCHAR, model VARCHAR, x DOUBLE, y DOUBLE, PRIMARY KEY (product_id, model));
+"""
+TRANSFORM_CHUNK = 50_000
+
+
+def fit_projection(matrix: np.ndarray, *, sample: int = 50_000, seed: int = 0, n_neighbors: int = 15,
+                   min_dist: float = 0.1, progress: bool = False) -> np.ndarray:
+    """2-D coordinates ``(n, 2)`` of the rows of ``matrix``: UMAP (cosine) fitted on at most ``sample`` rows."""
+    import umap
+
+    n = len(matrix)
+    if n < 3:
+        raise WorkbenchError(f"a projection needs at least 3 embedded products, got {n}; ingest and embed more")
+    if sample < 3:
+        raise WorkbenchError(f"sample must be at least 3, got {sample}")
+    rng = np.random.default_rng(seed)
+    fit_rows = np.sort(rng.choice(n, size=sample, replace=False)) if n > sample else np.arange(n)
+    neighbours = max(2, min(int(n_neighbors), len(fit_rows) - 1))
+    reducer = umap.UMAP(n_components=2, n_neighbors=neighbours, min_dist=min_dist, metric="cosine",
+                        random_state=seed, init="spectral" if len(fit_rows) > 10 else "random",
+                        verbose=False)
+    coords = np.empty((n, 2), dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*n_jobs.*")
+        warnings.filterwarnings("ignore", category=UserWarning, module="umap")
+        coords[fit_rows] = reducer.fit_transform(matrix[fit_rows])
+        rest = np.setdiff1d(np.arange(n), fit_rows, assume_unique=True)
+        if len(rest):
+            from tqdm.auto import tqdm
+
+            with tqdm(total=len(rest), unit="product", unit_scale=True, desc="projecting",
+                      disable=not progress) as bar:
+                for start in range(0, len(rest), TRANSFORM_CHUNK):
+                    idx = rest[start: start + TRANSFORM_CHUNK]
+                    coords[idx] = reducer.transform(matrix[idx])
+                    bar.update(len(idx))
+    return coords
+
+
+def project(ws: Workspace, model: str = "default", sample: int = 50_000, seed: int = 0,
+            n_neighbors: int = 15, progress: bool = False) -> pd.DataFrame:
+    """Project every embedded product to 2-D and store it in table ``projection`` (replacing this model's rows).
+
+    Returns the stored rows: ``product_id, model, x, y``.
+    """
+    mid = model_id(model)
+    ids, matrix = load_product_embeddings(ws, model)
+    t0 = time.perf_counter()
+    coords = fit_projection(matrix, sample=sample, seed=seed, n_neighbors=n_neighbors, progress=progress)
+    frame = pd.DataFrame({"product_id": ids, "model": mid, "x": coords[:, 0], "y": coords[:, 1]})
+    ws.ensure(PROJECTION_DDL)
+    with ws.transaction() as cur:
+        cur.execute("DELETE FROM projection WHERE model = ?", [mid])
+        cur.register("_projection", frame)
+        try:
+            cur.execute("INSERT INTO projection SELECT product_id, model, x, y FROM _projection")
+        finally:
+            cur.unregister("_projection")
+        ws.set_meta(f"projection_seconds:{mid}", f"{time.perf_counter() - t0:.1f}", cur)
+    return frame
+
+
+def load_projection(ws: Workspace, model: str = "default") -> pd.DataFrame:
+    """The stored projection of a model joined with title and category: ``product_id, x, y, title, leaf``."""
+    if not ws.has_table("projection"):
+        raise WorkbenchError("the workspace has no projection yet; run `workbench project` first")
+    frame = ws.df("SELECT pr.product_id, pr.x, pr.y, p.title, p.leaf FROM projection pr "
+                  "JOIN products p USING (product_id) WHERE pr.model = ? ORDER BY pr.product_id",
+                  [model_id(model)])
+    if frame.empty:
+        raise WorkbenchError(f"no projection stored for model {model_id(model)}; run `workbench project` first")
+    return frame
