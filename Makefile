@@ -48,6 +48,9 @@ serve: install
 bench: install
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/evaluate.py
+	$(PY) benchmarks/embed.py
+	$(PY) benchmarks/dashboard.py
+	$(PY) benchmarks/models.py
 
 clean:
 	rm -rf $(VENV) test-output .pytest_cache
