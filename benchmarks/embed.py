@@ -179,7 +179,7 @@ def stream(n: int, encode: int, device: str, batch_size: int | None) -> None:
     print(f"  RSS before (model loaded) {base_rss / 2**30:.2f} GiB; peak during embed_products "
           f"{mem.peak / 2**30:.2f} GiB")
     print(f"  load_product_embeddings: {len(ids):,} x {matrix.shape[1]} in "
-          f"{', '.join(f'{x:.2f}' for x in loads)} s (3 calls, a fresh process for the first), "
+          f"{', '.join(f'{x:.2f}' for x in loads)} s (3 calls; the first also reads the keys files), "
           f"peak {mem_load.peak / 2**30:.2f} GiB (the matrix alone {matrix.nbytes / 2**30:.2f} GiB)")
 
 
