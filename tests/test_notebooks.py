@@ -9,6 +9,7 @@ import json
 import nbformat
 import pytest
 
+from workbench import Workspace
 from workbench.cli import main
 from workbench.errors import WorkbenchError
 from workbench.notebook_runner import SAMPLE_PARAMETERS, notebook_paths, run_notebook
@@ -53,6 +54,7 @@ def test_notebook_runs_on_a_sample(path, tmp_path_factory, capsys):
     printed = list(_json_outputs(executed))
     if path.name.startswith("01"):
         assert main(["info", "--json", "--workspace", str(shared)]) == 0
+        Workspace(shared).close()  # the next notebook's kernel opens the database itself
         info = json.loads(capsys.readouterr().out)
         shown = next(d for d in printed if "products" in d)
         assert {k: info[k] for k in shown} == shown
