@@ -81,3 +81,15 @@ def test_download_checks_sha256(tmp_path, monkeypatch):
     with pytest.raises(WorkbenchError, match="sha256"):
         datasets._download(bad, tmp_path)
     assert not (tmp_path / "f" / "bad.csv").exists()
+
+
+def test_the_notebook_api_mirrors_the_command_line():
+    import workbench
+
+    for name in workbench.__all__:
+        assert callable(getattr(workbench, name)) or name == "__version__", name
+    from workbench.cli import build_parser
+
+    commands = set(build_parser()._subparsers._group_actions[0].choices)
+    assert {"ingest", "info", "embed", "project", "train", "runs", "compare", "evaluate", "serve", "demo",
+            "classify", "export", "queue", "retrain", "users", "live-accuracy", "shelve-preview"} <= commands
