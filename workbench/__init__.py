@@ -20,6 +20,9 @@ from importlib import import_module
 
 from workbench.info import workspace_info
 from workbench.ingest import ingest_dataset, ingest_file
+# imported here, not lazily: the function shares its module's name, and a lazy import would
+# leave the module, not the function, as ``workbench.live_accuracy``
+from workbench.live_accuracy import live_accuracy
 from workbench.mapping import ColumnMapping
 from workbench.relabel import load_taxonomy
 from workbench.splits import split_frame
@@ -47,7 +50,6 @@ _LAZY = {
     "submit_review": "workbench.reviews",
     "undo_last": "workbench.reviews",
     "retrain": "workbench.retraining",
-    "live_accuracy": "workbench.live_accuracy",
     "run_pipeline": "workbench.pipeline",
     "serve_app": "workbench.serve",
 }
@@ -63,4 +65,4 @@ def __getattr__(name: str):
 
 
 __all__ = ["ColumnMapping", "Taxonomy", "Workspace", "__version__", "ingest_dataset", "ingest_file",
-           "load_taxonomy", "split_frame", "workspace_info", *_LAZY]
+           "live_accuracy", "load_taxonomy", "split_frame", "workspace_info", *_LAZY]
