@@ -56,3 +56,14 @@ def evaluated_ws(tmp_path_factory):
     for run_id in runs:
         evaluate_run(ws, run_id)
     return ws
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Train torch models on one thread: on two shared cores it is the fastest and deterministic."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

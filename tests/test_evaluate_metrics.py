@@ -6,26 +6,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
+from _evaluate_cases import A, B_, C, CLASSES, E, P, TAX, Y
 from _evaluate_real import real_predictions
 from workbench.errors import WorkbenchError
+from workbench.taxonomy import Taxonomy
 from workbench.evaluate import (accuracy, hierarchical_prf, level_accuracy, macro_f1,
                                 per_leaf_report)
-from workbench.taxonomy import Taxonomy
 
-# Leaves (sorted = column order): a, b under A > A1; c under A > A2; d under B > B1; e directly
-# under B (a depth-2 leaf, shallower than the others).
-TAX = Taxonomy([("A", "A1", "a"), ("A", "A1", "b"), ("A", "A2", "c"), ("B", "B1", "d"), ("B", "e")],
-               ["family", "group", "type"])
-A, B_, C, D, E = TAX.leaves
-CLASSES = TAX.leaves
-Y = [A, A, B_, C, D, E]
-# predicted: a (right), b (wrong, sibling), b (right), d (wrong, other department), d, e
-P = np.array([[.90, .05, .05, .00, .00],
-              [.20, .60, .10, .10, .00],
-              [.10, .80, .10, .00, .00],
-              [.00, .00, .30, .70, .00],
-              [.00, .00, .00, .60, .40],
-              [.00, .00, .00, .30, .70]])
+
 
 
 def test_accuracy_hand_case():

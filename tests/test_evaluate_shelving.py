@@ -6,23 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _evaluate_cases import CLASSES, D, E, P, TAX, Y
 from _evaluate_real import real_predictions
 from workbench.errors import WorkbenchError
-from workbench.evaluate import coverage_at, leaf_thresholds, shelving_preview
 from workbench.taxonomy import Taxonomy
+from workbench.evaluate import coverage_at, leaf_thresholds, shelving_preview
 
-TAX = Taxonomy([("A", "A1", "a"), ("A", "A1", "b"), ("A", "A2", "c"), ("B", "B1", "d"), ("B", "e")],
-               ["family", "group", "type"])
-CLASSES = TAX.leaves
-A, B_, C, D, E = CLASSES
 IDS = ["p1", "p2", "p3", "p4", "p5", "p6"]
-Y = [A, A, B_, C, D, E]
-P = np.array([[.90, .05, .05, .00, .00],
-              [.20, .60, .10, .10, .00],
-              [.10, .80, .10, .00, .00],
-              [.00, .00, .30, .70, .00],
-              [.00, .00, .00, .60, .40],
-              [.00, .00, .00, .30, .70]])
 
 
 def test_leaf_thresholds_most_specific_override_wins():

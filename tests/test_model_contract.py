@@ -77,14 +77,7 @@ def make(kind: str, leaves, cache_dir: str, seed: int = 0) -> CategoryClassifier
     return cls(leaves=leaves, random_state=seed, **params)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 _FITTED: dict[str, CategoryClassifier] = {}
