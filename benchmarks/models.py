@@ -26,7 +26,6 @@ import os
 import platform
 import re
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,16 +33,21 @@ from pathlib import Path
 import numpy as np
 
 from workbench import Workspace, ingest_dataset, load_taxonomy
-from workbench.runs import get_run, new_run_id, record_run
-from workbench.training import (DEFAULT_LABEL_SOURCES, PeakMemory, compare_runs, fingerprint,
-                                load_training_frame, run_metrics, train_models)
+from workbench.runs import get_run, load_predictions
+from workbench.training import compare_runs, train_models
 
 HERE = Path(__file__).resolve().parent
 RESULTS_MD = HERE / "RESULTS.md"
 RESULTS_JSON = HERE / "models_results.json"
 SECTION = "## Models"
 REFERENCE = {"accuracy": 0.976, "macro_f1": 0.947}  # ../shared/datasets/README.md, TF-IDF + LinearSVC
-FASTTEXT = dict(epoch=25, lr=0.5, wordNgrams=2, minn=2, maxn=5, dim=100, loss="softmax")
+#: The catalog attribute the `+usage` rows and the ensemble add to title and brand.
+WITH_USAGE = ["title", "brand", "usage"]
+#: Benchmark rows that are a kind with other parameters: row name -> (kind, parameters).
+VARIANTS = {"tfidf+usage": ("tfidf", {"fields": WITH_USAGE}),
+            "ensemble": ("ensemble", {"fields": WITH_USAGE})}
+#: Recorded titles-only runs whose probabilities the `vote` row combines (no training).
+VOTE = ("tfidf", "fasttext", "cnn-lstm")
 # one thread: on this shared 2-core machine two XGBoost threads ran 4-6x slower per round
 XGBOOST = {"n_jobs": 1, "progress": False}
 NEURAL_CPU = {"transformer": {"max_epochs": 2, "max_length": 32, "batch_size": 32},
@@ -91,50 +95,6 @@ def warm_embeddings(ws: Workspace) -> tuple[int, float]:
     return missing, time.perf_counter() - t0
 
 
-def _ft_text(text: str) -> str:
-    return re.sub(r"\s+", " ", str(text).lower()).strip()
-
-
-def run_fasttext(ws: Workspace, split: str, seed: int = 0) -> str:
-    """Train fastText on the split's training part, record a run named ``fasttext``."""
-    import fasttext
-
-    taxonomy = load_taxonomy(ws)
-    frame = load_training_frame(ws, split, DEFAULT_LABEL_SOURCES)
-    leaves = taxonomy.leaves
-    index = {leaf: i for i, leaf in enumerate(leaves)}
-    train = frame[frame["part"] == "train"]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "train.txt"
-        path.write_text("".join(f"__label__{index[leaf]} {_ft_text(t)}\n"
-                                for leaf, t in zip(train["leaf"], train["title"])))
-        run_id = new_run_id("fasttext")
-        started = datetime.now(timezone.utc)
-        with PeakMemory() as memory:
-            t0 = time.perf_counter()
-            model = fasttext.train_supervised(str(path), seed=seed, thread=os.cpu_count() or 1,
-                                              verbose=0, **FASTTEXT)
-            seconds = time.perf_counter() - t0
-    parts, metrics = {}, {}
-    for part in ("valid", "test"):
-        rows = frame[frame["part"] == part]
-        labels, probs = model.predict([_ft_text(t) for t in rows["title"]], k=-1)
-        proba = np.zeros((len(rows), len(leaves)))
-        for r, (ls, ps) in enumerate(zip(labels, probs)):
-            proba[r, [int(lbl[len("__label__"):]) for lbl in ls]] = ps
-        proba /= proba.sum(axis=1, keepdims=True)
-        y_true = rows["leaf"].to_numpy(dtype=object)
-        parts[part] = (rows["product_id"].to_numpy(dtype=object), y_true, proba)
-        metrics[part] = run_metrics(y_true, proba, leaves, taxonomy)
-    return record_run(ws, run_id=run_id, model="fasttext", split=split, params={**FASTTEXT, "seed": seed},
-                      metrics={**metrics["test"], "part": "test", "valid": metrics["valid"]},
-                      train_seconds=seconds, peak_memory_mb=memory.peak_mb,
-                      data_fingerprint=fingerprint(frame["product_id"], frame["leaf"]),
-                      split_fingerprint=fingerprint(frame["product_id"], frame["part"]),
-                      classes=leaves, parts=parts, started_at=started,
-                      label_sources=",".join(DEFAULT_LABEL_SOURCES))
-
-
 def common_leaf_metrics(ws: Workspace, run_id: str, min_count: int = 10) -> dict:
     """Accuracy and macro-F1 of a run's test part on the reference's terms: only leaves with at
     least ``min_count`` products in the catalog, as test products and as predictions."""
@@ -179,6 +139,37 @@ def reference_protocol(seed: int = 0) -> dict:
     return {"accuracy": accuracy_score(test["leaf"], pred),
             "macro_f1": f1_score(test["leaf"], pred, average="macro"),
             "classes": int(df["leaf"].nunique()), "seconds": seconds}
+
+
+def vote_row(ws: Workspace, results: dict, split: str, min_count: int = 10) -> dict | None:
+    """The titles-only soft vote (geometric mean) of the recorded ``VOTE`` runs on ``split``:
+    the ensemble's combination without its ``usage`` attribute, from stored test predictions."""
+    from workbench.evaluate.metrics import accuracy, macro_f1
+
+    keys = [f"{kind}|{split}" for kind in VOTE]
+    if not all(k in results for k in keys):
+        return None
+    preds = [load_predictions(ws, results[k]["run_id"], "test") for k in keys]
+    order = {p: i for i, p in enumerate(preds[0].product_ids)}
+    logp = 0.0
+    for pred in preds:
+        if list(pred.classes) != list(preds[0].classes):
+            raise SystemExit("the vote's runs have different leaf lists; re-run them on one workspace")
+        rows = [order[p] for p in pred.product_ids]
+        aligned = np.empty_like(pred.proba)
+        aligned[rows] = pred.proba
+        logp = logp + np.log(np.maximum(aligned, 1e-6)) / len(preds)
+    proba, y, classes = np.exp(logp - logp.max(axis=1, keepdims=True)), preds[0].y_true, preds[0].classes
+    counts = ws.df("SELECT leaf, count(*) AS n FROM products WHERE leaf IS NOT NULL GROUP BY leaf")
+    common = set(counts.loc[counts["n"] >= min_count, "leaf"])
+    cols, rows = np.array([c in common for c in classes]), np.array([t in common for t in y])
+    return {"run_id": None, "model": "vote", "split": split,
+            "accuracy": accuracy(y, proba, classes=classes), "macro_f1": macro_f1(y, proba, classes=classes),
+            "accuracy_common": accuracy(y[rows], proba[rows][:, cols], classes=classes[cols]),
+            "macro_f1_common": macro_f1(y[rows], proba[rows][:, cols], classes=classes[cols]),
+            "train_s": sum(results[k]["train_s"] for k in keys), "peak_mb": None,
+            "note": "titles only: geometric mean of the recorded " + ", ".join(VOTE)
+                    + " runs of this table (no training; train s = their sum)"}
 
 
 def result_row(ws: Workspace, run_id: str, note: str = "", where: str = "") -> dict:
@@ -246,7 +237,7 @@ def render(results: dict, info: dict) -> str:
                      f"{info['embed_texts']:,} distinct product texts took {info['embed_seconds']:.0f} s, "
                      "once, before its runs; they come from the workspace cache afterwards and are "
                      "not in `train s`.")
-    random_rows = [r for r in rows if r["split"] == "random" and r["model"] != "fasttext"]
+    random_rows = [r for r in rows if r["split"] == "random" and r["model"] not in ("fasttext", "vote")]
     if random_rows:
         best = max(random_rows, key=lambda r: r["accuracy"])
         ft = results.get("fasttext|random")
@@ -294,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default="reference,tfidf,xgboost,fasttext,transformer,cnn-lstm",
+    p.add_argument("--models", default="reference,tfidf,xgboost,fasttext,transformer,cnn-lstm,tfidf+usage,ensemble",
                    help="kinds to run; `reference` re-runs the reference figure's own protocol")
     p.add_argument("--splits", default="random,grouped")
     p.add_argument("--workspace", default=str(HERE / "out" / "models-ws"))
@@ -334,10 +325,16 @@ def main(argv: list[str] | None = None) -> int:
     for split in splits:
         for kind in models:
             note, sample, params = "", None, {}
-            if kind == "fasttext":
-                run_id = run_fasttext(ws, split, args.seed)
-                note = ("outside reference; " + ", ".join(f"{k}={v}" for k, v in FASTTEXT.items())
-                        + f", {os.cpu_count()} threads")
+            if kind in VARIANTS:
+                base, params = VARIANTS[kind]
+                note = "title, brand and the catalog's `usage` attribute"
+                if base == "ensemble":
+                    note += "; geometric mean of tfidf, fasttext and cnn-lstm (defaults)"
+                [run_id] = train_models(ws, [base], split=split, params={base: params}, seed=args.seed)
+            elif kind == "fasttext":
+                [run_id] = train_models(ws, [kind], split=split, seed=args.seed)
+                note = ("outside reference (the workbench's `fasttext` kind): epoch=25, lr=0.5, "
+                        "word_ngrams=2, minn=2, maxn=5, dim=100, softmax, 1 thread")
             else:
                 if kind in NEURAL_CPU and not gpu:
                     params = NEURAL_CPU[kind]
@@ -353,11 +350,16 @@ def main(argv: list[str] | None = None) -> int:
                 [run_id] = train_models(ws, [kind], split=split, sample=sample,
                                         params={kind: params} if params else None, seed=args.seed)
             row = result_row(ws, run_id, note, info["machine"])
+            row["model"] = kind
             results[f"{kind}|{split}"] = row
             print(f"{kind:<12} {split:<8} accuracy {row['accuracy']:.4f}  macro-F1 {row['macro_f1']:.4f}  "
                   f"{row['train_s']:.1f} s  {row['peak_mb']:.0f} MB", flush=True)
             meta.update(embed_seconds=info["embed_seconds"], embed_texts=info["embed_texts"])
             RESULTS_JSON.write_text(json.dumps({"_info": meta, **results}, indent=1, default=str))
+    for split in splits:
+        vote = vote_row(ws, results, split)
+        if vote:
+            results[f"vote|{split}"] = vote
     text = render(results, info)
     print(text)
     if not args.no_write:

@@ -1,6 +1,7 @@
 """The one model interface, checked for every family on real fashion products.
 
-Parametrised over ``tfidf``, ``xgboost``, ``transformer`` and ``cnn-lstm`` with tiny
+Parametrised over ``tfidf``, ``xgboost``, ``transformer``, ``cnn-lstm``, ``fasttext`` and
+``ensemble`` with tiny
 configurations: clone / ``get_params``, the not-fitted error, ``fit`` returning ``self``,
 probabilities over every taxonomy leaf summing to 1, ``predict`` = labels of the argmax, a
 zero column for a leaf unseen in training, ``save`` / ``load`` giving the same probabilities
@@ -24,7 +25,7 @@ from workbench.paths import PROJECT_ROOT
 STYLES = PROJECT_ROOT.parent / "shared" / "datasets" / "fashion" / "styles.csv"
 FLIPKART = PROJECT_ROOT.parent / "shared" / "datasets" / "flipkart" / "flipkart_20k.csv"
 
-KINDS = ["tfidf", "xgboost", "transformer", "cnn-lstm"]
+KINDS = ["tfidf", "xgboost", "transformer", "cnn-lstm", "fasttext", "ensemble"]
 
 # Tiny configurations; keys a family does not have are skipped (see ``make``).
 TINY = {
@@ -35,6 +36,8 @@ TINY = {
     "cnn-lstm": dict(embedding_dim=16, n_buckets=4096, n_filters=16, lstm_hidden=16, max_length=16,
                      batch_size=32, lr=3e-2, warmup_ratio=0.0, max_epochs=2,
                      early_stopping_patience=None, num_threads=1, progress=False),
+    "fasttext": dict(epoch=10, dim=16, maxn=4),
+    "ensemble": dict(members={"tfidf": {}, "fasttext": dict(epoch=10, dim=16, maxn=4)}),
 }
 
 

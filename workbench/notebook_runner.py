@@ -4,12 +4,16 @@
     python -m workbench.notebook_runner --full     # every notebook on the full default catalog
 
 Executed copies (with outputs) go to ``--out`` (default ``notebooks/executed/``, ignored by
-git); the committed notebooks stay without outputs. A failing cell fails the run.
+git); the committed notebooks stay without outputs. A failing cell fails the run. Afterwards
+the numbers the notebooks printed are compared with ``workbench info / runs / evaluate --json``
+on the same workspace (:mod:`workbench.notebook_checks`); the comparison is written to
+``<out>/agreement.json`` and any difference fails the run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,8 @@ from workbench.paths import PROJECT_ROOT
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
 SAMPLE_PARAMETERS: dict[str, Any] = {"sample": 1500, "quick": True}
 FULL_PARAMETERS: dict[str, Any] = {"sample": None, "quick": False}
+#: The workspace every notebook uses unless told otherwise (their ``../workspace/notebooks``).
+DEFAULT_WORKSPACE = PROJECT_ROOT / "workspace" / "notebooks"
 
 
 def notebook_paths(folder: Path = NOTEBOOKS) -> list[Path]:
@@ -56,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=NOTEBOOKS / "executed")
     parser.add_argument("--workspace", type=Path, default=None,
                         help="workspace the notebooks share (default: each notebook's own)")
+    parser.add_argument("--no-check", action="store_true",
+                        help="skip comparing the printed numbers with the command line")
     parser.add_argument("names", nargs="*", help="only these notebooks (file names)")
     args = parser.parse_args(argv)
     params = FULL_PARAMETERS if args.full else SAMPLE_PARAMETERS
@@ -68,7 +76,26 @@ def main(argv: list[str] | None = None) -> int:
         except WorkbenchError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-    return 0
+    if args.no_check:
+        return 0
+    return check_and_report(args.out, args.workspace or DEFAULT_WORKSPACE)
+
+
+def check_and_report(out_dir: Path, workspace: Path) -> int:
+    """Compare the executed notebooks' printed numbers with the CLI; 0 when all agree."""
+    from dataclasses import asdict
+
+    from workbench.notebook_checks import check_notebooks, format_agreements
+
+    try:
+        agreements = check_notebooks(out_dir, workspace)
+    except WorkbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    (Path(out_dir) / "agreement.json").write_text(json.dumps(
+        [{**asdict(a), "agrees": a.agrees} for a in agreements], indent=1, default=str))
+    print(format_agreements(agreements))
+    return 0 if all(a.agrees for a in agreements) else 1
 
 
 if __name__ == "__main__":

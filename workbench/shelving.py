@@ -115,7 +115,7 @@ def load_run_model(ws: Workspace, run_id: str) -> CategoryClassifier:
 def products_frame(ws: Workspace, product_ids: Sequence[str]) -> pd.DataFrame:
     """Products (text fields and label) by id, in the given order."""
     ids = [str(p) for p in product_ids]
-    frame = ws.df("SELECT product_id, title, description, brand, price, leaf, label_source, image "
+    frame = ws.df("SELECT product_id, title, description, brand, price, leaf, label_source, image, extra "
                   "FROM products WHERE product_id IN (SELECT unnest(?))", [ids])
     missing = sorted(set(ids) - set(frame["product_id"]))
     if missing:

@@ -116,7 +116,7 @@ def split_frame(ws: Workspace, kind: str = "grouped", label_sources: Sequence[st
     if kind not in ("random", "grouped"):
         raise WorkbenchError(f"split must be 'random' or 'grouped', not {kind!r}")
     sql = ("SELECT p.product_id, p.title, p.description, p.brand, p.price, p.leaf, p.department, "
-           "p.label_source, p.image, s.part FROM products p JOIN splits s USING (product_id) "
+           "p.label_source, p.image, p.extra, s.part FROM products p JOIN splits s USING (product_id) "
            "WHERE s.kind = ? AND p.leaf IS NOT NULL")
     params: list = [kind]
     if label_sources is not None:

@@ -74,4 +74,8 @@ def read_upload(filename: str, content: bytes | str, *, limit_bytes: int, max_ro
     for field, names in TEXT_COLUMNS.items():
         col = _find(frame.columns, names)
         products[field] = clean_series(frame[col]).to_numpy() if col is not None else ""
+    # other columns (a catalog attribute such as ``usage``) reach models that were trained on them
+    for col in frame.columns:
+        if str(col) not in products:
+            products[str(col)] = frame[col].fillna("").astype(str).to_numpy()
     return Upload(frame, products, len(catalog.rejects))

@@ -67,14 +67,55 @@ def as_products(X: Any) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def attribute_values(frame: pd.DataFrame, field: str) -> pd.Series:
+    """One product field as text: a column of ``frame``, else a key of its ``extra`` attributes
+    (a JSON object per product, as ingest stores the catalog's unmapped columns); missing = ""."""
+    if field in frame:
+        return frame[field].fillna("").astype(str).str.strip()
+    if "extra" not in frame:
+        return pd.Series([""] * len(frame), index=frame.index)
+
+    def value(extra: Any) -> str:
+        if isinstance(extra, str):
+            try:
+                extra = json.loads(extra)
+            except ValueError:
+                return ""
+        got = extra.get(field) if isinstance(extra, dict) else None
+        return "" if got is None else str(got).strip()
+
+    return frame["extra"].map(value)
+
+
 def product_texts(X: Any, fields: Sequence[str] = ("title", "brand")) -> list[str]:
-    """One text per product: the chosen fields joined, empty ones skipped."""
+    """One text per product: the chosen fields joined, empty ones skipped. ``title``,
+    ``description`` and ``brand`` enter as they are; any other field (a column, or an attribute
+    in ``extra`` such as the fashion catalog's ``usage``) enters as ``"<field> <value>"`` so that
+    its words do not mix with the title's."""
     frame = as_products(X)
-    parts = [frame[f].astype(str).str.strip() for f in fields]
+    parts = []
+    for f in fields:
+        values = attribute_values(frame, f)
+        if f not in TEXT_COLUMNS:
+            values = values.map(lambda v, f=f: f"{f} {v}" if v else "")
+        parts.append(values)
     out = []
     for values in zip(*parts):
         out.append(" | ".join(v for v in values if v))
     return out
+
+
+def check_fields(X: Any, fields: Sequence[str]) -> None:
+    """Refuse to train on a field that no training product has (a typo, or attributes that
+    were not ingested), instead of silently learning from nothing."""
+    frame = as_products(X)
+    for f in fields:
+        if f not in TEXT_COLUMNS and not attribute_values(frame, f).astype(bool).any():
+            attrs = sorted({k for e in frame.get("extra", pd.Series(dtype=object)).dropna()
+                            for k in (json.loads(e) if isinstance(e, str) else e or {})})
+            raise WorkbenchError(
+                f"no training product has a value for field {f!r}; choose among the columns "
+                f"{', '.join(TEXT_COLUMNS)} or the catalog attributes {', '.join(attrs) or '(none)'}")
 
 
 class CategoryClassifier(ClassifierMixin, BaseEstimator, ABC):

@@ -45,7 +45,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
 from workbench.errors import WorkbenchError
-from workbench.models.base import CategoryClassifier, product_texts, register
+from workbench.models.base import CategoryClassifier, check_fields, product_texts, register
 
 ARTIFACT = "model.skops"
 
@@ -157,6 +157,7 @@ class TfidfClassifier(CategoryClassifier):
     def _fit(self, X: pd.DataFrame, y: np.ndarray, n_classes: int, valid) -> None:
         if self.classifier not in CLASSIFIERS:
             raise WorkbenchError(f"unknown tfidf classifier {self.classifier!r}; use one of {CLASSIFIERS}")
+        check_fields(X, self.fields)
         texts = product_texts(X, self.fields)
         self.seen_classes_ = np.unique(y)
         self.temperature_ = 1.0

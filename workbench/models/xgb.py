@@ -22,7 +22,7 @@ import xgboost as xgb
 from tqdm.auto import tqdm
 
 from workbench.errors import WorkbenchError
-from workbench.models.base import CategoryClassifier, as_products, product_texts, register
+from workbench.models.base import CategoryClassifier, as_products, check_fields, product_texts, register
 from workbench.store import Workspace
 
 BOOSTER = "model.json"
@@ -175,6 +175,7 @@ class XGBoostClassifier(CategoryClassifier):
 
     # training ---------------------------------------------------------------------------
     def _fit(self, X: pd.DataFrame, y: np.ndarray, n_classes: int, valid) -> None:
+        check_fields(X, self.fields)
         seen = np.unique(y)
         self.seen_classes_ = seen
         self._fit_encoders(X)

@@ -32,7 +32,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from workbench.errors import WorkbenchError
-from workbench.models.base import CategoryClassifier, _jsonable, product_texts
+from workbench.models.base import CategoryClassifier, _jsonable, check_fields, product_texts
 from workbench.models.neural.callbacks import Callback, Checkpoint, EarlyStopping, ProgressBar
 from workbench.models.neural.losses import (class_weights, focal_loss, kl_to_soft_targets,
                                             semantic_smoothing_targets, smoothing_schedule)
@@ -101,6 +101,7 @@ class NeuralClassifier(CategoryClassifier):
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray, n_classes: int, valid) -> None:
         self._check_params()
+        check_fields(X, self.text_fields)
         texts = product_texts(X, self.text_fields)
         if valid is not None and len(valid[1]):
             valid_texts, y_valid = product_texts(valid[0], self.text_fields), valid[1]

@@ -1,0 +1,133 @@
+"""The ``ensemble`` and ``fasttext`` kinds beyond the shared contract, and catalog attributes
+(the fashion catalog's ``usage``) as model inputs, on real fashion products."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.errors import WorkbenchError
+from workbench.models.base import check_fields, product_texts
+from workbench.models.ensemble import FLOOR, EnsembleClassifier
+from workbench.models.fasttext_model import FastTextClassifier
+from workbench.models.tfidf import TfidfClassifier
+from workbench.paths import PROJECT_ROOT
+
+STYLES = PROJECT_ROOT.parent / "shared" / "datasets" / "fashion" / "styles.csv"
+TINY_FASTTEXT = dict(epoch=10, dim=16, maxn=4)
+
+
+@pytest.fixture(scope="module")
+def shoes():
+    """600 real Casual / Sports / Formal shoes (seeded), with ``usage`` kept in ``extra`` the
+    way ingest stores a catalog's unmapped columns: 450 to train, 150 to predict."""
+    df = pd.read_csv(STYLES, on_bad_lines="skip").dropna(subset=["productDisplayName", "usage"])
+    df = df[df["articleType"].isin(["Casual Shoes", "Sports Shoes", "Formal Shoes"])]
+    rows = df.sample(600, random_state=0).reset_index(drop=True)
+    products = pd.DataFrame({
+        "title": rows["productDisplayName"].astype(str),
+        "extra": [json.dumps({"usage": u, "season": s}) for u, s in zip(rows["usage"], rows["season"])]})
+    labels = ("Footwear > Shoes > " + rows["articleType"]).to_numpy(dtype=object)
+    leaves = sorted(set(labels)) + ["Footwear > Shoes > Booties"]  # one leaf nobody has
+    return {"leaves": leaves, "X": products.iloc[:450].reset_index(drop=True), "y": labels[:450],
+            "X_test": products.iloc[450:].reset_index(drop=True), "y_test": labels[450:]}
+
+
+@pytest.fixture(scope="module")
+def ensemble(shoes):
+    members = {"tfidf": {}, "fasttext": TINY_FASTTEXT}
+    return EnsembleClassifier(members=members, leaves=shoes["leaves"]).fit(shoes["X"], shoes["y"])
+
+
+def test_geometric_vote_is_the_normalised_weighted_mean_of_member_log_probabilities(ensemble, shoes):
+    parts = ensemble.member_probabilities(shoes["X_test"])
+    logp = sum(np.log(np.maximum(p, FLOOR)) for p in parts.values()) / len(parts)
+    expected = np.exp(logp)
+    expected[:, ensemble.classes_ == "Footwear > Shoes > Booties"] = 0.0
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(ensemble.predict_proba(shoes["X_test"]), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_mean_vote_and_weights_are_honoured(ensemble, shoes):
+    parts = ensemble.member_probabilities(shoes["X_test"])
+    mean = EnsembleClassifier(members={"tfidf": {}, "fasttext": TINY_FASTTEXT}, combine="mean",
+                              weights={"tfidf": 3, "fasttext": 1}, leaves=shoes["leaves"])
+    mean.fit(shoes["X"], shoes["y"])
+    np.testing.assert_allclose(mean.predict_proba(shoes["X_test"]),
+                               0.75 * parts["tfidf"] + 0.25 * parts["fasttext"], atol=1e-9)
+    only_tfidf = EnsembleClassifier(members={"tfidf": {}, "fasttext": TINY_FASTTEXT},
+                                    weights={"fasttext": 0}, leaves=shoes["leaves"]).fit(shoes["X"], shoes["y"])
+    np.testing.assert_array_equal(only_tfidf.predict(shoes["X_test"]),
+                                  ensemble.models_["tfidf"].predict(shoes["X_test"]))
+
+
+def test_ensemble_refuses_bad_members_and_weights(shoes):
+    X, y, leaves = shoes["X"], shoes["y"], shoes["leaves"]
+    with pytest.raises(WorkbenchError, match="unknown model kind 'svm'"):
+        EnsembleClassifier(members={"svm": {}}, leaves=leaves).fit(X, y)
+    with pytest.raises(WorkbenchError, match="cannot be a 'ensemble'"):
+        EnsembleClassifier(members={"ensemble": {}}, leaves=leaves).fit(X, y)
+    with pytest.raises(WorkbenchError, match="not members"):
+        EnsembleClassifier(members=["tfidf"], weights={"xgboost": 1}, leaves=leaves).fit(X, y)
+    with pytest.raises(WorkbenchError, match="has no parameter"):
+        EnsembleClassifier(members={"tfidf": {"epochs": 3}}, leaves=leaves).fit(X, y)
+
+
+def test_ensemble_fields_reach_every_member(shoes):
+    model = EnsembleClassifier(members={"tfidf": {}, "fasttext": TINY_FASTTEXT}, fields=["title", "usage"],
+                               leaves=shoes["leaves"]).fit(shoes["X"], shoes["y"])
+    assert [list(m.fields) for m in model.models_.values()] == [["title", "usage"]] * 2
+
+
+def test_attributes_in_extra_become_text_and_unknown_fields_are_refused(shoes):
+    texts = product_texts(shoes["X"].iloc[:3], ("title", "usage"))
+    usages = [json.loads(e)["usage"] for e in shoes["X"]["extra"].iloc[:3]]
+    assert texts == [f"{t} | usage {u}" for t, u in zip(shoes["X"]["title"].iloc[:3], usages)]
+    with pytest.raises(WorkbenchError, match=r"no training product has a value for field 'usge'.*season, usage"):
+        check_fields(shoes["X"], ("title", "usge"))
+    with pytest.raises(WorkbenchError, match="'usge'"):
+        TfidfClassifier(fields=("title", "usge"), leaves=shoes["leaves"]).fit(shoes["X"], shoes["y"])
+
+
+def test_a_model_trained_on_usage_reads_it_when_predicting(shoes):
+    """The same shoe titles, relabelled Sports vs Casual usage: the prediction moves."""
+    model = TfidfClassifier(fields=("title", "usage"), leaves=shoes["leaves"]).fit(shoes["X"], shoes["y"])
+    X = shoes["X_test"].copy()
+    sports = X.assign(extra=json.dumps({"usage": "Sports"}))
+    casual = X.assign(extra=json.dumps({"usage": "Casual"}))
+    col = list(model.classes_).index("Footwear > Shoes > Sports Shoes")
+    assert (model.predict_proba(sports)[:, col] > model.predict_proba(casual)[:, col]).mean() > 0.9
+    # a column of the same name (an uploaded CSV) is read the same way as the attribute
+    as_column = X.drop(columns="extra").assign(usage="Sports")
+    np.testing.assert_allclose(model.predict_proba(as_column), model.predict_proba(sports))
+
+
+def test_fasttext_treats_a_newline_as_a_space_and_predicts_one_row_per_product(shoes):
+    model = FastTextClassifier(leaves=shoes["leaves"], **TINY_FASTTEXT).fit(shoes["X"], shoes["y"])
+    one_line = model.predict_proba(pd.DataFrame({"title": ["Nike Men Black Sports Shoes"]}))
+    two_lines = model.predict_proba(pd.DataFrame({"title": ["Nike Men Black\nSports Shoes"]}))
+    assert one_line.shape == two_lines.shape == (1, len(shoes["leaves"]))
+    np.testing.assert_allclose(one_line, two_lines)
+    empty = model.predict_proba(pd.DataFrame({"title": [""]}))
+    assert empty.shape == (1, len(shoes["leaves"])) and empty.sum() == pytest.approx(1.0)
+
+
+def test_training_on_a_workspace_reads_attributes_from_ingested_extra(fashion_ws):
+    """Ingest keeps fashion's ``usage`` in ``extra``; a run trained on it records the field and
+    its saved model, loaded back for shelving, reads ``usage`` from the workspace's products."""
+    from workbench.runs import get_run, load_predictions
+    from workbench.shelving import load_run_model, products_frame
+    from workbench.training import train_models
+
+    [run_id] = train_models(fashion_ws, ["tfidf"], "random", params={"tfidf": {"fields": ["title", "usage"]}})
+    assert get_run(fashion_ws, run_id)["params"]["fields"] == ["title", "usage"]
+    preds = load_predictions(fashion_ws, run_id, "test")
+    frame = products_frame(fashion_ws, preds.product_ids)
+    assert frame["extra"].str.contains('"usage"').mean() > 0.9
+    model = load_run_model(fashion_ws, run_id)
+    np.testing.assert_allclose(model.predict_proba(frame), preds.proba, atol=1e-6)
+    without = model.predict_proba(frame.drop(columns="extra"))
+    assert not np.allclose(without, preds.proba)
