@@ -386,3 +386,15 @@ def test_live_accuracy_plot_draws_each_day_inside_its_band(loop):
     high = spread.dimension_values("accuracy") + spread.dimension_values("err_high")
     assert list(low) == pytest.approx(list(daily["low"])) and list(high) == pytest.approx(list(daily["high"]))
     assert len(live_accuracy_plot(daily.iloc[0:0]).Curve.I) == 0
+
+
+def test_no_arrivals_left_is_a_clear_error(tmp_path):
+    """With the whole catalog ingested nothing can arrive as new: the error says what to do."""
+    from workbench import Workspace, ingest_dataset
+    from workbench.simulation import held_out_arrivals
+
+    ws = Workspace(tmp_path / "full")
+    ingest_dataset(ws, "fashion")
+    with pytest.raises(WorkbenchError, match="already in .*; ingest a sample of the catalog"):
+        held_out_arrivals(ws, tmp_path / "arrivals.csv", "fashion", n=10)
+    assert not (tmp_path / "arrivals.csv").exists()

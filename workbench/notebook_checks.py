@@ -4,7 +4,8 @@ Each notebook prints its figures once as a JSON object with a ``"check"`` key:
 
 * ``{"check": "info", ...}`` (01): compared with ``workbench info --json``;
 * ``{"check": "runs", "runs": [{run_id, accuracy, macro_f1, acc <level>, train_s}, ...]}``
-  (03, 05): compared with ``workbench runs --json``;
+  (03, 05): compared with ``workbench runs --json`` (on the printed ``"workspace"`` when there
+  is one: notebook 05 works in a workspace of its own);
 * ``{"check": "evaluate", run_id, target, accuracy, macro_f1, ece, threshold, coverage}`` (04,
   computed in the notebook from the run's predictions): compared with
   ``workbench evaluate --run RUN --target T --json``.
@@ -127,14 +128,18 @@ def check_notebooks(folder: Path, workspace: Path) -> list[Agreement]:
 
     workspace = Path(workspace)
     agreements: list[Agreement] = []
-    runs = None
+    runs: dict[Path, dict] = {}
     try:
         for executed in sorted(Path(folder).glob("[0-9][0-9]_*.ipynb")):
             for printed in printed_json(executed):
                 kind = printed.get("check")
                 if kind == "runs":
-                    runs = runs if runs is not None else _runs_by_id(workspace)
-                    agreements += _check_runs(executed.name, printed, runs)
+                    # a notebook with a workspace of its own (05) prints where it is
+                    where = Path(printed.get("workspace") or workspace)
+                    if where not in runs:
+                        runs[where] = _runs_by_id(where)
+                        Workspace(where).close()
+                    agreements += _check_runs(executed.name, printed, runs[where])
                 elif kind == "evaluate":
                     agreements += _check_evaluate(executed.name, printed, workspace)
                 elif kind == "info":

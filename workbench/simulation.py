@@ -34,6 +34,9 @@ def held_out_rows(ws: Workspace, dataset: str = "fashion", n: int = 300, *, seed
     raw["truth"] = [SEP.join(v for v in row if v) for row in raw[rec.mapping.levels].itertuples(index=False)]
     known = set(ws.df("SELECT product_id FROM products")["product_id"])
     raw = raw[~raw[rec.mapping.id].isin(known) & raw["truth"].isin(set(load_taxonomy(ws).leaves))]
+    if raw.empty:
+        raise WorkbenchError(f"every product of {dataset} with a known leaf is already in {ws.path}, so none "
+                             "can arrive as new; ingest a sample of the catalog (sample=N) into the workspace")
     if with_images:
         folder = image_dir(rec.dataset)
         have = {p.stem for p in folder.glob("*.jpg")} if folder else set()

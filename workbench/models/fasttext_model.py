@@ -15,6 +15,7 @@ faster but not reproducibly (fastText's lock-free SGD).
 from __future__ import annotations
 
 import re
+import sys
 import tempfile
 from pathlib import Path
 
@@ -49,13 +50,14 @@ class FastTextClassifier(CategoryClassifier):
     Parameters: ``leaves``, ``fields`` (product fields joined into one text, attributes in
     ``extra`` included), ``epoch``, ``lr``, ``word_ngrams``, ``minn`` / ``maxn`` (character
     n-gram lengths; 0 switches subwords off), ``dim``, ``loss`` (``softmax``, ``hs``, ``ova``),
-    ``threads``, ``progress`` (fastText's own progress line), ``random_state``.
+    ``threads``, ``progress`` (fastText's own progress line; ``None`` = on a terminal),
+    ``random_state``.
     """
 
     kind = "fasttext"
 
     def __init__(self, leaves=None, fields=("title", "brand"), epoch=25, lr=0.5, word_ngrams=2,
-                 minn=2, maxn=5, dim=100, loss="softmax", threads=1, progress=False,
+                 minn=2, maxn=5, dim=100, loss="softmax", threads=1, progress=None,
                  random_state=0):
         self.leaves = leaves
         self.fields = fields
@@ -84,7 +86,12 @@ class FastTextClassifier(CategoryClassifier):
                 str(path), epoch=int(self.epoch), lr=float(self.lr), wordNgrams=int(self.word_ngrams),
                 minn=int(self.minn), maxn=int(self.maxn), dim=int(self.dim), loss=self.loss,
                 thread=int(self.threads), seed=int(self.random_state),
-                verbose=2 if self.progress else 0)
+                verbose=2 if self._show_progress() else 0)
+
+    def _show_progress(self) -> bool:
+        """fastText's own progress line (epochs, words/s), written to the terminal's stderr;
+        ``progress=None`` shows it when stderr is a terminal."""
+        return bool(self.progress) if self.progress is not None else sys.stderr.isatty()
 
     def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         proba = np.zeros((len(X), len(self.classes_)))
