@@ -296,6 +296,20 @@ def test_embedding_map_rasterises_a_million_points():
     assert image and image[0].data_source.data["image"][0].size < n  # one value per pixel, not per point
 
 
+def test_embedding_map_with_more_categories_than_the_palette_renders():
+    """The full fashion catalog has 47 families, beyond the 20-colour palette: the map still
+    renders in Bokeh, one distinct hex colour per family."""
+    from workbench.plots import embedding_map
+
+    rng = np.random.default_rng(0)
+    names = [f"family {i}" for i in range(47)]
+    frame = pd.DataFrame({"x": rng.normal(size=2000), "y": rng.normal(size=2000),
+                          "family": rng.choice(names, 2000), "title": "t", "category": "c"})
+    fig = hv.render(embedding_map(frame, "family"))
+    [mapper] = [r.glyph.fill_color["transform"] for r in fig.renderers if hasattr(r.glyph, "fill_color")]
+    assert len(set(mapper.palette)) == 47 and all(str(c).startswith("#") for c in mapper.palette)
+
+
 # classify ---------------------------------------------------------------------------------
 
 def test_classify_state_top5_and_shelving_decision(ws, best_run, runs):

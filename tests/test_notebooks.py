@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from workbench.errors import WorkbenchError
-from workbench.notebook_checks import check_notebooks, format_agreements, printed_json
+from workbench.notebook_checks import check_notebooks, figure_errors, format_agreements, printed_json
 from workbench.notebook_runner import SAMPLE_PARAMETERS, notebook_paths, run_notebook
 
 NOTEBOOKS = notebook_paths()
@@ -42,6 +42,7 @@ CHECKED = {"01": "info", "03": "runs", "04": "evaluate", "05": "runs"}
 def test_notebook_runs_on_a_sample_and_prints_what_the_cli_prints(path, tmp_path_factory):
     shared = tmp_path_factory.getbasetemp() / "notebook-workspace"
     executed = run_notebook(path, tmp_path_factory.mktemp("executed"), SAMPLE_PARAMETERS, shared)
+    assert figure_errors(executed.parent) == []
     kinds = {d.get("check") for d in printed_json(executed)} - {None}
     expected = CHECKED.get(path.name[:2])
     assert kinds == ({expected} if expected else set())
@@ -79,3 +80,17 @@ def test_a_broken_cell_fails_the_run(tmp_path):
     nbformat.write(nb, broken)
     with pytest.raises(WorkbenchError, match="99_broken.ipynb failed in cell .*deliberately broken"):
         run_notebook(broken, tmp_path / "out", {"sample": 10})
+
+
+def test_a_figure_that_fails_to_render_is_caught(tmp_path):
+    """HoloViews shows a rendering error in place of the figure without failing the cell; the
+    check finds it (here: a colour map of RGB triples, which Bokeh refuses)."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(
+                    "import holoviews as hv\nhv.extension('bokeh')\n"
+                    "hv.Points([(0, 0, 'a'), (1, 1, 'b')], vdims='c').opts(color='c', cmap=[[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]])")]
+    nbformat.write(nb, tmp_path / "98_bad_figure.ipynb")
+    executed = run_notebook(tmp_path / "98_bad_figure.ipynb", tmp_path / "out", {})
+    [error] = figure_errors(executed.parent)
+    assert error.startswith("98_bad_figure.ipynb cell 2: ValueError: failed to validate CategoricalColorMapper")

@@ -58,6 +58,29 @@ def printed_json(executed: Path) -> Iterator[dict]:
                 yield chunk
 
 
+def figure_errors(folder: Path) -> list[str]:
+    """Figures that failed to render in the executed notebooks of ``folder``.
+
+    HoloViews catches an exception raised while rendering a figure and displays it in place of
+    the figure, so the cell itself does not fail; this finds those boxes
+    (``hv-jupyter-exc``) and returns ``"<notebook> cell <n>: <error>"`` for each.
+    """
+    import html
+    import re
+
+    found = []
+    for executed in sorted(Path(folder).glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(executed, as_version=4)
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                page = out.get("data", {}).get("text/html", "")
+                if "hv-jupyter-exc" in page:
+                    summary = re.search(r"<summary>(.*?)</summary>", page, re.S)
+                    text = html.unescape(re.sub(r"<[^>]+>", "", summary.group(1))) if summary else "?"
+                    found.append(f"{executed.name} cell {cell.get('execution_count')}: {text.strip()[:160]}")
+    return found
+
+
 def _json_chunks(text: str) -> Iterator[dict]:
     decoder = json.JSONDecoder()
     start = text.find("{")

@@ -7,7 +7,8 @@ Executed copies (with outputs) go to ``--out`` (default ``notebooks/executed/``,
 git); the committed notebooks stay without outputs. A failing cell fails the run. Afterwards
 the numbers the notebooks printed are compared with ``workbench info / runs / evaluate --json``
 on the same workspace (:mod:`workbench.notebook_checks`); the comparison is written to
-``<out>/agreement.json`` and any difference fails the run.
+``<out>/agreement.json`` and any difference fails the run, as does a figure that HoloViews
+could not render (it shows the error in place of the figure without failing the cell).
 """
 
 from __future__ import annotations
@@ -85,8 +86,11 @@ def check_and_report(out_dir: Path, workspace: Path) -> int:
     """Compare the executed notebooks' printed numbers with the CLI; 0 when all agree."""
     from dataclasses import asdict
 
-    from workbench.notebook_checks import check_notebooks, format_agreements
+    from workbench.notebook_checks import check_notebooks, figure_errors, format_agreements
 
+    broken = figure_errors(out_dir)
+    for line in broken:
+        print(f"error: a figure failed to render: {line}", file=sys.stderr)
     try:
         agreements = check_notebooks(out_dir, workspace)
     except WorkbenchError as exc:
@@ -95,7 +99,7 @@ def check_and_report(out_dir: Path, workspace: Path) -> int:
     (Path(out_dir) / "agreement.json").write_text(json.dumps(
         [{**asdict(a), "agrees": a.agrees} for a in agreements], indent=1, default=str))
     print(format_agreements(agreements))
-    return 0 if all(a.agrees for a in agreements) else 1
+    return 0 if all(a.agrees for a in agreements) and not broken else 1
 
 
 if __name__ == "__main__":

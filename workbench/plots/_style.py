@@ -25,7 +25,9 @@ def colours(keys: Sequence[str]) -> dict[str, str]:
         return {k: PALETTE[i] for i, k in enumerate(keys)}
     import colorcet
 
-    glasbey = colorcet.glasbey_category10
+    # the hex-string form: ``colorcet.glasbey_category10`` itself is RGB float triples,
+    # which Bokeh's colour mappers refuse
+    glasbey = colorcet.palette["glasbey_category10"]
     return {k: glasbey[i % len(glasbey)] for i, k in enumerate(keys)}
 
 
