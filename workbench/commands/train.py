@@ -19,8 +19,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                     "and human labels only), predict the validation and test parts, and record the run "
                     "(parameters, fingerprints, time, peak memory, metrics, predictions, model).")
     p.add_argument("--models", default="tfidf,xgboost,transformer,cnn-lstm",
-                   help="comma-separated kinds: tfidf, xgboost, transformer, cnn-lstm "
-                        "(default: all four)")
+                   help="comma-separated kinds: tfidf, xgboost, transformer, cnn-lstm, fasttext, "
+                        "ensemble (default: the four families tfidf, xgboost, transformer, cnn-lstm)")
     p.add_argument("--split", choices=["grouped", "random"], default="grouped",
                    help="grouped by normalised title (honest, default) or stratified random")
     p.add_argument("--sample", type=int, default=None, metavar="N",

@@ -36,7 +36,8 @@ def register(cls: type["CategoryClassifier"]) -> type["CategoryClassifier"]:
 
 
 def model_class(kind: str) -> type["CategoryClassifier"]:
-    """The class of a model family by kind (``tfidf``, ``xgboost``, ``transformer``, ``cnn-lstm``)."""
+    """The class of a model family by kind (``tfidf``, ``xgboost``, ``transformer``, ``cnn-lstm``,
+    ``fasttext``, ``ensemble``, ``department``)."""
     import workbench.models  # noqa: F401  (registers the families)
 
     try:
