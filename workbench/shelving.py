@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,13 +26,15 @@ from workbench.evaluate.shelving import shelving_preview
 from workbench.ingest import IngestOptions, IngestSummary, ingest_file
 from workbench.labels import ensure_ddl, ensure_labels, record_model_labels, unshelve, utc_now
 from workbench.mapping import ColumnMapping, recipe
-from workbench.models.base import CategoryClassifier
 from workbench.reader import read_catalog
 from workbench.relabel import load_taxonomy
 from workbench.runs import list_runs, run_dir
 from workbench.store import Workspace
 from workbench.taxonomy import Taxonomy
 from workbench.thresholds import published_thresholds
+
+if TYPE_CHECKING:  # the model families import torch: loaded when a model is, not with the package
+    from workbench.models.base import CategoryClassifier
 
 TOP_N = 5
 
@@ -107,6 +109,8 @@ def load_run_model(ws: Workspace, run_id: str) -> CategoryClassifier:
     with _MODELS_LOCK:
         model = _MODELS.get(key)
         if model is None:
+            from workbench.models.base import CategoryClassifier
+
             model = CategoryClassifier.load(folder)
             _MODELS[key] = model
     return model
