@@ -3,15 +3,19 @@
 Ingests the whole Myntra fashion catalog into a benchmark workspace (once), then for each
 split (``random``: stratified; ``grouped``: by normalised title) trains every requested kind
 with :func:`workbench.training.train_models` (catalog labels, 70/15/15 split, metrics on the
-test part) and fastText (supervised, the same split, same test part) as the outside reference,
-and writes the side-by-side table (accuracy, macro-F1, per-level accuracy, train seconds, peak
-memory) into ``benchmarks/RESULTS.md`` under ``## Models``.
+test part), including ``fasttext`` (the outside reference, now also a workbench kind) and two
+rows that are a kind with other parameters (``tfidf+usage`` and ``ensemble``: title, brand and
+the catalog's ``usage`` attribute), and writes the side-by-side table (accuracy, macro-F1,
+per-level accuracy, train seconds, peak memory) into ``benchmarks/RESULTS.md`` under
+``## Models``. A ``vote`` row per split combines the recorded titles-only tfidf, fasttext and
+cnn-lstm runs the way the ensemble does (geometric mean), without training anything.
 
 Rows are kept in ``benchmarks/models_results.json`` keyed by (model, split), so kinds can be run
 separately and the table still shows all of them::
 
     python benchmarks/models.py --models tfidf,xgboost,fasttext
     python benchmarks/models.py --models transformer,cnn-lstm      # on a GPU machine
+    python benchmarks/models.py --models fasttext,tfidf+usage,ensemble
 
 Without a GPU the transformer trains on a stated sample of the training part
 (``--neural-sample``, default 5,000 products; validation and test stay whole).
