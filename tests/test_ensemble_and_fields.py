@@ -131,3 +131,19 @@ def test_training_on_a_workspace_reads_attributes_from_ingested_extra(fashion_ws
     np.testing.assert_allclose(model.predict_proba(frame), preds.proba, atol=1e-6)
     without = model.predict_proba(frame.drop(columns="extra"))
     assert not np.allclose(without, preds.proba)
+
+
+def test_train_an_ensemble_on_an_attribute_from_the_command_line(fashion_ws, capsys):
+    from workbench.cli import main
+
+    ws = str(fashion_ws.path)
+    assert main(["train", "--models", "ensemble", "--split", "random", "--workspace", ws,
+                 "--param", 'ensemble.members={"tfidf": {}, "fasttext": {"epoch": 5}}',
+                 "--param", 'ensemble.fields=["title", "usage"]']) == 0
+    capsys.readouterr()
+    assert main(["runs", "--json", "--workspace", ws]) == 0
+    run = json.loads(capsys.readouterr().out)[-1]
+    assert run["model"] == "ensemble" and run["split"] == "random"
+    assert run["params"]["fields"] == ["title", "usage"]
+    assert list(run["params"]["members"]) == ["tfidf", "fasttext"]
+    assert 0.5 < run["metrics"]["accuracy"] <= 1.0
