@@ -22,35 +22,39 @@ def output_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def fashion_ws(tmp_path_factory):
+def sample_workspace(tmp_path_factory):
+    """A factory: ``sample_workspace(name, n, seed=0, dataset="fashion", **ingest_options)`` is a
+    fresh workspace holding a seeded sample of ``n`` real products (taxonomy and splits built)."""
+    from workbench import Workspace, ingest_dataset
+
+    def make(name: str, n: int, seed: int = 0, dataset: str = "fashion", **options):
+        ws = Workspace(tmp_path_factory.mktemp(name))
+        ingest_dataset(ws, dataset, sample=n, seed=seed, **options)
+        return ws
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def fashion_ws(sample_workspace):
     """A workspace with a seeded sample of 2,000 real fashion products, taxonomy and splits."""
-    from workbench import Workspace, ingest_dataset
-
-    ws = Workspace(tmp_path_factory.mktemp("fashion_ws"))
-    ingest_dataset(ws, "fashion", sample=2000, seed=0)
-    return ws
+    return sample_workspace("fashion_ws", 2000)
 
 
 @pytest.fixture(scope="session")
-def flipkart_ws(tmp_path_factory):
+def flipkart_ws(sample_workspace):
     """A workspace with a seeded sample of 2,000 real Flipkart products (depth 3, rare leaves merged)."""
-    from workbench import Workspace, ingest_dataset
-
-    ws = Workspace(tmp_path_factory.mktemp("flipkart_ws"))
-    ingest_dataset(ws, "flipkart", sample=2000, seed=0, min_count=5)
-    return ws
+    return sample_workspace("flipkart_ws", 2000, dataset="flipkart", min_count=5)
 
 
 @pytest.fixture(scope="session")
-def evaluated_ws(tmp_path_factory):
+def evaluated_ws(sample_workspace):
     """1,500 real fashion products with two evaluated tfidf runs on the grouped split: a weak one
     (400 training products) and one on the whole training part (dashboards, review loop)."""
-    from workbench import Workspace, ingest_dataset
     from workbench.evaluate import evaluate_run
     from workbench.training import train_models
 
-    ws = Workspace(tmp_path_factory.mktemp("evaluated_ws"))
-    ingest_dataset(ws, "fashion", sample=1500, seed=0)
+    ws = sample_workspace("evaluated_ws", 1500)
     runs = (train_models(ws, ["tfidf"], "grouped", sample=400, seed=0)
             + train_models(ws, ["tfidf"], "grouped", seed=0))
     for run_id in runs:

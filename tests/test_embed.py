@@ -23,11 +23,9 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory) -> Workspace:
+def ws(sample_workspace) -> Workspace:
     """200 real fashion products, embedded once for the whole module."""
-    ws = Workspace(tmp_path_factory.mktemp("embed_ws"))
-    ingest_dataset(ws, "fashion", sample=200, seed=0)
-    return ws
+    return sample_workspace("embed_ws", 200)
 
 
 @pytest.fixture(scope="module")

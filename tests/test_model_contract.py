@@ -113,6 +113,20 @@ def test_clone_and_get_params(kind, catalog, cache_dir):
     assert not hasattr(twin, "classes_")
 
 
+@pytest.mark.parametrize("kind", KINDS + ["department"])
+def test_init_stores_exactly_its_parameters(kind):
+    """scikit-learn's own checks: ``__init__`` sets every parameter and nothing else, and every
+    parameter has a default (each family stores them through ``_store_params(locals())``)."""
+    from sklearn.utils.estimator_checks import (check_no_attributes_set_in_init,
+                                                check_parameters_default_constructible)
+
+    cls = model_class(kind)
+    check_no_attributes_set_in_init(kind, cls())
+    check_parameters_default_constructible(kind, cls())
+    values = {name: f"value of {name}" for name in cls._get_param_names()}
+    assert cls(**values).get_params(deep=False) == values
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_not_fitted_error(kind, catalog, cache_dir):
     model = make(kind, catalog["leaves"], cache_dir)

@@ -9,7 +9,6 @@ import torch
 from workbench import Workspace
 from workbench.embed import embed_products
 from workbench.errors import WorkbenchError
-from workbench.ingest import ingest_dataset
 from workbench.projection import load_projection, project
 
 pytestmark = pytest.mark.slow
@@ -17,9 +16,9 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory) -> Workspace:
-    ws = Workspace(tmp_path_factory.mktemp("projection_ws"))
-    ingest_dataset(ws, "fashion", sample=200, seed=1)
+def ws(sample_workspace) -> Workspace:
+    """200 real fashion products (another seed than test_embed's), embedded."""
+    ws = sample_workspace("projection_ws", 200, seed=1)
     embed_products(ws, progress=False)
     return ws
 

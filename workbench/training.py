@@ -38,11 +38,14 @@ PARTS = ("valid", "test")
 
 
 class PeakMemory:
-    """Context manager: the peak RSS growth (MB) of this process while the block runs."""
+    """Context manager: the peak resident memory of this process while the block runs, sampled
+    every ``interval`` seconds. After the block: ``peak_bytes`` (the peak RSS itself),
+    ``growth_bytes`` (peak minus the RSS on entry) and ``peak_mb`` (that growth in MB)."""
 
     def __init__(self, interval: float = 0.02):
         self.interval = interval
         self.peak_mb = 0.0
+        self.peak_bytes = self.growth_bytes = 0
 
     def __enter__(self) -> "PeakMemory":
         import psutil
@@ -62,7 +65,8 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
         self._peak = max(self._peak, self._proc.memory_info().rss)
-        self.peak_mb = (self._peak - self._start) / 2**20
+        self.peak_bytes, self.growth_bytes = self._peak, self._peak - self._start
+        self.peak_mb = self.growth_bytes / 2**20
 
 
 def fingerprint(*columns: Sequence[Any]) -> str:

@@ -130,6 +130,13 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator, ABC):
     leaves: Sequence[str] | None
     random_state: int
 
+    def _store_params(self, values: dict[str, Any]) -> None:
+        """Store every ``__init__`` parameter unchanged, as scikit-learn's contract asks (no
+        logic in ``__init__``); each family's ``__init__`` calls ``self._store_params(locals())``,
+        and its signature stays the full, explicit list ``get_params`` and ``clone`` read."""
+        for name in self._get_param_names():
+            setattr(self, name, values[name])
+
     def fit(self, X, y, X_valid=None, y_valid=None):
         """Fit on products ``X`` with leaf labels ``y``; ``X_valid``/``y_valid`` drive early stopping."""
         y = np.asarray(y, dtype=object)
@@ -222,6 +229,19 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator, ABC):
     @abstractmethod
     def _load_artifacts(self, directory: Path) -> None:
         """Implemented by each family."""
+
+
+def write_state(directory: Path, name: str, state: dict[str, Any]) -> None:
+    """Write a model's small JSON state file ``name`` (an index of sub-models, encoders...)."""
+    (Path(directory) / name).write_text(json.dumps(state, indent=2))
+
+
+def read_state(directory: Path, name: str) -> dict[str, Any]:
+    """Read a state file written by :func:`write_state`; a clear error when it is missing."""
+    path = Path(directory) / name
+    if not path.exists():
+        raise WorkbenchError(f"missing {name} in {directory}; save the model again")
+    return json.loads(path.read_text())
 
 
 def _jsonable(value: Any) -> Any:

@@ -17,7 +17,6 @@ lives in ``fallback/``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from workbench.errors import WorkbenchError
-from workbench.models.base import CategoryClassifier, model_class, register
+from workbench.models.base import CategoryClassifier, model_class, read_state, register, write_state
 
 INDEX = "departments.json"
 FALLBACKS = ("global", "uniform")
@@ -54,13 +53,7 @@ class DepartmentModel(CategoryClassifier):
 
     def __init__(self, base_kind="tfidf", base_params=None, department_column="department",
                  leaves=None, fallback="global", min_department_size=20, random_state=0):
-        self.base_kind = base_kind
-        self.base_params = base_params
-        self.department_column = department_column
-        self.leaves = leaves
-        self.fallback = fallback
-        self.min_department_size = min_department_size
-        self.random_state = random_state
+        self._store_params(locals())
 
     def _base(self) -> CategoryClassifier:
         cls = model_class(self.base_kind)
@@ -138,13 +131,10 @@ class DepartmentModel(CategoryClassifier):
         state = {"models": subdirs, "constant": self.constant_,
                  "seen_classes": [int(c) for c in self.seen_classes_],
                  "fallback": "fallback" if self.fallback_model_ is not None else None}
-        (directory / INDEX).write_text(json.dumps(state, indent=2))
+        write_state(directory, INDEX, state)
 
     def _load_artifacts(self, directory: Path) -> None:
-        path = directory / INDEX
-        if not path.exists():
-            raise WorkbenchError(f"missing {INDEX} in {directory}; save the model again")
-        state = json.loads(path.read_text())
+        state = read_state(directory, INDEX)
         self.models_ = {d: CategoryClassifier.load(directory / sub) for d, sub in state["models"].items()}
         self.constant_ = dict(state["constant"])
         self.seen_classes_ = np.asarray(state["seen_classes"], dtype=np.int64)

@@ -19,14 +19,13 @@ and artifacts in ``members/<i>/`` (so nothing is pickled here either).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.models.base import CategoryClassifier, model_class, register
+from workbench.models.base import CategoryClassifier, model_class, read_state, register, write_state
 
 INDEX = "ensemble.json"
 COMBINE = ("geometric", "mean")
@@ -52,12 +51,7 @@ class EnsembleClassifier(CategoryClassifier):
 
     def __init__(self, members=None, weights=None, combine="geometric", fields=None, leaves=None,
                  random_state=0):
-        self.members = members
-        self.weights = weights
-        self.combine = combine
-        self.fields = fields
-        self.leaves = leaves
-        self.random_state = random_state
+        self._store_params(locals())
 
     def _member_specs(self) -> dict[str, dict]:
         members = self.members if self.members is not None else dict.fromkeys(DEFAULT_MEMBERS)
@@ -129,13 +123,10 @@ class EnsembleClassifier(CategoryClassifier):
             subdirs[kind] = str(sub)
         state = {"members": subdirs, "weights": [float(w) for w in self.weights_],
                  "seen_classes": [int(c) for c in self.seen_classes_]}
-        (directory / INDEX).write_text(json.dumps(state, indent=2))
+        write_state(directory, INDEX, state)
 
     def _load_artifacts(self, directory: Path) -> None:
-        path = directory / INDEX
-        if not path.exists():
-            raise WorkbenchError(f"missing {INDEX} in {directory}; save the model again")
-        state = json.loads(path.read_text())
+        state = read_state(directory, INDEX)
         self.models_ = {kind: CategoryClassifier.load(directory / sub)
                         for kind, sub in state["members"].items()}
         self.weights_ = np.asarray(state["weights"], dtype=np.float64)

@@ -59,18 +59,7 @@ class FastTextClassifier(CategoryClassifier):
     def __init__(self, leaves=None, fields=("title", "brand"), epoch=25, lr=0.5, word_ngrams=2,
                  minn=2, maxn=5, dim=100, loss="softmax", threads=1, progress=None,
                  random_state=0):
-        self.leaves = leaves
-        self.fields = fields
-        self.epoch = epoch
-        self.lr = lr
-        self.word_ngrams = word_ngrams
-        self.minn = minn
-        self.maxn = maxn
-        self.dim = dim
-        self.loss = loss
-        self.threads = threads
-        self.progress = progress
-        self.random_state = random_state
+        self._store_params(locals())
 
     def _texts(self, X: pd.DataFrame) -> list[str]:
         return [fasttext_text(t) for t in product_texts(X, self.fields)]

@@ -130,18 +130,7 @@ class TfidfClassifier(CategoryClassifier):
     def __init__(self, leaves=None, fields=("title", "brand"), word_ngrams=(1, 2),
                  char_ngrams=(2, 5), max_features=None, min_df=1, classifier="svm", C=0.5,
                  class_weight="balanced", calibration_cv=3, max_iter=2000, random_state=0):
-        self.leaves = leaves
-        self.fields = fields
-        self.word_ngrams = word_ngrams
-        self.char_ngrams = char_ngrams
-        self.max_features = max_features
-        self.min_df = min_df
-        self.classifier = classifier
-        self.C = C
-        self.class_weight = class_weight
-        self.calibration_cv = calibration_cv
-        self.max_iter = max_iter
-        self.random_state = random_state
+        self._store_params(locals())
 
     # building ---------------------------------------------------------------------------
     def _vectorizer(self) -> FeatureUnion:

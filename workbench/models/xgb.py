@@ -13,7 +13,6 @@ encoders and class map as plain JSON (``features.json``); nothing is pickled.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,8 @@ import xgboost as xgb
 from tqdm.auto import tqdm
 
 from workbench.errors import WorkbenchError
-from workbench.models.base import CategoryClassifier, as_products, check_fields, product_texts, register
+from workbench.models.base import (CategoryClassifier, as_products, check_fields, product_texts,
+                                   read_state, register, write_state)
 from workbench.store import Workspace
 
 BOOSTER = "model.json"
@@ -104,26 +104,7 @@ class XGBoostClassifier(CategoryClassifier):
                  n_estimators=300, learning_rate=0.2, max_depth=6, min_child_weight=1.0,
                  subsample=1.0, colsample_bytree=0.5, max_bin=64, early_stopping_rounds=20,
                  class_weight=None, n_jobs=None, progress=None, random_state=0):
-        self.leaves = leaves
-        self.fields = fields
-        self.embedding_model = embedding_model
-        self.workspace = workspace
-        self.use_brand = use_brand
-        self.brand_top_n = brand_top_n
-        self.use_price = use_price
-        self.device = device
-        self.n_estimators = n_estimators
-        self.learning_rate = learning_rate
-        self.max_depth = max_depth
-        self.min_child_weight = min_child_weight
-        self.subsample = subsample
-        self.colsample_bytree = colsample_bytree
-        self.max_bin = max_bin
-        self.early_stopping_rounds = early_stopping_rounds
-        self.class_weight = class_weight
-        self.n_jobs = n_jobs
-        self.progress = progress
-        self.random_state = random_state
+        self._store_params(locals())
 
     # features ---------------------------------------------------------------------------
     def _device(self) -> str:
@@ -217,15 +198,12 @@ class XGBoostClassifier(CategoryClassifier):
     def _save_artifacts(self, directory: Path) -> None:
         state = {"seen_classes": [int(c) for c in self.seen_classes_], "encoders": self.encoders_,
                  "best_iteration": self.best_iteration_}
-        (directory / ENCODERS).write_text(json.dumps(state, indent=2))
+        write_state(directory, ENCODERS, state)
         if self.booster_ is not None:
             self.booster_.save_model(str(directory / BOOSTER))
 
     def _load_artifacts(self, directory: Path) -> None:
-        path = directory / ENCODERS
-        if not path.exists():
-            raise WorkbenchError(f"missing {ENCODERS} in {directory}; save the model again")
-        state = json.loads(path.read_text())
+        state = read_state(directory, ENCODERS)
         self.seen_classes_ = np.asarray(state["seen_classes"], dtype=np.int64)
         self.encoders_ = state["encoders"]
         self.best_iteration_ = state["best_iteration"]

@@ -87,42 +87,7 @@ class CnnLstmClassifier(NeuralClassifier):
                  validation_fraction=0.1, checkpoint_dir=None, resume=True,
                  mixed_precision="auto", device=None, num_threads=None,
                  text_fields=("title", "brand"), callbacks=None, progress=None):
-        self.leaves = leaves
-        self.random_state = random_state
-        self.embedding_dim = embedding_dim
-        self.n_buckets = n_buckets
-        self.ngram_range = ngram_range
-        self.min_word_count = min_word_count
-        self.max_words = max_words
-        self.max_length = max_length
-        self.kernel_sizes = kernel_sizes
-        self.n_filters = n_filters
-        self.lstm_hidden = lstm_hidden
-        self.bidirectional = bidirectional
-        self.dropout = dropout
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.warmup_ratio = warmup_ratio
-        self.max_grad_norm = max_grad_norm
-        self.focal_gamma = focal_gamma
-        self.focal_alpha = focal_alpha
-        self.semantic_smoothing = semantic_smoothing
-        self.smoothing_neighbours = smoothing_neighbours
-        self.smoothing_start = smoothing_start
-        self.smoothing_end = smoothing_end
-        self.early_stopping_patience = early_stopping_patience
-        self.monitor = monitor
-        self.validation_fraction = validation_fraction
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-        self.mixed_precision = mixed_precision
-        self.device = device
-        self.num_threads = num_threads
-        self.text_fields = text_fields
-        self.callbacks = callbacks
-        self.progress = progress
+        self._store_params(locals())
 
     def _prepare(self, texts):
         if not self.kernel_sizes or any(int(k) < 1 for k in self.kernel_sizes):

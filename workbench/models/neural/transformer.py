@@ -95,36 +95,7 @@ class TransformerClassifier(NeuralClassifier):
                  early_stopping_patience=2, monitor="valid_loss", validation_fraction=0.1,
                  checkpoint_dir=None, resume=True, mixed_precision="auto", device=None,
                  num_threads=None, text_fields=("title", "brand"), callbacks=None, progress=None):
-        self.leaves = leaves
-        self.random_state = random_state
-        self.model_name = model_name
-        self.max_length = max_length
-        self.train_last_n_layers = train_last_n_layers
-        self.dropout = dropout
-        self.head_lr = head_lr
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.warmup_ratio = warmup_ratio
-        self.max_grad_norm = max_grad_norm
-        self.focal_gamma = focal_gamma
-        self.focal_alpha = focal_alpha
-        self.semantic_smoothing = semantic_smoothing
-        self.smoothing_neighbours = smoothing_neighbours
-        self.smoothing_start = smoothing_start
-        self.smoothing_end = smoothing_end
-        self.early_stopping_patience = early_stopping_patience
-        self.monitor = monitor
-        self.validation_fraction = validation_fraction
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-        self.mixed_precision = mixed_precision
-        self.device = device
-        self.num_threads = num_threads
-        self.text_fields = text_fields
-        self.callbacks = callbacks
-        self.progress = progress
+        self._store_params(locals())
 
     def _prepare(self, texts):
         from transformers import AutoTokenizer
