@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from _synthetic import skewed_probabilities
+
 
 def synthetic_run(ws, n: int, seed: int = 0) -> str:
     """Record ``n`` synthetic test predictions over the workspace's real leaves; errors favour
@@ -40,22 +42,9 @@ def synthetic_run(ws, n: int, seed: int = 0) -> str:
 
     tax = load_taxonomy(ws)
     leaves = np.asarray(tax.leaves, dtype=object)
-    k = len(leaves)
     parent, _ = pd.factorize(pd.Series([tax.parent(leaf) or leaf for leaf in leaves]))
-    rng = np.random.default_rng(seed)
-    weights = 1.0 / np.arange(1, k + 1) ** 0.9
-    true = rng.choice(k, size=n, p=weights / weights.sum())
-    proba = np.empty((n, k), dtype=np.float32)
-    for lo in range(0, n, 100_000):
-        t = true[lo:lo + 100_000]
-        logits = rng.standard_normal((len(t), k), dtype=np.float32)
-        logits += 2.0 * (parent[None, :] == parent[t][:, None])
-        logits[np.arange(len(t)), t] += rng.gamma(3.0, 1.6, size=len(t)).astype(np.float32)
-        logits *= 1.8
-        logits -= logits.max(axis=1, keepdims=True)
-        np.exp(logits, out=logits)
-        logits /= logits.sum(axis=1, keepdims=True)
-        proba[lo:lo + len(t)] = logits
+    true, proba = skewed_probabilities(np.random.default_rng(seed), parent, n, skew=0.9,
+                                       group_boost=2.0, gamma=(3.0, 1.6), sharpness=1.8)
     ids = np.array([f"syn{i:07d}" for i in range(n)], dtype=object)
     run_id = new_run_id("synthetic")
     accuracy = float(np.mean(proba.argmax(axis=1) == true))

@@ -25,7 +25,6 @@ import platform
 import shutil
 import statistics
 import tempfile
-import threading
 import time
 
 import numpy as np
@@ -36,6 +35,7 @@ import torch
 from workbench.datasets import locate
 from workbench.embed import embed_texts, render_texts
 from workbench.encoder import choose_device, choose_precision, load_encoder, resolve_model_path
+from workbench.training import PeakMemory
 
 
 def fashion_texts(n: int, seed: int = 0) -> list[str]:
@@ -103,29 +103,6 @@ def compare(name: str, texts: list[str], device: str, repeats: int, batch_size: 
             "mean_chars": float(np.mean([len(t) for t in texts]))}
 
 
-class PeakMemory:
-    """Peak resident memory of this process (sampled every 20 ms) while inside."""
-
-    def __enter__(self):
-        self.proc = psutil.Process()
-        self.peak = self.proc.memory_info().rss
-        self._stop = threading.Event()
-
-        def sample():
-            while not self._stop.is_set():
-                self.peak = max(self.peak, self.proc.memory_info().rss)
-                time.sleep(0.02)
-
-        self._thread = threading.Thread(target=sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.proc.memory_info().rss)
-
-
 def stream(n: int, encode: int, device: str, batch_size: int | None) -> None:
     """Peak memory of embedding ``n`` products of which ``encode`` are really encoded."""
     from workbench import Workspace
@@ -177,10 +154,10 @@ def stream(n: int, encode: int, device: str, batch_size: int | None) -> None:
     print(f"stream: {n:,} products, {report.embedded:,} encoded for real at {report.products_per_s:,.0f}/s, "
           f"{report.from_cache:,} from the cache; embed_products {embed_s:.1f} s")
     print(f"  RSS before (model loaded) {base_rss / 2**30:.2f} GiB; peak during embed_products "
-          f"{mem.peak / 2**30:.2f} GiB")
+          f"{mem.peak_bytes / 2**30:.2f} GiB")
     print(f"  load_product_embeddings: {len(ids):,} x {matrix.shape[1]} in "
           f"{', '.join(f'{x:.2f}' for x in loads)} s (3 calls; the first also reads the keys files), "
-          f"peak {mem_load.peak / 2**30:.2f} GiB (the matrix alone {matrix.nbytes / 2**30:.2f} GiB)")
+          f"peak {mem_load.peak_bytes / 2**30:.2f} GiB (the matrix alone {matrix.nbytes / 2**30:.2f} GiB)")
 
 
 def main() -> None:

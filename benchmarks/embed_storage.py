@@ -23,6 +23,8 @@ import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from workbench.training import PeakMemory
+
 
 def _hashes(n: int) -> np.ndarray:
     return np.array([hashlib.sha1(str(i).encode()).hexdigest() for i in range(n)], dtype=object)
@@ -45,36 +47,6 @@ def _dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-class Peak:
-    """Peak resident memory of this process while inside (sampled by a thread)."""
-
-    def __enter__(self):
-        import threading
-
-        self.proc = psutil.Process()
-        self.base = self.proc.memory_info().rss
-        self.peak = self.base
-        self._stop = threading.Event()
-
-        def sample():
-            while not self._stop.is_set():
-                self.peak = max(self.peak, self.proc.memory_info().rss)
-                time.sleep(0.01)
-
-        self._t = threading.Thread(target=sample, daemon=True)
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
-        self.peak = max(self.peak, self.proc.memory_info().rss)
-
-    @property
-    def extra_gib(self) -> float:
-        return (self.peak - self.base) / 2**30
-
-
 def bench_duckdb(root: Path, hashes, matrix, chunk: int) -> dict:
     db = root / "duck.duckdb"
     con = duckdb.connect(str(db))
@@ -94,7 +66,7 @@ def bench_duckdb(root: Path, hashes, matrix, chunk: int) -> dict:
     con.close()
     gc.collect()
     con = duckdb.connect(str(db))
-    with Peak() as p:
+    with PeakMemory(interval=0.01) as p:
         t = time.perf_counter()
         tbl = con.sql("SELECT text_hash, vector FROM emb").to_arrow_table()
         col = tbl.column("vector").combine_chunks()
@@ -104,7 +76,7 @@ def bench_duckdb(root: Path, hashes, matrix, chunk: int) -> dict:
     ok = np.array_equal(m, matrix) and len(h) == len(hashes)
     con.close()
     return {"layout": "DuckDB FLOAT[%d] table" % dim, "write_s": write, "load_s": load,
-            "size_mb": _dir_size(db) / 2**20, "load_peak_gib": p.extra_gib, "exact": ok}
+            "size_mb": _dir_size(db) / 2**20, "load_peak_gib": p.growth_bytes / 2**30, "exact": ok}
 
 
 def bench_parquet(root: Path, hashes, matrix, chunk: int, compression: str) -> dict:
@@ -121,7 +93,7 @@ def bench_parquet(root: Path, hashes, matrix, chunk: int, compression: str) -> d
         os.replace(tmp, folder / f"part-{i:05d}.parquet")
     write = time.perf_counter() - t
     gc.collect()
-    with Peak() as p:
+    with PeakMemory(interval=0.01) as p:
         t = time.perf_counter()
         files = sorted(folder.glob("part-*.parquet"))
         tables = [pq.read_table(f) for f in files]
@@ -138,7 +110,7 @@ def bench_parquet(root: Path, hashes, matrix, chunk: int, compression: str) -> d
         load = time.perf_counter() - t
     ok = np.array_equal(m, matrix) and len(h) == len(hashes)
     return {"layout": f"Parquet shards ({compression})", "write_s": write, "load_s": load,
-            "size_mb": _dir_size(folder) / 2**20, "load_peak_gib": p.extra_gib, "exact": ok}
+            "size_mb": _dir_size(folder) / 2**20, "load_peak_gib": p.growth_bytes / 2**30, "exact": ok}
 
 
 def bench_npy(root: Path, hashes, matrix, chunk: int) -> dict:
@@ -154,7 +126,7 @@ def bench_npy(root: Path, hashes, matrix, chunk: int) -> dict:
         pq.write_table(tbl, folder / f"part-{i:05d}.keys.parquet")
     write = time.perf_counter() - t
     gc.collect()
-    with Peak() as p:
+    with PeakMemory(interval=0.01) as p:
         t = time.perf_counter()
         parts = sorted(folder.glob("part-*[0-9].npy"))
         arrays = [np.load(f, allow_pickle=False, mmap_mode="r") for f in parts]
@@ -168,7 +140,7 @@ def bench_npy(root: Path, hashes, matrix, chunk: int) -> dict:
         load = time.perf_counter() - t
     ok = np.array_equal(m, matrix) and len(h) == len(hashes)
     return {"layout": ".npy shards + Parquet keys", "write_s": write, "load_s": load,
-            "size_mb": _dir_size(folder) / 2**20, "load_peak_gib": p.extra_gib, "exact": ok}
+            "size_mb": _dir_size(folder) / 2**20, "load_peak_gib": p.growth_bytes / 2**30, "exact": ok}
 
 
 def main() -> None:
@@ -188,7 +160,7 @@ def main() -> None:
                    bench_parquet(root, hashes, matrix, args.chunk, "none"),
                    bench_parquet(root, hashes, matrix, args.chunk, "zstd"),
                    bench_npy(root, hashes, matrix, args.chunk)]
-        print(f"| layout | write s | load to numpy s | size MiB | load peak extra GiB | exact |")
+        print("| layout | write s | load to numpy s | size MiB | load peak extra GiB | exact |")
         print("|---|---|---|---|---|---|")
         for r in results:
             print(f"| {r['layout']} | {r['write_s']:.2f} | {r['load_s']:.2f} | {r['size_mb']:.0f} | "

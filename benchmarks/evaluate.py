@@ -18,6 +18,8 @@ import time
 
 import numpy as np
 
+from _synthetic import skewed_probabilities
+
 from workbench.evaluate._common import score, tree_index
 from workbench.evaluate.category_thresholds import grouped_curves, thresholds_from_curves
 from workbench.evaluate.coverage import accuracy_coverage_curve_from, threshold_from_curve
@@ -40,22 +42,9 @@ def synthetic_taxonomy() -> Taxonomy:
 def synthetic_predictions(taxonomy: Taxonomy, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Skewed true leaves and float32 softmax probabilities that favour the true leaf and its
     siblings (so errors are mostly near misses, as with real models)."""
-    rng = np.random.default_rng(seed)
-    k = len(taxonomy.leaves)
-    weights = 1.0 / np.arange(1, k + 1) ** 0.8
-    true = rng.choice(k, size=n, p=weights / weights.sum()).astype(np.int32)
-    family = np.arange(k) // 8
-    proba = np.empty((n, k), dtype=np.float32)
-    for lo in range(0, n, 100_000):
-        t = true[lo:lo + 100_000]
-        logits = rng.standard_normal((len(t), k), dtype=np.float32)
-        logits += 1.5 * (family[None, :] == family[t][:, None])
-        logits[np.arange(len(t)), t] += rng.gamma(2.0, 1.5, size=len(t)).astype(np.float32)
-        logits *= 1.6
-        logits -= logits.max(axis=1, keepdims=True)
-        np.exp(logits, out=logits)
-        logits /= logits.sum(axis=1, keepdims=True)
-        proba[lo:lo + len(t)] = logits
+    family = np.arange(len(taxonomy.leaves)) // 8
+    true, proba = skewed_probabilities(np.random.default_rng(seed), family, n, skew=0.8,
+                                       group_boost=1.5, gamma=(2.0, 1.5), sharpness=1.6)
     return np.asarray(taxonomy.leaves, dtype=object)[true], proba
 
 
