@@ -1,5 +1,7 @@
 """Screenshots of the real app for the README: ``docs/img/model_comparison.png`` and
-``docs/img/threshold_explorer.png``.
+``docs/img/threshold_explorer.png``; ``docs/img/review_page.png`` is copied from
+``test-output/review_page.png``, which the review browser test (``tests/test_review_browser.py``)
+takes mid-review, when that file exists.
 
 Builds (or reuses) a workspace from a real fashion sample with three evaluated tfidf runs,
 serves it with ``workbench serve`` and photographs two pages in headless Debian Chromium.
@@ -9,6 +11,7 @@ Usage: ``python docs/make_screenshots.py [--workspace DIR] [--sample 8000]``.
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,7 +40,7 @@ def build(root: Path, sample: int) -> None:
 
 
 def main() -> None:
-    """Run the benchmark and print its figures."""
+    """Photograph the pages and write the README's images."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workspace", default=None, help="workspace to photograph (built if missing)")
     parser.add_argument("--sample", type=int, default=8000, help="fashion products when building")
@@ -82,6 +85,10 @@ def main() -> None:
         server.terminate()
         server.wait()
     print(f"wrote {OUT / 'model_comparison.png'} and {OUT / 'threshold_explorer.png'}")
+    review = ROOT / "test-output" / "review_page.png"
+    if review.exists():
+        shutil.copyfile(review, OUT / "review_page.png")
+        print(f"copied {review} to {OUT / 'review_page.png'}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@ keyboard and the search box, viewers refused, and concurrent sessions that all l
 
 from __future__ import annotations
 
-import shutil
 import socket
 import time
 from datetime import date
@@ -27,7 +26,6 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run"]
 USERS = {"ana": ("ana-password", "reviewer"), "ben": ("ben-password", "reviewer"),
          "vic": ("vic-password", "viewer")}
-README_SHOT = Path(__file__).resolve().parent.parent / "docs" / "img" / "review_page.png"
 
 
 def free_port() -> int:
@@ -177,9 +175,7 @@ def test_reviewer_accepts_and_corrects_through_the_search_box(served, browser, o
         page.locator(".wb-recent .tabulator-cell", has_text=leaf).first.wait_for()
     cells = page.locator(".wb-recent .tabulator-cell").all_inner_texts()
     assert cells.count("correct") == 1 and cells.count("accept") == 1
-    page.screenshot(path=str(output_dir / "review_page.png"), full_page=True)
-    README_SHOT.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(output_dir / "review_page.png", README_SHOT)
+    page.screenshot(path=str(output_dir / "review_page.png"), full_page=True)  # docs/make_screenshots.py copies it
     # "u" undoes the correction: the product is back on screen, the acceptance stands
     focus_page(page)
     page.keyboard.press("u")
