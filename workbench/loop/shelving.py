@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -23,15 +24,16 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.evaluate.shelving import shelving_preview
-from workbench.ingest import IngestOptions, IngestSummary, ingest_file
-from workbench.labels import ensure_ddl, ensure_labels, record_model_labels, unshelve, utc_now
-from workbench.mapping import ColumnMapping, recipe
-from workbench.reader import read_catalog
-from workbench.relabel import load_taxonomy
-from workbench.runs import list_runs, run_dir
+from workbench.catalog.ingest import IngestOptions, IngestSummary, ingest_file
+from workbench.loop.labels import ensure_ddl, ensure_labels, record_model_labels, unshelve, utc_now
+from workbench.catalog.mapping import ColumnMapping, recipe
+from workbench.catalog.reader import read_catalog
+from workbench.catalog.relabel import load_taxonomy
+from workbench.runs.selection import default_run as best_run
+from workbench.runs.records import list_runs, run_dir
 from workbench.store import Workspace
-from workbench.taxonomy import Taxonomy
-from workbench.thresholds import published_thresholds
+from workbench.catalog.taxonomy import Taxonomy
+from workbench.loop.thresholds import published_thresholds
 
 if TYPE_CHECKING:  # the model families import torch: loaded when a model is, not with the package
     from workbench.models.base import CategoryClassifier
@@ -90,12 +92,8 @@ def runs_with_models(ws: Workspace) -> list[str]:
 
 
 def default_run(ws: Workspace) -> str:
-    """The newest run with a saved model."""
-    runs = runs_with_models(ws)
-    if not runs:
-        raise WorkbenchError(f"no run with a saved model in {ws.path}; train one with `workbench train` "
-                             "or `workbench retrain`")
-    return runs[-1]
+    """The run used when none is named: :func:`workbench.runs.selection.default_run`."""
+    return best_run(ws, warn=lambda message: print(f"note: {message}", file=sys.stderr))
 
 
 def load_run_model(ws: Workspace, run_id: str) -> CategoryClassifier:
@@ -220,7 +218,7 @@ def classify_file(ws: Workspace, path: str | Path, mapping: ColumnMapping | None
     options = IngestOptions(labelled=False)
     if dataset is not None:
         rec = recipe(dataset)
-        from workbench.datasets import image_dir
+        from workbench.catalog.datasets import image_dir
 
         images = image_dir(rec.dataset)
         options.image_base = str(images) if images else None
