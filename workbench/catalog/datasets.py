@@ -59,6 +59,12 @@ FILES: dict[str, CatalogFile] = {
         (f"{_GH}/charlottemllt/Classification-automatique-des-biens-de-consommation/"
          "9303da69c02bfef4f52dd1e54f23a508e6ad98ca/flipkart_com-ecommerce_sample_1050.csv",),
     ),
+    "tokopedia/tokopedia_16k.csv": CatalogFile(
+        "tokopedia/tokopedia_16k.csv",
+        "606ef582fbe3efab0b58846b3bc09e98d47bcf8d4180acad59941de4fe94170d",
+        (f"{_GH}/bintangfjulio/electronic_category_flatclassification/"
+         "cf0a35f6b3083f84e5a7e1338d884528702f7b61/datasets/small_product_tokopedia.csv",),
+    ),
     # flipkart_20k.csv is a join of three upstream samples (see ../shared/datasets/README.md);
     # it has no single public address, so it is found in a data home or not at all.
     "flipkart/flipkart_20k.csv": CatalogFile(

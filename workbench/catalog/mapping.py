@@ -96,6 +96,11 @@ RECIPES: dict[str, Recipe] = {
                       price="retail_price", category="product_category_tree", sep=">>", image="image"),
         max_depth=3, min_count=5, strip_name_node=True,
     ),
+    # Indonesian titles, no id column (ids are generated), the full path in ``leaf``
+    "tokopedia": Recipe(
+        "tokopedia", "tokopedia/tokopedia_16k.csv",
+        ColumnMapping(title="nama", category="leaf", sep=">"),
+    ),
 }
 
 
