@@ -37,7 +37,7 @@ test: install browser
 	$(PY) -m pytest
 
 notebooks: install
-	$(PY) -m workbench.notebook_runner --full
+	$(PY) -m workbench.notebooks.runner --full
 
 lab: install
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks

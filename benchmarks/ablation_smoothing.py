@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from workbench import Workspace, ingest_dataset, load_taxonomy, split_frame
-from workbench.category_neighbours import leaf_neighbours
+from workbench.embeddings.category_neighbours import leaf_neighbours
 from workbench.evaluate.metrics import accuracy, macro_f1
 from workbench.evaluate.severity import neighbour_error_share, neighbour_share
 from workbench.models.neural import CnnLstmClassifier

@@ -2,7 +2,7 @@
 
 Builds a workspace from a real fashion sample (its taxonomy, a quick tfidf run with a saved
 model for the classify page), then records a synthetic run of 1,000,000 test predictions over
-the real leaves with :func:`workbench.runs.record_run`, evaluates it, and stores 1,000,000
+the real leaves with :func:`workbench.runs.records.record_run`, evaluates it, and stores 1,000,000
 products with a 2-D projection for the embedding map. Then, server-side (no browser):
 
 * threshold explorer, one slider move: the time from setting the slider's value to every
@@ -37,8 +37,8 @@ from _synthetic import skewed_probabilities
 def synthetic_run(ws, n: int, seed: int = 0) -> str:
     """Record ``n`` synthetic test predictions over the workspace's real leaves; errors favour
     siblings, as with real models. Returns the run id."""
-    from workbench.relabel import load_taxonomy
-    from workbench.runs import new_run_id, record_run
+    from workbench.catalog.relabel import load_taxonomy
+    from workbench.runs.records import new_run_id, record_run
 
     tax = load_taxonomy(ws)
     leaves = np.asarray(tax.leaves, dtype=object)
@@ -57,8 +57,8 @@ def synthetic_run(ws, n: int, seed: int = 0) -> str:
 
 def synthetic_products(ws, n: int, seed: int = 0) -> None:
     """``n`` products (``syn...`` ids, titles) with a 2-D projection in clusters, for the map."""
-    from workbench.encoder import model_id
-    from workbench.projection import PROJECTION_DDL
+    from workbench.embeddings.encoder import model_id
+    from workbench.embeddings.projection import PROJECTION_DDL
 
     truth = ws.df("SELECT product_id, true_leaf FROM predictions WHERE rank = 1 AND starts_with(product_id, 'syn')")
     rng = np.random.default_rng(seed)
@@ -82,8 +82,8 @@ def synthetic_products(ws, n: int, seed: int = 0) -> None:
 def build_workspace(root: Path, n: int) -> tuple[object, str]:
     """The benchmark workspace and the synthetic run's id."""
     from workbench import Workspace, ingest_dataset
-    from workbench.evaluate import evaluate_run
-    from workbench.training import train_models
+    from workbench.runs.evaluation import evaluate_run
+    from workbench.runs.training import train_models
 
     ws = Workspace(root)
     ingest_dataset(ws, "fashion", sample=3000, seed=0)
@@ -172,7 +172,7 @@ def numbers_only_times(ws, run_id: str, moves: int, seed: int = 0) -> dict:
     """Milliseconds for the numbers alone: sorted arrays + binary searches (the dashboard) versus
     a mask over every confidence (what ``coverage_at`` does), same thresholds."""
     from workbench.app.data import sorted_predictions
-    from workbench.runs import load_predictions
+    from workbench.runs.records import load_predictions
 
     sp = sorted_predictions(ws, run_id)
     preds = load_predictions(ws, run_id)
@@ -208,7 +208,7 @@ def browser_first_render(ws_root: Path, pages: list[str]) -> dict[str, tuple[flo
     port = 5890
     log = ws_root / "serve.log"
     with open(log, "w") as handle:
-        proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "serve", "--workspace", str(ws_root),
+        proc = subprocess.Popen([sys.executable, "-m", "workbench.cli.main", "serve", "--workspace", str(ws_root),
                                  "--port", str(port)], stdout=handle, stderr=subprocess.STDOUT)
     out = {}
     try:
@@ -248,7 +248,7 @@ def main() -> None:
     root = Path(args.workspace or tempfile.mkdtemp(prefix="dashboard_bench_"))
     t0 = time.perf_counter()
     if (root / "workbench.duckdb").exists():
-        from workbench.runs import latest_run_id
+        from workbench.runs.records import latest_run_id
         from workbench.store import Workspace
 
         ws = Workspace(root)

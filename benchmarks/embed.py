@@ -2,7 +2,7 @@
 
 Same run, same texts, same machine: fashion titles (``title | brand``) and Flipkart titles with
 descriptions. "plain" is ``SentenceTransformer(path, device=...).encode(texts)`` with default
-arguments; "ours" is :func:`workbench.embed.embed_texts` (token-length-sorted batches, tuned batch
+arguments; "ours" is :func:`workbench.embeddings.embed.embed_texts` (token-length-sorted batches, tuned batch
 size, bf16 on CPUs with native bf16, fp16 and large batches on CUDA). Each is timed
 ``--repeats`` times, alternating; rates are medians and the ratio is the median of the
 per-repeat ratios (plain and ours back to back, under the same machine load). The cosine of ours
@@ -32,10 +32,10 @@ import pandas as pd
 import psutil
 import torch
 
-from workbench.datasets import locate
-from workbench.embed import embed_texts, render_texts
-from workbench.encoder import choose_device, choose_precision, load_encoder, resolve_model_path
-from workbench.training import PeakMemory
+from workbench.catalog.datasets import locate
+from workbench.embeddings.embed import embed_texts, render_texts
+from workbench.embeddings.encoder import choose_device, choose_precision, load_encoder, resolve_model_path
+from workbench.runs.training import PeakMemory
 
 
 def fashion_texts(n: int, seed: int = 0) -> list[str]:
@@ -106,9 +106,9 @@ def compare(name: str, texts: list[str], device: str, repeats: int, batch_size: 
 def stream(n: int, encode: int, device: str, batch_size: int | None) -> None:
     """Peak memory of embedding ``n`` products of which ``encode`` are really encoded."""
     from workbench import Workspace
-    from workbench.embed import embed_products, load_product_embeddings
-    from workbench.embed_cache import EmbeddingCache, text_hashes
-    from workbench.encoder import DEFAULT_MODEL
+    from workbench.embeddings.embed import embed_products, load_product_embeddings
+    from workbench.embeddings.embed_cache import EmbeddingCache, text_hashes
+    from workbench.embeddings.encoder import DEFAULT_MODEL
 
     styles = pd.read_csv(locate("fashion/styles.csv", download=False), on_bad_lines="skip",
                          usecols=["productDisplayName"]).dropna()

@@ -23,7 +23,7 @@ import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from workbench.training import PeakMemory
+from workbench.runs.training import PeakMemory
 
 
 def _hashes(n: int) -> np.ndarray:

@@ -23,10 +23,10 @@ from _synthetic import skewed_probabilities
 from workbench.evaluate._common import score, tree_index
 from workbench.evaluate.category_thresholds import grouped_curves, thresholds_from_curves
 from workbench.evaluate.coverage import accuracy_coverage_curve_from, threshold_from_curve
-from workbench.evaluate.run_evaluation import evaluate_predictions
-from workbench.evaluate.tables import store_evaluation
+from workbench.runs.evaluation import evaluate_predictions
+from workbench.runs.evaluation_tables import store_evaluation
 from workbench.store import Workspace
-from workbench.taxonomy import Taxonomy
+from workbench.catalog.taxonomy import Taxonomy
 
 TARGETS = (0.9, 0.95, 0.98, 0.99)
 N_BRUTE = 200

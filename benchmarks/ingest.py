@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workbench.datasets import locate
+from workbench.catalog.datasets import locate
 
 CHILD = """
 import sys, time, resource

@@ -2,7 +2,7 @@
 
 Ingests the whole Myntra fashion catalog into a benchmark workspace (once), then for each
 split (``random``: stratified; ``grouped``: by normalised title) trains every requested kind
-with :func:`workbench.training.train_models` (catalog labels, 70/15/15 split, metrics on the
+with :func:`workbench.runs.training.train_models` (catalog labels, 70/15/15 split, metrics on the
 test part), including ``fasttext`` (the outside reference, now also a workbench kind) and two
 rows that are a kind with other parameters (``tfidf+usage`` and ``ensemble``: title, brand and
 the catalog's ``usage`` attribute), and writes the side-by-side table (accuracy, macro-F1,
@@ -37,8 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from workbench import Workspace, ingest_dataset, load_taxonomy
-from workbench.runs import get_run, load_predictions
-from workbench.training import compare_runs, train_models
+from workbench.runs.records import get_run, load_predictions
+from workbench.runs.training import compare_runs, train_models
 
 HERE = Path(__file__).resolve().parent
 RESULTS_MD = HERE / "RESULTS.md"
@@ -86,8 +86,8 @@ def prepare(ws: Workspace) -> int:
 def warm_embeddings(ws: Workspace) -> tuple[int, float]:
     """Embed every product's text the way ``xgboost`` does (into the cache); returns the
     number of distinct texts that were not cached yet and the seconds spent."""
-    from workbench.embed import embed_texts, model_id
-    from workbench.embed_cache import EmbeddingCache, text_hashes
+    from workbench.embeddings.embed import embed_texts, model_id
+    from workbench.embeddings.embed_cache import EmbeddingCache, text_hashes
     from workbench.models.base import product_texts
 
     frame = ws.df("SELECT title, brand FROM products ORDER BY product_id")
@@ -103,7 +103,7 @@ def common_leaf_metrics(ws: Workspace, run_id: str, min_count: int = 10) -> dict
     """Accuracy and macro-F1 of a run's test part on the reference's terms: only leaves with at
     least ``min_count`` products in the catalog, as test products and as predictions."""
     from workbench.evaluate.metrics import accuracy, macro_f1
-    from workbench.runs import load_predictions
+    from workbench.runs.records import load_predictions
 
     counts = ws.df("SELECT leaf, count(*) AS n FROM products WHERE leaf IS NOT NULL GROUP BY leaf")
     common = set(counts.loc[counts["n"] >= min_count, "leaf"])
@@ -127,7 +127,7 @@ def reference_protocol(seed: int = 0) -> dict:
     from sklearn.pipeline import make_union
     from sklearn.svm import LinearSVC
 
-    from workbench.datasets import locate
+    from workbench.catalog.datasets import locate
 
     df = pd.read_csv(locate("fashion/styles.csv"), on_bad_lines="skip").dropna(subset=["productDisplayName"])
     df["leaf"] = df["masterCategory"] + " > " + df["subCategory"] + " > " + df["articleType"]

@@ -8,6 +8,6 @@
 
 import sys
 
-from workbench.serve import app_from_argv
+from workbench.app.serve import app_from_argv
 
 app_from_argv(sys.argv[1:]).servable(title="Product categorization workbench")

@@ -26,8 +26,8 @@ OUT = ROOT / "docs" / "img"
 def build(root: Path, sample: int) -> None:
     """Ingest the sample and train and evaluate three tfidf variants."""
     from workbench import Workspace, ingest_dataset
-    from workbench.evaluate import evaluate_run
-    from workbench.training import train_models
+    from workbench.runs.evaluation import evaluate_run
+    from workbench.runs.training import train_models
 
     ws = Workspace(root)
     ingest_dataset(ws, "fashion", sample=sample, seed=0)
@@ -52,7 +52,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     log = root / "serve.log"
     with open(log, "w") as handle:
-        server = subprocess.Popen([sys.executable, "-m", "workbench.cli", "serve", "--workspace", str(root),
+        server = subprocess.Popen([sys.executable, "-m", "workbench.cli.main", "serve", "--workspace", str(root),
                                    "--port", str(args.port)], stdout=handle, stderr=subprocess.STDOUT)
     try:
         for _ in range(600):

@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from workbench import Workspace
-from workbench.datasets import locate
-from workbench.reader import read_catalog
+from workbench.catalog.datasets import locate
+from workbench.catalog.reader import read_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,8 +34,8 @@ def add_projection(ws: Workspace) -> pd.DataFrame:
     from sklearn.decomposition import TruncatedSVD
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from workbench.encoder import model_id
-    from workbench.projection import PROJECTION_DDL
+    from workbench.embeddings.encoder import model_id
+    from workbench.embeddings.projection import PROJECTION_DDL
 
     products = ws.df("SELECT product_id, title FROM products ORDER BY product_id")
     xy = TruncatedSVD(2, random_state=0).fit_transform(
@@ -90,7 +90,7 @@ def start_server(args: list[str], log: Path) -> subprocess.Popen:
 
 def workbench_cli() -> list[str]:
     """The command that runs the ``workbench`` CLI with this interpreter."""
-    return [sys.executable, "-m", "workbench.cli"]
+    return [sys.executable, "-m", "workbench.cli.main"]
 
 
 def stop(proc: subprocess.Popen) -> None:

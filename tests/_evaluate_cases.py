@@ -7,7 +7,7 @@ b (right), d (wrong, other department), d, e.
 
 import numpy as np
 
-from workbench.taxonomy import Taxonomy
+from workbench.catalog.taxonomy import Taxonomy
 
 TAX = Taxonomy([("A", "A1", "a"), ("A", "A1", "b"), ("A", "A2", "c"), ("B", "B1", "d"), ("B", "e")],
                ["family", "group", "type"])

@@ -17,7 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from workbench.paths import PROJECT_ROOT
-from workbench.taxonomy import Taxonomy, node_id
+from workbench.catalog.taxonomy import Taxonomy, node_id
 
 STYLES = PROJECT_ROOT.parent / "shared" / "datasets" / "fashion" / "styles.csv"
 LEVELS = ["masterCategory", "subCategory", "articleType"]

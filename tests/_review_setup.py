@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workbench import Workspace, ingest_dataset, simulation
+from workbench import Workspace, ingest_dataset
+from workbench.loop import simulation
 
 THRESHOLD = 0.8
 
@@ -40,8 +41,8 @@ def build(root: Path, *, n_catalog: int = 1500, batches: dict[date, int], with_i
           seed: int = 0) -> ReviewWorkspace:
     """Ingest the catalog sample, train a weak and a main tfidf run, publish a threshold, and
     write one new-arrivals file per batch date (not yet classified)."""
-    from workbench.thresholds import publish_thresholds
-    from workbench.training import train_models
+    from workbench.loop.thresholds import publish_thresholds
+    from workbench.runs.training import train_models
 
     ws = Workspace(root / "ws")
     ingest_dataset(ws, "fashion", sample=n_catalog, seed=seed)

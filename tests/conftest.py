@@ -51,8 +51,8 @@ def flipkart_ws(sample_workspace):
 def evaluated_ws(sample_workspace):
     """1,500 real fashion products with two evaluated tfidf runs on the grouped split: a weak one
     (400 training products) and one on the whole training part (dashboards, review loop)."""
-    from workbench.evaluate import evaluate_run
-    from workbench.training import train_models
+    from workbench.runs.evaluation import evaluate_run
+    from workbench.runs.training import train_models
 
     ws = sample_workspace("evaluated_ws", 1500)
     runs = (train_models(ws, ["tfidf"], "grouped", sample=400, seed=0)

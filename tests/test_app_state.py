@@ -15,18 +15,18 @@ from tests._dashboard_setup import add_projection, copy_workspace, free_port, he
 from workbench import Workspace
 from workbench.app import (AppContext, AppSettings, ClassifyState, ComparisonState, ConfusionState,
                            MapState, SeverityState, ThresholdState, build_app, discover_pages)
-from workbench.app import data
+import workbench.app.data as data
 from workbench.app.operating_point import SortedPredictions
 from workbench.app.upload import read_upload
 from workbench.errors import WorkbenchError
 from workbench.evaluate import coverage_at, leaf_thresholds
-from workbench.evaluate.tables import stored_metrics
+from workbench.runs.evaluation_tables import stored_metrics
 from workbench.models.base import CategoryClassifier
-from workbench.relabel import load_taxonomy
-from workbench.runs import list_runs, load_predictions
-from workbench.taxonomy import SEP
-from workbench.text import clean_series
-from workbench.thresholds import publish_thresholds, published_thresholds
+from workbench.catalog.relabel import load_taxonomy
+from workbench.runs.records import list_runs, load_predictions
+from workbench.catalog.taxonomy import SEP
+from workbench.catalog.text import clean_series
+from workbench.loop.thresholds import publish_thresholds, published_thresholds
 
 OUR_PAGES = {"comparison", "thresholds", "confusion", "severity", "embedding", "classify"}
 
@@ -404,7 +404,7 @@ def test_pages_explain_an_empty_workspace(fashion_ws):
 
 
 def test_serve_app_answers_with_local_resources_only(ws):
-    from workbench.serve import serve_app
+    from workbench.app.serve import serve_app
 
     port = free_port()
     server = serve_app(ws.path, port=port, threaded=True)
@@ -424,7 +424,7 @@ def test_serve_app_answers_with_local_resources_only(ws):
 
 
 def test_serve_refuses_a_missing_workspace(tmp_path):
-    from workbench.cli import main
+    from workbench.cli.main import main
 
     assert main(["serve", "--workspace", str(tmp_path / "nothing"), "--port", "5999"]) == 2
 

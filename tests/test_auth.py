@@ -8,8 +8,8 @@ import stat
 
 import pytest
 
-from workbench import auth
-from workbench.cli import main
+from workbench.app import auth
+from workbench.cli.main import main
 from workbench.errors import WorkbenchError
 
 

@@ -19,11 +19,11 @@ from tests._dashboard_setup import (add_projection, copy_workspace, free_port, h
 from workbench import Workspace
 from workbench.app.template import discover_pages, page_slug
 from workbench.evaluate import coverage_at
-from workbench.evaluate.tables import stored_metrics
+from workbench.runs.evaluation_tables import stored_metrics
 from workbench.models.base import CategoryClassifier
-from workbench.relabel import load_taxonomy
-from workbench.runs import list_runs, load_predictions
-from workbench.text import clean_series
+from workbench.catalog.relabel import load_taxonomy
+from workbench.runs.records import list_runs, load_predictions
+from workbench.catalog.text import clean_series
 
 pytestmark = pytest.mark.browser
 

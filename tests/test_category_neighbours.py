@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from workbench import Workspace
-from workbench.category_neighbours import (category_text, leaf_neighbours, load_category_neighbours,
+from workbench.embeddings.category_neighbours import (category_text, leaf_neighbours, load_category_neighbours,
                                            neighbour_matrix, store_category_neighbours)
-from workbench.datasets import locate
+from workbench.catalog.datasets import locate
 from workbench.errors import WorkbenchError
-from workbench.taxonomy import Taxonomy
+from workbench.catalog.taxonomy import Taxonomy
 
 torch.set_num_threads(1)
 

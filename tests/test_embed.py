@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from workbench import Workspace
-from workbench.embed import (EmbedReport, embed_products, embed_texts, load_product_embeddings,
+from workbench.embeddings.embed import (EmbedReport, embed_products, embed_texts, load_product_embeddings,
                              render_texts)
-from workbench.embed_cache import EmbeddingCache, text_hashes
-from workbench.encoder import (DEFAULT_MODEL, choose_device, choose_precision, cpu_has_native_bf16,
+from workbench.embeddings.embed_cache import EmbeddingCache, text_hashes
+from workbench.embeddings.encoder import (DEFAULT_MODEL, choose_device, choose_precision, cpu_has_native_bf16,
                                load_encoder, model_id, resolve_model_path)
 from workbench.errors import WorkbenchError
-from workbench.ingest import ingest_dataset
+from workbench.catalog.ingest import ingest_dataset
 
 pytestmark = pytest.mark.slow
 torch.set_num_threads(1)
@@ -131,8 +131,8 @@ def test_embed_texts_without_workspace_matches_and_dedups(reference):
 
 
 def test_chunked_stream_writes_shards_and_compacts(tmp_path, monkeypatch, reference):
-    import workbench.embed as embed_mod
-    import workbench.embed_cache as cache_mod
+    import workbench.embeddings.embed as embed_mod
+    import workbench.embeddings.embed_cache as cache_mod
 
     ws = Workspace(tmp_path / "ws")
     ingest_dataset(ws, "fashion", sample=60, seed=3)
@@ -225,7 +225,7 @@ def test_model_resolution_is_offline_and_clear(tmp_path):
 
 
 def test_cli_embed_stores_embeddings_and_neighbours(tmp_path, capsys):
-    from workbench.cli import main
+    from workbench.cli.main import main
 
     ws = Workspace(tmp_path / "cli_ws")
     ingest_dataset(ws, "fashion", sample=40, seed=5)
@@ -243,7 +243,7 @@ def test_long_flipkart_descriptions_match_direct_encode(reference):
     """Reduced precision stays within cosine 0.999 on long texts too (titles with descriptions)."""
     import pandas as pd
 
-    from workbench.datasets import locate
+    from workbench.catalog.datasets import locate
 
     frame = pd.read_csv(locate("flipkart/flipkart_1050.csv", download=False), nrows=24,
                         usecols=["product_name", "brand", "description"])

@@ -118,9 +118,9 @@ def test_fasttext_treats_a_newline_as_a_space_and_predicts_one_row_per_product(s
 def test_training_on_a_workspace_reads_attributes_from_ingested_extra(fashion_ws):
     """Ingest keeps fashion's ``usage`` in ``extra``; a run trained on it records the field and
     its saved model, loaded back for shelving, reads ``usage`` from the workspace's products."""
-    from workbench.runs import get_run, load_predictions
-    from workbench.shelving import load_run_model, products_frame
-    from workbench.training import train_models
+    from workbench.runs.records import get_run, load_predictions
+    from workbench.loop.shelving import load_run_model, products_frame
+    from workbench.runs.training import train_models
 
     [run_id] = train_models(fashion_ws, ["tfidf"], "random", params={"tfidf": {"fields": ["title", "usage"]}})
     assert get_run(fashion_ws, run_id)["params"]["fields"] == ["title", "usage"]
@@ -134,7 +134,7 @@ def test_training_on_a_workspace_reads_attributes_from_ingested_extra(fashion_ws
 
 
 def test_train_an_ensemble_on_an_attribute_from_the_command_line(fashion_ws, capsys):
-    from workbench.cli import main
+    from workbench.cli.main import main
 
     ws = str(fashion_ws.path)
     assert main(["train", "--models", "ensemble", "--split", "random", "--workspace", ws,

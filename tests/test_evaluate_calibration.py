@@ -7,7 +7,7 @@ import pytest
 
 from _evaluate_real import real_predictions
 from workbench.evaluate import expected_calibration_error, reliability_bins
-from workbench.taxonomy import Taxonomy
+from workbench.catalog.taxonomy import Taxonomy
 
 CLASSES = Taxonomy([("A",), ("B",)]).leaves
 

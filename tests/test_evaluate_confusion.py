@@ -9,7 +9,7 @@ from _evaluate_real import real_predictions
 from workbench.errors import WorkbenchError
 from workbench.evaluate import most_confused_pairs, sibling_confusion
 from workbench.evaluate.confusion import OUTSIDE
-from workbench.taxonomy import Taxonomy
+from workbench.catalog.taxonomy import Taxonomy
 
 TAX = Taxonomy([("A", "A1", "a"), ("A", "A1", "b"), ("A", "A2", "c"), ("B", "B1", "d"), ("B", "e")])
 CLASSES = TAX.leaves

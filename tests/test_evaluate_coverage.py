@@ -13,7 +13,7 @@ from _evaluate_real import real_predictions
 from workbench.errors import WorkbenchError
 from workbench.evaluate import (accuracy_coverage_curve, coverage_at, downsample_curve,
                                 per_category_thresholds, threshold_for_accuracy)
-from workbench.taxonomy import Taxonomy
+from workbench.catalog.taxonomy import Taxonomy
 
 TAX = Taxonomy([("A", "A1", "a"), ("A", "A1", "b"), ("A", "A2", "c"), ("B", "B1", "d"), ("B", "e")])
 CLASSES = TAX.leaves

@@ -9,7 +9,7 @@ from sklearn.metrics import f1_score, precision_recall_fscore_support
 from _evaluate_cases import A, B_, C, CLASSES, E, P, TAX, Y
 from _evaluate_real import real_predictions
 from workbench.errors import WorkbenchError
-from workbench.taxonomy import Taxonomy
+from workbench.catalog.taxonomy import Taxonomy
 from workbench.evaluate import (accuracy, hierarchical_prf, level_accuracy, macro_f1,
                                 per_leaf_report)
 

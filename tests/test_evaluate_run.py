@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 
 from _evaluate_real import real_predictions
-from workbench.cli import main
+from workbench.cli.main import main
 from workbench.errors import WorkbenchError
-from workbench.evaluate import evaluate_run, neighbour_share, threshold_for_accuracy
-from workbench.evaluate.tables import stored_metrics
-from workbench.runs import record_run
+from workbench.evaluate import neighbour_share, threshold_for_accuracy
+from workbench.runs.evaluation import evaluate_run
+from workbench.runs.evaluation_tables import stored_metrics
+from workbench.runs.records import record_run
 from workbench.store import Workspace
-from workbench.thresholds import publish_thresholds, published_thresholds, threshold_history
+from workbench.loop.thresholds import publish_thresholds, published_thresholds, threshold_history
 
 
 def _record(ws: Workspace, run_id: str) -> str:
@@ -169,9 +170,9 @@ def test_publish_thresholds_replaces_keeps_history_and_rolls_back(ws):
 
 
 def test_evaluate_predictions_edge_cases_stay_json_ready(tmp_path):
-    from workbench.evaluate import evaluate_predictions
-    from workbench.evaluate.tables import store_evaluation
-    from workbench.taxonomy import Taxonomy
+    from workbench.runs.evaluation import evaluate_predictions
+    from workbench.runs.evaluation_tables import store_evaluation
+    from workbench.catalog.taxonomy import Taxonomy
     tax = Taxonomy([("A",), ("B",)])
     wrong = np.array([[.2, .8], [.9, .1], [.4, .6]])
     ev = evaluate_predictions(["A", "B", "A"], wrong, classes=tax.leaves, taxonomy=tax)

@@ -8,7 +8,7 @@ import pytest
 from _evaluate_real import real_predictions
 from workbench.evaluate import (distance_distribution, neighbour_error_share, neighbour_share,
                                 tree_distances, worst_errors)
-from workbench.taxonomy import Taxonomy
+from workbench.catalog.taxonomy import Taxonomy
 
 TAX = Taxonomy([("A", "A1", "a"), ("A", "A1", "b"), ("A", "A2", "c"), ("B", "B1", "d"), ("B", "e")])
 CLASSES = TAX.leaves

@@ -9,7 +9,7 @@ import pytest
 from _evaluate_cases import CLASSES, D, E, P, TAX, Y
 from _evaluate_real import real_predictions
 from workbench.errors import WorkbenchError
-from workbench.taxonomy import Taxonomy
+from workbench.catalog.taxonomy import Taxonomy
 from workbench.evaluate import coverage_at, leaf_thresholds, shelving_preview
 
 IDS = ["p1", "p2", "p3", "p4", "p5", "p6"]

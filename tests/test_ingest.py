@@ -7,13 +7,13 @@ import json
 import pandas as pd
 import pytest
 
-import workbench.ingest as ingest_module
+import workbench.catalog.ingest as ingest_module
 from workbench import ColumnMapping, Workspace, ingest_dataset, ingest_file, load_taxonomy
-from workbench.cli import main
-from workbench.datasets import locate
+from workbench.cli.main import main
+from workbench.catalog.datasets import locate
 from workbench.errors import WorkbenchError
-from workbench.info import workspace_info
-from workbench.ingest import IngestOptions
+from workbench.catalog.info import workspace_info
+from workbench.catalog.ingest import IngestOptions
 
 FASHION_MAP = ColumnMapping(id="id", title="productDisplayName",
                             levels=["masterCategory", "subCategory", "articleType"])

@@ -99,8 +99,8 @@ def test_curriculum_goes_from_start_to_end():
 
 
 def test_semantic_targets_spread_mass_over_the_neighbours(split):
-    from workbench.category_neighbours import neighbour_matrix
-    from workbench.taxonomy import Taxonomy
+    from workbench.embeddings.category_neighbours import neighbour_matrix
+    from workbench.catalog.taxonomy import Taxonomy
 
     taxonomy = Taxonomy.from_node_ids(sorted(set(split[1])))
     n = torch.as_tensor(neighbour_matrix(taxonomy, k=3), dtype=torch.float32)
@@ -244,7 +244,7 @@ def test_misspelt_words_share_ngram_buckets_with_the_real_word(split):
 
 # transformer ------------------------------------------------------------------------------
 def test_transformer_trains_only_its_last_layers_and_head(split):
-    from workbench.embed import resolve_model_path
+    from workbench.embeddings.embed import resolve_model_path
     from safetensors.torch import load_file
 
     X, y = split[0], split[1]

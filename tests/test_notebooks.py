@@ -10,8 +10,8 @@ import nbformat
 import pytest
 
 from workbench.errors import WorkbenchError
-from workbench.notebook_checks import check_notebooks, figure_errors, format_agreements, printed_json
-from workbench.notebook_runner import SAMPLE_PARAMETERS, notebook_paths, run_notebook
+from workbench.notebooks.checks import check_notebooks, figure_errors, format_agreements, printed_json
+from workbench.notebooks.runner import SAMPLE_PARAMETERS, notebook_paths, run_notebook
 
 NOTEBOOKS = notebook_paths()
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from workbench import Workspace
-from workbench.embed import embed_products
+from workbench.embeddings.embed import embed_products
 from workbench.errors import WorkbenchError
-from workbench.projection import load_projection, project
+from workbench.embeddings.projection import load_projection, project
 
 pytestmark = pytest.mark.slow
 torch.set_num_threads(1)
@@ -62,7 +62,7 @@ def test_projection_needs_embeddings(tmp_path):
 
 
 def test_cli_project(ws, capsys):
-    from workbench.cli import main
+    from workbench.cli.main import main
 
     assert main(["project", "--workspace", str(ws.path), "--sample", "150", "--no-progress"]) == 0
     assert "projected 200 products" in capsys.readouterr().out

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from _review_setup import build
-from workbench import auth
-from workbench.labels import label_history
-from workbench.review_queue import build_queue
-from workbench.reviews import list_reviews
-from workbench.shelving import classify_file
-from workbench.thresholds import published_thresholds
+from workbench.app import auth
+from workbench.loop.labels import label_history
+from workbench.loop.review_queue import build_queue
+from workbench.loop.reviews import list_reviews
+from workbench.loop.shelving import classify_file
+from workbench.loop.thresholds import published_thresholds
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -39,8 +39,8 @@ def served(tmp_path_factory):
     """A served app with login over a workspace whose review queue holds real products with photos."""
     if not Path(CHROMIUM).exists():
         pytest.skip("headless Chromium is not installed at /usr/bin/chromium")
-    from workbench.evaluate import evaluate_run
-    from workbench.serve import serve_app
+    from workbench.runs.evaluation import evaluate_run
+    from workbench.app.serve import serve_app
 
     root = tmp_path_factory.mktemp("review_browser")
     rw = build(root, n_catalog=1200, batches={DAY: 150}, with_images=True)
@@ -243,7 +243,7 @@ def test_twenty_concurrent_submissions_from_two_sessions_all_land(served, browse
 
 
 def test_live_accuracy_page_shows_the_random_sample_estimate(served, browser, output_dir):
-    from workbench.live_accuracy import live_accuracy_overall
+    from workbench.loop.live_accuracy import live_accuracy_overall
 
     rw, url = served
     overall = live_accuracy_overall(rw.ws)

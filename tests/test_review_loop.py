@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 
 from _review_setup import THRESHOLD, build, true_accuracy
-from workbench.cli import main
+from workbench.cli.main import main
 from workbench.errors import WorkbenchError
-from workbench.labels import current_labels, label_history, record_model_labels, retraining_frame, utc_now
-from workbench.live_accuracy import live_accuracy, live_accuracy_overall, random_sample_reviews, wilson_interval
-from workbench.review_queue import build_queue, claim_next, queue_counts, queue_items
-from workbench.reviews import list_reviews, submit_review, undo_last
-from workbench.shelving import classify_file, latest_classifications, predict_products, shelf
+from workbench.loop.labels import current_labels, label_history, record_model_labels, retraining_frame, utc_now
+from workbench.loop.live_accuracy import live_accuracy, live_accuracy_overall, random_sample_reviews, wilson_interval
+from workbench.loop.review_queue import build_queue, claim_next, queue_counts, queue_items
+from workbench.loop.reviews import list_reviews, submit_review, undo_last
+from workbench.loop.shelving import classify_file, latest_classifications, predict_products, shelf
 
 DAY1, DAY2, DAY3 = date(2026, 1, 5), date(2026, 1, 6), date(2026, 1, 7)
 
@@ -71,7 +71,7 @@ def test_classify_shelves_above_threshold_and_queues_below(loop):
 
 def test_classify_needs_a_run_and_sends_all_to_review_without_thresholds(loop, tmp_path):
     from workbench import Workspace
-    from workbench.shelving import resolve_thresholds
+    from workbench.loop.shelving import resolve_thresholds
 
     empty = Workspace(tmp_path / "empty")
     with pytest.raises(WorkbenchError, match="no run with a saved model"):
@@ -226,7 +226,7 @@ def test_twenty_concurrent_reviews_from_two_sessions_all_land(loop):
 
 def test_review_state_accepts_corrects_undoes_and_refuses_viewers(loop):
     from workbench.app.state.review import ReviewState
-    from workbench.auth import PermissionDenied
+    from workbench.app.auth import PermissionDenied
 
     ws = loop.ws
     build_queue(ws, DAY1, n_random=60, n_uncertain=40, n_disagree=30, runs=(loop.run_main, loop.run_weak), seed=3)
@@ -279,7 +279,7 @@ def test_a_crash_loses_no_confirmed_review(loop):
     script = (
         "import os, signal, sys\n"
         "from workbench import Workspace\n"
-        "from workbench.reviews import submit_review\n"
+        "from workbench.loop.reviews import submit_review\n"
         "ws = Workspace(sys.argv[1])\n"
         "for pid in sys.argv[2:]:\n"
         "    r = submit_review(ws, pid, reviewer='kim', queue_date='2026-01-05')\n"
@@ -321,8 +321,8 @@ def test_retrain_excludes_unreviewed_model_labels(loop):
     frame = retraining_frame(ws)
     assert planted not in set(frame["product_id"])
     assert set(frame["label_source"]) == {"catalog", "human"}
-    from workbench.retraining import training_set
-    from workbench.training import fingerprint
+    from workbench.loop.retraining import training_set
+    from workbench.runs.training import fingerprint
 
     used = training_set(ws, new["run_id"])
     assert planted not in set(used["product_id"])
@@ -391,7 +391,7 @@ def test_live_accuracy_plot_draws_each_day_inside_its_band(loop):
 def test_no_arrivals_left_is_a_clear_error(tmp_path):
     """With the whole catalog ingested nothing can arrive as new: the error says what to do."""
     from workbench import Workspace, ingest_dataset
-    from workbench.simulation import held_out_arrivals
+    from workbench.loop.simulation import held_out_arrivals
 
     ws = Workspace(tmp_path / "full")
     ingest_dataset(ws, "fashion")

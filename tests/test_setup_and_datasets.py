@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workbench import datasets
+from workbench.catalog import datasets
 from workbench.errors import WorkbenchError
 from workbench.paths import PROJECT_ROOT
 
@@ -88,7 +88,7 @@ def test_the_notebook_api_mirrors_the_command_line():
 
     for name in workbench.__all__:
         assert callable(getattr(workbench, name)) or name == "__version__", name
-    from workbench.cli import build_parser
+    from workbench.cli.main import build_parser
 
     commands = set(build_parser()._subparsers._group_actions[0].choices)
     assert {"ingest", "info", "embed", "project", "train", "runs", "compare", "evaluate", "serve", "demo",

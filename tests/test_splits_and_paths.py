@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.catalog_taxonomy import build_catalog_taxonomy, cut_depth, merge_rare, parse_paths, strip_name_nodes
-from workbench.splits import grouped_split, leakage, split_frame, stratified_split
+from workbench.catalog.catalog_taxonomy import build_catalog_taxonomy, cut_depth, merge_rare, parse_paths, strip_name_nodes
+from workbench.catalog.splits import grouped_split, leakage, split_frame, stratified_split
 
 
 def test_splits_of_the_real_sample_are_deterministic_and_grouped(fashion_ws):

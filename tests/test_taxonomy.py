@@ -1,4 +1,4 @@
-"""Tests of workbench.taxonomy on a hand-built tree (expected values worked out by hand)."""
+"""Tests of workbench.catalog.taxonomy on a hand-built tree (expected values worked out by hand)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from workbench.errors import WorkbenchError
-from workbench.taxonomy import Taxonomy, node_id, split_node_id
+from workbench.catalog.taxonomy import Taxonomy, node_id, split_node_id
 
 PATHS = [
     ("Apparel", "Topwear", "Tshirts"),

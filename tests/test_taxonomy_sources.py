@@ -1,4 +1,4 @@
-"""Tests of workbench.taxonomy_sources on the real Shopify, Google and Best Buy files.
+"""Tests of workbench.catalog.taxonomy_sources on the real Shopify, Google and Best Buy files.
 
 Expected counts and pairs were read off the files (grep / the datasets README), not from a run.
 """
@@ -11,8 +11,8 @@ import pytest
 
 from workbench.errors import WorkbenchError
 from workbench.paths import taxonomy_home
-from workbench.taxonomy import Taxonomy
-from workbench.taxonomy_sources import (SourceTaxonomy, load_bestbuy, load_google, load_shopify,
+from workbench.catalog.taxonomy import Taxonomy
+from workbench.catalog.taxonomy_sources import (SourceTaxonomy, load_bestbuy, load_google, load_shopify,
                                         load_source, load_taxonomy_file)
 
 HOME = taxonomy_home()

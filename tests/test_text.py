@@ -1,4 +1,4 @@
-"""Tests of workbench.text on real ugly titles from the fashion and Flipkart catalogs.
+"""Tests of workbench.catalog.text on real ugly titles from the fashion and Flipkart catalogs.
 
 Expected outputs are derived by hand from the cleaning rule in ``clean_text``'s docstring.
 """
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from workbench.paths import data_home_candidates
-from workbench.text import clean_series, clean_text, normalise_series, normalise_title
+from workbench.catalog.text import clean_series, clean_text, normalise_series, normalise_title
 
 
 def _find(relative: str):

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 
 from workbench import Workspace, ingest_dataset, load_taxonomy, split_frame
-from workbench.cli import main
+from workbench.cli.main import main
 from workbench.errors import WorkbenchError
 from workbench.models.base import CategoryClassifier
 from workbench.models.departments import DepartmentModel
-from workbench.runs import get_run, list_runs, load_predictions, run_dir
-from workbench.training import (compare_runs, fingerprint, stratified_sample, train_models)
+from workbench.runs.records import get_run, list_runs, load_predictions, run_dir
+from workbench.runs.training import (compare_runs, fingerprint, stratified_sample, train_models)
 
 TINY_XGB = {"n_estimators": 15, "max_depth": 3, "early_stopping_rounds": 5, "n_jobs": 1,
             "progress": False}

@@ -18,40 +18,39 @@ Heavy parts (torch, sentence-transformers, Panel) are imported on first use.
 
 from importlib import import_module
 
-from workbench.info import workspace_info
-from workbench.ingest import ingest_dataset, ingest_file
-# imported here, not lazily: the function shares its module's name, and a lazy import would
-# leave the module, not the function, as ``workbench.live_accuracy``
-from workbench.live_accuracy import live_accuracy
-from workbench.mapping import ColumnMapping
-from workbench.relabel import load_taxonomy
-from workbench.splits import split_frame
+from workbench.catalog.mapping import ColumnMapping
+from workbench.catalog.taxonomy import Taxonomy
 from workbench.store import Workspace
-from workbench.taxonomy import Taxonomy
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "embed_products": "workbench.embed",
-    "embed_texts": "workbench.embed",
-    "load_product_embeddings": "workbench.embed",
-    "project": "workbench.projection",
-    "store_category_neighbours": "workbench.category_neighbours",
-    "train_models": "workbench.training",
-    "compare_runs": "workbench.training",
-    "list_runs": "workbench.runs",
-    "load_predictions": "workbench.runs",
-    "evaluate_run": "workbench.evaluate",
-    "publish_thresholds": "workbench.thresholds",
-    "published_thresholds": "workbench.thresholds",
-    "classify_file": "workbench.shelving",
-    "export_shelved": "workbench.shelving",
-    "build_queue": "workbench.review_queue",
-    "submit_review": "workbench.reviews",
-    "undo_last": "workbench.reviews",
-    "retrain": "workbench.retraining",
-    "run_pipeline": "workbench.pipeline",
-    "serve_app": "workbench.serve",
+    "workspace_info": "workbench.catalog.info",
+    "ingest_dataset": "workbench.catalog.ingest",
+    "ingest_file": "workbench.catalog.ingest",
+    "load_taxonomy": "workbench.catalog.relabel",
+    "split_frame": "workbench.catalog.splits",
+    "embed_products": "workbench.embeddings.embed",
+    "embed_texts": "workbench.embeddings.embed",
+    "load_product_embeddings": "workbench.embeddings.embed",
+    "project": "workbench.embeddings.projection",
+    "store_category_neighbours": "workbench.embeddings.category_neighbours",
+    "train_models": "workbench.runs.training",
+    "compare_runs": "workbench.runs.training",
+    "list_runs": "workbench.runs.records",
+    "load_predictions": "workbench.runs.records",
+    "evaluate_run": "workbench.runs.evaluation",
+    "publish_thresholds": "workbench.loop.thresholds",
+    "published_thresholds": "workbench.loop.thresholds",
+    "classify_file": "workbench.loop.shelving",
+    "export_shelved": "workbench.loop.shelving",
+    "build_queue": "workbench.loop.review_queue",
+    "submit_review": "workbench.loop.reviews",
+    "undo_last": "workbench.loop.reviews",
+    "retrain": "workbench.loop.retraining",
+    "live_accuracy": "workbench.loop.live_accuracy",
+    "run_pipeline": "workbench.runs.pipeline",
+    "serve_app": "workbench.app.serve",
 }
 
 
@@ -64,5 +63,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'workbench' has no attribute {name!r}")
 
 
-__all__ = ["ColumnMapping", "Taxonomy", "Workspace", "__version__", "ingest_dataset", "ingest_file",
-           "live_accuracy", "load_taxonomy", "split_frame", "workspace_info", *_LAZY]
+__all__ = ["ColumnMapping", "Taxonomy", "Workspace", "__version__", *_LAZY]

@@ -280,7 +280,7 @@ LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
 def login_options(workspace: str | os.PathLike, credentials: str | os.PathLike | None = None, *,
                   oauth_provider: str | None = None, no_login: bool = False,
                   address: str = "127.0.0.1") -> tuple[dict[str, Any] | None, Mapping | None, str]:
-    """``(auth, roles, note)`` for :func:`workbench.serve.serve_app`.
+    """``(auth, roles, note)`` for :func:`workbench.app.serve.serve_app`.
 
     A login is asked for with OAuth (``oauth_provider``) or when the credentials file has users.
     Without either, the app is served without login only on this machine (everyone is a

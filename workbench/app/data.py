@@ -17,10 +17,10 @@ import panel as pn
 
 from workbench.app.operating_point import SortedPredictions
 from workbench.errors import WorkbenchError
-from workbench.relabel import load_taxonomy
-from workbench.runs import get_run, list_runs
+from workbench.catalog.relabel import load_taxonomy
+from workbench.runs.records import get_run, list_runs
 from workbench.store import Workspace
-from workbench.taxonomy import Taxonomy
+from workbench.catalog.taxonomy import Taxonomy
 
 NO_RUNS = ("No evaluated runs in this workspace yet. Train and evaluate first: "
            "`workbench train` then `workbench evaluate --all`.")

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.taxonomy import Taxonomy
+from workbench.catalog.taxonomy import Taxonomy
 
 # a threshold above every confidence (confidences are probabilities, at most 1)
 NEVER = 1.5

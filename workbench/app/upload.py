@@ -1,8 +1,8 @@
 """Checking and reading an uploaded CSV of products for the classify page (no Panel here).
 
 Every problem raises :class:`WorkbenchError` with a message for the page: too large, not a CSV,
-not UTF-8, no title column, too many rows. Parsing reuses :func:`workbench.reader.read_catalog`
-and cleaning :func:`workbench.text.clean_series`, as ingest does.
+not UTF-8, no title column, too many rows. Parsing reuses :func:`workbench.catalog.reader.read_catalog`
+and cleaning :func:`workbench.catalog.text.clean_series`, as ingest does.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.reader import read_catalog
-from workbench.text import clean_series
+from workbench.catalog.reader import read_catalog
+from workbench.catalog.text import clean_series
 
 TITLE_COLUMNS = ("title", "product_name", "productdisplayname", "name")
 TEXT_COLUMNS = {"description": ("description", "product_description"), "brand": ("brand",)}

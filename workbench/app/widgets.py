@@ -10,7 +10,7 @@ import pandas as pd
 import panel as pn
 from bokeh.models.widgets.tables import NumberFormatter
 
-from workbench.app import data
+import workbench.app.data as data
 from workbench.errors import WorkbenchError
 
 log = logging.getLogger("workbench.app")

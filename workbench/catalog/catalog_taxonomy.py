@@ -15,7 +15,7 @@ from typing import Sequence
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.taxonomy import SEP, Taxonomy, node_id
+from workbench.catalog.taxonomy import SEP, Taxonomy, node_id
 
 _WRAPPER = re.compile(r'^\s*\[\s*"?|"?\s*\]\s*$')
 

@@ -59,13 +59,3 @@ def leaked_examples(ws: Workspace, kind: str = "random", n: int = 10) -> pd.Data
         "JOIN s r ON r.title_key = t.title_key AND r.part = 'train' WHERE t.part = 'test' "
         "GROUP BY t.product_id, t.title, t.leaf ORDER BY t.product_id LIMIT ?", [kind, n])
 
-
-def map_frame(ws: Workspace, model: str = "default", level: int = 2) -> pd.DataFrame:
-    """The stored 2-D projection joined with title, leaf (``category``) and its ancestor at
-    ``level`` (``family``), ready for :func:`workbench.plots.embedding.embedding_map`."""
-    from workbench.projection import load_projection
-
-    frame = load_projection(ws, model).rename(columns={"leaf": "category"})
-    frame["family"] = frame["category"].map(
-        lambda leaf: " > ".join(leaf.split(" > ")[:level]) if isinstance(leaf, str) else None)
-    return frame

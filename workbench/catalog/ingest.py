@@ -17,15 +17,15 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.catalog_taxonomy import cut_depth, parse_paths, strip_name_nodes
-from workbench.datasets import image_dir, locate, sha256_file
+from workbench.catalog.catalog_taxonomy import cut_depth, parse_paths, strip_name_nodes
+from workbench.catalog.datasets import image_dir, locate, sha256_file
 from workbench.errors import WorkbenchError
-from workbench.mapping import ColumnMapping, recipe
-from workbench.reader import read_catalog
-from workbench.relabel import rebuild_taxonomy_and_splits
+from workbench.catalog.mapping import ColumnMapping, recipe
+from workbench.catalog.reader import read_catalog
+from workbench.catalog.relabel import rebuild_taxonomy_and_splits
 from workbench.store import Workspace
-from workbench.taxonomy import SEP
-from workbench.text import clean_series, normalise_series
+from workbench.catalog.taxonomy import SEP
+from workbench.catalog.text import clean_series, normalise_series
 
 
 @dataclass

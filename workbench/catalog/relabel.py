@@ -14,9 +14,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from workbench.catalog_taxonomy import build_catalog_taxonomy
-from workbench.splits import compute_splits
-from workbench.taxonomy import Taxonomy, split_node_id
+from workbench.catalog.catalog_taxonomy import build_catalog_taxonomy
+from workbench.catalog.splits import compute_splits
+from workbench.catalog.taxonomy import Taxonomy, split_node_id
 
 
 def rebuild_taxonomy_and_splits(cur: duckdb.DuckDBPyConnection, options,

@@ -3,7 +3,7 @@
 Both splits are pure functions of (product id, leaf, normalised title, seed): re-running
 gives the same split, and adding products does not move the existing ones across parts
 except within their own stratum's proportions. The grouped split puts every product whose
-normalised title (:func:`workbench.text.normalise_title`) coincides on the same side, so
+normalised title (:func:`workbench.catalog.text.normalise_title`) coincides on the same side, so
 colour variants of one product cannot leak from train into test.
 """
 

@@ -1,6 +1,6 @@
 """Loaders for public category trees: Shopify (Open Product Taxonomy), Google, Best Buy.
 
-Each loader returns a :class:`SourceTaxonomy`: the :class:`~workbench.taxonomy.Taxonomy` built
+Each loader returns a :class:`SourceTaxonomy`: the :class:`~workbench.catalog.taxonomy.Taxonomy` built
 from every category path of the file, plus ``source_ids`` mapping each node id (the full path
 joined with ``" > "``) to the id the source uses (Shopify gid
 ``gid://open-taxonomy/TaxonomyCategory/aa-1-1``, Google numeric id as a string, Best Buy ``abcat...`` id).
@@ -23,7 +23,7 @@ from typing import Iterable, Sequence
 
 from workbench.errors import WorkbenchError
 from workbench.paths import taxonomy_home
-from workbench.taxonomy import SEP, Taxonomy, node_id
+from workbench.catalog.taxonomy import SEP, Taxonomy, node_id
 
 KINDS = ("shopify", "google", "bestbuy")
 

@@ -1,6 +1,6 @@
 """The ``workbench`` command line: one subcommand per pipeline step.
 
-Each module in :mod:`workbench.commands` adds its subcommands through ``register(subparsers,
+Each module in :mod:`workbench.cli.commands` adds its subcommands through ``register(subparsers,
 common)``; ``common`` is the parent parser that gives every subcommand ``--workspace``.
 """
 
@@ -11,7 +11,7 @@ import importlib
 import pkgutil
 import sys
 
-import workbench.commands
+import workbench.cli.commands
 from workbench.errors import WorkbenchError
 
 
@@ -22,8 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="workspace directory (default: $WORKBENCH_WORKSPACE or ./workspace)")
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(workbench.commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"workbench.commands.{info.name}")
+    for info in sorted(pkgutil.iter_modules(workbench.cli.commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"workbench.cli.commands.{info.name}")
         module.register(sub, common)
     return parser
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from workbench.embed import embed_texts
-from workbench.encoder import model_id
+from workbench.embeddings.embed import embed_texts
+from workbench.embeddings.encoder import model_id
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace
-from workbench.taxonomy import Taxonomy
+from workbench.catalog.taxonomy import Taxonomy
 
 CATEGORY_NEIGHBOURS_DDL = """
 CREATE TABLE IF NOT EXISTS category_neighbours (

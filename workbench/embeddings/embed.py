@@ -18,8 +18,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.embed_cache import EmbeddingCache, text_hashes
-from workbench.encoder import (DEFAULT_MODEL, choose_device, choose_precision, encode, load_encoder,
+from workbench.embeddings.embed_cache import EmbeddingCache, text_hashes
+from workbench.embeddings.encoder import (DEFAULT_MODEL, choose_device, choose_precision, encode, load_encoder,
                                model_id, resolve_model_path)
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace

@@ -12,8 +12,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from workbench.embed import load_product_embeddings
-from workbench.encoder import model_id
+from workbench.embeddings.embed import load_product_embeddings
+from workbench.embeddings.encoder import model_id
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace
 
@@ -90,4 +90,13 @@ def load_projection(ws: Workspace, model: str = "default") -> pd.DataFrame:
                   [model_id(model)])
     if frame.empty:
         raise WorkbenchError(f"no projection stored for model {model_id(model)}; run `workbench project` first")
+    return frame
+
+
+def map_frame(ws: Workspace, model: str = "default", level: int = 2) -> pd.DataFrame:
+    """The stored 2-D projection joined with title, leaf (``category``) and its ancestor at
+    ``level`` (``family``), ready for :func:`workbench.plots.embedding.embedding_map`."""
+    frame = load_projection(ws, model).rename(columns={"leaf": "category"})
+    frame["family"] = frame["category"].map(
+        lambda leaf: " > ".join(leaf.split(" > ")[:level]) if isinstance(leaf, str) else None)
     return frame

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from workbench.category_neighbours import category_text, leaf_embeddings
-from workbench.embed import embed_texts, load_product_embeddings
-from workbench.relabel import load_taxonomy
+from workbench.embeddings.category_neighbours import category_text, leaf_embeddings
+from workbench.embeddings.embed import embed_texts, load_product_embeddings
+from workbench.catalog.relabel import load_taxonomy
 from workbench.store import Workspace
 
 

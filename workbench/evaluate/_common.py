@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.taxonomy import Taxonomy
+from workbench.catalog.taxonomy import Taxonomy
 
 
 @dataclass(frozen=True)

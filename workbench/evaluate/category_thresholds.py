@@ -17,7 +17,7 @@ from workbench.errors import WorkbenchError
 from workbench.evaluate._common import Scored, TreeIndex, score, tree_index
 from workbench.evaluate.coverage import (ACCURACY_SLACK, accuracy_coverage_curve_from, check_target,
                                          threshold_from_curve)
-from workbench.taxonomy import Taxonomy
+from workbench.catalog.taxonomy import Taxonomy
 
 
 def group_codes(s: Scored, by: str | int, tree: TreeIndex | None) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.evaluate._common import Scored, score
-from workbench.taxonomy import SEP, Taxonomy
+from workbench.catalog.taxonomy import SEP, Taxonomy
 
 OUTSIDE = "(outside)"
 

@@ -15,7 +15,7 @@ import pandas as pd
 from workbench.errors import WorkbenchError
 from workbench.evaluate._common import Scored, ratio, score
 from workbench.evaluate.shelving import leaf_thresholds
-from workbench.taxonomy import Taxonomy
+from workbench.catalog.taxonomy import Taxonomy
 
 # accuracies are ratios of counts; this slack keeps e.g. 19/20 >= 0.95 true despite rounding
 ACCURACY_SLACK = 1e-12

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.evaluate._common import Scored, TreeIndex, ratio, score, tree_index
-from workbench.taxonomy import Taxonomy
+from workbench.catalog.taxonomy import Taxonomy
 
 
 def accuracy(y_true: Sequence[str], proba: np.ndarray, *, classes: Sequence[str]) -> float:

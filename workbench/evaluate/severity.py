@@ -14,7 +14,7 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.evaluate._common import Scored, TreeIndex, ratio, score, tree_index
-from workbench.taxonomy import Taxonomy
+from workbench.catalog.taxonomy import Taxonomy
 
 
 def tree_distances(y_true: Sequence[str], proba: np.ndarray, *, classes: Sequence[str],

@@ -17,7 +17,7 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.evaluate._common import score, tree_index
-from workbench.taxonomy import Taxonomy
+from workbench.catalog.taxonomy import Taxonomy
 
 
 def check_threshold(value: float, where: str = "threshold") -> float:

@@ -21,8 +21,8 @@ import duckdb
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.relabel import rebuild_taxonomy_and_splits
-from workbench.splits import split_frame
+from workbench.catalog.relabel import rebuild_taxonomy_and_splits
+from workbench.catalog.splits import split_frame
 from workbench.store import Workspace
 
 SOURCES = ("catalog", "human", "model")
@@ -105,7 +105,7 @@ def set_human_label(cur: duckdb.DuckDBPyConnection, product_id: str, leaf: str, 
     """Give a product a reviewer's label inside the caller's transaction.
 
     ``products.leaf`` becomes the leaf and ``label_source`` ``human``; the taxonomy rebuild
-    (see :mod:`workbench.relabel`) keeps a human leaf as it is. A catalog label being
+    (see :mod:`workbench.catalog.relabel`) keeps a human leaf as it is. A catalog label being
     overridden is first written to the history, so undoing the review can restore it.
     """
     row = cur.execute("SELECT leaf, label_source, ingested_at FROM products WHERE product_id = ?",

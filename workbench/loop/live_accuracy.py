@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.reviews import ensure_reviews
-from workbench.shelving import to_date
+from workbench.loop.reviews import ensure_reviews
+from workbench.loop.shelving import to_date
 from workbench.store import Workspace
 
 

@@ -1,7 +1,7 @@
 """Retraining on reviewed data: catalog and human labels only, never unreviewed model labels.
 
 :func:`retrain` first rebuilds the taxonomy and splits (so products labelled by reviewers get
-their part), then trains with :func:`workbench.training.train_models` restricted to catalog and
+their part), then trains with :func:`workbench.runs.training.train_models` restricted to catalog and
 human labels, and records the exact training set of each new run in ``training_sets`` so
 anyone can check which labels a model learned from.
 """
@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from workbench.labels import TRAINABLE_SOURCES, ensure_ddl, refresh_taxonomy_and_splits, retraining_frame
+from workbench.loop.labels import TRAINABLE_SOURCES, ensure_ddl, refresh_taxonomy_and_splits, retraining_frame
 from workbench.store import Workspace
 
 TRAINING_SETS_DDL = """
@@ -25,7 +25,7 @@ def retrain(ws: Workspace, models: Sequence[str] = ("tfidf",), split: str = "gro
             sample: int | None = None, params: dict[str, dict[str, Any]] | None = None,
             seed: int = 0, echo=None) -> list[str]:
     """Train new runs on catalog and human labels; returns their run ids."""
-    from workbench.training import stratified_sample, train_models
+    from workbench.runs.training import stratified_sample, train_models
 
     refresh_taxonomy_and_splits(ws)
     frame = retraining_frame(ws, split)

@@ -3,7 +3,7 @@
 Built for one batch date from three sources, each item tagged with its reason(s):
 
 * ``random``: a seeded random sample of everything classified that day. Its reviews measure
-  live accuracy without bias (see :mod:`workbench.live_accuracy`).
+  live accuracy without bias (see :mod:`workbench.loop.live_accuracy`).
 * ``disagree``: products where two runs predict different leaves.
 * ``uncertain``: the least confident predictions (lowest top-1 probability, or smallest margin
   between the first two), where a label teaches the model most.
@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.labels import ensure_ddl, utc_now
-from workbench.shelving import (batch_dates, ensure_tables, latest_classifications, predict_products,
+from workbench.loop.labels import ensure_ddl, utc_now
+from workbench.loop.shelving import (batch_dates, ensure_tables, latest_classifications, predict_products,
                                 runs_with_models, to_date)
 from workbench.store import Workspace
 

@@ -2,7 +2,7 @@
 
 Each review is committed in its own transaction the moment it is submitted (so a crash loses
 nothing a reviewer saw confirmed), writes a human label with its provenance
-(:mod:`workbench.labels`) and marks the queue item done. Writes are serialised inside the
+(:mod:`workbench.loop.labels`) and marks the queue item done. Writes are serialised inside the
 process by :meth:`Workspace.transaction`, so concurrent sessions of a served app all land.
 A reviewer can undo their last decision: the review is marked ``undone`` (never deleted), its
 label retracted, and the item goes back to the queue.
@@ -16,10 +16,10 @@ from datetime import date, datetime
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.labels import ensure_ddl, ensure_labels, retract_review_label, set_human_label, utc_now
-from workbench.relabel import load_taxonomy
-from workbench.review_queue import ensure_queue
-from workbench.shelving import to_date
+from workbench.loop.labels import ensure_ddl, ensure_labels, retract_review_label, set_human_label, utc_now
+from workbench.catalog.relabel import load_taxonomy
+from workbench.loop.review_queue import ensure_queue
+from workbench.loop.shelving import to_date
 from workbench.store import Workspace
 
 REVIEWS_DDL = """

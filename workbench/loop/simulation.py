@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workbench.datasets import image_dir, locate
+from workbench.catalog.datasets import image_dir, locate
 from workbench.errors import WorkbenchError
-from workbench.mapping import recipe
-from workbench.reader import read_catalog
-from workbench.relabel import load_taxonomy
+from workbench.catalog.mapping import recipe
+from workbench.catalog.reader import read_catalog
+from workbench.catalog.relabel import load_taxonomy
 from workbench.store import Workspace
-from workbench.taxonomy import SEP
+from workbench.catalog.taxonomy import SEP
 
 
 def held_out_rows(ws: Workspace, dataset: str = "fashion", n: int = 300, *, seed: int = 7,
@@ -63,8 +63,8 @@ def simulate_reviews(ws: Workspace, truth: dict[str, str], *, queue_date: date |
                      reviewer: str = "simulated-reviewer") -> pd.DataFrame:
     """Answer every pending item of a day's queue from ``truth``: accept when the model is
     right, correct to the true leaf otherwise. Returns the reviews made."""
-    from workbench.review_queue import queue_items
-    from workbench.reviews import submit_review
+    from workbench.loop.review_queue import queue_items
+    from workbench.loop.reviews import submit_review
 
     items = queue_items(ws, queue_date, status="pending")
     made = []
@@ -79,7 +79,7 @@ def simulate_reviews(ws: Workspace, truth: dict[str, str], *, queue_date: date |
 
 def accuracy_on(ws: Workspace, run_id: str, truth: dict[str, str]) -> float:
     """Top-1 accuracy of a run on products whose true leaf is known."""
-    from workbench.shelving import predict_products
+    from workbench.loop.shelving import predict_products
 
     ids = list(truth)
     proba, classes = predict_products(ws, run_id, ids)

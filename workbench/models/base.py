@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+from importlib import import_module
 from pathlib import Path
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Sequence
@@ -26,6 +27,18 @@ from workbench.errors import WorkbenchError
 MANIFEST = "manifest.json"
 TEXT_COLUMNS = ("title", "description", "brand")
 
+#: Where each family lives; a family's module is imported only when its kind is asked for, so
+#: importing this module (or a light family) never loads torch, xgboost or fasttext.
+FAMILY_MODULES: dict[str, str] = {
+    "tfidf": "workbench.models.tfidf",
+    "xgboost": "workbench.models.xgb",
+    "transformer": "workbench.models.neural.transformer",
+    "cnn-lstm": "workbench.models.neural.cnn_lstm",
+    "fasttext": "workbench.models.fasttext_model",
+    "ensemble": "workbench.models.ensemble",
+    "department": "workbench.models.departments",
+}
+
 _REGISTRY: dict[str, type["CategoryClassifier"]] = {}
 
 
@@ -35,16 +48,21 @@ def register(cls: type["CategoryClassifier"]) -> type["CategoryClassifier"]:
     return cls
 
 
+def model_kinds() -> list[str]:
+    """Every model kind that :func:`model_class` knows."""
+    return sorted(set(FAMILY_MODULES) | set(_REGISTRY))
+
+
 def model_class(kind: str) -> type["CategoryClassifier"]:
     """The class of a model family by kind (``tfidf``, ``xgboost``, ``transformer``, ``cnn-lstm``,
-    ``fasttext``, ``ensemble``, ``department``)."""
-    import workbench.models  # noqa: F401  (registers the families)
-
+    ``fasttext``, ``ensemble``, ``department``); imports the family's module on first use."""
+    if kind not in _REGISTRY and kind in FAMILY_MODULES:
+        import_module(FAMILY_MODULES[kind])
     try:
         return _REGISTRY[kind]
     except KeyError:
         raise WorkbenchError(
-            f"unknown model kind {kind!r}; choose one of {', '.join(sorted(_REGISTRY))}") from None
+            f"unknown model kind {kind!r}; choose one of {', '.join(model_kinds())}") from None
 
 
 def as_products(X: Any) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """``xgboost``: gradient-boosted trees on sentence embeddings, plus optional brand and price.
 
-Features: the product's sentence embedding (:func:`workbench.embed.embed_texts`, cached in the
+Features: the product's sentence embedding (:func:`workbench.embeddings.embed.embed_texts`, cached in the
 workspace by text hash), a one-hot of the ``brand_top_n`` most frequent training brands
 (``use_brand``) and ``log1p(price)`` (``use_price``; missing prices stay missing, which XGBoost
 handles natively). Trees run on ``device="cuda"`` when a GPU is present.
@@ -122,7 +122,7 @@ class XGBoostClassifier(CategoryClassifier):
         self.encoders_ = {"brands": brands, "price": has_price}
 
     def _features(self, X: pd.DataFrame) -> np.ndarray:
-        from workbench.embed import embed_texts
+        from workbench.embeddings.embed import embed_texts
 
         X = as_products(X)
         cache = Workspace(self.workspace) if self.workspace else None

@@ -97,7 +97,7 @@ def _json_chunks(text: str) -> Iterator[dict]:
 
 def cli_json(args: list[str]) -> Any:
     """Run a ``workbench`` command in this process and parse what it printed as JSON."""
-    from workbench.cli import main
+    from workbench.cli.main import main
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

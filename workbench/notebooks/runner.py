@@ -1,12 +1,12 @@
 """Execute the project's notebooks with papermill, on a sample (tests) or the full catalog.
 
-    python -m workbench.notebook_runner            # every notebook on a small sample
-    python -m workbench.notebook_runner --full     # every notebook on the full default catalog
+    python -m workbench.notebooks.runner            # every notebook on a small sample
+    python -m workbench.notebooks.runner --full     # every notebook on the full default catalog
 
 Executed copies (with outputs) go to ``--out`` (default ``notebooks/executed/``, ignored by
 git); the committed notebooks stay without outputs. A failing cell fails the run. Afterwards
 the numbers the notebooks printed are compared with ``workbench info / runs / evaluate --json``
-on the same workspace (:mod:`workbench.notebook_checks`); the comparison is written to
+on the same workspace (:mod:`workbench.notebooks.checks`); the comparison is written to
 ``<out>/agreement.json`` and any difference fails the run, as does a figure that HoloViews
 could not render (it shows the error in place of the figure without failing the cell).
 """
@@ -86,7 +86,7 @@ def check_and_report(out_dir: Path, workspace: Path) -> int:
     """Compare the executed notebooks' printed numbers with the CLI; 0 when all agree."""
     from dataclasses import asdict
 
-    from workbench.notebook_checks import check_notebooks, figure_errors, format_agreements
+    from workbench.notebooks.checks import check_notebooks, figure_errors, format_agreements
 
     broken = figure_errors(out_dir)
     for line in broken:

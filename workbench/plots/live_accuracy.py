@@ -11,7 +11,7 @@ from bokeh.models import DatetimeTickFormatter
 def live_accuracy_plot(frame: pd.DataFrame, *, confidence: float = 0.95) -> hv.Overlay:
     """Accuracy per queue date (points and line) inside its interval band.
 
-    ``frame`` is :func:`workbench.live_accuracy.live_accuracy`'s table (``queue_date, n,
+    ``frame`` is :func:`workbench.loop.live_accuracy.live_accuracy`'s table (``queue_date, n,
     accuracy, low, high``); an empty frame gives an empty plot with the same axes.
     """
     data = frame.copy()

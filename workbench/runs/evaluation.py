@@ -2,7 +2,7 @@
 
 :func:`evaluate_predictions` works on arrays (notebooks, benchmarks); :func:`evaluate_run`
 reads a run's predictions and the workspace taxonomy, evaluates, and writes the evaluation
-tables (see :mod:`workbench.evaluate.tables`) in one transaction.
+tables (see :mod:`workbench.runs.evaluation_tables`) in one transaction.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from workbench.evaluate.metrics import (accuracy_from, hierarchical_prf_from, le
                                         macro_f1_from, per_leaf_report_from)
 from workbench.evaluate.severity import (distance_table_from, neighbour_error_share_from,
                                          neighbour_share_from, worst_errors_from)
-from workbench.evaluate.tables import store_evaluation
-from workbench.runs import load_predictions
+from workbench.runs.evaluation_tables import store_evaluation
+from workbench.runs.records import load_predictions
 from workbench.store import Workspace
-from workbench.taxonomy import Taxonomy
+from workbench.catalog.taxonomy import Taxonomy
 
 DEFAULT_TARGETS = (0.9, 0.95, 0.98, 0.99)
 NEIGHBOUR_K = 5

@@ -62,14 +62,14 @@ def run_pipeline(ws: Workspace, dataset: str = "fashion", *, models=MODELS, samp
     ``sample`` ingests a seeded sample of the catalog; ``transformer_sample`` overrides the
     transformer's training sample (default: the whole split on a GPU, a stated sample on a CPU).
     """
-    from workbench.category_neighbours import store_category_neighbours
-    from workbench.embed import embed_products
-    from workbench.encoder import choose_device
-    from workbench.evaluate import evaluate_run
-    from workbench.ingest import ingest_dataset
-    from workbench.projection import project
-    from workbench.relabel import load_taxonomy
-    from workbench.training import train_models
+    from workbench.embeddings.category_neighbours import store_category_neighbours
+    from workbench.embeddings.embed import embed_products
+    from workbench.embeddings.encoder import choose_device
+    from workbench.runs.evaluation import evaluate_run
+    from workbench.catalog.ingest import ingest_dataset
+    from workbench.embeddings.projection import project
+    from workbench.catalog.relabel import load_taxonomy
+    from workbench.runs.training import train_models
 
     device = choose_device(device)
     report = PipelineReport(device)

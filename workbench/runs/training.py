@@ -5,7 +5,7 @@ For each model kind, :func:`train_models` reads the labelled products of the cho
 model's own unreviewed labels), optionally samples the training part, fits the model with the
 validation part for early stopping, predicts the validation and test parts, computes accuracy,
 macro-F1 and per-level accuracy, saves the model into the run's artifact folder and records
-the run with :func:`workbench.runs.record_run`.
+the run with :func:`workbench.runs.records.record_run`.
 
 Measurements: ``train_seconds`` is the wall time of ``fit`` alone; ``peak_memory_mb`` is the
 peak growth of the process's resident memory (RSS) during ``fit`` over its RSS when ``fit``
@@ -27,9 +27,9 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.models.base import CategoryClassifier, model_class
-from workbench.runs import record_run, run_dir, new_run_id
+from workbench.runs.records import record_run, run_dir, new_run_id
 from workbench.store import Workspace
-from workbench.taxonomy import Taxonomy
+from workbench.catalog.taxonomy import Taxonomy
 
 DEFAULT_MODELS = ("tfidf", "xgboost", "transformer", "cnn-lstm")
 DEFAULT_LABEL_SOURCES = ("catalog", "human")
@@ -114,7 +114,7 @@ def _department_column(ws: Workspace, frame: pd.DataFrame, column: str) -> pd.Se
 def load_training_frame(ws: Workspace, split: str, label_sources: Sequence[str],
                         department: str | None = None) -> pd.DataFrame:
     """Labelled products with their ``part`` in ``split``, restricted to ``label_sources``."""
-    from workbench.splits import split_frame
+    from workbench.catalog.splits import split_frame
 
     frame = split_frame(ws, split, label_sources=tuple(label_sources))
     outside = ~frame["label_source"].isin(list(label_sources))
@@ -212,7 +212,7 @@ def train_models(ws: Workspace, models: Sequence[str] = DEFAULT_MODELS, split: s
     parameters; ``echo`` (e.g. ``print``) receives one summary line per finished run.
     Returns the run ids in the order trained.
     """
-    from workbench.relabel import load_taxonomy
+    from workbench.catalog.relabel import load_taxonomy
 
     models = list(models)
     if not models:
@@ -240,7 +240,7 @@ def train_models(ws: Workspace, models: Sequence[str] = DEFAULT_MODELS, split: s
                            params=(params or {}).get(kind), seed=seed, label_sources=label_sources)
         run_ids.append(run_id)
         if echo is not None:
-            from workbench.runs import get_run
+            from workbench.runs.records import get_run
 
             run = get_run(ws, run_id)
             m = json.loads(run["metrics"]) if isinstance(run["metrics"], str) else run["metrics"]
@@ -254,7 +254,7 @@ def compare_runs(ws: Workspace, run_ids: Sequence[str] | None = None,
                  split: str | None = None) -> pd.DataFrame:
     """Recorded runs side by side: one row per run with accuracy, macro-F1, per-level
     accuracy (``acc <level name>``), train seconds and peak memory (MB), oldest first."""
-    from workbench.runs import list_runs
+    from workbench.runs.records import list_runs
 
     runs = list_runs(ws)
     if run_ids:

@@ -8,7 +8,7 @@ import math
 import panel as pn
 
 from workbench.app.widgets import alert, pct, table
-from workbench.live_accuracy import live_accuracy, live_accuracy_overall
+from workbench.loop.live_accuracy import live_accuracy, live_accuracy_overall
 from workbench.plots.live_accuracy import live_accuracy_plot
 
 TITLE = "Live accuracy"

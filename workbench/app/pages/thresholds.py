@@ -101,7 +101,7 @@ def view(ctx):
 
     def on_publish(_):
         try:
-            from workbench.auth import require
+            from workbench.app.auth import require
 
             require(ctx.role, "publish", ctx.actor)  # on the server: a re-enabled button is still refused
             version = state.publish(by=ctx.actor)

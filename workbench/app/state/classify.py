@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 import param
 
-from workbench.app import data
+import workbench.app.data as data
 from workbench.app.upload import Upload, read_upload
 from workbench.errors import WorkbenchError
 from workbench.evaluate.shelving import shelving_preview
-from workbench.runs import list_runs
+from workbench.runs.records import list_runs
 from workbench.store import Workspace
-from workbench.text import clean_text
-from workbench.thresholds import published_thresholds
+from workbench.catalog.text import clean_text
+from workbench.loop.thresholds import published_thresholds
 
 TOP_K = 5
 

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import param
 
-from workbench.app import data
+import workbench.app.data as data
 from workbench.evaluate.confusion import OUTSIDE, sibling_confusion_from_pairs
 from workbench.plots import confusion_heatmap
 from workbench.store import Workspace
-from workbench.taxonomy import SEP
+from workbench.catalog.taxonomy import SEP
 
 TOP_LEVEL = "(top level)"
 

@@ -1,7 +1,7 @@
 """State of the review page: one reviewer's session on a day's review queue.
 
 The session claims one item at a time (two sessions never show the same product), shows the
-product and the model's top-5, and saves decisions through :mod:`workbench.reviews`, which
+product and the model's top-5, and saves decisions through :mod:`workbench.loop.reviews`, which
 commits each one before the page confirms it. Only the ``reviewer`` role may submit or undo;
 the check runs here, on the server, whatever the browser shows.
 """
@@ -15,11 +15,11 @@ from pathlib import Path
 import pandas as pd
 import param
 
-from workbench.auth import require
+from workbench.app.auth import require
 from workbench.errors import WorkbenchError
-from workbench.relabel import load_taxonomy
-from workbench.review_queue import claim, claim_next, queue_counts, queue_dates, release_claims
-from workbench.reviews import ensure_reviews, list_reviews, submit_review, undo_last
+from workbench.catalog.relabel import load_taxonomy
+from workbench.loop.review_queue import claim, claim_next, queue_counts, queue_dates, release_claims
+from workbench.loop.reviews import ensure_reviews, list_reviews, submit_review, undo_last
 from workbench.store import Workspace
 
 RECENT = 10

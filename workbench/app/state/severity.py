@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import param
 
-from workbench.app import data
+import workbench.app.data as data
 from workbench.plots import severity_bars
 from workbench.store import Workspace
 

@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 import param
 
-from workbench.app import data
+import workbench.app.data as data
 from workbench.errors import WorkbenchError
 from workbench.evaluate.shelving import check_threshold
 from workbench.plots import coverage_curves, operating_point_marker
 from workbench.plots.comparison import CURVE_OPTS
 from workbench.store import Workspace
-from workbench.thresholds import publish_thresholds, published_thresholds
+from workbench.loop.thresholds import publish_thresholds, published_thresholds
 
 DEFAULT_TARGET = "0.95"
 

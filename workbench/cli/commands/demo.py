@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.pipeline import CPU_TRANSFORMER_SAMPLE, MODELS, run_pipeline
-from workbench.serve import DEFAULT_ADDRESS, DEFAULT_PORT
+from workbench.runs.pipeline import CPU_TRANSFORMER_SAMPLE, MODELS, run_pipeline
+from workbench.app.serve import DEFAULT_ADDRESS, DEFAULT_PORT
 from workbench.store import Workspace
 
 
@@ -37,7 +37,7 @@ def run_demo(args: argparse.Namespace) -> int:
     print(report, flush=True)
     if args.no_serve:
         return 0
-    from workbench.commands.serve import run_serve
+    from workbench.cli.commands.serve import run_serve
 
     ws.close()  # the server opens the workspace itself
     serve_args = argparse.Namespace(

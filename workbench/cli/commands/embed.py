@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 def run_embed(args: argparse.Namespace) -> int:
     """Embed the workspace's products, then store category neighbours."""
-    from workbench.embed import DEFAULT_TEMPLATE, embed_products
+    from workbench.embeddings.embed import DEFAULT_TEMPLATE, embed_products
 
     if args.batch_size is not None and args.batch_size <= 0:
         raise WorkbenchError(f"--batch-size must be positive, got {args.batch_size}")
@@ -50,8 +50,8 @@ def run_embed(args: argparse.Namespace) -> int:
                             precision=args.precision)
     print(report)
     if args.neighbours:
-        from workbench.category_neighbours import store_category_neighbours
-        from workbench.taxonomy import Taxonomy
+        from workbench.embeddings.category_neighbours import store_category_neighbours
+        from workbench.catalog.taxonomy import Taxonomy
 
         categories = ws.df("SELECT * FROM categories")
         if categories.empty:

@@ -8,11 +8,11 @@ import json
 from typing import Any
 
 from workbench.errors import WorkbenchError
-from workbench.evaluate.run_evaluation import DEFAULT_TARGETS, evaluate_run, workspace_taxonomy
+from workbench.runs.evaluation import DEFAULT_TARGETS, evaluate_run, workspace_taxonomy
 from workbench.evaluate.shelving import shelving_preview
-from workbench.runs import latest_run_id, list_runs, load_predictions
+from workbench.runs.records import latest_run_id, list_runs, load_predictions
 from workbench.store import Workspace
-from workbench.thresholds import published_thresholds
+from workbench.loop.thresholds import published_thresholds
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

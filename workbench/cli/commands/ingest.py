@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from workbench.errors import WorkbenchError
-from workbench.info import format_info, workspace_info
-from workbench.ingest import IngestOptions, ingest_dataset, ingest_file
-from workbench.mapping import RECIPES, ColumnMapping
+from workbench.catalog.info import format_info, workspace_info
+from workbench.catalog.ingest import IngestOptions, ingest_dataset, ingest_file
+from workbench.catalog.mapping import RECIPES, ColumnMapping
 from workbench.store import Workspace
 
 

@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 def run_project(args: argparse.Namespace) -> int:
     """Project the workspace's embeddings and store them."""
-    from workbench.projection import project
+    from workbench.embeddings.projection import project
 
     if args.sample < 3:
         raise WorkbenchError(f"--sample must be at least 3, got {args.sample}")

@@ -9,7 +9,7 @@ import math
 import sys
 
 from workbench.errors import WorkbenchError
-from workbench.mapping import RECIPES, ColumnMapping
+from workbench.catalog.mapping import RECIPES, ColumnMapping
 from workbench.store import Workspace
 
 
@@ -97,7 +97,7 @@ def register(sub, common) -> None:
 
 def run_classify(args) -> int:
     """Handler of ``workbench classify``."""
-    from workbench.shelving import classify_file, to_date
+    from workbench.loop.shelving import classify_file, to_date
 
     mapping = ColumnMapping.parse(args.mapping, args.sep) if args.mapping else None
     summary = classify_file(Workspace(args.workspace), args.path, mapping, dataset=args.dataset,
@@ -109,7 +109,7 @@ def run_classify(args) -> int:
 
 def run_export(args) -> int:
     """Handler of ``workbench export --shelved``."""
-    from workbench.shelving import export_shelved
+    from workbench.loop.shelving import export_shelved
 
     n = export_shelved(Workspace(args.workspace), args.shelved)
     print(f"wrote {n:,} shelved products to {args.shelved}")
@@ -118,7 +118,7 @@ def run_export(args) -> int:
 
 def run_queue_build(args) -> int:
     """Handler of ``workbench queue build``."""
-    from workbench.review_queue import build_queue
+    from workbench.loop.review_queue import build_queue
 
     summary = build_queue(Workspace(args.workspace), args.date, n_random=args.random,
                           n_uncertain=args.uncertain, n_disagree=args.disagree, runs=args.runs,
@@ -129,7 +129,7 @@ def run_queue_build(args) -> int:
 
 def run_queue_show(args) -> int:
     """Handler of ``workbench queue show``."""
-    from workbench.review_queue import queue_items
+    from workbench.loop.review_queue import queue_items
 
     items = queue_items(Workspace(args.workspace), args.date, args.status)
     if items.empty:
@@ -147,7 +147,7 @@ def run_queue_show(args) -> int:
 
 def run_retrain(args) -> int:
     """Handler of ``workbench retrain``."""
-    from workbench.retraining import retrain
+    from workbench.loop.retraining import retrain
 
     run_ids = retrain(Workspace(args.workspace), args.models, args.split, args.sample, seed=args.seed, echo=print)
     print(f"trained {len(run_ids)} run(s) on catalog and human labels: {', '.join(run_ids)}")
@@ -168,7 +168,7 @@ def _read_password(args) -> str | None:
 
 def run_users_add(args) -> int:
     """Handler of ``workbench users add``."""
-    from workbench.auth import add_user, credentials_path
+    from workbench.app.auth import add_user, credentials_path
 
     path = credentials_path(args.workspace, args.credentials)
     add_user(path, args.name, _read_password(args), args.role, oauth_only=args.oauth)
@@ -178,7 +178,7 @@ def run_users_add(args) -> int:
 
 def run_users_list(args) -> int:
     """Handler of ``workbench users list``."""
-    from workbench.auth import credentials_path, list_users
+    from workbench.app.auth import credentials_path, list_users
 
     path = credentials_path(args.workspace, args.credentials)
     users = list_users(path)
@@ -191,7 +191,7 @@ def run_users_list(args) -> int:
 
 def run_users_remove(args) -> int:
     """Handler of ``workbench users remove``."""
-    from workbench.auth import credentials_path, remove_user
+    from workbench.app.auth import credentials_path, remove_user
 
     path = credentials_path(args.workspace, args.credentials)
     if not remove_user(path, args.name):
@@ -202,7 +202,7 @@ def run_users_remove(args) -> int:
 
 def run_live_accuracy(args) -> int:
     """Handler of ``workbench live-accuracy``."""
-    from workbench.live_accuracy import live_accuracy, live_accuracy_overall
+    from workbench.loop.live_accuracy import live_accuracy, live_accuracy_overall
 
     ws = Workspace(args.workspace)
     daily = live_accuracy(ws, confidence=args.confidence)

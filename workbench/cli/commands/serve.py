@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.serve import DEFAULT_ADDRESS, DEFAULT_PORT
+from workbench.app.serve import DEFAULT_ADDRESS, DEFAULT_PORT
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -36,11 +36,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 def run_serve(args: argparse.Namespace) -> int:
     """Handler of ``workbench serve``: blocks until interrupted."""
-    from workbench.serve import check_workspace, serve_app
+    from workbench.app.serve import check_workspace, serve_app
 
     path = check_workspace(args.workspace)
     allow = ["*"] if args.address in ("0.0.0.0", "::") else None
-    from workbench.auth import login_options
+    from workbench.app.auth import login_options
 
     auth, roles, note = login_options(path, args.credentials, oauth_provider=args.oauth_provider,
                                       no_login=args.no_login, address=args.address)

@@ -71,7 +71,7 @@ def parse_params(items: list[str]) -> dict[str, dict[str, Any]]:
 
 def run_train(args: argparse.Namespace) -> int:
     """Train the chosen kinds and print one line per recorded run."""
-    from workbench.training import train_models
+    from workbench.runs.training import train_models
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     sources = [s.strip() for s in args.label_sources.split(",") if s.strip()]
@@ -83,7 +83,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def runs_records(ws: Workspace) -> list[dict[str, Any]]:
     """The recorded runs as JSON-ready dicts."""
-    from workbench.runs import list_runs
+    from workbench.runs.records import list_runs
 
     out = []
     for run in list_runs(ws).to_dict("records"):
@@ -102,7 +102,7 @@ def runs_records(ws: Workspace) -> list[dict[str, Any]]:
 
 def run_runs(args: argparse.Namespace) -> int:
     """Print the recorded runs (a table, or JSON with ``--json``)."""
-    from workbench.training import compare_runs, format_table
+    from workbench.runs.training import compare_runs, format_table
 
     ws = Workspace(args.workspace)
     if args.json:
@@ -119,7 +119,7 @@ def run_runs(args: argparse.Namespace) -> int:
 
 def run_compare(args: argparse.Namespace) -> int:
     """Print the runs side by side."""
-    from workbench.training import compare_runs, format_table
+    from workbench.runs.training import compare_runs, format_table
 
     ws = Workspace(args.workspace)
     table = compare_runs(ws, args.run_ids or None, split=args.split)

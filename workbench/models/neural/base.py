@@ -95,7 +95,7 @@ class NeuralClassifier(CategoryClassifier):
             torch.set_num_threads(before)
 
     def _device(self) -> torch.device:
-        from workbench.embed import choose_device
+        from workbench.embeddings.embed import choose_device
 
         return torch.device(choose_device(self.device))
 
@@ -290,8 +290,8 @@ def _seen_neighbours(matrix: np.ndarray, seen: np.ndarray) -> np.ndarray:
 
 def _neighbour_matrix(classes: list[str], k: int) -> np.ndarray:
     """Row-stochastic ``(n, n)`` weights over each class's ``k`` semantic neighbours, in ``classes`` order."""
-    from workbench.category_neighbours import neighbour_matrix
-    from workbench.taxonomy import Taxonomy
+    from workbench.embeddings.category_neighbours import neighbour_matrix
+    from workbench.catalog.taxonomy import Taxonomy
 
     taxonomy = Taxonomy.from_node_ids(classes)
     if sorted(taxonomy.leaves) != sorted(classes):

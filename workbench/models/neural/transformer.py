@@ -100,7 +100,7 @@ class TransformerClassifier(NeuralClassifier):
     def _prepare(self, texts):
         from transformers import AutoTokenizer
 
-        from workbench.embed import resolve_model_path
+        from workbench.embeddings.embed import resolve_model_path
 
         if self.max_length < 2:
             raise WorkbenchError(f"max_length must be >= 2 tokens, got {self.max_length}")
