@@ -73,7 +73,7 @@ class Recipe:
     max_depth: int | None = None
     min_count: int = 1
     strip_name_node: bool = False
-    image_template: str | None = None  # relative to the catalog's images/ folder
+    image_template: str | None = None  # relative to the catalog's photo folder (datasets.image_dir)
     level_names: list[str] | None = None
 
 

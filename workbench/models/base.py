@@ -35,6 +35,8 @@ FAMILY_MODULES: dict[str, str] = {
     "transformer": "workbench.models.neural.transformer",
     "cnn-lstm": "workbench.models.neural.cnn_lstm",
     "fasttext": "workbench.models.fasttext_model",
+    "fusion": "workbench.models.neural.fusion",
+    "image": "workbench.models.neural.fusion",
     "ensemble": "workbench.models.ensemble",
     "department": "workbench.models.departments",
 }
@@ -55,7 +57,8 @@ def model_kinds() -> list[str]:
 
 def model_class(kind: str) -> type["CategoryClassifier"]:
     """The class of a model family by kind (``tfidf``, ``xgboost``, ``transformer``, ``cnn-lstm``,
-    ``fasttext``, ``ensemble``, ``department``); imports the family's module on first use."""
+    ``fasttext``, ``fusion``, ``image``, ``ensemble``, ``department``); imports the family's
+    module on first use."""
     if kind not in _REGISTRY and kind in FAMILY_MODULES:
         import_module(FAMILY_MODULES[kind])
     try:

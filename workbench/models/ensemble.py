@@ -10,6 +10,10 @@ up column for column. Two ways to combine:
   its column of zeros.
 * ``"mean"``: the weighted mean of the probabilities.
 
+``weights="accuracy"`` weighs each member by its accuracy on the validation products given to
+``fit`` (the retail case study's late fusion of a text and an image model); without validation
+products the members weigh the same, and ``member_accuracy_`` says so (``None``).
+
 Families that err differently help each other most: the TF-IDF SVM, fastText's averaged
 n-gram vectors and the CNN-LSTM's character n-grams through convolutions and an LSTM.
 
@@ -34,6 +38,8 @@ FLOOR = 1e-6
 FIELD_PARAMS = ("fields", "text_fields")
 #: Members when none are given: the three families whose vote measured best on fashion.
 DEFAULT_MEMBERS = ("tfidf", "fasttext", "cnn-lstm")
+#: ``weights=ACCURACY``: each member weighs its validation accuracy.
+ACCURACY = "accuracy"
 
 
 @register
@@ -49,8 +55,8 @@ class EnsembleClassifier(CategoryClassifier):
 
     kind = "ensemble"
 
-    def __init__(self, members=None, weights=None, combine="geometric", fields=None, leaves=None,
-                 random_state=0):
+    def __init__(self, members=None, weights=None, combine="geometric", fields=None, workspace=None,
+                 leaves=None, random_state=0):
         self._store_params(locals())
 
     def _member_specs(self) -> dict[str, dict]:
@@ -65,6 +71,11 @@ class EnsembleClassifier(CategoryClassifier):
         return {kind: dict(params or {}) for kind, params in members.items()}
 
     def _weights(self, kinds: list[str]) -> np.ndarray:
+        if isinstance(self.weights, str):
+            if self.weights != ACCURACY:
+                raise WorkbenchError(f"unknown weights {self.weights!r}; use {ACCURACY!r}, "
+                                     "{kind: weight} or None")
+            return np.full(len(kinds), 1.0 / len(kinds))
         weights = dict(self.weights or {})
         unknown = sorted(set(weights) - set(kinds))
         if unknown:
@@ -77,6 +88,8 @@ class EnsembleClassifier(CategoryClassifier):
     def _build(self, kind: str, params: dict) -> CategoryClassifier:
         cls = model_class(kind)
         known = cls().get_params()
+        if self.workspace is not None and "workspace" in known and "workspace" not in params:
+            params = {**params, "workspace": self.workspace}
         if self.fields is not None:
             for name in FIELD_PARAMS:
                 if name in known and name not in params:
@@ -96,6 +109,14 @@ class EnsembleClassifier(CategoryClassifier):
         self.models_ = {kind: self._build(kind, params).fit(X, labels, *extra)
                         for kind, params in specs.items()}
         self.seen_classes_ = np.unique(y)
+        self.member_accuracy_ = None
+        if self.weights == ACCURACY and valid is not None and len(valid[1]):
+            acc = {kind: float(np.mean(model.predict_proba(valid[0]).argmax(axis=1) == valid[1]))
+                   for kind, model in self.models_.items()}
+            total = sum(acc.values())
+            self.member_accuracy_ = acc
+            if total > 0:
+                self.weights_ = np.array([acc[k] / total for k in self.models_])
 
     def member_probabilities(self, X) -> dict[str, np.ndarray]:
         """Each member's probability matrix (leaf-aligned), by kind."""
@@ -122,7 +143,8 @@ class EnsembleClassifier(CategoryClassifier):
             model.save(directory / sub)
             subdirs[kind] = str(sub)
         state = {"members": subdirs, "weights": [float(w) for w in self.weights_],
-                 "seen_classes": [int(c) for c in self.seen_classes_]}
+                 "seen_classes": [int(c) for c in self.seen_classes_],
+                 "member_accuracy": getattr(self, "member_accuracy_", None)}
         write_state(directory, INDEX, state)
 
     def _load_artifacts(self, directory: Path) -> None:
@@ -131,3 +153,4 @@ class EnsembleClassifier(CategoryClassifier):
                         for kind, sub in state["members"].items()}
         self.weights_ = np.asarray(state["weights"], dtype=np.float64)
         self.seen_classes_ = np.asarray(state["seen_classes"], dtype=np.int64)
+        self.member_accuracy_ = state.get("member_accuracy")

@@ -73,6 +73,15 @@ class NeuralClassifier(CategoryClassifier):
     def _load_inputs(self, directory: Path) -> None:
         """Read what ``_save_inputs`` wrote."""
 
+    def _inputs(self, X: pd.DataFrame) -> Any:
+        """What a product frame gives the model: its texts (a family reading other inputs, such
+        as vectors, returns an object with ``__len__`` and ``take(rows)`` instead)."""
+        return product_texts(X, self.text_fields)
+
+    def _inputs_digest(self, inputs: Any) -> Any:
+        """A JSON-able stand-in for the inputs in the checkpoint fingerprint."""
+        return inputs
+
     def _param_groups(self, module: torch.nn.Module) -> list[dict[str, Any]]:
         """Trainable parameters; biases and norms get no weight decay."""
         decay, no_decay = [], []
@@ -102,9 +111,9 @@ class NeuralClassifier(CategoryClassifier):
     def _fit(self, X: pd.DataFrame, y: np.ndarray, n_classes: int, valid) -> None:
         self._check_params()
         check_fields(X, self.text_fields)
-        texts = product_texts(X, self.text_fields)
+        texts = self._inputs(X)
         if valid is not None and len(valid[1]):
-            valid_texts, y_valid = product_texts(valid[0], self.text_fields), valid[1]
+            valid_texts, y_valid = self._inputs(valid[0]), valid[1]
         elif (self.early_stopping_patience is not None and self.validation_fraction
               and len(texts) >= 20):
             texts, y, valid_texts, y_valid = _hold_out(texts, y, self.validation_fraction,
@@ -191,7 +200,8 @@ class NeuralClassifier(CategoryClassifier):
     def _fingerprint(self, texts, y, valid_texts, y_valid) -> str:
         params = {k: v for k, v in self.get_params(deep=False).items() if k not in RUNTIME_PARAMS}
         h = hashlib.sha256(json.dumps(_jsonable(params), sort_keys=True).encode())
-        h.update(json.dumps([self.kind, list(map(str, self.classes_)), texts, valid_texts]).encode())
+        h.update(json.dumps([self.kind, list(map(str, self.classes_)), self._inputs_digest(texts),
+                             None if valid_texts is None else self._inputs_digest(valid_texts)]).encode())
         h.update(np.asarray(y, dtype=np.int64).tobytes())
         if y_valid is not None:
             h.update(np.asarray(y_valid, dtype=np.int64).tobytes())
@@ -199,8 +209,8 @@ class NeuralClassifier(CategoryClassifier):
 
     # prediction ---------------------------------------------------------------------------
     def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        texts = product_texts(X, self.text_fields)
-        if not texts:
+        texts = self._inputs(X)
+        if not len(texts):
             return np.zeros((0, len(self.classes_)))
         encoded = self._encode(texts)
         with self._threads():
@@ -267,14 +277,21 @@ def _checkpoint_dir(path) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def _hold_out(texts: list[str], y: np.ndarray, fraction: float, seed: int):
+def _hold_out(texts, y: np.ndarray, fraction: float, seed: int):
     """Split off a seeded share of the rows as the validation set."""
     if not 0.0 < fraction < 1.0:
         raise WorkbenchError(f"validation_fraction must lie in (0, 1), got {fraction}")
     order = np.random.default_rng(seed).permutation(len(texts))
     n_valid = max(1, int(round(fraction * len(texts))))
     valid, train = np.sort(order[:n_valid]), np.sort(order[n_valid:])
-    return ([texts[i] for i in train], y[train], [texts[i] for i in valid], y[valid])
+    return (_take(texts, train), y[train], _take(texts, valid), y[valid])
+
+
+def _take(inputs, rows: np.ndarray):
+    """Rows of the inputs: a list of texts, or an object with ``take``."""
+    if isinstance(inputs, list):
+        return [inputs[i] for i in rows]
+    return inputs.take(rows)
 
 
 def _seen_neighbours(matrix: np.ndarray, seen: np.ndarray) -> np.ndarray:
