@@ -1,5 +1,5 @@
-"""Classify: a product typed in (title, description, brand) gives the top-5 categories with full
-paths and probabilities and the shelving decision under the published thresholds; a CSV upload
+"""Classify: a product typed in (title, description, brand, and optionally its photo) gives the
+top-5 categories with full paths and probabilities and the shelving decision under the published thresholds; a CSV upload
 gives a downloadable CSV of predictions. Uses a run's saved model; nothing is trained here."""
 
 from __future__ import annotations
@@ -32,12 +32,44 @@ def decision_text(decision: dict, published: bool) -> tuple[str, str]:
             f"{decision['threshold']:.3f} of {decision['category']}.", "warning")
 
 
-def _single(state: ClassifyState):
+def _photo(state: ClassifyState, limit_bytes: int):
+    """The photo beside the title: checked as it arrives, shown, and read by multimodal runs."""
+    from workbench.app.safe_text import escape_markdown
+
+    dropper = pn.widgets.FileDropper(accepted_filetypes=["image/jpeg", "image/png", "image/webp"],
+                                     max_file_size=f"{max(limit_bytes // 1000, 1)}KB", multiple=False,
+                                     sizing_mode="stretch_width", css_classes=["wb-photo-upload"])
+    preview = pn.Column(css_classes=["wb-photo"])
+
+    def note() -> str:
+        return ("The chosen run reads photos: the prediction uses this one." if state.multimodal else
+                "The chosen run reads text only; pick a `fusion` or `image` run to use the photo.")
+
+    def on_photo(event):
+        if not event.new:
+            state.photo, preview.objects = None, []
+            return
+        name, content = list(event.new.items())[-1]
+        try:
+            state.set_photo(content, limit_bytes=limit_bytes)
+        except WorkbenchError as exc:
+            preview.objects = [alert(escape_markdown(f"{name}: {exc}"))]
+            return
+        preview.objects = [pn.pane.Image(io.BytesIO(state.photo), height=160, css_classes=["wb-photo-preview"]),
+                           pn.pane.Markdown(note(), css_classes=["wb-photo-note"])]
+
+    dropper.param.watch(on_photo, "value")
+    return pn.Column(pn.pane.Markdown("Photo (optional; JPEG, PNG or WebP)"), dropper, preview,
+                     sizing_mode="stretch_width")
+
+
+def _single(state: ClassifyState, limit_bytes: int):
     title = pn.widgets.TextInput.from_param(state.param.title, placeholder="e.g. Nike Men Blue Running Shoes",
                                             sizing_mode="stretch_width", css_classes=["wb-title"])
     description = pn.widgets.TextAreaInput.from_param(state.param.description, height=80,
                                                       sizing_mode="stretch_width")
     brand = pn.widgets.TextInput.from_param(state.param.brand, width=300)
+    photo = _photo(state, limit_bytes)
     button = pn.widgets.Button(label="Classify", color="primary", css_classes=["wb-classify"])
     result = pn.Column(sizing_mode="stretch_width", css_classes=["wb-result"])
 
@@ -51,7 +83,7 @@ def _single(state: ClassifyState):
         result.objects = [table(top, percent=("probability",), css_classes=["wb-top5"]), alert(text, kind)]
 
     button.on_click(run)
-    return pn.Column(pn.pane.Markdown("### One product"), title, description, brand, button, result,
+    return pn.Column(pn.pane.Markdown("### One product"), title, description, brand, photo, button, result,
                      sizing_mode="stretch_width")
 
 
@@ -109,5 +141,5 @@ def view(ctx):
     return pn.Column(
         pn.pane.Markdown(f"## {TITLE}\nTop-5 categories from a trained model, and whether the "
                          "product would be shelved under the published thresholds."),
-        model, pn.Row(_single(state), _upload(state, ctx), sizing_mode="stretch_width"),
+        model, pn.Row(_single(state, ctx.settings.upload_limit_bytes), _upload(state, ctx), sizing_mode="stretch_width"),
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-classify-page"])

@@ -1,5 +1,5 @@
-"""State of the classify view: one product or a CSV in, top-5 categories and the shelving
-decision under the published thresholds out. The model is a run's saved model (never trained here)."""
+"""State of the classify view: one product (optionally with its photo) or a CSV in, top-5
+categories and the shelving decision under the published thresholds out. The model is a run's saved model (never trained here)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ class ClassifyState(param.Parameterized):
     title = param.String(default="", label="Title")
     description = param.String(default="", label="Description")
     brand = param.String(default="", label="Brand")
+    photo = param.Bytes(default=None, label="Photo", doc="the product's photo, checked (type, size, pixels)")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -50,6 +51,25 @@ class ClassifyState(param.Parameterized):
     def has_model(self) -> bool:
         """Whether any run has a saved model."""
         return self.run_id is not None
+
+    @property
+    def multimodal(self) -> bool:
+        """Whether the chosen run's model reads photos (``fusion``, ``image``, an ensemble with one)."""
+        if self.run_id is None:
+            return False
+        model = self._model()
+        members = getattr(model, "models_", {"": model})
+        return any("image" in tuple(getattr(m, "inputs", ())) for m in members.values())
+
+    def set_photo(self, content: bytes | None, *, limit_bytes: int) -> None:
+        """Check an uploaded photo (type, size, pixel count) and keep it; a bad one raises
+        :class:`WorkbenchError` with the reason and the fix, and the previous photo is dropped."""
+        from workbench.embeddings.image_files import check_image_upload
+
+        self.photo = None
+        if content:
+            check_image_upload(bytes(content), max_bytes=limit_bytes)
+            self.photo = bytes(content)
 
     def _model(self):
         if self.run_id is None:
@@ -82,7 +102,7 @@ class ClassifyState(param.Parameterized):
         if not title:
             raise WorkbenchError("type a product title first")
         product = pd.DataFrame({"title": [title], "description": [clean_text(self.description)],
-                                "brand": [clean_text(self.brand)]})
+                                "brand": [clean_text(self.brand)], "image": [self.photo]})
         proba, classes, decisions = self._decide(product)
         top = np.argsort(-proba[0], kind="stable")[:TOP_K]
         table = pd.DataFrame({"rank": np.arange(1, len(top) + 1), "category": classes[top],

@@ -7,6 +7,7 @@ import param
 
 import workbench.app.data as data
 from workbench.plots import embedding_map
+from workbench.embeddings.image_encoder import IMAGE_MODEL
 from workbench.plots.embedding import RASTERIZE_ABOVE
 from workbench.store import Workspace
 
@@ -15,12 +16,17 @@ COLOR_OUTCOME = "right / wrong"
 OUTCOMES = dict(zip(data.OUTCOME_NAMES, ("#2ca02c", "#d62728", "#c7c7c7")))
 
 
+def vector_label(model: str) -> str:
+    """How the map names a projection: by the kind of vector and the model."""
+    return f"image vectors ({model})" if model.startswith(IMAGE_MODEL) else f"text vectors ({model})"
+
+
 class MapState(param.Parameterized):
     """Which projection, what colours the points, and from how many points to rasterise."""
 
     workspace = param.ClassSelector(class_=Workspace, constant=True)
     part = param.Selector(default="test", objects=["test", "valid"])
-    model = param.Selector(default=None, objects=[], label="Embedding model")
+    model = param.Selector(default=None, objects=[], label="Place products by")
     color_by = param.Selector(default=COLOR_CATEGORY, objects=[COLOR_CATEGORY, COLOR_OUTCOME], label="Colour by")
     level = param.Integer(default=1, bounds=(1, 1), label="Category level")
     run_id = param.Selector(default=None, objects=[], label="Run (for right / wrong)")
@@ -30,7 +36,9 @@ class MapState(param.Parameterized):
         super().__init__(**params)
         self._frame_key, self._frame = None, None
         models = data.projection_models(self.workspace)
-        self.param.model.objects = models
+        # text vectors first; image vectors (workbench project --images) named as such
+        models = sorted(models, key=lambda m: m.startswith(IMAGE_MODEL))
+        self.param.model.objects = {vector_label(m): m for m in models}
         if self.model is None and models:
             self.model = models[0]
         tax = data.taxonomy(self.workspace)
