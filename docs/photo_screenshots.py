@@ -62,7 +62,11 @@ def main() -> None:
                 select.select_option(label=fusion[-1])
             page.locator(".wb-title input").fill(args.title)
             page.locator(".wb-photo-upload input[type=file]").set_input_files(args.photo)
-            page.locator(".wb-photo-preview").wait_for(timeout=120_000)
+            try:
+                page.locator(".wb-photo-preview").wait_for(timeout=120_000)
+            except Exception:
+                page.screenshot(path=Path(args.workspace) / "photo-failed.png", full_page=True)
+                raise
             page.locator(".wb-classify button").click()
             page.locator(".wb-top5 .tabulator-row").first.wait_for(timeout=300_000)
             page.screenshot(path=OUT / "classify_photo.png", full_page=True)

@@ -38,6 +38,7 @@ def _photo(state: ClassifyState, limit_bytes: int):
 
     dropper = pn.widgets.FileDropper(accepted_filetypes=["image/jpeg", "image/png", "image/webp"],
                                      max_file_size=f"{max(limit_bytes // 1000, 1)}KB", multiple=False,
+                                     layout="compact", previews=[],
                                      sizing_mode="stretch_width", css_classes=["wb-photo-upload"])
     preview = pn.Column(css_classes=["wb-photo"])
 

@@ -72,6 +72,10 @@ class FusionNet(nn.Module):
         super().__init__()
         self.fusion, self.modality_dropout = fusion, float(modality_dropout)
         self.bag = nn.EmbeddingBag(n_bag, hidden, mode="mean") if n_bag else None
+        if self.bag is not None:
+            # small, as fastText starts its vectors: the mean of a title's ids starts near 0 and each
+            # id's vector moves by what it alone predicts
+            nn.init.uniform_(self.bag.weight, -1.0 / hidden, 1.0 / hidden)
         self.sentence = nn.Linear(sentence_dim, hidden) if sentence_dim else None
         self.image = nn.Linear(image_dim, hidden) if image_dim else None
         self.no_image = nn.Parameter(torch.zeros(hidden)) if image_dim else None
@@ -126,7 +130,7 @@ class FusionClassifier(NeuralClassifier):
                  text_model="default", image_model="default", workspace=None, images_dir=None,
                  fusion="concat", hidden=128, dropout=0.3, modality_dropout=0.15, n_buckets=16_384,
                  ngram_range=(3, 5), min_word_count=1, max_words=20_000, max_epochs=10, batch_size=256,
-                 lr=5e-3, weight_decay=0.0, warmup_ratio=0.05, max_grad_norm=5.0, focal_gamma=1.0,
+                 lr=2e-2, weight_decay=0.0, warmup_ratio=0.05, max_grad_norm=5.0, focal_gamma=1.0,
                  focal_alpha=None, semantic_smoothing=0.5, smoothing_neighbours=5, smoothing_start=0.3,
                  smoothing_end=0.0, early_stopping_patience=3, monitor="valid_loss", validation_fraction=0.1,
                  checkpoint_dir=None, resume=True, mixed_precision="auto", device=None, num_threads=None,
