@@ -63,7 +63,7 @@ def main() -> None:
             page.locator(".wb-title input").fill(args.title)
             page.locator(".wb-photo-upload input[type=file]").set_input_files(args.photo)
             try:
-                page.locator(".wb-photo-preview").wait_for(timeout=120_000)
+                page.locator(".wb-photo-preview").wait_for(timeout=400_000)
             except Exception:
                 page.screenshot(path=Path(args.workspace) / "photo-failed.png", full_page=True)
                 raise

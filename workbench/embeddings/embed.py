@@ -69,10 +69,10 @@ class EmbedReport:
                 f"{self.embedded:,} new texts{rate}, {self.from_cache:,} from the cache")
 
 
-def _progress_bar(total: int, enabled: bool, desc: str):
+def _progress_bar(total: int, enabled: bool, desc: str, unit: str = "product"):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit="product", unit_scale=True, desc=desc, disable=not enabled,
+    return tqdm(total=total, unit=unit, unit_scale=True, desc=desc, disable=not enabled,
                 dynamic_ncols=True, smoothing=0.1)
 
 

@@ -92,13 +92,6 @@ class ImageEmbedReport:
         return "\n".join(lines)
 
 
-def _progress_bar(total: int, enabled: bool, desc: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="image", unit_scale=True, desc=desc, disable=not enabled,
-                dynamic_ncols=True, smoothing=0.1)
-
-
 def embed_images(values: Sequence, model: str = "default", *, workspace: Workspace | None = None,
                  base_dirs: Sequence[str | Path] = (), fetch: bool = False, device: str | None = None,
                  batch_size: int | None = None, progress: bool = False, max_bytes: int = MAX_BYTES,
@@ -118,7 +111,9 @@ def embed_images(values: Sequence, model: str = "default", *, workspace: Workspa
     hashes: list = [None] * n
     out = ImageVectors(matrix, np.zeros(n, dtype=bool), reasons, hashes)
     encoder = None
-    with _progress_bar(n, progress, f"embedding images ({mid})") as bar:
+    from workbench.embeddings.embed import _progress_bar
+
+    with _progress_bar(n, progress, f"embedding images ({mid})", unit="image") as bar:
         for start in range(0, n, CHUNK):
             rows = range(start, min(n, start + CHUNK))
             data = {}
