@@ -75,7 +75,7 @@ def test_each_bad_row_is_rejected_with_its_reason(tmp_path, fashion_rows):
     rows = fashion_rows.copy()
     rows["price"] = "499"
     rows.loc[0, "productDisplayName"] = ""            # empty title
-    rows.loc[1, "price"] = "four hundred"             # unparsable price
+    rows.loc[1, "price"] = "four hundred"             # unparsable price: a warning, not a reject
     rows.loc[3, "id"] = rows.loc[2, "id"]             # duplicate id
     rows.loc[4, "productDisplayName"] = "<b>\U0001F525</b>"  # nothing left after cleaning
     rows.loc[5, "masterCategory"] = ""                # missing category
@@ -92,12 +92,17 @@ def test_each_bad_row_is_rejected_with_its_reason(tmp_path, fashion_rows):
     summary = ingest_file(ws, path, mapping)
     assert summary.accepted + summary.rejected == 40
     assert summary.reject_reasons == {
-        "empty title": 1, "unparsable price": 1, "duplicate id in file": 1,
+        "empty title": 1, "duplicate id in file": 1,
         "empty title after cleaning": 1, "missing category (empty, or only the product's own name)": 1,
-        "undecodable bytes (file is not UTF-8)": 1, "malformed line: too many columns": 1,
+        "undecodable bytes (not valid UTF-8; pass --encoding if the file uses another encoding)": 1,
+        "malformed line: too many columns": 1,
     }
+    # the file is UTF-8 (the emoji title): the line with bytes that are not UTF-8 is the reject
+    assert summary.warning_reasons == {"price not understood": 1}
+    price = ws.df("SELECT price FROM products WHERE product_id = ?", [rows.loc[1, "id"]])["price"]
+    assert len(price) == 1 and price.isna().all()
     rejects = ws.df("SELECT * FROM rejects")
-    assert len(rejects) == 7 and rejects["raw"].notna().all()
+    assert len(rejects) == 6 and rejects["raw"].notna().all()
     dup = rejects[rejects["reason"] == "duplicate id in file"]
     assert dup["product_id"].iloc[0] == rows.loc[2, "id"]
     # the raw text stays beside the clean text; other columns are kept in `extra`

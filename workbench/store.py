@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS sources (
     options JSON, accepted BIGINT, rejected BIGINT, ingested_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS products (
     product_id VARCHAR PRIMARY KEY, title VARCHAR, title_raw VARCHAR,
-    description VARCHAR, description_raw VARCHAR, brand VARCHAR, price DOUBLE,
+    description VARCHAR, description_raw VARCHAR, brand VARCHAR, price DOUBLE, price_currency VARCHAR,
     category_raw VARCHAR, category_path VARCHAR, title_key VARCHAR, leaf VARCHAR, department VARCHAR, image VARCHAR,
     extra JSON, label_source VARCHAR, source VARCHAR, ingested_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS rejects (

@@ -1,7 +1,7 @@
 """Ingest a catalog into a workspace: validate, clean, build the taxonomy, split.
 
-Every row ends either in ``products`` or in ``rejects`` with its reason; nothing is
-dropped silently. All writes of one ingest run in one transaction. Ingesting the same file
+Every row ends either in ``products`` (with a warning for each optional field it could not
+use) or in ``rejects`` with its reason; nothing is dropped silently. All writes of one ingest run in one transaction. Ingesting the same file
 with the same options twice changes nothing (the file's fingerprint is recorded).
 """
 
@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
-
-import numpy as np
 import pandas as pd
 
-from workbench.catalog.catalog_taxonomy import cut_depth, parse_paths, strip_name_nodes
+from workbench.catalog.category_sep import separator_warning
 from workbench.catalog.datasets import image_dir, locate, sha256_file
-from workbench.errors import WorkbenchError
+from workbench.catalog.ingest_report import IngestSummary, counts, examples, no_product_message
 from workbench.catalog.mapping import ColumnMapping, recipe
 from workbench.catalog.reader import read_catalog
 from workbench.catalog.relabel import rebuild_taxonomy_and_splits
+from workbench.catalog.validation import validate
+from workbench.errors import WorkbenchError
 from workbench.store import Workspace
-from workbench.catalog.taxonomy import SEP
-from workbench.catalog.text import clean_series, normalise_series
 
 
 @dataclass
@@ -43,29 +40,13 @@ class IngestOptions:
     image_base: str | None = None
     image_template: str | None = None
     labelled: bool = True
+    on_duplicate: str = "reject"  # reject | first | last (within the file)
+    rename_levels: bool = False   # allow level names that differ from the workspace's
 
 
-@dataclass
-class IngestSummary:
-    """What an ingest did: counts, reject reasons, merges, and whether it was a repeat."""
-
-    source: str
-    fingerprint: str
-    accepted: int
-    rejected: int
-    reject_reasons: dict[str, int] = field(default_factory=dict)
-    merged_leaves: int = 0
-    already_ingested: bool = False
-
-    def __str__(self) -> str:
-        if self.already_ingested:
-            return f"{self.source}: already ingested (fingerprint {self.fingerprint[:12]}); nothing changed"
-        lines = [f"{self.source}: {self.accepted:,} products accepted, {self.rejected:,} rejected"]
-        for reason, n in sorted(self.reject_reasons.items(), key=lambda kv: -kv[1]):
-            lines.append(f"  rejected {n:,}: {reason}")
-        if self.merged_leaves:
-            lines.append(f"  {self.merged_leaves:,} rare categories merged (see table category_merges)")
-        return "\n".join(lines)
+#: options added after the first release: left out of the fingerprint while at their default,
+#: so a file ingested before stays recognised
+_LATER_OPTIONS = {"on_duplicate": "reject", "rename_levels": False}
 
 
 def ingest_dataset(ws: Workspace, name: str = "fashion", *, sample: int | None = None,
@@ -90,205 +71,102 @@ def ingest_dataset(ws: Workspace, name: str = "fashion", *, sample: int | None =
     return ingest_file(ws, path, rec.mapping, options=opts, dataset=name, sample=sample)
 
 
-def file_fingerprint(path: Path, mapping: ColumnMapping, options: IngestOptions, sample: int | None) -> str:
+def file_fingerprint(path: Path, mapping: ColumnMapping, options: IngestOptions, sample: int | None,
+                     encoding: str | None = None) -> str:
     """sha256 over the file's bytes and everything that shapes what it becomes."""
     digest = hashlib.sha256(sha256_file(path).encode())
-    digest.update(json.dumps([asdict(mapping), asdict(options), sample], sort_keys=True, default=str).encode())
+    opts = {k: v for k, v in asdict(options).items() if not (k in _LATER_OPTIONS and v == _LATER_OPTIONS[k])}
+    digest.update(json.dumps([asdict(mapping), opts, sample], sort_keys=True, default=str).encode())
+    if encoding:
+        digest.update(f"encoding={encoding}".encode())
     return digest.hexdigest()
+
+
+INGEST_DDL = """
+ALTER TABLE products ADD COLUMN IF NOT EXISTS price_currency VARCHAR;
+CREATE TABLE IF NOT EXISTS warnings (
+    source VARCHAR, row_number BIGINT, product_id VARCHAR, field VARCHAR, kind VARCHAR, reason VARCHAR, raw JSON);
+"""
 
 
 def ingest_file(ws: Workspace, path: str | Path, mapping: ColumnMapping, *,
                 options: IngestOptions | None = None, dataset: str | None = None,
-                sample: int | None = None, fmt: str | None = None, delimiter: str | None = None) -> IngestSummary:
-    """Ingest any catalog file with a column mapping; returns the summary."""
+                sample: int | None = None, fmt: str | None = None, delimiter: str | None = None,
+                encoding: str | None = None) -> IngestSummary:
+    """Ingest any catalog file with a column mapping; returns the summary.
+
+    Nothing is written when no row of the file survives: the error names the largest reject
+    reasons with an example each.
+    """
     options = options or IngestOptions()
     path = Path(path).resolve()
-    fingerprint = file_fingerprint(path, mapping, options, sample) if path.is_file() else ""
-    raw = read_catalog(path, fmt, delimiter)
+    fingerprint = file_fingerprint(path, mapping, options, sample, encoding) if path.is_file() else ""
     source = path.name if not sample else f"{path.name} (sample {sample})"
-    if ws.scalar("SELECT count(*) FROM sources WHERE fingerprint = ?", [fingerprint]):
+    if fingerprint and ws.scalar("SELECT count(*) FROM sources WHERE fingerprint = ?", [fingerprint]):
         return IngestSummary(source, fingerprint, 0, 0, already_ingested=True)
-    mapping.check(list(raw.frame.columns))
+    wanted = list(mapping.columns().values())
+    if options.department and options.department != "top":
+        wanted.append(options.department)
+    raw = read_catalog(path, fmt, delimiter, encoding=encoding, columns=wanted)
+    mapping.check(raw.columns)
+    if options.department and options.department != "top" and options.department not in raw.columns:
+        raise WorkbenchError(f"department column {options.department!r} not in the file; available: "
+                             f"{', '.join(raw.columns)}")
+    notes = list(raw.info.notes) if raw.info else []
     frame = raw.frame
+    extra = None if raw.extra is None else pd.Series(raw.extra, index=frame.index, dtype=object)
     if sample is not None and sample < len(frame):
         frame = frame.sample(n=sample, random_state=options.seed).sort_index()
-    products, rejects = _validate(ws, frame, mapping, options, source)
-    rejects = pd.concat([_reader_rejects(raw.rejects, source), rejects], ignore_index=True)
+        extra = None if extra is None else extra[frame.index]
+    if options.labelled:
+        _check_level_names(ws, mapping, options, path.name)
+        if mapping.category and mapping.category in frame.columns:
+            warning = separator_warning(frame[mapping.category], mapping.sep, mapping.category)
+            notes += [warning] if warning else []
+    ws.ensure(INGEST_DDL)
+    checked = validate(ws, frame, extra, mapping, options, source)
+    products, warnings = checked.products, checked.warnings
+    rejects = pd.concat([_reader_rejects(raw.rejects, source), checked.rejects], ignore_index=True)
+    if products.empty:
+        raise WorkbenchError(no_product_message(path.name, rejects, len(frame) + len(raw.rejects)))
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     products["source"] = source
     products["ingested_at"] = now
     with ws.transaction() as cur:
-        cur.register("_new_products", products)
-        cur.execute("INSERT INTO products BY NAME SELECT * FROM _new_products")
-        cur.unregister("_new_products")
-        if len(rejects):
-            cur.register("_new_rejects", rejects)
-            cur.execute("INSERT INTO rejects BY NAME SELECT * FROM _new_rejects")
-            cur.unregister("_new_rejects")
+        for table, data in (("products", products), ("rejects", rejects), ("warnings", warnings)):
+            if len(data):
+                cur.register("_new_rows", data)
+                cur.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _new_rows")  # fixed table names
+                cur.unregister("_new_rows")
         merged = 0
         if options.labelled:
             level_names = options.level_names or (list(mapping.levels) if mapping.levels else None)
             merged = rebuild_taxonomy_and_splits(cur, options, level_names)
-        reasons = rejects["reason"].value_counts().to_dict() if len(rejects) else {}
         cur.execute(
             "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [fingerprint, str(path), dataset, json.dumps(asdict(mapping)),
              json.dumps(asdict(options), default=str), len(products), len(rejects), now])
-    return IngestSummary(source, fingerprint, len(products), len(rejects),
-                         {str(k): int(v) for k, v in reasons.items()}, merged)
+    return IngestSummary(source, fingerprint, len(products), len(rejects), counts(rejects, "reason"), merged,
+                         warnings=len(warnings), warning_reasons=counts(warnings, "kind"),
+                         warning_examples=examples(warnings), notes=notes)
+
+
+def _check_level_names(ws: Workspace, mapping: ColumnMapping, options: IngestOptions, name: str) -> None:
+    """Refuse a file whose level names differ from the workspace's, unless ``rename_levels``."""
+    new = options.level_names or (list(mapping.levels) if mapping.levels else None)
+    stored = json.loads(ws.meta("level_names") or "null")
+    if not new or not stored or options.rename_levels:
+        return
+    if not ws.scalar("SELECT count(*) FROM products WHERE category_path IS NOT NULL"):
+        return
+    differ = [i for i, (a, b) in enumerate(zip(new, stored)) if a != b and b != f"level_{i + 1}"]
+    if differ:
+        raise WorkbenchError(
+            f"the level names of {name} ({', '.join(new)}) differ from the workspace's ({', '.join(stored)}); "
+            "give the same names with --levels, or pass --rename-levels to rename the workspace's levels")
 
 
 def _reader_rejects(bad: pd.DataFrame, source: str) -> pd.DataFrame:
     return pd.DataFrame({"source": source, "row_number": bad["row_number"].astype("int64"),
                          "product_id": None, "reason": bad["reason"],
-                         "raw": [json.dumps({"line": r}) for r in bad["raw"]]})
-
-
-def _validate(ws: Workspace, frame: pd.DataFrame, mapping: ColumnMapping, options: IngestOptions,
-              source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split rows into accepted products and rejects with reasons (first failing check wins)."""
-    n = len(frame)
-    col = mapping.columns()
-    get = lambda f: frame[col[f]] if f in col else pd.Series([None] * n, index=frame.index, dtype=object)  # noqa: E731
-    row_number = pd.Series(np.arange(1, n + 1), index=frame.index)
-    ids = get("id") if "id" in col else row_number.map(lambda i: f"{source}:{i}")
-    ids = ids.map(lambda v: None if v is None else str(v).strip())
-    title_raw = get("title")
-    price_raw = get("price")
-    price = pd.to_numeric(price_raw.map(lambda v: v.replace(",", "").strip() if isinstance(v, str) else v),
-                          errors="coerce")
-    if options.labelled:
-        paths = _category_paths(frame, mapping, title_raw, options)
-    else:
-        paths = pd.Series([None] * n, index=frame.index, dtype=object)
-
-    reason = pd.Series([None] * n, index=frame.index, dtype=object)
-
-    def flag(mask, text):
-        reason[mask & reason.isna()] = text
-
-    flag(ids.isna(), "empty id")
-    flag(title_raw.isna(), "empty title")
-    flag(price_raw.notna() & price.isna(), "unparsable price")
-    if options.labelled:
-        flag(paths.isna(), "missing category (empty, or only the product's own name)")
-    flag(ids.duplicated(keep="first") & ids.notna(), "duplicate id in file")
-    known = ws.df("SELECT product_id FROM products WHERE product_id IN (SELECT unnest(?))",
-                  [ids.dropna().unique().tolist()])["product_id"]
-    flag(ids.isin(set(known)), "duplicate id: already in the workspace")
-    text_cols = [c for c in frame.columns]
-    bad = reason.notna()
-    rejects = pd.DataFrame({
-        "source": source, "row_number": row_number[bad].astype("int64"), "product_id": ids[bad],
-        "reason": reason[bad],
-        "raw": _json_rows(frame.loc[bad, text_cols]),
-    })
-    ok = ~bad
-    title_clean = clean_series(title_raw[ok])
-    empty_after_clean = title_clean.str.len() == 0
-    if empty_after_clean.any():
-        # a title made only of markup or emoji is as empty as a blank one
-        extra = pd.DataFrame({"source": source, "row_number": row_number[ok][empty_after_clean].astype("int64"),
-                              "product_id": ids[ok][empty_after_clean], "reason": "empty title after cleaning",
-                              "raw": title_raw[ok][empty_after_clean].map(lambda t: json.dumps({"title": t}))})
-        rejects = pd.concat([rejects, extra], ignore_index=True)
-        ok_index = title_clean.index[~empty_after_clean]
-        ok = pd.Series(False, index=frame.index)
-        ok[ok_index] = True
-        title_clean = title_clean[~empty_after_clean]
-    desc_raw = get("description")[ok]
-    mapped = set(col.values())
-    others = [c for c in frame.columns if c not in mapped]
-    products = pd.DataFrame({
-        "product_id": ids[ok],
-        "title": title_clean,
-        "title_raw": title_raw[ok],
-        "description": clean_series(desc_raw).where(desc_raw.notna(), None),
-        "description_raw": desc_raw,
-        "brand": clean_series(get("brand")[ok]).where(get("brand")[ok].notna(), None),
-        "price": price[ok],
-        "category_raw": _category_raw(frame[ok], mapping),
-        "category_path": paths[ok],
-        "title_key": normalise_series(title_clean),
-        "leaf": None,
-        "department": _department(frame[ok], options, paths[ok]),
-        "image": _images(frame[ok], get("image")[ok], ids[ok], options),
-        "extra": _json_rows(frame.loc[ok, others]) if others else None,
-        "label_source": "catalog" if options.labelled else None,
-    })
-    return products.reset_index(drop=True), rejects.reset_index(drop=True)
-
-
-def _json_rows(frame: pd.DataFrame) -> list[str]:
-    """One JSON object per row (vectorised; ``None`` values dropped by the reader are null)."""
-    if frame.empty:
-        return []
-    return frame.to_json(orient="records", lines=True, force_ascii=False).splitlines()
-
-
-def _category_paths(frame: pd.DataFrame, mapping: ColumnMapping, titles: pd.Series,
-                    options: IngestOptions) -> pd.Series:
-    """Each row's category path as a node id (``"A > B > C"``), ``None`` when it has none.
-
-    Distinct values are parsed once: a million products share a few thousand paths.
-    """
-    if mapping.levels:
-        key = frame[mapping.levels[0]].fillna("").astype(str)
-        for col in mapping.levels[1:]:
-            key = key + "\x1f" + frame[col].fillna("").astype(str)
-        parsed = {}
-        for value in key.unique():
-            path = []
-            for name in str(value).split("\x1f"):
-                if not name.strip():
-                    break
-                path.append(name.strip())
-            parsed[value] = tuple(path)
-        paths_of = key.map(parsed)
-    elif mapping.category:
-        column = frame[mapping.category]
-        uniques = column.dropna().unique()
-        parsed = dict(zip(uniques, parse_paths(pd.Series(uniques, dtype=object), mapping.sep)))
-        paths_of = column.map(lambda v: parsed.get(v, ()) if v is not None else ())
-    else:
-        raise WorkbenchError("no category mapped; add category=COLUMN or levels=A|B|C to --map "
-                             "(or use `workbench classify` for products without categories)")
-    paths = list(paths_of)
-    if options.strip_name_node:
-        paths = strip_name_nodes(paths, titles.fillna("").tolist())
-    paths = cut_depth(paths, options.max_depth)
-    return pd.Series([SEP.join(p) if p else None for p in paths], index=frame.index, dtype=object)
-
-
-def _category_raw(frame: pd.DataFrame, mapping: ColumnMapping) -> pd.Series | list:
-    if mapping.levels:
-        raw = frame[mapping.levels[0]].fillna("").astype(str)
-        for col in mapping.levels[1:]:
-            raw = raw + SEP + frame[col].fillna("").astype(str)
-        return raw.str.replace(r"(\s>\s)+$", "", regex=True).astype(object)
-    if mapping.category:
-        return frame[mapping.category]
-    return [None] * len(frame)
-
-
-def _department(frame: pd.DataFrame, options: IngestOptions, paths: pd.Series) -> list | pd.Series:
-    if not options.department:
-        return [None] * len(frame)
-    if options.department == "top":
-        return paths.map(lambda p: p.split(SEP)[0] if isinstance(p, str) else None)
-    if options.department not in frame.columns:
-        raise WorkbenchError(f"department column {options.department!r} not in the file; available: "
-                             f"{', '.join(frame.columns)}")
-    return frame[options.department]
-
-
-def _images(frame: pd.DataFrame, mapped: pd.Series, ids: pd.Series, options: IngestOptions) -> list:
-    base = Path(options.image_base) if options.image_base else None
-    out = []
-    for value, pid in zip(mapped, ids):
-        name = value or (options.image_template.format(id=pid) if options.image_template else None)
-        if name and base is not None and not str(name).startswith(("http://", "https://", "/")):
-            candidate = base / name
-            name = str(candidate) if candidate.exists() else (None if not value else name)
-        out.append(name)
-    return out
+                         "raw": [json.dumps({"line": r}, ensure_ascii=False) for r in bad["raw"]]})

@@ -3,6 +3,7 @@ built-in recipes for the real catalogs."""
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import asdict, dataclass, field
 
 from workbench.errors import WorkbenchError
@@ -53,14 +54,45 @@ class ColumnMapping:
         return cols
 
     def check(self, available: list[str]) -> None:
-        """Fail with the list of available columns when a mapped column is missing."""
-        missing = [f"{f}={c}" for f, c in self.columns().items() if c not in available]
+        """Fail with the available columns and the closest match when a mapped column is missing."""
+        missing = [(f, c) for f, c in self.columns().items() if c not in available]
         if missing:
+            hints = [f"did you mean {m}?" for m in (closest_column(c, available) for _, c in missing) if m]
+            shown = ", ".join(available[:60]) + (f", ... ({len(available):,} in all)" if len(available) > 60 else "")
             raise WorkbenchError(
-                f"mapped column(s) {', '.join(missing)} not in the file; available columns: "
-                f"{', '.join(available)}")
+                f"mapped column(s) {', '.join(f'{f}={c}' for f, c in missing)} not in the file"
+                + (f" ({' '.join(hints)})" if hints else "") + f"; available columns: {shown}"
+                + _delimiter_hint(available))
         if self.category and self.levels:
             raise WorkbenchError("map either category=PATH_COLUMN or levels=A|B|C, not both")
+
+
+def _squash(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def closest_column(name: str, available: list[str]) -> str | None:
+    """The column of ``available`` closest to ``name`` (case, spaces and punctuation ignored,
+    then by spelling), or ``None`` when none is close."""
+    squashed = {_squash(c): c for c in available}
+    if _squash(name) in squashed:
+        return squashed[_squash(name)]
+    contains = [c for c in available if _squash(name) and (_squash(name) in _squash(c) or _squash(c) in _squash(name))
+                and min(len(_squash(c)), len(_squash(name))) >= 3]
+    if len(contains) == 1:
+        return contains[0]
+    close = difflib.get_close_matches(_squash(name), list(squashed), n=1, cutoff=0.6)
+    return squashed[close[0]] if close else None
+
+
+def _delimiter_hint(available: list[str]) -> str:
+    """When the file was read as one column holding a delimiter, say which delimiter to pass."""
+    if len(available) != 1:
+        return ""
+    for delim, shown in ((";", "';'"), ("\t", "tab"), ("|", "'|'"), (",", "','")):
+        if delim in available[0]:
+            return f"; the file was read as one column: its delimiter may be {shown} (pass --delimiter)"
+    return ""
 
 
 @dataclass

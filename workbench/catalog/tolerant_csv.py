@@ -1,0 +1,131 @@
+"""The tolerant CSV reader (Python's ``csv`` module): the fallback when DuckDB's sniffer gives up
+(mixed line endings, odd quoting) and the reader of very wide files, whose cost is one pass over
+the cells whatever the number of columns.
+
+It keeps DuckDB's reject accounting: a record with too many or missing fields, undecodable
+bytes or a broken quote is a reject with its line, counted as DuckDB counts lines (the header
+is line 1, a blank line counts, a quoted line break does not).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+from workbench.errors import WorkbenchError
+
+DELIMITERS = (",", ";", "\t", "|")
+UNDECODABLE = "undecodable bytes (not valid UTF-8; pass --encoding if the file uses another encoding)"
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+def _records(text_lines, delimiter: str):
+    return csv.reader(text_lines, delimiter=delimiter, quotechar='"', doublequote=True, strict=False)
+
+
+def sniff_delimiter(sample: str) -> str:
+    """The delimiter among ``, ; tab |`` that splits the first records into the most consistent
+    number of fields (more than one); ``,`` when none does."""
+    lines = sample.splitlines(keepends=True)[:-1] or sample.splitlines(keepends=True)
+    best, best_score = ",", (0.0, 0)
+    for delim in DELIMITERS:
+        try:
+            counts = [len(r) for r in _records(lines[:200], delim) if r]
+        except csv.Error:
+            continue
+        if not counts:
+            continue
+        width, n = Counter(counts).most_common(1)[0]
+        if width < 2:
+            continue
+        score = (n / len(counts), width if counts[0] == width else 0)
+        if score > best_score:
+            best, best_score = delim, score
+    return best
+
+
+def header_width(path: Path, delimiter: str | None) -> tuple[int, str]:
+    """Number of fields in the header and the delimiter (given or sniffed)."""
+    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+        sample = fh.read(1 << 16)
+    delimiter = delimiter or sniff_delimiter(sample)
+    for record in _records(sample.splitlines(keepends=True)[:50], delimiter):
+        if record:
+            return len(record), delimiter
+    return 0, delimiter
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Header names made unique (``name``, ``name_1``, ...); an empty one becomes ``columnNN``."""
+    seen: Counter = Counter()
+    out = []
+    for i, name in enumerate(names):
+        name = name.strip() or f"column{i:02d}"
+        seen[name] += 1
+        out.append(name if seen[name] == 1 else f"{name}_{seen[name] - 1}")
+    return out
+
+
+def _blank(value: str) -> str | None:
+    return value if value.strip() else None
+
+
+def read_tolerant(path: Path, delimiter: str | None = None, columns: list[str] | None = None,
+                  limit: int | None = None):
+    """Read a UTF-8 CSV record by record.
+
+    Returns ``(names, data, extra, rejects, delimiter)``: every column name, ``{column: values}``
+    for the kept columns (all, or those of ``columns`` present), one JSON object per row of the
+    other columns (``None`` when all are kept), and ``[(line, reason, raw)]``.
+    """
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
+        sample = fh.read(1 << 16)
+        fh.seek(0)
+        delimiter = delimiter or sniff_delimiter(sample)
+        reader = _records(fh, delimiter)
+        line = 0
+        names: list[str] | None = None
+        rejects: list[tuple[int, str, str]] = []
+        rows: list[list[str]] = []
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                line += 1
+                rejects.append((line, f"malformed line: {exc}", ""))
+                continue
+            line += 1
+            if names is None:
+                if record and any(v.strip() for v in record):
+                    names = unique_names([v.lstrip("\ufeff") for v in record])
+                continue
+            if not record:
+                continue  # a blank line: counted as a line, not a row
+            raw = delimiter.join(record)
+            if any("\udc80" <= ch <= "\udcff" for ch in raw):
+                rejects.append((line, UNDECODABLE, raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")))
+                continue
+            if len(record) != len(names):
+                kind = "too many columns" if len(record) > len(names) else "missing columns"
+                rejects.append((line, f"malformed line: {kind}", raw))
+                continue
+            rows.append(record)
+            if limit is not None and len(rows) >= limit:
+                break
+    if names is None:
+        raise WorkbenchError(f"{path.name} has no header row (only blank lines); export the catalog with its header")
+    keep = [i for i, n in enumerate(names) if columns is None or n in columns]
+    rest = [i for i in range(len(names)) if i not in set(keep)]
+    data = {names[i]: [_blank(r[i]) for r in rows] for i in keep}
+    extra = None
+    if columns is not None:
+        rest_names = [names[i] for i in rest]
+        extra = [json.dumps(dict(zip(rest_names, (_blank(r[i]) for i in rest))), ensure_ascii=False)
+                 if rest else None for r in rows]
+    return names, data, extra, rejects, delimiter
