@@ -9,12 +9,14 @@ from workbench.store import Workspace
 
 
 def workspace_info(ws: Workspace) -> dict[str, Any]:
-    """Counts of products, rejects (by reason), levels, categories, splits and leakage."""
+    """Counts of products, rejects (by reason), warnings (by kind), levels, categories, splits and leakage."""
     level_names = json.loads(ws.meta("level_names") or "[]")
     per_level = ws.df("SELECT level, count(*) AS n FROM categories GROUP BY level ORDER BY level")
     splits = ws.df("SELECT kind, part, count(*) AS n FROM splits GROUP BY ALL")
     split_kind = "grouped" if (splits["kind"] == "grouped").any() else "random"
     reasons = ws.df("SELECT reason, count(*) AS n FROM rejects GROUP BY reason ORDER BY n DESC")
+    warnings = (ws.df("SELECT kind, count(*) AS n FROM warnings GROUP BY kind ORDER BY n DESC, kind")
+                if ws.has_table("warnings") else None)
     departments = ws.df("SELECT department, count(*) AS n FROM products WHERE department IS NOT NULL "
                         "GROUP BY department ORDER BY n DESC")
     return {
@@ -23,6 +25,8 @@ def workspace_info(ws: Workspace) -> dict[str, Any]:
         "labelled": int(ws.scalar("SELECT count(*) FROM products WHERE leaf IS NOT NULL")),
         "rejected": int(ws.scalar("SELECT count(*) FROM rejects")),
         "reject_reasons": dict(zip(reasons["reason"], map(int, reasons["n"]))),
+        "warnings": int(warnings["n"].sum()) if warnings is not None else 0,
+        "warning_reasons": dict(zip(warnings["kind"], map(int, warnings["n"]))) if warnings is not None else {},
         "sources": ws.df("SELECT path, accepted, rejected FROM sources ORDER BY ingested_at").to_dict("records"),
         "levels": level_names,
         "categories_per_level": {level_names[int(l) - 1] if int(l) <= len(level_names) else str(l): int(n)
@@ -44,6 +48,10 @@ def format_info(info: dict[str, Any]) -> str:
              f"{info['rejected']:,} rejected"]
     for reason, n in info["reject_reasons"].items():
         lines.append(f"            rejected {n:,}: {reason}")
+    if info.get("warnings"):
+        lines.append(f"warnings    {info['warnings']:,} optional fields emptied (products kept)")
+        for kind, n in info["warning_reasons"].items():
+            lines.append(f"            warning {n:,}: {kind}")
     lines.append(f"taxonomy    {' > '.join(info['levels']) or '(none)'}; {info['leaves']:,} leaves; "
                  + ", ".join(f"{k}: {v}" for k, v in info["categories_per_level"].items()))
     if info["merged_categories"]:

@@ -111,6 +111,8 @@ def parse_price(text, decimal: str | None = None) -> tuple[float | None, str | N
     if not raw:
         return None, None, None
     shown = raw if len(raw) <= 60 else raw[:57] + "..."
+    if len(raw) > 40:  # no price takes a sentence
+        return None, None, f'price not understood: "{shown}"'
     if raw.lower() in FREE:
         return 0.0, None, None
     if _SPECIAL.match(raw):

@@ -207,7 +207,8 @@ def unlabelled_mapping(mapping: ColumnMapping) -> ColumnMapping:
 def classify_file(ws: Workspace, path: str | Path, mapping: ColumnMapping | None = None, *,
                   dataset: str | None = None, run_id: str | None = None, threshold: float | None = None,
                   overrides: Mapping[str, float] | None = None, batch_date: date | None = None,
-                  fmt: str | None = None, delimiter: str | None = None) -> ClassifySummary:
+                  fmt: str | None = None, delimiter: str | None = None,
+                  encoding: str | None = None) -> ClassifySummary:
     """Ingest a file of new products (no categories) and classify them.
 
     The column mapping is ``mapping`` or the built-in recipe of ``dataset`` (its category
@@ -226,13 +227,16 @@ def classify_file(ws: Workspace, path: str | Path, mapping: ColumnMapping | None
         mapping = mapping or rec.mapping
     mapping = unlabelled_mapping(mapping)
     if mapping.department:
-        columns = set(read_catalog(path, fmt, delimiter).frame.columns)
+        columns = set(read_catalog(path, fmt, delimiter, encoding=encoding, limit=1).columns)
         if mapping.department in columns:
             options.department = mapping.department
         else:
             mapping = dataclasses.replace(mapping, department=None)
     run_id = run_id or default_run(ws)  # fail before ingesting anything
-    summary = ingest_file(ws, path, mapping, options=options, dataset=dataset, fmt=fmt, delimiter=delimiter)
+    load_run_model(ws, run_id)
+    # a file with no acceptable product fails inside ingest, naming its reject reasons; nothing is written
+    summary = ingest_file(ws, path, mapping, options=options, dataset=dataset, fmt=fmt, delimiter=delimiter,
+                          encoding=encoding)
     ids = ingested_ids(ws, summary.fingerprint)
     if not ids:
         raise WorkbenchError(f"no product of {Path(path).name} was accepted ({summary.rejected} rejected); "

@@ -8,6 +8,8 @@ from workbench.errors import WorkbenchError
 from workbench.catalog.info import format_info, workspace_info
 from workbench.catalog.ingest import IngestOptions, ingest_dataset, ingest_file
 from workbench.catalog.mapping import RECIPES, ColumnMapping
+from workbench.catalog.sniff import FORMATS
+from workbench.catalog.validation import DUPLICATE_POLICIES
 from workbench.store import Workspace
 
 
@@ -25,13 +27,20 @@ def register(sub, common) -> None:
     """Add ``ingest`` and ``info``."""
     p = sub.add_parser("ingest", parents=[common], help="ingest a catalog into the workspace",
                        description="Ingest a built-in catalog (--dataset) or any CSV/Parquet/JSONL file.")
-    p.add_argument("path", nargs="?", help="catalog file (CSV, Parquet or JSON lines)")
+    p.add_argument("path", nargs="?", help="catalog file (CSV, JSON lines or array, Parquet, Excel; "
+                   "gzip/zip compressed too); see `workbench inspect FILE` for a suggested --map")
     p.add_argument("--dataset", choices=sorted(RECIPES), help="a built-in catalog")
     p.add_argument("--map", dest="mapping", help="field=column pairs: id, title, description, brand, price, "
                    "category (a path column) or levels=A|B|C, image, department")
     p.add_argument("--sep", default=">", help="separator of category paths (default '>')")
-    p.add_argument("--format", dest="fmt", choices=["csv", "parquet", "jsonl"])
+    p.add_argument("--format", dest="fmt", choices=list(FORMATS), help="file format (default: from its bytes)")
     p.add_argument("--delimiter", help="CSV field delimiter (default: detected)")
+    p.add_argument("--encoding", help="text encoding, e.g. cp1252 or utf-16 (default: detected)")
+    p.add_argument("--on-duplicate", choices=list(DUPLICATE_POLICIES), default=None,
+                   help="a repeated id in the file: reject the later rows (default), or keep the first "
+                        "or last row and merge the others")
+    p.add_argument("--rename-levels", action="store_true",
+                   help="accept level names that differ from the workspace's, renaming its levels")
     p.add_argument("--max-depth", type=int, help="cut category paths at this depth")
     p.add_argument("--min-count", type=int, help="merge leaves with fewer products")
     p.add_argument("--merge", choices=["parent", "other"], help="where rare leaves go (default parent)")
@@ -54,7 +63,8 @@ def run_ingest(args) -> int:
     levels = [v.strip() for v in args.levels.split(",")] if args.levels else None
     overrides = dict(max_depth=args.max_depth, min_count=args.min_count, merge=args.merge,
                      level_names=levels, department=args.department, fractions=args.fractions,
-                     strip_name_node=args.strip_name_node or None)
+                     strip_name_node=args.strip_name_node or None, on_duplicate=args.on_duplicate,
+                     rename_levels=args.rename_levels or None)
     if args.dataset:
         if args.path:
             raise WorkbenchError("give either --dataset NAME or a file PATH, not both")
@@ -67,7 +77,7 @@ def run_ingest(args) -> int:
             if value is not None:
                 setattr(options, key, value)
         summary = ingest_file(ws, args.path, ColumnMapping.parse(args.mapping, args.sep), options=options,
-                              sample=args.sample, fmt=args.fmt, delimiter=args.delimiter)
+                              sample=args.sample, fmt=args.fmt, delimiter=args.delimiter, encoding=args.encoding)
     print(summary)
     return 0
 

@@ -27,8 +27,9 @@ def register(sub, common) -> None:
     c.add_argument("--dataset", choices=sorted(RECIPES), help="use a built-in catalog's column mapping")
     c.add_argument("--map", dest="mapping", help="field=column pairs as for `workbench ingest` (categories ignored)")
     c.add_argument("--sep", default=">", help="separator of category paths in --map (unused here)")
-    c.add_argument("--format", dest="fmt", choices=["csv", "parquet", "jsonl"])
+    c.add_argument("--format", dest="fmt", choices=["csv", "jsonl", "json", "parquet", "xlsx"])
     c.add_argument("--delimiter", help="CSV field delimiter (default: detected)")
+    c.add_argument("--encoding", help="text encoding, e.g. cp1252 (default: detected)")
     c.add_argument("--threshold", type=float, help="global threshold instead of the published thresholds")
     c.add_argument("--date", help="batch date YYYY-MM-DD (default: today, UTC)")
     c.set_defaults(func=run_classify)
@@ -102,7 +103,7 @@ def run_classify(args) -> int:
     mapping = ColumnMapping.parse(args.mapping, args.sep) if args.mapping else None
     summary = classify_file(Workspace(args.workspace), args.path, mapping, dataset=args.dataset,
                             run_id=args.run, threshold=args.threshold, batch_date=to_date(args.date),
-                            fmt=args.fmt, delimiter=args.delimiter)
+                            fmt=args.fmt, delimiter=args.delimiter, encoding=args.encoding)
     print(summary)
     return 0
 

@@ -1,0 +1,274 @@
+"""``workbench inspect FILE``: what a catalog file holds and how to ingest it.
+
+Reads a sample (the first 50,000 rows), reports the detected format, delimiter, encoding and row
+count, profiles each column (type, share empty, distinct values, three examples), guesses the
+title, id, price, brand, description, image, department and category columns (a path column with
+its separator, or level columns that form a hierarchy), and suggests the ``workbench ingest``
+command line to copy. The guesses are rules on names and values, stated in the README.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from workbench.catalog.catalog_taxonomy import _looks_like_name, parse_paths
+from workbench.catalog.category_sep import depth_profile, detect_separator
+from workbench.catalog.prices import parse_prices
+from workbench.catalog.reader import read_catalog
+
+SAMPLE_ROWS = 50_000
+#: column names that say what a column holds, best first (compared lowercase, without punctuation)
+NAMES = {
+    "id": ["id", "productid", "uniqid", "sku", "itemid", "articleid", "productcode", "code", "pid", "asin", "ean",
+           "gtin", "styleid"],
+    "title": ["title", "name", "productname", "productdisplayname", "producttitle", "itemname", "nama",
+              "namaproduk", "nom", "nombre", "titel", "titolo", "displayname"],
+    "description": ["description", "productdescription", "desc", "longdescription", "deskripsi", "beschreibung",
+                    "descripcion", "details"],
+    "brand": ["brand", "brandname", "manufacturer", "merek", "marke", "marca", "marque", "vendor", "maker"],
+    "price": ["price", "retailprice", "listprice", "regularprice", "mrp", "saleprice", "unitprice", "harga",
+              "preis", "prix", "precio", "prezzo", "cost", "amount"],
+    "image": ["image", "imagefile", "imagepath", "img", "picture", "photo", "imageurl", "imagelink", "thumbnail",
+              "imageurls"],
+    "department": ["department", "dept", "gender", "division", "segment", "section"],
+    "category": ["category", "categorypath", "categories", "categorytree", "productcategorytree", "kategori",
+                 "categorie", "kategorie", "categoria", "breadcrumb", "taxonomy", "leaf"],
+}
+_IMAGE = re.compile(r"\.(?:jpe?g|png|webp|gif|bmp|tiff?)(?:\?.*)?$", re.IGNORECASE)
+_INT = re.compile(r"^[+-]?\d+$")
+_NUM = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?.*)?$")
+_BOOL = {"true", "false", "yes", "no", "y", "n", "t", "f"}
+
+
+def _key(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def _name_rank(column: str, field: str) -> int | None:
+    names = NAMES[field]
+    key = _key(column)
+    return names.index(key) if key in names else None
+
+
+def _column_type(values: pd.Series, name: str) -> str:
+    text = values.dropna().astype(str)
+    if text.empty:
+        return "empty"
+    sample = text.head(5000)
+    share = lambda pattern: sample.str.match(pattern).mean()  # noqa: E731
+    if share(_INT.pattern) == 1:
+        return "integer"
+    if share(_NUM.pattern) == 1:
+        return "number"
+    if sample.str.lower().isin(_BOOL).all():
+        return "boolean"
+    if share(_DATE.pattern) >= 0.95:
+        return "date"
+    if sample.str.startswith("[").mean() >= 0.9:
+        return "JSON list"
+    if sample.str.contains(_IMAGE.pattern, regex=True).mean() >= 0.9:
+        return "image"
+    if sample.str.startswith(("http://", "https://")).mean() >= 0.9:
+        return "url"
+    if sample.str.len().mean() <= 20:
+        prices = parse_prices(sample.head(1000))
+        if prices["warning"].isna().mean() >= 0.9 and prices["price"].notna().mean() >= 0.9:
+            return "price"
+    sep = detect_separator(sample)
+    if sep and sample.str.len().mean() < 200:
+        depths = [len(p) for p in parse_paths(sample.head(500), sep)]
+        if depths and sum(depths) / len(depths) > 1.5:
+            return "category path"
+    return "text"
+
+
+def profile_columns(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Type, share empty, distinct values and three examples of each column."""
+    out = []
+    for name in frame.columns:
+        values = frame[name]
+        present = values.dropna()
+        examples = [str(v) if len(str(v)) <= 60 else str(v)[:57] + "..." for v in pd.unique(present)[:3]]
+        out.append({"name": name, "type": _column_type(values, name),
+                    "empty": round(float(values.isna().mean()), 4) if len(values) else 1.0,
+                    "distinct": int(present.nunique()), "examples": examples,
+                    "mean_length": float(present.astype(str).str.len().mean()) if len(present) else 0.0})
+    return out
+
+
+def _pick(profiles: list[dict], field: str, ok, taken: set[str]) -> str | None:
+    ranked = [(r, p["name"]) for p in profiles if p["name"] not in taken and ok(p)
+              for r in [_name_rank(p["name"], field)] if r is not None]
+    return min(ranked)[1] if ranked else None
+
+
+def guess_fields(frame: pd.DataFrame, profiles: list[dict]) -> dict[str, Any]:
+    """Which column looks like each product field (``None`` where none does)."""
+    n = max(len(frame), 1)
+    taken: set[str] = set()
+    guess: dict[str, Any] = {}
+    unique = lambda p: p["distinct"] >= 0.99 * n * (1 - p["empty"]) and p["empty"] < 0.01  # noqa: E731
+    guess["id"] = _pick(profiles, "id", lambda p: unique(p) and p["type"] in ("integer", "text"), taken)
+    taken |= {guess["id"]} - {None}
+    wordy = lambda p: p["type"] in ("text", "category path") and p["mean_length"] >= 5  # noqa: E731
+    title = _pick(profiles, "title", wordy, taken)
+    if title is None:
+        texts = [p for p in profiles if p["name"] not in taken and p["type"] == "text" and 10 <= p["mean_length"] <= 300]
+        title = max(texts, key=lambda p: (p["distinct"], -p["empty"]))["name"] if texts else None
+    guess["title"] = title
+    taken |= {title} - {None}
+    guess["description"] = _pick(profiles, "description", lambda p: p["type"] == "text", taken)
+    guess["brand"] = _pick(profiles, "brand", lambda p: p["type"] == "text", taken)
+    guess["price"] = _pick(profiles, "price", lambda p: p["type"] in ("integer", "number", "price"), taken)
+    single_image = lambda p: p["type"] in ("image", "url", "text") and p["empty"] < 1  # noqa: E731
+    guess["image"] = (_pick(profiles, "image", lambda p: p["type"] == "image", taken)
+                      or _pick(profiles, "image", single_image, taken))
+    guess["department"] = _pick(profiles, "department", lambda p: p["type"] == "text" and p["distinct"] <= 50, taken)
+    taken |= {v for v in guess.values() if v}
+    guess["category"] = guess_category(frame, profiles, taken - {guess["department"]}, title)
+    return guess
+
+
+def guess_category(frame: pd.DataFrame, profiles: list[dict], taken: set[str], title: str | None) -> dict | None:
+    """The category: the deepest path column (its separator found from the values), else the
+    longest chain of level columns in which each column determines the one above it."""
+    paths = []
+    for p in profiles:
+        if p["name"] in taken or p["type"] not in ("category path", "JSON list"):
+            continue
+        values = frame[p["name"]]
+        sep = detect_separator(values)
+        if not sep or values.dropna().astype(str).str.contains("://", regex=False).mean() > 0.2:
+            continue  # lists of URLs are not category paths
+        mean_depth = sum(len(x) for x in parse_paths(values.dropna(), sep)) / max(values.notna().sum(), 1)
+        paths.append((mean_depth, p["type"] != "JSON list", -profiles.index(p), p["name"], sep, p["type"]))
+    if paths:
+        _, _, _, column, sep, kind = max(paths)
+        values = frame[column]
+        return _path_summary(values, sep, title and frame[title], {"column": column, "sep": sep,
+                             "format": "JSON list of paths" if kind == "JSON list" else "path"})
+    chain = level_chain(frame, [p for p in profiles if p["name"] not in taken and p["type"] == "text"
+                                and 2 <= p["distinct"] <= max(2, min(5000, 0.2 * len(frame))) and p["empty"] < 0.2])
+    if len(chain) >= 2:
+        joined = frame[chain[0]].fillna("").astype(str)
+        for c in chain[1:]:
+            joined = joined + " > " + frame[c].fillna("").astype(str)
+        return _path_summary(joined.str.replace(r"(\s>\s)+$", "", regex=True), ">", None,
+                             {"levels": chain, "format": "level columns"})
+    single = _pick(profiles, "category", lambda p: p["type"] == "text", taken)
+    if single:
+        return _path_summary(frame[single], ">", None, {"column": single, "sep": ">", "format": "one level"})
+    return None
+
+
+def level_chain(frame: pd.DataFrame, candidates: list[dict]) -> list[str]:
+    """The longest list of columns, top level first, in which each column's value fixes the
+    previous one's for at least 95% of the rows (``subCategory`` fixes ``masterCategory``)."""
+    order = sorted(candidates, key=lambda p: p["distinct"])
+    best: dict[str, list[str]] = {}
+    for i, child in enumerate(order):
+        best[child["name"]] = [child["name"]]
+        for parent in order[:i]:
+            if parent["distinct"] >= child["distinct"] or not _determines(frame, child["name"], parent["name"]):
+                continue
+            chain = best[parent["name"]] + [child["name"]]
+            if len(chain) > len(best[child["name"]]):
+                best[child["name"]] = chain
+    chains = sorted(best.values(), key=lambda c: (len(c), frame[c[-1]].nunique()), reverse=True)
+    return chains[0] if chains else []
+
+
+def _determines(frame: pd.DataFrame, child: str, parent: str) -> bool:
+    pair = frame[[child, parent]].dropna()
+    if pair.empty:
+        return False
+    top = pair.groupby(child)[parent].agg(lambda s: s.value_counts().iloc[0]).sum()
+    return top / len(pair) >= 0.95
+
+
+def _path_summary(values: pd.Series, sep: str, titles: pd.Series | None, out: dict) -> dict:
+    present = values.dropna()
+    paths = parse_paths(present, sep)
+    name_share = 0.0
+    if titles is not None and len(paths):
+        named = [bool(p) and _looks_like_name(p[-1], str(t)) for p, t in zip(paths, titles[present.index].fillna(""))]
+        name_share = sum(named) / len(paths)
+    depths, distinct = depth_profile(present, sep)
+    out.update({"depth_histogram": {int(k): int(v) for k, v in sorted(depths.items())},
+                "distinct_per_depth": distinct, "name_node_share": round(name_share, 4)})
+    if "levels" not in out and sep == ">" and present.astype(str).str.contains(" > ", regex=False).mean() > 0.5:
+        out["written"] = "' > '"
+    options: dict[str, Any] = {}
+    if name_share >= 0.1:
+        options["strip_name_node"] = True
+        paths = [p[:-1] if p and _looks_like_name(p[-1], str(t)) else p
+                 for p, t in zip(paths, titles[present.index].fillna(""))]
+    rows = max(len(values), 1)
+    reach = {d: sum(len(p) >= d for p in paths) / rows for d in range(1, max((len(p) for p in paths), default=0) + 1)}
+    deepest = max(reach, default=0)
+    depth = max([d for d, share in reach.items() if share >= 0.9], default=deepest)
+    if depth and depth < deepest:
+        options["max_depth"] = depth
+    leaves = pd.Series([p[:depth] for p in paths if p]).value_counts() if depth else pd.Series(dtype=int)
+    minimum = 10 if rows >= 5000 else 5
+    if len(leaves) and leaves.median() < minimum:
+        options["min_count"] = minimum
+    out["options"] = options
+    return out
+
+
+def inspect_file(path: str | Path, *, fmt: str | None = None, delimiter: str | None = None,
+                 encoding: str | None = None, sample: int = SAMPLE_ROWS, shown_path: str | None = None) -> dict:
+    """The inspection of a catalog file as a JSON-ready dict (see the module docstring)."""
+    raw = read_catalog(path, fmt, delimiter, encoding=encoding, limit=sample)
+    frame, info = raw.frame, raw.info
+    profiles = profile_columns(frame)
+    guess = guess_fields(frame, profiles)
+    complete = len(frame) < sample
+    result = {
+        "file": str(path), "format": info.format, "encoding": info.encoding, "compression": info.compression,
+        "delimiter": info.delimiter if info.format == "csv" else None, "reader": info.reader,
+        "rows": len(frame) + len(raw.rejects) if complete else None, "rows_read": len(frame),
+        "malformed_rows": len(raw.rejects), "complete": complete,
+        "columns": [{k: v for k, v in p.items() if k != "mean_length"} for p in profiles],
+        "guess": guess, "notes": list(info.notes),
+    }
+    if guess["id"]:
+        col = frame[guess["id"]].dropna().astype(str).str.strip()
+        result["id_unique_share"] = round(float(col.nunique() / max(len(col), 1)), 6)
+    result["command"] = suggest_command(shown_path or str(path), guess, info)
+    return result
+
+
+def suggest_command(path: str, guess: dict, info) -> str | None:
+    """The ``workbench ingest`` command line for the guesses (``None`` without a title)."""
+    if not guess.get("title"):
+        return None
+    fields = [(f, guess[f]) for f in ("id", "title", "description", "brand", "price") if guess.get(f)]
+    category = guess.get("category") or {}
+    if category.get("levels"):
+        fields.append(("levels", "|".join(category["levels"])))
+    elif category.get("column"):
+        fields.append(("category", category["column"]))
+    fields += [(f, guess[f]) for f in ("image", "department") if guess.get(f)]
+    parts = ["workbench", "ingest", path, "--map", ",".join(f"{k}={v}" for k, v in fields)]
+    if category.get("column"):
+        parts += ["--sep", category["sep"]]
+    options = category.get("options", {})
+    if options.get("max_depth"):
+        parts += ["--max-depth", str(options["max_depth"])]
+    if options.get("min_count"):
+        parts += ["--min-count", str(options["min_count"])]
+    if options.get("strip_name_node"):
+        parts.append("--strip-name-node")
+    if info.format == "csv" and info.delimiter and info.delimiter != ",":
+        parts += ["--delimiter", info.delimiter]
+    if info.encoding and info.encoding not in ("utf-8", "utf-8-sig"):
+        parts += ["--encoding", info.encoding]
+    return " ".join(shlex.quote(p) for p in parts)
