@@ -7,6 +7,7 @@ with the same options twice changes nothing (the file's fingerprint is recorded)
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -101,6 +102,8 @@ def ingest_file(ws: Workspace, path: str | Path, mapping: ColumnMapping, *,
     options = options or IngestOptions()
     path = Path(path).resolve()
     fingerprint = file_fingerprint(path, mapping, options, sample, encoding) if path.is_file() else ""
+    if mapping.department and not options.department:
+        options = dataclasses.replace(options, department=mapping.department)  # --map department=COLUMN
     source = path.name if not sample else f"{path.name} (sample {sample})"
     if fingerprint and ws.scalar("SELECT count(*) FROM sources WHERE fingerprint = ?", [fingerprint]):
         return IngestSummary(source, fingerprint, 0, 0, already_ingested=True)

@@ -203,7 +203,8 @@ def _single_byte_guess(path: Path) -> str:
     if not matches:
         return "cp1252"
     best = min(m.chaos for m in matches)
-    plausible = [m.encoding for m in matches if m.chaos <= best + 0.01]
+    # a match lists the other encodings that decode the sample to the same text
+    plausible = [enc for m in matches if m.chaos <= best + 0.01 for enc in [m.encoding, *m.could_be_from_charset]]
     for preferred in ("cp1252", "latin_1", "iso8859_15"):
         if preferred in plausible:
             return "cp1252" if preferred == "latin_1" else preferred

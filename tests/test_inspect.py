@@ -1,0 +1,73 @@
+"""``workbench inspect``: on each shared catalog its suggested command line, pasted as it is,
+ingests the catalog with the same result as the built-in recipe; the report a person reads."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import pandas as pd
+import pytest
+
+from workbench import Workspace, ingest_dataset
+from workbench.catalog.datasets import locate
+from workbench.catalog.inspect import inspect_file
+from workbench.catalog.mapping import recipe
+from workbench.cli.main import main
+
+COMPARED = "product_id, title, category_path, leaf, price, brand, description_raw, department"
+
+
+@pytest.mark.parametrize("dataset", ["fashion", "flipkart", "flipkart-1050", "tokopedia"])
+def test_the_suggested_command_ingests_like_the_recipe(tmp_path, dataset, capsys):
+    path = locate(recipe(dataset).relpath)
+    assert main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    command = out.split("suggested command (copy it; check the columns above first)\n")[1].strip()
+    args = shlex.split(command)
+    assert args[:3] == ["workbench", "ingest", str(path)]
+    assert main(args[1:] + ["--workspace", str(tmp_path / "pasted")]) == 0
+    pasted = capsys.readouterr().out
+    by_recipe = ingest_dataset(Workspace(tmp_path / "recipe"), dataset)
+    a, b = Workspace(tmp_path / "pasted"), Workspace(tmp_path / "recipe")
+    assert f"{by_recipe.accepted:,} products accepted, {by_recipe.rejected:,} rejected" in pasted
+    for sql in (f"SELECT {COMPARED} FROM products ORDER BY product_id",
+                "SELECT * FROM categories ORDER BY node_id", "SELECT * FROM category_merges ORDER BY ALL",
+                "SELECT reason, count(*) AS n FROM rejects GROUP BY reason ORDER BY reason",
+                "SELECT * FROM splits ORDER BY ALL"):
+        pd.testing.assert_frame_equal(a.df(sql), b.df(sql))
+
+
+def test_inspect_reports_what_a_person_needs_on_tokopedia(capsys):
+    path = locate("tokopedia/tokopedia_16k.csv")
+    assert main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "format      CSV, delimiter ',', encoding utf-8, not compressed" in out
+    assert "rows        16,000" in out
+    assert "nama    text            0.0%    15,989  COOLZY-PRO PORTABLE AC | " in out
+    assert "  category     leaf: path, separator ' > '" in out
+    assert "                   3            16,000               8" in out
+    assert "  id           (none: ids are generated from the file name and row number)" in out
+    assert main(["inspect", str(path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    category = result["guess"]["category"]
+    assert category["depth_histogram"] == {"3": 16000} and category["distinct_per_depth"] == {"1": 2, "2": 4, "3": 8}
+    assert result["guess"]["title"] == "nama" and result["rows"] == 16000
+
+
+def test_inspect_finds_delimiter_encoding_price_and_json_paths(tmp_path):
+    real = pd.read_csv(locate("flipkart/flipkart_1050.csv"), dtype=str, keep_default_na=False).head(300)
+    real["retail_price"] = "€ " + real["retail_price"].str.replace(".0", ",00", regex=False)  # "€ 1899,00"
+    real["product_name"] = real["product_name"] + " – Édition spéciale"
+    path = tmp_path / "shop.csv"
+    real.to_csv(path, index=False, sep=";", encoding="cp1252", errors="replace")
+    result = inspect_file(path)
+    assert (result["delimiter"], result["encoding"]) == (";", "cp1252")
+    types = {c["name"]: c["type"] for c in result["columns"]}
+    assert types["retail_price"] == "price" and types["product_category_tree"] == "JSON list"
+    assert result["guess"]["category"]["sep"] == ">>" and result["guess"]["price"] == "retail_price"
+    assert "--delimiter ';' --encoding cp1252" in result["command"]
+    assert main(shlex.split(result["command"])[1:] + ["--workspace", str(tmp_path / "ws")]) == 0
+    ws = Workspace(tmp_path / "ws")
+    assert ws.scalar("SELECT count(*) FROM products WHERE price_currency = 'EUR' AND price = round(price)") > 250
+    assert ws.scalar("SELECT count(*) FROM products WHERE title LIKE '%Édition spéciale'") > 250
