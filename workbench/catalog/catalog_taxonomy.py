@@ -44,7 +44,7 @@ def strip_name_nodes(paths: list[tuple[str, ...]], titles: Sequence[str]) -> lis
     """
     out = []
     for path, title in zip(paths, titles):
-        if path and _looks_like_name(path[-1], str(title)):
+        if path and _looks_like_name(path[-1], " ".join(str(title).split())):  # a title's line breaks are spaces
             path = path[:-1]
         out.append(path)
     return out

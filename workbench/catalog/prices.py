@@ -30,6 +30,9 @@ ILS MYR PLN CZK CHF SEK NOK DKK RON HUF ZAR AED SAR EGP PKR BDT LKR TWD ARS CLP 
 FREE = frozenset({"free", "gratis", "gratuit", "kostenlos", "gratuito", "0", "free!"})
 #: currencies whose shops group thousands with "." (``Rp 15.000`` is fifteen thousand)
 DOT_GROUPING = frozenset({"IDR", "VND", "CLP", "COP", "ARS"})
+#: currencies whose shops group thousands with "," (``₹1,099`` is 1099 even in a column of euros)
+COMMA_GROUPING = frozenset({"INR", "USD", "GBP", "JPY", "CNY", "AUD", "CAD", "NZD", "HKD", "SGD", "MYR", "PHP",
+                            "THB", "KRW", "PKR", "BDT", "LKR", "NGN", "ILS", "TWD", "MXN", "AED", "SAR"})
 
 _SPACES = "\u00a0\u202f\u2009\u2007 '’"
 _SYMBOL_RE = re.compile("|".join(
@@ -70,7 +73,7 @@ def _number(text: str, decimal: str | None, currency: str | None) -> float | Non
         elif len(tail) == 3 and head and head != "0":
             # ambiguous "1,099" / "1.099": grouping unless the column or currency says otherwise
             if sep == ",":
-                mark = "," if decimal == "," else None
+                mark = "," if decimal == "," and currency not in COMMA_GROUPING else None
             else:
                 mark = None if (decimal == "," or currency in DOT_GROUPING) else "."
         else:
