@@ -2,14 +2,18 @@
 titles, ingested into a fresh workspace (validate, clean, taxonomy, both splits).
 
 Measures wall seconds and peak RSS of the ingest (in a child process, so the data generation
-does not count), against ``pandas.read_csv`` of the same file in the same run.
+does not count), against ``pandas.read_csv`` of the same file in the same run, and against the
+ingest of an earlier commit (``--baseline``, default d327b12, the commit before the "bring your
+own catalog" reader) checked out with ``git archive`` into a temporary folder and run on the
+same file in the same run.
 
-    .venv/bin/python benchmarks/ingest.py [--rows 1000000]
+    .venv/bin/python benchmarks/ingest.py [--rows 1000000] [--baseline d327b12 | --baseline none]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import resource
 import subprocess
@@ -28,8 +32,8 @@ import sys, time, resource
 from workbench import Workspace, ingest_file, ColumnMapping
 t = time.perf_counter()
 summary = ingest_file(Workspace(sys.argv[2]), sys.argv[1], ColumnMapping(
-    id="id", title="productDisplayName", levels=["masterCategory", "subCategory", "articleType"],
-    department="gender"))
+    id="id", title="productDisplayName", price="price",
+    levels=["masterCategory", "subCategory", "articleType"], department="gender"))
 print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, summary.accepted, summary.rejected)
 """
 
@@ -52,27 +56,54 @@ def make_catalog(rows: int, path: Path, seed: int = 0) -> None:
     extra = words[rng.integers(0, len(words), rows)]
     frame["productDisplayName"] = frame["productDisplayName"] + " " + extra + " " + \
         pd.Series(rng.integers(0, 1000, rows)).astype(str)
+    frame["price"] = pd.Series(rng.integers(99, 9999, rows)).astype(str) + ".00"  # plain numbers: both versions parse them
     frame.to_csv(path, index=False)
+
+
+def ingest_seconds(path: Path, workspace: Path, code_root: Path) -> tuple[float, float, str, str]:
+    """(seconds, peak MB, accepted, rejected) of one ingest in a child process running ``code_root``."""
+    env = {**os.environ, "PYTHONPATH": str(code_root)}
+    out = subprocess.run([sys.executable, "-c", CHILD, str(path), str(workspace)], capture_output=True,
+                         text=True, check=True, env=env, cwd=code_root)
+    seconds, peak_mb, accepted, rejected = out.stdout.strip().splitlines()[-1].split()
+    return float(seconds), float(peak_mb), accepted, rejected
+
+
+def checkout(rev: str, folder: Path) -> Path:
+    """The project at ``rev``, extracted with ``git archive`` (no worktree left behind)."""
+    repo = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(["git", "-C", str(repo), "archive", rev], capture_output=True, check=True).stdout
+    folder.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--baseline", default="d327b12", help="commit to compare with in the same run, or 'none'")
     args = parser.parse_args()
+    here = Path(__file__).resolve().parents[1]
+    print(f"load at start: {os.getloadavg()[0]:.1f} (1 min), {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "catalog.csv"
         make_catalog(args.rows, path)
         read = subprocess.run([sys.executable, "-c", READ, str(path)], capture_output=True, text=True, check=True)
         read_s, read_mb = map(float, read.stdout.strip().splitlines()[-1].split())
-        out = subprocess.run([sys.executable, "-c", CHILD, str(path), str(Path(tmp) / "ws")],
-                             capture_output=True, text=True, check=True)
-        seconds, peak_mb, accepted, rejected = out.stdout.strip().splitlines()[-1].split()
-        seconds, peak_mb = float(seconds), float(peak_mb)
+        base = None
+        if args.baseline != "none":
+            old = checkout(args.baseline, Path(tmp) / "baseline")
+            base = ingest_seconds(path, Path(tmp) / "ws-baseline", old)
+        seconds, peak_mb, accepted, rejected = ingest_seconds(path, Path(tmp) / "ws", here)
     print(f"rows {args.rows:,}: ingest {seconds:.1f} s, peak RSS {peak_mb / 1024:.2f} GiB "
           f"({accepted} accepted, {rejected} rejected)")
+    if base is not None:
+        print(f"baseline {args.baseline}: ingest {base[0]:.1f} s, peak RSS {base[1] / 1024:.2f} GiB "
+              f"({base[2]} accepted, {base[3]} rejected); this / baseline = {seconds / base[0]:.2f}x")
     print(f"pandas.read_csv of the same file: {read_s:.1f} s, peak {read_mb / 1024:.2f} GiB; "
           f"ingest / read = {seconds / read_s:.1f}x")
-    print(f"machine: {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores, no GPU")
+    print(f"load at end: {os.getloadavg()[0]:.1f} (1 min)")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, no GPU")
 
 
 if __name__ == "__main__":
