@@ -14,6 +14,7 @@ from workbench.catalog.datasets import locate
 from workbench.catalog.inspect import inspect_file
 from workbench.catalog.mapping import recipe
 from workbench.cli.main import main
+from test_catalog_zoo import count_records
 
 COMPARED = "product_id, title, category_path, leaf, price, brand, description_raw, department"
 
@@ -29,6 +30,9 @@ def test_the_suggested_command_ingests_like_the_recipe(tmp_path, dataset, capsys
     assert main(args[1:] + ["--workspace", str(tmp_path / "pasted")]) == 0
     pasted = capsys.readouterr().out
     by_recipe = ingest_dataset(Workspace(tmp_path / "recipe"), dataset)
+    # every row of the shared file is accounted for (rows counted with Python's csv module)
+    assert by_recipe.accepted + by_recipe.rejected == count_records(path)
+    assert by_recipe.accepted > 0.95 * count_records(path)
     a, b = Workspace(tmp_path / "pasted"), Workspace(tmp_path / "recipe")
     assert f"{by_recipe.accepted:,} products accepted, {by_recipe.rejected:,} rejected" in pasted
     for sql in (f"SELECT {COMPARED} FROM products ORDER BY product_id",

@@ -55,19 +55,6 @@ class RawCatalog:
     info: ReadInfo | None = None
 
 
-def detect_format(path: Path, fmt: str | None = None) -> str:
-    """A format name from the argument or the file extension (the bytes may still overrule it)."""
-    if fmt:
-        if fmt not in sniff.FORMATS:
-            raise WorkbenchError(f"unknown format {fmt!r}; use {', '.join(sniff.FORMATS)}")
-        return fmt
-    try:
-        return FORMATS[path.suffix.lower()]
-    except KeyError:
-        raise WorkbenchError(
-            f"cannot tell the format of {path.name}; rename it to .csv/.parquet/.jsonl or pass --format") from None
-
-
 def read_catalog(path: str | Path, fmt: str | None = None, delimiter: str | None = None, *,
                  encoding: str | None = None, columns: list[str] | None = None,
                  limit: int | None = None) -> RawCatalog:

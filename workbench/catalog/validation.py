@@ -84,13 +84,12 @@ def validate(ws: Workspace, frame: pd.DataFrame, extra: pd.Series | None, mappin
     ok = reason.isna()
     prices = parse_prices(get("price")[ok])
     brand_raw, desc_raw = get("brand")[ok], get("description")[ok]
-    brand, desc = clean_series(brand_raw), clean_series(desc_raw)
+    brand = clean_series(brand_raw) if "brand" in col else brand_raw.fillna("")
+    desc = clean_series(desc_raw) if "description" in col else desc_raw.fillna("")
     found = pd.DataFrame({"product_id": ids[ok], "row_number": row_number[ok]})
-    warnings += [
-        _warnings(found, prices["warning"], "price", source),
-        _warnings(found, _emptied(brand_raw, brand, "brand"), "brand", source),
-        _warnings(found, _emptied(desc_raw, desc, "description"), "description", source),
-    ]
+    warnings += [_warnings(found, prices["warning"], "price", source)]
+    warnings += [_warnings(found, _emptied(raw, clean, field), field, source)
+                 for field, raw, clean in (("brand", brand_raw, brand), ("description", desc_raw, desc)) if field in col]
     products = pd.DataFrame({
         "product_id": ids[ok],
         "title": title_clean[ok],
