@@ -167,6 +167,18 @@ def test_duplicate_ids_ignore_surrounding_whitespace_and_follow_the_policy(tmp_p
     assert counts["last"] == (5, 0, {"duplicate id merged": 1}, "A later version of the first product")
 
 
+def test_an_unusable_image_is_emptied_with_a_warning(tmp_path, rows):
+    images = rows.head(4).assign(photo=["javascript:alert(1)", '["http://img.example/a.jpg", "http://img.example/b.jpg"]',
+                                        "photos/a.jpg", "data:text/html,<script>x</script>"])
+    images.to_csv(tmp_path / "i.csv", index=False)
+    ws = Workspace(tmp_path / "ws")
+    mapping = ColumnMapping(id="id", title="productDisplayName", levels=LEVELS, image="photo")
+    summary = ingest_file(ws, tmp_path / "i.csv", mapping)
+    assert (summary.accepted, summary.warning_reasons) == (4, {"image not usable": 2})
+    got = ws.df("SELECT product_id, image FROM products").set_index("product_id")["image"]
+    assert got[images["id"]].fillna("-").tolist() == ["-", "http://img.example/a.jpg", "photos/a.jpg", "-"]
+
+
 def test_mapping_errors_name_the_closest_column(tmp_path, rows):
     rows.to_csv(tmp_path / "c.csv", index=False)
     with pytest.raises(WorkbenchError, match=r"title=product_display_name not in the file \(did you mean "

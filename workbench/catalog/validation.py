@@ -9,6 +9,7 @@ cannot be used becomes empty and is counted as a warning with its reason; the pr
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,7 +88,13 @@ def validate(ws: Workspace, frame: pd.DataFrame, extra: pd.Series | None, mappin
     brand = clean_series(brand_raw) if "brand" in col else brand_raw.fillna("")
     desc = clean_series(desc_raw) if "description" in col else desc_raw.fillna("")
     found = pd.DataFrame({"product_id": ids[ok], "row_number": row_number[ok]})
+    checked_images = [usable_image(v) for v in get("image")[ok]] if "image" in col else []
+    images = pd.Series([i for i, _ in checked_images] if "image" in col else [None] * int(ok.sum()),
+                       index=found.index, dtype=object)
     warnings += [_warnings(found, prices["warning"], "price", source)]
+    if "image" in col:
+        warnings += [_warnings(found, pd.Series([w for _, w in checked_images], index=found.index, dtype=object),
+                               "image", source)]
     warnings += [_warnings(found, _emptied(raw, clean, field), field, source)
                  for field, raw, clean in (("brand", brand_raw, brand), ("description", desc_raw, desc)) if field in col]
     products = pd.DataFrame({
@@ -104,7 +111,7 @@ def validate(ws: Workspace, frame: pd.DataFrame, extra: pd.Series | None, mappin
         "title_key": normalise_series(title_clean[ok]),
         "leaf": None,
         "department": _department(frame[ok], options, paths[ok]),
-        "image": _images(get("image")[ok], ids[ok], options),
+        "image": _images(images, ids[ok], options),
         "extra": None if extra is None else extra[ok],
         "label_source": "catalog" if options.labelled else None,
     })
@@ -220,6 +227,31 @@ def _department(frame: pd.DataFrame, options, paths: pd.Series) -> list | pd.Ser
         raise WorkbenchError(f"department column {options.department!r} not in the file; use a column of "
                              "the file or 'top' (the first category level)")
     return frame[options.department]
+
+
+def usable_image(value: str | None) -> tuple[str | None, str | None]:
+    """``(image, warning)``: an http(s) URL or a file path as it is, the first URL of a JSON list
+    of URLs, and ``None`` with a warning for anything else (another scheme such as
+    ``javascript:``, control characters, a list without a URL)."""
+    if value is None:
+        return None, None
+    text = str(value).strip()
+    if text.startswith("["):
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError:
+            items = None
+        urls = [i for i in items if isinstance(i, str) and i.strip()] if isinstance(items, list) else []
+        text = urls[0].strip() if urls else ""
+    scheme = _SCHEME.match(text)
+    if not text or _CONTROL.search(text) or (scheme and scheme.group(1).lower() not in ("http", "https", "file")):
+        shown = str(value) if len(str(value)) <= 60 else str(value)[:57] + "..."
+        return None, f"image not usable: {json.dumps(shown, ensure_ascii=False)}"
+    return text, None
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]{1,15}):(?!\\)")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _images(mapped: pd.Series, ids: pd.Series, options) -> list:
