@@ -76,14 +76,19 @@ def _progress_bar(total: int, enabled: bool, desc: str, unit: str = "product"):
                 dynamic_ncols=True, smoothing=0.1)
 
 
-def _encode_missing(texts: Sequence[str], hashes: np.ndarray, *, model, device, batch_size,
-                    cache: EmbeddingCache, progress: bool, precision: str = "auto") -> tuple[np.ndarray, float]:
+def missing_rows(hashes: np.ndarray, cache: EmbeddingCache) -> np.ndarray:
+    """Positions (sorted) of the first occurrence of each distinct text the cache lacks."""
+    uniq_hashes, first = np.unique(hashes, return_index=True)
+    return np.sort(first[~cache.contains(uniq_hashes)]) if len(uniq_hashes) else first
+
+
+def encode_missing_here(texts: Sequence[str], hashes: np.ndarray, *, model, device, batch_size,
+                        cache: EmbeddingCache, progress: bool, precision: str = "auto") -> tuple[np.ndarray, float]:
     """Encode the distinct texts whose hash is not cached, chunk by chunk, into the cache.
 
     Returns (the hashes encoded now, seconds spent encoding).
     """
-    uniq_hashes, first = np.unique(hashes, return_index=True)
-    todo = np.sort(first[~cache.contains(uniq_hashes)]) if len(uniq_hashes) else first
+    todo = missing_rows(hashes, cache)
     if len(todo) == 0:
         return hashes[:0], 0.0
     encoder = load_encoder(model, device, precision)
@@ -118,8 +123,8 @@ def embed_texts(texts: Sequence[str], model: str = "default", *, device: str | N
         with _progress_bar(len(first), progress, f"embedding ({model_id(model)})") as bar:
             vectors = encode(encoder, [texts[i] for i in first], batch_size=batch_size, progress=bar)
         return vectors[inverse.reshape(-1)]
-    _encode_missing(texts, hashes, model=model, device=device, batch_size=batch_size,
-                    cache=cache, progress=progress, precision=precision)
+    encode_missing_here(texts, hashes, model=model, device=device, batch_size=batch_size,
+                        cache=cache, progress=progress, precision=precision)
     return cache.get(hashes)
 
 
@@ -175,11 +180,13 @@ def _product_frame(ws: Workspace, fields: list[str]) -> pd.DataFrame:
 def embed_products(ws: Workspace, model: str = "default", template: str = DEFAULT_TEMPLATE,
                    include_description: bool = False, device: str | None = None,
                    batch_size: int | None = None, progress: bool = True,
-                   precision: str = "auto") -> EmbedReport:
+                   precision: str = "auto", encode_missing=None) -> EmbedReport:
     """Embed every product's clean text; only texts not in the cache are encoded.
 
     The text is ``template`` (product columns in braces), plus ``" | {description}"`` when
     ``include_description``. Records each product's text hash in ``product_embeddings``.
+    ``encode_missing`` encodes the texts the cache lacks into it (same signature as
+    :func:`encode_missing_here`, the default; :mod:`workbench.scale` passes one that uses a cluster).
     """
     if include_description and "{description}" not in template:
         template = template + DESCRIPTION_PART
@@ -196,8 +203,9 @@ def embed_products(ws: Workspace, model: str = "default", template: str = DEFAUL
     hashes = text_hashes(texts)
     del frame
     cache = EmbeddingCache(ws.path, mid)
-    encoded, seconds = _encode_missing(texts, hashes, model=model, device=dev, batch_size=batch_size,
-                                       cache=cache, progress=progress, precision=precision)
+    encoded, seconds = (encode_missing or encode_missing_here)(
+        texts, hashes, model=model, device=dev, batch_size=batch_size, cache=cache, progress=progress,
+        precision=precision)
     del texts
     _store_mapping(ws, mid, product_ids, hashes, template)
     n_fresh = int(pd.Index(hashes).isin(encoded).sum()) if len(encoded) else 0

@@ -109,6 +109,7 @@ class EmbeddingCache:
 
     def __init__(self, workspace_path: str | os.PathLike, model_id: str):
         self.model_id = model_id
+        self.workspace_path = Path(workspace_path)
         self.folder = Path(workspace_path) / EMBEDDINGS_DIR / model_folder_name(model_id)
 
     def __repr__(self) -> str:

@@ -100,3 +100,46 @@ def map_frame(ws: Workspace, model: str = "default", level: int = 2) -> pd.DataF
     frame["family"] = frame["category"].map(
         lambda leaf: " > ".join(leaf.split(" > ")[:level]) if isinstance(leaf, str) else None)
     return frame
+
+
+def neighbour_weights(similarity: np.ndarray, n_iter: int = 32) -> np.ndarray:
+    """UMAP's fuzzy membership weights of each row's neighbours (cosine similarities, best
+    first): ``exp(-(d - rho) / sigma)`` with ``d = 1 - similarity``, ``rho`` the nearest
+    distance and ``sigma`` chosen so the weights of a row sum to ``log2(k)``."""
+    distance = np.maximum(1.0 - similarity, 0.0)
+    rho = distance[:, :1]
+    gap = distance - rho
+    target = np.log2(max(distance.shape[1], 2))
+    lo = np.zeros((len(distance), 1))
+    hi = np.full((len(distance), 1), np.inf)
+    sigma = np.ones((len(distance), 1))
+    for _ in range(n_iter):  # a vectorised binary search per row
+        total = np.exp(-gap / sigma).sum(axis=1, keepdims=True)
+        too_big = total > target
+        hi = np.where(too_big, sigma, hi)
+        lo = np.where(too_big, lo, sigma)
+        sigma = np.where(np.isinf(hi), sigma * 2, (lo + hi) / 2)
+    return np.exp(-gap / np.maximum(sigma, 1e-12))
+
+
+def place_by_neighbours(vectors: np.ndarray, anchors: np.ndarray, anchor_coords: np.ndarray, *,
+                        k: int = 15, chunk: int = 4096) -> np.ndarray:
+    """2-D positions of ``vectors`` (L2-normalised rows) from the fitted ``anchors``: the
+    membership-weighted mean of the coordinates of their ``k`` nearest anchors by cosine, as
+    UMAP initialises ``transform``. Each row depends only on itself and the anchors, so
+    partitions placed on different workers agree with one placed here."""
+    k = max(1, min(int(k), len(anchors)))
+    out = np.empty((len(vectors), 2), dtype=np.float64)
+    anchors = np.asarray(anchors, dtype=np.float32)
+    for start in range(0, len(vectors), chunk):
+        block = np.asarray(vectors[start: start + chunk], dtype=np.float32)
+        sims = block @ anchors.T
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < len(anchors) else np.tile(
+            np.arange(len(anchors)), (len(block), 1))
+        top_sims = np.take_along_axis(sims, top, axis=1)
+        order = np.argsort(-top_sims, axis=1, kind="stable")
+        top, top_sims = np.take_along_axis(top, order, axis=1), np.take_along_axis(top_sims, order, axis=1)
+        weights = neighbour_weights(top_sims.astype(np.float64))
+        weights /= weights.sum(axis=1, keepdims=True)
+        out[start: start + len(block)] = np.einsum("nk,nkd->nd", weights, anchor_coords[top])
+    return out

@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -141,7 +141,8 @@ def top_n(proba: np.ndarray, classes: np.ndarray, n: int = TOP_N) -> list[list[d
     return [[{"leaf": str(classes[j]), "proba": float(row[j])} for j in idx] for row, idx in zip(proba, order)]
 
 
-def _taxonomy_for(ws: Workspace, classes: np.ndarray) -> Taxonomy:
+def taxonomy_for(ws: Workspace, classes: np.ndarray) -> Taxonomy:
+    """The workspace's taxonomy, or one derived from a run's own leaf ids when it predates it."""
     taxonomy = load_taxonomy(ws)
     if set(classes) <= set(taxonomy.leaves):
         return taxonomy
@@ -161,32 +162,28 @@ def resolve_thresholds(ws: Workspace, threshold: float | None,
     return published, dict(published_overrides if overrides is None else overrides)
 
 
-def classify_products(ws: Workspace, product_ids: Sequence[str], *, run_id: str | None = None,
-                      threshold: float | None = None, overrides: Mapping[str, float] | None = None,
-                      batch_date: date | None = None) -> pd.DataFrame:
-    """Predict products already in the workspace and shelve or send each to review.
-
-    Returns the new ``classifications`` rows. Products with a catalog or human label keep it;
-    the decision is still recorded.
-    """
-    ensure_tables(ws)
-    run_id = run_id or default_run(ws)
-    thr, over = resolve_thresholds(ws, threshold, overrides)
-    ids = [str(p) for p in product_ids]
-    proba, classes = predict_products(ws, run_id, ids)
-    taxonomy = _taxonomy_for(ws, classes)
-    over = {k: v for k, v in over.items() if k in taxonomy}
-    preview = shelving_preview(ids, proba, classes=classes, taxonomy=taxonomy, threshold=thr, overrides=over)
+def classification_rows(ids: Sequence[str], proba: np.ndarray, classes: np.ndarray, *, taxonomy: Taxonomy,
+                        threshold: float, overrides: Mapping[str, float], run_id: str,
+                        now: datetime, batch: date) -> pd.DataFrame:
+    """The ``classifications`` rows of predicted products: leaf, confidence, margin, top 5 and
+    the shelving decision under ``threshold`` / ``overrides`` (a pure function, so a Dask
+    worker computes the rows of its partition exactly as this process would)."""
+    over = {k: v for k, v in overrides.items() if k in taxonomy}
+    preview = shelving_preview(list(ids), proba, classes=classes, taxonomy=taxonomy, threshold=threshold,
+                               overrides=over)
     decided = preview.frame
     ordered = np.sort(proba, axis=1)
     margin = ordered[:, -1] - (ordered[:, -2] if proba.shape[1] > 1 else 0.0)
-    now = utc_now()
-    batch = batch_date or now.date()
-    rows = pd.DataFrame({
-        "product_id": ids, "run_id": run_id, "leaf": decided["leaf"].astype(str),
+    return pd.DataFrame({
+        "product_id": list(ids), "run_id": run_id, "leaf": decided["leaf"].astype(str),
         "proba": decided["confidence"].astype(float), "margin": margin.astype(float),
         "top5": [json.dumps(t) for t in top_n(proba, classes)], "decision": decided["decision"],
         "threshold": decided["threshold"].astype(float), "classified_at": now, "batch_date": batch})
+
+
+def store_classifications(ws: Workspace, rows: pd.DataFrame, *, run_id: str, now: datetime) -> None:
+    """Record classification rows in one transaction: shelved products get a model label, the
+    rest go (back) to review."""
     shelved = rows[rows["decision"] == "shelved"].copy()
     shelved["reason"] = [f"shelved: p={p:.3f} >= threshold {t:.3f}"
                          for p, t in zip(shelved["proba"], shelved["threshold"])]
@@ -196,6 +193,36 @@ def classify_products(ws: Workspace, product_ids: Sequence[str], *, run_id: str 
         cur.unregister("_classified")
         unshelve(cur, rows.loc[rows["decision"] == "review", "product_id"].tolist())
         record_model_labels(cur, shelved, run_id=run_id, at=now)
+
+
+#: ``rows_for(ws, ids, *, run_id, threshold, overrides, now, batch) -> rows``: how rows are
+#: computed (in this process by default; :mod:`workbench.scale` passes one that uses a cluster)
+RowsFor = Callable[..., pd.DataFrame]
+
+
+def local_rows(ws: Workspace, ids: Sequence[str], *, run_id: str, threshold: float,
+               overrides: Mapping[str, float], now: datetime, batch: date) -> pd.DataFrame:
+    """Classification rows computed in this process with the run's model."""
+    proba, classes = predict_products(ws, run_id, ids)
+    return classification_rows(ids, proba, classes, taxonomy=taxonomy_for(ws, classes), threshold=threshold,
+                               overrides=overrides, run_id=run_id, now=now, batch=batch)
+
+
+def classify_products(ws: Workspace, product_ids: Sequence[str], *, run_id: str | None = None,
+                      threshold: float | None = None, overrides: Mapping[str, float] | None = None,
+                      batch_date: date | None = None, rows_for: RowsFor | None = None) -> pd.DataFrame:
+    """Predict products already in the workspace and shelve or send each to review.
+
+    Returns the new ``classifications`` rows. Products with a catalog or human label keep it;
+    the decision is still recorded. ``rows_for`` computes the rows (default :func:`local_rows`).
+    """
+    ensure_tables(ws)
+    run_id = run_id or default_run(ws)
+    thr, over = resolve_thresholds(ws, threshold, overrides)
+    now = utc_now()
+    rows = (rows_for or local_rows)(ws, [str(p) for p in product_ids], run_id=run_id, threshold=thr,
+                                    overrides=over, now=now, batch=batch_date or now.date())
+    store_classifications(ws, rows, run_id=run_id, now=now)
     return rows
 
 
@@ -208,8 +235,9 @@ def classify_file(ws: Workspace, path: str | Path, mapping: ColumnMapping | None
                   dataset: str | None = None, run_id: str | None = None, threshold: float | None = None,
                   overrides: Mapping[str, float] | None = None, batch_date: date | None = None,
                   fmt: str | None = None, delimiter: str | None = None,
-                  encoding: str | None = None) -> ClassifySummary:
-    """Ingest a file of new products (no categories) and classify them.
+                  encoding: str | None = None, rows_for: RowsFor | None = None) -> ClassifySummary:
+    """Ingest a file of new products (no categories) and classify them (``rows_for``: see
+    :func:`classify_products`).
 
     The column mapping is ``mapping`` or the built-in recipe of ``dataset`` (its category
     columns are ignored). Re-running on an already ingested file classifies its products again.
@@ -242,7 +270,7 @@ def classify_file(ws: Workspace, path: str | Path, mapping: ColumnMapping | None
         raise WorkbenchError(f"no product of {Path(path).name} was accepted ({summary.rejected} rejected); "
                              "see the reject reasons above")
     rows = classify_products(ws, ids, run_id=run_id, threshold=threshold, overrides=overrides,
-                             batch_date=batch_date)
+                             batch_date=batch_date, rows_for=rows_for)
     thr, over = resolve_thresholds(ws, threshold, overrides)
     n_shelved = int((rows["decision"] == "shelved").sum())
     return ClassifySummary(run_id, rows["batch_date"].iloc[0], len(rows), n_shelved, len(rows) - n_shelved,

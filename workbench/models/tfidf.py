@@ -10,6 +10,9 @@ Two linear heads are available (``classifier=``):
   and a grouped split always produce; a single temperature also keeps the SVM's ranking, so
   accuracy is exactly the SVM's.)
 * ``"logreg"``: multinomial ``LogisticRegression`` (lbfgs), probabilities directly.
+* ``"sgd"``: hashed n-grams and a logistic-loss SGD learnt one partition of ``partition_rows``
+  products at a time (:mod:`workbench.models.tfidf_stream`), for catalogs whose feature matrix
+  does not fit in memory; ``epochs`` passes over the partitions.
 
 Both use ``class_weight="balanced"`` by default for the long tail. Measured on the full fashion
 catalog (articleType leaves, stratified random 70/30, leaves with at least 10 products): the
@@ -56,6 +59,9 @@ TRUSTED_TYPES = frozenset({
     "sklearn.linear_model._logistic.LogisticRegression",
     "sklearn.svm._classes.LinearSVC",
     "sklearn.pipeline.FeatureUnion",
+    "sklearn.feature_extraction.text.HashingVectorizer",
+    "sklearn.linear_model._stochastic_gradient.SGDClassifier",
+    "sklearn._loss._loss.CyHalfBinomialLoss",
     "sklearn.pipeline.Pipeline",
     "sklearn.preprocessing._label.LabelEncoder",
     "sklearn.utils._bunch.Bunch",
@@ -79,7 +85,7 @@ TRUSTED_TYPES = frozenset({
     "scipy.sparse._dia.dia_matrix",
 })
 
-CLASSIFIERS = ("svm", "logreg")
+CLASSIFIERS = ("svm", "logreg", "sgd")
 
 
 def stored_types(path: Path) -> set[str]:
@@ -122,14 +128,16 @@ class TfidfClassifier(CategoryClassifier):
     ``None`` = all), ``min_df``, ``classifier`` (``"svm"`` or ``"logreg"``), ``C``,
     ``class_weight`` (``"balanced"`` or ``None``), ``calibration_cv`` (folds of the out-of-fold
     decision values the SVM's softmax temperature is fitted on when ``fit`` gets no validation
-    split), ``max_iter``, ``random_state``.
+    split), ``max_iter``, ``partition_rows``, ``epochs`` and ``alpha`` (the ``sgd`` head's partition
+    size, passes and L2 penalty), ``random_state``.
     """
 
     kind = "tfidf"
 
     def __init__(self, leaves=None, fields=("title", "brand"), word_ngrams=(1, 2),
                  char_ngrams=(2, 5), max_features=None, min_df=1, classifier="svm", C=0.5,
-                 class_weight="balanced", calibration_cv=3, max_iter=2000, random_state=0):
+                 class_weight="balanced", calibration_cv=3, max_iter=2000, partition_rows=50_000,
+                 epochs=5, alpha=1e-4, random_state=0):
         self._store_params(locals())
 
     # building ---------------------------------------------------------------------------
@@ -154,6 +162,9 @@ class TfidfClassifier(CategoryClassifier):
             # one class only: nothing to separate, every product gets that class
             self.pipeline_ = None
             return
+        if self.classifier == "sgd":
+            self.pipeline_ = self._fit_sgd(texts, y)
+            return
         features = self._vectorizer().fit(texts)
         matrix = features.transform(texts)
         if self.classifier == "logreg":
@@ -173,6 +184,19 @@ class TfidfClassifier(CategoryClassifier):
             else:
                 self.temperature_ = self._fit_temperature(matrix, y)
         self.pipeline_ = Pipeline([("tfidf", features), ("clf", head)])
+
+    def _fit_sgd(self, texts: list[str], y: np.ndarray) -> Pipeline:
+        from workbench.models.tfidf_stream import (balanced_weights, fit_streaming, hashing_vectorizer,
+                                                   partitions, sgd_head)
+
+        vectorizer = hashing_vectorizer(self.word_ngrams, self.char_ngrams)
+        weights = balanced_weights(y, self.seen_classes_) if self.class_weight == "balanced" else None
+        head = sgd_head(self.alpha, weights, self.random_state)
+        for epoch in range(int(self.epochs)):
+            batches = (([texts[i] for i in idx], y[idx])
+                       for idx in partitions(len(y), int(self.partition_rows), epoch, self.random_state))
+            fit_streaming(head, vectorizer, batches, self.seen_classes_)
+        return Pipeline([("tfidf", vectorizer), ("clf", head)])
 
     def _svm(self) -> LinearSVC:
         return LinearSVC(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter,
@@ -220,7 +244,7 @@ class TfidfClassifier(CategoryClassifier):
             return proba
         texts = product_texts(X, self.fields)
         seen = np.asarray(self.pipeline_.classes_, dtype=np.int64)
-        if self.classifier == "logreg":
+        if self.classifier in ("logreg", "sgd"):
             proba[:, seen] = self.pipeline_.predict_proba(texts)
             return proba
         head = self.pipeline_.named_steps["clf"]

@@ -94,7 +94,9 @@ class XGBoostClassifier(CategoryClassifier):
     ``n_estimators``, ``learning_rate``, ``max_depth``, ``min_child_weight``, ``subsample``,
     ``colsample_bytree``, ``max_bin``, ``early_stopping_rounds`` (on the validation split given to
     ``fit``), ``class_weight`` (``None``, ``"sqrt"``, ``"balanced"``), ``n_jobs``, ``progress``
-    (a bar per boosting round; ``None`` = only on a terminal), ``random_state``.
+    (a bar per boosting round; ``None`` = only on a terminal), ``cluster`` (a Dask scheduler
+    address: the boosting runs on its workers through ``xgboost.dask``; ``None`` = in this
+    process), ``random_state``. Prediction always runs in this process on the saved booster.
     """
 
     kind = "xgboost"
@@ -103,7 +105,7 @@ class XGBoostClassifier(CategoryClassifier):
                  workspace=None, use_brand=True, brand_top_n=100, use_price=True, device=None,
                  n_estimators=300, learning_rate=0.2, max_depth=6, min_child_weight=1.0,
                  subsample=1.0, colsample_bytree=0.5, max_bin=64, early_stopping_rounds=20,
-                 class_weight=None, n_jobs=None, progress=None, random_state=0):
+                 class_weight=None, n_jobs=None, progress=None, cluster=None, random_state=0):
         self._store_params(locals())
 
     # features ---------------------------------------------------------------------------
@@ -167,19 +169,25 @@ class XGBoostClassifier(CategoryClassifier):
         remap = np.full(n_classes, -1, dtype=np.int64)
         remap[seen] = np.arange(len(seen))
         y_local = remap[y]
-        dtrain = xgb.DMatrix(self._features(X), label=y_local,
-                             weight=class_sample_weights(y_local, self.class_weight))
-        evals, stopping = [], None
+        train = (self._features(X), y_local, class_sample_weights(y_local, self.class_weight))
+        valid_set, stopping = None, None
         if valid is not None and self.early_stopping_rounds:
             Xv, yv = valid
             keep = remap[yv] >= 0  # validation products of leaves unseen in training cannot score
             if keep.any():
-                dvalid = xgb.DMatrix(self._features(Xv[keep].reset_index(drop=True)),
-                                     label=remap[yv[keep]])
-                evals, stopping = [(dvalid, "valid")], int(self.early_stopping_rounds)
-        booster = xgb.train(self._params(len(seen)), dtrain, num_boost_round=int(self.n_estimators),
-                            evals=evals, early_stopping_rounds=stopping, verbose_eval=False,
-                            callbacks=[TqdmRounds(int(self.n_estimators), self.progress)])
+                valid_set = (self._features(Xv[keep].reset_index(drop=True)), remap[yv[keep]], None)
+                stopping = int(self.early_stopping_rounds)
+        if self.cluster:
+            from workbench.models.xgb_dask import train_on_cluster
+
+            booster = train_on_cluster(self.cluster, self._params(len(seen)), train, valid_set,
+                                       rounds=int(self.n_estimators), stopping=stopping)
+        else:
+            evals = [] if valid_set is None else [(xgb.DMatrix(valid_set[0], label=valid_set[1]), "valid")]
+            booster = xgb.train(self._params(len(seen)), xgb.DMatrix(train[0], label=train[1], weight=train[2]),
+                                num_boost_round=int(self.n_estimators), evals=evals,
+                                early_stopping_rounds=stopping, verbose_eval=False,
+                                callbacks=[TqdmRounds(int(self.n_estimators), self.progress)])
         if stopping is not None:
             self.best_iteration_ = int(booster.best_iteration)
         self.booster_ = booster

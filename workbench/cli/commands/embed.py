@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from workbench.cli.cluster_options import add_cluster_options, cluster_client
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace
 
@@ -43,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                    help="with --images: download image URLs (kept in the workspace, fetched once); "
                         "without it a URL counts as not fetched")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_cluster_options(p)
     p.set_defaults(func=run_embed)
 
 
@@ -58,16 +60,25 @@ def run_embed(args: argparse.Namespace) -> int:
     if args.images:
         from workbench.embeddings.image_embed import embed_product_images
 
+        if args.cluster:
+            raise WorkbenchError("--images runs in this process; drop --cluster (text embedding uses it)")
         print(embed_product_images(ws, args.image_model, images_dir=args.images_dir, fetch=args.fetch_images,
                                    device=args.device, batch_size=args.batch_size,
                                    progress=not args.no_progress))
         return 0
     if args.images_dir or args.fetch_images:
         raise WorkbenchError("--images-dir and --fetch-images go with --images; add --images")
-    report = embed_products(ws, model=args.model, template=args.template or DEFAULT_TEMPLATE,
-                            include_description=args.with_description, device=args.device,
-                            batch_size=args.batch_size, progress=not args.no_progress,
-                            precision=args.precision)
+    with cluster_client(args) as client:
+        encoder = None
+        if client is not None:
+            from workbench.scale.embed import ClusterEncoder
+
+            encoder = ClusterEncoder(client, shared=args.shared_dir, echo=print,
+                                     progress=None if not args.no_progress else False)
+        report = embed_products(ws, model=args.model, template=args.template or DEFAULT_TEMPLATE,
+                                include_description=args.with_description, device=args.device,
+                                batch_size=args.batch_size, progress=not args.no_progress,
+                                precision=args.precision, encode_missing=encoder)
     print(report)
     if args.neighbours:
         from workbench.embeddings.category_neighbours import store_category_neighbours

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from workbench.cli.cluster_options import add_cluster_options, cluster_client
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace
 
@@ -23,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--neighbors", type=int, default=15, help="UMAP n_neighbors (default 15)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_cluster_options(p)
     p.set_defaults(func=run_project)
 
 
@@ -38,6 +40,16 @@ def run_project(args: argparse.Namespace) -> int:
         from workbench.embeddings.image_encoder import image_model_id
 
         model = image_model_id(args.model)
+    with cluster_client(args) as client:
+        if client is not None:
+            from workbench.scale.projection import project_on_cluster
+
+            done = project_on_cluster(ws, client, model=model, sample=args.sample, seed=args.seed,
+                                      n_neighbors=args.neighbors, shared=args.shared_dir, echo=print,
+                                      progress=None if not args.no_progress else False)
+            print(f"projected {done['products']:,} products to 2-D on the cluster (UMAP fitted on "
+                  f"{done['sample']:,}, the rest placed by their nearest fitted neighbours)")
+            return 0
     frame = project(ws, model=model, sample=args.sample, seed=args.seed,
                     n_neighbors=args.neighbors, progress=not args.no_progress)
     print(f"projected {len(frame):,} products to 2-D (UMAP fitted on {min(args.sample, len(frame)):,})")

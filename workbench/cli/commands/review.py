@@ -8,6 +8,7 @@ import json
 import math
 import sys
 
+from workbench.cli.cluster_options import add_cluster_options, cluster_client
 from workbench.errors import WorkbenchError
 from workbench.catalog.mapping import RECIPES, ColumnMapping
 from workbench.store import Workspace
@@ -32,6 +33,7 @@ def register(sub, common) -> None:
     c.add_argument("--encoding", help="text encoding, e.g. cp1252 (default: detected)")
     c.add_argument("--threshold", type=float, help="global threshold instead of the published thresholds")
     c.add_argument("--date", help="batch date YYYY-MM-DD (default: today, UTC)")
+    add_cluster_options(c)
     c.set_defaults(func=run_classify)
 
     e = sub.add_parser("export", parents=[common], help="export the shelf",
@@ -101,9 +103,16 @@ def run_classify(args) -> int:
     from workbench.loop.shelving import classify_file, to_date
 
     mapping = ColumnMapping.parse(args.mapping, args.sep) if args.mapping else None
-    summary = classify_file(Workspace(args.workspace), args.path, mapping, dataset=args.dataset,
-                            run_id=args.run, threshold=args.threshold, batch_date=to_date(args.date),
-                            fmt=args.fmt, delimiter=args.delimiter, encoding=args.encoding)
+    with cluster_client(args) as client:
+        rows_for = None
+        if client is not None:
+            from workbench.scale.classify import ClusterClassifier
+
+            rows_for = ClusterClassifier(client, shared=args.shared_dir, echo=print)
+        summary = classify_file(Workspace(args.workspace), args.path, mapping, dataset=args.dataset,
+                                run_id=args.run, threshold=args.threshold, batch_date=to_date(args.date),
+                                fmt=args.fmt, delimiter=args.delimiter, encoding=args.encoding,
+                                rows_for=rows_for)
     print(summary)
     return 0
 

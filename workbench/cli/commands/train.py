@@ -7,6 +7,7 @@ import argparse
 import json
 from typing import Any
 
+from workbench.cli.cluster_options import add_cluster_options, cluster_client
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace
 
@@ -36,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--label-sources", default="catalog,human",
                    help="label provenances trained on (default catalog,human; model labels are "
                         "never trained on unless named here)")
+    add_cluster_options(p)
     p.set_defaults(func=run_train)
 
     r = subparsers.add_parser("runs", parents=[common], help="list recorded training runs",
@@ -76,8 +78,14 @@ def run_train(args: argparse.Namespace) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     sources = [s.strip() for s in args.label_sources.split(",") if s.strip()]
     ws = Workspace(args.workspace)
-    train_models(ws, models, split=args.split, sample=args.sample, department=args.department,
-                 params=parse_params(args.param), seed=args.seed, label_sources=sources, echo=print)
+    with cluster_client(args) as client:
+        params = parse_params(args.param)
+        if client is not None:
+            from workbench.scale.training import cluster_params
+
+            params = cluster_params(models, params, client.scheduler.address, echo=print)
+        train_models(ws, models, split=args.split, sample=args.sample, department=args.department,
+                     params=params, seed=args.seed, label_sources=sources, echo=print)
     return 0
 
 

@@ -1,0 +1,75 @@
+"""Batch classification on a Dask cluster.
+
+The products are exported as Parquet partitions to the job's shared folder; each worker loads
+the run's saved model once and writes the ``classifications`` rows of its partitions; this
+process (the workspace's single writer) reads every partition back once and stores them in one
+transaction, exactly as :func:`workbench.loop.shelving.classify_products` does in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date, datetime
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import WorkbenchError
+from workbench.loop.shelving import local_rows, model_dir, taxonomy_for
+from workbench.scale.jobs import run_partitions
+from workbench.scale.partitions import export_products, new_job, part_name, remove_job
+from workbench.scale.worker import classify_partition
+from workbench.store import Workspace
+
+ROWS_PER_PART = 50_000
+
+
+class ClusterClassifier:
+    """A ``rows_for`` for :func:`workbench.loop.shelving.classify_products` that predicts on a
+    cluster; ``stats`` keeps each partition's rows, seconds, worker pid and peak memory."""
+
+    def __init__(self, client, *, rows_per_part: int = ROWS_PER_PART, shared: str | None = None,
+                 progress: bool | None = None, echo=None, keep_job: bool = False):
+        self.client = client
+        self.rows_per_part = rows_per_part
+        self.shared = shared
+        self.progress = progress
+        self.echo = echo
+        self.keep_job = keep_job
+        self.stats: list[dict] = []
+        self.job: Path | None = None
+
+    def __call__(self, ws: Workspace, ids: Sequence[str], *, run_id: str, threshold: float,
+                 overrides: Mapping[str, float], now: datetime, batch: date) -> pd.DataFrame:
+        if not ids:
+            return local_rows(ws, ids, run_id=run_id, threshold=threshold, overrides=overrides, now=now,
+                              batch=batch)
+        source = model_dir(ws, run_id)
+        manifest = json.loads((source / "manifest.json").read_text())
+        taxonomy = taxonomy_for(ws, np.asarray(manifest["classes"], dtype=object))
+        self.job = job = new_job(ws.path, "classify", self.shared)
+        try:
+            folder = source
+            if self.shared:  # the workspace may not be on the workers' storage: ship the model's files
+                folder = Path(shutil.copytree(source, job / "model"))
+            rules = {"run_id": run_id, "threshold": threshold, "overrides": dict(overrides),
+                     "leaves": list(taxonomy.leaves), "level_names": list(taxonomy.level_names),
+                     "now": now.isoformat(), "batch": batch.isoformat()}
+            (job / "rules.json").write_text(json.dumps(rules))
+            parts = export_products(ws, ids, job / "input", self.rows_per_part)
+            outputs = [job / "output" / part_name(i) for i in range(len(parts))]
+            arguments = [(str(folder), str(p), str(o), str(job / "rules.json")) for p, o in zip(parts, outputs)]
+            self.stats = [s for _, s in run_partitions(self.client, classify_partition, arguments,
+                                                       name="classify", progress=self.progress, echo=self.echo)]
+            rows = pd.concat([pd.read_parquet(o) for o in outputs], ignore_index=True)
+        finally:
+            if not self.keep_job:
+                remove_job(job)
+        if len(rows) != len(ids) or rows["product_id"].duplicated().any():
+            raise WorkbenchError(f"the cluster returned {len(rows):,} rows for {len(ids):,} products; "
+                                 "nothing was stored: run the classification again")
+        order = pd.Index(rows["product_id"]).get_indexer([str(i) for i in ids])
+        return rows.iloc[order].reset_index(drop=True)
