@@ -35,7 +35,6 @@ def decision_text(decision: dict, published: bool) -> tuple[str, str]:
 
 def _photo(state: ClassifyState, limit_bytes: int):
     """The photo beside the title: checked as it arrives, shown, and read by multimodal runs."""
-    from workbench.app.safe_text import escape_markdown
 
     dropper = pn.widgets.FileDropper(accepted_filetypes=["image/jpeg", "image/png", "image/webp"],
                                      max_file_size=f"{max(limit_bytes // 1000, 1)}KB", multiple=False,
