@@ -1,17 +1,19 @@
-"""Screenshots of the real app for the README: ``docs/img/model_comparison.png`` and
-``docs/img/threshold_explorer.png``; ``docs/img/review_page.png`` is copied from
-``test-output/review_page.png``, which the review browser test (``tests/test_review_browser.py``)
-takes mid-review, when that file exists.
+"""Screenshots of the real app for the README, taken in headless Debian Chromium at 1440 px wide:
+``docs/img/model_comparison.png``, ``threshold_explorer.png``, ``sibling_confusion.png`` (a cell
+clicked: its products listed), ``categories.png``, ``embedding_map.png`` (a product hovered) and
+``review_page.png`` (products sent from a drill-down, in the queue).
 
-Builds (or reuses) a workspace from a real fashion sample with three evaluated tfidf runs,
-serves it with ``workbench serve`` and photographs two pages in headless Debian Chromium.
+Builds (or reuses) a workspace from a real fashion sample: three evaluated tfidf runs on the
+full training part plus one trained on a sample (flagged, never the default), embedded with the
+default encoder and projected with UMAP, as ``make demo`` does but without the neural models
+(training them on a shared 2-core machine takes most of an hour), serves it with ``workbench
+serve`` and photographs the pages.
 Usage: ``python docs/make_screenshots.py [--workspace DIR] [--sample 8000]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,11 +23,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "img"
+sys.path.insert(0, str(ROOT))
+
+from tests._browser import PLOT_POINT  # noqa: E402  (the same JavaScript the browser tests use)
 
 
 def build(root: Path, sample: int) -> None:
-    """Ingest the sample and train and evaluate three tfidf variants."""
+    """Ingest the sample, embed and project it, train and evaluate three tfidf variants and one
+    tfidf run on a 600-product sample."""
     from workbench import Workspace, ingest_dataset
+    from workbench.embeddings.embed import embed_products
+    from workbench.embeddings.projection import project
     from workbench.runs.evaluation import evaluate_run
     from workbench.runs.training import train_models
 
@@ -33,14 +41,98 @@ def build(root: Path, sample: int) -> None:
     ingest_dataset(ws, "fashion", sample=sample, seed=0)
     runs = (train_models(ws, ["tfidf"], "grouped", sample=600, seed=0)
             + train_models(ws, ["tfidf"], "grouped", params={"tfidf": {"classifier": "logreg", "C": 5.0}}, seed=0)
+            + train_models(ws, ["tfidf"], "grouped", params={"tfidf": {"C": 0.1}}, seed=0)
             + train_models(ws, ["tfidf"], "grouped", seed=0))
     for run_id in runs:
         evaluate_run(ws, run_id)
+    embed_products(ws)
+    project(ws)
     ws.close()
 
 
+def settle(page, ms: int = 2500) -> None:
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(ms)
+
+
+def photograph(url: str) -> list[Path]:
+    """Open each page, act on it as a merchandiser would, and save the screenshots."""
+    from playwright.sync_api import sync_playwright
+
+    written = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1440, "height": 1100})
+        page.set_default_timeout(120_000)
+
+        def shot(name: str) -> None:
+            page.screenshot(path=OUT / name)
+            written.append(OUT / name)
+
+        page.goto(url + "?page=comparison")
+        page.wait_for_selector(".wb-metrics tbody tr")
+        settle(page)
+        shot("model_comparison.png")
+
+        page.goto(url + "?page=thresholds")
+        page.wait_for_selector(".wb-thresholds")
+        page.locator(".wb-suggest button").click()
+        page.locator(".wb-overrides .tabulator-row").first.wait_for()
+        settle(page)
+        page.locator(".wb-cost-model").scroll_into_view_if_needed()
+        settle(page, 800)
+        shot("threshold_explorer.png")
+
+        page.goto(url + "?page=confusion")
+        page.wait_for_selector(".wb-confusion")
+        page.locator(".wb-parent select").select_option("Footwear")
+        settle(page)
+        page.mouse.click(*page.evaluate(PLOT_POINT, ["Confusion among", "Casual Shoes", "Sports Shoes"]))
+        page.locator(".wb-drill-heading[data-n]").first.wait_for()
+        ticks = page.locator(".wb-drill-table .tabulator-row input[type=checkbox]")
+        for i in range(min(3, ticks.count())):
+            ticks.nth(i).click()
+        page.locator(".wb-drill-send button").click()
+        page.get_by_text("to today's review queue").first.wait_for()
+        settle(page, 800)
+        shot("sibling_confusion.png")
+
+        page.goto(url + "?page=categories")
+        page.wait_for_selector(".wb-categories .tabulator-row")
+        page.locator(".wb-categories .tabulator-row [tabulator-field=category]").first.click()
+        page.locator(".wb-drill-heading[data-n]").first.wait_for()
+        settle(page)
+        shot("categories.png")
+
+        page.goto(url + "?page=embedding")
+        page.wait_for_selector(".wb-map canvas")
+        page.locator(".wb-map canvas").first.scroll_into_view_if_needed()
+        settle(page)
+        box = page.locator(".wb-map canvas").first.bounding_box()
+        for fx, fy in ((0.45, 0.5), (0.5, 0.45), (0.55, 0.55), (0.4, 0.6), (0.6, 0.4)):
+            page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"], steps=4)
+            page.wait_for_timeout(1200)
+            page.mouse.move(box["x"] + fx * box["width"] + 1, box["y"] + fy * box["height"] + 1)
+            try:
+                page.locator(".wb-map-tip").first.wait_for(timeout=3000)
+                break
+            except Exception:  # no product under the mouse there: try another spot
+                continue
+        shot("embedding_map.png")
+
+        page.goto(url + "?page=review")
+        page.wait_for_selector(".wb-review")
+        page.locator(".wb-reason-filter select").select_option("dashboard")
+        page.locator(".wb-reason-dashboard").first.wait_for()
+        settle(page)
+        shot("review_page.png")
+        browser.close()
+    return written
+
+
 def main() -> None:
-    """Photograph the pages and write the README's images."""
+    """Build or reuse the workspace, serve it and write the README's images."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workspace", default=None, help="workspace to photograph (built if missing)")
     parser.add_argument("--sample", type=int, default=8000, help="fashion products when building")
@@ -60,35 +152,12 @@ def main() -> None:
                 break
             time.sleep(0.5)
         url = f"http://127.0.0.1:{args.port}/"
-        urllib.request.urlopen(url, timeout=60)
-        from playwright.sync_api import sync_playwright
-
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                        args=["--no-sandbox", "--disable-gpu"])
-            page = browser.new_page(viewport={"width": 1500, "height": 1250})
-            page.goto(url + "?page=comparison")
-            page.wait_for_selector(".wb-metrics tbody tr")
-            page.wait_for_timeout(2500)
-            page.screenshot(path=OUT / "model_comparison.png")
-            page.goto(url + "?page=thresholds")
-            page.wait_for_selector(".wb-thresholds")
-            box = page.locator(".wb-exact input")
-            box.fill("0.5")
-            box.press("Enter")
-            page.locator(".wb-threshold").filter(has_text="0.500").wait_for()
-            page.locator(".wb-thresholds button", has_text="Use per-category thresholds").click()
-            page.wait_for_timeout(2500)
-            page.screenshot(path=OUT / "threshold_explorer.png")
-            browser.close()
+        urllib.request.urlopen(url, timeout=300)
+        written = photograph(url)
     finally:
         server.terminate()
         server.wait()
-    print(f"wrote {OUT / 'model_comparison.png'} and {OUT / 'threshold_explorer.png'}")
-    review = ROOT / "test-output" / "review_page.png"
-    if review.exists():
-        shutil.copyfile(review, OUT / "review_page.png")
-        print(f"copied {review} to {OUT / 'review_page.png'}")
+    print("wrote " + ", ".join(str(p.relative_to(ROOT)) for p in written))
 
 
 if __name__ == "__main__":

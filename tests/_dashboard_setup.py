@@ -20,11 +20,15 @@ from workbench.catalog.reader import read_catalog
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def copy_workspace(ws: Workspace, dest: Path) -> Path:
-    """A copy of the workspace database (run artifacts stay where the runs recorded them)."""
+def copy_workspace(ws: Workspace, dest: Path, artifacts: bool = False) -> Path:
+    """A copy of the workspace database (run artifacts stay where the runs recorded them; with
+    ``artifacts`` the runs' folders are copied too, so that the copy's saved models are found
+    where a workspace keeps them)."""
     ws.cursor().execute("CHECKPOINT")
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(ws.db_path, dest / "workbench.duckdb")
+    if artifacts and (ws.path / "artifacts" / "runs").is_dir():
+        shutil.copytree(ws.path / "artifacts" / "runs", dest / "artifacts" / "runs", dirs_exist_ok=True)
     return dest
 
 
@@ -67,14 +71,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 120) -> None:
-    """Wait until ``url`` answers 200 (fails early if the server process died)."""
+def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 300) -> None:
+    """Wait until ``url`` answers 200 (fails early if the server process died).
+
+    Each request may take long: a page of the app is built inside the request, and on a loaded
+    machine that takes tens of seconds. A short per-request timeout would pile up new sessions
+    faster than the server builds them and never get an answer."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}: {proc.stdout.read() if proc.stdout else ''}")
         try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
+            with urllib.request.urlopen(url, timeout=max(5.0, deadline - time.monotonic())) as resp:
                 if resp.status == 200:
                     return
         except OSError:

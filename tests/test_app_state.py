@@ -268,9 +268,9 @@ def test_map_state_colours_by_category_or_outcome(ws):
     assert len(frame) == ws.scalar("SELECT count(*) FROM products")
     labelled = frame[frame["category"] != "(unlabelled)"]
     assert (labelled["colour"] == labelled["category"].map(lambda n: tax.ancestor_at(n, 2) or n)).all()
-    points = state.plot()
+    points = state.base()
     assert isinstance(points, hv.Points) and len(points) == len(frame)
-    assert {"title", "category"} <= {d.name for d in points.vdims}
+    assert isinstance(state.plot(), hv.Overlay)  # the map and the product under the mouse
     state.color_by = "right / wrong"
     preds = load_predictions(ws, state.run_id)
     right = int((preds.classes[preds.proba.argmax(axis=1)] == preds.y_true).sum())
@@ -278,7 +278,7 @@ def test_map_state_colours_by_category_or_outcome(ws):
     assert counts.get("right", 0) == right
     assert counts.get("wrong", 0) == len(preds.y_true) - right
     state.rasterize_above = 100  # above the limit: datashader
-    shaded = state.plot()
+    shaded = state.base()
     assert isinstance(shaded, hv.Overlay | hv.DynamicMap)
     glyphs = {type(r.glyph).__name__ for r in hv.render(shaded).renderers}
     assert "ImageRGBA" in glyphs

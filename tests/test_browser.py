@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests._browser import CHROMIUM, Watched, browser  # noqa: F401  (browser: a fixture)
 from tests._dashboard_setup import (add_projection, copy_workspace, free_port, held_out_products, start_server,
                                     stop, wait_http, workbench_cli)
 from workbench import Workspace
@@ -27,11 +28,7 @@ from workbench.catalog.text import clean_series
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 UPLOAD_LIMIT_MB = 0.05
-LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "http://localhost", "ws://localhost", "data:", "blob:", "about:")
 
 
 @pytest.fixture(scope="module")
@@ -67,42 +64,6 @@ def site(evaluated_ws, tmp_path_factory, shots):
         yield {"url": f"http://127.0.0.1:{port}/", "root": root, "proc": proc, **expected}
     finally:
         stop(proc)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-class Watched:
-    """A page with its console errors, page errors and requests to other hosts recorded."""
-
-    def __init__(self, browser):
-        self.context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-        self.page = self.context.new_page()
-        self.errors: list[str] = []
-        self.external: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("request", lambda r: None if r.url.startswith(LOCAL) else self.external.append(r.url))
-
-    def open(self, url: str, marker: str = ".wb-content"):
-        self.page.goto(url)
-        self.page.wait_for_selector(marker, timeout=60_000)
-        self.page.wait_for_load_state("networkidle")
-        return self.page
-
-    def check_clean(self):
-        assert self.errors == [], self.errors
-        assert self.external == [], self.external
-
-    def close(self):
-        self.context.close()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from importlib import import_module
 _LAZY = {
     "AppContext": "workbench.app.context",
     "AppSettings": "workbench.app.context",
+    "CategoryState": "workbench.app.state.categories",
     "ClassifyState": "workbench.app.state.classify",
     "ComparisonState": "workbench.app.state.comparison",
     "ConfusionState": "workbench.app.state.confusion",

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import panel as pn
 
-from workbench.app.operating_point import SortedPredictions
 from workbench.errors import WorkbenchError
 from workbench.catalog.relabel import load_taxonomy
 from workbench.runs.records import get_run, list_runs
+from workbench.runs.selection import ranked_runs
 from workbench.store import Workspace
 from workbench.catalog.taxonomy import Taxonomy
 
@@ -93,6 +93,37 @@ def evaluated_runs(ws: Workspace, part: str = "test") -> pd.DataFrame:
     return _evaluated_runs(_key(ws), part, eval_stamp(ws))
 
 
+@pn.cache(max_items=16)
+def _ranked(path: str, part: str, stamp: str) -> pd.DataFrame:
+    ws = open_workspace(path)
+    evaluated = set(_evaluated_runs(path, part, stamp)["run_id"])
+    ranked = ranked_runs(ws, need_model=False)
+    return ranked[ranked["run_id"].isin(evaluated)].reset_index(drop=True)
+
+
+def ranked_evaluated_runs(ws: Workspace, part: str = "test") -> pd.DataFrame:
+    """The evaluated runs in the order of :func:`workbench.runs.selection.ranked_runs` (best first),
+    with its ``flags`` (why a run may not be the default: trained on a sample, below the sanity bar)."""
+    return _ranked(_key(ws), part, eval_stamp(ws))
+
+
+def default_run_id(ws: Workspace, part: str = "test") -> str | None:
+    """The run every page opens on: the best evaluated run by the one rule of
+    :mod:`workbench.runs.selection` (validation accuracy; flagged runs only when nothing else is
+    evaluated); ``None`` when no run is evaluated."""
+    ranked = ranked_evaluated_runs(ws, part)
+    return str(ranked["run_id"].iloc[0]) if len(ranked) else None
+
+
+def choose_run(state, part: str = "test") -> None:
+    """Fill a state's ``run_id`` selector with the evaluated runs (newest first) and, when none is
+    chosen yet, open it on :func:`default_run_id`."""
+    runs = evaluated_runs(state.workspace, part)
+    state.param.run_id.objects = runs["run_id"].tolist()[::-1]
+    if state.run_id is None and len(runs):
+        state.run_id = default_run_id(state.workspace, part)
+
+
 def run_options(ws: Workspace, part: str = "test") -> dict[str, str]:
     """``{label (run id): run id}`` for a run selector, newest first."""
     runs = evaluated_runs(ws, part)
@@ -140,29 +171,17 @@ def taxonomy(ws: Workspace) -> Taxonomy:
 
 # predictions -----------------------------------------------------------------------------
 
-@pn.cache(max_items=8)
-def _sorted_predictions(path: str, run_id: str, part: str) -> SortedPredictions:
-    ws = open_workspace(path)
+def run_classes(ws: Workspace, run_id: str) -> np.ndarray:
+    """The leaf order of a run's probability matrices (its ``classes.json``)."""
     folder = Path(str(get_run(ws, run_id)["artifact_dir"]))
-    classes = np.array(json.loads((folder / "classes.json").read_text()), dtype=object)
-    # the stored rank-1 rows are the argmax of each probability row (ties: first column), and
-    # their DOUBLE probabilities are the float32 values exactly
-    top = arrow_table(ws, "SELECT leaf, proba, leaf = true_leaf AS correct FROM predictions "
-                          "WHERE run_id = ? AND part = ? AND rank = 1", [run_id, part])
-    if top.num_rows == 0:
-        raise WorkbenchError(f"run {run_id} has no {part} predictions; record the run again")
-    leaf = top.column("leaf").combine_chunks().dictionary_encode()
-    pred = pd.Index(classes).get_indexer(np.asarray(leaf.dictionary.to_pylist(), dtype=object))[
-        leaf.indices.to_numpy(zero_copy_only=False)]
-    if (pred < 0).any():
-        raise WorkbenchError(f"run {run_id} predicts leaves missing from its classes.json; record the run again")
-    conf = top.column("proba").to_numpy().astype(np.float32)
-    return SortedPredictions.from_arrays(classes, pred, conf, top.column("correct").to_numpy())
+    return np.array(json.loads((folder / "classes.json").read_text()), dtype=object)
 
 
-def sorted_predictions(ws: Workspace, run_id: str, part: str = "test") -> SortedPredictions:
-    """A run's top-1 predictions, sorted once for fast threshold queries (cached per run)."""
-    return _sorted_predictions(_key(ws), run_id, part)
+def sorted_predictions(ws: Workspace, run_id: str, part: str = "test"):
+    """:func:`workbench.app.top1.sorted_predictions` (a run's top-1 sorted for threshold queries)."""
+    from workbench.app.top1 import sorted_predictions as _sorted
+
+    return _sorted(ws, run_id, part)
 
 
 def top1_predictions(ws: Workspace, run_id: str, part: str = "test") -> pd.DataFrame:
@@ -281,18 +300,16 @@ def projection_outcome(ws: Workspace, model: str, run_id: str, part: str = "test
 
 
 def warm(path: str, part: str = "test") -> None:
-    """Load what the first pages read (runs, taxonomy, the best run's sorted predictions, the
+    """Load what the first pages read (runs, taxonomy, the default run's predictions, the
     projection) into the caches, so that the first session does not wait for it."""
     ws = open_workspace(path)
-    runs = evaluated_runs(ws, part)
     taxonomy(ws)
-    if len(runs):
-        best = runs["evaluation"].map(lambda m: m.get("accuracy") or 0).to_numpy().argmax()
-        sorted_predictions(ws, str(runs["run_id"].iloc[int(best)]), part)
-        for table in ("eval_curve", "eval_level_accuracy", "eval_confusion", "eval_severity",
-                      "eval_calibration", "eval_worst_errors"):
+    best = default_run_id(ws, part)
+    if best is not None:
+        sorted_predictions(ws, best, part)
+        for table in EVAL_TABLES:
             eval_table(ws, table, part)
-        wrong_predictions(ws, str(runs["run_id"].iloc[-1]), part)  # the confusion page's default run
+        wrong_predictions(ws, best, part)
     for model in projection_models(ws)[:1]:
         frame = projection(ws, model)
         from workbench.plots.embedding import RASTERIZE_ABOVE

@@ -1,7 +1,8 @@
 """Keyboard shortcuts for a page: a tiny browser component that listens to key presses on the
 document and sends the ones it is told about to the server.
 
-Keys typed into an input (the search box) are left alone; ``Escape`` leaves the input.
+Keys typed into an input (the search box) or pressed on a focused slider handle (which moves
+by its own step) are left alone; ``Escape`` leaves the input.
 ``focus_key`` (default ``/``) moves the focus into the first input whose placeholder starts
 with ``focus_placeholder``, looking inside Bokeh's shadow DOMs.
 """
@@ -44,6 +45,7 @@ class KeyboardShortcuts(JSComponent):
           return;
         }
         if (event.ctrlKey || event.metaKey || event.altKey) return;
+        if (target && target.getAttribute && target.getAttribute("role") === "slider") return;
         if (event.key === model.focus_key) {
           const input = deepFind(document, `input[placeholder^="${model.focus_placeholder}"]`);
           if (input) { event.preventDefault(); input.focus(); input.select(); }

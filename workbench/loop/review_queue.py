@@ -8,8 +8,10 @@ Built for one batch date from three sources, each item tagged with its reason(s)
 * ``uncertain``: the least confident predictions (lowest top-1 probability, or smallest margin
   between the first two), where a label teaches the model most.
 
-A product picked by several sources is one item with all its reasons. Rebuilding a day's queue
-keeps the items already reviewed. Reviewers *claim* the next item so that two sessions never
+A product picked by several sources is one item with all its reasons. People add items too:
+:func:`send_to_queue` puts products found in a dashboard's drill-down into a day's queue with
+the reason ``dashboard`` (shown as "sent from the dashboard by NAME"). Rebuilding a day's queue
+keeps the items already reviewed and the ones people sent. Reviewers *claim* the next item so that two sessions never
 show the same product at once.
 """
 
@@ -25,11 +27,14 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.loop.labels import ensure_ddl, utc_now
-from workbench.loop.shelving import (batch_dates, ensure_tables, latest_classifications, predict_products,
-                                runs_with_models, to_date)
+from workbench.loop.shelving import batch_dates, ensure_tables, latest_classifications, predict_products, to_date
+from workbench.runs.selection import ranked_runs
 from workbench.store import Workspace
 
 REASONS = ("random", "disagree", "uncertain")
+#: the reason of items a person sent from a dashboard drill-down (never part of the random sample)
+DASHBOARD = "dashboard"
+ALL_REASONS = (*REASONS, DASHBOARD)
 UNCERTAINTY = ("top1", "margin")
 
 QUEUE_DDL = """
@@ -121,10 +126,12 @@ def _pick_runs(ws: Workspace, population: pd.DataFrame, runs: Sequence[str] | No
             raise WorkbenchError(f"--runs takes two different run ids separated by a comma, got {list(runs)}")
         return (str(runs[0]), str(runs[1])), None
     primary = str(population["run_id"].mode().iloc[0])
-    others = [r for r in runs_with_models(ws) if r != primary]
+    # the challenger is the best other run by the default-run rule, never simply the newest
+    ranked = ranked_runs(ws)
+    others = [r for r in ranked.loc[ranked["has_model"], "run_id"] if r != primary]
     if not others:
         return None, "only one run has a saved model, so there are no disagreements to sample"
-    return (primary, others[-1]), None
+    return (primary, str(others[0])), None
 
 
 def build_queue(ws: Workspace, queue_date: str | date | None = None, *, n_random: int = 50,
@@ -134,7 +141,7 @@ def build_queue(ws: Workspace, queue_date: str | date | None = None, *, n_random
 
     Sizes are per source; a product chosen by several sources is one item with all reasons.
     ``runs`` names the two runs compared for disagreements (default: the batch's run and the
-    newest other run with a saved model). Items already reviewed are kept as they are.
+    best other run with a saved model, by :func:`workbench.runs.selection.ranked_runs`). Items already reviewed are kept as they are.
     """
     ensure_queue(ws)
     for name, value in (("random", n_random), ("uncertain", n_uncertain), ("disagree", n_disagree)):
@@ -180,7 +187,8 @@ def build_queue(ws: Workspace, queue_date: str | date | None = None, *, n_random
         "detail": [json.dumps(detail[p]) for p in order],
         "claimed_by": None, "claimed_at": pd.NaT, "built_at": utc_now()})
     with ws.transaction() as cur:
-        cur.execute("DELETE FROM review_queue WHERE queue_date = ? AND status = 'pending'", [day])
+        cur.execute("DELETE FROM review_queue WHERE queue_date = ? AND status = 'pending' "
+                    "AND NOT list_contains(string_split(reason, ','), ?)", [day, DASHBOARD])
         kept = set(r[0] for r in cur.execute("SELECT product_id FROM review_queue WHERE queue_date = ?",
                                              [day]).fetchall())
         new = items[~items["product_id"].isin(kept)]
@@ -227,26 +235,40 @@ def queue_counts(ws: Workspace, queue_date: str | date | None = None) -> dict[st
     items = queue_items(ws, queue_date)
     counts = {"total": len(items), "pending": int((items["status"] == "pending").sum()),
               "done": int((items["status"] == "done").sum())}
-    for reason in REASONS:
+    for reason in ALL_REASONS:
         counts[reason] = int(items["reason"].str.split(",").map(lambda r, x=reason: x in r).sum()) if len(items) else 0
     return counts
 
 
+def filter_sql(reason: str | None, category: str | None) -> tuple[str, list]:
+    """SQL conditions (and parameters) for items of one reason and/or predicted under one category."""
+    sql, params = "", []
+    if reason:
+        sql += " AND list_contains(string_split(reason, ','), ?)"
+        params.append(str(reason))
+    if category:
+        sql += " AND (predicted_leaf = ? OR starts_with(predicted_leaf, ?))"
+        params += [str(category), f"{category} > "]
+    return sql, params
+
+
 def claim_next(ws: Workspace, queue_date: str | date, claimant: str, *, stale_after: float = 600,
-               skip: Sequence[str] = ()) -> dict | None:
+               skip: Sequence[str] = (), reason: str | None = None, category: str | None = None) -> dict | None:
     """Claim the first pending item nobody else holds (claims older than ``stale_after`` seconds
-    lapse); the claimant's previous claim is released. Returns the queue row, or ``None``."""
+    lapse); the claimant's previous claim is released. ``reason`` / ``category`` keep only items
+    of that reason / predicted under that category. Returns the queue row, or ``None``."""
     ensure_queue(ws)
     day = to_date(queue_date)
     now = utc_now()
     stale = now - timedelta(seconds=stale_after)
+    where, params = filter_sql(reason, category)
     with ws.transaction() as cur:
         cur.execute("UPDATE review_queue SET claimed_by = NULL, claimed_at = NULL WHERE claimed_by = ?",
                     [claimant])
         row = cur.execute(
             "SELECT product_id FROM review_queue WHERE queue_date = ? AND status = 'pending' "
-            "AND (claimed_by IS NULL OR claimed_at < ?) AND product_id NOT IN (SELECT unnest(?)) "
-            "ORDER BY rank LIMIT 1", [day, stale, [str(s) for s in skip]]).fetchone()
+            "AND (claimed_by IS NULL OR claimed_at < ?) AND product_id NOT IN (SELECT unnest(?))" + where
+            + " ORDER BY rank LIMIT 1", [day, stale, [str(s) for s in skip], *params]).fetchone()
         if row is None:
             return None
         cur.execute("UPDATE review_queue SET claimed_by = ?, claimed_at = ? WHERE queue_date = ? "
@@ -278,3 +300,4 @@ def claim(ws: Workspace, queue_date: str | date, product_id: str, claimant: str)
         cur.execute("UPDATE review_queue SET claimed_by = ?, claimed_at = ? WHERE queue_date = ? "
                     "AND product_id = ?", [claimant, utc_now(), day, str(product_id)])
     return item.iloc[0].to_dict()
+

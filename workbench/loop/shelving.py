@@ -33,7 +33,7 @@ from workbench.runs.selection import default_run as best_run
 from workbench.runs.records import list_runs, run_dir
 from workbench.store import Workspace
 from workbench.catalog.taxonomy import Taxonomy
-from workbench.loop.thresholds import published_thresholds
+from workbench.loop.thresholds import published_thresholds, threshold_run_warning
 
 if TYPE_CHECKING:  # the model families import torch: loaded when a model is, not with the package
     from workbench.models.base import CategoryClassifier
@@ -63,9 +63,11 @@ class ClassifySummary:
     threshold: float
     overrides: int = 0
     ingest: IngestSummary | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     def __str__(self) -> str:
         lines = [str(self.ingest)] if self.ingest is not None else []
+        lines += [f"warning: {note}" for note in self.notes]
         rule = (f"threshold {self.threshold:g}, {self.overrides} category overrides"
                 if math.isfinite(self.threshold) else
                 "no thresholds published: publish them in the threshold dashboard to shelve automatically")
@@ -92,7 +94,8 @@ def runs_with_models(ws: Workspace) -> list[str]:
 
 
 def default_run(ws: Workspace) -> str:
-    """The run used when none is named: :func:`workbench.runs.selection.default_run`."""
+    """The run used when none is named: :func:`workbench.runs.selection.default_run` (the best
+    unflagged run with a saved model, by validation accuracy)."""
     return best_run(ws, warn=lambda message: print(f"note: {message}", file=sys.stderr))
 
 
@@ -267,14 +270,33 @@ def classify_file(ws: Workspace, path: str | Path, mapping: ColumnMapping | None
                           encoding=encoding)
     ids = ingested_ids(ws, summary.fingerprint)
     if not ids:
-        raise WorkbenchError(f"no product of {Path(path).name} was accepted ({summary.rejected} rejected); "
-                             "see the reject reasons above")
+        raise WorkbenchError(f"no product of {Path(path).name} was accepted: {reject_reasons_text(ws, summary)}")
     rows = classify_products(ws, ids, run_id=run_id, threshold=threshold, overrides=overrides,
                              batch_date=batch_date, rows_for=rows_for)
     thr, over = resolve_thresholds(ws, threshold, overrides)
     n_shelved = int((rows["decision"] == "shelved").sum())
+    note = threshold_run_warning(ws, run_id) if threshold is None else None
     return ClassifySummary(run_id, rows["batch_date"].iloc[0], len(rows), n_shelved, len(rows) - n_shelved,
-                           thr, len(over), summary)
+                           thr, len(over), summary, [note] if note else [])
+
+
+def reject_reasons_text(ws: Workspace, summary: IngestSummary, top: int = 3) -> str:
+    """The rejected count with its largest reasons, e.g. ``200 rejected (200 duplicate id: ...)``;
+    for a file ingested before, the reasons stored then."""
+    reasons, rejected = dict(summary.reject_reasons), summary.rejected
+    if summary.already_ingested:
+        rejected = int(ws.scalar("SELECT coalesce(max(rejected), 0) FROM sources WHERE fingerprint = ?",
+                                 [summary.fingerprint]) or 0)
+        stored = ws.df("SELECT reason, count(*) AS n FROM rejects WHERE source = ? GROUP BY reason",
+                       [summary.source])
+        reasons = dict(zip(stored["reason"], stored["n"].astype(int)))
+    ranked = sorted(reasons.items(), key=lambda kv: -kv[1])
+    shown = "; ".join(f"{n:,} {reason}" for reason, n in ranked[:top])
+    more = f"; {len(ranked) - top} more reasons in `workbench info`" if len(ranked) > top else ""
+    if not rejected:
+        return "the file holds no product rows"
+    again = " when it was first ingested" if summary.already_ingested else ""
+    return f"{rejected:,} rejected{again} ({shown or 'no reason recorded'}{more})"
 
 
 def ingested_ids(ws: Workspace, fingerprint: str) -> list[str]:

@@ -4,6 +4,10 @@
 ``scope='category'`` row per override (a leaf, or an internal node whose predicted leaves it
 covers; the most specific override wins). Every publication also appends its full set to
 ``threshold_history`` under a new ``version``.
+
+A published set remembers the run it was tuned on (``run_id``): a threshold that gives 95%
+accuracy with one model can give 80% with another, so applying the set to another run warns
+(:func:`threshold_run_warning`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ CREATE TABLE IF NOT EXISTS thresholds (
 CREATE TABLE IF NOT EXISTS threshold_history (
     version INTEGER, scope VARCHAR, node VARCHAR, threshold DOUBLE,
     published_by VARCHAR, published_at TIMESTAMP);
+ALTER TABLE thresholds ADD COLUMN IF NOT EXISTS run_id VARCHAR;
+ALTER TABLE threshold_history ADD COLUMN IF NOT EXISTS run_id VARCHAR;
 """
 
 
@@ -33,9 +39,10 @@ def _known_nodes(ws: Workspace) -> set[str] | None:
 
 
 def publish_thresholds(ws: Workspace, global_threshold: float, overrides: Mapping[str, float] | None = None,
-                       by: str = "unknown") -> int:
+                       by: str = "unknown", run_id: str | None = None) -> int:
     """Replace the published thresholds with a global value and per-category ``overrides``,
-    recorded as published ``by`` someone, in one transaction; returns the history version."""
+    recorded as published ``by`` someone and tuned on ``run_id``, in one transaction; returns
+    the history version."""
     if not str(by).strip():
         raise WorkbenchError("say who publishes the thresholds (by='name')")
     rows = [("global", None, check_threshold(global_threshold, "global threshold"))]
@@ -49,11 +56,13 @@ def publish_thresholds(ws: Workspace, global_threshold: float, overrides: Mappin
     ws.ensure(THRESHOLDS_DDL)
     with ws.transaction() as cur:
         cur.execute("DELETE FROM thresholds")
-        cur.executemany("INSERT INTO thresholds VALUES (?, ?, ?, ?, ?)",
-                        [[scope, node, value, by, now] for scope, node, value in rows])
+        cur.executemany("INSERT INTO thresholds (scope, node, threshold, published_by, published_at, run_id) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        [[scope, node, value, by, now, run_id] for scope, node, value in rows])
         version = cur.execute("SELECT coalesce(max(version), 0) + 1 FROM threshold_history").fetchone()[0]
-        cur.executemany("INSERT INTO threshold_history VALUES (?, ?, ?, ?, ?, ?)",
-                        [[version, scope, node, value, by, now] for scope, node, value in rows])
+        cur.executemany("INSERT INTO threshold_history (version, scope, node, threshold, published_by, "
+                        "published_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [[version, scope, node, value, by, now, run_id] for scope, node, value in rows])
     return int(version)
 
 
@@ -66,6 +75,27 @@ def published_thresholds(ws: Workspace) -> tuple[float | None, dict[str, float]]
     cats = rows[rows["scope"] == "category"]
     return (float(glob.iloc[0]) if len(glob) else None,
             {str(n): float(t) for n, t in zip(cats["node"], cats["threshold"])})
+
+
+def published_run(ws: Workspace) -> str | None:
+    """The run the published thresholds were tuned on (``None``: nothing published, or a set
+    published before runs were remembered)."""
+    if not ws.has_table("thresholds") or not ws.scalar(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'thresholds' "
+            "AND column_name = 'run_id'"):
+        return None
+    value = ws.scalar("SELECT run_id FROM thresholds WHERE scope = 'global' LIMIT 1")
+    return None if value is None else str(value)
+
+
+def threshold_run_warning(ws: Workspace, run_id: str | None) -> str | None:
+    """A one-line warning when the published thresholds were tuned on another run than ``run_id``."""
+    tuned = published_run(ws)
+    if tuned is None or run_id is None or str(run_id) == tuned:
+        return None
+    return (f"the published thresholds were tuned on run {tuned}, not on run {run_id}: their coverage and "
+            f"accuracy differ with another model; tune and publish them for {run_id} in the threshold "
+            f"explorer, or use --run {tuned}")
 
 
 def threshold_history(ws: Workspace) -> pd.DataFrame:

@@ -1,4 +1,12 @@
-"""Shared plot settings: the Bokeh backend, the colour cycle and the percent axis format."""
+"""Shared plot settings: the Bokeh backend, the colour cycle and the percent axis format.
+
+No Bokeh model is created at import time or shared between figures: a Bokeh model belongs to
+one document, and when a browser session ends Bokeh destroys every model of its document
+(``Model.destroy`` clears its property values). A formatter shared through a module constant
+therefore lost its ``format="0%"`` when the first session that held it closed, and every later
+session showed Bokeh's default ``'0,0'`` (ticks ``0 0 1 1 1``). The percent axes are set by a
+render hook instead, which makes a new formatter for every figure it draws.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +22,32 @@ hv.Store.set_current_backend("bokeh")
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896",
            "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"]
-PERCENT = NumeralTickFormatter(format="0%")
+PERCENT_FORMAT = "0%"
 WIDTH, HEIGHT = 530, 360
+
+
+def _percent_axes(plot, axes: str) -> None:
+    fig = plot.state
+    for name in axes:
+        for axis in getattr(fig, f"{name}axis", []):
+            current = axis.formatter
+            if not (isinstance(current, NumeralTickFormatter) and current.format == PERCENT_FORMAT):
+                axis.formatter = NumeralTickFormatter(format=PERCENT_FORMAT)
+
+
+def percent_x(plot, element) -> None:
+    """HoloViews hook: the x axis of this figure reads 0.25 as ``25%``."""
+    _percent_axes(plot, "x")
+
+
+def percent_y(plot, element) -> None:
+    """HoloViews hook: the y axis of this figure reads 0.25 as ``25%``."""
+    _percent_axes(plot, "y")
+
+
+def percent_xy(plot, element) -> None:
+    """HoloViews hook: both axes of this figure read 0.25 as ``25%``."""
+    _percent_axes(plot, "xy")
 
 
 def colours(keys: Sequence[str]) -> dict[str, str]:
@@ -49,4 +81,4 @@ def grouped_bars(data, x: str, group: str, value: str, extra=(), x_order=None):
     frame = frame.assign(_x=frame[x].map(order)).sort_values([group, "_x"], kind="stable").drop(columns="_x")
     palette = colours(list(dict.fromkeys(data[group].astype(str))))
     return hv.Bars(frame, [x, group], [value, *extra]).opts(
-        multi_level=False, color=group, cmap=palette, show_legend=True, tools=["hover"])
+        multi_level=False, color=group, cmap=palette, show_legend=True, tools=["hover", "tap"])

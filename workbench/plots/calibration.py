@@ -6,7 +6,7 @@ import holoviews as hv
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.plots._style import HEIGHT, PERCENT, WIDTH, colours
+from workbench.plots._style import HEIGHT, WIDTH, colours, percent_xy
 
 
 def reliability_curve(bins: pd.DataFrame, *, title: str = "Calibration (reliability)") -> hv.Overlay:
@@ -27,9 +27,9 @@ def reliability_curve(bins: pd.DataFrame, *, title: str = "Calibration (reliabil
         part = full[full["run"].astype(str) == run].sort_values("mean_confidence")
         vdims = ["accuracy"] + (["count"] if "count" in part else [])
         layers.append(hv.Curve(part, "mean_confidence", vdims, label=run).opts(
-            color=palette[run], line_width=2, tools=["hover"]))
+            color=palette[run], line_width=2, tools=["hover", "tap"]))
         layers.append(hv.Scatter(part, "mean_confidence", vdims).opts(color=palette[run], size=6))
     return hv.Overlay(layers).opts(
         hv.opts.Overlay(title=title, width=WIDTH, height=HEIGHT, xlim=(0, 1), ylim=(0, 1),
-                        xlabel="mean confidence", ylabel="accuracy", xformatter=PERCENT,
-                        yformatter=PERCENT, legend_position="top_left", show_grid=True))
+                        xlabel="mean confidence", ylabel="accuracy", hooks=[percent_xy],
+                        legend_position="top_left", show_grid=True))

@@ -9,13 +9,13 @@ import holoviews as hv
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.plots._style import HEIGHT, PERCENT, WIDTH, colours, grouped_bars
+from workbench.plots._style import HEIGHT, WIDTH, colours, grouped_bars, percent_xy, percent_y
 
 CURVE_COLUMNS = ("run", "threshold", "coverage", "accuracy")
 #: Options of every accuracy-coverage figure (also applied to the live overlay of the explorer).
 CURVE_OPTS = dict(width=WIDTH, height=HEIGHT, legend_position="bottom_left", show_grid=True,
                   xlabel="coverage (share shelved automatically)", ylabel="accuracy among shelved",
-                  xformatter=PERCENT, yformatter=PERCENT)
+                  hooks=[percent_xy])
 
 
 def _require(frame: pd.DataFrame, columns, what: str) -> None:
@@ -49,7 +49,7 @@ def coverage_curves(curves: pd.DataFrame, operating_point: Mapping[str, float] |
     for run in runs:
         part = curves[curves["run"].astype(str) == run].sort_values("coverage")
         layers.append(hv.Curve(part, "coverage", ["accuracy", "threshold"], label=run).opts(
-            color=palette[run], line_width=2, tools=["hover"]))
+            color=palette[run], line_width=2, tools=["hover", "tap"]))
     if not layers:
         layers.append(hv.Curve(pd.DataFrame({"coverage": [], "accuracy": [], "threshold": []}),
                                "coverage", ["accuracy", "threshold"]))
@@ -67,5 +67,5 @@ def level_accuracy_bars(levels: pd.DataFrame, *, title: str = "Accuracy per taxo
     order = levels.sort_values("level") if "level" in levels else levels
     x_order = list(dict.fromkeys(order["level_name"].astype(str)))
     return grouped_bars(order, "level_name", "run", "accuracy", x_order=x_order).opts(
-        title=title, width=WIDTH, height=HEIGHT, ylim=(0, 1.05), yformatter=PERCENT,
+        title=title, width=WIDTH, height=HEIGHT, ylim=(0, 1.05), hooks=[percent_y],
         xlabel="level", ylabel="accuracy", legend_position="bottom_right")

@@ -6,7 +6,7 @@ import holoviews as hv
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.plots._style import HEIGHT, PERCENT, WIDTH, grouped_bars
+from workbench.plots._style import HEIGHT, WIDTH, grouped_bars, percent_y
 
 
 def severity_bars(severity: pd.DataFrame, *, title: str = "Errors by tree distance") -> hv.Bars:
@@ -19,5 +19,5 @@ def severity_bars(severity: pd.DataFrame, *, title: str = "Errors by tree distan
     extra = ["n"] if "n" in severity else []
     data = severity.assign(distance=severity["distance"].astype(int).astype(str))
     return grouped_bars(data, "distance", "run", "share", extra, x_order=x_order).opts(
-        title=title, width=WIDTH, height=HEIGHT, yformatter=PERCENT,
+        title=title, width=WIDTH, height=HEIGHT, hooks=[percent_y],
         xlabel="tree distance (0 = right)", ylabel="share of products", legend_position="top_right")

@@ -10,6 +10,7 @@ import logging
 import panel as pn
 
 from workbench.app.state import ClassifyState
+from workbench.app.safe_text import escape_markdown
 from workbench.app.widgets import alert, table
 from workbench.errors import WorkbenchError
 
@@ -26,15 +27,14 @@ def decision_text(decision: dict, published: bool) -> tuple[str, str]:
         return ("No thresholds are published yet, so this product goes to **review** "
                 "(publish thresholds on the Threshold explorer page).", "warning")
     if decision["decision"] == "shelved":
-        return (f"**Shelved automatically** in {decision['category']} (confidence "
+        return (f"**Shelved automatically** in {escape_markdown(decision['category'])} (confidence "
                 f"{decision['confidence']:.3f} ≥ threshold {decision['threshold']:.3f}).", "success")
     return (f"**Sent to review**: confidence {decision['confidence']:.3f} is below the threshold "
-            f"{decision['threshold']:.3f} of {decision['category']}.", "warning")
+            f"{decision['threshold']:.3f} of {escape_markdown(decision['category'])}.", "warning")
 
 
 def _photo(state: ClassifyState, limit_bytes: int):
     """The photo beside the title: checked as it arrives, shown, and read by multimodal runs."""
-    from workbench.app.safe_text import escape_markdown
 
     dropper = pn.widgets.FileDropper(accepted_filetypes=["image/jpeg", "image/png", "image/webp"],
                                      max_file_size=f"{max(limit_bytes // 1000, 1)}KB", multiple=False,
@@ -78,7 +78,7 @@ def _single(state: ClassifyState, limit_bytes: int):
         try:
             top, decision = state.classify()
         except WorkbenchError as exc:
-            result.objects = [alert(str(exc))]
+            result.objects = [alert(escape_markdown(str(exc)))]
             return
         text, kind = decision_text(decision, state.thresholds()[2])
         result.objects = [table(top, percent=("probability",), css_classes=["wb-top5"]), alert(text, kind)]
@@ -103,11 +103,11 @@ def _upload(state: ClassifyState, ctx):
             out, upload = state.classify_upload(filename, content, limit_bytes=limit,
                                                 max_rows=ctx.settings.max_upload_rows)
         except WorkbenchError as exc:
-            result.objects = [alert(str(exc))]
+            result.objects = [alert(escape_markdown(str(exc)))]
             return
         except Exception as exc:  # keep serving whatever the file holds
             log.exception("upload failed")
-            result.objects = [alert(f"Could not classify {filename}: {type(exc).__name__}: {exc}")]
+            result.objects = [alert(escape_markdown(f"Could not classify {filename}: {type(exc).__name__}: {exc}"))]
             return
         stem = filename.rsplit(".", 1)[0] or "products"
         download = pn.widgets.FileDownload(
@@ -115,7 +115,7 @@ def _upload(state: ClassifyState, ctx):
             label=f"Download {len(out):,} predictions (CSV)", color="success",
             css_classes=["wb-download"])
         shelved = int((out["decision"] == "shelved").sum())
-        notes = [f"Classified **{len(out):,}** products from {filename}: {shelved:,} would be shelved, "
+        notes = [f"Classified **{len(out):,}** products from {escape_markdown(filename)}: {shelved:,} would be shelved, "
                  f"{len(out) - shelved:,} sent to review."]
         if upload.skipped:
             notes.append(f"{upload.skipped:,} malformed lines were skipped.")
@@ -139,8 +139,18 @@ def view(ctx):
         return alert("No run in this workspace has a saved model; train one with `workbench train`.",
                      "warning")
     model = pn.widgets.Select.from_param(state.param.run_id, width=420)
+    note = pn.Column(sizing_mode="stretch_width")
+
+    def show_note(*_):
+        warning = state.threshold_warning()
+        note.objects = [alert(escape_markdown(warning.capitalize()), "warning")] if warning else []
+
+    state.param.watch(show_note, "run_id")
+    show_note()
     return pn.Column(
-        pn.pane.Markdown(f"## {TITLE}\nTop-5 categories from a trained model, and whether the "
+        pn.pane.Markdown(f"## {TITLE}\nTop-5 categories from a trained model (by default the best run: "
+                         "highest validation accuracy, never one trained on a sample), and whether the "
                          "product would be shelved under the published thresholds."),
-        model, pn.Row(_single(state, ctx.settings.upload_limit_bytes), _upload(state, ctx), sizing_mode="stretch_width"),
+        model, note, pn.FlexBox(_single(state, ctx.settings.upload_limit_bytes), _upload(state, ctx), gap="1.5em",
+                                sizing_mode="stretch_width"),
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-classify-page"])

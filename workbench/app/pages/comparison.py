@@ -1,10 +1,14 @@
-"""Model comparison: the metrics of every evaluated run, their accuracy-coverage curves overlaid,
-accuracy per taxonomy level and calibration."""
+"""Model comparison: the metrics of every evaluated run (the default run marked, runs trained on a
+sample flagged), their accuracy-coverage curves overlaid, accuracy per taxonomy level and
+calibration. A click on a curve point or a reliability point lists the products behind it."""
 
 from __future__ import annotations
 
+import holoviews as hv
 import panel as pn
 
+from workbench.app.drill import clickable
+from workbench.app.product_table import ProductTable
 from workbench.app.state import ComparisonState
 from workbench.app.widgets import html_table, no_runs
 
@@ -19,17 +23,32 @@ def view(ctx):
     state = ComparisonState(workspace=ctx.workspace, part=ctx.settings.part)
     if not state.has_runs:
         return no_runs()
-    metrics = html_table(state.metrics_table(), percent=PERCENT,
+    metrics = html_table(state.metrics_table().drop(columns="run_id"), percent=PERCENT,
                          decimals=("ECE", "mean tree distance", "train seconds"), css_classes=["wb-metrics"])
     runs = pn.widgets.MultiChoice.from_param(state.param.runs, label="Runs in the figures",
                                              sizing_mode="stretch_width")
-    return pn.Column(
+    products = ProductTable(ctx, hint="Click a point of a curve: the accuracy-coverage curve lists the "
+                                      "wrong products still shelved at that threshold, the calibration "
+                                      "curve the products of that confidence bin.")
+    curves, curve_tap = clickable(hv.DynamicMap(state.curves_plot), "coverage", "accuracy")
+    calibration, calibration_tap = clickable(hv.DynamicMap(state.calibration_plot), "mean_confidence", "accuracy")
+    taps = (curve_tap, calibration_tap)
+    taps[0].add_subscriber(lambda x=None, y=None: products.show(state.curve_point(x, y)) if x is not None else None)
+    taps[1].add_subscriber(lambda x=None, y=None: products.show(state.calibration_point(x, y))
+                           if x is not None else None)
+    layout = pn.Column(
         pn.pane.Markdown(f"## {TITLE}\nEvery evaluated run on the **{ctx.settings.part}** part. "
                          "Coverage @ 95% is the share of products shelved automatically at the "
-                         "threshold that keeps 95% accuracy among them."),
+                         "threshold that keeps 95% accuracy among them. *(default)* marks the run the "
+                         "other pages and `workbench classify` use: the best validation accuracy among "
+                         "runs not flagged (a run trained on a sample, or below 50% validation "
+                         "accuracy, is flagged and never the default)."),
         metrics, runs,
         # unlinked: the curves zoom on their own accuracy range, the bars start at 0
-        pn.FlexBox(pn.pane.HoloViews(state.curves_plot, linked_axes=False),
+        pn.FlexBox(pn.pane.HoloViews(curves, linked_axes=False, css_classes=["wb-curves"]),
                    pn.pane.HoloViews(state.level_plot, linked_axes=False),
-                   pn.pane.HoloViews(state.calibration_plot, linked_axes=False), gap="1em"),
+                   pn.pane.HoloViews(calibration, linked_axes=False, css_classes=["wb-calibration"]), gap="1em"),
+        pn.pane.Markdown("### Products behind the selected point"), products,
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-comparison"])
+    layout.state, layout.products, layout.taps = state, products, taps
+    return layout

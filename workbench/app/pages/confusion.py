@@ -1,10 +1,13 @@
 """Sibling confusion: pick any parent node; a heat map of the confusion among its children, the
-most confused pairs, and example product titles for them."""
+most confused pairs, and example product titles for them. A click on a cell lists its products."""
 
 from __future__ import annotations
 
+import holoviews as hv
 import panel as pn
 
+from workbench.app.drill import clickable
+from workbench.app.product_table import ProductTable
 from workbench.app.state import ConfusionState
 from workbench.app.widgets import html_table, no_runs, run_select
 
@@ -24,20 +27,34 @@ def view(ctx):
     children = html_table(state.children(), percent=("accuracy",), css_classes=["wb-children"])
     pairs = html_table(state.confused_pairs(), percent=("share of true",), css_classes=["wb-pairs"])
     examples = html_table(state.pair_examples(), decimals=("confidence",), css_classes=["wb-examples"])
+    products = ProductTable(ctx, hint="Click a cell of the heat map to list its products.")
+
+    heatmap, tap = clickable(hv.DynamicMap(state.heatmap), "predicted", "true")
+
+    def on_tap(x=None, y=None):
+        if x is not None and y is not None:
+            products.show(state.cell(x, y))
+
+    tap.add_subscriber(on_tap)
 
     def refresh(*_):
         children.object = state.children()
         pairs.object = state.confused_pairs()
         examples.object = state.pair_examples()
+        products.show(None)
 
     state.param.watch(refresh, ["parent", "run_id"])
-    return pn.Column(
+    layout = pn.Column(
         pn.pane.Markdown(f"## {TITLE}\nRows: the child of the chosen parent that holds the true "
-                         "category; columns: where the model put it. Colour: share of the row."),
+                         "category; columns: where the model put it. Colour: share of the row. "
+                         "**Click a cell** to see its products."),
         pn.Row(run_select(state, ctx.workspace, ctx.settings.part), parent, outside),
-        pn.Row(pn.panel(state.heatmap),
-               pn.Column(pn.pane.Markdown("### Children"), children, sizing_mode="stretch_width"),
-               sizing_mode="stretch_width"),
+        pn.FlexBox(pn.pane.HoloViews(heatmap, css_classes=["wb-heatmap"]),
+                   pn.Column(pn.pane.Markdown("### Children"), children, min_width=320, max_width=520),
+                   gap="1em", sizing_mode="stretch_width"),
+        pn.pane.Markdown("### Products of the selected cell"), products,
         pn.pane.Markdown("### Most confused pairs"), pairs,
         pn.pane.Markdown("### Example products of those pairs"), examples,
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-confusion"])
+    layout.state, layout.products, layout.tap = state, products, tap  # for tests and notebooks
+    return layout

@@ -1,13 +1,17 @@
-"""Embedding map: the 2-D UMAP projection of the products, coloured by category or by right/wrong;
-hover shows the title and category; rasterised with datashader above 50,000 points."""
+"""Embedding map: the 2-D UMAP projection of the products, coloured by category (a searchable
+highlight when there are too many for a legend) or by right/wrong; hovering a product shows its
+title, category and photo; a box or lasso selection lists the products inside. Rasterised with
+datashader above 50,000 points."""
 
 from __future__ import annotations
 
 import panel as pn
 
+from workbench.app.product_table import ProductTable
 from workbench.app.state import MapState
 from workbench.app.state.embedding import COLOR_OUTCOME
 from workbench.app.widgets import alert, run_select
+from workbench.plots.embedding import LEGEND_MAX
 
 TITLE = "Embedding map"
 ORDER = 50
@@ -25,16 +29,32 @@ def view(ctx):
                               value=state.level, width=220)
     level.link(state, value="level")
     color = pn.widgets.RadioButtonGroup.from_param(state.param.color_by)
-    controls = [pn.widgets.Select.from_param(state.param.model, width=260), color, level]
+    highlight = pn.widgets.MultiChoice(label="Highlight categories (type to search)", options=state.categories(),
+                                       value=[], search_option_limit=30, option_limit=200, width=420,
+                                       placeholder="Search categories…", css_classes=["wb-highlight"])
+    highlight.link(state, value="highlight")
+
+    def level_changed(*_):
+        highlight.param.update(options=state.categories(), value=[])
+
+    state.param.watch(level_changed, "level")
+    controls = [pn.widgets.Select.from_param(state.param.model, width=260), color, level, highlight]
     if state.run_id is not None:
-        runs = run_select(state, ctx.workspace, ctx.settings.part, name="Run (for right / wrong)")
-        runs.visible = state.color_by == COLOR_OUTCOME
-        state.param.watch(lambda e: setattr(runs, "visible", e.new == COLOR_OUTCOME), "color_by")
+        runs = run_select(state, ctx.workspace, ctx.settings.part, name="Run (right / wrong, and a selection's predictions)")
         controls.append(runs)
+    state.param.watch(lambda e: setattr(highlight, "disabled", e.new == COLOR_OUTCOME), "color_by")
+    products = ProductTable(ctx, hint="Draw a box or a lasso on the map (toolbar) to list the products inside.")
+    state.on_selection = products.show
     n = state.n_points()
     mode = "rasterised with datashader" if n > state.rasterize_above else "one glyph per product"
-    return pn.Column(
-        pn.pane.Markdown(f"## {TITLE}\n{n:,} products, {mode}. Hover shows the title and category; "
-                         "zoom with the mouse wheel."),
-        pn.Row(*controls), pn.panel(state.plot),
+    legend = (f"With more than {LEGEND_MAX} categories at a level the legend gives way to the highlight: "
+              "pick categories to draw them in colour and the rest in grey.")
+    layout = pn.Column(
+        pn.pane.Markdown(f"## {TITLE}\n{n:,} products, {mode}. Hover a product for its title, category "
+                         f"and photo; zoom with the mouse wheel; **draw a box or a lasso** to list the "
+                         f"products inside. {legend}"),
+        pn.FlexBox(*controls, gap="0.5em", sizing_mode="stretch_width"), pn.panel(state.plot),
+        pn.pane.Markdown("### Products of the selection"), products,
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-map"])
+    layout.state, layout.products = state, products
+    return layout

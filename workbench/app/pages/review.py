@@ -1,47 +1,66 @@
 """Review queue: one product at a time with the model's top-5; accept it, or pick another
 category through a search over the whole taxonomy; undo the last decision. Keyboard: ``a``
-accept, ``/`` search, ``c`` save the correction, ``n`` next (skip), ``u`` undo."""
+accept, ``/`` search, ``c`` save the correction, ``n`` next (skip), ``u`` undo. Filters by
+reason and predicted category; a bulk mode accepts many products of one predicted category in
+one pass."""
 
 from __future__ import annotations
-
-import html
 
 import pandas as pd
 import panel as pn
 
 from workbench.app.keyboard import KeyboardShortcuts
-from workbench.app.state.review import ReviewState, recent_frame
+from workbench.app.pages._review_bulk import bulk_view
+from workbench.app.safe_text import escape_html, escape_markdown
+from workbench.app.state.review import ANY, ReviewState, recent_frame
 from workbench.app.widgets import alert, table
 from workbench.errors import WorkbenchError
 
 TITLE = "Review queue"
 ORDER = 70
+MODES = ("One at a time", "Bulk: same predicted category")
 
 REASON_TEXT = {"random": "random sample (measures accuracy)", "uncertain": "least confident",
-               "disagree": "runs disagree"}
+               "disagree": "runs disagree", "dashboard": "sent from the dashboard"}
+EMPTY_HINT = ("The queue is empty: build one with `workbench queue build` or from any drill-down (tick "
+              "products in a table of the Model comparison, Categories, Threshold explorer, Sibling "
+              "confusion, Error severity or Embedding map page and press **Send selected to review queue**).")
 STYLE = """
 .wb-reason {display:inline-block; padding:2px 8px; margin-right:6px; border-radius:10px;
             background:#eef; font-size:0.85em}
+.wb-product {height: 236px; overflow-y: auto}
 .wb-product h3 {margin: 0 0 0.3em 0}
 .wb-muted {color:#666}
 """
+PHOTO = 224
 
 
-def product_html(item: dict | None) -> str:
-    """Title, brand, description, reasons and the predicted path of the item on screen."""
+def reason_text(reason: str, item: dict) -> str:
+    """A reason in words (``dashboard`` names who sent the product)."""
+    if reason == "dashboard" and item.get("sender"):
+        return f"sent from the dashboard by {item['sender']}"
+    return REASON_TEXT.get(reason, reason)
+
+
+def product_html(item: dict | None, empty: str = "Nothing left to review in this queue.") -> str:
+    """Title, brand, description, reasons and the predicted path of the item on screen (escaped)."""
     if item is None:
-        return "<div class='wb-product wb-empty'><h3>Nothing left to review in this queue.</h3></div>"
-    reasons = "".join(f"<span class='wb-reason wb-reason-{r}'>{html.escape(REASON_TEXT.get(r, r))}</span>"
+        return f"<div class='wb-product wb-empty'><h3>{escape_html(empty)}</h3></div>"
+    reasons = "".join(f"<span class='wb-reason wb-reason-{escape_html(r)}'>{escape_html(reason_text(r, item))}</span>"
                       for r in item["reasons"])
-    desc = html.escape(item["description"] or "")
-    return (f"<div class='wb-product' data-product-id='{html.escape(item['product_id'])}'>"
-            f"<h3 class='wb-title'>{html.escape(item['title'] or '')}</h3>"
-            f"<div class='wb-muted'>Brand: {html.escape(item['brand'] or 'n/a')} · product "
-            f"{html.escape(item['product_id'])} · queue rank {item['rank']}</div>"
-            f"<p>{desc[:600] + ('…' if len(desc) > 600 else '')}</p>"
+    desc = str(item["description"] or "")
+    desc = desc[:600] + ("…" if len(desc) > 600 else "")
+    current = (f" · now labelled <b>{escape_html(item['current_leaf'])}</b> ({escape_html(item['label_source'])})"
+               if item.get("current_leaf") else "")
+    confidence = "" if item["proba"] is None or pd.isna(item["proba"]) else f"{item['proba']:.1%}; "
+    return (f"<div class='wb-product' data-product-id='{escape_html(item['product_id'])}'>"
+            f"<h3 class='wb-title'>{escape_html(item['title'] or '')}</h3>"
+            f"<div class='wb-muted'>Brand: {escape_html(item['brand'] or 'n/a')} · product "
+            f"{escape_html(item['product_id'])} · queue rank {item['rank']}{current}</div>"
+            f"<p>{escape_html(desc)}</p>"
             f"<div>Why it is here: {reasons}</div>"
-            f"<p>Model: <b class='wb-predicted'>{html.escape(item['predicted_leaf'] or '')}</b> "
-            f"({item['proba']:.1%}; {'shelved automatically' if item['decision'] == 'shelved' else 'sent to review'})"
+            f"<p>Model: <b class='wb-predicted'>{escape_html(item['predicted_leaf'] or '')}</b> "
+            f"({confidence}{'shelved automatically' if item['decision'] == 'shelved' else 'sent to review'})"
             f"</p></div>")
 
 
@@ -55,11 +74,21 @@ def top5_frame(item: dict | None) -> pd.DataFrame:
                          "probability": [t["proba"] for t in item["top5"]]})
 
 
-def photo_pane(item: dict | None):
-    """The product photo, or a note that there is none."""
+def photo_html(item: dict | None) -> str:
+    """The product photo (a data URI made by :mod:`workbench.app.thumbnails`), or a note."""
     if item and item.get("photo"):
-        return pn.pane.JPG(item["photo"], width=224, height=224, css_classes=["wb-photo"])
-    return pn.pane.HTML("<div class='wb-muted' style='width:224px'>no photo</div>", width=224)
+        return (f"<img class='wb-photo' src='{item['photo']}' alt='' "
+                f"style='max-width:{PHOTO}px;max-height:{PHOTO}px;display:block;margin:auto'>")
+    return "<div class='wb-muted wb-no-photo'>no photo</div>"
+
+
+def empty_text(state: ReviewState) -> str:
+    """What the product area says when there is nothing to show."""
+    if not state.param.queue_date.objects:
+        return EMPTY_HINT
+    if state.reason_filter != ANY or state.category_filter:
+        return "No pending product matches these filters; clear them to see the rest of the queue."
+    return "Nothing left to review in this queue. " + EMPTY_HINT.replace("The queue is empty: b", "B")
 
 
 def view(ctx):
@@ -70,21 +99,31 @@ def view(ctx):
     readonly = not state.may_review
     search = pn.widgets.AutocompleteInput(
         label="Another category", options=state.leaf_options(), case_sensitive=False,
-        search_strategy="includes", min_characters=2, restrict=True, width=520,
+        search_strategy="includes", min_characters=2, restrict=True, width=460,
         placeholder="Search categories… (press /)", css_classes=["wb-search"])
-    accept = pn.widgets.Button(label="Accept (a)", color="success", disabled=readonly,
-                               css_classes=["wb-accept"])
+    accept = pn.widgets.Button(label="Accept (a)", color="success", disabled=readonly, css_classes=["wb-accept"])
     correct = pn.widgets.Button(label="Save correction (c)", color="primary", disabled=readonly,
                                 css_classes=["wb-correct"])
     skip = pn.widgets.Button(label="Next (n)", css_classes=["wb-skip"])
-    undo = pn.widgets.Button(label="Undo last (u)", color="warning", disabled=readonly,
-                             css_classes=["wb-undo"])
-    date = pn.widgets.Select.from_param(state.param.queue_date, width=160)
-    message = pn.Column(sizing_mode="stretch_width", css_classes=["wb-message"])
-    product = pn.pane.HTML(product_html(state.item), stylesheets=[STYLE], sizing_mode="stretch_width")
-    photo = pn.Column(photo_pane(state.item), width=240)
+    undo = pn.widgets.Button(label="Undo last (u)", color="warning", disabled=readonly, css_classes=["wb-undo"])
+    date = pn.widgets.Select.from_param(state.param.queue_date, width=150)
+    reason = pn.widgets.Select.from_param(state.param.reason_filter, width=170, css_classes=["wb-reason-filter"])
+    nodes = sorted(set(state.leaf_options()) | {n for leaf in state.leaf_options()
+                                                 for n in [" > ".join(leaf.split(" > ")[:i])
+                                                           for i in range(1, leaf.count(" > ") + 1)]})
+    category = pn.widgets.AutocompleteInput(
+        label="Predicted under", options=nodes, case_sensitive=False, search_strategy="includes", min_characters=1,
+        restrict=True, width=300, placeholder="Filter by category…", css_classes=["wb-category-filter"])
+    category.param.watch(lambda e: setattr(state, "category_filter", e.new or ""), "value")
+    clear = pn.widgets.Button(label="Clear filters", width=120, align="end")
+    clear.on_click(lambda _: (setattr(category, "value", ""), setattr(state, "reason_filter", ANY)))
+    mode = pn.widgets.RadioButtonGroup(options=list(MODES), value=MODES[0], css_classes=["wb-review-mode"])
+    message = pn.Column(sizing_mode="stretch_width", min_height=64, css_classes=["wb-message"])
+    product = pn.pane.HTML(product_html(state.item, empty_text(state)), stylesheets=[STYLE],
+                           sizing_mode="stretch_width", height=240)
+    photo = pn.pane.HTML(photo_html(state.item), width=240, height=240, css_classes=["wb-photo-box"])
     top5 = table(top5_frame(state.item), percent=("probability",), buttons={"choose": "✓ choose"},
-                 css_classes=["wb-top5"], layout="fit_data_fill")
+                 widths={"rank": 60, "probability": 110, "choose": 90}, height=190, css_classes=["wb-top5"])
     recent = table(recent_frame(state), css_classes=["wb-recent"])
     counts = pn.pane.HTML(sizing_mode="stretch_width", css_classes=["wb-counts"])
     keys = KeyboardShortcuts(keys=["a", "c", "n", "u"], focus_placeholder="Search categories",
@@ -95,16 +134,18 @@ def view(ctx):
         counts.object = (f"<span data-pending='{c.get('pending', 0)}' data-done='{c.get('done', 0)}'>"
                          f"{c.get('pending', 0)} to review, {c.get('done', 0)} done of {c.get('total', 0)} "
                          f"(random {c.get('random', 0)}, uncertain {c.get('uncertain', 0)}, "
-                         f"disagree {c.get('disagree', 0)})</span>")
+                         f"disagree {c.get('disagree', 0)}, from dashboards {c.get('dashboard', 0)})</span>")
 
     def show_item(*_):
-        product.object = product_html(state.item)
-        photo.objects = [photo_pane(state.item)]
+        product.object = product_html(state.item, empty_text(state))
+        photo.object = photo_html(state.item)
         top5.value = top5_frame(state.item)
         search.value = ""
+        for button in (accept, correct, skip):
+            button.disabled = state.item is None or (readonly and button is not skip)
 
     def show_message(*_):
-        message.objects = [alert(state.message, state.message_kind)] if state.message else []
+        message.objects = [alert(escape_markdown(state.message), state.message_kind)] if state.message else []
 
     def show_recent(*_):
         recent.value = recent_frame(state)
@@ -130,24 +171,40 @@ def view(ctx):
     top5.on_click(lambda e: act(lambda: state.correct(top5.value.iloc[e.row]["category"]))()
                   if e.column == "choose" else None)
     shortcuts = {"a": state.accept, "c": state.correct, "n": state.skip, "u": state.undo}
-    keys.on_key(lambda key: act(shortcuts[key])())
+    keys.on_key(lambda key: act(shortcuts[key])() if mode.value == MODES[0] else None)
 
+    single = pn.Column(
+        keys, pn.Row(photo, product, sizing_mode="stretch_width"),
+        pn.pane.Markdown("**The model's top 5** (choose one to correct to it)"), top5,
+        pn.Row(accept, search, correct, skip, undo, sizing_mode="stretch_width"),
+        sizing_mode="stretch_width", css_classes=["wb-review-single"])
+    bulk = bulk_view(state, act, readonly)
+    bulk.visible = False
+
+    def switch(event):
+        single.visible = event.new == MODES[0]
+        bulk.visible = event.new != MODES[0]
+        if bulk.visible:
+            bulk.reload()
+        else:
+            state.load_next()
+
+    mode.param.watch(switch, "value")
+    show_item()
     show_counts()
     show_message()
     if readonly:
-        message.objects = [alert(f"You are signed in as {ctx.actor} ({ctx.role}): you can look at the "
-                                 "queue, but submitting reviews needs the reviewer role.", "info")]
-    who = pn.pane.Markdown(f"Reviewer: **{ctx.actor}** ({ctx.role})", css_classes=["wb-who"])
+        message.objects = [alert(f"You are signed in as {escape_markdown(ctx.actor)} ({ctx.role}): you can look "
+                                 "at the queue, but submitting reviews needs the reviewer role.", "info")]
+    who = pn.pane.Markdown(f"Reviewer: **{escape_markdown(ctx.actor)}** ({ctx.role})", css_classes=["wb-who"])
     return pn.Column(
         pn.pane.Markdown(f"## {TITLE}\nA random sample of each day's products (for an honest accuracy "
-                         "figure), the least confident ones and those two runs disagree on."),
-        pn.Row(date, counts, who, sizing_mode="stretch_width"),
-        keys,
-        pn.Row(photo, product, sizing_mode="stretch_width"),
-        pn.pane.Markdown("**The model's top 5** (choose one to correct to it)"),
-        top5,
-        pn.Row(accept, search, correct, skip, undo, sizing_mode="stretch_width"),
-        message,
+                         "figure), the least confident ones, those two runs disagree on, and products "
+                         "people sent from a dashboard."),
+        pn.FlexBox(date, reason, category, clear, mode, gap="0.5em", align_items="flex-end",
+                   sizing_mode="stretch_width"),
+        pn.Row(counts, who, sizing_mode="stretch_width"),
+        single, bulk, message,
         pn.pane.Markdown("### Your latest decisions"),
         recent,
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-review"])

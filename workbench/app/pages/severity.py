@@ -1,10 +1,12 @@
-"""Error severity: the distribution of tree distance between predicted and true category per run,
-and the worst errors of one run with their titles and both paths."""
+"""Error severity: the distribution of tree distance between predicted and true category per run
+(a click on a bar lists its products), and the worst errors of one run with photos and both paths."""
 
 from __future__ import annotations
 
+import holoviews as hv
 import panel as pn
 
+from workbench.app.product_table import ProductTable
 from workbench.app.state import SeverityState
 from workbench.app.widgets import no_runs, run_select, table
 
@@ -20,12 +22,21 @@ def view(ctx):
         return no_runs()
     errors_only = pn.widgets.Checkbox.from_param(state.param.errors_only)
     k = pn.widgets.IntInput.from_param(state.param.k, width=140)
-    worst = table(state.worst_errors(), decimals=("confidence",), page_size=25, css_classes=["wb-worst"])
+    worst = table(state.worst_errors(), decimals=("confidence",), page_size=10, hidden_columns=["product_id"],
+                  formatters={"photo": {"type": "html"}}, widths={"photo": 84, "distance": 90, "confidence": 110},
+                  css_classes=["wb-worst"])
     state.param.watch(lambda *_: setattr(worst, "value", state.worst_errors()), ["run_id", "k"])
-    return pn.Column(
+    products = ProductTable(ctx, hint="Click a bar to list the products at that distance.")
+    bars = hv.DynamicMap(state.plot)
+    tap = hv.streams.Tap(source=bars, x=None, y=None)
+    tap.add_subscriber(lambda x=None, y=None: products.show(state.bar(x)) if x is not None else None)
+    layout = pn.Column(
         pn.pane.Markdown(f"## {TITLE}\nTree distance between the predicted and the true category: "
                          "0 is right, 2 is a sibling (a near miss), the largest distances cross "
-                         "departments (embarrassing misses)."),
-        errors_only, pn.panel(state.plot),
+                         "departments (embarrassing misses). **Click a bar** to see its products."),
+        errors_only, pn.pane.HoloViews(bars, css_classes=["wb-severity-plot"]),
+        pn.pane.Markdown("### Products of the selected bar"), products,
         pn.pane.Markdown("### Worst errors"), pn.Row(run_select(state, ctx.workspace, ctx.settings.part), k),
         worst, sizing_mode="stretch_width", css_classes=["wb-page", "wb-severity"])
+    layout.state, layout.products, layout.tap = state, products, tap
+    return layout

@@ -16,7 +16,8 @@ from workbench.evaluate.shelving import shelving_preview
 from workbench.runs.records import list_runs
 from workbench.store import Workspace
 from workbench.catalog.text import clean_text
-from workbench.loop.thresholds import published_thresholds
+from workbench.loop.thresholds import published_thresholds, threshold_run_warning
+from workbench.runs.selection import ranked_runs
 
 TOP_K = 5
 
@@ -39,13 +40,13 @@ class ClassifyState(param.Parameterized):
         runs = runs[saved]
         self.param.run_id.objects = runs["run_id"].tolist()[::-1]
         if self.run_id is None and len(runs):
-            self.run_id = self._best(runs)
+            # the one rule's order (workbench.runs.selection), among the runs whose model is saved
+            saved = set(runs["run_id"])
+            self.run_id = next(r for r in ranked_runs(self.workspace, need_model=False)["run_id"] if r in saved)
 
-    def _best(self, runs: pd.DataFrame) -> str:
-        scored = data.evaluated_runs(self.workspace)
-        acc = dict(zip(scored["run_id"], scored["evaluation"].map(lambda m: m.get("accuracy") or 0)))
-        ranked = sorted(runs["run_id"], key=lambda r: (acc.get(r, -1), r))
-        return ranked[-1]
+    def threshold_warning(self) -> str | None:
+        """A note when the published thresholds were tuned on another run than the chosen model."""
+        return threshold_run_warning(self.workspace, self.run_id)
 
     @property
     def has_model(self) -> bool:

@@ -6,6 +6,7 @@ import pandas as pd
 import param
 
 import workbench.app.data as data
+from workbench.app import drill
 from workbench.plots import coverage_curves, level_accuracy_bars, reliability_curve
 from workbench.store import Workspace
 
@@ -36,25 +37,30 @@ class ComparisonState(param.Parameterized):
         return bool(self.param.runs.objects)
 
     def metrics_table(self) -> pd.DataFrame:
-        """One row per evaluated run: model, split, size, time and the headline metrics."""
+        """One row per evaluated run, most accurate first: the run (model · id), the headline
+        metrics, then how it was trained; ``flags`` says why a run is never the default (trained
+        on a sample, below the sanity bar), and ``default`` marks the run the pages open on."""
         runs = data.evaluated_runs(self.workspace, self.part)
+        ranked = data.ranked_evaluated_runs(self.workspace, self.part)
+        flags = dict(zip(ranked["run_id"], ranked["flags"]))
+        default = data.default_run_id(self.workspace, self.part)
         differing = self._differing_params(runs)
         rows = []
         for run in runs.to_dict("records"):
             m = run["evaluation"]
             params = run["params"] if isinstance(run["params"], dict) else {}
-            row = {"run": run["label"], "run_id": run["run_id"], "model": run["model"],
-                   "split": run["split"],
-                   "training sample": "all" if pd.isna(run.get("sample")) else f"{int(run['sample']):,}",
-                   "parameters": ", ".join(f"{k}={params[k]}" for k in differing.get(run["model"], [])
-                                           if k in params),
-                   "test products": m.get("n"),
-                   "accuracy": m.get("accuracy"), "macro-F1": m.get("macro_f1"),
-                   "hierarchical F1": (m.get("hierarchical") or {}).get("f1"),
-                   "ECE": m.get("ece"), "mean tree distance": m.get("mean_distance")}
+            row = {"run": run["label"] + (" (default)" if run["run_id"] == default else ""),
+                   "accuracy": m.get("accuracy"), "macro-F1": m.get("macro_f1")}
             for key, name in TARGET_COLUMNS:
                 row[name] = (m.get("coverage_at") or {}).get(key)
-            row["train seconds"] = run.get("train_seconds")
+            row.update({"hierarchical F1": (m.get("hierarchical") or {}).get("f1"), "ECE": m.get("ece"),
+                        "mean tree distance": m.get("mean_distance"),
+                        "trained on": "all" if pd.isna(run.get("sample")) else f"{int(run['sample']):,} sample",
+                        "flags": "; ".join(flags.get(run["run_id"], [])) or "",
+                        "split": run["split"], "test products": m.get("n"),
+                        "parameters": ", ".join(f"{k}={params[k]}" for k in differing.get(run["model"], [])
+                                                if k in params),
+                        "train seconds": run.get("train_seconds"), "run_id": run["run_id"]})
             rows.append(row)
         table = pd.DataFrame(rows)
         return table.sort_values("accuracy", ascending=False).reset_index(drop=True) if len(table) else table
@@ -95,3 +101,28 @@ class ComparisonState(param.Parameterized):
     def calibration_plot(self):
         """Reliability curves."""
         return reliability_curve(self.calibration_frame())
+
+    def curve_point(self, x: float, y: float) -> drill.Selection | None:
+        """The wrong-but-shelved products at the curve point nearest to a click at
+        (coverage ``x``, accuracy ``y``) among the shown runs."""
+        frame = self.curves_frame()
+        return _nearest_point(frame, "coverage", "accuracy", x, y, lambda row: drill.shelved_errors(
+            self.workspace, row["run_id"], self.part, float(row["threshold"])))
+
+    def calibration_point(self, x: float, y: float) -> drill.Selection | None:
+        """The products of the reliability bin nearest to a click (mean confidence ``x``, accuracy ``y``)."""
+        frame = self.calibration_frame()
+        frame = frame[frame["count"] > 0] if "count" in frame else frame
+        return _nearest_point(frame, "mean_confidence", "accuracy", x, y, lambda row: drill.confidence_bin(
+            self.workspace, row["run_id"], self.part, float(row["lower"]), float(row["upper"])))
+
+
+def _nearest_point(frame: pd.DataFrame, xcol: str, ycol: str, x, y, select):
+    """``select(row)`` for the row of ``frame`` nearest to ``(x, y)`` (axes scaled to their spans)."""
+    frame = frame.dropna(subset=[xcol, ycol])
+    if frame.empty or x is None or y is None:
+        return None
+    span_x = max(float(frame[xcol].max() - frame[xcol].min()), 1e-9)
+    span_y = max(float(frame[ycol].max() - frame[ycol].min()), 1e-9)
+    dist = ((frame[xcol] - float(x)) / span_x) ** 2 + ((frame[ycol] - float(y)) / span_y) ** 2
+    return select(frame.loc[dist.idxmin()])

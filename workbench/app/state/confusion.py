@@ -8,7 +8,9 @@ import param
 
 import workbench.app.data as data
 from workbench.evaluate.confusion import OUTSIDE, sibling_confusion_from_pairs
+from workbench.app import drill
 from workbench.plots import confusion_heatmap
+from workbench.plots.confusion import axis_labels
 from workbench.store import Workspace
 from workbench.catalog.taxonomy import SEP
 
@@ -27,10 +29,7 @@ class ConfusionState(param.Parameterized):
     def __init__(self, **params):
         super().__init__(**params)
         self._cache: dict = {}
-        runs = data.evaluated_runs(self.workspace, self.part)
-        self.param.run_id.objects = runs["run_id"].tolist()[::-1]
-        if self.run_id is None and len(runs):
-            self.run_id = runs["run_id"].iloc[-1]
+        data.choose_run(self, self.part)
         tax = data.taxonomy(self.workspace)
         parents = sorted(tax.internal_nodes(), key=lambda n: (n.count(SEP), n))
         self.param.parent.objects = [TOP_LEVEL, *parents]
@@ -124,3 +123,15 @@ class ConfusionState(param.Parameterized):
         """The heat map of :meth:`matrix`."""
         label = "top-level categories" if self.parent == TOP_LEVEL else self.parent
         return confusion_heatmap(self.matrix(), title=f"Confusion among the children of {label}")
+
+    def cell(self, x_label: str, y_label: str) -> drill.Selection | None:
+        """The products of the heat-map cell at (predicted label ``x_label``, true label ``y_label``),
+        as the heat map labels them; ``None`` outside the cells."""
+        m = self.matrix()
+        rows = {v: k for k, v in axis_labels([str(r) for r in m.index]).items()}
+        cols = {v: k for k, v in axis_labels([str(c) for c in m.columns]).items()}
+        true_child, predicted_child = rows.get(str(y_label)), cols.get(str(x_label))
+        if true_child is None or predicted_child is None:
+            return None
+        return drill.confusion_cell(self.workspace, self.run_id, self.part, self._parent_node(), true_child,
+                                    predicted_child)

@@ -2,27 +2,33 @@
 
 The session claims one item at a time (two sessions never show the same product), shows the
 product and the model's top-5, and saves decisions through :mod:`workbench.loop.reviews`, which
-commits each one before the page confirms it. Only the ``reviewer`` role may submit or undo;
-the check runs here, on the server, whatever the browser shows.
+commits each one before the page confirms it. Filters keep items of one reason or predicted
+under one category; the bulk mode claims a grid of items with the same predicted category and
+accepts the ticked ones in one pass. Only the ``reviewer`` role may submit or undo; the check
+runs here, on the server, whatever the browser shows.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 
 import pandas as pd
 import param
 
 from workbench.app.auth import require
+from workbench.app.thumbnails import LARGE, SMALL, image_roots, thumbnail_uri
 from workbench.errors import WorkbenchError
 from workbench.catalog.relabel import load_taxonomy
-from workbench.loop.review_queue import claim, claim_next, queue_counts, queue_dates, release_claims
+from workbench.loop.queue_manual import claim_many, dashboard_sender, pending_by_category
+from workbench.loop.review_queue import ALL_REASONS, claim, claim_next, queue_counts, queue_dates, release_claims
 from workbench.loop.reviews import ensure_reviews, list_reviews, submit_review, undo_last
 from workbench.store import Workspace
 
 RECENT = 10
+ANY = "any reason"
+#: items shown at once in the bulk grid
+BULK_SIZE = 24
 
 
 class ReviewState(param.Parameterized):
@@ -38,6 +44,10 @@ class ReviewState(param.Parameterized):
     message_kind = param.Selector(default="info", objects=["info", "success", "warning", "danger"])
     counts = param.Dict(default={})
     recent = param.DataFrame(default=None, allow_None=True, doc="this reviewer's latest decisions")
+    reason_filter = param.Selector(default=ANY, objects=[ANY, *ALL_REASONS], label="Reason")
+    category_filter = param.String(default="", doc="only items predicted under this category ('' = all)")
+    bulk_category = param.String(default="", doc="the predicted leaf of the bulk grid")
+    bulk = param.List(default=[], doc="the bulk grid: items with the same predicted leaf")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -74,15 +84,20 @@ class ReviewState(param.Parameterized):
             "SELECT top5, decision, threshold FROM classifications WHERE product_id = ? AND run_id = ? "
             "ORDER BY classified_at DESC LIMIT 1", [pid, row["run_id"]])
         top5 = json.loads(top["top5"].iloc[0]) if len(top) else []
+        if not top5 and row.get("run_id"):  # sent from a dashboard: the run's recorded predictions
+            ranked = self.workspace.df("SELECT leaf, proba FROM predictions WHERE run_id = ? AND product_id = ? "
+                                       "ORDER BY rank LIMIT 5", [row["run_id"], pid])
+            top5 = [{"leaf": leaf, "proba": float(p)} for leaf, p in zip(ranked["leaf"], ranked["proba"])]
         image = product.get("image")
-        photo = image if isinstance(image, str) and Path(image).is_file() else None
+        photo = thumbnail_uri(image, image_roots(self.workspace), LARGE) if isinstance(image, str) else None
         return {"product_id": pid, "queue_date": row["queue_date"], "reason": row["reason"],
                 "reasons": str(row["reason"]).split(","), "rank": int(row["rank"]),
                 "run_id": row["run_id"], "predicted_leaf": row["predicted_leaf"],
-                "proba": float(row["proba"]), "title": product["title_raw"] or product["title"],
+                "proba": None if pd.isna(row["proba"]) else float(row["proba"]), "title": product["title_raw"] or product["title"],
                 "brand": product["brand"], "description": product["description"], "photo": photo,
                 "top5": top5, "decision": top["decision"].iloc[0] if len(top) else None,
-                "current_leaf": product["leaf"], "label_source": product["label_source"]}
+                "current_leaf": product["leaf"], "label_source": product["label_source"],
+                "sender": dashboard_sender(row.get("detail"))}
 
     def refresh(self) -> None:
         """Re-read the queue counts and this reviewer's latest decisions."""
@@ -91,16 +106,21 @@ class ReviewState(param.Parameterized):
         self.recent = recent[["review_id", "reviewed_at", "title", "decision", "final_leaf", "reason"]] \
             .reset_index(drop=True)
 
-    @param.depends("queue_date", watch=True)
+    @param.depends("queue_date", "reason_filter", "category_filter", watch=True)
     def _date_changed(self) -> None:
         self._skipped = []
         self.load_next()
 
+    def _filters(self) -> dict:
+        return {"reason": None if self.reason_filter == ANY else self.reason_filter,
+                "category": self.category_filter.strip() or None}
+
     def load_next(self) -> dict | None:
-        """Claim the next pending item of the queue (skipping the ones skipped in this session)."""
+        """Claim the next pending item of the queue that passes the filters (skipping the ones
+        skipped in this session)."""
         row = None
         if self.queue_date is not None:
-            row = claim_next(self.workspace, self.queue_date, self.claimant, skip=self._skipped)
+            row = claim_next(self.workspace, self.queue_date, self.claimant, skip=self._skipped, **self._filters())
         self.item = self._product(row) if row else None
         self.correction = ""
         self.refresh()
@@ -164,6 +184,61 @@ class ReviewState(param.Parameterized):
             self._skipped.append(self.item["product_id"])
         self.message, self.message_kind = "", "info"
         return self.load_next()
+
+    # bulk review ------------------------------------------------------------------------
+    def bulk_options(self) -> dict[str, str]:
+        """``{"leaf (n pending)": leaf}`` of the predicted leaves with pending items, most first."""
+        if self.queue_date is None:
+            return {}
+        frame = pending_by_category(self.workspace, self.queue_date, claimant=self.claimant,
+                                    reason=self._filters()["reason"])
+        counts = frame["predicted_leaf"].value_counts(sort=False)
+        return {f"{leaf} ({counts[leaf]} pending)": leaf for leaf in dict.fromkeys(frame["predicted_leaf"])}
+
+    def load_bulk(self, leaf: str | None = None) -> list[dict]:
+        """Claim up to :data:`BULK_SIZE` pending items predicted as ``leaf`` (default: the leaf with
+        the most) for the grid; each with ``product_id, title, proba, thumb``."""
+        if self.queue_date is None:
+            self.bulk = []
+            return self.bulk
+        frame = pending_by_category(self.workspace, self.queue_date, claimant=self.claimant,
+                                    reason=self._filters()["reason"])
+        leaf = leaf or self.bulk_category or (frame["predicted_leaf"].iloc[0] if len(frame) else "")
+        rows = frame[frame["predicted_leaf"] == leaf].head(BULK_SIZE)
+        ids = rows["product_id"].tolist()
+        if self.may_review and ids:  # viewers look without holding items
+            held = set(claim_many(self.workspace, self.queue_date, ids, self.claimant))
+            rows = rows[rows["product_id"].isin(held)]
+        images = {}
+        if ids:
+            paths = self.workspace.df("SELECT product_id, image FROM products WHERE product_id IN (SELECT unnest(?))",
+                                      [ids])
+            images = dict(zip(paths["product_id"], paths["image"]))
+        roots = image_roots(self.workspace)
+        self.bulk_category = leaf
+        self.bulk = [{"product_id": str(r.product_id), "title": str(r.title or ""), "proba": float(r.proba),
+                      "thumb": thumbnail_uri(images.get(r.product_id), roots, SMALL)} for r in rows.itertuples()]
+        return self.bulk
+
+    def accept_many(self, product_ids) -> int:
+        """Accept the model's category for each of ``product_ids`` of the grid (each review
+        committed on its own); returns how many were saved, then reloads the grid."""
+        require(self.role, "review", self.reviewer)
+        wanted = [str(p) for p in product_ids]
+        shown = {item["product_id"] for item in self.bulk}
+        if not wanted:
+            raise WorkbenchError("tick the products whose predicted category is right first")
+        unknown = [p for p in wanted if p not in shown]
+        if unknown:
+            raise WorkbenchError(f"product {unknown[0]!r} is not in the grid; reload the grid")
+        for pid in wanted:
+            submit_review(self.workspace, pid, reviewer=self.reviewer, queue_date=self.queue_date)
+        leaf = self.bulk_category
+        self.load_bulk(leaf if leaf in self.bulk_options().values() else None)
+        self.refresh()
+        self.param.update(message=f"Accepted {len(wanted)} products as {leaf}, by {self.reviewer}.",
+                          message_kind="success")
+        return len(wanted)
 
     def close(self) -> None:
         """Give back the claimed item (the browser session ended)."""

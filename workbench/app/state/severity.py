@@ -6,6 +6,8 @@ import pandas as pd
 import param
 
 import workbench.app.data as data
+from workbench.app import drill
+from workbench.app.thumbnails import img_tag, product_thumbnails
 from workbench.plots import severity_bars
 from workbench.store import Workspace
 
@@ -21,10 +23,7 @@ class SeverityState(param.Parameterized):
 
     def __init__(self, **params):
         super().__init__(**params)
-        runs = data.evaluated_runs(self.workspace, self.part)
-        self.param.run_id.objects = runs["run_id"].tolist()[::-1]
-        if self.run_id is None and len(runs):
-            self.run_id = runs["run_id"].iloc[-1]
+        data.choose_run(self, self.part)
 
     @param.depends("errors_only", "part")
     def distribution(self) -> pd.DataFrame:
@@ -41,12 +40,25 @@ class SeverityState(param.Parameterized):
 
     @param.depends("run_id", "k", "part")
     def worst_errors(self) -> pd.DataFrame:
-        """The run's farthest-off predictions: ``title, true path, predicted path, confidence,
-        distance``, worst first (distance, then confidence)."""
+        """The run's farthest-off predictions: ``photo, title, true path, predicted path,
+        confidence, distance``, worst first (distance, then confidence)."""
         frame = data.eval_table(self.workspace, "eval_worst_errors", self.part, [self.run_id])
         frame = frame.sort_values(["distance", "confidence"], ascending=[False, False]).head(self.k)
         names = data.titles(self.workspace, frame["product_id"])
         out = frame.merge(names, on="product_id", how="left")
-        return pd.DataFrame({"title": out["title"], "true path": out["true_leaf"],
+        thumbs = product_thumbnails(self.workspace, out["product_id"])
+        return pd.DataFrame({"photo": [img_tag(thumbs.get(p)) for p in out["product_id"]],
+                             "title": out["title"], "true path": out["true_leaf"],
                              "predicted path": out["predicted_leaf"], "confidence": out["confidence"],
                              "distance": out["distance"], "product_id": out["product_id"]})
+
+    def bar(self, x) -> drill.Selection | None:
+        """The products behind a bar, from the tapped factor ``(distance, run label)``."""
+        if not isinstance(x, (tuple, list)) or len(x) != 2:
+            return None
+        distance, label = x
+        runs = data.evaluated_runs(self.workspace, self.part)
+        hit = runs.loc[runs["label"] == str(label), "run_id"]
+        if not len(hit):
+            return None
+        return drill.at_distance(self.workspace, str(hit.iloc[0]), self.part, int(distance))

@@ -16,12 +16,16 @@ import pandas as pd
 import param
 
 import workbench.app.data as data
+from workbench.app import drill
+from workbench.app.top1 import run_top1
+from workbench.evaluate.cost import cheapest_threshold, cost_at, cost_curve
 from workbench.errors import WorkbenchError
 from workbench.evaluate.shelving import check_threshold
 from workbench.plots import coverage_curves, operating_point_marker
 from workbench.plots.comparison import CURVE_OPTS
 from workbench.store import Workspace
-from workbench.loop.thresholds import publish_thresholds, published_thresholds
+from workbench.loop.thresholds import (publish_thresholds, published_run, published_thresholds,
+                                      threshold_run_warning)
 
 DEFAULT_TARGET = "0.95"
 
@@ -38,11 +42,19 @@ class ThresholdState(param.Parameterized):
     override_value = param.Number(default=0.9, bounds=(0.0, 1.0), step=0.001, label="Its threshold")
     summary = param.Dict(default={}, doc="coverage, accuracy, shelved, review at the current thresholds")
     published = param.Dict(default={}, doc="the thresholds currently published in the workspace")
+    cost_wrong = param.Number(default=5.0, bounds=(0, None), label="Cost of a wrong shelf",
+                              doc="what one product shelved in the wrong category costs (any unit)")
+    cost_review = param.Number(default=1.0, bounds=(0, None), label="Cost of a review",
+                               doc="what one human review costs, in the same unit")
+    costs = param.Dict(default={}, doc="the cheapest global threshold and the cost of the current one")
 
     def __init__(self, **params):
         super().__init__(**params)
         self._node_rows: dict[str, np.ndarray] = {}
         self._markers: list[tuple] = []
+        self._suggested: dict[str, float] = {}
+        self._cost_curve_key, self._cost_curve = None, None
+        self._cheapest_key, self._cheapest = None, None
         runs = data.evaluated_runs(self.workspace, self.part)
         self.param.run_id.objects = runs["run_id"].tolist()[::-1]
         # one taxonomy per session: a slider move must not query the store
@@ -52,15 +64,15 @@ class ThresholdState(param.Parameterized):
         with param.parameterized.discard_events(self):
             self.override_node = nodes[0] if nodes else None
             if self.run_id is None and len(runs):
-                best = runs["evaluation"].map(lambda m: m.get("accuracy") or 0).to_numpy().argmax()
-                self.run_id = runs["run_id"].iloc[int(best)]
+                self.run_id = data.default_run_id(self.workspace, self.part)
         self._load_published(initial=True)
         self._recompute()
+        self._recompute_costs()
 
     # thresholds -----------------------------------------------------------------------
     def _load_published(self, initial: bool = False) -> None:
         glob, overrides = published_thresholds(self.workspace)
-        self.published = {"threshold": glob, "overrides": dict(overrides)}
+        self.published = {"threshold": glob, "overrides": dict(overrides), "run_id": published_run(self.workspace)}
         if not initial:
             return
         tax = self._taxonomy
@@ -91,15 +103,92 @@ class ThresholdState(param.Parameterized):
         """Drop a category override (its products follow the global threshold again)."""
         self.overrides = {k: v for k, v in self.overrides.items() if k != node}
 
-    def suggest_overrides(self, target: float = 0.95) -> int:
+    def hand_made(self) -> dict[str, float]:
+        """The overrides not set by the last :meth:`suggest_overrides` (typed or published ones)."""
+        return {n: v for n, v in self.overrides.items() if self._suggested.get(n) != v}
+
+    def suggest_overrides(self, target: float = 0.95, replace: bool = False) -> int:
         """Load the per-leaf thresholds that ``workbench evaluate`` found for a target accuracy
-        (categories with enough support only); returns how many were set."""
+        (categories with enough support only); hand-made overrides are kept (they win over a
+        suggestion for the same category) unless ``replace``. Returns how many were suggested."""
         table = data.eval_table(self.workspace, "eval_category_thresholds", self.part, [self.run_id])
         rows = table[(table["by"] == "leaf") & (table["source"] == "category")
                      & np.isclose(table["target"], float(target))]
         rows = rows[np.isfinite(rows["threshold"])]
-        self.overrides = {str(n): float(min(t, 1.0)) for n, t in zip(rows["node"], rows["threshold"])}
-        return len(rows)
+        suggested = {str(n): float(min(t, 1.0)) for n, t in zip(rows["node"], rows["threshold"])}
+        kept = {} if replace else self.hand_made()
+        self._suggested = suggested
+        self.overrides = {**suggested, **kept}
+        return len(suggested)
+
+    def published_warning(self) -> str | None:
+        """A note when the published thresholds were tuned on another run than the one shown."""
+        return threshold_run_warning(self.workspace, self.run_id)
+
+    def step(self, delta: float) -> None:
+        """Move the global threshold by ``delta`` (arrow keys: 0.01), kept within [0, 1]."""
+        self.threshold = round(min(1.0, max(0.0, float(self.threshold) + float(delta))), 3)
+
+    # cost model -----------------------------------------------------------------------
+    def cost_curve(self):
+        """Cost candidates for the global threshold, the overridden categories held fixed."""
+        key = (self.run_id, tuple(sorted(self.overrides.items())))
+        if self._cost_curve_key != key:
+            top = run_top1(self.workspace, self.run_id, self.part)
+            fixed = self._override_vector(top.classes)
+            overridden = ~np.isnan(fixed)[top.pred]
+            shelved_fixed = overridden & (top.conf >= fixed.astype(np.float32)[top.pred])
+            self._cost_curve = cost_curve(top.conf[~overridden], top.correct[~overridden],
+                                          fixed_shelved=int(shelved_fixed.sum()),
+                                          fixed_wrong=int((shelved_fixed & ~top.correct).sum()), n_total=top.n)
+            self._cost_curve_key = key
+        return self._cost_curve
+
+    def _override_vector(self, classes: np.ndarray) -> np.ndarray:
+        """Each class's override threshold (NaN where the global threshold applies)."""
+        if not self.overrides:
+            return np.full(len(classes), np.nan)
+        sp = data.sorted_predictions(self.workspace, self.run_id, self.part)
+        with_overrides = sp.class_thresholds(-1.0, self.overrides, self._taxonomy)
+        return np.where(with_overrides < 0, np.nan, with_overrides)
+
+    @param.depends("run_id", "threshold", "overrides", "cost_wrong", "cost_review", watch=True)
+    def _recompute_costs(self) -> None:
+        if self.run_id is None:
+            self.costs = {}
+            return
+        curve = self.cost_curve()
+        key = (id(curve), float(self.cost_wrong), float(self.cost_review))
+        if self._cheapest_key != key:  # a slider move only prices the current threshold
+            self._cheapest = cheapest_threshold(curve, self.cost_wrong, self.cost_review)
+            self._cheapest_key = key
+        best = self._cheapest
+        now = cost_at(curve, self.threshold, self.cost_wrong, self.cost_review)
+        target = self.run_metrics().get("threshold_at", {}).get(DEFAULT_TARGET)
+        at_target = cost_at(curve, target, self.cost_wrong, self.cost_review) if target is not None else None
+        self.costs = {"cheapest": best, "current": now, "target": at_target}
+
+    def use_cheapest(self) -> float:
+        """Set the global threshold to the cheapest one; returns it."""
+        best = self.costs.get("cheapest")
+        if best is not None:
+            self.threshold = min(best.threshold, 1.0)
+        return self.threshold
+
+    def curve_point(self, x: float, y: float):
+        """The wrong-but-shelved products at the curve point nearest to a click (coverage ``x``,
+        accuracy ``y``) of the selected run's curve."""
+        from workbench.app.state.comparison import _nearest_point
+
+        frame = data.eval_table(self.workspace, "eval_curve", self.part, [self.run_id])
+        return _nearest_point(frame, "coverage", "accuracy", x, y, lambda row: drill.shelved_errors(
+            self.workspace, self.run_id, self.part, float(row["threshold"])))
+
+    def shelved_errors_now(self):
+        """The wrong products the current thresholds (overrides included) would shelve."""
+        sp = data.sorted_predictions(self.workspace, self.run_id, self.part)
+        per_class = sp.class_thresholds(self.threshold, self.overrides, self._taxonomy)
+        return drill.shelved_errors(self.workspace, self.run_id, self.part, float(self.threshold), per_class)
 
     # figures and numbers --------------------------------------------------------------
     @param.depends("run_id", "threshold", "overrides", watch=True)
@@ -140,8 +229,8 @@ class ThresholdState(param.Parameterized):
         directly, because a HoloViews re-render per slider move costs about 100 ms.
         """
         return hv.DynamicMap(self.curve).opts(
-            hv.opts.Overlay(title="Accuracy vs coverage of the selected run", hooks=[self._attach_marker],
-                            **{**CURVE_OPTS, "width": 600}))
+            hv.opts.Overlay(title="Accuracy vs coverage of the selected run",
+                            **{**CURVE_OPTS, "width": 600, "hooks": [*CURVE_OPTS["hooks"], self._attach_marker]}))
 
     def _marker_data(self) -> dict:
         s = self.summary
@@ -204,6 +293,6 @@ class ThresholdState(param.Parameterized):
     # publishing -----------------------------------------------------------------------
     def publish(self, by: str) -> int:
         """Store the current thresholds as the published set; returns its version number."""
-        version = publish_thresholds(self.workspace, self.threshold, self.overrides, by=by)
+        version = publish_thresholds(self.workspace, self.threshold, self.overrides, by=by, run_id=self.run_id)
         self._load_published()
         return version

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from workbench.errors import WorkbenchError
@@ -12,7 +13,8 @@ from workbench.runs.evaluation import DEFAULT_TARGETS, evaluate_run, workspace_t
 from workbench.evaluate.shelving import shelving_preview
 from workbench.runs.records import latest_run_id, list_runs, load_predictions
 from workbench.store import Workspace
-from workbench.loop.thresholds import published_thresholds
+from workbench.loop.thresholds import published_thresholds, threshold_run_warning
+from workbench.runs.selection import default_run
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -32,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                               help="count products a threshold would shelve or send to review",
                               description="Apply a confidence threshold (or the published thresholds) "
                                           "to a run's predictions and count the shelving decisions.")
-    s.add_argument("--run", help="run id (default: the latest run)")
+    s.add_argument("--run", help="run id (default: the best evaluated run: highest validation accuracy, "
+                                 "never one trained on a sample)")
     s.add_argument("--threshold", type=float, help="global threshold (default: the published thresholds)")
     s.add_argument("--part", choices=["test", "valid"], default="test", help="which predictions (default test)")
     s.add_argument("--csv", metavar="PATH", help="also write the per-product decisions to a CSV file")
@@ -87,7 +90,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_shelve_preview(args: argparse.Namespace) -> int:
     """Handler of ``workbench shelve-preview``."""
     ws = Workspace(args.workspace)
-    run_id = args.run or latest_run_id(ws)
+    run_id = args.run or default_run(ws, need_model=False, warn=lambda m: print(f"note: {m}", file=sys.stderr))
+    warning = None
     if args.threshold is not None:
         threshold, overrides, source = args.threshold, {}, "argument"
     else:
@@ -96,6 +100,9 @@ def run_shelve_preview(args: argparse.Namespace) -> int:
         if threshold is None:
             raise WorkbenchError("no thresholds published yet; pass --threshold 0.9 or publish them "
                                  "from the threshold dashboard")
+        warning = threshold_run_warning(ws, run_id)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
     preds = load_predictions(ws, run_id, args.part)
     preview = shelving_preview(preds.product_ids, preds.proba, classes=preds.classes,
                                taxonomy=workspace_taxonomy(ws), threshold=threshold,
@@ -103,7 +110,7 @@ def run_shelve_preview(args: argparse.Namespace) -> int:
     if args.csv:
         preview.frame.to_csv(args.csv, index=False)
     result = {"run_id": run_id, "part": args.part, "threshold": threshold, "overrides": overrides,
-              "thresholds_from": source, **preview.summary}
+              "thresholds_from": source, "warning": warning, **preview.summary}
     if args.json:
         print(json.dumps(result, indent=2))
     else:

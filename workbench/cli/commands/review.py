@@ -24,7 +24,8 @@ def register(sub, common) -> None:
                        description="Ingest products without categories, predict them with a run's model and "
                                    "apply the published thresholds: shelve above, send to review below.")
     c.add_argument("path", help="file of new products (CSV, Parquet or JSON lines)")
-    c.add_argument("--run", help="run id whose model predicts (default: the newest run with a saved model)")
+    c.add_argument("--run", help="run id whose model predicts (default: the best run with a saved model: "
+                                 "highest validation accuracy, never one trained on a sample)")
     c.add_argument("--dataset", choices=sorted(RECIPES), help="use a built-in catalog's column mapping")
     c.add_argument("--map", dest="mapping", help="field=column pairs as for `workbench ingest` (categories ignored)")
     c.add_argument("--sep", default=">", help="separator of category paths in --map (unused here)")
@@ -50,7 +51,8 @@ def register(sub, common) -> None:
     b.add_argument("--random", type=int, default=50, help="size of the random sample (default 50)")
     b.add_argument("--uncertain", type=int, default=50, help="least confident products (default 50)")
     b.add_argument("--disagree", type=int, default=50, help="products two runs disagree on (default 50)")
-    b.add_argument("--runs", type=_names, help="the two runs to compare, RUN_A,RUN_B")
+    b.add_argument("--runs", type=_names, help="the two runs to compare, RUN_A,RUN_B (default: the batch's run "
+                                               "and the best other run)")
     b.add_argument("--uncertainty", choices=["top1", "margin"], default="top1",
                    help="least confident by top-1 probability or by top-1/top-2 margin")
     b.add_argument("--seed", type=int, default=0)

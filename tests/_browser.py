@@ -1,0 +1,118 @@
+"""Shared pieces of the browser tests: Debian Chromium's launch options, a page that records its
+console errors and outside requests, and the JavaScript that reads what a person sees (Bokeh's
+axis formatters, where a data point is on screen, whether a table is cut off)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "http://localhost", "ws://localhost", "data:", "blob:", "about:")
+WIDE = {"width": 1440, "height": 900}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium driven by Playwright, for one test module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Watched:
+    """A page with its console errors, page errors and requests to other hosts recorded."""
+
+    def __init__(self, browser, viewport=None):
+        self.context = browser.new_context(viewport=viewport or {"width": 1400, "height": 1000}, accept_downloads=True)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(60_000)
+        self.errors: list[str] = []
+        self.external: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: None if r.url.startswith(LOCAL) else self.external.append(r.url))
+
+    def open(self, url: str, marker: str = ".wb-content"):
+        self.page.goto(url)
+        self.page.wait_for_selector(marker, timeout=120_000)
+        self.page.wait_for_load_state("networkidle")
+        return self.page
+
+    def check_clean(self):
+        assert self.errors == [], self.errors
+        assert self.external == [], self.external
+
+    def close(self):
+        self.context.close()
+
+
+#: every axis of every Bokeh figure on the page: [title, axis label, formatter type, 0.25 formatted]
+AXES = """() => {
+  const out = [];
+  for (const doc of Bokeh.documents) for (const m of doc.all_models) {
+    if (!(m.type === "Plot" || m.type === "Figure")) continue;
+    for (const axis of [...m.left, ...m.below, ...m.right, ...m.above]) {
+      if (!axis.formatter) continue;
+      let shown;
+      try { shown = axis.formatter.doFormat([0.25], {loc: 0})[0]; } catch (e) { shown = String(e); }
+      out.push([(m.title && m.title.text) || "", axis.axis_label || "", axis.formatter.type, String(shown)]);
+    }
+  }
+  return out;
+}"""
+
+#: where (x, y) of the figure whose title contains ``title`` is on screen (factors for categorical axes)
+PLOT_POINT = """([title, x, y]) => {
+  for (const v of Bokeh.index.query(v => v.model && (v.model.type === "Plot" || v.model.type === "Figure"))) {
+    const t = (v.model.title && v.model.title.text) || "";
+    if (!t.includes(title)) continue;
+    const sx = typeof x === "number" ? x : v.frame.x_range.synthetic(x);
+    const sy = typeof y === "number" ? y : v.frame.y_range.synthetic(y);
+    const r = v.canvas_view.el.getBoundingClientRect();
+    return [r.left + v.frame.x_scale.compute(sx), r.top + v.frame.y_scale.compute(sy)];
+  }
+  return null;
+}"""
+
+#: every visible table (HTML or Tabulator, inside Bokeh's shadow roots) that is cut off: wider
+#: than its visible box (it would scroll) or reaching past the window's right edge
+CLIPPED_TABLES = """() => {
+  const out = [];
+  const seen = new Set();
+  function describe(el) {
+    const host = el.closest("[class*='wb-']") || el;
+    return String(host.className || el.tagName).slice(0, 80);
+  }
+  function check(el) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) return;
+    if (el.scrollWidth > el.clientWidth + 1 || r.right > window.innerWidth + 1)
+      out.push([describe(el), el.scrollWidth, el.clientWidth, Math.round(r.right)]);
+  }
+  function walk(root) {
+    for (const el of root.querySelectorAll("*")) {
+      if (el.shadowRoot && !seen.has(el.shadowRoot)) { seen.add(el.shadowRoot); walk(el.shadowRoot); }
+      if (el.classList && el.classList.contains("tabulator-tableholder")) check(el);
+      if (el.tagName === "TABLE") { check(el); if (el.parentElement) check(el.parentElement); }
+    }
+  }
+  walk(document);
+  return out;
+}"""
+
+
+def read_csv_download(page, button_selector: str) -> list[dict]:
+    """Click a download button and parse the CSV file it gives."""
+    with page.expect_download() as info:
+        page.locator(button_selector).click()
+    path = info.value.path()
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(io.StringIO(handle.read())))

@@ -1,0 +1,45 @@
+"""Per category: every leaf with support, precision, recall, F1, the threshold that reaches the
+target accuracy among its products and the coverage at it, and its most confused sibling;
+sortable and searchable. A click on a row lists the category's products."""
+
+from __future__ import annotations
+
+import panel as pn
+
+from workbench.app.product_table import ProductTable
+from workbench.app.state.categories import CategoryState
+from workbench.app.widgets import no_runs, run_select, table
+
+TITLE = "Categories"
+ORDER = 15
+
+
+def view(ctx):
+    """The per-category page."""
+    state = CategoryState(workspace=ctx.workspace, part=ctx.settings.part)
+    if state.run_id is None:
+        return no_runs()
+    search = pn.widgets.TextInput.from_param(state.param.search, placeholder="Search categories… (any part of "
+                                             "the path)", width=420, css_classes=["wb-category-search"])
+    target = pn.widgets.Select.from_param(state.param.target, width=160)
+    leaves = table(state.table(), percent=("precision", "recall", "F1", "coverage"), decimals=("threshold",),
+                   page_size=20, widths={"category": "30%"}, css_classes=["wb-categories"])
+    state.param.watch(lambda *_: setattr(leaves, "value", state.table()), ["run_id", "target", "search"])
+    products = ProductTable(ctx, hint="Click a category to list its products and the ones predicted as it.")
+
+    def on_click(event):
+        if 0 <= event.row < len(leaves.value):
+            products.show(state.products(str(leaves.value.iloc[event.row]["category"])))
+
+    leaves.on_click(on_click)
+    layout = pn.Column(
+        pn.pane.Markdown(f"## {TITLE}\nQuality of every leaf category on the **{ctx.settings.part}** part, "
+                         "weakest F1 first (click a header to sort). *Threshold*: the confidence that keeps "
+                         "the target accuracy among the products predicted there (a category with few "
+                         "products uses the global one); *coverage*: the share of them shelved at it. "
+                         "**Click a row** to see its products."),
+        pn.Row(run_select(state, ctx.workspace, ctx.settings.part), target, search), leaves,
+        pn.pane.Markdown("### Products of the selected category"), products,
+        sizing_mode="stretch_width", css_classes=["wb-page", "wb-categories-page"])
+    layout.state, layout.products = state, products
+    return layout

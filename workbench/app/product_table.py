@@ -1,0 +1,131 @@
+"""The one product table every drill-down opens: photo, title, true and predicted paths and
+confidence of the products behind a mark on a figure, with a CSV export and "send to review
+queue" (reason: sent from the dashboard by NAME).
+
+Pages create one :class:`ProductTable` and call :meth:`ProductTable.show` with a
+:class:`workbench.app.drill.Selection` when a figure is clicked.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pandas as pd
+import panel as pn
+from bokeh.models.widgets.tables import NumberFormatter
+
+from workbench.app.drill import SHOWN, Selection, selection_frame
+from workbench.app.safe_text import escape_html, escape_markdown
+from workbench.app.widgets import TABULATOR_CSS
+from workbench.catalog.people_csv import people_csv_text
+from workbench.errors import WorkbenchError
+from workbench.loop.queue_manual import send_to_queue
+
+PAGE_SIZE = 10
+CSS = """
+.wb-drill-heading {font-size: 1.05em; margin: 0.4em 0}
+.wb-drill-heading .wb-muted {color: #666; font-size: 0.9em}
+"""
+TEXT_COLUMNS = ("title", "true path", "predicted path")
+
+
+def _empty() -> pd.DataFrame:
+    text = lambda: pd.Series([], dtype=object)  # noqa: E731 - typed so the table formats text as text
+    return pd.DataFrame({"product_id": text(), "photo": text(), "title": text(), "true path": text(),
+                         "predicted path": text(), "confidence": pd.Series([], dtype=float)})
+
+
+def heading_html(selection: Selection | None, hint: str, shown: int) -> str:
+    """What the table lists, in words (all catalog text escaped)."""
+    if selection is None:
+        return f"<div class='wb-drill-heading wb-drill-empty'>{escape_html(hint)}</div>"
+    n = selection.size
+    more = f" (the first {shown:,} shown; the CSV holds all)" if n > shown else ""
+    return (f"<div class='wb-drill-heading' data-n='{n}'><b>{n:,} products</b>: {escape_html(selection.title)}"
+            f"{more} <span class='wb-muted'>· from {escape_html(selection.source)}</span></div>")
+
+
+def csv_name(selection: Selection | None) -> str:
+    """A file name for the selection's CSV (letters, digits and dashes only)."""
+    if selection is None:
+        return "products.csv"
+    stem = re.sub(r"[^A-Za-z0-9]+", "-", f"{selection.source} {selection.title}").strip("-").lower()
+    return f"{stem[:80] or 'products'}.csv"
+
+
+class ProductTable(pn.viewable.Viewer):
+    """Products of the current selection, the export and the send-to-review action of one session."""
+
+    def __init__(self, ctx, hint: str = "Click a mark of a figure to list its products.", **params):
+        super().__init__(**params)
+        self.ctx = ctx
+        self.hint = hint
+        self.selection: Selection | None = None
+        self.heading = pn.pane.HTML(heading_html(None, hint, SHOWN), stylesheets=[CSS], sizing_mode="stretch_width")
+        self.table = pn.widgets.Tabulator(
+            _empty(), disabled=True, show_index=False, selectable="checkbox", pagination="local",
+            page_size=PAGE_SIZE, layout="fit_columns", sizing_mode="stretch_width", hidden_columns=["product_id"],
+            formatters={"photo": {"type": "html"}, "confidence": NumberFormatter(format="0.000"),
+                        **{c: {"type": "textarea"} for c in TEXT_COLUMNS}},
+            widths={"photo": 84, "confidence": 110}, header_align="left",
+            configuration={"columnDefaults": {"headerWordWrap": True}}, stylesheets=[TABULATOR_CSS],
+            css_classes=["wb-drill-table"])
+        self.download = pn.widgets.FileDownload(callback=self._csv, filename="products.csv", label="Download CSV",
+                                                color="light", disabled=True, width=200,
+                                                css_classes=["wb-drill-csv"])
+        self.send = pn.widgets.Button(label="Send selected to review queue", color="primary", disabled=True,
+                                      width=280, css_classes=["wb-drill-send"])
+        self.send.on_click(self._send)
+        self.message = pn.Column(sizing_mode="stretch_width", css_classes=["wb-drill-message"])
+        self._layout = pn.Column(self.heading, self.table, pn.Row(self.download, self.send), self.message,
+                                 sizing_mode="stretch_width", css_classes=["wb-drill"])
+
+    def __panel__(self):
+        return self._layout
+
+    def show(self, selection: Selection | None) -> pd.DataFrame:
+        """List the products of ``selection`` (``None`` clears the table); returns the rows shown."""
+        self.selection = selection
+        frame = _empty() if selection is None else selection_frame(self.ctx.workspace, selection, SHOWN)
+        self.table.selection = []
+        self.table.value = frame
+        self.heading.object = heading_html(selection, self.hint, SHOWN)
+        self.download.filename = csv_name(selection)
+        self.download.disabled = selection is None or not selection.size
+        self.send.disabled = selection is None or not selection.size or self.ctx.role != "reviewer"
+        self.message.objects = []
+        return frame
+
+    def _csv(self) -> io.StringIO:
+        if self.selection is None:
+            return io.StringIO("")
+        frame = selection_frame(self.ctx.workspace, self.selection, None, photos=False)
+        return io.StringIO(people_csv_text(frame))
+
+    def selected_ids(self) -> list[str]:
+        """Product ids of the rows ticked in the table."""
+        value = self.table.value
+        return [str(value.iloc[i]["product_id"]) for i in self.table.selection if i < len(value)]
+
+    def send_selected(self) -> int:
+        """Send the ticked products to today's review queue (reviewers only, checked here)."""
+        from workbench.app.auth import require
+
+        require(self.ctx.role, "review", self.ctx.actor)
+        ids = self.selected_ids()
+        if self.selection is None or not ids:
+            raise WorkbenchError("tick the products to send in the table's first column first")
+        return send_to_queue(self.ctx.workspace, ids, by=self.ctx.actor, run_id=self.selection.run_id,
+                             source=f"{self.selection.source}: {self.selection.title}")
+
+    def _send(self, _=None) -> None:
+        try:
+            n = self.send_selected()
+        except WorkbenchError as exc:
+            self.message.objects = [pn.pane.Alert(escape_markdown(str(exc)), alert_type="danger")]
+            return
+        self.message.objects = [pn.pane.Alert(
+            f"Sent {n} product{'s' if n != 1 else ''} to today's review queue (reason: sent from the "
+            f"dashboard by {escape_markdown(self.ctx.actor)}).", alert_type="success",
+            css_classes=["wb-drill-sent"])]
