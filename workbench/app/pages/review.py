@@ -4,12 +4,11 @@ accept, ``/`` search, ``c`` save the correction, ``n`` next (skip), ``u`` undo."
 
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 import panel as pn
 
 from workbench.app.keyboard import KeyboardShortcuts
+from workbench.app.safe_text import escape_html, escape_markdown
 from workbench.app.state.review import ReviewState, recent_frame
 from workbench.app.widgets import alert, table
 from workbench.errors import WorkbenchError
@@ -31,16 +30,17 @@ def product_html(item: dict | None) -> str:
     """Title, brand, description, reasons and the predicted path of the item on screen."""
     if item is None:
         return "<div class='wb-product wb-empty'><h3>Nothing left to review in this queue.</h3></div>"
-    reasons = "".join(f"<span class='wb-reason wb-reason-{r}'>{html.escape(REASON_TEXT.get(r, r))}</span>"
-                      for r in item["reasons"])
-    desc = html.escape(item["description"] or "")
-    return (f"<div class='wb-product' data-product-id='{html.escape(item['product_id'])}'>"
-            f"<h3 class='wb-title'>{html.escape(item['title'] or '')}</h3>"
-            f"<div class='wb-muted'>Brand: {html.escape(item['brand'] or 'n/a')} · product "
-            f"{html.escape(item['product_id'])} · queue rank {item['rank']}</div>"
-            f"<p>{desc[:600] + ('…' if len(desc) > 600 else '')}</p>"
+    reasons = "".join(f"<span class='wb-reason wb-reason-{escape_html(r)}'>"
+                      f"{escape_html(REASON_TEXT.get(r, r))}</span>" for r in item["reasons"])
+    desc = item["description"] or ""
+    desc = escape_html(desc[:600] + ("…" if len(desc) > 600 else ""))
+    return (f"<div class='wb-product' data-product-id='{escape_html(item['product_id'])}'>"
+            f"<h3 class='wb-title'>{escape_html(item['title'] or '')}</h3>"
+            f"<div class='wb-muted'>Brand: {escape_html(item['brand'] or 'n/a')} · product "
+            f"{escape_html(item['product_id'])} · queue rank {item['rank']}</div>"
+            f"<p>{desc}</p>"
             f"<div>Why it is here: {reasons}</div>"
-            f"<p>Model: <b class='wb-predicted'>{html.escape(item['predicted_leaf'] or '')}</b> "
+            f"<p>Model: <b class='wb-predicted'>{escape_html(item['predicted_leaf'] or '')}</b> "
             f"({item['proba']:.1%}; {'shelved automatically' if item['decision'] == 'shelved' else 'sent to review'})"
             f"</p></div>")
 
@@ -64,7 +64,8 @@ def photo_pane(item: dict | None):
 
 def view(ctx):
     """The review page."""
-    state = ReviewState(workspace=ctx.workspace, reviewer=ctx.actor, role=ctx.role)
+    state = ReviewState(workspace=ctx.workspace, reviewer=ctx.actor, role=ctx.role,
+                        authorize=lambda: ctx.require("review"))  # re-checked at every write
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
         pn.state.on_session_destroyed(lambda _ctx: state.close())  # give back the claimed item
     readonly = not state.may_review
@@ -137,7 +138,7 @@ def view(ctx):
     if readonly:
         message.objects = [alert(f"You are signed in as {ctx.actor} ({ctx.role}): you can look at the "
                                  "queue, but submitting reviews needs the reviewer role.", "info")]
-    who = pn.pane.Markdown(f"Reviewer: **{ctx.actor}** ({ctx.role})", css_classes=["wb-who"])
+    who = pn.pane.Markdown(f"Reviewer: **{escape_markdown(ctx.actor)}** ({ctx.role})", css_classes=["wb-who"])
     return pn.Column(
         pn.pane.Markdown(f"## {TITLE}\nA random sample of each day's products (for an honest accuracy "
                          "figure), the least confident ones and those two runs disagree on."),

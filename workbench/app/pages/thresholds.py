@@ -101,9 +101,7 @@ def view(ctx):
 
     def on_publish(_):
         try:
-            from workbench.app.auth import require
-
-            require(ctx.role, "publish", ctx.actor)  # on the server: a re-enabled button is still refused
+            ctx.require("publish")  # on the server, now: a re-enabled button or a revoked user is refused
             version = state.publish(by=ctx.actor)
         except WorkbenchError as exc:
             feedback.objects = [alert(str(exc))]
