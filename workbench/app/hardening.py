@@ -10,7 +10,8 @@ that adds one must be looked at before it is exposed):
 * ``/autoload.js`` (embedding an app in another site) built a whole session of the app for an
   anonymous request; here it needs a login.
 * ``/ws`` caps the bytes of one Bokeh message (Tornado caps each websocket frame; a message is
-  several frames), so an oversized upload is cut off while it arrives.
+  several frames), and lets the events of a message be handled before reading the next one, so
+  an oversized upload is cut off while it arrives instead of queueing up in memory.
 * the app's page is sent with ``frame-ancestors 'self'`` (no framing by another site, so no
   clickjacking of the Accept button).
 
@@ -19,6 +20,7 @@ that adds one must be looked at before it is exposed):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
@@ -31,6 +33,8 @@ log = logging.getLogger("workbench.app")
 COMPONENT_PACKAGES = ("panel", "bokeh")
 #: the largest websocket frame (Tornado) and Bokeh message (here) a browser may send
 MAX_WS_MESSAGE_BYTES = 4 * 1024 * 1024
+#: loop turns given to queued event callbacks after each websocket frame
+YIELDS_PER_MESSAGE = 3
 #: the largest HTTP request body (the login form is the only one the app receives)
 MAX_HTTP_BODY_BYTES = 64 * 1024
 
@@ -89,7 +93,12 @@ def _handlers():
                             self.request.remote_ip, MAX_WS_MESSAGE_BYTES)
                 self.close(1009, "message too big")
                 return None
-            return await super().on_message(fragment)
+            await super().on_message(fragment)
+            # Panel handles a message's events in callbacks queued on the event loop: let them run
+            # before the next frame is read, so that a fast sender cannot get far ahead of them
+            for _ in range(YIELDS_PER_MESSAGE):
+                await asyncio.sleep(0)
+            return None
 
     class FramedDocHandler(DocHandler):
         """The app's page, which only this site may frame."""

@@ -156,8 +156,7 @@ def _provider_class():
             next_url = safe_next(self.get_body_argument("next", "/"))
             address = self.request.remote_ip or "unknown"
             wait = provider.throttle.locked_for(user, address)
-            if wait:
-                provider.throttle.failure(user, address)  # an attempt during a lockout still counts
+            if wait:  # refused unchecked, and not counted: the real user retrying is not punished
                 minutes = max(1, round(wait / 60))
                 return self._page(next_url, MESSAGES["locked"].format(minutes=minutes), 429, wait)
             if provider.pending[address] >= 1 or sum(provider.pending.values()) >= MAX_PENDING:
