@@ -242,3 +242,11 @@ def test_alerts_show_catalog_text_as_text():
     shown = alert('Saved review #3: Accepted <img src=x onerror="window.__xss=1"> [x](javascript:alert(1))')
     assert "<img" not in shown.object and "](javascript" not in shown.object
     assert alert("**bold** by the page", markdown=True).object == "**bold** by the page"
+
+
+def test_multichoice_labels_are_escaped_but_values_kept():
+    from workbench.app.safe_text import choice_options
+
+    hostile = 'Tshirts <img src=x onerror="window.__xss=1">'
+    assert choice_options([hostile]) == {"Tshirts &lt;img src=x onerror=&quot;window.__xss=1&quot;&gt;": hostile}
+    assert choice_options({"<b>run</b>": "r1"}) == {"&lt;b&gt;run&lt;/b&gt;": "r1"}
