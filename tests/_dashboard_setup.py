@@ -74,7 +74,7 @@ def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 1
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}: {proc.stdout.read() if proc.stdout else ''}")
         try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
+            with urllib.request.urlopen(url, timeout=60) as resp:  # a first page build is slow on a loaded machine
                 if resp.status == 200:
                     return
         except OSError:

@@ -115,7 +115,7 @@ def serve_app(workspace: str | Path | None = None, port: int = DEFAULT_PORT, add
     start_warming(check_workspace(workspace), part, settings)
     # uploads arrive in 1 MB chunks, counted as they arrive (LimitedFileDropper); no message is larger
     options: dict[str, Any] = dict(port=int(port), address=address, show=show, websocket_origin=origins,
-                                   title=settings.title, websocket_max_message_size=MAX_WS_MESSAGE_BYTES,
+                                   title=settings.title, verbose=True, websocket_max_message_size=MAX_WS_MESSAGE_BYTES,
                                    http_server_kwargs={"max_body_size": MAX_HTTP_BODY_BYTES,
                                                        "xheaders": bool(use_xheaders)})
     options.update(dict(auth or {}))
