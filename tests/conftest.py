@@ -71,3 +71,13 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def hostile_ws(tmp_path_factory):
+    """Real fashion products as a hostile seller supplies them: script and formulas in titles,
+    descriptions, brands and category names, one evaluated tfidf run, a projection, published
+    thresholds and a review queue of hostile new arrivals (``tests/_hostile_setup.py``)."""
+    from _hostile_setup import build
+
+    return build(tmp_path_factory.mktemp("hostile"))

@@ -51,8 +51,11 @@ def _shared_connection(db_path: Path) -> duckdb.DuckDBPyConnection:
     with _CONNECTIONS_LOCK:
         con = _CONNECTIONS.get(db_path)
         if con is None:
+            new = not db_path.exists()
             try:
                 con = duckdb.connect(str(db_path))
+                if new:
+                    db_path.chmod(0o600)  # products, reviews and names are nobody else's to read
             except duckdb.IOException as exc:
                 raise WorkbenchError(
                     f"cannot open workspace database {db_path}: {exc}. "
@@ -68,7 +71,7 @@ class Workspace:
 
     def __init__(self, path: str | Path | None = None):
         self.path = workspace_dir(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new workspace is the owner's only
         self.db_path = self.path / "workbench.duckdb"
         self._local = threading.local()
         with self.transaction() as cur:
@@ -91,7 +94,7 @@ class Workspace:
     def artifacts(self) -> Path:
         """Folder for model files, probability matrices and other large artifacts."""
         p = self.path / "artifacts"
-        p.mkdir(exist_ok=True)
+        p.mkdir(mode=0o700, exist_ok=True)
         return p
 
     def cursor(self) -> duckdb.DuckDBPyConnection:

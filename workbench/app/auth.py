@@ -4,13 +4,15 @@ Roles: ``reviewer`` may submit reviews and publish thresholds; ``viewer`` may on
 The credentials file (JSON, default ``<workspace>/credentials.json`` or
 ``$WORKBENCH_CREDENTIALS``) holds only bcrypt hashes, never a password, and is written with
 owner-only permissions. Panel's own ``basic_auth`` compares plain-text passwords, so the app
-uses :class:`CredentialsAuthProvider`, a Panel auth provider whose login handler checks the
-hashes. With OAuth configured (Panel's ``oauth_provider``), the file only maps user names to
-roles; a user not in it is a viewer.
+uses :func:`workbench.app.login.credentials_provider`, a Panel auth provider whose login
+handler checks the hashes off the event loop, throttles failures and keeps server-side sessions.
+With OAuth configured (Panel's ``oauth_provider``), the file only maps user names to roles; a
+user not in it is a viewer.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -32,7 +34,27 @@ MIN_PASSWORD = 8
 BCRYPT_ROUNDS = 12
 
 _FILE_LOCK = threading.Lock()
-_DUMMY_HASH = bcrypt.hashpw(b"not a password", bcrypt.gensalt(4))
+
+
+@functools.lru_cache(maxsize=8)
+def _dummy_hash(rounds: int) -> bytes:
+    """A hash nobody's password matches, of the given cost (checked for unknown user names)."""
+    return bcrypt.hashpw(secrets.token_bytes(16).hex().encode("ascii"), bcrypt.gensalt(rounds))
+
+
+def _typical_rounds(users: Mapping[str, Any]) -> int:
+    """The bcrypt cost most of the file's hashes use (``BCRYPT_ROUNDS`` when there are none)."""
+    costs = []
+    for entry in users.values():
+        parts = str(entry.get("password_hash") or "").split("$")
+        if len(parts) > 3 and parts[2].isdigit() and 4 <= int(parts[2]) <= 31:
+            costs.append(int(parts[2]))
+    return max(sorted(set(costs)), key=costs.count) if costs else BCRYPT_ROUNDS
+
+
+def warm_dummy_hash(path: str | os.PathLike) -> None:
+    """Compute the dummy hash for the file's cost now, so the first unknown name is not slower."""
+    _dummy_hash(_typical_rounds(_read(Path(path))["users"]))
 
 
 class PermissionDenied(WorkbenchError):
@@ -127,14 +149,20 @@ def list_users(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def verify_password(path: str | os.PathLike, name: str, password: str) -> bool:
-    """Whether ``password`` is the user's (bcrypt check; an unknown user costs the same time)."""
-    entry = _read(Path(path))["users"].get(str(name))
-    stored = entry.get("password_hash") if entry else None
+    """Whether ``password`` is the user's. An unknown name (or an OAuth-only user) is checked
+    against a dummy hash of the cost the file's real hashes use, so the answer takes as long
+    for a name that does not exist as for a wrong password: timing does not reveal names."""
+    users = _read(Path(path))["users"]
+    entry = users.get(str(name))
+    stored = entry.get("password_hash") if isinstance(entry, dict) else None
     raw = str(password).encode("utf-8")[:72]
     if not stored:
-        bcrypt.checkpw(raw, _DUMMY_HASH)
+        bcrypt.checkpw(raw, _dummy_hash(_typical_rounds(users)))
         return False
-    return bcrypt.checkpw(raw, stored.encode("ascii"))
+    try:
+        return bcrypt.checkpw(raw, stored.encode("ascii"))
+    except ValueError:  # a damaged hash in the file: no login, and no error page
+        return False
 
 
 def role_of(path: str | os.PathLike, name: str | None, default: str | None = None) -> str | None:
@@ -188,60 +216,28 @@ class RolesFile(Mapping):
 
 # --- the served app's login ------------------------------------------------------------------
 
-def _provider_class():
-    from panel.auth import BasicAuthProvider, BasicLoginHandler
-
-    class CredentialsAuthProvider(BasicAuthProvider):
-        """Panel's login page, checking bcrypt hashes of a credentials file; a user removed from
-        the file loses access at the next request."""
-
-        def __init__(self, credentials: str | os.PathLike, **kwargs):
-            self.credentials = Path(credentials)
-            super().__init__(**kwargs)
-
-        @property
-        def get_user(self):
-            """The logged-in user from the secure cookie, if still in the credentials file."""
-            base = super().get_user
-            creds = self.credentials
-
-            def get_user(request_handler):
-                user = base(request_handler)
-                return user if user and role_of(creds, user) else None
-            return get_user
-
-        @property
-        def login_handler(self):
-            """Panel's login page with a bcrypt check of the credentials file."""
-            creds = self.credentials
-
-            def _validate(handler, username, password):
-                return verify_password(creds, username, password)
-
-            return type("WorkbenchLoginHandler", (BasicLoginHandler,),
-                        {"_login_endpoint": self._login_endpoint,
-                         "_login_template": self._login_template, "_validate": _validate})
-
-    return CredentialsAuthProvider
-
-
-def auth_provider(credentials: str | os.PathLike, **kwargs):
-    """A Panel/Bokeh auth provider checking the credentials file (pass it as ``auth_provider=``)."""
+def auth_provider(credentials: str | os.PathLike, throttle=None, **kwargs):
+    """A Panel/Bokeh auth provider checking the credentials file (pass it as ``auth_provider=``);
+    ``throttle``: :class:`workbench.app.throttle.ThrottleSettings` for failed logins."""
     path = Path(credentials)
     if not list_users(path):
         raise WorkbenchError(f"no users in {path}; add one with `workbench users add NAME --role reviewer`")
-    return _provider_class()(path, **kwargs)
+    from workbench.app.login import credentials_provider
+
+    return credentials_provider(path, throttle, **kwargs)
 
 
 def serve_options(credentials: str | os.PathLike | None = None, *, oauth_provider: str | None = None,
                   oauth_key: str | None = None, oauth_secret: str | None = None,
-                  cookie_secret: str | None = None) -> dict[str, Any]:
+                  cookie_secret: str | None = None, throttle=None) -> dict[str, Any]:
     """Keyword arguments for ``panel.serve`` that make the app ask for a login.
 
     With ``oauth_provider`` (or ``$PANEL_OAUTH_PROVIDER``), Panel's OAuth is used and its key
     and secret come from the arguments or Panel's environment variables; otherwise the
-    credentials file's hashes are checked. The cookie secret is random per server unless given
-    (``$WORKBENCH_COOKIE_SECRET``): restarting the server asks everyone to log in again.
+    credentials file's hashes are checked, failed logins throttled by ``throttle``
+    (:class:`workbench.app.throttle.ThrottleSettings`). The cookie secret is random per server
+    unless given (``$WORKBENCH_COOKIE_SECRET``); sessions live in the server's memory, so
+    restarting the server asks everyone to log in again either way.
     """
     secret = cookie_secret or os.environ.get("WORKBENCH_COOKIE_SECRET") or secrets.token_urlsafe(32)
     provider = oauth_provider or os.environ.get("PANEL_OAUTH_PROVIDER")
@@ -255,7 +251,7 @@ def serve_options(credentials: str | os.PathLike | None = None, *, oauth_provide
         return {k: v for k, v in opts.items() if v is not None}
     if credentials is None:
         raise WorkbenchError("a login needs a credentials file (--credentials PATH) or an OAuth provider")
-    return {"auth_provider": auth_provider(credentials), "cookie_secret": secret}
+    return {"auth_provider": auth_provider(credentials, throttle), "cookie_secret": secret}
 
 
 def session_identity(credentials: str | os.PathLike | None) -> tuple[str | None, str | None]:
@@ -279,7 +275,7 @@ LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
 
 def login_options(workspace: str | os.PathLike, credentials: str | os.PathLike | None = None, *,
                   oauth_provider: str | None = None, no_login: bool = False,
-                  address: str = "127.0.0.1") -> tuple[dict[str, Any] | None, Mapping | None, str]:
+                  address: str = "127.0.0.1", throttle=None) -> tuple[dict[str, Any] | None, Mapping | None, str]:
     """``(auth, roles, note)`` for :func:`workbench.app.serve.serve_app`.
 
     A login is asked for with OAuth (``oauth_provider``) or when the credentials file has users.
@@ -293,7 +289,8 @@ def login_options(workspace: str | os.PathLike, credentials: str | os.PathLike |
         return (serve_options(path, oauth_provider=oauth_provider), RolesFile(path, oauth_default="viewer"),
                 f"login with OAuth; roles from {path} (others are viewers)")
     if list_users(path):
-        return serve_options(path), RolesFile(path), f"login required; users and roles in {path}"
+        return (serve_options(path, throttle=throttle), RolesFile(path),
+                f"login required; users and roles in {path}")
     if credentials is not None:
         raise WorkbenchError(f"no users in {path}; add one with `workbench users add NAME --role reviewer`")
     if address not in LOCAL_ADDRESSES:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace
@@ -18,7 +18,9 @@ class AppSettings:
     ``upload_limit_mb``: largest CSV accepted on the classify page; ``max_upload_rows``: most
     rows classified from one upload; ``part``: which predictions the pages show (``test`` or
     ``valid``); ``roles``: user name -> role (``reviewer`` or ``viewer``); ``None`` means no
-    login, and the local user may do everything a reviewer may.
+    login, and the local user may do everything a reviewer may. ``session_check``: whether the
+    current browser session is still signed in (``False`` once it logged out), asked before
+    every write.
     """
 
     upload_limit_mb: float = 10.0
@@ -27,6 +29,7 @@ class AppSettings:
     title: str = "Product categorization workbench"
     roles: Mapping[str, str] | None = None
     default_role: str = "viewer"
+    session_check: Callable[[], bool] | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -66,6 +69,22 @@ class AppContext:
         if self.settings.roles is None:
             return "reviewer"
         return self.settings.roles.get(self.user or "", self.settings.default_role)
+
+    def require(self, action: str) -> None:
+        """Refuse (:class:`workbench.app.auth.PermissionDenied`) unless this session may do
+        ``action`` (``review``, ``publish``) *now*: the role is read again from the credentials
+        file at every call, so a user removed or downgraded since the page opened is refused at
+        the next write, in tabs that are already open too; so is a session that logged out."""
+        from workbench.app.auth import PermissionDenied, require
+
+        if self.settings.roles is not None and self.user_override is None:
+            user = self.user
+            if self.settings.session_check is not None and not self.settings.session_check():
+                raise PermissionDenied(f"{user or 'this session'} has logged out; log in again")
+            if not user or user not in self.settings.roles:
+                raise PermissionDenied(f"{user or 'an anonymous visitor'} is no longer a user of this "
+                                       "workbench; ask an admin to add you again")
+        require(self.role, action, self.actor)
 
     @property
     def can_publish(self) -> bool:

@@ -2,7 +2,9 @@
 ``app_from_argv`` (used by ``dashboards/app.py`` under ``panel serve``).
 
 Everything is served from this machine: Bokeh and Panel resources come from the server's own
-static routes (``BOKEH_RESOURCES=server``), never from a CDN, so the app works offline.
+static routes (``BOKEH_RESOURCES=server``), never from a CDN, so the app works offline. Every
+route is checked before the server starts (:mod:`workbench.app.hardening`): anonymous visitors
+reach the login page and static files only.
 """
 
 from __future__ import annotations
@@ -40,12 +42,12 @@ def check_workspace(workspace: str | Path | None) -> Path:
 
 
 def make_settings(upload_limit_mb: float = 10.0, max_upload_rows: int = 100_000, part: str = "test",
-                  roles: Mapping[str, str] | None = None):
+                  roles: Mapping[str, str] | None = None, session_check=None):
     """The shared :class:`workbench.app.AppSettings`."""
     from workbench.app.context import AppSettings
 
     return AppSettings(upload_limit_mb=upload_limit_mb, max_upload_rows=max_upload_rows, part=part,
-                       roles=roles)
+                       roles=roles, session_check=session_check)
 
 
 def app_factory(workspace: str | Path, settings=None):
@@ -89,30 +91,35 @@ def serve_app(workspace: str | Path | None = None, port: int = DEFAULT_PORT, add
               *, upload_limit_mb: float = 10.0, max_upload_rows: int = 100_000, part: str = "test",
               show: bool = False, auth: Mapping[str, Any] | None = None,
               roles: Mapping[str, str] | None = None, threaded: bool = False, start: bool = True,
-              allow_origins: list[str] | None = None):
+              allow_origins: list[str] | None = None, use_xheaders: bool = False):
     """Serve the dashboards of ``workspace`` at ``http://address:port/``.
 
     ``auth``: extra keyword arguments for ``panel.serve`` that switch on login (e.g.
-    ``basic_auth=...``, ``cookie_secret=...``, ``auth_provider=...``); the session's user is then
-    ``pn.state.user`` and ``roles`` maps users to ``reviewer``/``viewer``. ``threaded=True``
-    returns a running server thread (``.stop()`` ends it); otherwise this blocks until stopped.
+    ``cookie_secret=...``, ``auth_provider=...``); the session's user is then ``pn.state.user``
+    and ``roles`` maps users to ``reviewer``/``viewer``. ``allow_origins``: the ``host[:port]``
+    names browsers reach the server by (required on an address other than this machine's).
+    ``use_xheaders``: behind a reverse proxy, take the client's address and the scheme (HTTPS
+    for ``Secure`` cookies) from its ``X-Forwarded-*`` headers. ``threaded=True`` returns a
+    running server thread (``.stop()`` ends it); otherwise this blocks until stopped.
     """
     use_local_resources()
-    import panel as pn
+    from workbench.app.hardening import MAX_HTTP_BODY_BYTES, MAX_WS_MESSAGE_BYTES, start_server, websocket_origins
 
     if not 0 < int(port) < 65536:
         raise WorkbenchError(f"port {port} must be between 1 and 65535, e.g. 5006")
-    settings = make_settings(upload_limit_mb, max_upload_rows, part, roles)
+    origins = websocket_origins(address, int(port), allow_origins)
+    provider = (auth or {}).get("auth_provider")
+    settings = make_settings(upload_limit_mb, max_upload_rows, part, roles,
+                             session_check=getattr(provider, "session_alive", None))
     create = app_factory(workspace, settings)
     start_warming(check_workspace(workspace), part, settings)
-    origins = allow_origins or [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
-    # uploads arrive in 1 MB chunks; leave headroom above Bokeh's 20 MB default anyway
-    max_message = max(20 * 1024 * 1024, 2 * settings.upload_limit_bytes)
-    options: dict[str, Any] = dict(port=int(port), address=address, show=show, start=start,
-                                   threaded=threaded, websocket_origin=origins,
-                                   title=settings.title, websocket_max_message_size=max_message)
+    # uploads arrive in 1 MB chunks, counted as they arrive (LimitedFileDropper); no message is larger
+    options: dict[str, Any] = dict(port=int(port), address=address, show=show, websocket_origin=origins,
+                                   title=settings.title, verbose=True, websocket_max_message_size=MAX_WS_MESSAGE_BYTES,
+                                   http_server_kwargs={"max_body_size": MAX_HTTP_BODY_BYTES,
+                                                       "xheaders": bool(use_xheaders)})
     options.update(dict(auth or {}))
-    return pn.serve({"/": create}, **options)
+    return start_server({"/": create}, options, threaded=threaded, start=start)
 
 
 def parse_app_args(argv: list[str]) -> argparse.Namespace:

@@ -15,6 +15,7 @@ import panel as pn
 
 import workbench.app.pages
 from workbench.app.context import AppContext
+from workbench.app.safe_text import escape_markdown
 from workbench.app.widgets import guarded
 
 ACCENT = "#1f5f8b"
@@ -100,11 +101,13 @@ def build_app(ctx: AppContext) -> pn.template.BootstrapTemplate:
     nav = Navigator(ctx, visible_pages(ctx), first=requested_page())
     if pn.state.location is not None:
         pn.state.location.sync(nav.menu, {"value": "page"})
-    who = (f"Signed in as **{ctx.user}** ({ctx.role})" if ctx.user else "")
+    who = (f"Signed in as **{escape_markdown(ctx.user)}** ({ctx.role})" if ctx.user else "")
     sidebar = [pn.pane.Markdown("### Views"), nav.menu]
     if who:
-        sidebar.append(pn.pane.Markdown(who))
-    sidebar.append(pn.pane.Markdown(f"<small>Workspace: `{ctx.workspace.path}`</small>"))
+        sidebar.append(pn.pane.Markdown(who + " · [Log out](./logout)", css_classes=["wb-who"]))
+    # the name only: the server's folders are nobody's business in a browser
+    sidebar.append(pn.pane.Markdown(f"<small>Workspace: {escape_markdown(ctx.workspace.path.name)}</small>",
+                                    css_classes=["wb-workspace"]))
     # Bootstrap, not Fast: the Fast design pulls a web font from Google, and the app must work offline
     template = pn.template.BootstrapTemplate(
         title=ctx.settings.title, sidebar=sidebar, main=[nav.content], header_background=ACCENT,

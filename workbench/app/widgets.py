@@ -12,6 +12,7 @@ import param
 from bokeh.models.widgets.tables import NumberFormatter
 
 import workbench.app.data as data
+from workbench.app.safe_text import escape_markdown
 from workbench.errors import WorkbenchError
 
 log = logging.getLogger("workbench.app")
@@ -94,14 +95,21 @@ table.wb-table td {border-bottom: 1px solid #eee; padding: 4px 8px; overflow-wra
 """
 
 
-def alert(message: str, kind: str = "danger") -> pn.pane.Alert:
-    """A message on the page (``danger``, ``warning``, ``success``, ``info``)."""
-    return pn.pane.Alert(message, alert_type=kind, sizing_mode="stretch_width")
+def alert(message: str, kind: str = "danger", *, markdown: bool = False) -> pn.pane.Alert:
+    """A message on the page (``danger``, ``warning``, ``success``, ``info``).
+
+    ``message`` is plain text and shows exactly as written: error messages and confirmations
+    quote titles, category and file names, which sellers and users supply. ``markdown=True`` is
+    for Markdown composed by the page itself, with every such value passed through
+    :func:`workbench.app.safe_text.escape_markdown`.
+    """
+    return pn.pane.Alert(message if markdown else escape_markdown(message), alert_type=kind,
+                         sizing_mode="stretch_width")
 
 
 def no_runs() -> pn.pane.Alert:
     """What a page shows when nothing is evaluated yet."""
-    return alert(data.NO_RUNS, "warning")
+    return alert(data.NO_RUNS, "warning", markdown=True)
 
 
 def run_select(state, ws, part: str, name: str = "Run") -> pn.widgets.Select:

@@ -278,6 +278,19 @@ def claim_next(ws: Workspace, queue_date: str | date, claimant: str, *, stale_af
     return item.iloc[0].to_dict()
 
 
+def peek_next(ws: Workspace, queue_date: str | date, *, stale_after: float = 600,
+              skip: Sequence[str] = (), reason: str | None = None, category: str | None = None) -> dict | None:
+    """The item :func:`claim_next` would hand out, without claiming it: what a viewer, who may
+    look but not review, is shown (it stays free for the reviewers)."""
+    ensure_queue(ws)
+    stale = utc_now() - timedelta(seconds=stale_after)
+    where, params = filter_sql(reason, category)
+    item = ws.df("SELECT * FROM review_queue WHERE queue_date = ? AND status = 'pending' "
+                 "AND (claimed_by IS NULL OR claimed_at < ?) AND product_id NOT IN (SELECT unnest(?))" + where
+                 + " ORDER BY rank LIMIT 1", [to_date(queue_date), stale, [str(s) for s in skip], *params])
+    return None if item.empty else item.iloc[0].to_dict()
+
+
 def release_claims(ws: Workspace, claimant: str) -> None:
     """Give back whatever a claimant holds (a closed browser session)."""
     ensure_queue(ws)

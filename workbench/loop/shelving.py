@@ -28,6 +28,7 @@ from workbench.catalog.ingest import IngestOptions, IngestSummary, ingest_file
 from workbench.loop.labels import ensure_ddl, ensure_labels, record_model_labels, unshelve, utc_now
 from workbench.catalog.mapping import ColumnMapping, recipe
 from workbench.catalog.reader import read_catalog
+from workbench.catalog.people_csv import write_people_csv
 from workbench.catalog.relabel import load_taxonomy
 from workbench.runs.selection import default_run as best_run
 from workbench.runs.records import list_runs, run_dir
@@ -344,11 +345,12 @@ def _ancestor(taxonomy: Taxonomy, leaf: str, level: int) -> str | None:
 
 
 def export_shelved(ws: Workspace, out: str | Path) -> int:
-    """Write the shelf (:func:`shelf`) to a CSV file; returns the number of products written."""
+    """Write the shelf (:func:`shelf`) to a CSV file for people (formulas in seller text
+    neutralised, :mod:`workbench.catalog.people_csv`); returns the number of products written."""
     frame = shelf(ws)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
+    write_people_csv(frame, out)
     return len(frame)
 
 

@@ -7,7 +7,8 @@ a member of the default ``ensemble``.
 
 ``fasttext`` 0.9.3 fails at ``predict`` under NumPy 2; ``fasttext-numpy2`` is the same library
 with that fixed. Training reads a temporary text file (fastText trains from files only).
-Persistence: fastText's own binary format (``model.bin``), read by its C++ loader; no pickle.
+Persistence: fastText's own binary format (``model.bin``), read by its C++ loader only after
+:func:`workbench.models.artifact_check.check_fasttext_file` has walked its structure; no pickle.
 With ``threads=1`` (the default) the same seed gives the same model; more threads train
 faster but not reproducibly (fastText's lock-free SGD).
 """
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
+from workbench.models.artifact_check import check_fasttext_file
 from workbench.models.base import CategoryClassifier, check_fields, product_texts, register
 
 ARTIFACT = "model.bin"
@@ -98,4 +100,5 @@ class FastTextClassifier(CategoryClassifier):
         path = directory / ARTIFACT
         if not path.exists():
             raise WorkbenchError(f"{path} is missing; save the fasttext model again")
+        check_fasttext_file(path)  # the C++ loader trusts every count in the file
         self.model_ = _import_fasttext().load_model(str(path))

@@ -21,6 +21,7 @@ import xgboost as xgb
 from tqdm.auto import tqdm
 
 from workbench.errors import WorkbenchError
+from workbench.models.artifact_check import check_magic
 from workbench.models.base import (CategoryClassifier, as_products, check_fields, product_texts,
                                    read_state, register, write_state)
 from workbench.store import Workspace
@@ -217,6 +218,7 @@ class XGBoostClassifier(CategoryClassifier):
         self.best_iteration_ = state["best_iteration"]
         self.booster_ = None
         if (directory / BOOSTER).exists():
+            check_magic(directory / BOOSTER, (b"{",), "XGBoost JSON")  # before the C++ parser
             booster = xgb.Booster()
             booster.load_model(str(directory / BOOSTER))
             booster.set_param({"device": self._device()})

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 
 import panel as pn
 
-from workbench.app.state import ClassifyState
+from workbench.app.limited_dropper import LimitedFileDropper
 from workbench.app.safe_text import escape_markdown
+from workbench.app.state import ClassifyState
 from workbench.app.widgets import alert, table
+from workbench.catalog.people_csv import people_csv_text
 from workbench.errors import WorkbenchError
 
 TITLE = "Classify"
@@ -26,21 +29,22 @@ def decision_text(decision: dict, published: bool) -> tuple[str, str]:
     if not published:
         return ("No thresholds are published yet, so this product goes to **review** "
                 "(publish thresholds on the Threshold explorer page).", "warning")
+    category = escape_markdown(decision["category"])
     if decision["decision"] == "shelved":
-        return (f"**Shelved automatically** in {escape_markdown(decision['category'])} (confidence "
+        return (f"**Shelved automatically** in {category} (confidence "
                 f"{decision['confidence']:.3f} ≥ threshold {decision['threshold']:.3f}).", "success")
     return (f"**Sent to review**: confidence {decision['confidence']:.3f} is below the threshold "
-            f"{decision['threshold']:.3f} of {escape_markdown(decision['category'])}.", "warning")
+            f"{decision['threshold']:.3f} of {category}.", "warning")
 
 
 def _photo(state: ClassifyState, limit_bytes: int):
     """The photo beside the title: checked as it arrives, shown, and read by multimodal runs."""
 
-    dropper = pn.widgets.FileDropper(accepted_filetypes=["image/jpeg", "image/png", "image/webp"],
-                                     max_file_size=f"{max(limit_bytes // 1000, 1)}KB", multiple=False,
-                                     layout="compact", previews=[],
-                                     sizing_mode="stretch_width", css_classes=["wb-photo-upload"])
+    dropper = LimitedFileDropper(accepted_filetypes=["image/jpeg", "image/png", "image/webp"],
+                                 limit_bytes=limit_bytes, multiple=False, layout="compact", previews=[],
+                                 sizing_mode="stretch_width", css_classes=["wb-photo-upload"])
     preview = pn.Column(css_classes=["wb-photo"])
+    dropper.param.watch(lambda e: setattr(preview, "objects", [alert(e.new)]) if e.new else None, "refused")
 
     def note() -> str:
         return ("The chosen run reads photos: the prediction uses this one." if state.multimodal else
@@ -54,7 +58,7 @@ def _photo(state: ClassifyState, limit_bytes: int):
         try:
             state.set_photo(content, limit_bytes=limit_bytes)
         except WorkbenchError as exc:
-            preview.objects = [alert(escape_markdown(f"{name}: {exc}"))]
+            preview.objects = [alert(f"{name}: {exc}")]
             return
         preview.objects = [pn.pane.Image(io.BytesIO(state.photo), height=160, css_classes=["wb-photo-preview"]),
                            pn.pane.Markdown(note(), css_classes=["wb-photo-note"])]
@@ -78,10 +82,11 @@ def _single(state: ClassifyState, limit_bytes: int):
         try:
             top, decision = state.classify()
         except WorkbenchError as exc:
-            result.objects = [alert(escape_markdown(str(exc)))]
+            result.objects = [alert(str(exc))]
             return
         text, kind = decision_text(decision, state.thresholds()[2])
-        result.objects = [table(top, percent=("probability",), css_classes=["wb-top5"]), alert(text, kind)]
+        result.objects = [table(top, percent=("probability",), css_classes=["wb-top5"]),
+                          alert(text, kind, markdown=True)]
 
     button.on_click(run)
     return pn.Column(pn.pane.Markdown("### One product"), title, description, brand, photo, button, result,
@@ -90,10 +95,11 @@ def _single(state: ClassifyState, limit_bytes: int):
 
 def _upload(state: ClassifyState, ctx):
     limit = ctx.settings.upload_limit_bytes
-    dropper = pn.widgets.FileDropper(max_file_size=f"{max(limit // 1000, 1)}KB", multiple=False,
-                                     chunk_size=1_000_000, sizing_mode="stretch_width",
-                                     css_classes=["wb-upload"])
+    # the limit holds on the server while the file arrives, not only in the browser
+    dropper = LimitedFileDropper(limit_bytes=limit, multiple=False, sizing_mode="stretch_width",
+                                 css_classes=["wb-upload"])
     result = pn.Column(sizing_mode="stretch_width", css_classes=["wb-upload-result"])
+    dropper.param.watch(lambda e: setattr(result, "objects", [alert(e.new)]) if e.new else None, "refused")
 
     def on_upload(event):
         if not event.new:
@@ -103,24 +109,24 @@ def _upload(state: ClassifyState, ctx):
             out, upload = state.classify_upload(filename, content, limit_bytes=limit,
                                                 max_rows=ctx.settings.max_upload_rows)
         except WorkbenchError as exc:
-            result.objects = [alert(escape_markdown(str(exc)))]
+            result.objects = [alert(str(exc))]
             return
         except Exception as exc:  # keep serving whatever the file holds
             log.exception("upload failed")
-            result.objects = [alert(escape_markdown(f"Could not classify {filename}: {type(exc).__name__}: {exc}"))]
+            result.objects = [alert(f"Could not classify {filename}: {type(exc).__name__}: {exc}")]
             return
-        stem = filename.rsplit(".", 1)[0] or "products"
-        download = pn.widgets.FileDownload(
-            file=io.BytesIO(out.to_csv(index=False).encode("utf-8")), filename=f"{stem}_predictions.csv",
+        stem = re.sub(r"[^\w.-]+", "_", filename.rsplit(".", 1)[0]).strip("._")[:80] or "products"
+        download = pn.widgets.FileDownload(  # formulas in seller text neutralised for spreadsheets
+            file=io.BytesIO(people_csv_text(out).encode("utf-8")), filename=f"{stem}_predictions.csv",
             label=f"Download {len(out):,} predictions (CSV)", color="success",
             css_classes=["wb-download"])
         shelved = int((out["decision"] == "shelved").sum())
-        notes = [f"Classified **{len(out):,}** products from {escape_markdown(filename)}: {shelved:,} would be shelved, "
-                 f"{len(out) - shelved:,} sent to review."]
+        notes = [f"Classified **{len(out):,}** products from {escape_markdown(filename)}: "
+                 f"{shelved:,} would be shelved, {len(out) - shelved:,} sent to review."]
         if upload.skipped:
             notes.append(f"{upload.skipped:,} malformed lines were skipped.")
         preview_cols = [c for c in out.columns[:2] if c not in PREVIEW_COLUMNS] + list(PREVIEW_COLUMNS)
-        result.objects = [alert(" ".join(notes), "success"), download,
+        result.objects = [alert(" ".join(notes), "success", markdown=True), download,
                           table(out[preview_cols].head(20), decimals=("confidence",))]
 
     dropper.param.watch(on_upload, "value")
@@ -137,13 +143,13 @@ def view(ctx):
     state = ClassifyState(workspace=ctx.workspace)
     if not state.has_model:
         return alert("No run in this workspace has a saved model; train one with `workbench train`.",
-                     "warning")
+                     "warning", markdown=True)
     model = pn.widgets.Select.from_param(state.param.run_id, width=420)
     note = pn.Column(sizing_mode="stretch_width")
 
     def show_note(*_):
         warning = state.threshold_warning()
-        note.objects = [alert(escape_markdown(warning.capitalize()), "warning")] if warning else []
+        note.objects = [alert(warning.capitalize(), "warning")] if warning else []
 
     state.param.watch(show_note, "run_id")
     show_note()

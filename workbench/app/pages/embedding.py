@@ -23,7 +23,7 @@ def view(ctx):
     state = MapState(workspace=ctx.workspace, part=ctx.settings.part)
     if not state.has_projection:
         return alert("No projection in this workspace yet: run `workbench embed` then "
-                     "`workbench project`.", "warning")
+                     "`workbench project`.", "warning", markdown=True)
     names = state.level_names()
     level = pn.widgets.Select(label="Category level", options={f"{i}. {n}": i for i, n in names.items()},
                               value=state.level, width=220)

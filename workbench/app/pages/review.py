@@ -93,7 +93,8 @@ def empty_text(state: ReviewState) -> str:
 
 def view(ctx):
     """The review page."""
-    state = ReviewState(workspace=ctx.workspace, reviewer=ctx.actor, role=ctx.role)
+    state = ReviewState(workspace=ctx.workspace, reviewer=ctx.actor, role=ctx.role,
+                        authorize=lambda: ctx.require("review"))  # re-checked at every write
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
         pn.state.on_session_destroyed(lambda _ctx: state.close())  # give back the claimed item
     readonly = not state.may_review
@@ -145,7 +146,7 @@ def view(ctx):
             button.disabled = state.item is None or (readonly and button is not skip)
 
     def show_message(*_):
-        message.objects = [alert(escape_markdown(state.message), state.message_kind)] if state.message else []
+        message.objects = [alert(state.message, state.message_kind)] if state.message else []
 
     def show_recent(*_):
         recent.value = recent_frame(state)
@@ -194,8 +195,8 @@ def view(ctx):
     show_counts()
     show_message()
     if readonly:
-        message.objects = [alert(f"You are signed in as {escape_markdown(ctx.actor)} ({ctx.role}): you can look "
-                                 "at the queue, but submitting reviews needs the reviewer role.", "info")]
+        message.objects = [alert(f"You are signed in as {ctx.actor} ({ctx.role}): you can look at the "
+                                 "queue, but submitting reviews needs the reviewer role.", "info")]
     who = pn.pane.Markdown(f"Reviewer: **{escape_markdown(ctx.actor)}** ({ctx.role})", css_classes=["wb-who"])
     return pn.Column(
         pn.pane.Markdown(f"## {TITLE}\nA random sample of each day's products (for an honest accuracy "

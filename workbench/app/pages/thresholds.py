@@ -135,7 +135,7 @@ def view(ctx):
             state.add_override()
             feedback.objects = []
         except WorkbenchError as exc:
-            feedback.objects = [alert(escape_markdown(str(exc)))]
+            feedback.objects = [alert(str(exc))]
 
     def on_suggest(_):
         kept = {} if replace.value else state.hand_made()
@@ -163,23 +163,21 @@ def view(ctx):
 
     def show_run_note(*_):
         warning = state.published_warning()
-        run_note.objects = [alert(escape_markdown(warning.capitalize()), "warning")] if warning else []
+        run_note.objects = [alert(warning.capitalize(), "warning")] if warning else []
 
     state.param.watch(show_run_note, ["run_id", "published"])
     show_run_note()
 
     def on_publish(_):
         try:
-            from workbench.app.auth import require
-
-            require(ctx.role, "publish", ctx.actor)  # on the server: a re-enabled button is still refused
+            ctx.require("publish")  # on the server, now: a re-enabled button or a revoked user is refused
             version = state.publish(by=ctx.actor)
         except WorkbenchError as exc:
-            feedback.objects = [alert(escape_markdown(str(exc)))]
+            feedback.objects = [alert(str(exc))]
             return
         feedback.objects = [alert(f"Published version {version}: global threshold {state.threshold:.3f}"
                                   f" with {len(state.overrides)} category overrides, by "
-                                  f"{escape_markdown(ctx.actor)}.", "success")]
+                                  f"{ctx.actor}.", "success")]
 
     publish.on_click(on_publish)
     controls = pn.Column(run_select(state, ctx.workspace, ctx.settings.part), pn.Row(slider, exact), keys, numbers,

@@ -4,8 +4,10 @@ The session claims one item at a time (two sessions never show the same product)
 product and the model's top-5, and saves decisions through :mod:`workbench.loop.reviews`, which
 commits each one before the page confirms it. Filters keep items of one reason or predicted
 under one category; the bulk mode claims a grid of items with the same predicted category and
-accepts the ticked ones in one pass. Only the ``reviewer`` role may submit or undo; the check
-runs here, on the server, whatever the browser shows.
+accepts the ticked ones in one pass. Only the ``reviewer`` role may submit, undo or claim; the
+check runs here, on the server, at every write (``authorize`` re-reads the credentials file in a
+served app), whatever the browser shows. A viewer's session is shown the next item without
+claiming it, so it never hides work from the reviewers.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ import uuid
 import pandas as pd
 import param
 
-from workbench.app.auth import require
+from workbench.app.auth import PermissionDenied, require
 from workbench.app.thumbnails import LARGE, SMALL, image_roots, thumbnail_uri
 from workbench.errors import WorkbenchError
 from workbench.catalog.relabel import load_taxonomy
 from workbench.loop.queue_manual import claim_many, dashboard_sender, pending_by_category
-from workbench.loop.review_queue import ALL_REASONS, claim, claim_next, queue_counts, queue_dates, release_claims
+from workbench.loop.review_queue import (ALL_REASONS, claim, claim_next, peek_next, queue_counts, queue_dates,
+                                         release_claims)
 from workbench.loop.reviews import ensure_reviews, list_reviews, submit_review, undo_last
 from workbench.store import Workspace
 
@@ -37,6 +40,9 @@ class ReviewState(param.Parameterized):
     workspace = param.ClassSelector(class_=Workspace, constant=True)
     reviewer = param.String(default="local", doc="name saved with each decision")
     role = param.String(default="reviewer", doc="'reviewer' may submit; 'viewer' may only look")
+    authorize = param.Callable(default=None, doc="called before every write (review, undo, claim); "
+                               "raises PermissionDenied when the reviewer may no longer review "
+                               "(default: the fixed ``role``)")
     queue_date = param.Selector(default=None, objects=[], allow_None=True, label="Queue of")
     item = param.Dict(default=None, allow_None=True, doc="the product on screen, with its top-5")
     correction = param.String(default="", doc="the leaf picked in the search box")
@@ -64,10 +70,28 @@ class ReviewState(param.Parameterized):
         self.load_next()
 
     # reading ----------------------------------------------------------------------------
+    def check_may_review(self) -> None:
+        """Raise :class:`workbench.app.auth.PermissionDenied` unless this session may write now."""
+        if self.authorize is not None:
+            self.authorize()
+        else:
+            require(self.role, "review", self.reviewer)
+
+    def _authorize_write(self) -> None:
+        try:
+            self.check_may_review()
+        except PermissionDenied:
+            release_claims(self.workspace, self.claimant)  # a refused session holds nothing back
+            raise
+
     @property
     def may_review(self) -> bool:
-        """Whether this session's role allows submitting reviews."""
-        return self.role == "reviewer"
+        """Whether this session may submit reviews (and claim items) right now."""
+        try:
+            self.check_may_review()
+        except PermissionDenied:
+            return False
+        return True
 
     def leaf_options(self) -> list[str]:
         """Every leaf of the taxonomy as its full path (the search box's options)."""
@@ -117,10 +141,16 @@ class ReviewState(param.Parameterized):
 
     def load_next(self) -> dict | None:
         """Claim the next pending item of the queue that passes the filters (skipping the ones
-        skipped in this session)."""
+        skipped in this session); a session that may not review is shown the item without
+        claiming it."""
         row = None
         if self.queue_date is not None:
-            row = claim_next(self.workspace, self.queue_date, self.claimant, skip=self._skipped, **self._filters())
+            if self.may_review:
+                row = claim_next(self.workspace, self.queue_date, self.claimant, skip=self._skipped,
+                                 **self._filters())
+            else:
+                release_claims(self.workspace, self.claimant)  # e.g. downgraded since the last item
+                row = peek_next(self.workspace, self.queue_date, skip=self._skipped, **self._filters())
         self.item = self._product(row) if row else None
         self.correction = ""
         self.refresh()
@@ -128,7 +158,7 @@ class ReviewState(param.Parameterized):
 
     # deciding ---------------------------------------------------------------------------
     def _submit(self, leaf: str | None):
-        require(self.role, "review", self.reviewer)
+        self._authorize_write()
         if self.item is None:
             raise WorkbenchError("nothing to review in this queue; pick another date or build a queue")
         review = submit_review(self.workspace, self.item["product_id"], reviewer=self.reviewer,
@@ -155,7 +185,7 @@ class ReviewState(param.Parameterized):
 
     def undo(self):
         """Undo this reviewer's last decision and show that product again."""
-        require(self.role, "review", self.reviewer)
+        self._authorize_write()
         review = undo_last(self.workspace, self.reviewer)
         if review is None:
             self.message, self.message_kind = "Nothing to undo.", "warning"
@@ -223,7 +253,7 @@ class ReviewState(param.Parameterized):
     def accept_many(self, product_ids) -> int:
         """Accept the model's category for each of ``product_ids`` of the grid (each review
         committed on its own); returns how many were saved, then reloads the grid."""
-        require(self.role, "review", self.reviewer)
+        self._authorize_write()
         wanted = [str(p) for p in product_ids]
         shown = {item["product_id"] for item in self.bulk}
         if not wanted:

@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                         f"{CPU_TRANSFORMER_SAMPLE} on a CPU)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--address", default=DEFAULT_ADDRESS)
+    p.add_argument("--allow-websocket-origin", action="append", dest="origins", metavar="HOST[:PORT]",
+                   help="a name browsers reach the server by; required with an --address other than 127.0.0.1")
     p.add_argument("--no-serve", action="store_true", help="stop after the pipeline")
     p.set_defaults(func=run_demo)
 
@@ -43,5 +45,6 @@ def run_demo(args: argparse.Namespace) -> int:
     serve_args = argparse.Namespace(
         workspace=str(ws.path), port=args.port, address=args.address, upload_limit_mb=10.0,
         max_upload_rows=100_000, part="test", show=False, credentials=None, oauth_provider=None,
-        no_login=False)
+        no_login=False, origins=args.origins, use_xheaders=False, login_max_failures=5,
+        login_max_address_failures=20, login_window_s=900.0, login_lockout_s=900.0)
     return run_serve(serve_args)

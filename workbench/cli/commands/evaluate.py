@@ -12,6 +12,7 @@ from workbench.errors import WorkbenchError
 from workbench.runs.evaluation import DEFAULT_TARGETS, evaluate_run, workspace_taxonomy
 from workbench.evaluate.shelving import shelving_preview
 from workbench.runs.records import latest_run_id, list_runs, load_predictions
+from workbench.catalog.people_csv import write_people_csv
 from workbench.store import Workspace
 from workbench.loop.thresholds import published_thresholds, threshold_run_warning
 from workbench.runs.selection import default_run
@@ -108,7 +109,7 @@ def run_shelve_preview(args: argparse.Namespace) -> int:
                                taxonomy=workspace_taxonomy(ws), threshold=threshold,
                                overrides=overrides, y_true=preds.y_true)
     if args.csv:
-        preview.frame.to_csv(args.csv, index=False)
+        write_people_csv(preview.frame, args.csv)  # category names come from the catalog
     result = {"run_id": run_id, "part": args.part, "threshold": threshold, "overrides": overrides,
               "thresholds_from": source, "warning": warning, **preview.summary}
     if args.json:

@@ -31,6 +31,19 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--oauth-provider", help="log in with Panel's OAuth (e.g. github, google); key and "
                    "secret from PANEL_OAUTH_KEY / PANEL_OAUTH_SECRET")
     p.add_argument("--no-login", action="store_true", help="serve without a login")
+    p.add_argument("--allow-websocket-origin", action="append", dest="origins", metavar="HOST[:PORT]",
+                   help="a name browsers reach the server by (repeatable); required with an --address "
+                        "other than this machine's, e.g. workbench.example.com:5006")
+    p.add_argument("--use-xheaders", action="store_true",
+                   help="behind a reverse proxy that sets X-Forwarded-For/-Proto: use them for the client's "
+                        "address (login throttling) and HTTPS (Secure cookies); never without such a proxy")
+    p.add_argument("--login-max-failures", type=int, default=5,
+                   help="failed logins of one user name before it is locked (default 5)")
+    p.add_argument("--login-max-address-failures", type=int, default=20,
+                   help="failed logins from one client address before it is locked (default 20)")
+    p.add_argument("--login-window-s", type=float, default=900,
+                   help="seconds within which failures are counted (default 900)")
+    p.add_argument("--login-lockout-s", type=float, default=900, help="seconds a lockout lasts (default 900)")
     p.set_defaults(func=run_serve, show=False)
 
 
@@ -38,15 +51,20 @@ def run_serve(args: argparse.Namespace) -> int:
     """Handler of ``workbench serve``: blocks until interrupted."""
     from workbench.app.serve import check_workspace, serve_app
 
-    path = check_workspace(args.workspace)
-    allow = ["*"] if args.address in ("0.0.0.0", "::") else None
     from workbench.app.auth import login_options
+    from workbench.app.hardening import websocket_origins
+    from workbench.app.throttle import ThrottleSettings
 
+    path = check_workspace(args.workspace)
+    websocket_origins(args.address, args.port, args.origins)  # before anything is set up
+    throttle = ThrottleSettings(max_failures=args.login_max_failures,
+                                max_address_failures=args.login_max_address_failures,
+                                window_s=args.login_window_s, lockout_s=args.login_lockout_s)
     auth, roles, note = login_options(path, args.credentials, oauth_provider=args.oauth_provider,
-                                      no_login=args.no_login, address=args.address)
+                                      no_login=args.no_login, address=args.address, throttle=throttle)
     print(f"serving the dashboards of {path} at http://{args.address}:{args.port}/ (Ctrl+C stops); {note}",
           flush=True)
     serve_app(path, port=args.port, address=args.address, upload_limit_mb=args.upload_limit_mb,
               max_upload_rows=args.max_upload_rows, part=args.part, show=args.show,
-              allow_origins=allow, auth=auth, roles=roles)
+              allow_origins=args.origins, auth=auth, roles=roles, use_xheaders=args.use_xheaders)
     return 0

@@ -1,0 +1,212 @@
+"""Benchmark of the served app's defences: the login under a brute-force client, name-hiding
+timing, and the memory of a refused upload. Each figure is compared in the same run with the
+behaviour it replaced.
+
+* **Login under attack**: a tiny Panel app behind the workbench's login (bcrypt at the real cost
+  12, throttle limits raised so that every attempt costs a bcrypt check) is served in this
+  process; ``--clients`` threads post wrong passwords as fast as they can, each from its own
+  address (``X-Forwarded-For``), while a logged-in user's requests (``GET /metadata``, the
+  login page) are timed. The same run repeats it with the bcrypt check on the event loop (what
+  Panel's ``BasicLoginHandler`` and the workbench did before): the ratio is the figure.
+* **Unknown vs known user**: median time of a wrong password for a real user and for a name that
+  does not exist, with the dummy hash at the file's cost (now) and at cost 4 (before).
+* **Refused upload**: 50 chunks of 1 MB fed to Panel's ``FileDropper`` and to
+  ``LimitedFileDropper`` (limit 1 MB); tracemalloc peak of each.
+
+Usage: ``python benchmarks/security.py [--clients 3] [--seconds 10]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import platform
+import statistics
+import tempfile
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import urlencode
+
+import bcrypt
+import numpy as np
+
+
+def request(port: int, method: str, path: str, form=None, headers=None, cookies=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    head = dict(headers or {})
+    body = urlencode(form) if form else None
+    if form:
+        head["Content-Type"] = "application/x-www-form-urlencoded"
+    if cookies:
+        head["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    t0 = time.perf_counter()
+    conn.request(method, path, body, head)
+    response = conn.getresponse()
+    response.read()
+    seconds = time.perf_counter() - t0
+    jar = {c.split("=", 1)[0]: c.split("=", 1)[1].split(";", 1)[0] for c in response.msg.get_all("Set-Cookie") or []}
+    conn.close()
+    return response.status, seconds, jar
+
+
+def serve_login(creds: Path):
+    """A one-page app behind the workbench's login; returns (thread, port, provider)."""
+    import panel as pn
+
+    from workbench.app import auth
+    from workbench.app.hardening import start_server
+    from workbench.app.throttle import ThrottleSettings
+
+    with socket_port() as port:
+        pass
+    options = auth.serve_options(creds, throttle=ThrottleSettings(max_failures=10**6, max_address_failures=10**6))
+    provider = options["auth_provider"]
+    thread = start_server({"/": lambda: pn.pane.Markdown("hello")},
+                          dict(port=port, address="127.0.0.1", show=False, websocket_origin=[f"127.0.0.1:{port}"],
+                               http_server_kwargs={"xheaders": True}, **options), threaded=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            request(port, "GET", "/login")
+            break
+        except OSError:
+            time.sleep(0.2)
+    return thread, port, provider
+
+
+class socket_port:
+    """A free port (context manager so the socket closes before the server binds it)."""
+
+    def __enter__(self):
+        import socket
+
+        self.s = socket.socket()
+        self.s.bind(("127.0.0.1", 0))
+        return self.s.getsockname()[1]
+
+    def __exit__(self, *exc):
+        self.s.close()
+
+
+def attack(port: int, cookies: dict, clients: int, seconds: float) -> dict:
+    """Latency of another user's requests, idle and while ``clients`` threads post wrong passwords."""
+
+    def timed(stop_after: float) -> list[float]:
+        out, end, i = [], time.perf_counter() + stop_after, 0
+        while time.perf_counter() < end:
+            path = "/metadata" if i % 2 else "/login"
+            status, s, _ = request(port, "GET", path, cookies=cookies)
+            assert status == 200, status
+            out.append(s)
+            i += 1
+            time.sleep(0.05)
+        return out
+
+    idle = timed(4)
+    stop, attempts = threading.Event(), []
+
+    def hammer(k: int):
+        i = 0
+        while not stop.is_set():
+            status, s, _ = request(port, "POST", "/login", form={"username": f"guess{i}", "password": "wrong"},
+                                   headers={"X-Forwarded-For": f"10.9.0.{k}"})
+            attempts.append((status, s))
+            i += 1
+
+    threads = [threading.Thread(target=hammer, args=(k,), daemon=True) for k in range(clients)]
+    for t in threads:
+        t.start()
+    time.sleep(1)
+    busy = timed(seconds)
+    stop.set()
+    for t in threads:
+        t.join(timeout=120)
+    ms = lambda v: round(1000 * float(v), 1)  # noqa: E731
+    return {"idle_median_ms": ms(statistics.median(idle)), "idle_p95_ms": ms(np.percentile(idle, 95)),
+            "median_ms": ms(statistics.median(busy)), "p95_ms": ms(np.percentile(busy, 95)),
+            "max_ms": ms(max(busy)), "requests": len(busy), "login_attempts": len(attempts),
+            "attempt_statuses": sorted({a[0] for a in attempts})}
+
+
+def login_figures(clients: int, seconds: float) -> dict:
+    from workbench.app import auth
+
+    tmp = Path(tempfile.mkdtemp(prefix="wb-bench-security-"))
+    creds = tmp / "credentials.json"
+    auth.add_user(creds, "ana", "ana-password", "reviewer")
+    thread, port, provider = serve_login(creds)
+    status, _, cookies = request(port, "POST", "/login", form={"username": "ana", "password": "ana-password"})
+    assert status == 302, status
+    pool = attack(port, cookies, clients, seconds)
+
+    async def on_the_loop(user, password, address):  # the check as it was: blocking the event loop
+        return auth.verify_password(provider.credentials, user, password)
+
+    provider.check_password = on_the_loop
+    loop = attack(port, cookies, clients, seconds)
+    thread.stop()
+    return {"pool": pool, "on_loop": loop}
+
+
+def timing_figures(n: int = 7) -> dict:
+    from workbench.app import auth
+
+    tmp = Path(tempfile.mkdtemp(prefix="wb-bench-timing-"))
+    creds = tmp / "credentials.json"
+    auth.add_user(creds, "ana", "ana-password", "reviewer")
+    auth.warm_dummy_hash(creds)
+    old_dummy = bcrypt.hashpw(b"not a password", bcrypt.gensalt(4))
+    known, unknown, before = [], [], []
+    for _ in range(n):
+        for out, check in ((known, lambda: auth.verify_password(creds, "ana", "wrong")),
+                           (unknown, lambda: auth.verify_password(creds, "mallory", "wrong")),
+                           (before, lambda: bcrypt.checkpw(b"wrong", old_dummy))):
+            t0 = time.perf_counter()
+            check()
+            out.append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) * 1000 for k, v in (("known", known), ("unknown", unknown), ("before", before))}
+    return {"known_ms": round(med["known"], 1), "unknown_ms": round(med["unknown"], 1),
+            "unknown_before_ms": round(med["before"], 2), "ratio_now": round(med["unknown"] / med["known"], 3),
+            "ratio_before": round(med["before"] / med["known"], 4)}
+
+
+def upload_figures(chunks: int = 50) -> dict:
+    import panel as pn
+
+    from workbench.app.limited_dropper import LimitedFileDropper
+
+    out = {}
+    for name, widget in (("panel_FileDropper", pn.widgets.FileDropper()),
+                         ("LimitedFileDropper", LimitedFileDropper(limit_bytes=1024 * 1024))):
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        for i in range(1, chunks + 1):
+            widget._process_event(SimpleNamespace(event_name="upload_event", data={
+                "name": "big.csv", "chunk": i, "total_chunks": chunks, "data": bytes(1_000_000), "type": "x"}))
+        out[name] = round((tracemalloc.get_traced_memory()[1] - base) / 2**20, 1)
+        tracemalloc.stop()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10)
+    args = parser.parse_args()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+          f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
+    print("refused 50 MB upload, peak traced MB:", upload_figures(), flush=True)
+    print("timing, wrong password (ms):", timing_figures(), flush=True)
+    figures = login_figures(args.clients, args.seconds)
+    for name, f in figures.items():
+        print(f"login attack, bcrypt {name}: {f}", flush=True)
+    print(f"p95 ratio on-loop / pool: {figures['on_loop']['p95_ms'] / figures['pool']['p95_ms']:.1f}x; "
+          f"load average at end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

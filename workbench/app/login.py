@@ -1,0 +1,273 @@
+"""The served app's login page, sessions and logout (Tornado handlers behind a Panel auth provider).
+
+* The password check (bcrypt, about half a second by design) runs in a small thread pool, never
+  on the server's event loop, so a client posting passwords does not stall everyone else; an
+  address gets one check at a time and the pool's queue is bounded (429 beyond it).
+* Failed logins are throttled per user name and per client address with a temporary lockout
+  (:mod:`workbench.app.throttle`); unknown names cost the same bcrypt time as known ones.
+* A login opens a server-side session (a random id in a signed cookie beside Panel's ``user``
+  cookie); ``/logout`` closes it, so a copied cookie stops working at once. Cookies are
+  ``HttpOnly``, ``SameSite=Lax``, and ``Secure`` when the request came over HTTPS.
+* The page is the workbench's own: no CDN (Panel's default pulls its logo from one), fixed
+  messages (nothing from the URL is echoed), and the page asked for (``next``) survives a
+  failed attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlparse
+
+from tornado.web import RequestHandler, decode_signed_value
+from tornado.websocket import WebSocketHandler
+
+from workbench.app.auth import role_of, verify_password, warm_dummy_hash
+from workbench.app.safe_text import escape_html
+from workbench.app.throttle import LoginThrottle, ThrottleSettings
+
+SESSION_COOKIE = "wb_session"
+LOGIN_WORKERS = 1  # bcrypt checks at once: one core stays free for everyone else on a small server
+MAX_PENDING = 8  # checks waiting for the pool before new attempts are told to retry
+MAX_NAME = 256
+MESSAGES = {
+    "invalid": "Invalid username or password.",
+    "locked": "Too many failed logins for this account or from this address; try again in {minutes} min.",
+    "busy": "The server is busy checking other logins; try again in a moment.",
+}
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; "
+                               "frame-ancestors 'none'; form-action 'self'",
+    "X-Frame-Options": "DENY", "Cache-Control": "no-store", "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+class SessionRegistry:
+    """Live login sessions: random id -> (user, expiry). In memory: a restart logs everyone out."""
+
+    def __init__(self, ttl_s: float = 86400.0):
+        self.ttl_s = ttl_s
+        self._sessions: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def open(self, user: str) -> str:
+        """A new session id for ``user`` (a fresh one at every login: no session fixation)."""
+        sid = secrets.token_urlsafe(32)
+        now = time.monotonic()
+        with self._lock:
+            self._sessions = {k: v for k, v in self._sessions.items() if v[1] > now}
+            self._sessions[sid] = (user, now + self.ttl_s)
+        return sid
+
+    def user_of(self, sid: str | None) -> str | None:
+        """The user of a live session, ``None`` when it was closed, expired or never existed."""
+        with self._lock:
+            entry = self._sessions.get(sid or "")
+        return entry[0] if entry and entry[1] > time.monotonic() else None
+
+    def close(self, sid: str | None) -> None:
+        """End a session (logout)."""
+        with self._lock:
+            self._sessions.pop(sid or "", None)
+
+
+def safe_next(value: str | None) -> str:
+    """A same-site path to go to after login; anything else (another host, a scheme) becomes ``/``."""
+    value = str(value or "/")
+    parsed = urlparse(value)
+    if parsed.scheme or parsed.netloc or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+def page_html(title: str, body: str) -> str:
+    """A small self-contained page (served locally: no CDN, no web fonts)."""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape_html(title)}</title><link rel="icon" href="./favicon.ico">
+<style>
+body {{font-family: system-ui, sans-serif; background: #f4f6f8; margin: 0; height: 100vh;
+       display: flex; align-items: center; justify-content: center}}
+.box {{background: #fff; border: 1px solid #dde; border-radius: 6px; padding: 2em; width: 340px; text-align: center}}
+.box img {{width: 120px; height: 96px}}
+input {{display: block; width: 100%; box-sizing: border-box; padding: 10px; margin: 0 0 1em 0;
+        border: 1px solid #ccd; border-radius: 4px}}
+button, .button {{background: #1f5f8b; color: #fff; border: 0; padding: 10px; width: 100%; border-radius: 4px;
+                  display: inline-block; text-decoration: none; box-sizing: border-box}}
+.errormessage {{color: #b00020; font-weight: 600; min-height: 1.4em}}
+</style></head>
+<body><div class="box"><img id="logo" alt="Panel" src="./static/extensions/panel/images/logo_stacked.png">
+<h3>Product categorization workbench</h3>{body}</div></body></html>"""
+
+
+def login_form(endpoint: str, next_url: str, error: str = "") -> str:
+    """The login form; ``error`` is one of the fixed messages, never text from the request."""
+    return page_html("Log in", f"""
+<p class="errormessage">{escape_html(error)}</p>
+<form action=".{escape_html(endpoint)}" method="post">
+<input type="hidden" name="next" value="{escape_html(next_url)}">
+<input name="username" type="text" autocapitalize="off" autocorrect="off" autocomplete="username"
+       placeholder="username" required autofocus>
+<input name="password" type="password" autocomplete="current-password" placeholder="password" required>
+<button type="submit">Log in</button></form>""")
+
+
+def cookie_options(handler: RequestHandler) -> dict:
+    """``HttpOnly``, ``SameSite=Lax``, ``Secure`` over HTTPS, on Panel's cookie path."""
+    from panel.config import config
+
+    return {"httponly": True, "samesite": "Lax", "secure": handler.request.protocol == "https",
+            "path": config.cookie_path}
+
+
+def _provider_class():
+    from panel.auth import BasicAuthProvider
+    from panel.config import config
+
+    class LoginHandler(RequestHandler):
+        """``GET`` shows the form, ``POST`` checks the password off the event loop."""
+
+        provider = None  # set on the subclass each provider makes
+
+        def set_default_headers(self):
+            for name, value in PAGE_HEADERS.items():
+                self.set_header(name, value)
+
+        def _page(self, next_url: str, error: str = "", status: int = 200, retry: float = 0) -> None:
+            self.set_status(status)
+            if retry:
+                self.set_header("Retry-After", str(max(1, int(retry + 0.999))))
+            self.write(login_form(self.provider.login_url, next_url, error))
+
+        def get(self):
+            self._page(safe_next(self.get_argument("next", "/")))
+
+        async def post(self):
+            provider = self.provider
+            user = self.get_body_argument("username", "").strip()[:MAX_NAME]
+            password = self.get_body_argument("password", "")[:1024]
+            next_url = safe_next(self.get_body_argument("next", "/"))
+            address = self.request.remote_ip or "unknown"
+            wait = provider.throttle.locked_for(user, address)
+            if wait:  # refused unchecked, and not counted: the real user retrying is not punished
+                minutes = max(1, round(wait / 60))
+                return self._page(next_url, MESSAGES["locked"].format(minutes=minutes), 429, wait)
+            if provider.pending[address] >= 1 or sum(provider.pending.values()) >= MAX_PENDING:
+                return self._page(next_url, MESSAGES["busy"], 429, 1)
+            if not await provider.check_password(user, password, address):
+                provider.throttle.failure(user, address)
+                return self._page(next_url, MESSAGES["invalid"], 401)
+            provider.throttle.success(user, address)
+            self.set_current_user(user)
+            self.redirect(next_url)
+
+        def set_current_user(self, user: str) -> None:
+            """Panel's ``user`` and ``id_token`` cookies plus a fresh server-side session."""
+            from panel.auth import base64url_encode, state
+
+            options = {"expires_days": config.oauth_expiry, **cookie_options(self)}
+            self.clear_cookie("is_guest", path=config.cookie_path)
+            self.set_secure_cookie("user", user, **options)
+            id_token = base64url_encode(json.dumps({"user": user}))
+            if state.encryption:
+                id_token = state.encryption.encrypt(id_token.encode("utf-8"))
+            self.set_secure_cookie("id_token", id_token, **options)
+            self.set_secure_cookie(SESSION_COOKIE, self.provider.sessions.open(user), **options)
+
+    class LogoutHandler(RequestHandler):
+        """Closes the server-side session and clears the cookies."""
+
+        provider = None
+
+        def set_default_headers(self):
+            for name, value in PAGE_HEADERS.items():
+                self.set_header(name, value)
+
+        def get(self):
+            sid = self.get_secure_cookie(SESSION_COOKIE, max_age_days=config.oauth_expiry)
+            self.provider.sessions.close(sid.decode("utf-8") if sid else None)
+            for name in ("user", "id_token", SESSION_COOKIE, "is_guest"):
+                self.clear_cookie(name, path=config.cookie_path)
+            self.write(page_html("Logged out", f'<p>You are logged out.</p>'
+                                 f'<a class="button" href=".{escape_html(self.provider.login_url)}">Log in again</a>'))
+
+    class CredentialsAuthProvider(BasicAuthProvider):
+        """Panel's auth provider over a credentials file of bcrypt hashes: a throttled login, live
+        sessions, and a user removed from the file loses access at the next request."""
+
+        def __init__(self, credentials: str | Path, throttle: LoginThrottle | None = None, **kwargs):
+            self.credentials = Path(credentials)
+            self.throttle = throttle or LoginThrottle()
+            self.sessions = SessionRegistry(ttl_s=float(config.oauth_expiry) * 86400)
+            self.executor = ThreadPoolExecutor(max_workers=LOGIN_WORKERS, thread_name_prefix="workbench-login")
+            self.pending: Counter[str] = Counter()  # checks in flight per address (event loop only)
+            warm_dummy_hash(self.credentials)  # the first unknown name costs what the others cost
+            self._login = type("WorkbenchLoginHandler", (LoginHandler,), {"provider": self})
+            self._logout = type("WorkbenchLogoutHandler", (LogoutHandler,), {"provider": self})
+            super().__init__(**kwargs)
+
+        async def check_password(self, user: str, password: str, address: str) -> bool:
+            """The bcrypt check in the pool; the event loop goes on serving meanwhile."""
+            self.pending[address] += 1
+            try:
+                return await asyncio.get_running_loop().run_in_executor(
+                    self.executor, verify_password, self.credentials, user, password)
+            finally:
+                self.pending[address] -= 1
+                if self.pending[address] <= 0:
+                    del self.pending[address]
+
+        def session_user(self, cookie: str | bytes | None) -> str | None:
+            """The user of a signed session cookie value, if that session is still open."""
+            if not cookie or not config.cookie_secret:
+                return None
+            sid = decode_signed_value(config.cookie_secret, SESSION_COOKIE, cookie,
+                                      max_age_days=config.oauth_expiry)
+            return self.sessions.user_of(sid.decode("utf-8")) if sid else None
+
+        def session_alive(self) -> bool:
+            """Whether the current Panel session's login is still open (not logged out)."""
+            import panel as pn
+
+            user = pn.state.user
+            return bool(user) and self.session_user(pn.state.cookies.get(SESSION_COOKIE)) == user
+
+        @property
+        def get_user(self):
+            """The user of a request: signed cookies, an open session, and still in the credentials file."""
+            base = super().get_user
+
+            def get_user(handler):
+                user = handler.get_secure_cookie("user", max_age_days=config.oauth_expiry)
+                sid = handler.get_secure_cookie(SESSION_COOKIE, max_age_days=config.oauth_expiry)
+                if not user or not sid:
+                    return None
+                user = user.decode("utf-8")
+                if self.sessions.user_of(sid.decode("utf-8")) != user or not role_of(self.credentials, user):
+                    return None
+                return base(handler) if isinstance(handler, WebSocketHandler) else user  # Panel counts sockets
+            return get_user
+
+        @property
+        def login_handler(self):
+            """The login page's handler (one class per provider)."""
+            return self._login
+
+        @property
+        def logout_handler(self):
+            """The logout page's handler."""
+            return self._logout
+
+    return CredentialsAuthProvider
+
+
+def credentials_provider(credentials: str | Path, throttle: ThrottleSettings | None = None, **kwargs):
+    """The Panel/Bokeh auth provider of a credentials file (pass it as ``auth_provider=``)."""
+    return _provider_class()(credentials, LoginThrottle(throttle), **kwargs)
