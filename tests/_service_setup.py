@@ -40,7 +40,7 @@ def department_rows(department: str, n: int, seed: int, exclude: set[str] = froz
     return rows.sample(n=n, random_state=seed).reset_index(drop=True)
 
 
-def build_apparel_workspace(root: Path, n: int = 1200, seed: int = 0) -> list[str]:
+def build_apparel_workspace(root: Path, n: int = 1500, seed: int = 0) -> list[str]:
     """Ingest ``n`` real Apparel products with the fashion recipe and train two tfidf runs on the
     grouped split: a weak one (150 training products) and one on the whole training part.
     Returns ``[weak, full]``."""

@@ -75,7 +75,7 @@ def one_torch_thread():
 
 @pytest.fixture(scope="session")
 def apparel_ws(tmp_path_factory):
-    """1,200 real fashion Apparel products (one department) with two tfidf runs on the grouped
+    """1,500 real fashion Apparel products (one department) with two tfidf runs on the grouped
     split: ``.weak`` (150 training products) and ``.full`` (the whole training part); ``.ws`` is
     the workspace (the service tests)."""
     from types import SimpleNamespace

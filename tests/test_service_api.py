@@ -1,4 +1,4 @@
-"""The HTTP API as a real server process (``workbench api``) on a real workspace: 1,200 real fashion
+"""The HTTP API as a real server process (``workbench api``) on a real workspace: 1,500 real fashion
 Apparel products with a tfidf run; real held-out titles are classified over HTTP."""
 
 from __future__ import annotations

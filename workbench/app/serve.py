@@ -105,6 +105,9 @@ def serve_app(workspace: str | Path | None = None, port: int = DEFAULT_PORT, add
     settings = make_settings(upload_limit_mb, max_upload_rows, part, roles)
     create = app_factory(workspace, settings)
     start_warming(check_workspace(workspace), part, settings)
+    from workbench.service.sync import start_sync
+
+    start_sync(check_workspace(workspace))  # the HTTP API's feedback in, its serving snapshot out
     origins = allow_origins or [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
     # uploads arrive in 1 MB chunks; leave headroom above Bokeh's 20 MB default anyway
     max_message = max(20 * 1024 * 1024, 2 * settings.upload_limit_bytes)

@@ -193,6 +193,17 @@ def read_log(files: ServiceFiles, stream: str, *, since: datetime | None = None,
     """
     import duckdb
 
+    for _ in range(2):
+        try:
+            return _read_segments(files, stream, since, until, where, params)
+        except duckdb.IOException:  # a segment merged away between listing and reading: list again
+            continue
+    return _read_segments(files, stream, since, until, where, params)
+
+
+def _read_segments(files: ServiceFiles, stream: str, since, until, where: str, params) -> pd.DataFrame:
+    import duckdb
+
     segments = files.segments(stream)
     if since is not None:
         segments = [s for s in segments if _day(s) >= f"{since:%Y-%m-%d}"]

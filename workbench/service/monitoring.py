@@ -49,6 +49,7 @@ MAXIMA = {"error_share", "latency_p99_ms", "confidence_psi", "low_confidence_gap
           "title_length_psi", "unknown_token_gap", "embedding_auc", "live_accuracy_gap"}
 #: fewest observations for a statistic to be judged
 MIN_COUNTS = {"predictions": 50, "feedback": 20, "live": 20, "shadow": 50, "latency": 20}
+MIX_PER_CATEGORY = 3
 CONFIDENCE_EDGES = (0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 0.99)
 NO_THRESHOLD_CUT = 0.5
 EMBEDDING_SAMPLE = 500
@@ -224,8 +225,13 @@ def _mix_statistics(preds: pd.DataFrame, ref: Reference, thresholds: Mapping[str
         reference = ref.mix.get(str(level), {})
         value = psi(served, reference) if served else None
         js = jensen_shannon(served, reference) if served else float("nan")
-        out.append(_stat(f"category_mix_psi:{name}", f"category mix at {name}, PSI", value, thresholds,
-                         len(preds), f"Jensen-Shannon {js:.3f}" if served else "", base="category_mix_psi"))
+        stat = _stat(f"category_mix_psi:{name}", f"category mix at {name}, PSI", value, thresholds,
+                     len(preds), f"Jensen-Shannon {js:.3f}" if served else "", base="category_mix_psi")
+        # small samples over many categories scatter by chance: judge a level from 3 per category
+        needed = max(MIN_COUNTS["predictions"], MIX_PER_CATEGORY * len(reference))
+        out.append(stat.judge(needed))
+        if stat.status == "too few":
+            stat.detail += f"; judged from {needed:,} predictions ({MIX_PER_CATEGORY} per category)"
         total_s, total_r = max(sum(served.values()), 1), max(sum(reference.values()), 1)
         nodes = sorted(set(served) | set(reference))
         mix_frames[name] = pd.DataFrame({"category": nodes,
