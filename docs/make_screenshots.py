@@ -1,7 +1,8 @@
 """Screenshots of the real app for the README: ``docs/img/model_comparison.png`` and
 ``docs/img/threshold_explorer.png``; ``docs/img/review_page.png`` is copied from
 ``test-output/review_page.png``, which the review browser test (``tests/test_review_browser.py``)
-takes mid-review, when that file exists.
+takes mid-review, and ``docs/img/monitoring_page.png`` from ``test-output/monitoring_page.png``
+(``tests/test_service_dashboards.py``, the API and the dashboards serving together), when they exist.
 
 Builds (or reuses) a workspace from a real fashion sample with three evaluated tfidf runs,
 serves it with ``workbench serve`` and photographs two pages in headless Debian Chromium.
@@ -85,10 +86,11 @@ def main() -> None:
         server.terminate()
         server.wait()
     print(f"wrote {OUT / 'model_comparison.png'} and {OUT / 'threshold_explorer.png'}")
-    review = ROOT / "test-output" / "review_page.png"
-    if review.exists():
-        shutil.copyfile(review, OUT / "review_page.png")
-        print(f"copied {review} to {OUT / 'review_page.png'}")
+    for name in ("review_page.png", "monitoring_page.png"):
+        taken = ROOT / "test-output" / name
+        if taken.exists():
+            shutil.copyfile(taken, OUT / name)
+            print(f"copied {taken} to {OUT / name}")
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ def both(apparel_ws, tmp_path_factory, output_dir):
         key = add_key(files.keys, "shop", "classify", "100000/min")
         api_proc, api = start_api(root, shots / "api-with-serve.log", "--flush-seconds", "0.2", key=key)
         yield {"root": root, "files": files, "url": f"http://127.0.0.1:{port}/", "api": api, "key": key,
-               "api_proc": api_proc, "dashboards": dashboards,
+               "api_proc": api_proc, "dashboards": dashboards, "output": output_dir,
                "shots": shots, "weak": apparel_ws.weak, "full": apparel_ws.full,
                "test": apparel_products(apparel_ws.ws, "test"), "log": shots / "api-with-serve.log"}
     finally:
@@ -95,7 +95,7 @@ def test_api_and_dashboards_serve_one_workspace_together(both, browser):
         recent = page.locator(".wb-recent").inner_text()
         assert "<img src=x onerror=alert(1)>" in recent
         assert page.locator(".wb-recent img").count() == 0
-        page.screenshot(path=both["shots"] / "monitoring_page.png", full_page=False)
+        page.screenshot(path=both["output"] / "monitoring_page.png")  # docs/make_screenshots.py copies it
         watched.check_clean()
 
         # promotion through the page: the gate refuses the weak run, the shadow is set

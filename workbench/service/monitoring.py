@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
+from workbench.runs.evaluation import _json_ready
 from workbench.service.drift import (binned_psi, classifier_two_sample_auc, jensen_shannon, psi, tokens,
                                      unknown_token_share)
 from workbench.service.files import ServiceFiles, read_json
@@ -115,22 +116,10 @@ class MonitorReport:
             series["bucket"] = series["bucket"].astype(str)
         return {"since": None if self.since is None else self.since.isoformat(), "until": self.until.isoformat(),
                 "serving_run": self.serving_run, "shadow_run": self.shadow_run,
-                "statistics": [_clean(asdict(s)) for s in self.statistics],
+                "statistics": [_json_ready(asdict(s)) for s in self.statistics],
                 "crossed": [s.key for s in self.crossed],
-                "series": [_clean(r) for r in series.to_dict("records")],
-                "feedback": _clean(self.feedback), "shadow": _clean(self.shadow), "notes": self.notes}
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return None if not math.isfinite(value) else float(value)
-    return value
+                "series": [_json_ready(r) for r in series.to_dict("records")],
+                "feedback": _json_ready(self.feedback), "shadow": _json_ready(self.shadow), "notes": self.notes}
 
 
 def parse_since(text: str | None) -> datetime | None:
@@ -205,14 +194,18 @@ def _input_statistics(preds: pd.DataFrame, ref: Reference, thresholds: Mapping[s
                      f"{ref.baseline_unknown_share:.1%})" if n_tokens else ""))
     auc = _stat("embedding_auc", "title embeddings, classifier two-sample AUC", None, thresholds, n)
     if not embedding:
-        auc.status, auc.detail = "skipped", "not computed here (run `workbench monitor`)"
+        auc.status, auc.detail = "skipped", "left out: this report does not load the text encoder"
     elif n >= MIN_COUNTS["predictions"]:
-        from workbench.embeddings.embed import embed_texts
-
         sample = titles.sample(n=min(EMBEDDING_SAMPLE, n), random_state=0).tolist()
-        vectors = embed_texts(ref.sample_titles + sample, workspace=files)  # cached per text in the workspace
-        auc.value = classifier_two_sample_auc(vectors[:len(ref.sample_titles)], vectors[len(ref.sample_titles):])
-        auc.detail = f"{len(sample)} served titles against {len(ref.sample_titles)} training titles (0.5: alike)"
+        try:
+            from workbench.embeddings.embed import embed_texts
+
+            vectors = embed_texts(ref.sample_titles + sample, workspace=files)  # cached per text in the workspace
+        except (WorkbenchError, ImportError) as exc:  # no encoder here: the other statistics still count
+            auc.status, auc.detail = "skipped", f"the text encoder is not available: {exc}"
+        else:
+            auc.value = classifier_two_sample_auc(vectors[:len(ref.sample_titles)], vectors[len(ref.sample_titles):])
+            auc.detail = f"{len(sample)} served titles against {len(ref.sample_titles)} training titles (0.5: alike)"
     out.append(auc)
     return out
 
@@ -289,10 +282,13 @@ def bucket_series(preds: pd.DataFrame, feedback: pd.DataFrame, ref: Reference | 
     return pd.DataFrame(rows).reindex(columns=columns)
 
 
-def monitor_report(files: ServiceFiles, *, since: datetime | None = None, until: datetime | None = None,
+def monitor_report(files, *, since: datetime | None = None, until: datetime | None = None,
                    bucket: str = "hour", thresholds: Mapping[str, float] | None = None,
                    embedding: bool = True) -> MonitorReport:
-    """Every monitoring statistic of the traffic served in ``[since, until)`` (UTC)."""
+    """Every monitoring statistic of the traffic served in ``[since, until)`` (UTC); ``files``
+    is a :class:`ServiceFiles`, a workspace or its folder."""
+    if not isinstance(files, ServiceFiles):
+        files = ServiceFiles(getattr(files, "path", files))
     if bucket not in ("hour", "day"):
         raise WorkbenchError(f"bucket {bucket!r} must be 'hour' or 'day'")
     limits = monitoring_thresholds(files, thresholds)

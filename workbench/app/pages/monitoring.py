@@ -10,7 +10,7 @@ import panel as pn
 
 from workbench.app.safe_text import escape_html, escape_markdown
 from workbench.app.state.monitoring import MonitoringState
-from workbench.app.widgets import alert, pct
+from workbench.app.widgets import alert, log, pct
 from workbench.errors import WorkbenchError
 from workbench.plots.monitoring import confidence_plot, mix_plot, statistic_over_time, volume_plot
 
@@ -194,6 +194,9 @@ def view(ctx):
             content.objects = [body(state.period, state.bucket, state.level, state.embedding, state.refreshed)]
         except WorkbenchError as exc:
             content.objects = [alert(escape_markdown(str(exc)))]
+        except Exception as exc:  # the server keeps serving whatever the log holds
+            log.exception("the monitoring report failed")
+            content.objects = [alert(escape_markdown(f"The monitoring report failed: {type(exc).__name__}: {exc}"))]
         finally:
             content.loading = False
 

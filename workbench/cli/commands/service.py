@@ -82,6 +82,17 @@ def register(sub, common) -> None:
     f.set_defaults(func=lambda args: (f.print_help(), 2)[1])
 
 
+def _workspace(args):
+    """The workspace folder, which must hold a database (a typo in --workspace says so)."""
+    from workbench.paths import workspace_dir
+
+    path = workspace_dir(args.workspace)
+    if not (path / "workbench.duckdb").exists():
+        raise WorkbenchError(f"no workspace database in {path}; build one with `workbench ingest` and "
+                             "`workbench train`, or pass --workspace DIR")
+    return path
+
+
 def run_api(args) -> int:
     """Handler of ``workbench api``: blocks until interrupted."""
     from workbench.service.server import serve_api
@@ -97,7 +108,7 @@ def run_keys_add(args) -> int:
     """Handler of ``workbench keys add``."""
     from workbench.service.keys import add_key
 
-    path = ServiceFiles(args.workspace).keys
+    path = ServiceFiles(_workspace(args)).keys
     key = add_key(path, args.name, args.role, args.rate)
     print(key)
     print(f"key for {args.name} ({args.role}, {args.rate}) saved in {path} as a SHA-256 hash; the key above "
@@ -151,9 +162,8 @@ def run_monitor(args) -> int:
     """Handler of ``workbench monitor``: exit 1 when a threshold is crossed."""
     from workbench.service.monitoring import monitor_report, parse_since
     from workbench.service.sync import try_sync
-    from workbench.paths import workspace_dir
 
-    path = workspace_dir(args.workspace)
+    path = _workspace(args)
     if not args.no_sync:
         summary, note = try_sync(path)
         print(f"sync: {summary if summary is not None else note}", file=sys.stderr)
