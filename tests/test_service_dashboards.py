@@ -95,6 +95,9 @@ def test_api_and_dashboards_serve_one_workspace_together(both, browser):
         recent = page.locator(".wb-recent").inner_text()
         assert "<img src=x onerror=alert(1)>" in recent
         assert page.locator(".wb-recent img").count() == 0
+        box = page.locator("table.wb-stats").first.bounding_box()
+        assert box["x"] + box["width"] <= 1440  # the statistics fit a 1440 x 900 screen, no sideways scroll
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1440
         page.screenshot(path=both["output"] / "monitoring_page.png")  # docs/make_screenshots.py copies it
         watched.check_clean()
 
