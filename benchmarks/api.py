@@ -186,7 +186,10 @@ def main() -> int:
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     path = Path(args.workspace or tempfile.mkdtemp(prefix="bench-api-"))
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+    from importlib.metadata import version
+
+    stack = ", ".join(f"{name} {version(name)}" for name in ("fastapi", "uvicorn", "uvloop", "httptools"))
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; server: {stack}; "
           f"load average {load_average()} at the start", flush=True)
     t0 = time.perf_counter()
     run_id = build_workspace(path, args.sample)

@@ -141,3 +141,17 @@ def test_finished_hours_are_merged_into_one_segment(tmp_path):
     assert len(files.segments("requests")) == 1
     back = read_log(files, "requests")
     assert len(back) == 30 and back["request_id"].is_unique
+
+
+def test_one_sync_thread_per_workspace_and_process(tmp_path):
+    from workbench import Workspace
+    from workbench.service.sync import start_sync
+
+    Workspace(tmp_path).close()
+    first = start_sync(tmp_path, interval=60)
+    try:
+        assert start_sync(tmp_path, interval=60) is first and first.is_alive()
+    finally:
+        first.stop()
+        first.join(timeout=30)
+    assert not first.is_alive()

@@ -134,4 +134,7 @@ def app_from_argv(argv: list[str]):
     use_local_resources()
     args = parse_app_args(argv)
     settings = make_settings(args.upload_limit_mb, args.max_upload_rows, args.part)
+    from workbench.service.sync import start_sync
+
+    start_sync(check_workspace(args.workspace))  # once per process, as under `workbench serve`
     return app_factory(args.workspace, settings)()

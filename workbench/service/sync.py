@@ -70,9 +70,19 @@ def try_sync(path: str | Path) -> tuple[SyncSummary | None, str]:
     return sync_workspace(ws), "synced"
 
 
+_THREADS: dict[str, threading.Thread] = {}
+_THREADS_LOCK = threading.Lock()
+
+
 def start_sync(path: str | Path, interval: float = 5.0) -> threading.Thread:
     """Sync every ``interval`` seconds in a daemon thread of the process holding the database
-    (the dashboards server); errors are logged and retried."""
+    (the dashboards server); errors are logged and retried. One thread per workspace and process:
+    a second call returns the running one."""
+    key = str(Path(path).resolve())
+    with _THREADS_LOCK:
+        running = _THREADS.get(key)
+        if running is not None and running.is_alive():
+            return running
     stop = threading.Event()
 
     def run():
@@ -89,5 +99,7 @@ def start_sync(path: str | Path, interval: float = 5.0) -> threading.Thread:
 
     thread = threading.Thread(target=run, name="workbench-service-sync", daemon=True)
     thread.stop = stop.set  # type: ignore[attr-defined]
+    with _THREADS_LOCK:
+        _THREADS[key] = thread
     thread.start()
     return thread
