@@ -158,6 +158,7 @@ def build_router(state: ServiceState) -> APIRouter:
 
     @router.get("/health", summary="Is the service up, and with which run")
     async def health():
+        """The serving and shadow runs, when the snapshot was written, uptime and the log's state."""
         serving = state.serving
         writer = state.writer
         return {"status": "ok", "run_id": serving.predictor.run_id,
@@ -168,6 +169,8 @@ def build_router(state: ServiceState) -> APIRouter:
 
     @router.get("/model", summary="The serving run, its metrics and thresholds")
     async def model():
+        """The serving run (kind, split, test and validation metrics), the shadow run, the published
+        thresholds, the promotion bar and the live accuracy of the review sample."""
         snap = state.serving.snapshot
         return {"serving": {k: v for k, v in snap["serving"].items() if k != "model_dir"},
                 "shadow": None if not snap.get("shadow") else
@@ -177,6 +180,7 @@ def build_router(state: ServiceState) -> APIRouter:
 
     @router.get("/taxonomy", summary="Every category: id, name, parent, level")
     async def taxonomy():
+        """Every category node: its id (the full path), name, parent, level and level name."""
         tax = state.serving.taxonomy
         nodes = [{"id": n, "name": tax.name(n), "parent": tax.parent(n), "level": tax.level(n),
                   "level_name": tax.level_names[tax.level(n) - 1], "is_leaf": tax.is_leaf(n)} for n in tax.nodes]
@@ -184,6 +188,8 @@ def build_router(state: ServiceState) -> APIRouter:
 
     @router.get("/monitor", summary="The monitoring statistics of served traffic (admin)")
     async def monitor(since: str = Query("24h", description="a duration (30m, 24h, 7d) or an ISO time (UTC)")):
+        """Every monitoring statistic of the traffic since ``since``, against its threshold (the
+        embedding test is left out here: it needs the text encoder; ``workbench monitor`` has it)."""
         from workbench.service.monitoring import monitor_report, parse_since
 
         try:
@@ -196,6 +202,7 @@ def build_router(state: ServiceState) -> APIRouter:
 
     @router.post("/admin/reload", summary="Re-read the serving snapshot and the keys now (admin)")
     async def reload():
+        """Re-read the serving snapshot and the keys file now."""
         changed = await run_in_threadpool(state.reload)
         state.keys.reload()
         return {"reloaded": changed, "run_id": state.serving.predictor.run_id}
