@@ -51,6 +51,7 @@ bench: install
 	$(PY) benchmarks/embed.py
 	$(PY) benchmarks/dashboard.py
 	$(PY) benchmarks/models.py
+	$(PY) benchmarks/api.py
 
 clean:
 	rm -rf $(VENV) test-output .pytest_cache

@@ -1,7 +1,9 @@
 """Screenshots of the real app for the README, taken in headless Debian Chromium at 1440 px wide:
 ``docs/img/model_comparison.png``, ``threshold_explorer.png``, ``sibling_confusion.png`` (a cell
 clicked: its products listed), ``categories.png``, ``embedding_map.png`` (a product hovered) and
-``review_page.png`` (products sent from a drill-down, in the queue).
+``review_page.png`` (products sent from a drill-down, in the queue); ``docs/img/monitoring_page.png``
+is copied from ``test-output/monitoring_page.png`` (``tests/test_service_dashboards.py``, the API
+and the dashboards serving together) when it exists.
 
 Builds (or reuses) a workspace from a real fashion sample: three evaluated tfidf runs on the
 full training part plus one trained on a sample (flagged, never the default), embedded with the
@@ -14,6 +16,7 @@ Usage: ``python docs/make_screenshots.py [--workspace DIR] [--sample 8000]``.
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -158,6 +161,10 @@ def main() -> None:
         server.terminate()
         server.wait()
     print("wrote " + ", ".join(str(p.relative_to(ROOT)) for p in written))
+    taken = ROOT / "test-output" / "monitoring_page.png"
+    if taken.exists():
+        shutil.copyfile(taken, OUT / "monitoring_page.png")
+        print(f"copied {taken} to {OUT / 'monitoring_page.png'}")
 
 
 if __name__ == "__main__":

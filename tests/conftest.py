@@ -81,3 +81,18 @@ def hostile_ws(tmp_path_factory):
     from _hostile_setup import build
 
     return build(tmp_path_factory.mktemp("hostile"))
+
+
+@pytest.fixture(scope="session")
+def apparel_ws(tmp_path_factory):
+    """1,500 real fashion Apparel products (one department) with two tfidf runs on the grouped
+    split: ``.weak`` (150 training products) and ``.full`` (the whole training part); ``.ws`` is
+    the workspace (the service tests)."""
+    from types import SimpleNamespace
+
+    from tests._service_setup import build_apparel_workspace
+    from workbench import Workspace
+
+    root = tmp_path_factory.mktemp("apparel_ws")
+    weak, full = build_apparel_workspace(root)
+    return SimpleNamespace(ws=Workspace(root), weak=weak, full=full)

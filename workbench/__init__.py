@@ -11,6 +11,8 @@ The notebook API mirrors the command line::
     wb.compare_runs(ws)                       # workbench compare
     wb.classify_file(ws, "new.csv", dataset="fashion")   # workbench classify
     wb.build_queue(ws); wb.retrain(ws)        # workbench queue build; workbench retrain
+    wb.promote(ws, runs[0], by="ana")         # workbench promote RUN
+    wb.monitor_report(ws).crossed             # workbench monitor
     wb.run_pipeline(ws)                       # workbench demo (without serving)
 
 Heavy parts (torch, sentence-transformers, Panel) are imported on first use.
@@ -51,6 +53,13 @@ _LAZY = {
     "live_accuracy": "workbench.loop.live_accuracy",
     "run_pipeline": "workbench.runs.pipeline",
     "serve_app": "workbench.app.serve",
+    "promote": "workbench.runs.registry",
+    "set_shadow": "workbench.runs.registry",
+    "serving_run": "workbench.runs.registry",
+    "serve_api": "workbench.service.server",
+    "create_app": "workbench.service.api",
+    "monitor_report": "workbench.service.monitoring",
+    "sync_workspace": "workbench.service.sync",
 }
 
 

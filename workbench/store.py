@@ -4,6 +4,11 @@ All reads and writes of the pipeline go through :class:`Workspace`. Writes run i
 transactions (a failure leaves the store as it was) and are serialised inside the process,
 because DuckDB has a single writer. Each thread gets its own cursor on one shared
 connection, as DuckDB recommends for multi-threaded use.
+
+DuckDB lets one process open a database file read-write, or several open it read-only.
+``Workspace(path, read_only=True)`` is the second kind (the HTTP API reads its serving
+snapshot that way, for a moment, when no other process holds the file): it never creates
+tables and refuses writes.
 """
 
 from __future__ import annotations
@@ -45,35 +50,52 @@ CREATE TABLE IF NOT EXISTS splits (
 _CONNECTIONS: dict[Path, duckdb.DuckDBPyConnection] = {}
 _CONNECTIONS_LOCK = threading.Lock()
 _WRITE_LOCKS: dict[Path, threading.RLock] = {}
+_READ_ONLY: set[Path] = set()
 
 
-def _shared_connection(db_path: Path) -> duckdb.DuckDBPyConnection:
+class DatabaseInUse(WorkbenchError):
+    """Another process holds the workspace database (DuckDB allows one writer process)."""
+
+
+def _shared_connection(db_path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     with _CONNECTIONS_LOCK:
         con = _CONNECTIONS.get(db_path)
         if con is None:
             new = not db_path.exists()
             try:
-                con = duckdb.connect(str(db_path))
-                if new:
+                con = duckdb.connect(str(db_path), read_only=read_only)
+                if new and not read_only:
                     db_path.chmod(0o600)  # products, reviews and names are nobody else's to read
             except duckdb.IOException as exc:
-                raise WorkbenchError(
+                raise DatabaseInUse(
                     f"cannot open workspace database {db_path}: {exc}. "
                     "Stop the other process using it (e.g. a served dashboard) and retry."
                 ) from exc
             _CONNECTIONS[db_path] = con
             _WRITE_LOCKS[db_path] = threading.RLock()
+            if read_only:
+                _READ_ONLY.add(db_path)
         return con
 
 
 class Workspace:
-    """A workspace directory holding ``workbench.duckdb`` and an ``artifacts/`` folder."""
+    """A workspace directory holding ``workbench.duckdb`` and an ``artifacts/`` folder.
 
-    def __init__(self, path: str | Path | None = None):
+    ``read_only=True`` opens an existing database for reading only (see the module's note).
+    """
+
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False):
         self.path = workspace_dir(path)
-        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new workspace is the owner's only
         self.db_path = self.path / "workbench.duckdb"
         self._local = threading.local()
+        self.read_only = read_only
+        if read_only:
+            if not self.db_path.exists():
+                raise WorkbenchError(f"no workspace database in {self.path}; build one first with "
+                                     "`workbench ingest`, or pass --workspace DIR")
+            _shared_connection(self.db_path, read_only=True)
+            return
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new workspace is the owner's only
         with self.transaction() as cur:
             cur.execute(CORE_DDL)
             cur.execute(
@@ -101,13 +123,16 @@ class Workspace:
         """This thread's cursor on the workspace database."""
         cur = getattr(self._local, "cursor", None)
         if cur is None:
-            cur = _shared_connection(self.db_path).cursor()
+            cur = _shared_connection(self.db_path, self.read_only).cursor()
             self._local.cursor = cur
         return cur
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """Run writes atomically and one writer at a time; roll back on any error."""
+        if self.read_only or self.db_path in _READ_ONLY:
+            raise WorkbenchError(f"workspace {self.path} is open read-only here; write from the "
+                                 "process that holds it (the dashboards or the command line)")
         _shared_connection(self.db_path)
         lock = _WRITE_LOCKS[self.db_path]
         with lock:
@@ -122,7 +147,10 @@ class Workspace:
                 cur.execute("COMMIT")
 
     def ensure(self, ddl: str) -> None:
-        """Create tables a module owns (idempotent ``CREATE TABLE IF NOT EXISTS`` statements)."""
+        """Create tables a module owns (idempotent ``CREATE TABLE IF NOT EXISTS`` statements);
+        nothing on a read-only workspace, whose readers check for the tables they need."""
+        if self.read_only:
+            return
         with self.transaction() as cur:
             cur.execute(ddl)
 
@@ -158,6 +186,7 @@ class Workspace:
         with _CONNECTIONS_LOCK:
             con = _CONNECTIONS.pop(self.db_path, None)
             _WRITE_LOCKS.pop(self.db_path, None)
+            _READ_ONLY.discard(self.db_path)
         self._local = threading.local()
         if con is not None:
             con.close()

@@ -16,6 +16,7 @@ _LAZY = {
     "ComparisonState": "workbench.app.state.comparison",
     "ConfusionState": "workbench.app.state.confusion",
     "MapState": "workbench.app.state.embedding",
+    "MonitoringState": "workbench.app.state.monitoring",
     "SeverityState": "workbench.app.state.severity",
     "ThresholdState": "workbench.app.state.thresholds",
     "build_app": "workbench.app.template",

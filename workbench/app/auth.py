@@ -27,8 +27,10 @@ import bcrypt
 from workbench.errors import WorkbenchError
 
 ROLES = ("reviewer", "viewer")
-PERMISSIONS = {"view": {"reviewer", "viewer"}, "review": {"reviewer"}, "publish": {"reviewer"}}
-ACTION_WORDS = {"view": "view the dashboards", "review": "submit reviews", "publish": "publish thresholds"}
+PERMISSIONS = {"view": {"reviewer", "viewer"}, "review": {"reviewer"}, "publish": {"reviewer"},
+               "promote": {"reviewer"}}
+ACTION_WORDS = {"view": "view the dashboards", "review": "submit reviews", "publish": "publish thresholds",
+                "promote": "promote a run or choose the shadow run"}
 ENV_CREDENTIALS = "WORKBENCH_CREDENTIALS"
 MIN_PASSWORD = 8
 BCRYPT_ROUNDS = 12

@@ -1,10 +1,13 @@
 """Label provenance: who or what put each product in its category, and when.
 
-``labels`` is a history: a row per label ever given (``source`` is ``catalog``, ``human`` or
-``model``), with its actor, time and reason. Rows are never deleted; an undone review marks its
-label ``retracted``. A product's current label is its newest non-retracted label of the highest
-precedence (human > catalog > model) and is mirrored in ``products.leaf`` / ``label_source``,
-which every other module reads.
+``labels`` is a history: a row per label ever given (``source`` is ``catalog``, ``human``,
+``model`` or ``feedback``), with its actor, time and reason. Rows are never deleted; an undone
+review marks its label ``retracted``. A product's current label is its newest non-retracted
+label of the highest precedence (human > catalog > model) and is mirrored in ``products.leaf``
+/ ``label_source``, which every other module reads. A ``feedback`` label (what a caller of the
+HTTP API said about a prediction, see :mod:`workbench.loop.feedback`) stays in the history
+only: it never becomes a product's current label, so it is never trained on until a reviewer
+confirms it with a review.
 
 Retraining reads catalog and human labels only (:func:`retraining_frame`): a model trained on
 its own unreviewed predictions learns its own mistakes.
@@ -25,7 +28,7 @@ from workbench.catalog.relabel import rebuild_taxonomy_and_splits
 from workbench.catalog.splits import split_frame
 from workbench.store import Workspace
 
-SOURCES = ("catalog", "human", "model")
+SOURCES = ("catalog", "human", "model", "feedback")
 TRAINABLE_SOURCES = ("catalog", "human")
 PRECEDENCE = {"human": 3, "catalog": 2, "model": 1}
 
@@ -33,7 +36,7 @@ LABELS_DDL = """
 CREATE SEQUENCE IF NOT EXISTS labels_seq;
 CREATE TABLE IF NOT EXISTS labels (
     label_id BIGINT DEFAULT nextval('labels_seq'), product_id VARCHAR, leaf VARCHAR,
-    source VARCHAR CHECK (source IN ('catalog', 'human', 'model')), actor VARCHAR,
+    source VARCHAR CHECK (source IN ('catalog', 'human', 'model', 'feedback')), actor VARCHAR,
     created_at TIMESTAMP, reason VARCHAR, run_id VARCHAR, review_id BIGINT,
     retracted BOOLEAN DEFAULT FALSE);
 """
@@ -53,12 +56,35 @@ def ensure_ddl(ws: Workspace, ddl: str) -> None:
     key = (str(ws.db_path), ddl)
     if key not in _ENSURED:
         ws.ensure(ddl)
-        _ENSURED.add(key)
+        if not getattr(ws, "read_only", False):
+            _ENSURED.add(key)
 
 
 def ensure_labels(ws: Workspace) -> None:
-    """Create the ``labels`` table when missing."""
-    ensure_ddl(ws, LABELS_DDL)
+    """Create the ``labels`` table when missing (and let an older one take ``feedback`` labels)."""
+    key = (str(ws.db_path), LABELS_DDL)
+    if key in _ENSURED or getattr(ws, "read_only", False):
+        return
+    ws.ensure(LABELS_DDL)
+    _allow_feedback_source(ws)
+    _ENSURED.add(key)
+
+
+def _allow_feedback_source(ws: Workspace) -> None:
+    """Workspaces made before feedback labels existed check ``source`` against three values;
+    DuckDB cannot alter a CHECK constraint, so the table is rebuilt once, in one transaction."""
+    checks = ws.df("SELECT expression FROM duckdb_constraints() WHERE table_name = 'labels' "
+                   "AND constraint_type = 'CHECK'")["expression"].astype(str)
+    if checks.str.contains("feedback").any():
+        return
+    columns = ", ".join(ws.df("SELECT column_name FROM information_schema.columns WHERE table_name = 'labels' "
+                              "ORDER BY ordinal_position")["column_name"])
+    ddl = LABELS_DDL.split(";", 1)[1].replace("CREATE TABLE IF NOT EXISTS labels", "CREATE TABLE labels_v2")
+    with ws.transaction() as cur:
+        cur.execute(ddl)
+        cur.execute(f"INSERT INTO labels_v2 ({columns}) SELECT {columns} FROM labels")  # names from the catalog
+        cur.execute("DROP TABLE labels")
+        cur.execute("ALTER TABLE labels_v2 RENAME TO labels")
 
 
 def record_model_labels(cur: duckdb.DuckDBPyConnection, frame: pd.DataFrame, *, run_id: str,
@@ -138,7 +164,7 @@ def retract_review_label(cur: duckdb.DuckDBPyConnection, review_id: int) -> None
 def sync_product(cur: duckdb.DuckDBPyConnection, product_id: str) -> None:
     """Mirror a product's current label (from the history) into ``products``."""
     rows = cur.execute(
-        "SELECT leaf, source FROM labels WHERE product_id = ? AND NOT retracted "
+        "SELECT leaf, source FROM labels WHERE product_id = ? AND NOT retracted AND source <> 'feedback' "
         "ORDER BY created_at DESC, label_id DESC", [product_id]).fetchall()
     if not rows:
         # a catalog label never overridden lives only in products; anything else is now unlabelled

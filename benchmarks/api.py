@@ -1,0 +1,257 @@
+"""Load test of the HTTP API (``workbench api``) against the same model called in-process.
+
+Builds (or reuses, ``--workspace``) a workspace with a seeded sample of the real fashion catalog
+and one tfidf run on the grouped split, starts ``workbench api`` in a child process on a free
+port of 127.0.0.1, and drives it with a bounded client: a fixed number of asyncio connections
+(keep-alive, raw HTTP/1.1, so that the client costs little CPU beside the server on the same
+two cores), each sending its next request when the previous answer arrived. Titles are the
+test split's real titles, in a seeded order.
+
+* single product: p50 / p99 latency with 1, 8 and 32 concurrent clients, and requests/s;
+* batches of 1,000 products: products/s, one client;
+* the same model in this process (:class:`workbench.service.predictor.Predictor`, what the
+  API calls): single-product latency and products/s for batches of 1,000, as the baseline.
+  The ratios (HTTP / in-process) are the overhead of the service.
+
+Targets on a 2-core machine: p99 under 50 ms for one product at 8 concurrent clients; batch
+throughput at least 50% of in-process. Usage:
+``python benchmarks/api.py [--sample 10000] [--seconds 10] [--workspace DIR] [--json OUT]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_average() -> str:
+    """``uptime``'s load averages."""
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def build_workspace(path: Path, sample: int) -> str:
+    """A fashion sample with one tfidf run; returns its run id (reuses a run already there)."""
+    from workbench import Workspace, ingest_dataset
+    from workbench.runs.records import list_runs
+    from workbench.runs.training import train_models
+
+    ws = Workspace(path)
+    if not ws.has_table("runs") or list_runs(ws).empty:
+        ingest_dataset(ws, "fashion", sample=sample, seed=0)
+        train_models(ws, ["tfidf"], "grouped", seed=0)
+    run_id = str(list_runs(ws)["run_id"].iloc[-1])
+    ws.cursor().execute("CHECKPOINT")
+    ws.close()
+    return run_id
+
+
+def test_titles(path: Path, run_id: str) -> list[str]:
+    from workbench import Workspace
+    from workbench.runs.records import load_predictions
+
+    ws = Workspace(path)
+    ids = load_predictions(ws, run_id, "test").product_ids.tolist()
+    titles = ws.df("SELECT title_raw FROM products WHERE product_id IN (SELECT unnest(?))", [ids])["title_raw"]
+    ws.close()
+    return titles.tolist()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection: POST JSON, read the answer (status, body)."""
+
+    def __init__(self, port: int, key: str):
+        self.port, self.key = port, key
+
+    async def open(self) -> "Connection":
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        return self
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {self.key}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        self.writer.write(head + body)
+        await self.writer.drain()
+        header = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(header.split(b" ", 2)[1])
+        length = 0
+        for line in header.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def drive(port: int, key: str, bodies: list[bytes], clients: int, seconds: float) -> dict:
+    """``clients`` connections, each posting the next body as soon as its answer is in, for
+    ``seconds``; latencies in ms of the answers (all must be 200)."""
+    conns = [await Connection(port, key).open() for _ in range(clients)]
+    latencies: list[float] = []
+    failures = 0
+    deadline = time.perf_counter() + seconds
+    counter = iter(range(10**12))
+
+    async def client(conn: Connection):
+        nonlocal failures
+        while time.perf_counter() < deadline:
+            body = bodies[next(counter) % len(bodies)]
+            t0 = time.perf_counter()
+            status, _ = await conn.post("/v1/classify", body)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            failures += status != 200
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client(c) for c in conns))
+    wall = time.perf_counter() - t0
+    for c in conns:
+        c.close()
+    lat = np.array(latencies)
+    return {"clients": clients, "requests": len(lat), "failures": failures, "wall_s": wall,
+            "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
+            "requests_per_s": len(lat) / wall}
+
+
+async def send_batches(port: int, key: str, body: bytes, n: int) -> list[float]:
+    """Seconds of each of ``n`` batch requests, one after another on one connection."""
+    conn = await Connection(port, key).open()
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        status, _ = await conn.post("/v1/classify", body)
+        if status != 200:
+            raise RuntimeError(f"a batch got HTTP {status}")
+        times.append(time.perf_counter() - t0)
+    conn.close()
+    return times
+
+
+def in_process(model_dir: Path, run_id: str, path: Path, titles: list[str], seconds: float) -> dict:
+    """The same model in this process: single-product latency and batch throughput."""
+    from workbench import Workspace
+    from workbench.catalog.relabel import load_taxonomy
+    from workbench.service.predictor import Predictor
+
+    ws = Workspace(path)
+    predictor = Predictor.load(model_dir, run_id, load_taxonomy(ws), None)
+    ws.close()
+    predictor.predict([{"title": titles[0]}])
+    single = []
+    deadline = time.perf_counter() + seconds
+    i = 0
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        predictor.predict([{"title": titles[i % len(titles)]}])
+        single.append((time.perf_counter() - t0) * 1000)
+        i += 1
+    batch = [{"title": titles[j % len(titles)]} for j in range(1000)]
+    runs = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        predictor.predict(batch)
+        runs.append(time.perf_counter() - t0)
+    return {"p50_ms": float(np.percentile(single, 50)), "p99_ms": float(np.percentile(single, 99)),
+            "calls": len(single), "batch_products_per_s": 1000 / statistics.median(runs)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sample", type=int, default=10000, help="fashion products in the workspace")
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each concurrency level")
+    parser.add_argument("--batches", type=int, default=10, help="batches of 1,000 sent over HTTP")
+    parser.add_argument("--workspace", help="reuse this workspace (built there if empty)")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    args = parser.parse_args()
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    path = Path(args.workspace or tempfile.mkdtemp(prefix="bench-api-"))
+    from importlib.metadata import version
+
+    stack = ", ".join(f"{name} {version(name)}" for name in ("fastapi", "uvicorn", "uvloop", "httptools"))
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; server: {stack}; "
+          f"load average {load_average()} at the start", flush=True)
+    t0 = time.perf_counter()
+    run_id = build_workspace(path, args.sample)
+    titles = test_titles(path, run_id)
+    print(f"workspace {path}: run {run_id}, {len(titles)} test titles ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    from workbench.service.files import ServiceFiles
+    from workbench.service.keys import add_key
+
+    key = add_key(ServiceFiles(path).keys, "bench", "classify", "100000000/min")
+    port = free_port()
+    log = open(path / "api-bench.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "workbench.cli.main", "api", "--workspace", str(path),
+                               "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/health",
+                                             headers={"Authorization": f"Bearer {key}"})
+                urllib.request.urlopen(req, timeout=2).read()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the API did not start; see {path / 'api-bench.log'}")
+                time.sleep(0.5)
+        base = in_process(path / "artifacts" / "runs" / run_id / "model", run_id, path, titles, args.seconds)
+        print(f"in-process: one product p50 {base['p50_ms']:.2f} ms p99 {base['p99_ms']:.2f} ms; "
+              f"batches of 1,000: {base['batch_products_per_s']:,.0f} products/s", flush=True)
+        rng = np.random.default_rng(0)
+        order = rng.permutation(len(titles))
+        singles = [json.dumps({"title": titles[i]}).encode() for i in order]
+        results = {"in_process": base, "single": [], "load_start": load_average()}
+        asyncio.run(drive(port, key, singles[:50], 1, 1.0))  # warm the connection path
+        for clients in (1, 8, 32):
+            r = asyncio.run(drive(port, key, singles, clients, args.seconds))
+            r["load"] = load_average()
+            results["single"].append(r)
+            print(f"HTTP, {clients:>2} concurrent: p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms, "
+                  f"{r['requests_per_s']:,.0f} requests/s, {r['failures']} failures (load {r['load']})", flush=True)
+        batch = json.dumps({"products": [{"title": titles[i % len(titles)]} for i in order[:1000]]}).encode()
+        times = asyncio.run(send_batches(port, key, batch, args.batches + 1))[1:]  # the first warms up
+        http_batch = 1000 / statistics.median(times)
+        results["batch"] = {"products_per_s": http_batch, "median_s": statistics.median(times),
+                            "ratio_to_in_process": http_batch / base["batch_products_per_s"], "load": load_average()}
+        print(f"HTTP, batches of 1,000: {http_batch:,.0f} products/s = "
+              f"{results['batch']['ratio_to_in_process']:.0%} of in-process (load {load_average()})", flush=True)
+        eight = results["single"][1]
+        results["targets"] = {"p99_ms_at_8_under_50": eight["p99_ms"] < 50,
+                              "batch_at_least_half_of_in_process": results["batch"]["ratio_to_in_process"] >= 0.5,
+                              "single_overhead_ratio_p50": eight["p50_ms"] / base["p50_ms"]}
+        print(f"targets: p99 at 8 concurrent {eight['p99_ms']:.1f} ms (< 50: {results['targets']['p99_ms_at_8_under_50']}); "
+              f"batch {results['batch']['ratio_to_in_process']:.0%} of in-process (>= 50%: "
+              f"{results['targets']['batch_at_least_half_of_in_process']}); load average {load_average()} at the end")
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

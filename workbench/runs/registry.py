@@ -1,0 +1,275 @@
+"""The model registry: which run serves the HTTP API, which one shadows it, and the promotion
+gate a run must pass before it serves.
+
+A run serves once it is *promoted*: its validation accuracy must reach the configured minimum
+(:func:`min_accuracy`, ``workbench registry --set-min-accuracy``) and must not be below the
+current serving run's accuracy on the same products (the candidate's validation part, scored by
+both runs). ``force=True`` overrides a refusal and is recorded as forced, with its note. Until a
+run is promoted, the serving run is :func:`workbench.runs.selection.default_run`. A *shadow*
+run scores every request beside the serving run without answering (the monitoring compares
+the two). Every decision, refusals included, is a row of ``serving_events``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import WorkbenchError
+from workbench.runs.records import get_run, load_predictions, run_dir
+from workbench.runs.selection import default_run
+from workbench.store import Workspace
+
+REGISTRY_DDL = """
+CREATE SEQUENCE IF NOT EXISTS serving_events_seq;
+CREATE TABLE IF NOT EXISTS serving_events (
+    event_id BIGINT DEFAULT nextval('serving_events_seq'),
+    event VARCHAR CHECK (event IN ('promote', 'refuse', 'shadow', 'shadow_off')),
+    run_id VARCHAR, previous_run_id VARCHAR, valid_accuracy DOUBLE, previous_valid_accuracy DOUBLE,
+    n_compared BIGINT, min_accuracy DOUBLE, forced BOOLEAN, reasons JSON, note VARCHAR,
+    actor VARCHAR, event_at TIMESTAMP);
+"""
+
+#: the minimum validation accuracy of a promoted run until one is configured
+DEFAULT_MIN_ACCURACY = 0.8
+MIN_ACCURACY_KEY = "promotion_min_accuracy"
+
+
+class PromotionRefused(WorkbenchError):
+    """The promotion gate refused a run (the refusal is recorded); ``gate`` says why."""
+
+    def __init__(self, gate: "GateResult"):
+        super().__init__(f"{gate}. Pass --force with a --note to promote it anyway (recorded)")
+        self.gate = gate
+
+
+@dataclass
+class ServingRun:
+    """The run that answers requests: ``source`` is ``promoted`` or ``default`` (nothing promoted)."""
+
+    run_id: str
+    source: str
+    since: datetime | None = None
+    actor: str | None = None
+    forced: bool = False
+
+
+@dataclass
+class GateResult:
+    """The promotion gate's verdict on a candidate run."""
+
+    run_id: str
+    serving_run_id: str | None
+    valid_accuracy: float
+    serving_valid_accuracy: float | None
+    n_compared: int
+    min_accuracy: float
+    reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """Whether the run may serve without ``force``."""
+        return not self.reasons
+
+    def as_dict(self) -> dict[str, Any]:
+        """The verdict as plain JSON-ready values."""
+        return {"run_id": self.run_id, "serving_run_id": self.serving_run_id, "passed": self.passed,
+                "valid_accuracy": self.valid_accuracy, "serving_valid_accuracy": self.serving_valid_accuracy,
+                "n_compared": self.n_compared, "min_accuracy": self.min_accuracy,
+                "reasons": list(self.reasons), "notes": list(self.notes)}
+
+    def __str__(self) -> str:
+        serving = ("" if self.serving_valid_accuracy is None else
+                   f", serving run {self.serving_run_id} {self.serving_valid_accuracy:.4f}")
+        head = (f"run {self.run_id}: validation accuracy {self.valid_accuracy:.4f} on "
+                f"{self.n_compared:,} products{serving}, minimum {self.min_accuracy:.4f}")
+        if self.passed:
+            return head + ": passes the promotion gate"
+        return head + ": refused (" + "; ".join(self.reasons) + ")"
+
+
+def ensure_registry(ws: Workspace) -> None:
+    """Create ``serving_events`` when missing."""
+    ws.ensure(REGISTRY_DDL)
+
+
+def _events(ws: Workspace) -> pd.DataFrame:
+    ensure_registry(ws)
+    if not ws.has_table("serving_events"):  # a read-only workspace made before the registry
+        return pd.DataFrame(columns=["event_id", "event", "run_id", "forced", "actor", "event_at"])
+    return ws.df("SELECT * FROM serving_events ORDER BY event_at, event_id")
+
+
+def serving_history(ws: Workspace) -> pd.DataFrame:
+    """Every promotion, refusal and shadow change, newest first, with ``reasons`` decoded."""
+    events = _events(ws).iloc[::-1].reset_index(drop=True)
+    if "reasons" in events:
+        events["reasons"] = events["reasons"].map(lambda v: json.loads(v) if isinstance(v, str) else [])
+    return events
+
+
+def serving_run(ws: Workspace, warn=None) -> ServingRun:
+    """The run that serves: the newest promoted run whose model still exists, else the default
+    run (``warn`` is told when every run is flagged, as by :func:`default_run`)."""
+    events = _events(ws)
+    promoted = events[events["event"] == "promote"]
+    for row in promoted.iloc[::-1].itertuples():
+        if (run_dir(ws, row.run_id) / "model" / "manifest.json").exists():
+            return ServingRun(str(row.run_id), "promoted", row.event_at, row.actor, bool(row.forced))
+    return ServingRun(default_run(ws, warn=warn), "default")
+
+
+def shadow_run(ws: Workspace) -> str | None:
+    """The challenger scoring beside the serving run, or ``None``."""
+    events = _events(ws)
+    last = events[events["event"].isin(["shadow", "shadow_off"])].tail(1)
+    if last.empty or last["event"].iloc[0] == "shadow_off":
+        return None
+    run_id = str(last["run_id"].iloc[0])
+    return run_id if (run_dir(ws, run_id) / "model" / "manifest.json").exists() else None
+
+
+def min_accuracy(ws: Workspace) -> float:
+    """The configured minimum validation accuracy for a promotion."""
+    value = ws.meta(MIN_ACCURACY_KEY)
+    return DEFAULT_MIN_ACCURACY if value is None else float(value)
+
+
+def set_min_accuracy(ws: Workspace, value: float) -> float:
+    """Configure the minimum validation accuracy a promoted run must reach (0 to 1)."""
+    value = _check_accuracy(value)
+    ws.set_meta(MIN_ACCURACY_KEY, repr(value))
+    return value
+
+
+def _check_accuracy(value: Any) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise WorkbenchError(f"minimum accuracy {value!r} is not a number; use e.g. 0.9") from None
+    if not 0 <= value <= 1:
+        raise WorkbenchError(f"minimum accuracy {value} must be between 0 and 1, e.g. 0.9")
+    return value
+
+
+def _require_model(ws: Workspace, run_id: str) -> Path:
+    get_run(ws, run_id)  # a clear error for an unknown id
+    folder = run_dir(ws, run_id) / "model"
+    if not (folder / "manifest.json").exists():
+        raise WorkbenchError(f"run {run_id} has no saved model in {folder}; only a run with a model can serve")
+    return folder
+
+
+def _accuracy_on(ws: Workspace, run_id: str, product_ids: np.ndarray, y_true: np.ndarray) -> float:
+    """A run's top-1 accuracy on given products: from its stored validation matrix when it has
+    every one of them, else by scoring its saved model on them."""
+    try:
+        stored = load_predictions(ws, run_id, "valid")
+    except WorkbenchError:
+        stored = None
+    if stored is not None:
+        pos = pd.Index(stored.product_ids.astype(str)).get_indexer(product_ids.astype(str))
+        if (pos >= 0).all():
+            pred = stored.classes[stored.proba[pos].argmax(axis=1)]
+            return float(np.mean(pred == y_true))
+    from workbench.models.base import CategoryClassifier
+
+    model = CategoryClassifier.load(_require_model(ws, run_id))
+    frame = ws.df("SELECT product_id, title, description, brand, price, image, extra FROM products "
+                  "WHERE product_id IN (SELECT unnest(?))", [list(map(str, product_ids))])
+    frame = frame.set_index("product_id").loc[list(map(str, product_ids))].reset_index()
+    return float(np.mean(model.predict(frame) == y_true))
+
+
+def check_promotion(ws: Workspace, run_id: str, *, minimum: float | None = None) -> GateResult:
+    """The gate's verdict on ``run_id`` (nothing is recorded): its validation accuracy against
+    the minimum and against the serving run's accuracy on the same validation products."""
+    _require_model(ws, run_id)
+    bar = min_accuracy(ws) if minimum is None else _check_accuracy(minimum)
+    try:
+        valid = load_predictions(ws, run_id, "valid")
+    except WorkbenchError:
+        raise WorkbenchError(f"run {run_id} has no validation predictions, so the gate cannot judge it; "
+                             "train it with a validation part") from None
+    ids, y_true = valid.product_ids.astype(str), valid.y_true.astype(object)
+    accuracy = float(np.mean(valid.classes[valid.proba.argmax(axis=1)] == y_true))
+    try:
+        current = serving_run(ws).run_id
+    except WorkbenchError:
+        current = None
+    gate = GateResult(run_id, current, accuracy, None, len(ids), bar)
+    if accuracy < bar:
+        gate.reasons.append(f"validation accuracy {accuracy:.4f} is below the minimum {bar:.4f}")
+    if current is not None and current != run_id:
+        gate.serving_valid_accuracy = _accuracy_on(ws, current, ids, y_true)
+        if accuracy < gate.serving_valid_accuracy:
+            gate.reasons.append(f"below the serving run {current} ({gate.serving_valid_accuracy:.4f}) "
+                                f"on the same {len(ids):,} validation products")
+        candidate_split, current_split = get_run(ws, run_id)["split"], get_run(ws, current)["split"]
+        if candidate_split != current_split:
+            gate.notes.append(f"the serving run was trained on the {current_split} split; some of these "
+                              f"{candidate_split}-split validation products may be in its training part")
+    elif current == run_id:
+        gate.notes.append("this run already serves")
+    return gate
+
+
+def _record(ws: Workspace, event: str, run_id: str | None, *, gate: GateResult | None = None,
+            previous: str | None = None, forced: bool = False, note: str | None = None, by: str) -> None:
+    ensure_registry(ws)
+    at = datetime.now(timezone.utc).replace(tzinfo=None)
+    values = [event, run_id, previous if gate is None else gate.serving_run_id,
+              None if gate is None else gate.valid_accuracy,
+              None if gate is None else gate.serving_valid_accuracy,
+              None if gate is None else gate.n_compared, None if gate is None else gate.min_accuracy,
+              forced, json.dumps([] if gate is None else gate.reasons), note, by, at]
+    with ws.transaction() as cur:
+        cur.execute("INSERT INTO serving_events (event, run_id, previous_run_id, valid_accuracy, "
+                    "previous_valid_accuracy, n_compared, min_accuracy, forced, reasons, note, actor, event_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+
+
+def _actor(by: str | None) -> str:
+    by = str(by or "").strip()
+    if not by:
+        raise WorkbenchError("say who makes the change (--by NAME)")
+    return by
+
+
+def promote(ws: Workspace, run_id: str, *, by: str, force: bool = False, note: str | None = None,
+            minimum: float | None = None) -> GateResult:
+    """Make ``run_id`` the serving run if it passes the gate (:func:`check_promotion`).
+
+    A refusal is recorded and raised as :class:`PromotionRefused`; with ``force`` the run is
+    promoted anyway, recorded as forced with ``note`` (required) and the reasons it overrode.
+    """
+    by = _actor(by)
+    gate = check_promotion(ws, run_id, minimum=minimum)
+    if not gate.passed and not force:
+        _record(ws, "refuse", run_id, gate=gate, note=note, by=by)
+        raise PromotionRefused(gate)
+    if force and not str(note or "").strip():
+        raise WorkbenchError("a forced promotion needs a --note saying why (it is recorded)")
+    _record(ws, "promote", run_id, gate=gate, forced=bool(force and not gate.passed), note=note, by=by)
+    return gate
+
+
+def set_shadow(ws: Workspace, run_id: str | None, *, by: str) -> str | None:
+    """Make ``run_id`` the shadow challenger (``None`` switches shadowing off); returns it."""
+    by = _actor(by)
+    if run_id is None:
+        _record(ws, "shadow_off", None, previous=shadow_run(ws), by=by)
+        return None
+    _require_model(ws, run_id)
+    current = serving_run(ws).run_id
+    if current == run_id:
+        raise WorkbenchError(f"run {run_id} already serves; shadow another run to compare it with")
+    _record(ws, "shadow", run_id, previous=current, by=by)
+    return run_id

@@ -1,0 +1,157 @@
+"""The gate every ``/v1`` request passes, as plain ASGI middleware (cheap, and before routing, so
+that nothing under ``/v1`` answers without a key, not even a malformed request):
+
+1. the key (``Authorization: Bearer <key>`` or ``X-API-Key``): missing or wrong ``401``, a
+   role that does not include the endpoint's ``403``;
+2. the key's rate limit: ``429`` with ``Retry-After``;
+3. the body size, counted while it arrives: ``413``.
+
+It also logs every request (``/docs`` included) with its status, key and latency, and hands
+the predictions a request produced to the log with that latency.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from workbench.service.log import utc_now
+from workbench.service.ratelimit import retry_after
+
+#: the role each endpoint needs (any other /v1 path needs ``viewer``)
+ENDPOINT_ROLES = {"/v1/classify": "classify", "/v1/feedback": "classify", "/v1/monitor": "admin",
+                  "/v1/admin/reload": "admin"}
+
+
+def _header(scope: dict, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def presented_key(scope: dict) -> str | None:
+    """The key a request carries, if any."""
+    auth = _header(scope, b"authorization")
+    if auth and auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return _header(scope, b"x-api-key")
+
+
+class Guard:
+    """ASGI middleware: authentication, rate limit, body limit and the request log."""
+
+    def __init__(self, app, state):
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        request_id = uuid.uuid4().hex
+        record: dict[str, Any] = {"request_id": request_id, "time": utc_now(), "method": scope["method"],
+                                  "path": scope["path"][:200], "key_name": None, "role": None,
+                                  "status": 500, "n_products": 0, "bytes_in": 0, "error": None}
+        scope.setdefault("state", {})
+        scope["state"]["request_id"] = request_id
+        status_box = [500]
+
+        async def logged_send(message):
+            if message["type"] == "http.response.start":
+                status_box[0] = message["status"]
+                message["headers"] = list(message.get("headers", [])) + [(b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            if scope["path"].startswith("/v1"):
+                refusal = self._check(scope, record)
+                if refusal is None:
+                    body, refusal = await self._read_body(scope, receive, record)
+                if refusal is not None:
+                    await self._refuse(logged_send, *refusal)
+                    return
+                receive = _replay(body, receive)
+            await self.app(scope, receive, logged_send)
+        finally:
+            latency = (time.perf_counter() - t0) * 1000
+            record.update(status=status_box[0], latency_ms=latency)
+            predictions = scope["state"].get("predictions") or []
+            record["n_products"] = len(predictions)
+            writer = self.state.writer
+            writer.add("requests", record)
+            for row in predictions:
+                row["latency_ms"] = latency
+                writer.add("predictions", row)
+
+    def _check(self, scope: dict, record: dict) -> tuple | None:
+        """``None`` when the key may make this request, else ``(status, code, message, headers)``."""
+        key = self.state.keys.verify(presented_key(scope))
+        if key is None:
+            record["error"] = "unauthorized"
+            return (401, "unauthorized", "a valid API key is required: send 'Authorization: Bearer <key>' "
+                    "(make one with `workbench keys add NAME --role classify`)", [(b"www-authenticate", b"Bearer")])
+        record.update(key_name=key.name, role=key.role)
+        scope["state"]["key"] = key
+        needed = ENDPOINT_ROLES.get(scope["path"].rstrip("/"), "viewer")
+        if not key.allows(needed):
+            record["error"] = "forbidden"
+            return (403, "forbidden", f"key {key.name!r} has role {key.role!r}; {scope['path']} needs the "
+                    f"{needed!r} role", [])
+        wait = self.state.limiter.take(key.name, key.rate)
+        if wait > 0:
+            record["error"] = "rate_limited"
+            return (429, "rate_limited", f"key {key.name!r} is limited to {key.rate}; retry in {retry_after(wait)} s",
+                    [(b"retry-after", retry_after(wait).encode())])
+        return None
+
+    async def _read_body(self, scope: dict, receive, record: dict) -> tuple[bytes, tuple | None]:
+        """The whole body, refused with ``413`` as soon as it passes the limit."""
+        limit = self.state.settings.max_body_bytes
+        declared = _header(scope, b"content-length")
+        too_big = (413, "too_large", f"the request body is larger than the limit of {limit:,} bytes; "
+                   "send fewer products per request", [])
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            record.update(error="too_large", bytes_in=int(declared))
+            return b"", too_big
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                record.update(error="too_large", bytes_in=size)
+                return b"", too_big
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        record["bytes_in"] = size
+        return b"".join(chunks), None
+
+    @staticmethod
+    async def _refuse(send, status: int, code: str, message: str, headers: list) -> None:
+        body = json.dumps({"error": code, "detail": message}).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode()), *headers]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _replay(body: bytes, receive):
+    """A ``receive`` that hands the already-read body to the application, then waits on the
+    connection as the original would (for the disconnect)."""
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -1,0 +1,115 @@
+"""The serving snapshot: everything the HTTP API needs from the workspace database, as a file.
+
+``snapshot.json`` names the serving run (promoted, or the default run) and the shadow run with
+their model folders and metrics, the published thresholds, the taxonomy, the promotion bar and
+the live accuracy of the review sample. It is written by whoever can read the database (the
+dashboards server every few seconds, ``workbench promote`` / ``shadow`` / ``monitor``, or the
+API itself at start-up when no other process holds the database) and read by the API, which
+reloads it when it changes. Writing it also builds the drift reference of the runs it names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from workbench.catalog.relabel import load_taxonomy
+from workbench.errors import WorkbenchError
+from workbench.loop.thresholds import published_thresholds
+from workbench.runs.records import get_run, run_dir
+from workbench.runs.registry import min_accuracy, serving_run, shadow_run
+from workbench.service.files import ServiceFiles, read_json, write_json
+from workbench.service.reference import build_reference, load_reference
+from workbench.store import DatabaseInUse, Workspace
+
+VERSION = 1
+
+
+def _run_entry(ws: Workspace, run_id: str) -> dict[str, Any]:
+    run = get_run(ws, run_id)
+    metrics = run["metrics"] or {}
+    valid = metrics.get("valid") or {}
+    return {"run_id": run_id, "model": run["model"], "split": run["split"],
+            "model_dir": str(run_dir(ws, run_id) / "model"),
+            "metrics": {"test_accuracy": metrics.get("accuracy"), "test_macro_f1": metrics.get("macro_f1"),
+                        "valid_accuracy": valid.get("accuracy"), "valid_macro_f1": valid.get("macro_f1"),
+                        "level_accuracy": metrics.get("level_accuracy")}}
+
+
+def _live_accuracy(ws: Workspace) -> dict[str, Any] | None:
+    if not all(ws.has_table(t) for t in ("review_queue", "reviews", "classifications")):
+        return None
+    from workbench.loop.live_accuracy import live_accuracy_overall
+
+    overall = live_accuracy_overall(ws)
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in overall.items()}
+
+
+def build_snapshot(ws: Workspace) -> dict[str, Any]:
+    """The snapshot of ``ws`` as a dict (nothing written)."""
+    serving = serving_run(ws)
+    shadow = shadow_run(ws)
+    glob, overrides = published_thresholds(ws)
+    taxonomy = load_taxonomy(ws)
+    content = {
+        "version": VERSION,
+        "serving": {**_run_entry(ws, serving.run_id), "source": serving.source, "forced": serving.forced,
+                    "since": None if serving.since is None else str(serving.since), "by": serving.actor},
+        "shadow": None if shadow is None or shadow == serving.run_id else _run_entry(ws, shadow),
+        "thresholds": {"global": glob, "overrides": overrides},
+        "taxonomy": {"level_names": list(taxonomy.level_names),
+                     "nodes": [str(n) for n in taxonomy.nodes]},
+        "promotion_min_accuracy": min_accuracy(ws),
+        "live_accuracy": _live_accuracy(ws),
+    }
+    content["content_hash"] = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return content
+
+
+def write_snapshot(ws: Workspace, files: ServiceFiles | None = None) -> tuple[dict[str, Any], bool]:
+    """Write the snapshot (and the references of its runs) when it changed; returns
+    ``(snapshot, changed)``."""
+    files = files or ServiceFiles(ws.path)
+    snapshot = build_snapshot(ws)
+    for entry in (snapshot["serving"], snapshot["shadow"]):
+        if entry is not None and load_reference(files.reference(entry["run_id"])) is None:
+            build_reference(ws, entry["run_id"], files.reference(entry["run_id"]))
+    old = read_snapshot(files, missing_ok=True)
+    if old is not None and old.get("content_hash") == snapshot["content_hash"]:
+        return old, False
+    write_json(files.snapshot, {**snapshot, "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    return snapshot, True
+
+
+def read_snapshot(files: ServiceFiles, *, missing_ok: bool = False) -> dict[str, Any] | None:
+    """The snapshot file's content (``None`` when missing and ``missing_ok``)."""
+    try:
+        snapshot = read_json(files.snapshot)
+    except ValueError:
+        snapshot = None
+    if snapshot is None or snapshot.get("version") != VERSION:
+        if missing_ok:
+            return None
+        raise WorkbenchError(
+            f"no serving snapshot in {files.root}; it is written by `workbench serve`, `workbench promote` "
+            f"or `workbench api` itself when no other process holds the workspace database")
+    return snapshot
+
+
+def refresh_snapshot_read_only(path: str | Path) -> tuple[dict[str, Any] | None, str]:
+    """Open the workspace database read-only for a moment and rewrite the snapshot; when another
+    process holds the database, keep the snapshot it wrote. Returns ``(snapshot or None, note)``."""
+    files = ServiceFiles(path)
+    try:
+        ws = Workspace(path, read_only=True)
+    except DatabaseInUse:
+        return read_snapshot(files, missing_ok=True), "the workspace database is held by another process"
+    try:
+        snapshot, changed = write_snapshot(ws, files)
+    finally:
+        ws.close()
+    return snapshot, "snapshot rewritten from the database" if changed else "snapshot up to date"

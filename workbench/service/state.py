@@ -1,0 +1,169 @@
+"""What one API process holds: the serving snapshot and its predictors, the keys, the rate
+limiter, the request log and the recent predictions that feedback may refer to.
+
+The snapshot file is watched: when the dashboards publish thresholds or someone promotes a
+run, the new snapshot is loaded in the background (a new model is loaded before it is swapped
+in), so requests never wait for a reload.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.catalog.taxonomy import Taxonomy
+from workbench.errors import WorkbenchError
+from workbench.service.batcher import MicroBatcher
+from workbench.service.files import ServiceFiles
+from workbench.service.keys import KeyRing
+from workbench.service.log import LogWriter, read_log
+from workbench.service.predictor import Predictor
+from workbench.service.ratelimit import RateLimiter
+from workbench.service.snapshot import read_snapshot
+
+log = logging.getLogger("workbench.service")
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Limits and timings of one API process."""
+
+    max_batch: int = 1_000
+    max_body_bytes: int = 4 * 1024 * 1024
+    flush_seconds: float = 1.0
+    reload_seconds: float = 2.0
+    recent_predictions: int = 200_000
+    docs: bool = True
+
+    def __post_init__(self):
+        if self.max_batch < 1:
+            raise WorkbenchError(f"max batch {self.max_batch} must be at least 1")
+        if self.max_body_bytes < 1024:
+            raise WorkbenchError(f"max body size {self.max_body_bytes} bytes is too small; use at least 1024")
+        if not self.flush_seconds > 0:
+            raise WorkbenchError(f"flush interval {self.flush_seconds} s must be positive")
+
+
+@dataclass(frozen=True)
+class Serving:
+    """One consistent view: the snapshot and the predictors built from it."""
+
+    snapshot: dict[str, Any]
+    taxonomy: Taxonomy
+    predictor: Predictor
+    shadow: Predictor | None = None
+    leaves: frozenset = field(default_factory=frozenset)
+
+
+def build_serving(snapshot: dict[str, Any], previous: Serving | None = None) -> Serving:
+    """Predictors for a snapshot (models are reused from ``previous`` when the run is the same)."""
+    tax = snapshot["taxonomy"]
+    taxonomy = Taxonomy.from_node_ids(tax["nodes"], tax["level_names"])
+    thr = snapshot["thresholds"]
+
+    def predictor(entry: dict[str, Any], old: Predictor | None) -> Predictor:
+        if old is not None and old.run_id == entry["run_id"]:
+            return Predictor(old.model, old.run_id, taxonomy, thr["global"], thr["overrides"])
+        return Predictor.load(entry["model_dir"], entry["run_id"], taxonomy, thr["global"], thr["overrides"])
+
+    old_main = None if previous is None else previous.predictor
+    old_shadow = None if previous is None else previous.shadow
+    reuse = {p.run_id: p for p in (old_main, old_shadow) if p is not None}
+    main = predictor(snapshot["serving"], reuse.get(snapshot["serving"]["run_id"]))
+    shadow = None
+    if snapshot.get("shadow"):
+        shadow = predictor(snapshot["shadow"], reuse.get(snapshot["shadow"]["run_id"]))
+    for p in (main, shadow):  # the first call of a model pays one-time costs: not a caller's request
+        if p is not None:
+            p.predict([{"title": "warm-up"}])
+    return Serving(snapshot, taxonomy, main, shadow, frozenset(taxonomy.leaves))
+
+
+class ServiceState:
+    """The state shared by every request of one API process."""
+
+    def __init__(self, files: ServiceFiles, settings: ApiSettings | None = None):
+        self.files = files
+        self.settings = settings or ApiSettings()
+        self.serving = build_serving(read_snapshot(files))
+        self.keys = KeyRing(files.keys)
+        self.limiter = RateLimiter()
+        self.batcher = MicroBatcher(max(2_000, self.settings.max_batch))
+        self.writer = LogWriter(files, flush_seconds=self.settings.flush_seconds, shadow=self._score_shadow)
+        self.started = time.time()
+        self._recent: OrderedDict[str, tuple] = OrderedDict()
+        self._recent_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    # lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the log writer and the snapshot watcher."""
+        self.writer.start()
+        self._watcher = threading.Thread(target=self._watch, name="workbench-snapshot", daemon=True)
+        self._watcher.start()
+
+    def stop(self) -> None:
+        """Stop watching and write the rest of the log."""
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=10)
+        self.writer.stop()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.settings.reload_seconds):
+            try:
+                self.reload()
+            except Exception:  # keep serving the snapshot we have
+                log.exception("reloading the serving snapshot failed")
+
+    def reload(self) -> bool:
+        """Load the snapshot file if it changed; returns whether anything changed."""
+        snapshot = read_snapshot(self.files, missing_ok=True)
+        if snapshot is None or snapshot.get("content_hash") == self.serving.snapshot.get("content_hash"):
+            return False
+        self.serving = build_serving(snapshot, self.serving)
+        log.warning("serving run %s (shadow %s), thresholds %s", snapshot["serving"]["run_id"],
+                    (snapshot.get("shadow") or {}).get("run_id"), snapshot["thresholds"]["global"])
+        return True
+
+    # predictions feedback may name ------------------------------------------------------
+    def remember(self, prediction_id: str, run_id: str, category: str, top: list[str]) -> None:
+        """Keep a prediction for feedback (the oldest are forgotten past the limit; the log keeps all)."""
+        with self._recent_lock:
+            self._recent[prediction_id] = (run_id, category, top)
+            while len(self._recent) > self.settings.recent_predictions:
+                self._recent.popitem(last=False)
+
+    def recall(self, prediction_id: str) -> tuple[str, str, list[str]] | None:
+        """``(run_id, category, top-k categories)`` of a prediction, from memory or the log."""
+        with self._recent_lock:
+            hit = self._recent.get(prediction_id)
+        if hit is not None:
+            return hit
+        self.writer.flush()
+        rows = read_log(self.files, "predictions", where="prediction_id = ?", params=[prediction_id])
+        if rows.empty:
+            return None
+        row = rows.iloc[-1]
+        return str(row["run_id"]), str(row["category"]), [c for c, _ in json.loads(row["top_k"])]
+
+    # the shadow run ---------------------------------------------------------------------
+    def _score_shadow(self, frame: pd.DataFrame) -> pd.DataFrame:
+        shadow = self.serving.shadow
+        if shadow is None or frame.empty:
+            return frame
+        inputs = pd.DataFrame({"title": frame["title"].fillna(""), "description": frame["description"].fillna(""),
+                               "brand": frame["brand"].fillna(""), "price": frame["price"].astype(float),
+                               "extra": frame["attributes"]})
+        leaf, confidence = shadow.top1(inputs)
+        return frame.assign(shadow_run_id=shadow.run_id, shadow_category=leaf.astype(object),
+                            shadow_confidence=np.asarray(confidence, dtype=float))
