@@ -33,6 +33,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--param", action="append", default=[], metavar="KIND.NAME=VALUE",
                    help="a model parameter, e.g. tfidf.C=0.5 or xgboost.n_estimators=200 "
                         "(value parsed as JSON when it can be; repeatable)")
+    p.add_argument("--embedding-model", default=None, metavar="MODEL",
+                   help="sentence encoder of the kinds that embed (xgboost features, neural smoothing "
+                        "targets, zero-shot): default all-MiniLM-L6-v2, or multilingual-e5-small "
+                        "(alias multilingual) for catalogs in any language")
     p.add_argument("--label-sources", default="catalog,human",
                    help="label provenances trained on (default catalog,human; model labels are "
                         "never trained on unless named here)")
@@ -77,7 +81,8 @@ def run_train(args: argparse.Namespace) -> int:
     sources = [s.strip() for s in args.label_sources.split(",") if s.strip()]
     ws = Workspace(args.workspace)
     train_models(ws, models, split=args.split, sample=args.sample, department=args.department,
-                 params=parse_params(args.param), seed=args.seed, label_sources=sources, echo=print)
+                 params=parse_params(args.param), seed=args.seed, label_sources=sources, echo=print,
+                 embedding_model=args.embedding_model)
     return 0
 
 
