@@ -37,6 +37,7 @@ FAMILY_MODULES: dict[str, str] = {
     "fasttext": "workbench.models.fasttext_model",
     "ensemble": "workbench.models.ensemble",
     "department": "workbench.models.departments",
+    "zero-shot": "workbench.models.zero_shot",
 }
 
 _REGISTRY: dict[str, type["CategoryClassifier"]] = {}

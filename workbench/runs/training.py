@@ -130,7 +130,7 @@ def build_model(kind: str, leaves: Sequence[str], *, params: dict[str, Any] | No
                 ws: Workspace | None = None) -> CategoryClassifier:
     """An unfitted model of ``kind`` over ``leaves`` (one per department with ``department``)."""
     params = dict(params or {})
-    if kind == "xgboost" and ws is not None:
+    if kind in ("xgboost", "zero-shot") and ws is not None:
         params.setdefault("workspace", str(ws.path))
     cls = model_class(kind)
     known = set(cls().get_params()) - {"leaves", "random_state"}

@@ -16,6 +16,8 @@ import pandas as pd
 import param
 
 from workbench.app.auth import require
+from workbench.app.context import Preferences
+from workbench.catalog.category_names import CategoryNames
 from workbench.errors import WorkbenchError
 from workbench.catalog.relabel import load_taxonomy
 from workbench.loop.review_queue import claim, claim_next, queue_counts, queue_dates, release_claims
@@ -38,6 +40,8 @@ class ReviewState(param.Parameterized):
     message_kind = param.Selector(default="info", objects=["info", "success", "warning", "danger"])
     counts = param.Dict(default={})
     recent = param.DataFrame(default=None, allow_None=True, doc="this reviewer's latest decisions")
+    preferences = param.ClassSelector(class_=Preferences, default=None, allow_None=True,
+                                      doc="the session's language of category names")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -45,6 +49,7 @@ class ReviewState(param.Parameterized):
         self.claimant = f"{self.reviewer}:{uuid.uuid4().hex[:12]}"
         self._skipped: list[str] = []
         self._leaves: list[str] | None = None
+        self._names: dict[tuple, CategoryNames] = {}
         dates = queue_dates(self.workspace)
         self.param.queue_date.objects = dates
         if self.queue_date is None and dates:
@@ -64,6 +69,27 @@ class ReviewState(param.Parameterized):
         if self._leaves is None:
             self._leaves = list(load_taxonomy(self.workspace).leaves)
         return self._leaves
+
+    def category_names(self) -> CategoryNames:
+        """Category names in the session's language (English fallback), kept per language."""
+        prefs = self.preferences or Preferences()
+        key = (prefs.language, tuple(prefs.languages()))
+        if key not in self._names:
+            self._names[key] = CategoryNames(self.workspace, prefs.language, prefs.languages())
+        return self._names[key]
+
+    def display_name(self, leaf: str | None) -> str:
+        """A leaf as the reviewer reads it (its Shopify name in the chosen language, if any)."""
+        names = self.category_names()
+        return "" if leaf is None else (names.name(leaf) if names.active else leaf)
+
+    def search_options(self) -> dict[str, str]:
+        """The search box's options: ``{label: leaf}``, a label holding the leaf's name in the
+        display language and in every search language, so typing any of them finds it."""
+        names = self.category_names()
+        if not names.active:
+            return {leaf: leaf for leaf in self.leaf_options()}
+        return names.search_options(self.leaf_options())
 
     def _product(self, row: dict) -> dict:
         pid = str(row["product_id"])
