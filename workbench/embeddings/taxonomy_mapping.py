@@ -178,10 +178,11 @@ def node_products(ws: Workspace, taxonomy: Taxonomy, per_node: int = PRODUCTS_PE
 
 def map_catalog(ws: Workspace, to: str, *, model: str = "default", use_products: bool = True,
                 consistent: bool = True, method: str = "embedding",
-                standard: SourceTaxonomy | None = None) -> pd.DataFrame:
+                standard: SourceTaxonomy | None = None, under: Sequence[str] | None = None) -> pd.DataFrame:
     """Map the workspace taxonomy onto the standard tree ``to`` and store the proposals
-    (people's accepted or edited rows are kept and constrain their children). Returns the
-    stored mapping."""
+    (people's accepted or edited rows are kept and constrain their children). ``under``: map
+    only onto these parts of the standard tree (full paths such as ``"Electronics"``). Returns
+    the stored mapping."""
     from workbench.catalog.relabel import load_taxonomy
 
     kind = check_kind(to)
@@ -190,8 +191,15 @@ def map_catalog(ws: Workspace, to: str, *, model: str = "default", use_products:
     reviewed = load_mapping(ws, kind)
     reviewed = reviewed[reviewed["status"].isin(REVIEWED)]
     products = node_products(ws, catalog) if use_products and method == "embedding" else None
+    targets = None
+    if under:
+        missing = [u for u in under if u not in standard.taxonomy]
+        if missing:
+            raise WorkbenchError(f"{missing[0]!r} is not a node of the {kind} taxonomy; pass full paths "
+                                 f"such as {standard.taxonomy.roots[0]!r}")
+        targets = [n for n in standard.taxonomy.nodes if any(n == u or n.startswith(u + SEP) for u in under)]
     frame = propose_mapping(catalog, standard.taxonomy, model=model, method=method, workspace=ws,
-                            products=products, consistent=consistent,
+                            products=products, consistent=consistent, target_nodes=targets,
                             fixed=dict(zip(reviewed["catalog_node"], reviewed["target_node"])))
     frame["target_id"] = [standard.source_ids.get(t) for t in frame["target_node"]]
     label = f"{method}:{model_id(model)}" if method == "embedding" else method

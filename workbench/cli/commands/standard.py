@@ -27,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                    help="embedding (default) or the plain TF-IDF baseline over path names")
     m.add_argument("--no-products", action="store_true", help="match category names only, not their products")
     m.add_argument("--flat", action="store_true", help="no parent consistency (each category on its own)")
+    m.add_argument("--under", default=None, metavar="PATH[;PATH]",
+                   help="map only onto these parts of the standard tree, e.g. 'Electronics' "
+                        "(full paths, separated by ';')")
     m.add_argument("--export", metavar="OUT.csv",
                    help="also write every labelled product with its standard path (a CSV for people)")
     m.add_argument("--show", type=int, default=10, metavar="N", help="print the first N proposals (default 10)")
@@ -56,7 +59,8 @@ def run_map_taxonomy(args: argparse.Namespace) -> int:
         raise WorkbenchError(f"--show must be 0 or more, got {args.show}")
     ws = Workspace(args.workspace)
     frame = map_catalog(ws, args.to, model=args.model, use_products=not args.no_products,
-                        consistent=not args.flat, method=args.method)
+                        consistent=not args.flat, method=args.method,
+                        under=[u.strip() for u in args.under.split(";") if u.strip()] if args.under else None)
     reviewed = int(frame["status"].isin(["accepted", "edited"]).sum())
     print(f"mapped {len(frame):,} catalog categories onto {args.to} ({reviewed:,} kept as reviewed); "
           f"median score {frame['score'].median():.3f}")
