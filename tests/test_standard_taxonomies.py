@@ -12,9 +12,9 @@ import pytest
 
 from workbench.catalog.taxonomy import SEP
 
-PRODUCTS = 240
-# the parts of Shopify's tree an electronics and music catalog maps onto (keeps the test small)
-UNDER = ["Electronics", "Arts & Entertainment > Hobbies & Creative Arts > Musical Instruments"]
+PRODUCTS = 160
+# the parts of Shopify's tree an audio and music catalog maps onto (keeps the test small)
+UNDER = ["Electronics > Audio", "Arts & Entertainment > Hobbies & Creative Arts > Musical Instruments"]
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +49,11 @@ def test_mapping_is_stored_consistent_and_sensible(mapped_ws, shopify):
             assert tgt == target[parent] or tgt.startswith(target[parent] + SEP), (node, tgt, target[parent])
     for row in frame.itertuples():
         assert 1 <= len(row.alternatives) <= 3 and row.alternatives[0]["node"] == row.target_node
-    # Tokopedia's electronics land in Shopify's Electronics tree
-    electronics = [t for n, t in target.items() if n.startswith("Elektronik")]
-    assert electronics and all(t.startswith("Electronics") for t in electronics), electronics
+    # Tokopedia's audio lands in Shopify's audio, its drums and DJ gear among the instruments
+    audio = [t for n, t in target.items() if n.startswith("Elektronik > Audio")]
+    assert audio and all(t.startswith(UNDER[0]) for t in audio), audio
+    music = [t for n, t in target.items() if n.startswith("Film Musik > Drum Perkusi")]
+    assert music and all(t.startswith(UNDER[1]) for t in music), music
 
 
 def test_mapping_review_keeps_decisions_and_exports_paths(mapped_ws, shopify, tmp_path):
@@ -62,7 +64,7 @@ def test_mapping_review_keeps_decisions_and_exports_paths(mapped_ws, shopify, tm
     frame = load_mapping(mapped_ws, "shopify")
     leaf = mapped_ws.df("SELECT node_id FROM categories WHERE is_leaf ORDER BY node_id")["node_id"].iloc[0]
     other = frame[frame["catalog_node"] != leaf]["catalog_node"].iloc[0]
-    pick = "Electronics > Audio"
+    pick = "Electronics > Audio > Audio Components"
     choose_mapping(mapped_ws, "shopify", leaf, pick, shopify.source_id(pick), "ana")
     accept_mapping(mapped_ws, "shopify", other, "ana")
     out = tmp_path / "paths.csv"
@@ -104,13 +106,13 @@ def test_mapping_page_accepts_and_picks(mapped_ws):
         viewer.accept()
 
 
-def test_zero_shot_is_a_run_like_any_other(sample_workspace):
+def test_zero_shot_is_a_run_like_any_other(mapped_ws):
     """On Tokopedia with its own (Indonesian) leaves: recorded, evaluated, beats chance."""
     from workbench.runs.evaluation import evaluate_run
     from workbench.runs.records import load_predictions
     from workbench.runs.training import train_models
 
-    ws = sample_workspace("zero_shot_ws", 300, dataset="tokopedia")
+    ws = mapped_ws
     (run_id,) = train_models(ws, ["zero-shot"], "random", embedding_model="multilingual")
     pred = load_predictions(ws, run_id)
     assert pred.proba.shape == (len(pred.y_true), 8)
