@@ -10,7 +10,7 @@
 
 Every text is embedded once into one workspace cache (``--workspace``, default
 ``benchmarks/.languages-ws``) and reused by every model and by a re-run. Prints JSON and writes
-``benchmarks/languages_results.json``.
+``benchmarks/languages_results.json`` (``--out`` for another file).
 
     python benchmarks/languages.py --tokopedia 2000 --fashion 1500
     python benchmarks/languages.py --skip-catalogs            # the mapping part only
@@ -62,7 +62,7 @@ def catalog_rows(root: Path, dataset: str, n: int, seed: int) -> list[dict]:
     return rows
 
 
-def mapping_rows(root: Path, roots: list[str] | None) -> list[dict]:
+def mapping_rows(root: Path, roots: list[str] | None, encoders=MODELS) -> list[dict]:
     """Google onto Shopify: agreement with Shopify's own mapping, lexical vs embeddings."""
     from workbench import Workspace
     from workbench.catalog.taxonomy import SEP
@@ -86,7 +86,7 @@ def mapping_rows(root: Path, roots: list[str] | None) -> list[dict]:
     ws = Workspace(root / "mapping")
     rows = []
     runs = [("lexical", "-", False), ("lexical", "-", True)]
-    runs += [("embedding", m, c) for m in MODELS for c in (False, True)]
+    runs += [("embedding", m, c) for m in encoders for c in (False, True)]
     for method, model, consistent in runs:
         t0 = time.perf_counter()
         frame = propose_mapping(google.taxonomy, shopify.taxonomy, method=method,
@@ -110,8 +110,11 @@ def main() -> None:
     parser.add_argument("--workspace", default=str(HERE / ".languages-ws"), help="folder of the shared caches")
     parser.add_argument("--roots", default=None,
                         help="map only these top-level categories (comma separated; default: whole trees)")
+    parser.add_argument("--mapping-encoders", default=",".join(MODELS),
+                        help="encoders of the mapping part (default: both)")
     parser.add_argument("--skip-catalogs", action="store_true")
     parser.add_argument("--skip-mapping", action="store_true")
+    parser.add_argument("--out", default=str(HERE / "languages_results.json"), help="JSON results file")
     args = parser.parse_args()
     root = Path(args.workspace)
     root.mkdir(parents=True, exist_ok=True)
@@ -120,9 +123,10 @@ def main() -> None:
         out["catalogs"] += catalog_rows(root, "tokopedia", args.tokopedia, args.seed)
         out["catalogs"] += catalog_rows(root, "fashion", args.fashion, args.seed)
     if not args.skip_mapping:
-        out["mapping"] = mapping_rows(root, [r.strip() for r in args.roots.split(",")] if args.roots else None)
+        out["mapping"] = mapping_rows(root, [r.strip() for r in args.roots.split(",")] if args.roots else None,
+                                      [m.strip() for m in args.mapping_encoders.split(",") if m.strip()])
     out["end_load"] = uptime()
-    (HERE / "languages_results.json").write_text(json.dumps(out, indent=2, ensure_ascii=False))
+    Path(args.out).write_text(json.dumps(out, indent=2, ensure_ascii=False))
     print(json.dumps(out, indent=2, ensure_ascii=False))
 
 

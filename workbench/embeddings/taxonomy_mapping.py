@@ -6,8 +6,9 @@ Pria, Fashion"``) against each standard node's path, blended with the mean embed
 sample of the category's products (their titles say what the category holds even when its name
 is terse or in another language). With ``consistent=True`` (the default) the tree is mapped top
 down and a child's candidates are its parent's target and that target's descendants: a child
-maps under its parent's target, so a subtree never scatters across the standard tree. Each
-proposal has a score and the top-3 alternatives.
+maps under its parent's target, so a subtree never scatters across the standard tree; and a
+node's choice weighs its children's best scores inside each candidate, so a parent goes where
+its children can follow. Each proposal has a score and the top-3 alternatives.
 
 :func:`lexical_vectors` is the plain baseline: TF-IDF over the path names (words of any script),
 cosine, the same matching rule; ``benchmarks/languages.py`` measures both against Shopify's own
@@ -81,52 +82,80 @@ def lexical_vectors(source: Taxonomy, source_nodes: Sequence[str], target: Taxon
     return vectorizer.transform(src_texts), vectorizer.transform(tgt_texts)
 
 
-def _scores(vector, targets, rows: np.ndarray | None) -> np.ndarray:
-    block = targets if rows is None else targets[rows]
-    out = block @ vector.T
-    out = out.toarray() if hasattr(out, "toarray") else np.asarray(out)
-    return np.asarray(out, dtype=np.float64).ravel()
+def _score_matrix(source_vectors, target_vectors, block: int = 1024) -> np.ndarray:
+    """Cosine scores ``(n_source, n_target)`` as float32, computed in row blocks."""
+    n = source_vectors.shape[0]
+    out = np.empty((n, target_vectors.shape[0]), dtype=np.float32)
+    for start in range(0, n, block):
+        part = source_vectors[start: start + block] @ target_vectors.T
+        out[start: start + block] = part.toarray() if hasattr(part, "toarray") else np.asarray(part)
+    return out
+
+
+class _Targets:
+    """Row lookups on the target tree: subtrees and ancestors as row indices (cached)."""
+
+    def __init__(self, target: Taxonomy, nodes: Sequence[str]):
+        self.target, self.nodes = target, list(nodes)
+        self.index = {n: i for i, n in enumerate(self.nodes)}
+        self._subtree: dict[int, np.ndarray] = {}
+
+    def subtree(self, row: int) -> np.ndarray:
+        if row not in self._subtree:
+            anchor = self.nodes[row]
+            self._subtree[row] = np.flatnonzero([t == anchor or t.startswith(anchor + SEP) for t in self.nodes])
+        return self._subtree[row]
+
+    def ancestors(self, row: int) -> list[int]:
+        return [self.index[a] for a in self.target.ancestors(self.nodes[row]) if a in self.index]
 
 
 def match_nodes(source: Taxonomy, source_nodes: Sequence[str], source_vectors, target: Taxonomy,
                 target_nodes: Sequence[str], target_vectors, *, k: int = TOP_K, consistent: bool = True,
                 fixed: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The best ``k`` target nodes of every source node: ``catalog_node, target_node, score,
-    alternatives`` (``[{"node", "score"}, ...]``, best first, the target included).
+    alternatives`` (``[{"node", "score"}, ...]``, best first, the target included; ``score`` is
+    the cosine of the node with the target).
 
     ``consistent``: top down, a node's candidates are its parent's target and that target's
-    descendants (a parent outside ``source_nodes`` puts no limit). ``fixed``: source node ->
-    target already chosen by a person; it is kept and constrains its children.
+    descendants, and a node's choice also weighs its children: a candidate's value is the node's
+    own score plus the mean, over its children, of their best score inside the candidate's
+    subtree (so "Film Musik" goes where its drums and DJ controllers can follow, not to the
+    nearest name). ``fixed``: source node -> target already chosen by a person; it is kept and
+    constrains its children.
     """
-    target_nodes = list(target_nodes)
-    index = {n: i for i, n in enumerate(target_nodes)}
+    rows_of = _Targets(target, target_nodes)
+    scores = _score_matrix(source_vectors, target_vectors)
+    position = {n: i for i, n in enumerate(source_nodes)}
+    kids = {i: [position[c] for c in source.children(n) if c in position] for i, n in enumerate(source_nodes)}
+    fixed = {position[n]: rows_of.index[t] for n, t in (fixed or {}).items() if n in position and t in rows_of.index}
     order = sorted(range(len(source_nodes)), key=lambda i: (source.level(source_nodes[i]), source_nodes[i]))
-    chosen: dict[str, str] = {}
-    subtree_rows: dict[str, np.ndarray] = {}
-    ids = np.asarray(target_nodes, dtype=object)
-    fixed = dict(fixed or {})
+    chosen: dict[int, int] = {}
     records = []
     for i in order:
         node = source_nodes[i]
-        rows = None
-        parent = source.parent(node)
-        if consistent and parent in chosen:
-            anchor = chosen[parent]
-            if anchor not in subtree_rows:
-                subtree_rows[anchor] = np.flatnonzero(
-                    [t == anchor or t.startswith(anchor + SEP) for t in target_nodes])
-            rows = subtree_rows[anchor]
-        scores = _scores(source_vectors[i], target_vectors, rows)
-        local = np.argsort(-scores, kind="stable")[:k]
-        picked = local if rows is None else rows[local]
-        alternatives = [{"node": str(ids[j]), "score": round(float(s), 4)}
-                        for j, s in zip(picked, scores[local])]
-        best = alternatives[0] if alternatives else {"node": None, "score": float("nan")}
-        if node in fixed and fixed[node] in index:
-            full = _scores(source_vectors[i], target_vectors, np.array([index[fixed[node]]]))
-            best = {"node": fixed[node], "score": round(float(full[0]), 4)}
-        chosen[node] = best["node"]
-        records.append((node, best["node"], best["score"], alternatives))
+        parent = position.get(source.parent(node)) if source.parent(node) is not None else None
+        allowed = rows_of.subtree(chosen[parent]) if consistent and parent in chosen else None
+        own = scores[i] if allowed is None else scores[i][allowed]
+        top = np.argsort(-own, kind="stable")[: max(k, 5)]
+        candidates = list(top if allowed is None else allowed[top])
+        if consistent and kids[i]:
+            permitted = None if allowed is None else set(allowed.tolist())
+            for c in kids[i]:
+                child = scores[c] if allowed is None else scores[c][allowed]
+                for r in np.argsort(-child, kind="stable")[:3]:
+                    row = int(r if allowed is None else allowed[r])
+                    candidates += [a for a in rows_of.ancestors(row) if permitted is None or a in permitted]
+            candidates = list(dict.fromkeys(int(c) for c in candidates))
+            value = [float(scores[i, r]) + float(np.mean([scores[c][rows_of.subtree(r)].max() for c in kids[i]]))
+                     for r in candidates]
+        else:
+            value = [float(scores[i, r]) for r in candidates]
+        ranked = [candidates[j] for j in np.argsort(-np.asarray(value), kind="stable")[:k]]
+        best = fixed.get(i, ranked[0])
+        chosen[i] = best
+        alternatives = [{"node": rows_of.nodes[r], "score": round(float(scores[i, r]), 4)} for r in ranked]
+        records.append((node, rows_of.nodes[best], round(float(scores[i, best]), 4), alternatives))
     frame = pd.DataFrame(records, columns=["catalog_node", "target_node", "score", "alternatives"])
     return frame.sort_values("catalog_node", kind="stable").reset_index(drop=True)
 
