@@ -199,10 +199,17 @@ def test_lexical_mapping_of_google_onto_shopify_agrees_with_shopify(shopify):
     from workbench.embeddings.taxonomy_mapping import propose_mapping
     from workbench.evaluate.mapping_agreement import mapping_agreement
 
+    from workbench.errors import WorkbenchError
+
     google = load_google()
     reference = defaultdict(set)
+    unknown = 0
     for sid, gid in load_shopify_google_mapping().items():
-        reference[google.node_of(gid)].add(shopify.node_of(sid))
+        try:
+            reference[google.node_of(gid)].add(shopify.node_of(sid))
+        except WorkbenchError:  # a few rules name categories the shipped files do not have
+            unknown += 1
+    assert unknown < 100
     root = "Animals & Pet Supplies"
     src = [n for n in google.taxonomy.nodes if n == root or n.startswith(root + SEP)]
     tgt = [n for n in shopify.taxonomy.nodes if n == root or n.startswith(root + SEP)]
