@@ -100,7 +100,7 @@ def language_select(ctx: AppContext) -> pn.widgets.Select:
     from workbench.catalog.category_names import LANGUAGE_NAMES, available_languages
 
     options = {LANGUAGE_NAMES.get(code, code): code for code in available_languages()}
-    select = pn.widgets.Select(name="Category names in", options=options, value=ctx.preferences.language,
+    select = pn.widgets.Select(label="Category names in", options=options, value=ctx.preferences.language,
                                sizing_mode="stretch_width", css_classes=["wb-language"])
     select.param.watch(lambda event: setattr(ctx.preferences, "language", event.new), "value")
     return select

@@ -31,7 +31,7 @@ def view(ctx):
     alternatives = table(state.alternatives(), decimals=("score",), buttons={"choose": "✓ choose"},
                          hidden_columns=["node"], css_classes=["wb-alternatives"])
     search = pn.widgets.AutocompleteInput(
-        name="Another standard category", options=state.search_options(), case_sensitive=False,
+        label="Another standard category", options=state.search_options(), case_sensitive=False,
         search_strategy="includes", min_characters=2, restrict=True, width=520,
         placeholder="Search the standard tree…", css_classes=["wb-mapping-search"])
     accept = pn.widgets.Button(label="Accept", color="success", disabled=readonly, css_classes=["wb-map-accept"])
