@@ -109,7 +109,7 @@ def test_tokenizers_of_three_families_learn_spaceless_scripts(localized, lang, o
         model = model_class(kind)(leaves=sorted(set(labels)), **extra)
         model.fit(titles[train], labels[train])
         acc = float(np.mean(model.predict(titles[test]) == labels[test]))
-        assert acc > majority + 0.2, (kind, lang, acc, majority)
+        assert acc > majority + 0.1, (kind, lang, acc, majority)
     vocab = model.vocab_.words  # the cnn-lstm's words are bigrams of the script, not whole names
     assert max(len(w) for w in vocab[:50]) <= 4
 
