@@ -116,7 +116,7 @@ def test_tokenizers_of_three_families_learn_spaceless_scripts(localized, lang, o
 
 def test_multilingual_encoder_pairs_translations():
     """Each Indonesian title is closer to its English translation than to the nine others;
-    the English default model does far worse on the same pairs."""
+    the English default model gets fewer of the same pairs right (5 of 10 when written)."""
     from workbench.embeddings.embed import embed_texts
 
     margins = {}
@@ -127,7 +127,8 @@ def test_multilingual_encoder_pairs_translations():
         others = np.where(np.eye(len(PAIRS), dtype=bool), -np.inf, sim).max(axis=1)
         margins[model] = np.diag(sim) - others
     assert (margins["multilingual"] > 0).all(), margins["multilingual"]
-    assert margins["multilingual"].mean() > margins["default"].mean()
+    # (cosines of the two models live on different scales: count the pairs each one gets right)
+    assert (margins["multilingual"] > 0).sum() > (margins["default"] > 0).sum()
 
 
 def test_e5_prefix_is_part_of_the_cache_key(tmp_path):
