@@ -104,7 +104,8 @@ def test_tokenizers_of_three_families_learn_spaceless_scripts(localized, lang, o
     titles, labels = _script_catalog(localized, lang)
     train, test = slice(0, 700), slice(700, None)
     majority = max(np.mean(labels[test] == v) for v in set(labels))
-    params = {"tfidf": {}, "fasttext": {"epoch": 30}, "cnn-lstm": {"max_epochs": 4, "progress": False}}
+    params = {"tfidf": {}, "fasttext": {"epoch": 30},
+              "cnn-lstm": {"max_epochs": 15, "lr": 1e-2, "early_stopping_patience": None, "progress": False}}
     for kind, extra in params.items():
         model = model_class(kind)(leaves=sorted(set(labels)), **extra)
         model.fit(titles[train], labels[train])
