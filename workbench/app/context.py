@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
+import param
+
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace
 
@@ -46,6 +48,19 @@ class AppSettings:
         return int(self.upload_limit_mb * 1024 * 1024)
 
 
+class Preferences(param.Parameterized):
+    """One session's display choices that every page follows: the language category names
+    are shown in (Shopify's names, English fallback) and the languages a category search
+    matches besides it."""
+
+    language = param.String(default="en", doc="display language of category names")
+    search_languages = param.List(default=["en"], item_type=str, doc="languages a category search matches")
+
+    def languages(self) -> list[str]:
+        """The display language, then the search languages."""
+        return list(dict.fromkeys([self.language, *self.search_languages]))
+
+
 @dataclass
 class AppContext:
     """Handed to every page's ``view(ctx)``: one per browser session."""
@@ -53,6 +68,7 @@ class AppContext:
     workspace: Workspace
     settings: AppSettings = field(default_factory=AppSettings)
     user_override: str | None = None
+    preferences: Preferences = field(default_factory=Preferences)
 
     @property
     def user(self) -> str | None:

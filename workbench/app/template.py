@@ -95,6 +95,18 @@ def requested_page() -> str | None:
     return values[0].decode("utf-8", "replace") if values else None
 
 
+def language_select(ctx: AppContext) -> pn.widgets.Select:
+    """The sidebar's choice of the language category names are shown in (Shopify's 21
+    languages; a category without a translation, or not Shopify's, keeps its own name)."""
+    from workbench.catalog.category_names import LANGUAGE_NAMES, available_languages
+
+    options = {LANGUAGE_NAMES.get(code, code): code for code in available_languages()}
+    select = pn.widgets.Select(label="Category names in", options=options, value=ctx.preferences.language,
+                               sizing_mode="stretch_width", css_classes=["wb-language"])
+    select.param.watch(lambda event: setattr(ctx.preferences, "language", event.new), "value")
+    return select
+
+
 def build_app(ctx: AppContext) -> pn.template.BootstrapTemplate:
     """The whole dashboard for one session: sidebar navigation plus the open page."""
     pn.extension("tabulator", "filedropper", notifications=False, sizing_mode="stretch_width")
@@ -102,7 +114,7 @@ def build_app(ctx: AppContext) -> pn.template.BootstrapTemplate:
     if pn.state.location is not None:
         pn.state.location.sync(nav.menu, {"value": "page"})
     who = (f"Signed in as **{escape_markdown(ctx.user)}** ({ctx.role})" if ctx.user else "")
-    sidebar = [pn.pane.Markdown("### Views"), nav.menu]
+    sidebar = [pn.pane.Markdown("### Views"), nav.menu, language_select(ctx)]
     if who:
         sidebar.append(pn.pane.Markdown(who + " · [Log out](./logout)", css_classes=["wb-who"]))
     # the name only: the server's folders are nobody's business in a browser

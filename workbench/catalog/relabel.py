@@ -21,7 +21,15 @@ from workbench.catalog.taxonomy import Taxonomy, split_node_id
 
 def rebuild_taxonomy_and_splits(cur: duckdb.DuckDBPyConnection, options,
                                 level_names: Sequence[str] | None = None) -> int:
-    """Recompute categories, merges, leaves and splits; returns the number of merged nodes."""
+    """Recompute categories, merges, leaves and splits; returns the number of merged nodes.
+
+    A workspace whose taxonomy is a pinned standard tree (cold start) keeps that tree.
+    """
+    from workbench.catalog.pinned_taxonomy import pinned_spec, rebuild_pinned
+
+    spec = pinned_spec(cur)
+    if spec is not None:
+        return rebuild_pinned(cur, spec, options)
     stored = cur.execute("SELECT value FROM meta WHERE key = 'level_names'").fetchone()
     if level_names is None and stored:
         level_names = json.loads(stored[0])

@@ -322,6 +322,31 @@ def load_bestbuy(path: str | os.PathLike | None = None,
 
 
 # ----------------------------------------------------------------------------------------------
+# Shopify's own mapping to Google
+
+def load_shopify_google_mapping(path: str | os.PathLike | None = None) -> dict[str, str]:
+    """Shopify's official mapping of its categories onto Google's (``mappings.json``, 10,258
+    rules of ``shopify/2024-04`` -> ``google/2021-09-21``): Shopify gid -> Google numeric id.
+
+    A ground truth nobody here wrote: the taxonomy-mapping benchmark maps Google's tree onto
+    Shopify's and checks each Google category's proposal against the Shopify categories
+    that Shopify itself maps to it.
+    """
+    p = _resolve("shopify", path, "shopify", "mappings.json")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+        blocks = data["mappings"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise WorkbenchError(f"{p} is not Shopify's mappings.json ({type(exc).__name__})") from None
+    for block in blocks:
+        if (str(block.get("input_taxonomy", "")).startswith("shopify/")
+                and str(block.get("output_taxonomy", "")).startswith("google/")):
+            return {str(r["input"]["product_category_id"]): str(r["output"]["product_category_id"])
+                    for r in block.get("rules", [])}
+    raise WorkbenchError(f"{p} has no shopify -> google mapping block")
+
+
+# ----------------------------------------------------------------------------------------------
 # dispatch
 
 _LOADERS = {"shopify": load_shopify, "google": load_google, "bestbuy": load_bestbuy}

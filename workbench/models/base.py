@@ -39,6 +39,7 @@ FAMILY_MODULES: dict[str, str] = {
     "image": "workbench.models.neural.fusion",
     "ensemble": "workbench.models.ensemble",
     "department": "workbench.models.departments",
+    "zero-shot": "workbench.models.zero_shot",
 }
 
 _REGISTRY: dict[str, type["CategoryClassifier"]] = {}

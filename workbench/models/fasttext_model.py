@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from workbench.catalog.text import segment_spaceless
 from workbench.errors import WorkbenchError
 from workbench.models.artifact_check import check_fasttext_file
 from workbench.models.base import CategoryClassifier, check_fields, product_texts, register
@@ -32,8 +33,10 @@ LABEL = "__label__"
 
 
 def fasttext_text(text: str) -> str:
-    """One line of fastText input: lower case, whitespace (newlines included) collapsed."""
-    return re.sub(r"\s+", " ", str(text).lower()).strip()
+    """One line of fastText input: lower case, runs of scripts without spaces (Thai, Japanese,
+    Chinese) as character bigrams (fastText splits words on whitespace only), whitespace
+    (newlines included) collapsed."""
+    return re.sub(r"\s+", " ", segment_spaceless(str(text).lower())).strip()
 
 
 def _import_fasttext():

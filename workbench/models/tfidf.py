@@ -47,6 +47,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
+from workbench.catalog.text import word_tokens
 from workbench.errors import WorkbenchError
 from workbench.models.base import CategoryClassifier, check_fields, product_texts, register
 
@@ -83,6 +84,7 @@ TRUSTED_TYPES = frozenset({
     "scipy.sparse._csr.csr_matrix",
     "scipy.sparse._csr.csr_array",
     "scipy.sparse._dia.dia_matrix",
+    "workbench.catalog.text.word_tokens",
 })
 
 CLASSIFIERS = ("svm", "logreg", "sgd")
@@ -124,7 +126,8 @@ class TfidfClassifier(CategoryClassifier):
 
     Parameters: ``leaves`` (the taxonomy's leaf list: the columns of ``predict_proba``),
     ``fields`` (product columns joined into one text), ``word_ngrams`` / ``char_ngrams``
-    (n-gram ranges; characters within word boundaries), ``max_features`` (per vectorizer,
+    (n-gram ranges of :func:`~workbench.catalog.text.word_tokens` words, which read scripts
+    without spaces as character bigrams, and of characters within word boundaries), ``max_features`` (per vectorizer,
     ``None`` = all), ``min_df``, ``classifier`` (``"svm"`` or ``"logreg"``), ``C``,
     ``class_weight`` (``"balanced"`` or ``None``), ``calibration_cv`` (folds of the out-of-fold
     decision values the SVM's softmax temperature is fitted on when ``fit`` gets no validation
@@ -145,8 +148,9 @@ class TfidfClassifier(CategoryClassifier):
         common = dict(lowercase=True, sublinear_tf=True, dtype=np.float32,
                       max_features=self.max_features, min_df=self.min_df)
         return FeatureUnion([
+            # words of any script; Thai, Japanese, Chinese runs as character bigrams
             ("word", TfidfVectorizer(analyzer="word", ngram_range=tuple(self.word_ngrams),
-                                     token_pattern=r"(?u)\b\w+\b", **common)),
+                                     tokenizer=word_tokens, token_pattern=None, **common)),
             ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(self.char_ngrams),
                                      **common)),
         ])

@@ -146,6 +146,23 @@ def build_model(kind: str, leaves: Sequence[str], *, params: dict[str, Any] | No
     return cls(**{**params, "leaves": list(leaves), "random_state": seed})
 
 
+EMBEDDING_PARAMS = ("embedding_model", "smoothing_model")
+
+
+def with_embedding_model(kind: str, params: dict[str, Any] | None,
+                         embedding_model: str | None) -> dict[str, Any] | None:
+    """``params`` with ``embedding_model`` set on each parameter of ``kind`` that names a sentence
+    encoder (:data:`EMBEDDING_PARAMS`), unless the parameters already set it."""
+    if not embedding_model:
+        return params
+    names = set(model_class(kind)().get_params())
+    out = dict(params or {})
+    for name in EMBEDDING_PARAMS:
+        if name in names:
+            out.setdefault(name, embedding_model)
+    return out
+
+
 def run_metrics(y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str],
                 taxonomy: Taxonomy) -> dict[str, Any]:
     """``accuracy``, ``macro_f1``, ``level_accuracy`` (``{level name: accuracy}``) and ``n``."""
@@ -203,8 +220,12 @@ def train_models(ws: Workspace, models: Sequence[str] = DEFAULT_MODELS, split: s
                  sample: int | None = None, department: str | None = None,
                  params: dict[str, dict[str, Any]] | None = None, seed: int = 0,
                  label_sources: Sequence[str] = DEFAULT_LABEL_SOURCES,
-                 echo=None) -> list[str]:
+                 echo=None, embedding_model: str | None = None) -> list[str]:
     """Train each kind in ``models`` on split ``split`` and record one run per kind.
+
+    ``embedding_model`` (e.g. ``"multilingual-e5-small"``) is the sentence encoder of every kind
+    that embeds: XGBoost's features, the neural families' smoothing targets, zero-shot's texts
+    (a kind's own ``--param`` wins).
 
     ``sample`` keeps a seeded, leaf-stratified sample of that many training products (the
     validation and test parts stay whole, so figures stay comparable across samples);
@@ -236,8 +257,9 @@ def train_models(ws: Workspace, models: Sequence[str] = DEFAULT_MODELS, split: s
         frame = pd.concat([train, frame[frame["part"] != "train"]], ignore_index=True)
     run_ids = []
     for kind in models:
+        kind_params = with_embedding_model(kind, (params or {}).get(kind), embedding_model)
         run_id = train_one(ws, kind, frame, taxonomy, split=split, sample=sample, department=department,
-                           params=(params or {}).get(kind), seed=seed, label_sources=label_sources)
+                           params=kind_params, seed=seed, label_sources=label_sources)
         run_ids.append(run_id)
         if echo is not None:
             from workbench.runs.records import get_run

@@ -42,8 +42,9 @@ def reason_text(reason: str, item: dict) -> str:
     return REASON_TEXT.get(reason, reason)
 
 
-def product_html(item: dict | None, empty: str = "Nothing left to review in this queue.") -> str:
-    """Title, brand, description, reasons and the predicted path of the item on screen (escaped)."""
+def product_html(item: dict | None, empty: str = "Nothing left to review in this queue.", names=None) -> str:
+    """Title, brand, description, reasons and the predicted path of the item on screen (escaped;
+    ``names``: a leaf's display name in the session's language)."""
     if item is None:
         return f"<div class='wb-product wb-empty'><h3>{escape_html(empty)}</h3></div>"
     reasons = "".join(f"<span class='wb-reason wb-reason-{escape_html(r)}'>{escape_html(reason_text(r, item))}</span>"
@@ -59,19 +60,21 @@ def product_html(item: dict | None, empty: str = "Nothing left to review in this
             f"{escape_html(item['product_id'])} · queue rank {item['rank']}{current}</div>"
             f"<p>{escape_html(desc)}</p>"
             f"<div>Why it is here: {reasons}</div>"
-            f"<p>Model: <b class='wb-predicted'>{escape_html(item['predicted_leaf'] or '')}</b> "
+            f"<p>Model: <b class='wb-predicted'>{escape_html((names or str)(item['predicted_leaf'] or ''))}</b> "
             f"({confidence}{'shelved automatically' if item['decision'] == 'shelved' else 'sent to review'})"
             f"</p></div>")
 
 
-def top5_frame(item: dict | None) -> pd.DataFrame:
-    """``rank, category, probability`` of the model's five best leaves (full paths)."""
+def top5_frame(item: dict | None, names=None) -> pd.DataFrame:
+    """``rank, category, probability, leaf`` of the model's five best leaves: ``category`` the
+    full path as shown (``names``: in the session's language), ``leaf`` the node id."""
     if not item or not item["top5"]:
         return pd.DataFrame({"rank": pd.Series([], dtype="int64"), "category": pd.Series([], dtype=object),
-                             "probability": pd.Series([], dtype=float)})
-    return pd.DataFrame({"rank": range(1, len(item["top5"]) + 1),
-                         "category": [t["leaf"] for t in item["top5"]],
-                         "probability": [t["proba"] for t in item["top5"]]})
+                             "probability": pd.Series([], dtype=float), "leaf": pd.Series([], dtype=object)})
+    leaves = [t["leaf"] for t in item["top5"]]
+    return pd.DataFrame({"rank": range(1, len(leaves) + 1),
+                         "category": [(names or str)(leaf) for leaf in leaves],
+                         "probability": [t["proba"] for t in item["top5"]], "leaf": leaves})
 
 
 def photo_html(item: dict | None) -> str:
@@ -94,12 +97,13 @@ def empty_text(state: ReviewState) -> str:
 def view(ctx):
     """The review page."""
     state = ReviewState(workspace=ctx.workspace, reviewer=ctx.actor, role=ctx.role,
-                        authorize=lambda: ctx.require("review"))  # re-checked at every write
+                        authorize=lambda: ctx.require("review"),  # re-checked at every write
+                        preferences=ctx.preferences)
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
         pn.state.on_session_destroyed(lambda _ctx: state.close())  # give back the claimed item
     readonly = not state.may_review
     search = pn.widgets.AutocompleteInput(
-        label="Another category", options=state.leaf_options(), case_sensitive=False,
+        label="Another category", options=state.search_options(), case_sensitive=False,
         search_strategy="includes", min_characters=2, restrict=True, width=460,
         placeholder="Search categories… (press /)", css_classes=["wb-search"])
     accept = pn.widgets.Button(label="Accept (a)", color="success", disabled=readonly, css_classes=["wb-accept"])
@@ -120,11 +124,12 @@ def view(ctx):
     clear.on_click(lambda _: (setattr(category, "value", ""), setattr(state, "reason_filter", ANY)))
     mode = pn.widgets.RadioButtonGroup(options=list(MODES), value=MODES[0], css_classes=["wb-review-mode"])
     message = pn.Column(sizing_mode="stretch_width", min_height=64, css_classes=["wb-message"])
-    product = pn.pane.HTML(product_html(state.item, empty_text(state)), stylesheets=[STYLE],
+    product = pn.pane.HTML(product_html(state.item, empty_text(state), state.display_name), stylesheets=[STYLE],
                            sizing_mode="stretch_width", height=240)
     photo = pn.pane.HTML(photo_html(state.item), width=240, height=240, css_classes=["wb-photo-box"])
-    top5 = table(top5_frame(state.item), percent=("probability",), buttons={"choose": "✓ choose"},
-                 widths={"rank": 60, "probability": 110, "choose": 90}, height=190, css_classes=["wb-top5"])
+    top5 = table(top5_frame(state.item, state.display_name), percent=("probability",), buttons={"choose": "✓ choose"},
+                 widths={"rank": 60, "probability": 110, "choose": 90}, height=190, css_classes=["wb-top5"],
+                 hidden_columns=["leaf"])
     recent = table(recent_frame(state), css_classes=["wb-recent"])
     counts = pn.pane.HTML(sizing_mode="stretch_width", css_classes=["wb-counts"])
     keys = KeyboardShortcuts(keys=["a", "c", "n", "u"], focus_placeholder="Search categories",
@@ -138,12 +143,16 @@ def view(ctx):
                          f"disagree {c.get('disagree', 0)}, from dashboards {c.get('dashboard', 0)})</span>")
 
     def show_item(*_):
-        product.object = product_html(state.item, empty_text(state))
+        product.object = product_html(state.item, empty_text(state), state.display_name)
         photo.object = photo_html(state.item)
-        top5.value = top5_frame(state.item)
+        top5.value = top5_frame(state.item, state.display_name)
         search.value = ""
         for button in (accept, correct, skip):
             button.disabled = state.item is None or (readonly and button is not skip)
+
+    def show_language(*_):
+        search.options = state.search_options()
+        show_item()
 
     def show_message(*_):
         message.objects = [alert(state.message, state.message_kind)] if state.message else []
@@ -152,6 +161,7 @@ def view(ctx):
         recent.value = recent_frame(state)
 
     state.param.watch(show_item, "item")
+    ctx.preferences.param.watch(show_language, ["language", "search_languages"])
     state.param.watch(show_counts, "counts")
     state.param.watch(show_message, ["message", "message_kind"])
     state.param.watch(show_recent, "recent")
@@ -169,7 +179,7 @@ def view(ctx):
     correct.on_click(act(state.correct))
     skip.on_click(act(state.skip))
     undo.on_click(act(state.undo))
-    top5.on_click(lambda e: act(lambda: state.correct(top5.value.iloc[e.row]["category"]))()
+    top5.on_click(lambda e: act(lambda: state.correct(top5.value.iloc[e.row]["leaf"]))()
                   if e.column == "choose" else None)
     shortcuts = {"a": state.accept, "c": state.correct, "n": state.skip, "u": state.undo}
     keys.on_key(lambda key: act(shortcuts[key])() if mode.value == MODES[0] else None)

@@ -20,6 +20,8 @@ import param
 
 from workbench.app.auth import PermissionDenied, require
 from workbench.app.thumbnails import LARGE, SMALL, image_roots, thumbnail_uri
+from workbench.app.context import Preferences
+from workbench.catalog.category_names import CategoryNames
 from workbench.errors import WorkbenchError
 from workbench.catalog.relabel import load_taxonomy
 from workbench.loop.queue_manual import claim_many, dashboard_sender, pending_by_category
@@ -54,6 +56,8 @@ class ReviewState(param.Parameterized):
     category_filter = param.String(default="", doc="only items predicted under this category ('' = all)")
     bulk_category = param.String(default="", doc="the predicted leaf of the bulk grid")
     bulk = param.List(default=[], doc="the bulk grid: items with the same predicted leaf")
+    preferences = param.ClassSelector(class_=Preferences, default=None, allow_None=True,
+                                      doc="the session's language of category names")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -61,6 +65,7 @@ class ReviewState(param.Parameterized):
         self.claimant = f"{self.reviewer}:{uuid.uuid4().hex[:12]}"
         self._skipped: list[str] = []
         self._leaves: list[str] | None = None
+        self._names: dict[tuple, CategoryNames] = {}
         dates = queue_dates(self.workspace)
         self.param.queue_date.objects = dates
         if self.queue_date is None and dates:
@@ -98,6 +103,27 @@ class ReviewState(param.Parameterized):
         if self._leaves is None:
             self._leaves = list(load_taxonomy(self.workspace).leaves)
         return self._leaves
+
+    def category_names(self) -> CategoryNames:
+        """Category names in the session's language (English fallback), kept per language."""
+        prefs = self.preferences or Preferences()
+        key = (prefs.language, tuple(prefs.languages()))
+        if key not in self._names:
+            self._names[key] = CategoryNames(self.workspace, prefs.language, prefs.languages())
+        return self._names[key]
+
+    def display_name(self, leaf: str | None) -> str:
+        """A leaf as the reviewer reads it (its Shopify name in the chosen language, if any)."""
+        names = self.category_names()
+        return "" if leaf is None else (names.name(leaf) if names.active else leaf)
+
+    def search_options(self) -> dict[str, str]:
+        """The search box's options: ``{label: leaf}``, a label holding the leaf's name in the
+        display language and in every search language, so typing any of them finds it."""
+        names = self.category_names()
+        if not names.active:
+            return {leaf: leaf for leaf in self.leaf_options()}
+        return names.search_options(self.leaf_options())
 
     def _product(self, row: dict) -> dict:
         pid = str(row["product_id"])

@@ -47,6 +47,8 @@ def register(sub, common) -> None:
     p.add_argument("--strip-name-node", action="store_true", help="drop a trailing node naming the product")
     p.add_argument("--levels", help="level names, comma separated (e.g. 'Product Category,Product Family,Product Type')")
     p.add_argument("--department", help="department column, or 'top' for the first category level")
+    p.add_argument("--no-categories", action="store_true",
+                   help="the file has no category column (a catalog without labels, for `workbench cold-start`)")
     p.add_argument("--sample", type=int, help="ingest a seeded random sample of this many rows")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fractions", type=_fractions, help="train,valid,test shares (default 0.7,0.15,0.15)")
@@ -72,7 +74,7 @@ def run_ingest(args) -> int:
     else:
         if not args.path or not args.mapping:
             raise WorkbenchError("give --dataset NAME, or a file PATH with --map title=COLUMN,category=COLUMN")
-        options = IngestOptions(seed=args.seed)
+        options = IngestOptions(seed=args.seed, labelled=not args.no_categories)
         for key, value in overrides.items():
             if value is not None:
                 setattr(options, key, value)

@@ -34,6 +34,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--param", action="append", default=[], metavar="KIND.NAME=VALUE",
                    help="a model parameter, e.g. tfidf.C=0.5 or xgboost.n_estimators=200 "
                         "(value parsed as JSON when it can be; repeatable)")
+    p.add_argument("--embedding-model", default=None, metavar="MODEL",
+                   help="sentence encoder of the kinds that embed (xgboost features, neural smoothing "
+                        "targets, zero-shot): default all-MiniLM-L6-v2, or multilingual-e5-small "
+                        "(alias multilingual) for catalogs in any language")
     p.add_argument("--label-sources", default="catalog,human",
                    help="label provenances trained on (default catalog,human; model labels are "
                         "never trained on unless named here)")
@@ -85,7 +89,8 @@ def run_train(args: argparse.Namespace) -> int:
 
             params = cluster_params(models, params, client.scheduler.address, echo=print)
         train_models(ws, models, split=args.split, sample=args.sample, department=args.department,
-                     params=params, seed=args.seed, label_sources=sources, echo=print)
+                     params=params, seed=args.seed, label_sources=sources, echo=print,
+                     embedding_model=args.embedding_model)
     return 0
 
 

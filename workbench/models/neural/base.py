@@ -7,7 +7,8 @@ reads them; this class owns everything else, each part a parameter that can be s
   ``"balanced"`` or one weight per leaf) plus, when ``semantic_smoothing > 0``, that weight
   times ``KL(soft targets || model)``, the soft targets spreading ``smoothing_start`` ..
   ``smoothing_end`` of each label's mass over its ``smoothing_neighbours`` nearest leaves by
-  category-name embedding (the curriculum; ``smoothing_end=None`` keeps it constant);
+  category-name embedding of ``smoothing_model`` (the curriculum; ``smoothing_end=None`` keeps it
+  constant);
 * early stopping on the validation split (``early_stopping_patience``, None = off; without
   ``X_valid`` a seeded ``validation_fraction`` of the training rows is held out, unless there
   are fewer than 20; ``monitor`` is ``valid_loss`` or ``valid_acc``);
@@ -130,7 +131,8 @@ class NeuralClassifier(CategoryClassifier):
                 valid_enc = self._encode(valid_texts)
                 valid_part = (lambda idx: self._batch(valid_enc, idx), y_valid)
             self.seen_ = np.bincount(y, minlength=n_classes) > 0
-            self.neighbours_ = (_seen_neighbours(_neighbour_matrix(list(self.classes_), self.smoothing_neighbours),
+            self.neighbours_ = (_seen_neighbours(_neighbour_matrix(list(self.classes_), self.smoothing_neighbours,
+                                                                   self.smoothing_model),
                                                  self.seen_)
                                 if self.semantic_smoothing > 0 else None)
             seed_everything(self.random_state)
@@ -305,8 +307,9 @@ def _seen_neighbours(matrix: np.ndarray, seen: np.ndarray) -> np.ndarray:
     return matrix
 
 
-def _neighbour_matrix(classes: list[str], k: int) -> np.ndarray:
-    """Row-stochastic ``(n, n)`` weights over each class's ``k`` semantic neighbours, in ``classes`` order."""
+def _neighbour_matrix(classes: list[str], k: int, model: str = "default") -> np.ndarray:
+    """Row-stochastic ``(n, n)`` weights over each class's ``k`` semantic neighbours, in ``classes``
+    order, from category-name embeddings of ``model`` (the English default or the multilingual one)."""
     from workbench.embeddings.category_neighbours import neighbour_matrix
     from workbench.catalog.taxonomy import Taxonomy
 
@@ -315,6 +318,6 @@ def _neighbour_matrix(classes: list[str], k: int) -> np.ndarray:
         raise WorkbenchError(
             "semantic smoothing needs the classes to be the leaves of one taxonomy (a label is an "
             "ancestor of another); pass leaf labels or set semantic_smoothing=0")
-    matrix = np.asarray(neighbour_matrix(taxonomy, k=k), dtype=np.float32)
+    matrix = np.asarray(neighbour_matrix(taxonomy, k=k, model=model), dtype=np.float32)
     order = [taxonomy.leaf_index(c) for c in classes]
     return matrix[np.ix_(order, order)]

@@ -94,7 +94,8 @@ class TransformerClassifier(NeuralClassifier):
                  smoothing_neighbours=5, smoothing_start=0.3, smoothing_end=0.0,
                  early_stopping_patience=2, monitor="valid_loss", validation_fraction=0.1,
                  checkpoint_dir=None, resume=True, mixed_precision="auto", device=None,
-                 num_threads=None, text_fields=("title", "brand"), callbacks=None, progress=None):
+                 num_threads=None, text_fields=("title", "brand"), callbacks=None, progress=None,
+                 smoothing_model="default"):
         self._store_params(locals())
 
     def _prepare(self, texts):

@@ -9,23 +9,24 @@ Ids: word 0 = padding, 1 = unknown; bucket 0 = padding, buckets 1..n_buckets.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from typing import Iterable, Sequence
 
 import numpy as np
 import torch
 
+from workbench.catalog.text import word_tokens
 from workbench.errors import WorkbenchError
 
 PAD, UNK = 0, 1
-_TOKEN = re.compile(r"\w+", re.UNICODE)
 _FNV_OFFSET, _FNV_PRIME = 0x811C9DC5, 0x01000193
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-cased word tokens (letters and digits; punctuation splits words)."""
-    return _TOKEN.findall(text.lower())
+    """Lower-cased word tokens of any script (:func:`workbench.catalog.text.word_tokens`:
+    letters, marks and digits; punctuation splits words; Thai, Japanese and Chinese runs become
+    character bigrams)."""
+    return word_tokens(text)
 
 
 def fnv1a(text: str) -> int:
@@ -105,7 +106,8 @@ class SubwordVocabulary:
     def to_json(self) -> dict:
         """The vocabulary as JSON-able data."""
         return {"words": self.words, "n_buckets": self.n_buckets, "ngram_range": list(self.ngram_range),
-                "hash": "fnv1a-32", "tokenizer": r"lower \w+"}
+                "hash": "fnv1a-32",
+                "tokenizer": "word_tokens: lower letters+marks+digits, spaceless scripts as char bigrams"}
 
     @classmethod
     def from_json(cls, data: dict) -> "SubwordVocabulary":
