@@ -163,10 +163,12 @@ def resolve_thresholds(ws: Workspace, threshold: float | None,
 
 def classify_products(ws: Workspace, product_ids: Sequence[str], *, run_id: str | None = None,
                       threshold: float | None = None, overrides: Mapping[str, float] | None = None,
-                      batch_date: date | None = None) -> pd.DataFrame:
+                      batch_date: date | None = None, decision: str = "argmax") -> pd.DataFrame:
     """Predict products already in the workspace and shelve or send each to review.
 
-    Returns the new ``classifications`` rows. Products with a catalog or human label keep it;
+    ``decision`` chooses each product's leaf from the model's probabilities: ``argmax``, or
+    ``min-risk`` (the leaf with the smallest expected tree distance; its own probability then
+    meets the threshold). Returns the new ``classifications`` rows. Products with a catalog or human label keep it;
     the decision is still recorded.
     """
     ensure_tables(ws)
@@ -176,7 +178,8 @@ def classify_products(ws: Workspace, product_ids: Sequence[str], *, run_id: str 
     proba, classes = predict_products(ws, run_id, ids)
     taxonomy = _taxonomy_for(ws, classes)
     over = {k: v for k, v in over.items() if k in taxonomy}
-    preview = shelving_preview(ids, proba, classes=classes, taxonomy=taxonomy, threshold=thr, overrides=over)
+    preview = shelving_preview(ids, proba, classes=classes, taxonomy=taxonomy, threshold=thr, overrides=over,
+                               decision=decision)
     decided = preview.frame
     ordered = np.sort(proba, axis=1)
     margin = ordered[:, -1] - (ordered[:, -2] if proba.shape[1] > 1 else 0.0)
@@ -207,7 +210,8 @@ def unlabelled_mapping(mapping: ColumnMapping) -> ColumnMapping:
 def classify_file(ws: Workspace, path: str | Path, mapping: ColumnMapping | None = None, *,
                   dataset: str | None = None, run_id: str | None = None, threshold: float | None = None,
                   overrides: Mapping[str, float] | None = None, batch_date: date | None = None,
-                  fmt: str | None = None, delimiter: str | None = None) -> ClassifySummary:
+                  fmt: str | None = None, delimiter: str | None = None,
+                  decision: str = "argmax") -> ClassifySummary:
     """Ingest a file of new products (no categories) and classify them.
 
     The column mapping is ``mapping`` or the built-in recipe of ``dataset`` (its category
@@ -231,6 +235,9 @@ def classify_file(ws: Workspace, path: str | Path, mapping: ColumnMapping | None
             options.department = mapping.department
         else:
             mapping = dataclasses.replace(mapping, department=None)
+    from workbench.evaluate.decision import check_decision
+
+    check_decision(decision)
     run_id = run_id or default_run(ws)  # fail before ingesting anything
     summary = ingest_file(ws, path, mapping, options=options, dataset=dataset, fmt=fmt, delimiter=delimiter)
     ids = ingested_ids(ws, summary.fingerprint)
@@ -238,7 +245,7 @@ def classify_file(ws: Workspace, path: str | Path, mapping: ColumnMapping | None
         raise WorkbenchError(f"no product of {Path(path).name} was accepted ({summary.rejected} rejected); "
                              "see the reject reasons above")
     rows = classify_products(ws, ids, run_id=run_id, threshold=threshold, overrides=overrides,
-                             batch_date=batch_date)
+                             batch_date=batch_date, decision=decision)
     thr, over = resolve_thresholds(ws, threshold, overrides)
     n_shelved = int((rows["decision"] == "shelved").sum())
     return ClassifySummary(run_id, rows["batch_date"].iloc[0], len(rows), n_shelved, len(rows) - n_shelved,
