@@ -94,7 +94,8 @@ class XGBoostClassifier(CategoryClassifier):
     ``n_estimators``, ``learning_rate``, ``max_depth``, ``min_child_weight``, ``subsample``,
     ``colsample_bytree``, ``max_bin``, ``early_stopping_rounds`` (on the validation split given to
     ``fit``), ``class_weight`` (``None``, ``"sqrt"``, ``"balanced"``), ``n_jobs``, ``progress``
-    (a bar per boosting round; ``None`` = only on a terminal), ``random_state``.
+    (a bar per boosting round; ``None`` = only on a terminal), ``oversample`` (``"sqrt"`` or
+    ``"balanced"`` repeats rare leaves' products, :mod:`workbench.models.sampling`), ``random_state``.
     """
 
     kind = "xgboost"
@@ -103,7 +104,7 @@ class XGBoostClassifier(CategoryClassifier):
                  workspace=None, use_brand=True, brand_top_n=100, use_price=True, device=None,
                  n_estimators=300, learning_rate=0.2, max_depth=6, min_child_weight=1.0,
                  subsample=1.0, colsample_bytree=0.5, max_bin=64, early_stopping_rounds=20,
-                 class_weight=None, n_jobs=None, progress=None, random_state=0):
+                 class_weight=None, oversample=None, n_jobs=None, progress=None, random_state=0):
         self._store_params(locals())
 
     # features ---------------------------------------------------------------------------
