@@ -10,9 +10,11 @@ import pandas as pd
 import panel as pn
 
 from workbench.app.keyboard import KeyboardShortcuts
+from workbench.app.safe_text import escape_html
 from workbench.app.state.review import ReviewState, recent_frame
 from workbench.app.widgets import alert, table
 from workbench.errors import WorkbenchError
+from workbench.loop.review_queue import suspect_reason
 
 TITLE = "Review queue"
 ORDER = 70
@@ -27,11 +29,28 @@ STYLE = """
 """
 
 
+def reason_text(reason: str, item: dict) -> str:
+    """The words of one reason badge (a suspect label names the suggested category)."""
+    if reason == "suspect" and item.get("suspect"):
+        return suspect_reason(item["suspect"].get("suggested", ""))
+    return REASON_TEXT.get(reason, reason)
+
+
+def suspect_html(item: dict) -> str:
+    """For a suspect catalog label: the label as the catalog has it, and what accepting does."""
+    suspect = item.get("suspect")
+    if not suspect:
+        return ""
+    return (f"<p class='wb-suspect'>Catalog label: <b class='wb-given'>{escape_html(suspect.get('given'))}</b>. "
+            "Accept takes the suggestion; to keep the catalog label, search for it and save it as the "
+            "correction.</p>")
+
+
 def product_html(item: dict | None) -> str:
     """Title, brand, description, reasons and the predicted path of the item on screen."""
     if item is None:
         return "<div class='wb-product wb-empty'><h3>Nothing left to review in this queue.</h3></div>"
-    reasons = "".join(f"<span class='wb-reason wb-reason-{r}'>{html.escape(REASON_TEXT.get(r, r))}</span>"
+    reasons = "".join(f"<span class='wb-reason wb-reason-{escape_html(r)}'>{escape_html(reason_text(r, item))}</span>"
                       for r in item["reasons"])
     desc = html.escape(item["description"] or "")
     return (f"<div class='wb-product' data-product-id='{html.escape(item['product_id'])}'>"
@@ -41,8 +60,14 @@ def product_html(item: dict | None) -> str:
             f"<p>{desc[:600] + ('…' if len(desc) > 600 else '')}</p>"
             f"<div>Why it is here: {reasons}</div>"
             f"<p>Model: <b class='wb-predicted'>{html.escape(item['predicted_leaf'] or '')}</b> "
-            f"({item['proba']:.1%}; {'shelved automatically' if item['decision'] == 'shelved' else 'sent to review'})"
-            f"</p></div>")
+            f"({item['proba']:.1%}; {_decision_text(item)})"
+            f"</p>{suspect_html(item)}</div>")
+
+
+def _decision_text(item: dict) -> str:
+    if item.get("suspect") and item.get("decision") is None:
+        return "out-of-sample suggestion of the label-issues scan"
+    return "shelved automatically" if item["decision"] == "shelved" else "sent to review"
 
 
 def top5_frame(item: dict | None) -> pd.DataFrame:
@@ -95,7 +120,7 @@ def view(ctx):
         counts.object = (f"<span data-pending='{c.get('pending', 0)}' data-done='{c.get('done', 0)}'>"
                          f"{c.get('pending', 0)} to review, {c.get('done', 0)} done of {c.get('total', 0)} "
                          f"(random {c.get('random', 0)}, uncertain {c.get('uncertain', 0)}, "
-                         f"disagree {c.get('disagree', 0)})</span>")
+                         f"disagree {c.get('disagree', 0)}, suspect labels {c.get('suspect', 0)})</span>")
 
     def show_item(*_):
         product.object = product_html(state.item)
@@ -140,7 +165,8 @@ def view(ctx):
     who = pn.pane.Markdown(f"Reviewer: **{ctx.actor}** ({ctx.role})", css_classes=["wb-who"])
     return pn.Column(
         pn.pane.Markdown(f"## {TITLE}\nA random sample of each day's products (for an honest accuracy "
-                         "figure), the least confident ones and those two runs disagree on."),
+                         "figure), the least confident ones, those two runs disagree on, and catalog "
+                         "labels that look wrong (suspect labels)."),
         pn.Row(date, counts, who, sizing_mode="stretch_width"),
         keys,
         pn.Row(photo, product, sizing_mode="stretch_width"),

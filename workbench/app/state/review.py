@@ -74,6 +74,10 @@ class ReviewState(param.Parameterized):
             "SELECT top5, decision, threshold FROM classifications WHERE product_id = ? AND run_id = ? "
             "ORDER BY classified_at DESC LIMIT 1", [pid, row["run_id"]])
         top5 = json.loads(top["top5"].iloc[0]) if len(top) else []
+        detail = json.loads(row["detail"]) if isinstance(row.get("detail"), str) and row["detail"] else {}
+        suspect = detail.get("suspect")
+        if suspect and not top5:  # a catalog product: the out-of-sample top-5 of the label-issues scan
+            top5 = suspect.get("top5") or []
         image = product.get("image")
         photo = image if isinstance(image, str) and Path(image).is_file() else None
         return {"product_id": pid, "queue_date": row["queue_date"], "reason": row["reason"],
@@ -82,7 +86,8 @@ class ReviewState(param.Parameterized):
                 "proba": float(row["proba"]), "title": product["title_raw"] or product["title"],
                 "brand": product["brand"], "description": product["description"], "photo": photo,
                 "top5": top5, "decision": top["decision"].iloc[0] if len(top) else None,
-                "current_leaf": product["leaf"], "label_source": product["label_source"]}
+                "current_leaf": product["leaf"], "label_source": product["label_source"],
+                "suspect": suspect}
 
     def refresh(self) -> None:
         """Re-read the queue counts and this reviewer's latest decisions."""
