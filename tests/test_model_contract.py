@@ -1,7 +1,7 @@
 """The one model interface, checked for every family on real fashion products.
 
-Parametrised over ``tfidf``, ``xgboost``, ``transformer``, ``cnn-lstm``, ``fasttext`` and
-``ensemble`` with tiny
+Parametrised over ``tfidf``, ``xgboost``, ``transformer``, ``cnn-lstm``, ``fasttext``,
+``ensemble`` and ``hierarchical`` with tiny
 configurations: clone / ``get_params``, the not-fitted error, ``fit`` returning ``self``,
 probabilities over every taxonomy leaf summing to 1, ``predict`` = labels of the argmax, a
 zero column for a leaf unseen in training, ``save`` / ``load`` giving the same probabilities
@@ -25,7 +25,7 @@ from workbench.paths import PROJECT_ROOT
 STYLES = PROJECT_ROOT.parent / "shared" / "datasets" / "fashion" / "styles.csv"
 FLIPKART = PROJECT_ROOT.parent / "shared" / "datasets" / "flipkart" / "flipkart_20k.csv"
 
-KINDS = ["tfidf", "xgboost", "transformer", "cnn-lstm", "fasttext", "ensemble"]
+KINDS = ["tfidf", "xgboost", "transformer", "cnn-lstm", "fasttext", "ensemble", "hierarchical"]
 
 # Tiny configurations; keys a family does not have are skipped (see ``make``).
 TINY = {
@@ -38,6 +38,7 @@ TINY = {
                      early_stopping_patience=None, num_threads=1, progress=False),
     "fasttext": dict(epoch=10, dim=16, maxn=4),
     "ensemble": dict(members={"tfidf": {}, "fasttext": dict(epoch=10, dim=16, maxn=4)}),
+    "hierarchical": {},
 }
 
 
@@ -208,7 +209,7 @@ def test_the_same_seed_gives_the_same_output(fitted, catalog, cache_dir):
 
 
 # beyond the shared contract: the non-neural families ---------------------------------------
-@pytest.mark.parametrize("kind", ["tfidf", "xgboost"])
+@pytest.mark.parametrize("kind", ["tfidf", "xgboost", "hierarchical"])
 def test_learns_more_than_the_majority_leaf(kind, catalog, cache_dir):
     X, y = catalog["train"]
     Xt, yt = catalog["test"]

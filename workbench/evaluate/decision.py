@@ -53,7 +53,8 @@ def _expected_distances(proba: np.ndarray, tree: TreeIndex, incidence: sparse.cs
     mass = np.asarray(incidence.T @ block.T)  # (n_nodes, n): subtree masses
     shared = np.asarray(incidence @ mass).T  # (n, k): expected number of shared ancestors
     level = tree.level.astype(np.float64)
-    return level[None, :] + (block @ level)[:, None] - 2.0 * shared
+    # level(j) weighs the row's total mass: exact for rows that do not sum to 1 exactly (float32)
+    return level[None, :] * block.sum(axis=1, keepdims=True) + (block @ level)[:, None] - 2.0 * shared
 
 
 def expected_tree_distance(proba: np.ndarray, *, classes: Sequence[str], taxonomy: Taxonomy) -> np.ndarray:
