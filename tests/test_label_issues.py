@@ -5,6 +5,7 @@ reviewer's decision becomes a human label, and ``retrain`` trains on it."""
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -177,3 +178,29 @@ def test_queue_build_suspect_needs_a_scan(sample_workspace):
     ws = sample_workspace("no_scan", 300)
     with pytest.raises(WorkbenchError, match="workbench label-issues"):
         build_queue(ws, "2026-02-02", n_suspect=5)
+
+
+def test_the_review_page_says_why_a_suspect_is_there(planted):
+    """What a reviewer sees: the reason in words with the suggestion, the catalog's label, the
+    out-of-sample top 5; seller text and category names stay inert."""
+    from workbench.app.pages.review import product_html, top5_frame
+    from workbench.app.state.review import ReviewState
+
+    ws, _, _ = planted
+    state = ReviewState(workspace=ws, reviewer="vic", queue_date=date(2026, 2, 3))
+    item = state.item
+    assert item is not None and item["reasons"] == ["suspect"]
+    from workbench.app.safe_text import escape_html
+
+    page = product_html(item)
+    assert f"suspect catalog label: suggested {escape_html(item['suspect']['suggested'])}" in page
+    assert f"Catalog label: <b class='wb-given'>{escape_html(item['suspect']['given'])}</b>" in page
+    assert "out-of-sample suggestion" in page
+    top = top5_frame(item)
+    assert len(top) == 5 and top["category"].iloc[0] in (item["suspect"]["suggested"], item["suspect"]["given"])
+    state.close()
+    hostile = dict(item, title="<img src=x onerror=alert(1)>",
+                   suspect={**item["suspect"], "given": "<script>x</script>", "suggested": "<b>y</b>"})
+    page = product_html(hostile)
+    assert "<img src=x" not in page and "<script>" not in page and "<b>y</b>" not in page
+    assert "&lt;script&gt;" in page and "suggested &lt;b&gt;y&lt;/b&gt;" in page

@@ -226,3 +226,22 @@ def test_comparison_page_shows_min_risk_rows_and_per_level_prf(real):
     levels = state.level_prf_table()
     assert len(levels) == len(preds)
     assert {"articleType P", "articleType R", "articleType F1", "hierarchical F1 (macro)"} <= set(levels.columns)
+
+
+def test_compare_shows_a_row_per_run_and_decision(real, capsys):
+    ws, taxonomy, preds = real
+    assert main(["compare", "--workspace", str(ws.path), "--decision", "argmax,min-risk", "--json"]) == 0
+    rows = pd.DataFrame(json.loads(capsys.readouterr().out))
+    assert len(rows) == 2 * len(preds) and set(rows["decision"]) == {"argmax", "min-risk"}
+    for run_id, p in preds.items():
+        mine = rows[rows["run_id"] == run_id].set_index("decision")
+        assert mine.loc["argmax", "accuracy"] == pytest.approx(float(np.mean(p.classes[p.proba.argmax(1)] == p.y_true)))
+        pick = min_risk_leaves(p.proba, classes=p.classes, taxonomy=taxonomy)
+        sev = error_severity(p.y_true, p.proba, classes=p.classes, taxonomy=taxonomy, pred=pick)
+        assert mine.loc["min-risk", "cross_family_errors"] == pytest.approx(sev["cross_family_error_share"])
+        assert mine.loc["min-risk", "mean_error_distance"] == pytest.approx(sev["mean_error_distance"])
+    assert main(["compare", "--workspace", str(ws.path), "--decision", "min-risk"]) == 0
+    text = capsys.readouterr().out
+    assert "min-risk" in text and "cross_family_errors" in text
+    assert main(["compare", "--workspace", str(ws.path), "--decision", "vote"]) == 2
+    assert "unknown decision rule 'vote'" in capsys.readouterr().err
