@@ -67,14 +67,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 120) -> None:
-    """Wait until ``url`` answers 200 (fails early if the server process died)."""
+def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 120,
+              request_timeout: float = 5) -> None:
+    """Wait until ``url`` answers 200 (fails early if the server process died); on a loaded
+    machine a first page render can outlast a short ``request_timeout``, and every retry
+    renders again."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}: {proc.stdout.read() if proc.stdout else ''}")
         try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
+            with urllib.request.urlopen(url, timeout=request_timeout) as resp:
                 if resp.status == 200:
                     return
         except OSError:

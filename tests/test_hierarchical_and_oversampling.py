@@ -133,3 +133,44 @@ def test_oversampling_predicts_rare_leaves_more_often(kind, fashion):
     rare_predicted = {k: int(np.isin(v, list(rare)).sum()) for k, v in predicted.items()}
     assert rare_predicted["over"] > rare_predicted["plain"], rare_predicted
     assert over.get_params()["oversample"] == "balanced"
+
+
+# a catalog these were not built on: Flipkart, deep and uneven (leaves at levels 2 and 3) ------
+@pytest.mark.slow
+def test_hierarchical_min_risk_and_label_issues_on_flipkart(flipkart_ws):
+    from workbench.catalog.relabel import load_taxonomy
+    from workbench.evaluate.decision import min_risk_leaves
+    from workbench.loop.label_issues import find_label_issues
+    from workbench.loop.shelving import load_run_model, products_frame
+    from workbench.runs.evaluation import evaluate_run
+    from workbench.runs.records import load_predictions
+    from workbench.runs.training import train_models
+
+    ws = flipkart_ws
+    taxonomy = load_taxonomy(ws)
+    depths = {taxonomy.level(leaf) for leaf in taxonomy.leaves}
+    assert len(depths) > 1  # an uneven tree
+    flat, tree = train_models(ws, ["tfidf", "hierarchical"], "grouped")
+    accuracy = {r: evaluate_run(ws, r)["accuracy"] for r in (flat, tree)}
+    assert accuracy[tree] > 0.6 and accuracy[tree] > accuracy[flat] - 0.06, accuracy
+    # path-consistent on the uneven tree too
+    model = load_run_model(ws, tree)
+    preds = load_predictions(ws, tree, "test")
+    nodes = model.node_proba(products_frame(ws, preds.product_ids[:100]))
+    for node in taxonomy.internal_nodes():
+        np.testing.assert_allclose(nodes[node], sum(nodes[c] for c in taxonomy.children(node)), atol=1e-9)
+    # min-risk never farther in expectation than the argmax, leaves of uneven depth included
+    for run_id in (flat, tree):
+        p = load_predictions(ws, run_id, "test")
+        D = np.array([[taxonomy.distance(a, b) for b in p.classes] for a in p.classes], dtype=float)
+        risk = np.asarray(p.proba, dtype=float) @ D.T
+        pick = min_risk_leaves(p.proba, classes=p.classes, taxonomy=taxonomy)
+        rows = np.arange(len(pick))
+        assert (risk[rows, pick] <= risk[rows, p.proba.argmax(axis=1)] + 1e-9).all()
+        m = evaluate_run(ws, run_id, decision="min-risk")
+        assert m["family_level"] == 2 and m["decision"] == "min-risk"
+    # label issues from a plain run's valid and test predictions (no k-fold here), with a note
+    scan = find_label_issues(ws, run_id=flat)
+    assert scan.n_products == len(load_predictions(ws, flat, "valid").y_true) + len(preds.y_true)
+    assert any("not a k-fold run" in n for n in scan.notes)
+    assert (scan.issues["suggested_leaf"] != scan.issues["given_leaf"]).all()

@@ -217,15 +217,22 @@ def test_comparison_page_shows_min_risk_rows_and_per_level_prf(real):
 
     ws, _, preds = real
     for run_id in preds:
+        evaluate_run(ws, run_id)
         evaluate_run(ws, run_id, decision="min-risk")
     state = ComparisonState(workspace=ws)
-    table = state.metrics_table()
-    assert set(table["decision"]) == {"argmax", "min-risk"}
-    assert len(table) == 2 * len(preds)
-    assert {"cross-family errors", "mean error distance"} <= set(table.columns)
+    assert len(state.metrics_table()) == len(preds)  # the headline table keeps one row per run
+    table = state.decision_table()
+    assert len(table) == 2 * len(preds) and set(table["decision"]) == {"argmax", "min-risk"}
+    for run_id in preds:
+        label = state.metrics_table().set_index("run_id").loc[run_id, "run"]
+        mine = table[table["run"] == label].set_index("decision")
+        assert mine.loc["min-risk", "cross-family errors"] == pytest.approx(
+            stored_metrics(ws, run_id, decision="min-risk")["cross_family_error_share"])
     levels = state.level_prf_table()
     assert len(levels) == len(preds)
-    assert {"articleType P", "articleType R", "articleType F1", "hierarchical F1 (macro)"} <= set(levels.columns)
+    assert {"articleType P / R / F1", "hierarchical P / R / F1 (macro)"} <= set(levels.columns)
+    p, r, f = (float(x.rstrip("%")) for x in levels["articleType P / R / F1"].iloc[0].split(" / "))
+    assert 0 < p <= 100 and 0 < r <= 100 and 0 < f <= 100
 
 
 def test_compare_shows_a_row_per_run_and_decision(real, capsys):

@@ -11,8 +11,8 @@ from workbench.app.widgets import html_table, no_runs
 TITLE = "Model comparison"
 ORDER = 10
 WARM = True  # rendered once at server start (fills caches, compiles datashader)
-PERCENT = ("accuracy", "macro-F1", "hierarchical F1", "coverage @ 90%", "coverage @ 95%", "coverage @ 98%",
-           "cross-family errors")
+PERCENT = ("accuracy", "macro-F1", "hierarchical F1", "coverage @ 90%", "coverage @ 95%", "coverage @ 98%")
+DECISION_PERCENT = ("accuracy", "macro-F1", "cross-family errors", "cross-family (of products)")
 
 
 def view(ctx):
@@ -21,23 +21,28 @@ def view(ctx):
     if not state.has_runs:
         return no_runs()
     metrics = html_table(state.metrics_table(), percent=PERCENT,
-                         decimals=("ECE", "mean tree distance", "mean error distance", "train seconds"),
-                         css_classes=["wb-metrics"])
-    levels = state.level_prf_table()
-    level_prf = html_table(levels, percent=[c for c in levels.columns if c != "run"], css_classes=["wb-level-prf"])
+                         decimals=("ECE", "mean tree distance", "train seconds"), css_classes=["wb-metrics"])
+    decisions = html_table(state.decision_table(), percent=DECISION_PERCENT, decimals=("mean error distance",),
+                           css_classes=["wb-decisions"])
+    level_prf = html_table(state.level_prf_table(), css_classes=["wb-level-prf"])
     runs = pn.widgets.MultiChoice.from_param(state.param.runs, label="Runs in the figures",
                                              sizing_mode="stretch_width")
     return pn.Column(
         pn.pane.Markdown(f"## {TITLE}\nEvery evaluated run on the **{ctx.settings.part}** part. "
                          "Coverage @ 95% is the share of products shelved automatically at the "
-                         "threshold that keeps 95% accuracy among them. A run evaluated with "
-                         "`--decision min-risk` has a second row: the leaf with the smallest expected "
-                         "tree distance instead of the most probable one."),
+                         "threshold that keeps 95% accuracy among them. `min-risk` picks the leaf "
+                         "with the smallest expected tree distance instead of the most probable one."),
         metrics,
-        pn.pane.Markdown("**Precision, recall and F1 per level**, macro-averaged over each level's "
-                         "categories (a family predicted right counts at its level even when the "
-                         "type is wrong)"),
-        level_prf, runs,
+        pn.FlexBox(
+            pn.Column(pn.pane.Markdown("**How bad the errors are**: mean tree distance of the wrong "
+                                       "predictions (2 = a sibling) and the share that leave the true "
+                                       "family; a `min-risk` row per run evaluated with "
+                                       "`--decision min-risk`"), decisions),
+            pn.Column(pn.pane.Markdown("**Precision / recall / F1 per level**, macro-averaged over each "
+                                       "level's categories (a family predicted right counts at its level "
+                                       "even when the type is wrong)"), level_prf),
+            gap="2em"),
+        runs,
         # unlinked: the curves zoom on their own accuracy range, the bars start at 0
         pn.FlexBox(pn.pane.HoloViews(state.curves_plot, linked_axes=False),
                    pn.pane.HoloViews(state.level_plot, linked_axes=False),

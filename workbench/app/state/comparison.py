@@ -37,27 +37,22 @@ class ComparisonState(param.Parameterized):
         return bool(self.param.runs.objects)
 
     def metrics_table(self) -> pd.DataFrame:
-        """One row per evaluated run and decision rule (``argmax``, and ``min-risk`` where
-        `workbench evaluate --decision min-risk` stored it): model, split, size, time and the
-        headline metrics, with the severity of the errors."""
+        """One row per evaluated run: model, split, size, time and the headline metrics."""
         runs = data.evaluated_runs(self.workspace, self.part)
-        min_risk = data.evaluated_runs(self.workspace, evaluation_part(self.part, "min-risk"))
         differing = self._differing_params(runs)
         rows = []
-        for run in [*runs.to_dict("records"), *min_risk.to_dict("records")]:
+        for run in runs.to_dict("records"):
             m = run["evaluation"]
             params = run["params"] if isinstance(run["params"], dict) else {}
             row = {"run": run["label"], "run_id": run["run_id"], "model": run["model"],
-                   "decision": m.get("decision", "argmax"), "split": run["split"],
+                   "split": run["split"],
                    "training sample": "all" if pd.isna(run.get("sample")) else f"{int(run['sample']):,}",
                    "parameters": ", ".join(f"{k}={params[k]}" for k in differing.get(run["model"], [])
                                            if k in params),
                    "test products": m.get("n"),
                    "accuracy": m.get("accuracy"), "macro-F1": m.get("macro_f1"),
                    "hierarchical F1": (m.get("hierarchical") or {}).get("f1"),
-                   "ECE": m.get("ece"), "mean tree distance": m.get("mean_distance"),
-                   "mean error distance": m.get("mean_error_distance"),
-                   "cross-family errors": m.get("cross_family_error_share")}
+                   "ECE": m.get("ece"), "mean tree distance": m.get("mean_distance")}
             for key, name in TARGET_COLUMNS:
                 row[name] = (m.get("coverage_at") or {}).get(key)
             row["train seconds"] = run.get("train_seconds")
@@ -65,20 +60,41 @@ class ComparisonState(param.Parameterized):
         table = pd.DataFrame(rows)
         return table.sort_values("accuracy", ascending=False).reset_index(drop=True) if len(table) else table
 
+    def decision_table(self) -> pd.DataFrame:
+        """How bad the errors are, per evaluated run and decision rule: a row for the argmax and
+        one more for ``min-risk`` where `workbench evaluate --decision min-risk` stored it, with
+        accuracy, macro-F1, the mean tree distance of the errors and the share of errors that
+        leave the true leaf's family (of the errors, and of all products)."""
+        runs = data.evaluated_runs(self.workspace, self.part)
+        min_risk = data.evaluated_runs(self.workspace, evaluation_part(self.part, "min-risk"))
+        rows = []
+        for run in [*runs.to_dict("records"), *min_risk.to_dict("records")]:
+            m = run["evaluation"]
+            rows.append({"run": run["label"], "decision": m.get("decision", "argmax"),
+                         "accuracy": m.get("accuracy"), "macro-F1": m.get("macro_f1"),
+                         "mean error distance": m.get("mean_error_distance"),
+                         "cross-family errors": m.get("cross_family_error_share"),
+                         "cross-family (of products)": m.get("cross_family_rate")})
+        table = pd.DataFrame(rows)
+        return table.sort_values(["run", "decision"], kind="mergesort").reset_index(drop=True) if len(table) else table
+
     def level_prf_table(self) -> pd.DataFrame:
-        """One row per evaluated run (argmax): precision, recall and F1 at every taxonomy level,
-        macro-averaged over that level's categories, and the macro-averaged hierarchical P/R/F1."""
+        """One row per evaluated run (argmax): ``precision / recall / F1`` at every taxonomy level,
+        macro-averaged over that level's categories, and the macro-averaged hierarchical figures
+        (one text cell each, so that a deep tree still fits the page)."""
+        def cell(*values) -> str:
+            return " / ".join("n/a" if v is None else f"{100 * v:.1f}%" for v in values)
+
         rows = []
         for run in data.evaluated_runs(self.workspace, self.part).to_dict("records"):
             m = run["evaluation"]
             row = {"run": run["label"]}
             for level, prf in (m.get("level_prf") or {}).items():
-                row.update({f"{level} P": prf.get("precision_macro"), f"{level} R": prf.get("recall_macro"),
-                            f"{level} F1": prf.get("f1_macro")})
+                row[f"{level} P / R / F1"] = cell(prf.get("precision_macro"), prf.get("recall_macro"),
+                                                  prf.get("f1_macro"))
             macro = m.get("hierarchical_macro") or {}
-            row.update({"hierarchical P (macro)": macro.get("precision"),
-                        "hierarchical R (macro)": macro.get("recall"),
-                        "hierarchical F1 (macro)": macro.get("f1")})
+            row["hierarchical P / R / F1 (macro)"] = cell(macro.get("precision"), macro.get("recall"),
+                                                          macro.get("f1"))
             rows.append(row)
         return pd.DataFrame(rows)
 
