@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from workbench.loop.label_issues import FILTERS, RANKINGS
 from workbench.store import Workspace
 
 
@@ -25,10 +26,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                    help="a parameter of the k-fold model, e.g. C=0.25 (value parsed as JSON when it can "
                         "be; repeatable)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--filter", dest="filter_by", default="prune_by_noise_rate",
-                   help="cleanlab's filter_by (default prune_by_noise_rate)")
-    p.add_argument("--rank-by", default="self_confidence",
-                   choices=["self_confidence", "normalized_margin", "confidence_weighted_entropy"],
+    p.add_argument("--filter", dest="filter_by", default="prune_by_noise_rate", choices=FILTERS, metavar="FILTER",
+                   help=f"cleanlab's filter_by: {', '.join(FILTERS)} (default prune_by_noise_rate)")
+    p.add_argument("--rank-by", default="self_confidence", choices=RANKINGS,
                    help="label-quality score the issues are ranked by (default self_confidence)")
     p.add_argument("--low-memory", action="store_true",
                    help="cleanlab's batched, memory-lean search (chosen by itself for very large inputs)")
