@@ -67,8 +67,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 120,
-              request_timeout: float = 5) -> None:
+def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 300,
+              request_timeout: float = 60) -> None:
     """Wait until ``url`` answers 200 (fails early if the server process died); on a loaded
     machine a first page render can outlast a short ``request_timeout``, and every retry
     renders again."""

@@ -36,7 +36,7 @@ def served(evaluated_ws, tmp_path_factory, output_dir):
     proc = start_server([*workbench_cli(), "serve", "--workspace", str(root), "--port", str(port), "--no-show"],
                         shots / "comparison_server.log")
     try:
-        wait_http(f"http://127.0.0.1:{port}/", proc, timeout=600, request_timeout=120)
+        wait_http(f"http://127.0.0.1:{port}/", proc)
         yield {"url": f"http://127.0.0.1:{port}/", "runs": runs, "shots": shots}
     finally:
         stop(proc)
