@@ -47,9 +47,21 @@ SECTION = "## Models"
 REFERENCE = {"accuracy": 0.976, "macro_f1": 0.947}  # ../shared/datasets/README.md, TF-IDF + LinearSVC
 #: The catalog attribute the `+usage` rows and the ensemble add to title and brand.
 WITH_USAGE = ["title", "brand", "usage"]
-#: Benchmark rows that are a kind with other parameters: row name -> (kind, parameters).
-VARIANTS = {"tfidf+usage": ("tfidf", {"fields": WITH_USAGE}),
-            "ensemble": ("ensemble", {"fields": WITH_USAGE})}
+#: Benchmark rows that are a kind with other parameters: row name -> (kind, parameters, note).
+USAGE_NOTE = "title, brand and the catalog's `usage` attribute"
+VARIANTS = {"tfidf+usage": ("tfidf", {"fields": WITH_USAGE}, USAGE_NOTE),
+            "ensemble": ("ensemble", {"fields": WITH_USAGE},
+                         USAGE_NOTE + "; geometric mean of tfidf, fasttext and cnn-lstm (defaults)"),
+            # the long tail: no rebalancing, class weights (tfidf's default), oversampling
+            "tfidf+no-class-weight": ("tfidf", {"class_weight": None}, "class_weight=None: no rebalancing"),
+            "tfidf+oversample-sqrt": ("tfidf", {"class_weight": None, "oversample": "sqrt"},
+                                      "class_weight=None, oversample=sqrt (as sample weights)"),
+            "tfidf+oversample-balanced": ("tfidf", {"class_weight": None, "oversample": "balanced"},
+                                          "class_weight=None, oversample=balanced (as sample weights)"),
+            "fasttext+oversample-sqrt": ("fasttext", {"oversample": "sqrt"},
+                                         "oversample=sqrt (lines repeated; fastText has no class weights)"),
+            "fasttext+oversample-balanced": ("fasttext", {"oversample": "balanced"},
+                                             "oversample=balanced (lines repeated)")}
 #: Recorded titles-only runs whose probabilities the `vote` row combines (no training).
 VOTE = ("tfidf", "fasttext", "cnn-lstm")
 # one thread: on this shared 2-core machine two XGBoost threads ran 4-6x slower per round
@@ -185,7 +197,89 @@ def result_row(ws: Workspace, run_id: str, note: str = "", where: str = "") -> d
     row.update(n_test=metrics.get("n"), valid_accuracy=(metrics.get("valid") or {}).get("accuracy"),
                note=note, machine=where, load=round(os.getloadavg()[0], 1),
                measured=datetime.now(timezone.utc).strftime("%Y-%m-%d"))
+    row.update(mistakes_and_tail(ws, run_id))
     return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+
+
+def mistakes_and_tail(ws: Workspace, run_id: str) -> dict:
+    """A run's test figures under the argmax and the min-risk decision rule (accuracy, macro-F1,
+    mean tree distance of the errors, cross-family share of the errors and of all products),
+    and its macro-F1 over the rare leaves: the half of the leaves with the fewest training
+    products of its split (at most the median leaf's count)."""
+    from workbench.evaluate.metrics import macro_f1_of_leaves
+    from workbench.runs.decision_comparison import compare_decisions
+
+    table = compare_decisions(ws, [run_id], decisions=("argmax", "min-risk")).set_index("decision")
+    out = {}
+    for decision, tag in (("argmax", ""), ("min-risk", "min_risk_")):
+        r = table.loc[decision]
+        out.update({f"{tag}accuracy_d": r["accuracy"], f"{tag}macro_f1_d": r["macro_f1"],
+                    f"{tag}mean_error_distance": r["mean_error_distance"],
+                    f"{tag}cross_family_errors": r["cross_family_errors"],
+                    f"{tag}cross_family_rate": r["cross_family_rate"]})
+    run = get_run(ws, run_id)
+    counts = ws.df("SELECT p.leaf, count(*) AS n FROM products p JOIN splits s USING (product_id) "
+                   "WHERE s.kind = ? AND s.part = 'train' AND p.leaf IS NOT NULL GROUP BY p.leaf",
+                   [run["split"]])
+    cut = float(counts["n"].median())
+    rare = counts.loc[counts["n"] <= cut, "leaf"].tolist()
+    preds = load_predictions(ws, run_id, "test")
+    out.update(macro_f1_rare=macro_f1_of_leaves(preds.y_true, preds.proba, classes=preds.classes, leaves=rare),
+               rare_leaves=len(rare), rare_cut=cut)
+    return out
+
+
+def render_mistakes_and_tail(rows: list[dict]) -> list[str]:
+    """Two tables: every run under the argmax and the min-risk rule (accuracy, severity of the
+    errors, cross-family errors), and the long-tail rows (macro-F1 over the rare leaves)."""
+    have = [r for r in rows if r.get("min_risk_accuracy_d") is not None]
+    if not have:
+        return []
+    lines = ["", "### Hierarchy-aware decisions: argmax against min-risk", "",
+             "Each recorded run's test probabilities under two decision rules (no retraining): the most "
+             "probable leaf (`argmax`) and the leaf with the smallest expected tree distance (`min-risk`, "
+             "`workbench evaluate --decision min-risk`, \"Making Better Mistakes\", arXiv 1912.09393). "
+             "`mean error dist.` is the mean tree distance over the wrong predictions only (2 = a sibling, "
+             "4 = another family, 6 = another master category); `cross-family` is the share of the errors "
+             "whose predicted leaf sits in another family (subCategory) than the true one, `of products` "
+             "the same errors as a share of all test products. Target: min-risk lowers the cross-family "
+             "share by at least 20% at an accuracy cost under 0.3 points. Rows: `benchmarks/models.py "
+             "--splits grouped --models tfidf,hierarchical,fasttext,tfidf+no-class-weight,tfidf+oversample-sqrt,"
+             "tfidf+oversample-balanced,fasttext+oversample-sqrt,fasttext+oversample-balanced`, then `--splits "
+             "random --models tfidf,hierarchical,fasttext`; `load` is the 1-minute load average (2 cores "
+             "shared by up to 8 people) when the row's run finished.", "",
+             "| model | split | decision | accuracy | macro-F1 | mean error dist. | cross-family (of errors) "
+             "| cross-family (of products) | change in cross-family share | accuracy change (points) | load |",
+             "|" + "---|" * 11]
+    for r in sorted(have, key=lambda r: (r["split"] != "random", r["model"])):
+        for tag, name in (("", "argmax"), ("min_risk_", "min-risk")):
+            change = acc_change = ""
+            if tag:
+                base, new = r["cross_family_errors"], r["min_risk_cross_family_errors"]
+                change = f"{(new - base) / base:+.0%}" if base else "-"
+                acc_change = f"{100 * (r['min_risk_accuracy_d'] - r['accuracy_d']):+.2f}"
+            lines.append("| " + " | ".join([
+                r["model"], r["split"], name, _fmt(r[f"{tag}accuracy_d"]), _fmt(r[f"{tag}macro_f1_d"]),
+                _fmt(r[f"{tag}mean_error_distance"], 2), _pct(r[f"{tag}cross_family_errors"]),
+                _pct(r[f"{tag}cross_family_rate"], 2), change, acc_change, _fmt(r.get("load"), 1)]) + " |")
+    tail = [r for r in have if r.get("macro_f1_rare") is not None]
+    lines += ["", "### The long tail: class weights and oversampling", "",
+              "Macro-F1 over the rare leaves: the half of the leaves with the fewest training products "
+              "of the split (at most the median leaf's count, given per row), where rebalancing should "
+              "show; beside it the accuracy and macro-F1 over every leaf.", "",
+              "| model | split | rare leaves (<= n train) | macro-F1 rare leaves | macro-F1 | accuracy | train s "
+              "| load | notes |",
+              "|" + "---|" * 9]
+    for r in sorted(tail, key=lambda r: (r["split"] != "random", r["model"])):
+        lines.append("| " + " | ".join([
+            r["model"], r["split"], f"{r['rare_leaves']} (<= {r['rare_cut']:.0f})", _fmt(r["macro_f1_rare"]),
+            _fmt(r["macro_f1"]), _fmt(r["accuracy"]), _fmt(r["train_s"], 1), _fmt(r.get("load"), 1),
+            r.get("note") or ""]) + " |")
+    return lines
+
+
+def _pct(value, digits=1) -> str:
+    return "-" if value is None else f"{100 * value:.{digits}f}%"
 
 
 def _fmt(value, digits=3) -> str:
@@ -237,6 +331,7 @@ def render(results: dict, info: dict) -> str:
             cells.append(label[r.get("machine") or info["machine"]])
         cells.append(r.get("note") or "")
         lines.append("| " + " | ".join(cells) + " |")
+    lines += render_mistakes_and_tail(rows)
     lines.append("")
     if info.get("embed_seconds") is not None:
         lines.append(f"XGBoost's sentence embeddings (all-MiniLM-L6-v2, on the CPU) of the "
@@ -287,10 +382,10 @@ def render(results: dict, info: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) the ``## Models`` section of RESULTS.md."""
+def write_section(text: str, section: str = SECTION) -> None:
+    """Replace (or append) a section (default ``## Models``) of RESULTS.md."""
     current = RESULTS_MD.read_text() if RESULTS_MD.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile(rf"^{re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(current):
         current = pattern.sub(lambda _m: text + "\n", current, count=1)
     else:
@@ -344,10 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         for kind in models:
             note, sample, params = "", None, {}
             if kind in VARIANTS:
-                base, params = VARIANTS[kind]
-                note = "title, brand and the catalog's `usage` attribute"
-                if base == "ensemble":
-                    note += "; geometric mean of tfidf, fasttext and cnn-lstm (defaults)"
+                base, params, note = VARIANTS[kind]
                 [run_id] = train_models(ws, [base], split=split, params={base: params}, seed=args.seed)
             elif kind == "fasttext":
                 [run_id] = train_models(ws, [kind], split=split, seed=args.seed)

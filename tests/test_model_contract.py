@@ -1,7 +1,7 @@
 """The one model interface, checked for every family on real fashion products.
 
 Parametrised over ``tfidf``, ``xgboost``, ``transformer``, ``cnn-lstm``, ``fasttext``,
-``ensemble``, ``fusion`` and ``image`` (on the products' real photos) with tiny
+``ensemble``, ``hierarchical``, ``fusion`` and ``image`` (on the products' real photos) with tiny
 configurations: clone / ``get_params``, the not-fitted error, ``fit`` returning ``self``,
 probabilities over every taxonomy leaf summing to 1, ``predict`` = labels of the argmax, a
 zero column for a leaf unseen in training, ``save`` / ``load`` giving the same probabilities
@@ -25,7 +25,7 @@ from workbench.paths import PROJECT_ROOT
 STYLES = PROJECT_ROOT.parent / "shared" / "datasets" / "fashion" / "styles.csv"
 FLIPKART = PROJECT_ROOT.parent / "shared" / "datasets" / "flipkart" / "flipkart_20k.csv"
 
-KINDS = ["tfidf", "xgboost", "transformer", "cnn-lstm", "fasttext", "ensemble", "fusion", "image"]
+KINDS = ["tfidf", "xgboost", "transformer", "cnn-lstm", "fasttext", "ensemble", "hierarchical", "fusion", "image"]
 PHOTOS = PROJECT_ROOT.parent / "shared" / "datasets" / "fashion" / "images_small"
 
 # Tiny configurations; keys a family does not have are skipped (see ``make``).
@@ -39,6 +39,7 @@ TINY = {
                      early_stopping_patience=None, num_threads=1, progress=False),
     "fasttext": dict(epoch=10, dim=16, maxn=4),
     "ensemble": dict(members={"tfidf": {}, "fasttext": dict(epoch=10, dim=16, maxn=4)}),
+    "hierarchical": {},
     "fusion": dict(hidden=32, n_buckets=2048, batch_size=32, max_epochs=3, lr=1e-2, semantic_smoothing=0.0,
                    early_stopping_patience=None, num_threads=1, progress=False),
     "image": dict(hidden=32, batch_size=32, max_epochs=3, lr=1e-2, semantic_smoothing=0.0,
@@ -216,7 +217,7 @@ def test_the_same_seed_gives_the_same_output(fitted, catalog, cache_dir):
 
 
 # beyond the shared contract: the non-neural families ---------------------------------------
-@pytest.mark.parametrize("kind", ["tfidf", "xgboost"])
+@pytest.mark.parametrize("kind", ["tfidf", "xgboost", "hierarchical"])
 def test_learns_more_than_the_majority_leaf(kind, catalog, cache_dir):
     X, y = catalog["train"]
     Xt, yt = catalog["test"]

@@ -10,7 +10,10 @@ The notebook API mirrors the command line::
     wb.evaluate_run(ws, runs[0])              # workbench evaluate --run ID
     wb.compare_runs(ws)                       # workbench compare
     wb.classify_file(ws, "new.csv", dataset="fashion")   # workbench classify
-    wb.build_queue(ws); wb.retrain(ws)        # workbench queue build; workbench retrain
+    wb.find_label_issues(ws)                  # workbench label-issues
+    wb.build_queue(ws, n_suspect=50)          # workbench queue build --suspect 50
+    wb.retrain(ws)                            # workbench retrain
+    wb.compare_decisions(ws)                  # workbench compare --decision argmax,min-risk
     wb.promote(ws, runs[0], by="ana")         # workbench promote RUN
     wb.monitor_report(ws).crossed             # workbench monitor
     wb.run_pipeline(ws)                       # workbench demo (without serving)
@@ -50,6 +53,8 @@ _LAZY = {
     "submit_review": "workbench.loop.reviews",
     "undo_last": "workbench.loop.reviews",
     "retrain": "workbench.loop.retraining",
+    "find_label_issues": "workbench.loop.label_issues",
+    "compare_decisions": "workbench.runs.decision_comparison",
     "live_accuracy": "workbench.loop.live_accuracy",
     "run_pipeline": "workbench.runs.pipeline",
     "serve_app": "workbench.app.serve",

@@ -47,8 +47,13 @@ def leaf_codes(labels: Sequence[str], classes: np.ndarray, what: str = "y_true")
     return codes.astype(np.int32)
 
 
-def score(y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str]) -> Scored:
-    """Validate ``y_true``/``proba``/``classes`` and reduce them to codes and top-1 confidences."""
+def score(y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str],
+          pred: np.ndarray | None = None) -> Scored:
+    """Validate ``y_true``/``proba``/``classes`` and reduce them to codes and confidences.
+
+    The prediction is the most probable column, or ``pred`` (one column index per product, from
+    another decision rule such as :func:`workbench.evaluate.decision.min_risk_leaves`); the
+    confidence is the probability of the predicted column."""
     classes = np.asarray(classes, dtype=object)
     proba = np.asarray(proba)
     if proba.ndim != 2 or proba.shape[1] != len(classes):
@@ -62,7 +67,12 @@ def score(y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str]) -> S
     if len(set(classes.tolist())) != len(classes):
         raise WorkbenchError("classes holds duplicate leaves; pass each leaf once")
     true = leaf_codes(y_true, classes)
-    pred = proba.argmax(axis=1).astype(np.int32)
+    if pred is None:
+        pred = proba.argmax(axis=1).astype(np.int32)
+    else:
+        pred = np.asarray(pred, dtype=np.int32)
+        if pred.shape != (proba.shape[0],) or (pred < 0).any() or (pred >= len(classes)).any():
+            raise WorkbenchError(f"pred must hold one column index in [0, {len(classes)}) per product")
     conf = proba[np.arange(len(pred)), pred]
     if not np.isfinite(conf).all():
         raise WorkbenchError("proba holds NaN or infinite values; fix the model output first")

@@ -135,3 +135,39 @@ def neighbour_error_share_from(s: Scored, neighbours: Mapping[str, Sequence[str]
     matrix, has = neighbour_matrix(neighbours, s.classes)
     wrong = ~s.correct & has[s.true]
     return ratio(np.count_nonzero(matrix[s.true[wrong], s.pred[wrong]]), np.count_nonzero(wrong))
+
+
+def family_level(taxonomy: Taxonomy) -> int | None:
+    """The level whose nodes are *families*: 2 (Product Category > **Product Family** > Product
+    Type) in a tree of three or more levels, 1 in a two-level tree, ``None`` in a flat one."""
+    return None if taxonomy.depth < 2 else min(2, taxonomy.depth - 1)
+
+
+def error_severity(y_true: Sequence[str], proba: np.ndarray, *, classes: Sequence[str],
+                   taxonomy: Taxonomy, pred: np.ndarray | None = None) -> dict[str, float | int | None]:
+    """How bad the wrong predictions are (``pred`` overrides the argmax, e.g. the min-risk
+    rule): see :func:`error_severity_from`."""
+    s = score(y_true, proba, classes, pred)
+    return error_severity_from(s, tree_index(taxonomy, s.classes))
+
+
+def error_severity_from(s: Scored, tree: TreeIndex) -> dict[str, float | int | None]:
+    """``errors`` (count), ``mean_error_distance`` (mean tree distance over the wrong
+    predictions only), ``cross_family_errors`` (count of errors whose predicted leaf sits in
+    another family than the true one, see :func:`family_level`; a leaf shallower than that
+    level is its own family), ``cross_family_error_share`` (their share of the errors),
+    ``cross_family_rate`` (their share of all products) and ``family_level``."""
+    fl = family_level(tree.taxonomy)
+    wrong = np.flatnonzero(~s.correct)
+    dist = tree.distance(s.true[wrong], s.pred[wrong])
+    out: dict[str, float | int | None] = {"errors": int(len(wrong)), "family_level": fl,
+                                          "mean_error_distance": float(dist.mean()) if len(wrong) else None}
+    if fl is None:
+        out.update(cross_family_errors=int(len(wrong)), cross_family_error_share=ratio(len(wrong), len(wrong)),
+                   cross_family_rate=ratio(len(wrong), s.n))
+        return out
+    family = tree.anc[np.arange(len(tree.level)), np.minimum(tree.level, fl) - 1]
+    cross = int(np.count_nonzero(family[s.true[wrong]] != family[s.pred[wrong]]))
+    out.update(cross_family_errors=cross, cross_family_error_share=ratio(cross, len(wrong)),
+               cross_family_rate=ratio(cross, s.n))
+    return out

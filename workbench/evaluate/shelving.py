@@ -73,10 +73,11 @@ class ShelvingPreview:
 
 def shelving_preview(product_ids: Sequence, proba: np.ndarray, *, classes: Sequence[str],
                      taxonomy: Taxonomy, threshold: float, overrides: Mapping[str, float] | None = None,
-                     y_true: Sequence[str] | None = None) -> ShelvingPreview:
+                     y_true: Sequence[str] | None = None, decision: str = "argmax") -> ShelvingPreview:
     """Decide ``"shelved"``/``"review"`` for each product at the given thresholds.
 
-    The frame has ``product_id, leaf, confidence, threshold, decision`` and one column per
+    ``decision`` picks each product's leaf (``argmax`` or ``min-risk``, see
+    :mod:`workbench.evaluate.decision`); its confidence is that leaf's probability. The frame has ``product_id, leaf, confidence, threshold, decision`` and one column per
     level name with the ancestor derived from the leaf; with ``y_true`` also ``true_leaf`` and
     ``correct``, and the summary gives the accuracy among shelved products.
     """
@@ -86,7 +87,11 @@ def shelving_preview(product_ids: Sequence, proba: np.ndarray, *, classes: Seque
     if proba.ndim != 2 or len(ids) != proba.shape[0]:
         raise WorkbenchError(f"{len(ids)} product ids for probabilities of shape {proba.shape}; "
                              "pass one id per row")
-    s = score(y_true if y_true is not None else np.repeat(classes[:1], len(ids)), proba, classes)
+    from workbench.evaluate.decision import decide
+
+    pred = None if decision == "argmax" else decide(proba, classes=classes, taxonomy=taxonomy,
+                                                   decision=decision)
+    s = score(y_true if y_true is not None else np.repeat(classes[:1], len(ids)), proba, classes, pred)
     tree = tree_index(taxonomy, classes)
     per_product = leaf_thresholds(threshold, overrides, classes=classes, taxonomy=taxonomy)[s.pred]
     shelved = s.conf >= per_product.astype(s.conf.dtype)  # compare in the probabilities' precision

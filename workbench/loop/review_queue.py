@@ -1,12 +1,16 @@
 """The daily review queue: which classified products people look at, and why.
 
-Built for one batch date from three sources, each item tagged with its reason(s):
+Built for one batch date from four sources, each item tagged with its reason(s):
 
 * ``random``: a seeded random sample of everything classified that day. Its reviews measure
   live accuracy without bias (see :mod:`workbench.loop.live_accuracy`).
 * ``disagree``: products where two runs predict different leaves.
 * ``uncertain``: the least confident predictions (lowest top-1 probability, or smallest margin
   between the first two), where a label teaches the model most.
+* ``suspect``: catalog products whose *own label* looks wrong (the newest ``workbench
+  label-issues`` scan, most suspect first), shown as "suspect catalog label: suggested X".
+  Accepting takes the suggested leaf; keeping the catalog's leaf is a correction to it. Either
+  way the label becomes a reviewer's (source ``human``), which ``retrain`` trains on.
 
 A product picked by several sources is one item with all its reasons. People add items too:
 :func:`send_to_queue` puts products found in a dashboard's drill-down into a day's queue with
@@ -31,7 +35,7 @@ from workbench.loop.shelving import batch_dates, ensure_tables, latest_classific
 from workbench.runs.selection import ranked_runs
 from workbench.store import Workspace
 
-REASONS = ("random", "disagree", "uncertain")
+REASONS = ("random", "disagree", "uncertain", "suspect")
 #: the reason of items a person sent from a dashboard drill-down (never part of the random sample)
 DASHBOARD = "dashboard"
 ALL_REASONS = (*REASONS, DASHBOARD)
@@ -56,6 +60,7 @@ class QueueSummary:
     kept_reviewed: int = 0
     runs: tuple[str, str] | None = None
     notes: list[str] = field(default_factory=list)
+    issues_run: str | None = None
 
     def __str__(self) -> str:
         reasons = ", ".join(f"{r} {self.per_reason.get(r, 0)}" for r in REASONS)
@@ -63,6 +68,8 @@ class QueueSummary:
                  f"products ({reasons})"]
         if self.runs:
             lines.append(f"  disagreements between runs {self.runs[0]} and {self.runs[1]}")
+        if self.issues_run:
+            lines.append(f"  suspect catalog labels from the label-issues scan of run {self.issues_run}")
         if self.kept_reviewed:
             lines.append(f"  {self.kept_reviewed} items already reviewed were kept")
         lines += [f"  note: {n}" for n in self.notes]
@@ -134,24 +141,57 @@ def _pick_runs(ws: Workspace, population: pd.DataFrame, runs: Sequence[str] | No
     return (primary, str(others[0])), None
 
 
+def suspect_reason(suggested: str) -> str:
+    """What a reviewer reads for a suspect item."""
+    return f"suspect catalog label: suggested {suggested}"
+
+
+def _suspects(ws: Workspace, n: int, issues_run: str | None) -> tuple[pd.DataFrame, str | None]:
+    from workbench.loop.label_issues import latest_issues_run, suspect_candidates
+
+    issues_run = issues_run or latest_issues_run(ws)
+    if issues_run is None:
+        raise WorkbenchError("no label-issues scan yet: run `workbench label-issues` before "
+                             "`workbench queue build --suspect N`")
+    found = suspect_candidates(ws, n, issues_run)
+    if found.empty:
+        return found.assign(top5=[]), issues_run
+    top = ws.df("SELECT product_id, leaf, proba FROM predictions WHERE run_id = ? AND rank <= 5 "
+                "AND product_id IN (SELECT unnest(?)) ORDER BY product_id, rank",
+                [issues_run, found["product_id"].tolist()])
+    top5 = {pid: [{"leaf": leaf, "proba": float(p)} for leaf, p in zip(g["leaf"], g["proba"])]
+            for pid, g in top.groupby("product_id", sort=False)}
+    return found.assign(top5=found["product_id"].map(lambda p: top5.get(p, []))), issues_run
+
+
 def build_queue(ws: Workspace, queue_date: str | date | None = None, *, n_random: int = 50,
                 n_uncertain: int = 50, n_disagree: int = 50, runs: Sequence[str] | None = None,
-                uncertainty: str = "top1", seed: int = 0) -> QueueSummary:
+                uncertainty: str = "top1", seed: int = 0, n_suspect: int = 0,
+                issues_run: str | None = None) -> QueueSummary:
     """Build (or rebuild) the review queue of a batch date (default: the newest batch).
 
     Sizes are per source; a product chosen by several sources is one item with all reasons.
     ``runs`` names the two runs compared for disagreements (default: the batch's run and the
-    best other run with a saved model, by :func:`workbench.runs.selection.ranked_runs`). Items already reviewed are kept as they are.
+    best other run with a saved model, by :func:`workbench.runs.selection.ranked_runs`).
+    ``n_suspect`` adds that many suspect catalog labels from the label-issues scan of
+    ``issues_run`` (default: the newest scan); a queue of suspects alone needs no classified
+    batch (its date defaults to today). Items already reviewed are kept as they are.
     """
     ensure_queue(ws)
-    for name, value in (("random", n_random), ("uncertain", n_uncertain), ("disagree", n_disagree)):
+    for name, value in (("random", n_random), ("uncertain", n_uncertain), ("disagree", n_disagree),
+                        ("suspect", n_suspect)):
         if int(value) < 0:
             raise WorkbenchError(f"the {name} sample size must be >= 0, not {value}")
-    day = to_date(queue_date) or _newest_batch(ws)
+    suspects, issues_run = _suspects(ws, n_suspect, issues_run) if n_suspect else (None, None)
+    notes: list[str] = []
+    day = to_date(queue_date) or (_newest_batch(ws) if not n_suspect or batch_dates(ws) else utc_now().date())
     population = latest_classifications(ws, day)
-    if population.empty:
+    if population.empty and not n_suspect:
         raise WorkbenchError(f"no products were classified on {day}; run `workbench classify` first "
                              "or pick another --date")
+    if population.empty:
+        notes.append(f"no products were classified on {day}: the queue holds suspect catalog labels only")
+        n_random = n_uncertain = n_disagree = 0
     ids = population["product_id"].tolist()
     reasons: dict[str, list[str]] = {}
     detail: dict[str, dict] = {}
@@ -167,6 +207,7 @@ def build_queue(ws: Workspace, queue_date: str | date | None = None, *, n_random
     for i, pid in enumerate(random_sample(ids, n_random, seed=seed, queue_date=day)):
         add(pid, "random", {"draw": i + 1, "seed": seed})
     chosen_runs, note = _pick_runs(ws, population, runs) if n_disagree else (None, None)
+    notes += [note] if note else []
     if chosen_runs:
         for row in disagreements(ws, ids, chosen_runs, n_disagree).itertuples():
             add(row.product_id, "disagree", {"runs": list(chosen_runs), "leaves": [row.leaf_a, row.leaf_b],
@@ -175,14 +216,21 @@ def build_queue(ws: Workspace, queue_date: str | date | None = None, *, n_random
     for pid in least_confident(population, n_uncertain, uncertainty):
         add(pid, "uncertain", {"measure": uncertainty, "proba": float(by_id.at[pid, "proba"]),
                                "margin": float(by_id.at[pid, "margin"])})
+    shown = {pid: (row.run_id, row.leaf, float(row.proba)) for pid, row in zip(by_id.index, by_id.itertuples())}
+    for row in (suspects.itertuples() if suspects is not None else ()):
+        add(row.product_id, "suspect", {"given": row.given_leaf, "suggested": row.suggested_leaf,
+                                        "score": float(row.score), "run": issues_run, "top5": row.top5,
+                                        "reason": suspect_reason(row.suggested_leaf)})
+        # an item also picked from today's classifications keeps showing that prediction
+        shown.setdefault(row.product_id, (issues_run, row.suggested_leaf, float(row.suggested_proba)))
 
     items = pd.DataFrame({
         "queue_date": day, "product_id": order,
         "reason": [",".join(r for r in REASONS if r in reasons[p]) for p in order],
         "rank": np.arange(1, len(order) + 1, dtype=np.int32), "status": "pending",
-        "run_id": by_id.loc[order, "run_id"].to_numpy() if order else [],
-        "predicted_leaf": by_id.loc[order, "leaf"].to_numpy() if order else [],
-        "proba": by_id.loc[order, "proba"].to_numpy(dtype=float) if order else [],
+        "run_id": [shown[p][0] for p in order],
+        "predicted_leaf": [shown[p][1] for p in order],
+        "proba": np.array([shown[p][2] for p in order], dtype=float),
         "in_random": ["random" in reasons[p] for p in order],
         "detail": [json.dumps(detail[p]) for p in order],
         "claimed_by": None, "claimed_at": pd.NaT, "built_at": utc_now()})
@@ -196,8 +244,7 @@ def build_queue(ws: Workspace, queue_date: str | date | None = None, *, n_random
         cur.execute("INSERT INTO review_queue BY NAME SELECT * FROM _queue")
         cur.unregister("_queue")
     counts = {r: int(sum(r in reasons[p] for p in order)) for r in REASONS}
-    return QueueSummary(day, len(order), counts, len(ids), len(kept), chosen_runs,
-                        [note] if note else [])
+    return QueueSummary(day, len(order), counts, len(ids), len(kept), chosen_runs, notes, issues_run)
 
 
 def _newest_batch(ws: Workspace) -> date:

@@ -168,13 +168,15 @@ def resolve_thresholds(ws: Workspace, threshold: float | None,
 
 def classification_rows(ids: Sequence[str], proba: np.ndarray, classes: np.ndarray, *, taxonomy: Taxonomy,
                         threshold: float, overrides: Mapping[str, float], run_id: str,
-                        now: datetime, batch: date) -> pd.DataFrame:
+                        now: datetime, batch: date, decision: str = "argmax") -> pd.DataFrame:
     """The ``classifications`` rows of predicted products: leaf, confidence, margin, top 5 and
-    the shelving decision under ``threshold`` / ``overrides`` (a pure function, so a Dask
-    worker computes the rows of its partition exactly as this process would)."""
+    the shelving decision under ``threshold`` / ``overrides``; ``decision`` picks each leaf
+    (``argmax``, or ``min-risk``: the smallest expected tree distance, its own probability then
+    meeting the threshold). A pure function, so a Dask worker computes the rows of its partition
+    exactly as this process would."""
     over = {k: v for k, v in overrides.items() if k in taxonomy}
     preview = shelving_preview(list(ids), proba, classes=classes, taxonomy=taxonomy, threshold=threshold,
-                               overrides=over)
+                               overrides=over, decision=decision)
     decided = preview.frame
     ordered = np.sort(proba, axis=1)
     margin = ordered[:, -1] - (ordered[:, -2] if proba.shape[1] > 1 else 0.0)
@@ -199,33 +201,38 @@ def store_classifications(ws: Workspace, rows: pd.DataFrame, *, run_id: str, now
         record_model_labels(cur, shelved, run_id=run_id, at=now)
 
 
-#: ``rows_for(ws, ids, *, run_id, threshold, overrides, now, batch) -> rows``: how rows are
+#: ``rows_for(ws, ids, *, run_id, threshold, overrides, now, batch, decision) -> rows``: how rows are
 #: computed (in this process by default; :mod:`workbench.scale` passes one that uses a cluster)
 RowsFor = Callable[..., pd.DataFrame]
 
 
 def local_rows(ws: Workspace, ids: Sequence[str], *, run_id: str, threshold: float,
-               overrides: Mapping[str, float], now: datetime, batch: date) -> pd.DataFrame:
+               overrides: Mapping[str, float], now: datetime, batch: date,
+               decision: str = "argmax") -> pd.DataFrame:
     """Classification rows computed in this process with the run's model."""
     proba, classes = predict_products(ws, run_id, ids)
     return classification_rows(ids, proba, classes, taxonomy=taxonomy_for(ws, classes), threshold=threshold,
-                               overrides=overrides, run_id=run_id, now=now, batch=batch)
+                               overrides=overrides, run_id=run_id, now=now, batch=batch, decision=decision)
 
 
 def classify_products(ws: Workspace, product_ids: Sequence[str], *, run_id: str | None = None,
                       threshold: float | None = None, overrides: Mapping[str, float] | None = None,
-                      batch_date: date | None = None, rows_for: RowsFor | None = None) -> pd.DataFrame:
+                      batch_date: date | None = None, rows_for: RowsFor | None = None,
+                      decision: str = "argmax") -> pd.DataFrame:
     """Predict products already in the workspace and shelve or send each to review.
 
-    Returns the new ``classifications`` rows. Products with a catalog or human label keep it;
-    the decision is still recorded. ``rows_for`` computes the rows (default :func:`local_rows`).
+    ``decision`` chooses each product's leaf from the model's probabilities: ``argmax``, or
+    ``min-risk`` (the leaf with the smallest expected tree distance; its own probability then
+    meets the threshold). Returns the new ``classifications`` rows. Products with a catalog or
+    human label keep it; the decision is still recorded. ``rows_for`` computes the rows (default
+    :func:`local_rows`).
     """
     ensure_tables(ws)
     run_id = run_id or default_run(ws)
     thr, over = resolve_thresholds(ws, threshold, overrides)
     now = utc_now()
     rows = (rows_for or local_rows)(ws, [str(p) for p in product_ids], run_id=run_id, threshold=thr,
-                                    overrides=over, now=now, batch=batch_date or now.date())
+                                    overrides=over, now=now, batch=batch_date or now.date(), decision=decision)
     store_classifications(ws, rows, run_id=run_id, now=now)
     return rows
 
@@ -239,9 +246,10 @@ def classify_file(ws: Workspace, path: str | Path, mapping: ColumnMapping | None
                   dataset: str | None = None, run_id: str | None = None, threshold: float | None = None,
                   overrides: Mapping[str, float] | None = None, batch_date: date | None = None,
                   fmt: str | None = None, delimiter: str | None = None,
-                  encoding: str | None = None, rows_for: RowsFor | None = None) -> ClassifySummary:
+                  encoding: str | None = None, rows_for: RowsFor | None = None,
+                  decision: str = "argmax") -> ClassifySummary:
     """Ingest a file of new products (no categories) and classify them (``rows_for``: see
-    :func:`classify_products`).
+    :func:`classify_products`; ``decision``: ``argmax`` or ``min-risk``).
 
     The column mapping is ``mapping`` or the built-in recipe of ``dataset`` (its category
     columns are ignored). Re-running on an already ingested file classifies its products again.
@@ -264,6 +272,9 @@ def classify_file(ws: Workspace, path: str | Path, mapping: ColumnMapping | None
             options.department = mapping.department
         else:
             mapping = dataclasses.replace(mapping, department=None)
+    from workbench.evaluate.decision import check_decision
+
+    check_decision(decision)
     run_id = run_id or default_run(ws)  # fail before ingesting anything
     load_run_model(ws, run_id)
     # a file with no acceptable product fails inside ingest, naming its reject reasons; nothing is written
@@ -273,7 +284,7 @@ def classify_file(ws: Workspace, path: str | Path, mapping: ColumnMapping | None
     if not ids:
         raise WorkbenchError(f"no product of {Path(path).name} was accepted: {reject_reasons_text(ws, summary)}")
     rows = classify_products(ws, ids, run_id=run_id, threshold=threshold, overrides=overrides,
-                             batch_date=batch_date, rows_for=rows_for)
+                             batch_date=batch_date, rows_for=rows_for, decision=decision)
     thr, over = resolve_thresholds(ws, threshold, overrides)
     n_shelved = int((rows["decision"] == "shelved").sum())
     note = threshold_run_warning(ws, run_id) if threshold is None else None

@@ -1,7 +1,8 @@
 """Simulated new arrivals and reviewers, for trying the review loop on a labelled catalog.
 
 Real catalog rows that are not in the workspace become "new products" (category columns
-removed, truth kept aside); a simulated reviewer answers the review queue from that truth.
+removed, truth kept aside); a simulated reviewer answers the review queue from that truth;
+planted label flips measure how well suspect catalog labels are found.
 """
 
 from __future__ import annotations
@@ -85,3 +86,46 @@ def accuracy_on(ws: Workspace, run_id: str, truth: dict[str, str]) -> float:
     proba, classes = predict_products(ws, run_id, ids)
     predicted = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
     return float(np.mean([truth[i] == p for i, p in zip(ids, predicted)]))
+
+
+def plant_label_flips(ws: Workspace, share: float = 0.02, *, sibling_share: float = 0.5, seed: int = 0,
+                      split: str = "grouped", part: str = "train") -> pd.DataFrame:
+    """Make a known share of the catalog's labels wrong, to measure how well suspect labels are
+    found: ``share`` of the catalog-labelled products of ``part`` of ``split`` get another leaf,
+    ``sibling_share`` of them a sibling of their leaf (a near miss: Heels as Flats), the rest a
+    leaf anywhere in the tree (drawn uniformly among the other leaves). Sibling flips are drawn
+    among the products whose leaf has sibling leaves, the others among the rest. The new leaf becomes the product's catalog path, as if the catalog
+    had shipped it. Returns ``product_id, original, planted, kind`` (``sibling`` or ``anywhere``)."""
+    from workbench.catalog.splits import split_frame
+
+    if not 0 < share < 1 or not 0 <= sibling_share <= 1:
+        raise WorkbenchError(f"share must lie in (0, 1) and sibling_share in [0, 1], got {share}, {sibling_share}")
+    taxonomy = load_taxonomy(ws)
+    frame = split_frame(ws, split, label_sources=("catalog",))
+    frame = frame[frame["part"] == part].sort_values("product_id").reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    n = max(1, int(round(share * len(frame))))
+    sibling_leaves = {leaf: [s for s in taxonomy.siblings(leaf) if taxonomy.is_leaf(s)]
+                      for leaf in frame["leaf"].unique()}
+    has_sibling = np.flatnonzero(frame["leaf"].map(lambda leaf: bool(sibling_leaves[leaf])).to_numpy())
+    n_sibling = min(int(round(sibling_share * n)), len(has_sibling))
+    near = rng.choice(has_sibling, size=n_sibling, replace=False)
+    rest = np.setdiff1d(np.arange(len(frame)), near)
+    far = rng.choice(rest, size=n - n_sibling, replace=False)
+    leaves = list(taxonomy.leaves)
+    rows = []
+    for i in near:
+        pid, leaf = frame.at[i, "product_id"], frame.at[i, "leaf"]
+        options = sibling_leaves[leaf]
+        rows.append((pid, leaf, options[rng.integers(len(options))], "sibling"))
+    for i in far:
+        pid, leaf = frame.at[i, "product_id"], frame.at[i, "leaf"]
+        others = [x for x in leaves if x != leaf]
+        rows.append((pid, leaf, others[rng.integers(len(others))], "anywhere"))
+    flips = pd.DataFrame(rows, columns=["product_id", "original", "planted", "kind"])
+    with ws.transaction() as cur:
+        cur.register("_flips", flips)
+        cur.execute("UPDATE products SET leaf = f.planted, category_path = f.planted FROM _flips f "
+                    "WHERE products.product_id = f.product_id")
+        cur.unregister("_flips")
+    return flips

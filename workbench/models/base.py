@@ -23,6 +23,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 
 from workbench.errors import WorkbenchError
+from workbench.models.sampling import check_oversample, oversample_counts
 
 MANIFEST = "manifest.json"
 TEXT_COLUMNS = ("title", "description", "brand")
@@ -40,6 +41,7 @@ FAMILY_MODULES: dict[str, str] = {
     "ensemble": "workbench.models.ensemble",
     "department": "workbench.models.departments",
     "zero-shot": "workbench.models.zero_shot",
+    "hierarchical": "workbench.models.hierarchical",
 }
 
 _REGISTRY: dict[str, type["CategoryClassifier"]] = {}
@@ -147,6 +149,8 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator, ABC):
     ``_save_artifacts(dir)`` and ``_load_artifacts(dir)``."""
 
     kind: ClassVar[str] = "base"
+    #: whether ``_fit`` takes ``sample_weight`` (then oversampling weighs rows instead of copying them)
+    oversample_by_weight: ClassVar[bool] = False
 
     # every subclass has these two parameters
     leaves: Sequence[str] | None
@@ -160,7 +164,10 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator, ABC):
             setattr(self, name, values[name])
 
     def fit(self, X, y, X_valid=None, y_valid=None):
-        """Fit on products ``X`` with leaf labels ``y``; ``X_valid``/``y_valid`` drive early stopping."""
+        """Fit on products ``X`` with leaf labels ``y``; ``X_valid``/``y_valid`` drive early stopping.
+
+        A family's ``oversample`` parameter (``"sqrt"``, ``"balanced"``, see
+        :mod:`workbench.models.sampling`) repeats (or weighs) rare leaves' training products first."""
         y = np.asarray(y, dtype=object)
         if len(y) != len(as_products(X)):
             raise WorkbenchError(f"{len(as_products(X))} products but {len(y)} labels; pass one label per product")
@@ -178,7 +185,17 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator, ABC):
             keep = np.array([v in index for v in y_valid])
             yv = np.array([index[v] for v in np.asarray(y_valid, dtype=object)[keep]], dtype=np.int64)
             valid = (as_products(X_valid)[keep].reset_index(drop=True), yv)
-        self._fit(as_products(X), y_idx, len(classes), valid)
+        X = as_products(X)
+        strategy = check_oversample(getattr(self, "oversample", None))
+        if strategy is None:
+            self._fit(X, y_idx, len(classes), valid)
+            return self
+        counts = oversample_counts(y_idx, strategy, self.random_state)
+        if self.oversample_by_weight:
+            self._fit(X, y_idx, len(classes), valid, sample_weight=counts.astype(np.float64))
+        else:
+            rows = np.repeat(np.arange(len(y_idx)), counts)
+            self._fit(X.iloc[rows].reset_index(drop=True), y_idx[rows], len(classes), valid)
         return self
 
     def _check_fitted(self) -> None:

@@ -46,13 +46,15 @@ class DepartmentModel(CategoryClassifier):
 
     Parameters: ``base_kind`` (a registered family), ``base_params`` (its parameters, without
     ``leaves``), ``department_column``, ``leaves``, ``fallback`` (``"global"`` or ``"uniform"``),
-    ``min_department_size``, ``random_state`` (passed to every sub-model).
+    ``min_department_size``, ``oversample`` (over all departments before they split; ``base_params``
+    may carry one per sub-model instead), ``random_state`` (passed to every sub-model).
     """
 
     kind = "department"
 
     def __init__(self, base_kind="tfidf", base_params=None, department_column="department",
-                 leaves=None, fallback="global", min_department_size=20, random_state=0):
+                 leaves=None, fallback="global", min_department_size=20, oversample=None,
+                 random_state=0):
         self._store_params(locals())
 
     def _base(self) -> CategoryClassifier:

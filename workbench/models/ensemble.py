@@ -50,13 +50,14 @@ class EnsembleClassifier(CategoryClassifier):
     ``leaves``, or a list of kinds; ``None`` = :data:`DEFAULT_MEMBERS` with their defaults), ``weights`` (``{kind: weight}``; missing kinds weigh 1; ``None`` = equal),
     ``combine`` (``"geometric"`` or ``"mean"``), ``fields`` (text fields given to every member
     that has a field parameter, unless its own parameters name them; ``None`` = each member's
-    default), ``leaves``, ``random_state`` (passed to every member).
+    default), ``leaves``, ``oversample`` (oversampling before every member fits; a member's own
+    ``oversample`` works too), ``random_state`` (passed to every member).
     """
 
     kind = "ensemble"
 
     def __init__(self, members=None, weights=None, combine="geometric", fields=None, workspace=None,
-                 leaves=None, random_state=0):
+                 leaves=None, oversample=None, random_state=0):
         self._store_params(locals())
 
     def _member_specs(self) -> dict[str, dict]:

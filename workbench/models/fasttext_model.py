@@ -56,14 +56,15 @@ class FastTextClassifier(CategoryClassifier):
     ``extra`` included), ``epoch``, ``lr``, ``word_ngrams``, ``minn`` / ``maxn`` (character
     n-gram lengths; 0 switches subwords off), ``dim``, ``loss`` (``softmax``, ``hs``, ``ova``),
     ``threads``, ``progress`` (fastText's own progress line; ``None`` = on a terminal),
-    ``random_state``.
+    ``oversample`` (``"sqrt"`` or ``"balanced"``: rare leaves' lines repeated, fastText has no class
+    weights; :mod:`workbench.models.sampling`), ``random_state``.
     """
 
     kind = "fasttext"
 
     def __init__(self, leaves=None, fields=("title", "brand"), epoch=25, lr=0.5, word_ngrams=2,
                  minn=2, maxn=5, dim=100, loss="softmax", threads=1, progress=None,
-                 random_state=0):
+                 oversample=None, random_state=0):
         self._store_params(locals())
 
     def _texts(self, X: pd.DataFrame) -> list[str]:

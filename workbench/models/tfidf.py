@@ -112,6 +112,48 @@ def stored_types(path: Path) -> set[str]:
     return found
 
 
+def read_skops(path: Path, trusted: frozenset[str] = TRUSTED_TYPES):
+    """Load a skops file after checking every type it would build against ``trusted``; a file
+    with anything else in it is refused with an error."""
+    import skops.io as sio
+
+    if not path.exists():
+        raise WorkbenchError(f"missing {path.name} in {path.parent}; save the model again")
+    refused = sorted(stored_types(path) - trusted)
+    untrusted = set(sio.get_untrusted_types(file=path))
+    if refused or untrusted - trusted:
+        raise WorkbenchError(
+            f"{path} contains types outside the allow-list "
+            f"({', '.join(refused or sorted(untrusted - trusted))}); "
+            "refusing to load it: retrain the model with this workbench")
+    return sio.load(path, trusted=sorted(untrusted))
+
+
+def tfidf_features(word_ngrams=(1, 2), char_ngrams=(2, 5), max_features=None, min_df=1) -> FeatureUnion:
+    """The unfitted features of the ``tfidf`` family (and of ``hierarchical``): sublinear TF-IDF
+    of word n-grams and of character n-grams within word boundaries."""
+    common = dict(lowercase=True, sublinear_tf=True, dtype=np.float32, max_features=max_features,
+                  min_df=min_df)
+    return FeatureUnion([
+        # words of any script; Thai, Japanese, Chinese runs as character bigrams
+        ("word", TfidfVectorizer(analyzer="word", ngram_range=tuple(word_ngrams),
+                                 tokenizer=word_tokens, token_pattern=None, **common)),
+        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(char_ngrams), **common)),
+    ])
+
+
+def best_temperature(scores: np.ndarray, column: np.ndarray) -> float:
+    """The temperature minimising the log-loss of ``softmax(scores / T)`` for the true columns."""
+    def log_loss(log_t: float) -> float:
+        logits = scores / np.exp(log_t)
+        logits -= logits.max(axis=1, keepdims=True)
+        log_z = np.log(np.exp(logits).sum(axis=1))
+        return float(np.mean(log_z - logits[np.arange(len(column)), column]))
+
+    best = minimize_scalar(log_loss, bounds=(np.log(1e-3), np.log(1e2)), method="bounded")
+    return float(np.exp(best.x))
+
+
 def _decision_matrix(svm: LinearSVC, matrix) -> np.ndarray:
     """Decision values with one column per class of ``svm`` (two columns for two classes)."""
     values = svm.decision_function(matrix)
@@ -132,30 +174,24 @@ class TfidfClassifier(CategoryClassifier):
     ``class_weight`` (``"balanced"`` or ``None``), ``calibration_cv`` (folds of the out-of-fold
     decision values the SVM's softmax temperature is fitted on when ``fit`` gets no validation
     split), ``max_iter``, ``partition_rows``, ``epochs`` and ``alpha`` (the ``sgd`` head's partition
-    size, passes and L2 penalty), ``random_state``.
+    size, passes and L2 penalty), ``oversample`` (``None``, ``"sqrt"``, ``"balanced"``: rare leaves'
+    products weigh more, see :mod:`workbench.models.sampling`), ``random_state``.
     """
 
     kind = "tfidf"
+    oversample_by_weight = True
 
     def __init__(self, leaves=None, fields=("title", "brand"), word_ngrams=(1, 2),
                  char_ngrams=(2, 5), max_features=None, min_df=1, classifier="svm", C=0.5,
                  class_weight="balanced", calibration_cv=3, max_iter=2000, partition_rows=50_000,
-                 epochs=5, alpha=1e-4, random_state=0):
+                 epochs=5, alpha=1e-4, oversample=None, random_state=0):
         self._store_params(locals())
 
     # building ---------------------------------------------------------------------------
     def _vectorizer(self) -> FeatureUnion:
-        common = dict(lowercase=True, sublinear_tf=True, dtype=np.float32,
-                      max_features=self.max_features, min_df=self.min_df)
-        return FeatureUnion([
-            # words of any script; Thai, Japanese, Chinese runs as character bigrams
-            ("word", TfidfVectorizer(analyzer="word", ngram_range=tuple(self.word_ngrams),
-                                     tokenizer=word_tokens, token_pattern=None, **common)),
-            ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(self.char_ngrams),
-                                     **common)),
-        ])
+        return tfidf_features(self.word_ngrams, self.char_ngrams, self.max_features, self.min_df)
 
-    def _fit(self, X: pd.DataFrame, y: np.ndarray, n_classes: int, valid) -> None:
+    def _fit(self, X: pd.DataFrame, y: np.ndarray, n_classes: int, valid, sample_weight=None) -> None:
         if self.classifier not in CLASSIFIERS:
             raise WorkbenchError(f"unknown tfidf classifier {self.classifier!r}; use one of {CLASSIFIERS}")
         check_fields(X, self.fields)
@@ -178,7 +214,7 @@ class TfidfClassifier(CategoryClassifier):
             head = self._svm()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=ConvergenceWarning)
-            head.fit(matrix, y)
+            head.fit(matrix, y, sample_weight=sample_weight)
         if self.classifier == "svm":
             seen_valid = None if valid is None else np.isin(valid[1], self.seen_classes_)
             if seen_valid is not None and seen_valid.sum() >= 2:
@@ -186,7 +222,7 @@ class TfidfClassifier(CategoryClassifier):
                 Xv = features.transform(product_texts(valid[0], self.fields))[seen_valid]
                 self.temperature_ = self._best_temperature(_decision_matrix(head, Xv), valid[1][seen_valid])
             else:
-                self.temperature_ = self._fit_temperature(matrix, y)
+                self.temperature_ = self._fit_temperature(matrix, y, sample_weight)
         self.pipeline_ = Pipeline([("tfidf", features), ("clf", head)])
 
     def _fit_sgd(self, texts: list[str], y: np.ndarray) -> Pipeline:
@@ -206,7 +242,7 @@ class TfidfClassifier(CategoryClassifier):
         return LinearSVC(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter,
                          random_state=self.random_state)
 
-    def _fit_temperature(self, matrix, y: np.ndarray) -> float:
+    def _fit_temperature(self, matrix, y: np.ndarray, sample_weight=None) -> float:
         """The softmax temperature of the SVM's decision values that minimises the log-loss of
         out-of-fold predictions (classes missing from a fold's training part score lowest)."""
         seen = self.seen_classes_
@@ -218,7 +254,8 @@ class TfidfClassifier(CategoryClassifier):
             warnings.filterwarnings("ignore", category=UserWarning)
             warnings.filterwarnings("ignore", category=ConvergenceWarning)
             for train, test in splitter.split(np.zeros(len(y)), y):
-                svm = self._svm().fit(matrix[train], y[train])
+                svm = self._svm().fit(matrix[train], y[train],
+                                      sample_weight=None if sample_weight is None else sample_weight[train])
                 cols = np.searchsorted(seen, svm.classes_)
                 values = _decision_matrix(svm, matrix[test])
                 fold = np.full((len(test), len(seen)), np.nan)
@@ -229,16 +266,7 @@ class TfidfClassifier(CategoryClassifier):
 
     def _best_temperature(self, scores: np.ndarray, y: np.ndarray) -> float:
         """The temperature minimising the log-loss of ``softmax(scores / T)`` (columns: seen classes)."""
-        column = np.searchsorted(self.seen_classes_, y)
-
-        def log_loss(log_t: float) -> float:
-            logits = scores / np.exp(log_t)
-            logits -= logits.max(axis=1, keepdims=True)
-            log_z = np.log(np.exp(logits).sum(axis=1))
-            return float(np.mean(log_z - logits[np.arange(len(y)), column]))
-
-        best = minimize_scalar(log_loss, bounds=(np.log(1e-3), np.log(1e2)), method="bounded")
-        return float(np.exp(best.x))
+        return best_temperature(scores, np.searchsorted(self.seen_classes_, y))
 
     def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         n = len(X)
@@ -267,19 +295,7 @@ class TfidfClassifier(CategoryClassifier):
                   "pipeline": self.pipeline_}, directory / ARTIFACT)
 
     def _load_artifacts(self, directory: Path) -> None:
-        import skops.io as sio
-
-        path = directory / ARTIFACT
-        if not path.exists():
-            raise WorkbenchError(f"missing {ARTIFACT} in {directory}; save the model again")
-        refused = sorted(stored_types(path) - TRUSTED_TYPES)
-        untrusted = set(sio.get_untrusted_types(file=path))
-        if refused or untrusted - TRUSTED_TYPES:
-            raise WorkbenchError(
-                f"{path} contains types outside the tfidf allow-list "
-                f"({', '.join(refused or sorted(untrusted - TRUSTED_TYPES))}); "
-                "refusing to load it: retrain the model with this workbench")
-        state = sio.load(path, trusted=sorted(untrusted))
+        state = read_skops(directory / ARTIFACT)
         self.seen_classes_ = np.asarray(state["seen_classes"], dtype=np.int64)
         self.temperature_ = float(state["temperature"])
         self.pipeline_ = state["pipeline"]

@@ -97,7 +97,9 @@ class XGBoostClassifier(CategoryClassifier):
     ``fit``), ``class_weight`` (``None``, ``"sqrt"``, ``"balanced"``), ``n_jobs``, ``progress``
     (a bar per boosting round; ``None`` = only on a terminal), ``cluster`` (a Dask scheduler
     address: the boosting runs on its workers through ``xgboost.dask``; ``None`` = in this
-    process), ``random_state``. Prediction always runs in this process on the saved booster.
+    process), ``oversample`` (``"sqrt"`` or ``"balanced"`` repeats rare leaves' products,
+    :mod:`workbench.models.sampling`), ``random_state``. Prediction always runs in this process
+    on the saved booster.
     """
 
     kind = "xgboost"
@@ -106,7 +108,7 @@ class XGBoostClassifier(CategoryClassifier):
                  workspace=None, use_brand=True, brand_top_n=100, use_price=True, device=None,
                  n_estimators=300, learning_rate=0.2, max_depth=6, min_child_weight=1.0,
                  subsample=1.0, colsample_bytree=0.5, max_bin=64, early_stopping_rounds=20,
-                 class_weight=None, n_jobs=None, progress=None, cluster=None, random_state=0):
+                 class_weight=None, oversample=None, n_jobs=None, progress=None, cluster=None, random_state=0):
         self._store_params(locals())
 
     # features ---------------------------------------------------------------------------

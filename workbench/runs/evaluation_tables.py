@@ -4,6 +4,11 @@ read by dashboards and notebooks (which never recompute them).
 ``evaluations`` holds the headline metrics as JSON; the ``eval_*`` tables hold the curve
 (downsampled), per-leaf figures, severity, calibration, per-level accuracy, leaf confusion
 counts, the worst errors and per-category thresholds. Re-evaluating replaces a run's rows.
+
+Every row is keyed by ``(run_id, part)``. An evaluation under a decision rule other than the
+argmax is stored under the part ``<part>@<decision>`` (``test@min-risk``): it sits beside the
+argmax figures of the same run, and every reader of ``part = 'test'`` keeps seeing exactly
+the argmax ones (:func:`evaluation_part`).
 """
 
 from __future__ import annotations
@@ -31,7 +36,12 @@ CREATE TABLE IF NOT EXISTS eval_calibration (
     run_id VARCHAR, part VARCHAR, bin INTEGER, lower DOUBLE, upper DOUBLE, mean_confidence DOUBLE,
     accuracy DOUBLE, count BIGINT);
 CREATE TABLE IF NOT EXISTS eval_level_accuracy (
-    run_id VARCHAR, part VARCHAR, level INTEGER, level_name VARCHAR, accuracy DOUBLE, n BIGINT);
+    run_id VARCHAR, part VARCHAR, level INTEGER, level_name VARCHAR, accuracy DOUBLE, n BIGINT,
+    precision_macro DOUBLE, recall_macro DOUBLE, f1_macro DOUBLE,
+    precision_micro DOUBLE, recall_micro DOUBLE, f1_micro DOUBLE);
+CREATE TABLE IF NOT EXISTS eval_per_node (
+    run_id VARCHAR, part VARCHAR, level INTEGER, node VARCHAR, precision DOUBLE, recall DOUBLE,
+    f1 DOUBLE, support BIGINT, n_predicted BIGINT);
 CREATE TABLE IF NOT EXISTS eval_confusion (
     run_id VARCHAR, part VARCHAR, true_leaf VARCHAR, predicted_leaf VARCHAR, n BIGINT);
 CREATE TABLE IF NOT EXISTS eval_worst_errors (
@@ -42,13 +52,20 @@ CREATE TABLE IF NOT EXISTS eval_category_thresholds (
     threshold DOUBLE, source VARCHAR, coverage DOUBLE, accuracy DOUBLE, n_covered BIGINT);
 """
 
+#: columns added after the first release, for workspaces whose tables predate them
+EVAL_MIGRATIONS = "".join(
+    f"ALTER TABLE eval_level_accuracy ADD COLUMN IF NOT EXISTS {c} DOUBLE;\n"
+    for c in ("precision_macro", "recall_macro", "f1_macro", "precision_micro", "recall_micro", "f1_micro"))
+
 # table -> its columns after (run_id, part), in the frames' and the DDL's order
 EVAL_COLUMNS: dict[str, list[str]] = {
     "eval_curve": ["threshold", "coverage", "accuracy", "n_covered"],
     "eval_per_leaf": ["leaf", "precision", "recall", "f1", "support", "n_predicted"],
     "eval_severity": ["distance", "share", "n"],
     "eval_calibration": ["bin", "lower", "upper", "mean_confidence", "accuracy", "count"],
-    "eval_level_accuracy": ["level", "level_name", "accuracy", "n"],
+    "eval_level_accuracy": ["level", "level_name", "accuracy", "n", "precision_macro", "recall_macro",
+                            "f1_macro", "precision_micro", "recall_micro", "f1_micro"],
+    "eval_per_node": ["level", "node", "precision", "recall", "f1", "support", "n_predicted"],
     "eval_confusion": ["true_leaf", "predicted_leaf", "n"],
     "eval_worst_errors": ["product_id", "true_leaf", "predicted_leaf", "confidence", "distance"],
     "eval_category_thresholds": ["target", "by", "node", "support", "threshold", "source", "coverage",
@@ -56,10 +73,16 @@ EVAL_COLUMNS: dict[str, list[str]] = {
 }
 
 
+def evaluation_part(part: str, decision: str = "argmax") -> str:
+    """The stored ``part`` key of an evaluation: ``test`` for the argmax, ``test@min-risk`` for
+    the min-risk decision rule."""
+    return part if decision == "argmax" else f"{part}@{decision}"
+
+
 def store_evaluation(ws: Workspace, run_id: str, part: str, metrics: dict[str, Any],
                      tables: dict[str, pd.DataFrame]) -> None:
     """Replace the stored evaluation of ``(run_id, part)`` in one transaction."""
-    ws.ensure(EVAL_DDL)
+    ws.ensure(EVAL_DDL + EVAL_MIGRATIONS)
     with ws.transaction() as cur:
         for table in ["evaluations", *EVAL_COLUMNS]:
             cur.execute(f"DELETE FROM {table} WHERE run_id = ? AND part = ?", [run_id, part])
@@ -69,22 +92,27 @@ def store_evaluation(ws: Workspace, run_id: str, part: str, metrics: dict[str, A
             frame = tables[table][columns]
             cur.register("_eval_rows", frame)
             select = ", ".join(f'"{c}"' for c in columns)
-            cur.execute(f"INSERT INTO {table} SELECT ?, ?, {select} FROM _eval_rows", [run_id, part])
+            cur.execute(f"INSERT INTO {table} (run_id, part, {select}) SELECT ?, ?, {select} FROM _eval_rows",
+                        [run_id, part])
             cur.unregister("_eval_rows")
 
 
-def stored_metrics(ws: Workspace, run_id: str, part: str = "test") -> dict[str, Any] | None:
-    """The stored headline metrics of a run's part, or ``None`` when it was never evaluated."""
+def stored_metrics(ws: Workspace, run_id: str, part: str = "test",
+                   decision: str = "argmax") -> dict[str, Any] | None:
+    """The stored headline metrics of a run's part (under a decision rule), or ``None`` when it
+    was never evaluated so."""
     if not ws.has_table("evaluations"):
         return None
-    raw = ws.scalar("SELECT metrics FROM evaluations WHERE run_id = ? AND part = ?", [run_id, part])
+    raw = ws.scalar("SELECT metrics FROM evaluations WHERE run_id = ? AND part = ?",
+                    [run_id, evaluation_part(part, decision)])
     return json.loads(raw) if raw is not None else None
 
 
 def stored_table(ws: Workspace, table: str, run_ids: Sequence[str] | None = None,
-                 part: str = "test") -> pd.DataFrame:
+                 part: str = "test", decision: str = "argmax") -> pd.DataFrame:
     """Rows of an evaluation table (``eval_curve``, ``eval_severity``, ``eval_level_accuracy``,
     ...) for the given runs (default: every evaluated run), with a ``model`` column."""
+    part = evaluation_part(part, decision)
     if table not in EVAL_COLUMNS:
         raise WorkbenchError(f"unknown evaluation table {table!r}; one of {', '.join(EVAL_COLUMNS)}")
     if not ws.has_table(table):

@@ -43,10 +43,11 @@ class ClusterClassifier:
         self.job: Path | None = None
 
     def __call__(self, ws: Workspace, ids: Sequence[str], *, run_id: str, threshold: float,
-                 overrides: Mapping[str, float], now: datetime, batch: date) -> pd.DataFrame:
+                 overrides: Mapping[str, float], now: datetime, batch: date,
+                 decision: str = "argmax") -> pd.DataFrame:
         if not ids:
             return local_rows(ws, ids, run_id=run_id, threshold=threshold, overrides=overrides, now=now,
-                              batch=batch)
+                              batch=batch, decision=decision)
         source = model_dir(ws, run_id)
         manifest = json.loads((source / "manifest.json").read_text())
         taxonomy = taxonomy_for(ws, np.asarray(manifest["classes"], dtype=object))
@@ -57,7 +58,7 @@ class ClusterClassifier:
                 folder = Path(shutil.copytree(source, job / "model"))
             rules = {"run_id": run_id, "threshold": threshold, "overrides": dict(overrides),
                      "leaves": list(taxonomy.leaves), "level_names": list(taxonomy.level_names),
-                     "now": now.isoformat(), "batch": batch.isoformat()}
+                     "now": now.isoformat(), "batch": batch.isoformat(), "decision": decision}
             (job / "rules.json").write_text(json.dumps(rules))
             parts = export_products(ws, ids, job / "input", self.rows_per_part)
             outputs = [job / "output" / part_name(i) for i in range(len(parts))]

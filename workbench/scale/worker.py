@@ -66,7 +66,8 @@ def classify_partition(model_dir: str, in_path: str, out_path: str, rules_path: 
     rows = classification_rows(frame["product_id"].astype(str).tolist(), proba, classes, taxonomy=taxonomy,
                                threshold=float(rules["threshold"]), overrides=rules["overrides"],
                                run_id=rules["run_id"], now=pd.Timestamp(rules["now"]).to_pydatetime(),
-                               batch=pd.Timestamp(rules["batch"]).date())
+                               batch=pd.Timestamp(rules["batch"]).date(),
+                               decision=rules.get("decision", "argmax"))
     atomic_parquet(rows, Path(out_path))
     return _stats(Path(in_path).name, len(rows), started)
 

@@ -16,6 +16,7 @@ TITLE = "Model comparison"
 ORDER = 10
 WARM = True  # rendered once at server start (fills caches, compiles datashader)
 PERCENT = ("accuracy", "macro-F1", "hierarchical F1", "coverage @ 90%", "coverage @ 95%", "coverage @ 98%")
+DECISION_PERCENT = ("accuracy", "macro-F1", "cross-family errors", "cross-family (of products)")
 
 
 def view(ctx):
@@ -25,6 +26,9 @@ def view(ctx):
         return no_runs()
     metrics = html_table(state.metrics_table().drop(columns="run_id"), percent=PERCENT,
                          decimals=("ECE", "mean tree distance", "train seconds"), css_classes=["wb-metrics"])
+    decisions = html_table(state.decision_table(), percent=DECISION_PERCENT, decimals=("mean error distance",),
+                           css_classes=["wb-decisions"])
+    level_prf = html_table(state.level_prf_table(), css_classes=["wb-level-prf"])
     runs = pn.widgets.MultiChoice.from_param(state.param.runs, label="Runs in the figures",
                                              sizing_mode="stretch_width")
     products = ProductTable(ctx, hint="Click a point of a curve: the accuracy-coverage curve lists the "
@@ -42,8 +46,19 @@ def view(ctx):
                          "threshold that keeps 95% accuracy among them. *(default)* marks the run the "
                          "other pages and `workbench classify` use: the best validation accuracy among "
                          "runs not flagged (a run trained on a sample, or below 50% validation "
-                         "accuracy, is flagged and never the default)."),
-        metrics, runs,
+                         "accuracy, is flagged and never the default). `min-risk` picks the leaf "
+                         "with the smallest expected tree distance instead of the most probable one."),
+        metrics,
+        pn.FlexBox(
+            pn.Column(pn.pane.Markdown("**How bad the errors are**: mean tree distance of the wrong "
+                                       "predictions (2 = a sibling) and the share that leave the true "
+                                       "family; a `min-risk` row per run evaluated with "
+                                       "`--decision min-risk`"), decisions),
+            pn.Column(pn.pane.Markdown("**Precision / recall / F1 per level**, macro-averaged over each "
+                                       "level's categories (a family predicted right counts at its level "
+                                       "even when the type is wrong)"), level_prf),
+            gap="2em"),
+        runs,
         # unlinked: the curves zoom on their own accuracy range, the bars start at 0
         pn.FlexBox(pn.pane.HoloViews(curves, linked_axes=False, css_classes=["wb-curves"]),
                    pn.pane.HoloViews(state.level_plot, linked_axes=False),

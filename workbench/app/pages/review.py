@@ -15,6 +15,7 @@ from workbench.app.safe_text import escape_html, escape_markdown
 from workbench.app.state.review import ANY, ReviewState, recent_frame
 from workbench.app.widgets import alert, table
 from workbench.errors import WorkbenchError
+from workbench.loop.review_queue import suspect_reason
 
 TITLE = "Review queue"
 ORDER = 70
@@ -36,10 +37,23 @@ PHOTO = 224
 
 
 def reason_text(reason: str, item: dict) -> str:
-    """A reason in words (``dashboard`` names who sent the product)."""
+    """The words of one reason badge (``dashboard`` names who sent the product, a suspect label
+    the suggested category)."""
     if reason == "dashboard" and item.get("sender"):
         return f"sent from the dashboard by {item['sender']}"
+    if reason == "suspect" and item.get("suspect"):
+        return suspect_reason(item["suspect"].get("suggested", ""))
     return REASON_TEXT.get(reason, reason)
+
+
+def suspect_html(item: dict) -> str:
+    """For a suspect catalog label: the label as the catalog has it, and what accepting does."""
+    suspect = item.get("suspect")
+    if not suspect:
+        return ""
+    return (f"<p class='wb-suspect'>Catalog label: <b class='wb-given'>{escape_html(suspect.get('given'))}</b>. "
+            "Accept takes the suggestion; to keep the catalog label, search for it and save it as the "
+            "correction.</p>")
 
 
 def product_html(item: dict | None, empty: str = "Nothing left to review in this queue.", names=None) -> str:
@@ -61,8 +75,14 @@ def product_html(item: dict | None, empty: str = "Nothing left to review in this
             f"<p>{escape_html(desc)}</p>"
             f"<div>Why it is here: {reasons}</div>"
             f"<p>Model: <b class='wb-predicted'>{escape_html((names or str)(item['predicted_leaf'] or ''))}</b> "
-            f"({confidence}{'shelved automatically' if item['decision'] == 'shelved' else 'sent to review'})"
-            f"</p></div>")
+            f"({confidence}{_decision_text(item)})"
+            f"</p>{suspect_html(item)}</div>")
+
+
+def _decision_text(item: dict) -> str:
+    if item.get("suspect") and item.get("decision") is None:
+        return "out-of-sample suggestion of the label-issues scan"
+    return "shelved automatically" if item["decision"] == "shelved" else "sent to review"
 
 
 def top5_frame(item: dict | None, names=None) -> pd.DataFrame:
@@ -140,7 +160,8 @@ def view(ctx):
         counts.object = (f"<span data-pending='{c.get('pending', 0)}' data-done='{c.get('done', 0)}'>"
                          f"{c.get('pending', 0)} to review, {c.get('done', 0)} done of {c.get('total', 0)} "
                          f"(random {c.get('random', 0)}, uncertain {c.get('uncertain', 0)}, "
-                         f"disagree {c.get('disagree', 0)}, from dashboards {c.get('dashboard', 0)})</span>")
+                         f"disagree {c.get('disagree', 0)}, from dashboards {c.get('dashboard', 0)}, "
+                         f"suspect labels {c.get('suspect', 0)})</span>")
 
     def show_item(*_):
         product.object = product_html(state.item, empty_text(state), state.display_name)
@@ -210,8 +231,8 @@ def view(ctx):
     who = pn.pane.Markdown(f"Reviewer: **{escape_markdown(ctx.actor)}** ({ctx.role})", css_classes=["wb-who"])
     return pn.Column(
         pn.pane.Markdown(f"## {TITLE}\nA random sample of each day's products (for an honest accuracy "
-                         "figure), the least confident ones, those two runs disagree on, and products "
-                         "people sent from a dashboard."),
+                         "figure), the least confident ones, those two runs disagree on, catalog labels "
+                         "that look wrong (suspect labels) and products people sent from a dashboard."),
         pn.FlexBox(date, reason, category, clear, mode, gap="0.5em", align_items="flex-end",
                    sizing_mode="stretch_width"),
         pn.Row(counts, who, sizing_mode="stretch_width"),

@@ -8,6 +8,7 @@ import param
 import workbench.app.data as data
 from workbench.app import drill
 from workbench.plots import coverage_curves, level_accuracy_bars, reliability_curve
+from workbench.runs.evaluation_tables import evaluation_part
 from workbench.store import Workspace
 
 TARGET_COLUMNS = (("0.9", "coverage @ 90%"), ("0.95", "coverage @ 95%"), ("0.98", "coverage @ 98%"))
@@ -64,6 +65,44 @@ class ComparisonState(param.Parameterized):
             rows.append(row)
         table = pd.DataFrame(rows)
         return table.sort_values("accuracy", ascending=False).reset_index(drop=True) if len(table) else table
+
+    def decision_table(self) -> pd.DataFrame:
+        """How bad the errors are, per evaluated run and decision rule: a row for the argmax and
+        one more for ``min-risk`` where `workbench evaluate --decision min-risk` stored it, with
+        accuracy, macro-F1, the mean tree distance of the errors and the share of errors that
+        leave the true leaf's family (of the errors, and of all products)."""
+        runs = data.evaluated_runs(self.workspace, self.part)
+        min_risk = data.evaluated_runs(self.workspace, evaluation_part(self.part, "min-risk"))
+        rows = []
+        for run in [*runs.to_dict("records"), *min_risk.to_dict("records")]:
+            m = run["evaluation"]
+            rows.append({"run": run["label"], "decision": m.get("decision", "argmax"),
+                         "accuracy": m.get("accuracy"), "macro-F1": m.get("macro_f1"),
+                         "mean error distance": m.get("mean_error_distance"),
+                         "cross-family errors": m.get("cross_family_error_share"),
+                         "cross-family (of products)": m.get("cross_family_rate")})
+        table = pd.DataFrame(rows)
+        return table.sort_values(["run", "decision"], kind="mergesort").reset_index(drop=True) if len(table) else table
+
+    def level_prf_table(self) -> pd.DataFrame:
+        """One row per evaluated run (argmax): ``precision / recall / F1`` at every taxonomy level,
+        macro-averaged over that level's categories, and the macro-averaged hierarchical figures
+        (one text cell each, so that a deep tree still fits the page)."""
+        def cell(*values) -> str:
+            return " / ".join("n/a" if v is None else f"{100 * v:.1f}%" for v in values)
+
+        rows = []
+        for run in data.evaluated_runs(self.workspace, self.part).to_dict("records"):
+            m = run["evaluation"]
+            row = {"run": run["label"]}
+            for level, prf in (m.get("level_prf") or {}).items():
+                row[f"{level} P / R / F1"] = cell(prf.get("precision_macro"), prf.get("recall_macro"),
+                                                  prf.get("f1_macro"))
+            macro = m.get("hierarchical_macro") or {}
+            row["hierarchical P / R / F1 (macro)"] = cell(macro.get("precision"), macro.get("recall"),
+                                                          macro.get("f1"))
+            rows.append(row)
+        return pd.DataFrame(rows)
 
     @staticmethod
     def _differing_params(runs: pd.DataFrame) -> dict[str, list[str]]:

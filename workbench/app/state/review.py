@@ -134,6 +134,10 @@ class ReviewState(param.Parameterized):
             "SELECT top5, decision, threshold FROM classifications WHERE product_id = ? AND run_id = ? "
             "ORDER BY classified_at DESC LIMIT 1", [pid, row["run_id"]])
         top5 = json.loads(top["top5"].iloc[0]) if len(top) else []
+        detail = json.loads(row["detail"]) if isinstance(row.get("detail"), str) and row["detail"] else {}
+        suspect = detail.get("suspect")
+        if suspect and not top5:  # a catalog product: the out-of-sample top-5 of the label-issues scan
+            top5 = suspect.get("top5") or []
         if not top5 and row.get("run_id"):  # sent from a dashboard: the run's recorded predictions
             ranked = self.workspace.df("SELECT leaf, proba FROM predictions WHERE run_id = ? AND product_id = ? "
                                        "ORDER BY rank LIMIT 5", [row["run_id"], pid])
@@ -147,7 +151,7 @@ class ReviewState(param.Parameterized):
                 "brand": product["brand"], "description": product["description"], "photo": photo,
                 "top5": top5, "decision": top["decision"].iloc[0] if len(top) else None,
                 "current_leaf": product["leaf"], "label_source": product["label_source"],
-                "sender": dashboard_sender(row.get("detail"))}
+                "sender": dashboard_sender(row.get("detail")), "suspect": suspect}
 
     def refresh(self) -> None:
         """Re-read the queue counts and this reviewer's latest decisions."""

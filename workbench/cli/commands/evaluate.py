@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from workbench.errors import WorkbenchError
+from workbench.evaluate.decision import DECISIONS
 from workbench.runs.evaluation import DEFAULT_TARGETS, evaluate_run, workspace_taxonomy
 from workbench.evaluate.shelving import shelving_preview
 from workbench.runs.records import latest_run_id, list_runs, load_predictions
@@ -28,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--part", choices=["test", "valid"], default="test", help="which predictions (default test)")
     p.add_argument("--target", type=float, action="append", dest="targets", metavar="ACC",
                    help="target accuracy for thresholds (repeatable; default 0.9 0.95 0.98 0.99)")
+    p.add_argument("--decision", action="append", dest="decisions", choices=list(DECISIONS), metavar="RULE",
+                   help="how a leaf is chosen from the probabilities: argmax (default) or min-risk (the "
+                        "leaf with the smallest expected tree distance); repeatable, each stored apart")
     p.add_argument("--json", action="store_true", help="print JSON instead of a summary")
     p.set_defaults(func=run_evaluate)
 
@@ -54,12 +58,24 @@ def _num(value: float | None) -> str:
 
 def summary_text(m: dict[str, Any]) -> str:
     """A readable summary of one run's metrics."""
-    lines = [f"run {m['run_id']} ({m['part']}, {m['n']} products)",
+    decision = m.get("decision", "argmax")
+    lines = [f"run {m['run_id']} ({m['part']}, {m['n']} products"
+             + (f", decision {decision}" if decision != "argmax" else "") + ")",
              f"  accuracy {_pct(m['accuracy'])}   macro-F1 {_num(m['macro_f1'])}   ECE {_num(m['ece'])}",
-             "  hierarchical precision / recall / F1  "
-             + " / ".join(_num(m["hierarchical"][k]) for k in ("precision", "recall", "f1")),
-             "  per level: " + ", ".join(f"{k} {_pct(v)}" for k, v in m["level_accuracy"].items()),
-             "  target accuracy -> threshold, coverage:"]
+             "  hierarchical precision / recall / F1  micro "
+             + " / ".join(_num(m["hierarchical"][k]) for k in ("precision", "recall", "f1"))
+             + ("   macro " + " / ".join(_num(m["hierarchical_macro"][k]) for k in ("precision", "recall", "f1"))
+                if m.get("hierarchical_macro") else ""),
+             "  per level: " + ", ".join(f"{k} {_pct(v)}" for k, v in m["level_accuracy"].items())]
+    if m.get("level_prf"):
+        lines.append("  per level precision / recall / F1 (macro over the level's categories): " + ", ".join(
+            f"{k} {_num(v['precision_macro'])} / {_num(v['recall_macro'])} / {_num(v['f1_macro'])}"
+            for k, v in m["level_prf"].items()))
+    if "mean_error_distance" in m:
+        lines.append(f"  errors {m['errors']}: mean tree distance {_num(m['mean_error_distance'])}, "
+                     f"cross-family {_pct(m['cross_family_error_share'])} of them "
+                     f"({_pct(m['cross_family_rate'])} of products)")
+    lines.append("  target accuracy -> threshold, coverage:")
     for key, thr in m["threshold_at"].items():
         thr_text = "unreachable" if thr is None else f"{thr:.4f}"
         lines.append(f"    {float(key):.0%}  {thr_text:>11}  {_pct(m['coverage_at'][key])}")
@@ -78,9 +94,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     run_ids = list(list_runs(ws)["run_id"]) if args.all else [args.run or latest_run_id(ws)]
     if not run_ids:
         raise WorkbenchError(f"no runs in {ws.path}; train one first with `workbench train`")
-    results = [evaluate_run(ws, run_id, targets=targets, part=args.part) for run_id in run_ids]
+    decisions = list(dict.fromkeys(args.decisions or ["argmax"]))
+    results = [evaluate_run(ws, run_id, targets=targets, part=args.part, decision=decision)
+               for run_id in run_ids for decision in decisions]
     if args.json:
-        out = results[0] if len(results) == 1 and not args.all else {m["run_id"]: m for m in results}
+        out = results[0] if len(results) == 1 and not args.all else {
+            m["run_id"] + ("" if m["decision"] == "argmax" else f"@{m['decision']}"): m for m in results}
         print(json.dumps(out, indent=2))
     else:
         print("\n\n".join(summary_text(m) for m in results))

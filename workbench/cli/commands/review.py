@@ -35,6 +35,9 @@ def register(sub, common) -> None:
     c.add_argument("--threshold", type=float, help="global threshold instead of the published thresholds")
     c.add_argument("--date", help="batch date YYYY-MM-DD (default: today, UTC)")
     add_cluster_options(c)
+    c.add_argument("--decision", choices=["argmax", "min-risk"], default="argmax",
+                   help="leaf of each product: the most probable (argmax, default) or the one with the "
+                        "smallest expected tree distance (min-risk: fewer embarrassing misses)")
     c.set_defaults(func=run_classify)
 
     e = sub.add_parser("export", parents=[common], help="export the shelf",
@@ -46,7 +49,8 @@ def register(sub, common) -> None:
     qs = q.add_subparsers(dest="queue_command", metavar="build|show")
     b = qs.add_parser("build", parents=[common], help="sample the day's review queue",
                       description="Random sample (for measurement), least confident products and "
-                                  "disagreements between two runs, each item with its reason.")
+                                  "disagreements between two runs, and suspect catalog labels, each item "
+                                  "with its reason.")
     b.add_argument("--date", help="batch date YYYY-MM-DD (default: the newest batch)")
     b.add_argument("--random", type=int, default=50, help="size of the random sample (default 50)")
     b.add_argument("--uncertain", type=int, default=50, help="least confident products (default 50)")
@@ -55,6 +59,10 @@ def register(sub, common) -> None:
                                                "and the best other run)")
     b.add_argument("--uncertainty", choices=["top1", "margin"], default="top1",
                    help="least confident by top-1 probability or by top-1/top-2 margin")
+    b.add_argument("--suspect", type=int, default=0, metavar="N",
+                   help="catalog labels that look wrong, from the newest `workbench label-issues` scan "
+                        "(default 0); works without a classified batch")
+    b.add_argument("--issues-run", help="take the suspect labels of this label-issues run instead of the newest")
     b.add_argument("--seed", type=int, default=0)
     b.set_defaults(func=run_queue_build)
     s = qs.add_parser("show", parents=[common], help="list a day's queue")
@@ -114,7 +122,7 @@ def run_classify(args) -> int:
         summary = classify_file(Workspace(args.workspace), args.path, mapping, dataset=args.dataset,
                                 run_id=args.run, threshold=args.threshold, batch_date=to_date(args.date),
                                 fmt=args.fmt, delimiter=args.delimiter, encoding=args.encoding,
-                                rows_for=rows_for)
+                                rows_for=rows_for, decision=args.decision)
     print(summary)
     return 0
 
@@ -134,7 +142,8 @@ def run_queue_build(args) -> int:
 
     summary = build_queue(Workspace(args.workspace), args.date, n_random=args.random,
                           n_uncertain=args.uncertain, n_disagree=args.disagree, runs=args.runs,
-                          uncertainty=args.uncertainty, seed=args.seed)
+                          uncertainty=args.uncertainty, seed=args.seed, n_suspect=args.suspect,
+                          issues_run=args.issues_run)
     print(summary)
     return 0
 
@@ -147,7 +156,8 @@ def run_queue_show(args) -> int:
     if items.empty:
         print("the review queue is empty; build it with `workbench queue build`")
         return 0
-    cols = ["queue_date", "rank", "product_id", "reason", "status", "proba", "predicted_leaf", "title"]
+    items = items.assign(why=[why_text(r, d) for r, d in zip(items["reason"], items["detail"])])
+    cols = ["queue_date", "rank", "product_id", "reason", "status", "proba", "predicted_leaf", "why", "title"]
     if args.json:
         for row in items[cols].to_dict(orient="records"):
             print(json.dumps(row, default=str))
@@ -155,6 +165,16 @@ def run_queue_show(args) -> int:
         with_width = items[cols].assign(title=items["title"].str.slice(0, 40))
         print(with_width.to_string(index=False))
     return 0
+
+
+def why_text(reason: str, detail: str | None) -> str:
+    """Why an item is in the queue, in words (a suspect label names the suggested category)."""
+    from workbench.loop.review_queue import suspect_reason
+
+    info = json.loads(detail) if isinstance(detail, str) and detail else {}
+    words = {"random": "random sample", "uncertain": "least confident", "disagree": "runs disagree"}
+    return "; ".join(suspect_reason(info["suspect"]["suggested"]) if r == "suspect" and "suspect" in info
+                     else words.get(r, r) for r in str(reason).split(","))
 
 
 def run_retrain(args) -> int:

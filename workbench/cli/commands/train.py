@@ -55,6 +55,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                                           "peak memory of recorded runs, one row per run.")
     c.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="runs to compare (default: all)")
     c.add_argument("--split", choices=["grouped", "random"], default=None, help="only runs on this split")
+    c.add_argument("--decision", default=None, metavar="RULES",
+                   help="compare under decision rules, e.g. argmax,min-risk: one row per run and rule with "
+                        "the mean tree distance of the errors and the share of cross-family errors")
     c.add_argument("--json", action="store_true", help="print the table as JSON records")
     c.set_defaults(func=run_compare)
 
@@ -135,7 +138,13 @@ def run_compare(args: argparse.Namespace) -> int:
     from workbench.runs.training import compare_runs, format_table
 
     ws = Workspace(args.workspace)
-    table = compare_runs(ws, args.run_ids or None, split=args.split)
+    if args.decision:
+        from workbench.runs.decision_comparison import compare_decisions
+
+        rules = [r.strip() for r in args.decision.split(",") if r.strip()]
+        table = compare_decisions(ws, args.run_ids or None, split=args.split, decisions=rules)
+    else:
+        table = compare_runs(ws, args.run_ids or None, split=args.split)
     if args.json:
         print(table.to_json(orient="records"))
         return 0

@@ -9,6 +9,8 @@ reads them; this class owns everything else, each part a parameter that can be s
   ``smoothing_end`` of each label's mass over its ``smoothing_neighbours`` nearest leaves by
   category-name embedding of ``smoothing_model`` (the curriculum; ``smoothing_end=None`` keeps it
   constant);
+* the long tail: ``oversample`` (``"sqrt"``, ``"balanced"``) repeats rare leaves' training
+  products before training (:mod:`workbench.models.sampling`), beside ``focal_alpha``;
 * early stopping on the validation split (``early_stopping_patience``, None = off; without
   ``X_valid`` a seeded ``validation_fraction`` of the training rows is held out, unless there
   are fewer than 20; ``monitor`` is ``valid_loss`` or ``valid_acc``);

@@ -81,7 +81,7 @@ class CnnLstmClassifier(NeuralClassifier):
                  ngram_range=(3, 5), min_word_count=1, max_words=50_000, max_length=32,
                  kernel_sizes=(2, 3, 4), n_filters=64, lstm_hidden=64, bidirectional=True,
                  dropout=0.3, max_epochs=10, batch_size=64, lr=2e-3, weight_decay=0.01,
-                 warmup_ratio=0.05, max_grad_norm=5.0, focal_gamma=0.0, focal_alpha=None,
+                 warmup_ratio=0.05, max_grad_norm=5.0, focal_gamma=0.0, focal_alpha=None, oversample=None,
                  semantic_smoothing=0.0, smoothing_neighbours=5, smoothing_start=0.3,
                  smoothing_end=0.0, early_stopping_patience=2, monitor="valid_loss",
                  validation_fraction=0.1, checkpoint_dir=None, resume=True,

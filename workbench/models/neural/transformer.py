@@ -90,7 +90,7 @@ class TransformerClassifier(NeuralClassifier):
     def __init__(self, leaves=None, random_state=0, *, model_name="default", max_length=64,
                  train_last_n_layers=None, dropout=0.1, head_lr=None, max_epochs=4,
                  batch_size=32, lr=5e-5, weight_decay=0.01, warmup_ratio=0.1, max_grad_norm=1.0,
-                 focal_gamma=0.0, focal_alpha=None, semantic_smoothing=0.0,
+                 focal_gamma=0.0, focal_alpha=None, oversample=None, semantic_smoothing=0.0,
                  smoothing_neighbours=5, smoothing_start=0.3, smoothing_end=0.0,
                  early_stopping_patience=2, monitor="valid_loss", validation_fraction=0.1,
                  checkpoint_dir=None, resume=True, mixed_precision="auto", device=None,
