@@ -15,8 +15,8 @@ faster but not reproducibly (fastText's lock-free SGD).
 from __future__ import annotations
 
 import re
-import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.models.base import CategoryClassifier, check_fields, product_texts, register
+from workbench.models.progress import progress_line, progress_mode
 
 ARTIFACT = "model.bin"
 LABEL = "__label__"
@@ -50,7 +51,8 @@ class FastTextClassifier(CategoryClassifier):
     Parameters: ``leaves``, ``fields`` (product fields joined into one text, attributes in
     ``extra`` included), ``epoch``, ``lr``, ``word_ngrams``, ``minn`` / ``maxn`` (character
     n-gram lengths; 0 switches subwords off), ``dim``, ``loss`` (``softmax``, ``hs``, ``ova``),
-    ``threads``, ``progress`` (fastText's own progress line; ``None`` = on a terminal),
+    ``threads``, ``progress`` (fastText's own progress line on a terminal, a line when training
+    starts and one when it ends in a log: :mod:`workbench.models.progress`),
     ``random_state``.
     """
 
@@ -68,6 +70,11 @@ class FastTextClassifier(CategoryClassifier):
         fasttext = _import_fasttext()
         check_fields(X, self.fields)
         lines = "".join(f"{LABEL}{label} {text}\n" for label, text in zip(y, self._texts(X)))
+        mode = progress_mode(self.progress)
+        t0 = time.perf_counter()
+        if mode == "lines":
+            progress_line("fasttext", "training", {"products": len(y), "epochs": int(self.epoch)},
+                          note="fastText trains in one call: one line when it ends")
         with tempfile.TemporaryDirectory(prefix="workbench-fasttext-") as tmp:
             path = Path(tmp) / "train.txt"
             path.write_text(lines, encoding="utf-8")
@@ -75,12 +82,9 @@ class FastTextClassifier(CategoryClassifier):
                 str(path), epoch=int(self.epoch), lr=float(self.lr), wordNgrams=int(self.word_ngrams),
                 minn=int(self.minn), maxn=int(self.maxn), dim=int(self.dim), loss=self.loss,
                 thread=int(self.threads), seed=int(self.random_state),
-                verbose=2 if self._show_progress() else 0)
-
-    def _show_progress(self) -> bool:
-        """fastText's own progress line (epochs, words/s), written to the terminal's stderr;
-        ``progress=None`` shows it when stderr is a terminal."""
-        return bool(self.progress) if self.progress is not None else sys.stderr.isatty()
+                verbose=2 if mode == "bar" else 0)
+        if mode == "lines":
+            progress_line("fasttext", "trained", {"epochs": int(self.epoch)}, time.perf_counter() - t0)
 
     def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         proba = np.zeros((len(X), len(self.classes_)))
