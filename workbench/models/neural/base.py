@@ -75,6 +75,14 @@ class NeuralClassifier(CategoryClassifier):
     def _load_inputs(self, directory: Path) -> None:
         """Read what ``_save_inputs`` wrote."""
 
+    def _training_view(self, module: torch.nn.Module, train_enc: Any, valid_enc: Any,
+                       device: torch.device):
+        """``(the module the trainer steps, make_train_batch(idx), make_valid_batch(idx) or
+        None)``; by default ``module`` itself on batches of the encoded texts (a family may train
+        a part of it on inputs it prepares once, as the transformer does with frozen layers)."""
+        return (module, lambda idx: self._batch(train_enc, idx),
+                (lambda idx: self._batch(valid_enc, idx)) if valid_enc is not None else None)
+
     def _param_groups(self, module: torch.nn.Module) -> list[dict[str, Any]]:
         """Trainable parameters; biases and norms get no weight decay."""
         decay, no_decay = [], []
@@ -140,16 +148,15 @@ class NeuralClassifier(CategoryClassifier):
                     self.resolved_params_[name] = rule()
             max_epochs = int(self._value("max_epochs"))
             train_enc = self._encode(texts)
-            valid_part = None
-            if valid_texts is not None:
-                valid_enc = self._encode(valid_texts)
-                valid_part = (lambda idx: self._batch(valid_enc, idx), y_valid)
+            valid_enc = self._encode(valid_texts) if valid_texts is not None else None
             self.seen_ = np.bincount(y, minlength=n_classes) > 0
             self.neighbours_ = (_seen_neighbours(_neighbour_matrix(list(self.classes_), self.smoothing_neighbours),
                                                  self.seen_)
                                 if self.semantic_smoothing > 0 else None)
             seed_everything(self.random_state)
             module = self._build_module(n_classes, pretrained=True)
+            trained, make_train, make_valid = self._training_view(module, train_enc, valid_enc, device)
+            valid_part = (make_valid, y_valid) if make_valid is not None else None
             callbacks: list[Callback] = []
             if self.neighbours_ is not None:
                 callbacks.append(_CurriculumLog(max_epochs, self.smoothing_start, self.smoothing_end))
@@ -160,9 +167,9 @@ class NeuralClassifier(CategoryClassifier):
                 callbacks.append(ProgressBar(self.progress, label=self.kind))
                 callbacks.extend(self.callbacks or [])
                 trainer = Trainer(
-                    module, param_groups=self._param_groups(module),
+                    trained, param_groups=self._param_groups(trained),
                     loss_fn=self._loss_fn(y, n_classes, device, max_epochs),
-                    make_batch=lambda idx: self._batch(train_enc, idx), y=y, valid=valid_part,
+                    make_batch=make_train, y=y, valid=valid_part,
                     max_epochs=max_epochs, batch_size=int(self._value("batch_size")),
                     lr=float(self._value("lr")),
                     weight_decay=self.weight_decay, warmup_ratio=self.warmup_ratio,

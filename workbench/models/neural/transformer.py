@@ -21,6 +21,7 @@ from workbench.errors import WorkbenchError
 from workbench.models.auto import epochs_for, is_auto, length_quantile, seeded_sample
 from workbench.models.base import register
 from workbench.models.neural.base import NeuralClassifier
+from workbench.models.neural.frozen_layers import UpperLayers, cached_batch, frozen_outputs, frozen_split
 
 TOKENIZER_DIR, ENCODER_DIR = "tokenizer", "encoder"
 #: ``max_length="auto"``: the 95th percentile of the texts' word pieces, within these.
@@ -91,7 +92,9 @@ class TransformerClassifier(NeuralClassifier):
 
     Own parameters: ``model_name`` (``"default"`` or a local sentence-transformers folder),
     ``max_length`` (tokens), ``train_last_n_layers``, ``dropout``, ``head_lr`` (learning rate of
-    the head; ``None`` = ``lr``).
+    the head; ``None`` = ``lr``), ``cache_frozen`` (with frozen lower layers, compute their
+    output once and train the upper layers on it: :mod:`workbench.models.neural.frozen_layers`;
+    ``False`` runs the whole encoder in every step).
 
     ``"auto"`` (the defaults) is resolved when ``fit`` starts (:mod:`workbench.models.auto`):
     ``max_length`` is the 95th percentile of the training texts' length in word pieces (between
@@ -110,7 +113,8 @@ class TransformerClassifier(NeuralClassifier):
                  smoothing_neighbours=5, smoothing_start=0.3, smoothing_end=0.0,
                  early_stopping_patience=2, monitor="valid_loss", validation_fraction=0.1,
                  checkpoint_dir=None, resume=True, mixed_precision="auto", device=None,
-                 num_threads="auto", text_fields=("title", "brand"), callbacks=None, progress=None):
+                 num_threads="auto", text_fields=("title", "brand"), callbacks=None, progress=None,
+                 cache_frozen=True):
         self._store_params(locals())
 
     def _auto_rules(self, texts, n_train, device):
@@ -166,6 +170,16 @@ class TransformerClassifier(NeuralClassifier):
         self.encoder_config_ = encoder.config
         freeze_lower_layers(encoder, self._value("train_last_n_layers"))
         return MeanPoolClassifier(encoder, n_classes, self.dropout)
+
+    def _training_view(self, module, train_enc, valid_enc, device):
+        n_frozen = frozen_split(module.encoder) if self.cache_frozen else 0
+        if n_frozen == 0:
+            return super()._training_view(module, train_enc, valid_enc, device)
+        module.to(device)
+        train_cache = frozen_outputs(module.encoder, train_enc, n_frozen, device)
+        valid_cache = frozen_outputs(module.encoder, valid_enc, n_frozen, device) if valid_enc is not None else None
+        return (UpperLayers(module, n_frozen), lambda idx: cached_batch(train_cache, idx),
+                (lambda idx: cached_batch(valid_cache, idx)) if valid_cache is not None else None)
 
     def _param_groups(self, module):
         groups = []
