@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import panel as pn
 
+from workbench.app.safe_text import escape_markdown
 from workbench.app.state import ComparisonState
 from workbench.app.widgets import html_table, no_runs
 
@@ -23,10 +24,13 @@ def view(ctx):
                          decimals=("ECE", "mean tree distance", "train seconds"), css_classes=["wb-metrics"])
     runs = pn.widgets.MultiChoice.from_param(state.param.runs, label="Runs in the figures",
                                              sizing_mode="stretch_width")
+    notice = state.sample_notice()
     return pn.Column(
         pn.pane.Markdown(f"## {TITLE}\nEvery evaluated run on the **{ctx.settings.part}** part. "
                          "Coverage @ 95% is the share of products shelved automatically at the "
                          "threshold that keeps 95% accuracy among them."),
+        *([pn.pane.Alert(escape_markdown(notice), alert_type="warning", sizing_mode="stretch_width",
+                         css_classes=["wb-sample-notice"])] if notice else []),
         metrics, runs,
         # unlinked: the curves zoom on their own accuracy range, the bars start at 0
         pn.FlexBox(pn.pane.HoloViews(state.curves_plot, linked_axes=False),

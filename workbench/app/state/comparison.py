@@ -7,6 +7,7 @@ import param
 
 import workbench.app.data as data
 from workbench.plots import coverage_curves, level_accuracy_bars, reliability_curve
+from workbench.runs.selection import run_flags
 from workbench.store import Workspace
 
 TARGET_COLUMNS = (("0.9", "coverage @ 90%"), ("0.95", "coverage @ 95%"), ("0.98", "coverage @ 98%"))
@@ -45,7 +46,8 @@ class ComparisonState(param.Parameterized):
             params = run["params"] if isinstance(run["params"], dict) else {}
             row = {"run": run["label"], "run_id": run["run_id"], "model": run["model"],
                    "split": run["split"],
-                   "training sample": "all" if pd.isna(run.get("sample")) else f"{int(run['sample']):,}",
+                   "training sample": ("all" if pd.isna(run.get("sample"))
+                                       else f"sample of {int(run['sample']):,}"),
                    "parameters": ", ".join(f"{k}={params[k]}" for k in differing.get(run["model"], [])
                                            if k in params),
                    "test products": m.get("n"),
@@ -55,9 +57,21 @@ class ComparisonState(param.Parameterized):
             for key, name in TARGET_COLUMNS:
                 row[name] = (m.get("coverage_at") or {}).get(key)
             row["train seconds"] = run.get("train_seconds")
+            row["notes"] = "; ".join(run_flags(run))
             rows.append(row)
         table = pd.DataFrame(rows)
         return table.sort_values("accuracy", ascending=False).reset_index(drop=True) if len(table) else table
+
+    def sample_notice(self) -> str | None:
+        """One sentence naming the runs trained on a sample of the training part (flagged by
+        :func:`workbench.runs.selection.run_flags`), or ``None`` when every run saw all of it."""
+        runs = data.evaluated_runs(self.workspace, self.part)
+        sampled = [f"{run['label']} ({int(run['sample']):,} products)" for run in runs.to_dict("records")
+                   if any(f.startswith("trained on a sample") for f in run_flags(run))]
+        if not sampled:
+            return None
+        return ("Trained on a sample of the training part, so not comparable with the runs trained on "
+                "all of it: " + ", ".join(sampled) + ".")
 
     @staticmethod
     def _differing_params(runs: pd.DataFrame) -> dict[str, list[str]]:
