@@ -22,6 +22,7 @@ import xgboost as xgb
 from tqdm.auto import tqdm
 
 from workbench.errors import WorkbenchError
+from workbench.models.auto import free_cores, is_auto
 from workbench.models.base import (CategoryClassifier, as_products, check_fields, product_texts,
                                    read_state, register, write_state)
 from workbench.models.progress import progress_line, progress_mode
@@ -155,6 +156,16 @@ class XGBoostClassifier(CategoryClassifier):
             blocks.append(price.astype(np.float32)[:, None])
         return np.hstack(blocks)
 
+    def _threads(self) -> int:
+        """XGBoost's threads: ``n_jobs``; ``"auto"``: the free cores (:func:`workbench.models.auto.free_cores`,
+        resolved once per fit); ``None``: all cores."""
+        resolved = getattr(self, "resolved_params_", None) or {}
+        if "n_jobs" in resolved:
+            return int(resolved["n_jobs"])
+        if is_auto(self.n_jobs):
+            return free_cores()
+        return int(self.n_jobs or 0)
+
     def _params(self, n_seen: int) -> dict:
         return {
             "objective": "multi:softprob", "num_class": n_seen, "eval_metric": "mlogloss",
@@ -162,12 +173,15 @@ class XGBoostClassifier(CategoryClassifier):
             "max_depth": int(self.max_depth), "min_child_weight": float(self.min_child_weight),
             "subsample": float(self.subsample), "colsample_bytree": float(self.colsample_bytree),
             "max_bin": int(self.max_bin), "seed": int(self.random_state),
-            "nthread": int(self.n_jobs or 0), "verbosity": 1,
+            "nthread": self._threads(), "verbosity": 1,
         }
 
     # training ---------------------------------------------------------------------------
     def _fit(self, X: pd.DataFrame, y: np.ndarray, n_classes: int, valid) -> None:
         check_fields(X, self.fields)
+        self.resolved_params_ = {}
+        if is_auto(self.n_jobs):
+            self.resolved_params_["n_jobs"] = free_cores()
         seen = np.unique(y)
         self.seen_classes_ = seen
         self._fit_encoders(X)
