@@ -1,24 +1,30 @@
-"""Benchmark: the model families side by side on the full fashion catalog (articleType leaves).
+"""Benchmark: the model families side by side on a catalog (default: the full fashion catalog).
 
-Ingests the whole Myntra fashion catalog into a benchmark workspace (once), then for each
-split (``random``: stratified; ``grouped``: by normalised title) trains every requested kind
-with :func:`workbench.runs.training.train_models` (catalog labels, 70/15/15 split, metrics on the
-test part), including ``fasttext`` (the outside reference, now also a workbench kind) and two
-rows that are a kind with other parameters (``tfidf+usage`` and ``ensemble``: title, brand and
-the catalog's ``usage`` attribute), and writes the side-by-side table (accuracy, macro-F1,
-per-level accuracy, train seconds, peak memory) into ``benchmarks/RESULTS.md`` under
-``## Models``. A ``vote`` row per split combines the recorded titles-only tfidf, fasttext and
-cnn-lstm runs the way the ensemble does (geometric mean), without training anything.
+Ingests the whole catalog into a benchmark workspace (once; ``--catalog NAME`` picks a built-in
+one: fashion, flipkart, tokopedia, ...; ``--workspace DIR`` any ingested workspace), then for
+each split (``random``: stratified; ``grouped``: by normalised title) trains every requested
+kind with its defaults through :func:`workbench.runs.training.train_models` (catalog labels,
+70/15/15 split, metrics on the test part) and writes the side-by-side table (accuracy,
+macro-F1, per-level accuracy, train seconds, peak memory, the load average) into
+``benchmarks/RESULTS.md``: ``## Models`` for fashion, ``## Models: <catalog>`` for the others,
+each ending with two checks: the ``ensemble`` against its best member on test accuracy, and the
+CNN-LSTM's training seconds per 1,000 training products against fashion's.
 
-Rows are kept in ``benchmarks/models_results.json`` keyed by (model, split), so kinds can be run
-separately and the table still shows all of them::
+On fashion the table also has ``fasttext`` as the outside reference, two rows that are a kind
+with other parameters (``tfidf+usage`` and ``ensemble``: title, brand and the catalog's
+``usage`` attribute), the reference protocol re-run, and a ``vote`` row per split that combines
+the recorded titles-only tfidf, fasttext and cnn-lstm runs the way the ensemble does (geometric
+mean), without training anything.
+
+Rows are kept in ``benchmarks/models_results.json`` (``models_results_<catalog>.json``) keyed by
+(model, split), so kinds can be run separately and the table still shows all of them::
 
     python benchmarks/models.py --models tfidf,xgboost,fasttext
-    python benchmarks/models.py --models transformer,cnn-lstm      # on a GPU machine
-    python benchmarks/models.py --models fasttext,tfidf+usage,ensemble
+    python benchmarks/models.py --models transformer --splits grouped   # the whole split, on a CPU too
+    python benchmarks/models.py --catalog tokopedia --splits grouped
 
-Without a GPU the transformer trains on a stated sample of the training part
-(``--neural-sample``, default 5,000 products; validation and test stay whole).
+The transformer trains on the whole training part, on a CPU with the CPU settings its
+``"auto"`` defaults choose (``--neural-sample N`` trains it on a stated sample instead).
 XGBoost's embeddings are computed (and cached) before its runs; that time is reported apart.
 """
 
@@ -64,10 +70,6 @@ VARIANTS = {"tfidf+usage": ("tfidf", {"fields": WITH_USAGE}, USAGE_NOTE),
                                              "oversample=balanced (lines repeated)")}
 #: Recorded titles-only runs whose probabilities the `vote` row combines (no training).
 VOTE = ("tfidf", "fasttext", "cnn-lstm")
-# one thread: on this shared 2-core machine two XGBoost threads ran 4-6x slower per round
-XGBOOST = {"n_jobs": 1, "progress": False}
-NEURAL_CPU = {"transformer": {"max_epochs": 2, "max_length": 32, "batch_size": 32},
-              "cnn-lstm": {}}
 
 
 def machine() -> str:
@@ -88,10 +90,15 @@ def machine() -> str:
             f"{gpu}")
 
 
-def prepare(ws: Workspace) -> int:
-    """Ingest the full fashion catalog into ``ws`` unless it is there; returns product count."""
+def prepare(ws: Workspace, catalog: str = "fashion") -> int:
+    """Ingest the built-in catalog into ``ws`` unless the workspace has products; returns the count."""
     if not ws.scalar("SELECT count(*) FROM products"):
-        print(ingest_dataset(ws, "fashion"), flush=True)
+        from workbench.catalog.mapping import RECIPES
+
+        if catalog not in RECIPES:
+            raise SystemExit(f"{ws.path} has no products and {catalog!r} is not a built-in catalog "
+                             f"({', '.join(RECIPES)}); ingest it first (`workbench ingest`)")
+        print(ingest_dataset(ws, catalog), flush=True)
     return int(ws.scalar("SELECT count(*) FROM products"))
 
 
@@ -293,7 +300,7 @@ def render(results: dict, info: dict) -> str:
     rows = sorted(results.values(), key=lambda r: (r["split"] != "random", r["model"]))
     levels = [k[4:] for k in (rows[0] if rows else {}) if k.startswith("acc ")]
     head = ["model", "split", "accuracy", "macro-F1", *[f"{lvl} acc." for lvl in levels],
-            "acc. (leaves >= 10)", "macro-F1 (leaves >= 10)", "train s", "peak MB", "notes"]
+            "acc. (leaves >= 10)", "macro-F1 (leaves >= 10)", "train s", "peak MB", "load", "notes"]
     loads = [r["load"] for r in rows if r.get("load") is not None]
     load_text = ", ".join(filter(None, [
         info.get("load_note"),
@@ -326,7 +333,7 @@ def render(results: dict, info: dict) -> str:
         cells = [r["model"], r["split"], _fmt(r["accuracy"]), _fmt(r["macro_f1"]),
                  *[_fmt(r.get(f"acc {lvl}")) for lvl in levels], _fmt(r.get("accuracy_common")),
                  _fmt(r.get("macro_f1_common")), _fmt(r["train_s"], 1),
-                 _fmt(r["peak_mb"], 0)]
+                 _fmt(r["peak_mb"], 0), _fmt(r.get("load"), 1) if r["model"] != "vote" else "-"]
         if len(machines) > 1:
             cells.append(label[r.get("machine") or info["machine"]])
         cells.append(r.get("note") or "")
@@ -379,11 +386,21 @@ def render(results: dict, info: dict) -> str:
             g = grouped[best["model"]]
             lines.append(f"On the grouped split the same model reaches {g['accuracy']:.3f} / "
                          f"{g['macro_f1']:.3f}: the honest figure for products never seen in any colour.")
+    from _models_catalog import checks
+
+    found = checks(results, "fashion")
+    if found:
+        lines += [""] + [f"- {sentence}" for sentence in found]
     return "\n".join(lines) + "\n"
 
 
 def write_section(text: str, section: str = SECTION) -> None:
     """Replace (or append) a section (default ``## Models``) of RESULTS.md."""
+    write_named_section(section, text)
+
+
+def write_named_section(section: str, text: str) -> None:
+    """Replace (or append) the section headed ``section`` of RESULTS.md with ``text``."""
     current = RESULTS_MD.read_text() if RESULTS_MD.exists() else "# Benchmark results\n"
     pattern = re.compile(rf"^{re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(current):
@@ -393,32 +410,66 @@ def write_section(text: str, section: str = SECTION) -> None:
     RESULTS_MD.write_text(current)
 
 
+def resolved_note(ws: Workspace, run_id: str) -> str:
+    """What a run's ``"auto"`` parameters became, and whether it was trained on a sample (the
+    flags of :func:`workbench.runs.selection.run_flags`), for the notes column."""
+    from workbench.runs.selection import run_flags
+
+    run = get_run(ws, run_id)
+    resolved = dict((run["params"] or {}).get("resolved") or {})
+    resolved.pop("member_valid_accuracy", None)
+    parts = [f for f in run_flags(run) if f.startswith("trained on a sample")]
+    dropped = resolved.pop("dropped", None)
+    for key, value in resolved.items():
+        if isinstance(value, dict):
+            parts.append(f"{key}: " + ", ".join(f"{k}={v}" for k, v in value.items()))
+        else:
+            parts.append(f"{key}={value}")
+    if dropped:
+        parts.append("dropped (clearly worse on validation): " + ", ".join(dropped))
+    return "; ".join(parts)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; see the module docstring."""
     import torch
 
+    from _models_catalog import (default_workspace, ensemble_members, n_train, render_catalog,
+                                 results_path, section_title)
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default="reference,tfidf,xgboost,fasttext,transformer,cnn-lstm,tfidf+usage,ensemble",
-                   help="kinds to run; `reference` re-runs the reference figure's own protocol")
+    p.add_argument("--catalog", default="fashion",
+                   help="a built-in catalog (fashion, flipkart, tokopedia, ...), ingested into "
+                        "benchmarks/out/<catalog>-ws when missing; with --workspace, the name of that "
+                        "ingested workspace's catalog")
+    p.add_argument("--models", default=None,
+                   help="kinds to run (default on fashion: reference,tfidf,xgboost,fasttext,transformer,"
+                        "cnn-lstm,tfidf+usage,ensemble; elsewhere: tfidf,xgboost,fasttext,cnn-lstm,"
+                        "transformer,ensemble); `reference` re-runs the reference figure's own protocol")
     p.add_argument("--splits", default="random,grouped")
-    p.add_argument("--workspace", default=str(HERE / "out" / "models-ws"))
-    p.add_argument("--neural-sample", type=int, default=5000,
-                   help="training products for the transformer without a GPU (default 5000)")
+    p.add_argument("--workspace", default=None, help="an ingested workspace (default: the catalog's own)")
+    p.add_argument("--neural-sample", type=int, default=None,
+                   help="train the transformer on a sample of N training products (default: all of them)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-write", action="store_true", help="print the table, leave RESULTS.md alone")
     p.add_argument("--render-only", action="store_true",
-                   help="train nothing: rewrite the section from benchmarks/models_results.json")
+                   help="train nothing: rewrite the section from the catalog's results file")
     args = p.parse_args(argv)
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    catalog = args.catalog
+    fashion = catalog == "fashion"
+    default_models = ("reference,tfidf,xgboost,fasttext,transformer,cnn-lstm,tfidf+usage,ensemble" if fashion
+                      else "tfidf,xgboost,fasttext,cnn-lstm,transformer,ensemble")
+    models = [m.strip() for m in (args.models or default_models).split(",") if m.strip()]
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
     gpu = torch.cuda.is_available()
+    results_json = results_path(catalog)
 
-    ws = Workspace(args.workspace)
-    info = {"machine": machine(), "products": prepare(ws), "leaves": len(load_taxonomy(ws).leaves),
+    ws = Workspace(args.workspace or default_workspace(catalog))
+    info = {"machine": machine(), "products": prepare(ws, catalog), "leaves": len(load_taxonomy(ws).leaves),
             "rare_leaves": int(ws.scalar("SELECT count(*) FROM (SELECT leaf FROM products WHERE leaf "
                                          "IS NOT NULL GROUP BY leaf HAVING count(*) < 10)")),
-            "n_test": f"{int(ws.scalar('SELECT count(*) FROM splits WHERE kind = ? AND part = ?', ['random', 'test'])):,}"}
-    results = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
+            "n_test": f"{int(ws.scalar('SELECT count(*) FROM splits WHERE kind = ? AND part = ?', [splits[-1], 'test'])):,}"}
+    results = json.loads(results_json.read_text()) if results_json.exists() else {}
     meta = results.pop("_info", {})
     info.update(embed_seconds=meta.get("embed_seconds"), embed_texts=meta.get("embed_texts"),
                 load_note=meta.get("load_note"))
@@ -427,10 +478,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"embeddings: {missing:,} texts embedded in {seconds:.1f} s", flush=True)
         if missing:
             info.update(embed_seconds=seconds, embed_texts=missing)
-    if "reference" in models and not args.render_only:
+    if fashion and "reference" in models and not args.render_only:
         meta["reference_protocol"] = reference_protocol(args.seed)
         print(f"reference protocol: {meta['reference_protocol']}", flush=True)
-        RESULTS_JSON.write_text(json.dumps({"_info": meta, **results}, indent=1, default=str))
+        results_json.write_text(json.dumps({"_info": meta, **results}, indent=1, default=str))
     info["reference_protocol"] = meta.get("reference_protocol")
     models = [m for m in models if m != "reference"]
     if args.render_only:
@@ -438,42 +489,42 @@ def main(argv: list[str] | None = None) -> int:
     for split in splits:
         for kind in models:
             note, sample, params = "", None, {}
-            if kind in VARIANTS:
+            if kind in VARIANTS and (fashion or "usage" not in str(VARIANTS[kind][1])):
                 base, params, note = VARIANTS[kind]
-                [run_id] = train_models(ws, [base], split=split, params={base: params}, seed=args.seed)
-            elif kind == "fasttext":
-                [run_id] = train_models(ws, [kind], split=split, seed=args.seed)
-                note = ("outside reference (the workbench's `fasttext` kind): epoch=25, lr=0.5, "
-                        "word_ngrams=2, minn=2, maxn=5, dim=100, softmax, 1 thread")
             else:
-                if kind in NEURAL_CPU and not gpu:
-                    params = NEURAL_CPU[kind]
-                    if kind == "transformer":
-                        sample = args.neural_sample
-                        note = f"CPU, no GPU here: trained on a sample of {sample:,} training products; "
-                    note += ", ".join(f"{k}={v}" for k, v in params.items())
-                elif kind in NEURAL_CPU:
-                    note = "GPU"
-                elif kind == "xgboost":
-                    params = XGBOOST
-                    note = "n_jobs=1: two threads ran 4-6x slower per round on this shared machine"
-                [run_id] = train_models(ws, [kind], split=split, sample=sample,
-                                        params={kind: params} if params else None, seed=args.seed)
-            row = result_row(ws, run_id, note, info["machine"])
+                base = kind
+                if kind == "fasttext":
+                    note = "outside reference (the workbench's `fasttext` kind)"
+                elif kind in VARIANTS:
+                    raise SystemExit(f"{kind} reads fashion's `usage` attribute; run it on the fashion catalog")
+                elif kind == "transformer":
+                    sample = args.neural_sample
+                    note = "GPU" if gpu else "CPU, no GPU lent"
+            [run_id] = train_models(ws, [base], split=split, sample=sample,
+                                    params={base: params} if params else None, seed=args.seed, echo=print)
+            auto = resolved_note(ws, run_id)
+            row = result_row(ws, run_id, "; ".join(filter(None, [note, auto])), info["machine"])
             row["model"] = kind
+            row["n_train"] = n_train(ws, split, sample)
+            if base == "ensemble":
+                row["members"] = ensemble_members(ws, run_id, split)
             results[f"{kind}|{split}"] = row
             print(f"{kind:<12} {split:<8} accuracy {row['accuracy']:.4f}  macro-F1 {row['macro_f1']:.4f}  "
-                  f"{row['train_s']:.1f} s  {row['peak_mb']:.0f} MB", flush=True)
+                  f"{row['train_s']:.1f} s  {row['peak_mb']:.0f} MB  load {row['load']}", flush=True)
             meta.update(embed_seconds=info["embed_seconds"], embed_texts=info["embed_texts"])
-            RESULTS_JSON.write_text(json.dumps({"_info": meta, **results}, indent=1, default=str))
-    for split in splits:
-        vote = vote_row(ws, results, split)
-        if vote:
-            results[f"vote|{split}"] = vote
-    text = render(results, info)
+            results_json.write_text(json.dumps({"_info": meta, **results}, indent=1, default=str))
+    if fashion:
+        for split in splits:
+            vote = vote_row(ws, results, split)
+            if vote:
+                results[f"vote|{split}"] = vote
+        text = render(results, info)
+    else:
+        text = render_catalog(results, info, catalog,
+                              f".venv/bin/python benchmarks/models.py --catalog {catalog} --splits {','.join(splits)}")
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_named_section(section_title(catalog), text)
     return 0
 
 

@@ -194,6 +194,15 @@ def test_comparison_table_and_figures_cover_every_evaluated_run(ws, runs):
     assert set(state.curves_frame()["run_id"]) == {runs["run_id"].iloc[0]}
     hv.render(state.level_plot())
     hv.render(state.calibration_plot())
+    # the run trained on 400 products says so, in its row and above the table
+    sampled = runs.loc[runs["sample"].notna(), "run_id"].tolist()
+    by_run = table.set_index("run_id")
+    assert len(sampled) == 1 and by_run.loc[sampled[0], "training sample"] == "sample of 400"
+    assert by_run.loc[sampled[0], "notes"].startswith("trained on a sample of 400 products")
+    whole = [r for r in runs["run_id"] if r not in sampled]
+    assert all(by_run.loc[r, "training sample"] == "all" and "sample" not in by_run.loc[r, "notes"] for r in whole)
+    notice = state.sample_notice()
+    assert notice.startswith("Trained on a sample of the training part") and "(400 products)" in notice
 
 
 def test_grouped_bars_pair_colours_with_their_runs(ws):

@@ -147,3 +147,24 @@ def test_train_an_ensemble_on_an_attribute_from_the_command_line(fashion_ws, cap
     assert run["params"]["fields"] == ["title", "usage"]
     assert list(run["params"]["members"]) == ["tfidf", "fasttext"]
     assert 0.5 < run["metrics"]["accuracy"] <= 1.0
+
+
+def test_a_member_clearly_worse_on_validation_is_dropped(shoes, tmp_path):
+    X, y, Xv, yv, leaves = shoes["X"], shoes["y"], shoes["X_test"], shoes["y_test"], shoes["leaves"]
+    weak = {"epoch": 1, "lr": 0.02, "dim": 8}  # barely trained
+    members = {"tfidf": {}, "fasttext": weak}
+    model = EnsembleClassifier(members=members, leaves=leaves).fit(X, y, Xv, yv)
+    acc = model.member_valid_accuracy_
+    assert acc["tfidf"] > acc["fasttext"] + 0.02
+    assert model.dropped_ == ["fasttext"] and list(model.models_) == ["tfidf"]
+    np.testing.assert_allclose(model.predict_proba(Xv), model.models_["tfidf"].predict_proba(Xv), atol=1e-5)
+    assert model.resolved_params()["dropped"] == ["fasttext"]
+    loaded = EnsembleClassifier.load(model.save(tmp_path / "ens"))
+    assert loaded.dropped_ == ["fasttext"] and list(loaded.models_) == ["tfidf"]
+    # switched off, or without validation products, every member votes
+    assert len(EnsembleClassifier(members=members, leaves=leaves, drop_margin=None).fit(X, y, Xv, yv).models_) == 2
+    assert len(EnsembleClassifier(members=members, leaves=leaves).fit(X, y).models_) == 2
+    # members close to each other stay, and the vote is then not below its best member
+    close = EnsembleClassifier(members={"tfidf": {}, "fasttext": TINY_FASTTEXT}, leaves=leaves).fit(X, y, Xv, yv)
+    vote = float(np.mean(close.predict(Xv) == yv))
+    assert vote >= max(close.member_valid_accuracy_[k] for k in close.models_)

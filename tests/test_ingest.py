@@ -62,6 +62,9 @@ def test_flipkart_depth_three_reports_rejects_and_merges(tmp_path):
     assert not any(leaf.split(" > ")[-1] == title for title, leaf in names.itertuples(index=False))
     assert "Clothing" in taxonomy.roots
     assert counts["n"].sum() == summary.accepted
+    # --min-count 10 leaves no leaf under 10: small "Other ..." pools moved up into "Other"
+    assert counts["n"].min() >= 10, counts.sort_values("n").head()
+    assert "Other" in set(counts["leaf"])
     info = workspace_info(ws)
     assert info["rejected"] == summary.rejected and info["merged_categories"] == len(merged)
 

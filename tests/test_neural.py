@@ -273,3 +273,46 @@ def test_bad_parameters_are_reported(split):
             cnn(max_epochs=1, **bad).fit(X, y)
     with pytest.raises(WorkbenchError):
         TransformerClassifier(train_last_n_layers=9, max_epochs=1).fit(X[:20], y[:20])
+
+
+def test_frozen_layers_run_once_and_the_upper_layers_see_what_the_whole_model_computes(split):
+    from workbench.models.neural.frozen_layers import UpperLayers, cached_batch, frozen_outputs, frozen_split
+
+    X, y, Xv, yv = split
+    model = TransformerClassifier(max_epochs=1, train_last_n_layers=2, early_stopping_patience=None,
+                                  num_threads=1, progress=False).fit(X, y, Xv, yv)
+    full = model.module_.eval()
+    assert frozen_split(full.encoder) == 4
+    encoded = model._encode(list(Xv["title"]))
+    rows = np.arange(len(Xv))
+    with torch.inference_mode():
+        whole = full(**model._batch(encoded, rows))
+        cached = frozen_outputs(full.encoder, encoded, 4, torch.device("cpu"))
+        upper = UpperLayers(full, 4).eval()(**cached_batch(cached, rows))
+    assert cached["hidden"].dtype == torch.float16
+    np.testing.assert_allclose(upper.numpy(), whole.numpy(), atol=2e-3)
+    # the upper part shares the model's own layers: two of six, and the head
+    assert {id(p) for p in UpperLayers(full, 4).parameters()} <= {id(p) for p in full.parameters()}
+    # switched off, the whole encoder runs in every step and trains the same layers
+    plain = TransformerClassifier(max_epochs=1, train_last_n_layers=2, early_stopping_patience=None,
+                                  num_threads=1, progress=False, cache_frozen=False).fit(X, y, Xv, yv)
+    assert float(np.mean(plain.predict(Xv) == yv)) > 0.2
+
+
+def test_auto_defaults_follow_the_data_and_the_machine(split):
+    from workbench.models.neural import cnn_lstm, transformer
+
+    X, y = split[0], split[1]
+    model = cnn(max_length="auto", max_epochs="auto", num_threads="auto").fit(X, y)
+    words = sorted(len(tokenize(t)) for t in X["title"])
+    assert model.resolved_params_["max_length"] == max(cnn_lstm.LENGTH_BOUNDS[0], words[int(np.ceil(0.95 * len(words))) - 1])
+    # 300 products in batches of 32: 10 steps an epoch, so the most epochs the bounds allow
+    assert model.resolved_params_["max_epochs"] == cnn_lstm.EPOCH_BOUNDS[1] == len(model.history_)
+    assert model.resolved_params_["num_threads"] >= 1
+    assert CnnLstmClassifier.load(model.save(PROJECT_ROOT / "test-output" / "auto-cnn")).resolved_params_ == \
+        model.resolved_params_
+    tr = TransformerClassifier(max_epochs=1, early_stopping_patience=None, progress=False).fit(X[:60], y[:60])
+    cpu = transformer.CPU
+    assert {k: tr.resolved_params_[k] for k in ("train_last_n_layers", "batch_size", "lr", "head_lr")} == \
+        {k: cpu[k] for k in ("train_last_n_layers", "batch_size", "lr", "head_lr")}
+    assert transformer.LENGTH_BOUNDS[0] <= tr.resolved_params_["max_length"] <= transformer.LENGTH_BOUNDS[1]

@@ -66,10 +66,14 @@ def test_rare_leaves_merge_into_parent_or_other_bucket():
             [("D", "E", "f")] + [("D", "E", "g")] + [("Q",)]
     merged, merges = merge_rare(paths, 3, "parent")
     assert merged.count(("A", "B", "y")) == 3                     # frequent enough: kept
-    assert merged.count(("A", "C", "Other C")) == 0               # a pool of 1 < 3 moves up
-    assert ("A", "Other A") in merged and merges["A > C > w"] == "A > Other A"
-    assert merged.count(("D", "E")) == 0 and merged.count(("Other",)) == 3  # D's family is rare, D itself too
+    assert merged.count(("A", "C", "Other C")) == 0               # a pool of 1 < 3 moves up ...
+    assert ("A", "Other A") not in merged and merges["A > C > w"] == "Other"  # ... and up again
+    assert merged.count(("D", "E")) == 0 and merged.count(("Other",)) == 4  # D's family is rare, D itself too
     assert merges["Q"] == "Other"
+    assert min(merged.count(p) for p in set(merged)) >= 3  # no leaf under min_count
+    # a pool big enough stays with its family
+    three = paths + [("A", "C", "v")] * 2  # w (1) and v (2) pool into 3
+    assert merge_rare(three, 3, "parent")[0][-1] == ("A", "C", "Other C")
     two_rare = [("A", "B", "x")] * 5 + [("A", "B", "y")] * 2 + [("A", "B", "v")] * 2
     assert merge_rare(two_rare, 3, "parent")[0][-1] == ("A", "B", "Other B")
     only_rare = two_rare[5:]

@@ -95,16 +95,16 @@ table.wb-table td {border-bottom: 1px solid #eee; padding: 4px 8px; overflow-wra
 """
 
 
-def alert(message: str, kind: str = "danger", *, markdown: bool = False) -> pn.pane.Alert:
+def alert(message: str, kind: str = "danger", *, markdown: bool = False, **kwargs) -> pn.pane.Alert:
     """A message on the page (``danger``, ``warning``, ``success``, ``info``).
 
     ``message`` is plain text and shows exactly as written: error messages and confirmations
     quote titles, category and file names, which sellers and users supply. ``markdown=True`` is
     for Markdown composed by the page itself, with every such value passed through
-    :func:`workbench.app.safe_text.escape_markdown`.
+    :func:`workbench.app.safe_text.escape_markdown`. Other keywords go to ``pn.pane.Alert``.
     """
     return pn.pane.Alert(message if markdown else escape_markdown(message), alert_type=kind,
-                         sizing_mode="stretch_width")
+                         sizing_mode="stretch_width", **kwargs)
 
 
 def no_runs() -> pn.pane.Alert:

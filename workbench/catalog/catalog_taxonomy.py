@@ -74,12 +74,14 @@ def merge_rare(paths: list[tuple[str, ...]], min_count: int, into: str = "parent
     Under each parent, rare children (and products whose path stops at the parent while
     it has children) are pooled. ``into="parent"``: when no child of the parent is
     frequent, the whole family collapses into the parent, which becomes a leaf; otherwise
-    the pool becomes the leaf ``"Other <parent>"`` beside the frequent children (a pool
-    itself smaller than ``min_count`` moves up into the grandparent's pool instead).
-    ``into="other"``: the pool always becomes ``"Other <parent>"``. Rare top-level
-    categories pool into a top-level ``"Other"``. Returns the new paths and
-    ``{original node: merged node}``. ``weights`` gives each path's number of products
-    (default 1 each), so unique paths can be passed with their counts.
+    the pool becomes the leaf ``"Other <parent>"`` beside the frequent children.
+    ``into="other"``: the pool becomes ``"Other <parent>"`` even then. Either way a pool
+    itself smaller than ``min_count`` moves up instead: into the grandparent's pool, and from
+    a top-level category into the top-level ``"Other"``, where rare top-level categories pool
+    too; so no leaf has fewer than ``min_count`` products, except that top-level ``"Other"``
+    when everything rare in the catalog adds up to fewer (there is nowhere further up).
+    Returns the new paths and ``{original node: merged node}``. ``weights`` gives each path's
+    number of products (default 1 each), so unique paths can be passed with their counts.
     """
     if into not in ("parent", "other"):
         raise WorkbenchError(f"merge must be 'parent' or 'other', not {into!r}")
@@ -114,9 +116,9 @@ def merge_rare(paths: list[tuple[str, ...]], min_count: int, into: str = "parent
                 target = ("Other",)
             elif not frequent and into == "parent":
                 target = parent
-            elif pool_size < min_count and len(parent) >= 2:
+            elif pool_size < min_count:
                 # too small for a bucket of its own: pooled again one level up
-                target = parent[:-1]
+                target = parent[:-1] if len(parent) >= 2 else ("Other",)
             else:
                 target = parent + (f"Other {parent[-1]}",)
             for m in pooled:

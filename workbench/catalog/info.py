@@ -9,7 +9,9 @@ from workbench.store import Workspace
 
 
 def workspace_info(ws: Workspace) -> dict[str, Any]:
-    """Counts of products, rejects (by reason), warnings (by kind), levels, categories, splits and leakage."""
+    """Counts of products, labelled products (catalog or human labels; a model's unreviewed
+    shelving is counted apart, as ``shelved_by_model``), rejects (by reason), warnings (by kind),
+    levels, categories, splits and leakage."""
     level_names = json.loads(ws.meta("level_names") or "[]")
     per_level = ws.df("SELECT level, count(*) AS n FROM categories GROUP BY level ORDER BY level")
     splits = ws.df("SELECT kind, part, count(*) AS n FROM splits GROUP BY ALL")
@@ -22,7 +24,11 @@ def workspace_info(ws: Workspace) -> dict[str, Any]:
     return {
         "workspace": str(ws.path),
         "products": int(ws.scalar("SELECT count(*) FROM products")),
-        "labelled": int(ws.scalar("SELECT count(*) FROM products WHERE leaf IS NOT NULL")),
+        # a model's own (unreviewed) shelving is not a label: nothing trains on it
+        "labelled": int(ws.scalar("SELECT count(*) FROM products WHERE leaf IS NOT NULL "
+                                  "AND coalesce(label_source, 'catalog') <> 'model'")),
+        "shelved_by_model": int(ws.scalar("SELECT count(*) FROM products WHERE leaf IS NOT NULL "
+                                          "AND label_source = 'model'")),
         "rejected": int(ws.scalar("SELECT count(*) FROM rejects")),
         "reject_reasons": dict(zip(reasons["reason"], map(int, reasons["n"]))),
         "warnings": int(warnings["n"].sum()) if warnings is not None else 0,
@@ -44,8 +50,9 @@ def workspace_info(ws: Workspace) -> dict[str, Any]:
 def format_info(info: dict[str, Any]) -> str:
     """The summary as text for the terminal."""
     lines = [f"workspace   {info['workspace']}",
-             f"products    {info['products']:,} accepted ({info['labelled']:,} labelled), "
-             f"{info['rejected']:,} rejected"]
+             f"products    {info['products']:,} accepted ({info['labelled']:,} labelled"
+             + (f", {info['shelved_by_model']:,} shelved by a model" if info.get("shelved_by_model") else "")
+             + f"), {info['rejected']:,} rejected"]
     for reason, n in info["reject_reasons"].items():
         lines.append(f"            rejected {n:,}: {reason}")
     if info.get("warnings"):

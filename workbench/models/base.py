@@ -217,6 +217,11 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator, ABC):
         proba = self.predict_proba(X)  # first, so an unfitted model raises NotFittedError
         return self.classes_[np.argmax(proba, axis=1)]
 
+    def resolved_params(self) -> dict[str, Any]:
+        """The values that ``"auto"`` parameters took in ``fit`` (:mod:`workbench.models.auto`),
+        ``{}`` when none were ``"auto"``; a composite model gives them per sub-model."""
+        return dict(getattr(self, "resolved_params_", None) or {})
+
     # persistence ------------------------------------------------------------------------
     def save(self, directory: str | Path, **extra: Any) -> Path:
         """Write ``manifest.json`` (kind, parameters, classes, version, ``extra``) and artifacts."""
@@ -268,6 +273,27 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator, ABC):
     @abstractmethod
     def _load_artifacts(self, directory: Path) -> None:
         """Implemented by each family."""
+
+
+def child_checkpoint_params(cls: type["CategoryClassifier"], params: dict[str, Any],
+                            checkpoint_dir: str | Path | None, name: str) -> dict[str, Any]:
+    """A sub-model's parameters with its own checkpoint folder ``checkpoint_dir/name``, for a
+    family that checkpoints (``checkpoint_dir`` is one of its parameters) and unless the
+    parameters name one already; a model made of sub-models (ensemble, departments) passes its
+    ``checkpoint_dir`` on this way, so each sub-model resumes from its own folder."""
+    if checkpoint_dir is None or "checkpoint_dir" in params or "checkpoint_dir" not in cls().get_params():
+        return params
+    return {**params, "checkpoint_dir": str(Path(checkpoint_dir) / name)}
+
+
+def combined_resume(models: dict[str, "CategoryClassifier"]) -> dict[str, Any] | None:
+    """How the sub-models of a composite model resumed: ``{"seconds_before": total, "members":
+    {name: their resumed_}}``, or ``None`` when none of them resumed."""
+    members = {name: m.resumed_ for name, m in models.items() if getattr(m, "resumed_", None)}
+    if not members:
+        return None
+    return {"seconds_before": float(sum(r.get("seconds_before", 0.0) for r in members.values())),
+            "members": members}
 
 
 def write_state(directory: Path, name: str, state: dict[str, Any]) -> None:

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 
 from workbench.errors import WorkbenchError
-from workbench.models.base import CategoryClassifier, model_class, read_state, register, write_state
+from workbench.models.base import (CategoryClassifier, child_checkpoint_params, combined_resume, model_class,
+                                   read_state, register, write_state)
 
 INDEX = "departments.json"
 FALLBACKS = ("global", "uniform")
@@ -47,21 +47,24 @@ class DepartmentModel(CategoryClassifier):
     Parameters: ``base_kind`` (a registered family), ``base_params`` (its parameters, without
     ``leaves``), ``department_column``, ``leaves``, ``fallback`` (``"global"`` or ``"uniform"``),
     ``min_department_size``, ``oversample`` (over all departments before they split; ``base_params``
-    may carry one per sub-model instead), ``random_state`` (passed to every sub-model).
+    may carry one per sub-model instead), ``random_state`` (passed to every sub-model),
+    ``checkpoint_dir`` (a folder under which each sub-model that checkpoints keeps its own;
+    ``None`` = their default).
     """
 
     kind = "department"
 
     def __init__(self, base_kind="tfidf", base_params=None, department_column="department",
                  leaves=None, fallback="global", min_department_size=20, oversample=None,
-                 random_state=0):
+                 random_state=0, checkpoint_dir=None):
         self._store_params(locals())
 
-    def _base(self) -> CategoryClassifier:
+    def _base(self, name: str = "all") -> CategoryClassifier:
+        """A fresh sub-model; ``name`` names its checkpoint folder under ``checkpoint_dir``."""
         cls = model_class(self.base_kind)
         if cls is DepartmentModel:
             raise WorkbenchError("a department model cannot nest department models; pick a base kind")
-        params = dict(self.base_params or {})
+        params = child_checkpoint_params(cls, dict(self.base_params or {}), self.checkpoint_dir, name)
         params.update(leaves=list(self.classes_), random_state=self.random_state)
         return cls(**params)
 
@@ -74,7 +77,7 @@ class DepartmentModel(CategoryClassifier):
         if valid is not None:
             Xv, yv = valid
             valid_depts, valid_labels = department_values(Xv, self.department_column), self.classes_[yv]
-        template = self._base()
+        self._base()  # a bad base kind fails before any training
         self.models_: dict[str, CategoryClassifier] = {}
         self.constant_: dict[str, str] = {}
         for dept in sorted(set(depts) - {""}):
@@ -89,12 +92,14 @@ class DepartmentModel(CategoryClassifier):
             if valid is not None and (valid_depts == dept).any():
                 vm = valid_depts == dept
                 args += [Xv[vm].reset_index(drop=True), valid_labels[vm]]
-            self.models_[dept] = clone(template).fit(*args)
+            self.models_[dept] = self._base(f"department-{len(self.models_)}").fit(*args)
         self.seen_classes_ = np.unique(y)
         self.fallback_model_ = None
         if self.fallback == "global":
             args = [X, labels] + ([valid[0], valid_labels] if valid is not None else [])
-            self.fallback_model_ = clone(template).fit(*args)
+            self.fallback_model_ = self._base("all").fit(*args)
+        self.resumed_ = combined_resume({**self.models_, **({"all": self.fallback_model_}
+                                                            if self.fallback_model_ is not None else {})})
 
     def _fallback_proba(self, X: pd.DataFrame) -> np.ndarray:
         if self.fallback_model_ is not None:

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.models.base import CategoryClassifier, model_class, read_state, register, write_state
+from workbench.models.base import (CategoryClassifier, child_checkpoint_params, combined_resume, model_class,
+                                   read_state, register, write_state)
 
 INDEX = "ensemble.json"
 COMBINE = ("geometric", "mean")
@@ -51,13 +52,18 @@ class EnsembleClassifier(CategoryClassifier):
     ``combine`` (``"geometric"`` or ``"mean"``), ``fields`` (text fields given to every member
     that has a field parameter, unless its own parameters name them; ``None`` = each member's
     default), ``leaves``, ``oversample`` (oversampling before every member fits; a member's own
-    ``oversample`` works too), ``random_state`` (passed to every member).
+    ``oversample`` works too), ``random_state`` (passed to every member), ``checkpoint_dir`` (a
+    folder under which each member that checkpoints keeps its own, ``<dir>/<kind>``; ``None`` =
+    each member's default), ``drop_margin`` (members are chosen on the validation products given to
+    ``fit``: a member whose validation accuracy is more than this below the best member's is
+    dropped, and then, while the vote of the rest is less accurate than its best member alone,
+    the least accurate member goes too; ``None`` keeps every member).
     """
 
     kind = "ensemble"
 
     def __init__(self, members=None, weights=None, combine="geometric", fields=None, workspace=None,
-                 leaves=None, oversample=None, random_state=0):
+                 leaves=None, oversample=None, random_state=0, checkpoint_dir=None, drop_margin=0.02):
         self._store_params(locals())
 
     def _member_specs(self) -> dict[str, dict]:
@@ -98,6 +104,7 @@ class EnsembleClassifier(CategoryClassifier):
         unknown = sorted(set(params) - set(known))
         if unknown:
             raise WorkbenchError(f"ensemble member {kind} has no parameter(s) {', '.join(unknown)}")
+        params = child_checkpoint_params(cls, params, self.checkpoint_dir, kind)
         return cls(**{**params, "leaves": list(self.classes_), "random_state": self.random_state})
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray, n_classes: int, valid) -> None:
@@ -109,28 +116,62 @@ class EnsembleClassifier(CategoryClassifier):
         extra = [valid[0], self.classes_[valid[1]]] if valid is not None else []
         self.models_ = {kind: self._build(kind, params).fit(X, labels, *extra)
                         for kind, params in specs.items()}
+        self.resumed_ = combined_resume(self.models_)
         self.seen_classes_ = np.unique(y)
         self.member_accuracy_ = None
-        if self.weights == ACCURACY and valid is not None and len(valid[1]):
-            acc = {kind: float(np.mean(model.predict_proba(valid[0]).argmax(axis=1) == valid[1]))
-                   for kind, model in self.models_.items()}
-            total = sum(acc.values())
-            self.member_accuracy_ = acc
-            if total > 0:
-                self.weights_ = np.array([acc[k] / total for k in self.models_])
+        self.member_valid_accuracy_, self.dropped_ = {}, []
+        if valid is not None and len(valid[1]):
+            matrices = {kind: model.predict_proba(valid[0]) for kind, model in self.models_.items()}
+            acc = {kind: float(np.mean(m.argmax(axis=1) == valid[1])) for kind, m in matrices.items()}
+            if self.weights == ACCURACY:
+                self.member_accuracy_ = acc
+                total = sum(acc.values())
+                if total > 0:
+                    self.weights_ = np.array([acc[k] / total for k in self.models_])
+            if self.drop_margin is not None and len(self.models_) > 1:
+                self._drop_weak_members(matrices, acc, valid[1])
+
+    def _drop_weak_members(self, matrices: dict[str, np.ndarray], acc: dict[str, float],
+                           y_valid: np.ndarray) -> None:
+        """Drop the members that are clearly worse on validation (see ``drop_margin``)."""
+        best = max(acc.values())
+        kept = [k for k in self.models_ if acc[k] >= best - float(self.drop_margin)]
+        weights = dict(zip(self.models_, self.weights_))
+        while len(kept) > 1:
+            w = np.array([weights[k] for k in kept])
+            vote = self._combine([matrices[k] for k in kept], w / w.sum())
+            if np.mean(vote.argmax(axis=1) == y_valid) >= max(acc[k] for k in kept):
+                break
+            kept.remove(min(kept, key=lambda k: (acc[k], -list(self.models_).index(k))))
+        self.member_valid_accuracy_ = acc
+        self.dropped_ = [k for k in self.models_ if k not in kept]
+        self.models_ = {k: self.models_[k] for k in kept}
+        w = np.array([weights[k] for k in kept])
+        self.weights_ = w / w.sum() if w.sum() > 0 else np.full(len(kept), 1.0 / len(kept))
+
+    def resolved_params(self) -> dict:
+        """``{member kind: its resolved "auto" parameters}`` for the members that had any."""
+        out = {kind: got for kind, model in getattr(self, "models_", {}).items()
+               if (got := model.resolved_params())}
+        if getattr(self, "member_valid_accuracy_", None):
+            out["member_valid_accuracy"] = dict(self.member_valid_accuracy_)
+            out["dropped"] = list(self.dropped_)
+        return out
 
     def member_probabilities(self, X) -> dict[str, np.ndarray]:
         """Each member's probability matrix (leaf-aligned), by kind."""
         self._check_fitted()
         return {kind: model.predict_proba(X) for kind, model in self.models_.items()}
 
-    def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        matrices = list(self.member_probabilities(X).values())
+    def _combine(self, matrices: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
+        """The members' matrices combined by ``combine`` with normalised ``weights``."""
         if self.combine == "mean":
-            proba = sum(w * m for w, m in zip(self.weights_, matrices))
-        else:
-            logp = sum(w * np.log(np.maximum(m, FLOOR)) for w, m in zip(self.weights_, matrices))
-            proba = np.exp(logp - logp.max(axis=1, keepdims=True))
+            return sum(w * m for w, m in zip(weights, matrices))
+        logp = sum(w * np.log(np.maximum(m, FLOOR)) for w, m in zip(weights, matrices))
+        return np.exp(logp - logp.max(axis=1, keepdims=True))
+
+    def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        proba = self._combine(list(self.member_probabilities(X).values()), self.weights_)
         unseen = np.ones(len(self.classes_), dtype=bool)
         unseen[self.seen_classes_] = False
         proba[:, unseen] = 0.0
@@ -145,7 +186,9 @@ class EnsembleClassifier(CategoryClassifier):
             subdirs[kind] = str(sub)
         state = {"members": subdirs, "weights": [float(w) for w in self.weights_],
                  "seen_classes": [int(c) for c in self.seen_classes_],
-                 "member_accuracy": getattr(self, "member_accuracy_", None)}
+                 "member_accuracy": getattr(self, "member_accuracy_", None),
+                 "member_valid_accuracy": getattr(self, "member_valid_accuracy_", {}),
+                 "dropped": list(getattr(self, "dropped_", []))}
         write_state(directory, INDEX, state)
 
     def _load_artifacts(self, directory: Path) -> None:
@@ -155,3 +198,5 @@ class EnsembleClassifier(CategoryClassifier):
         self.weights_ = np.asarray(state["weights"], dtype=np.float64)
         self.seen_classes_ = np.asarray(state["seen_classes"], dtype=np.int64)
         self.member_accuracy_ = state.get("member_accuracy")
+        self.member_valid_accuracy_ = dict(state.get("member_valid_accuracy", {}))
+        self.dropped_ = list(state.get("dropped", []))

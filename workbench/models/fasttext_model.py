@@ -15,9 +15,10 @@ faster but not reproducibly (fastText's lock-free SGD).
 
 from __future__ import annotations
 
+import math
 import re
-import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,14 @@ import pandas as pd
 from workbench.catalog.text import segment_spaceless
 from workbench.errors import WorkbenchError
 from workbench.models.artifact_check import check_fasttext_file
+from workbench.models.auto import is_auto
 from workbench.models.base import CategoryClassifier, check_fields, product_texts, register
+from workbench.models.progress import progress_line, progress_mode
 
 ARTIFACT = "model.bin"
 LABEL = "__label__"
+#: ``epoch="auto"``: 25 epochs from this many training products up, more below (see ``_epochs``).
+REFERENCE_SIZE, MAX_EPOCHS = 30_000, 100
 
 
 def fasttext_text(text: str) -> str:
@@ -53,19 +58,30 @@ class FastTextClassifier(CategoryClassifier):
     """fastText supervised training on the chosen text fields.
 
     Parameters: ``leaves``, ``fields`` (product fields joined into one text, attributes in
-    ``extra`` included), ``epoch``, ``lr``, ``word_ngrams``, ``minn`` / ``maxn`` (character
+    ``extra`` included), ``epoch`` (``"auto"``: 25 on a large catalog, up to 100 on a small one;
+    on a 1,351-product Flipkart sample 25 epochs scored 0.60, 100 scored 0.76), ``lr``, ``word_ngrams``, ``minn`` / ``maxn`` (character
     n-gram lengths; 0 switches subwords off), ``dim``, ``loss`` (``softmax``, ``hs``, ``ova``),
-    ``threads``, ``progress`` (fastText's own progress line; ``None`` = on a terminal),
-    ``oversample`` (``"sqrt"`` or ``"balanced"``: rare leaves' lines repeated, fastText has no class
-    weights; :mod:`workbench.models.sampling`), ``random_state``.
+    ``threads``, ``progress`` (fastText's own progress line on a terminal, a line when training
+    starts and one when it ends in a log: :mod:`workbench.models.progress`), ``oversample``
+    (``"sqrt"`` or ``"balanced"``: rare leaves' lines repeated, fastText has no class weights;
+    :mod:`workbench.models.sampling`), ``random_state``.
     """
 
     kind = "fasttext"
 
-    def __init__(self, leaves=None, fields=("title", "brand"), epoch=25, lr=0.5, word_ngrams=2,
+    def __init__(self, leaves=None, fields=("title", "brand"), epoch="auto", lr=0.5, word_ngrams=2,
                  minn=2, maxn=5, dim=100, loss="softmax", threads=1, progress=None,
                  oversample=None, random_state=0):
         self._store_params(locals())
+
+    def _epochs(self, n_train: int) -> int:
+        """``epoch="auto"``: 25 passes over a catalog of :data:`REFERENCE_SIZE` products or more,
+        more over a smaller one (in proportion to the square root of how much smaller, at most
+        :data:`MAX_EPOCHS`), so that a small catalog gets enough updates."""
+        if not is_auto(self.epoch):
+            return int(self.epoch)
+        scaled = 25 * math.sqrt(REFERENCE_SIZE / max(1, n_train))
+        return int(min(MAX_EPOCHS, max(25, round(scaled))))
 
     def _texts(self, X: pd.DataFrame) -> list[str]:
         return [fasttext_text(t) for t in product_texts(X, self.fields)]
@@ -74,19 +90,23 @@ class FastTextClassifier(CategoryClassifier):
         fasttext = _import_fasttext()
         check_fields(X, self.fields)
         lines = "".join(f"{LABEL}{label} {text}\n" for label, text in zip(y, self._texts(X)))
+        mode = progress_mode(self.progress)
+        epochs = self._epochs(len(y))
+        self.resolved_params_ = {"epoch": epochs} if is_auto(self.epoch) else {}
+        t0 = time.perf_counter()
+        if mode == "lines":
+            progress_line("fasttext", "training", {"products": len(y), "epochs": epochs},
+                          note="fastText trains in one call: one line when it ends")
         with tempfile.TemporaryDirectory(prefix="workbench-fasttext-") as tmp:
             path = Path(tmp) / "train.txt"
             path.write_text(lines, encoding="utf-8")
             self.model_ = fasttext.train_supervised(
-                str(path), epoch=int(self.epoch), lr=float(self.lr), wordNgrams=int(self.word_ngrams),
+                str(path), epoch=epochs, lr=float(self.lr), wordNgrams=int(self.word_ngrams),
                 minn=int(self.minn), maxn=int(self.maxn), dim=int(self.dim), loss=self.loss,
                 thread=int(self.threads), seed=int(self.random_state),
-                verbose=2 if self._show_progress() else 0)
-
-    def _show_progress(self) -> bool:
-        """fastText's own progress line (epochs, words/s), written to the terminal's stderr;
-        ``progress=None`` shows it when stderr is a terminal."""
-        return bool(self.progress) if self.progress is not None else sys.stderr.isatty()
+                verbose=2 if mode == "bar" else 0)
+        if mode == "lines":
+            progress_line("fasttext", "trained", {"epochs": epochs}, time.perf_counter() - t0)
 
     def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         proba = np.zeros((len(X), len(self.classes_)))

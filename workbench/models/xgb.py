@@ -13,6 +13,7 @@ encoders and class map as plain JSON (``features.json``); nothing is pickled.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,10 @@ from tqdm.auto import tqdm
 
 from workbench.errors import WorkbenchError
 from workbench.models.artifact_check import check_magic
+from workbench.models.auto import free_cores, is_auto
 from workbench.models.base import (CategoryClassifier, as_products, check_fields, product_texts,
                                    read_state, register, write_state)
+from workbench.models.progress import progress_line, progress_mode
 from workbench.store import Workspace
 
 BOOSTER = "model.json"
@@ -59,29 +62,37 @@ def class_sample_weights(y: np.ndarray, mode: str | None) -> np.ndarray | None:
 
 
 class TqdmRounds(xgb.callback.TrainingCallback):
-    """An XGBoost training callback: one progress-bar step per boosting round, with the
-    latest validation loss (``enabled=None`` shows the bar only on a terminal)."""
+    """An XGBoost training callback showing each boosting round (:mod:`workbench.models.progress`):
+    a tqdm bar on a terminal, one line per round with the latest validation loss in a log."""
 
-    def __init__(self, total: int, enabled: bool | None = None):
+    def __init__(self, total: int, enabled: bool | str | None = None, label: str = "xgboost"):
         super().__init__()
         self.total = total
-        self.enabled = enabled
+        self.mode = progress_mode(enabled)
+        self.label = label
         self.bar = None
 
     def before_training(self, model):
-        self.bar = tqdm(total=self.total, desc="xgboost rounds", unit="round",
-                        disable=None if self.enabled is None else not self.enabled)
+        self._t0 = time.perf_counter()
+        if self.mode == "bar":
+            self.bar = tqdm(total=self.total, desc=f"{self.label} rounds", unit="round")
         return model
 
     def after_iteration(self, model, epoch, evals_log):
-        self.bar.update(1)
-        for data, metrics in evals_log.items():
-            for name, values in metrics.items():
-                self.bar.set_postfix({f"{data}-{name}": f"{values[-1]:.4f}"}, refresh=False)
+        latest = {f"{data}-{name}": values[-1] for data, metrics in evals_log.items()
+                  for name, values in metrics.items()}
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix({k: f"{v:.4f}" for k, v in latest.items()}, refresh=False)
+        elif self.mode == "lines":
+            now = time.perf_counter()
+            progress_line(self.label, f"round {epoch + 1}/{self.total}", latest, now - self._t0)
+            self._t0 = now
         return False
 
     def after_training(self, model):
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
         return model
 
 
@@ -132,7 +143,8 @@ class XGBoostClassifier(CategoryClassifier):
         X = as_products(X)
         cache = Workspace(self.workspace) if self.workspace else None
         emb = embed_texts(product_texts(X, self.fields), model=self.embedding_model,
-                          device=self.device, workspace=cache, progress=bool(self.progress))
+                          device=self.device, workspace=cache,
+                          progress=progress_mode(self.progress) == "bar")
         blocks = [np.asarray(emb, dtype=np.float32)]
         brands = self.encoders_["brands"]
         if brands:
@@ -149,6 +161,16 @@ class XGBoostClassifier(CategoryClassifier):
             blocks.append(price.astype(np.float32)[:, None])
         return np.hstack(blocks)
 
+    def _threads(self) -> int:
+        """XGBoost's threads: ``n_jobs``; ``"auto"``: the free cores (:func:`workbench.models.auto.free_cores`,
+        resolved once per fit); ``None``: all cores."""
+        resolved = getattr(self, "resolved_params_", None) or {}
+        if "n_jobs" in resolved:
+            return int(resolved["n_jobs"])
+        if is_auto(self.n_jobs):
+            return free_cores()
+        return int(self.n_jobs or 0)
+
     def _params(self, n_seen: int) -> dict:
         return {
             "objective": "multi:softprob", "num_class": n_seen, "eval_metric": "mlogloss",
@@ -156,12 +178,15 @@ class XGBoostClassifier(CategoryClassifier):
             "max_depth": int(self.max_depth), "min_child_weight": float(self.min_child_weight),
             "subsample": float(self.subsample), "colsample_bytree": float(self.colsample_bytree),
             "max_bin": int(self.max_bin), "seed": int(self.random_state),
-            "nthread": int(self.n_jobs or 0), "verbosity": 1,
+            "nthread": self._threads(), "verbosity": 1,
         }
 
     # training ---------------------------------------------------------------------------
     def _fit(self, X: pd.DataFrame, y: np.ndarray, n_classes: int, valid) -> None:
         check_fields(X, self.fields)
+        self.resolved_params_ = {}
+        if is_auto(self.n_jobs):
+            self.resolved_params_["n_jobs"] = free_cores()
         seen = np.unique(y)
         self.seen_classes_ = seen
         self._fit_encoders(X)

@@ -126,9 +126,10 @@ def load_training_frame(ws: Workspace, split: str, label_sources: Sequence[str],
 
 
 def build_model(kind: str, leaves: Sequence[str], *, params: dict[str, Any] | None = None,
-                seed: int = 0, department: str | None = None,
-                ws: Workspace | None = None) -> CategoryClassifier:
-    """An unfitted model of ``kind`` over ``leaves`` (one per department with ``department``)."""
+                seed: int = 0, department: str | None = None, ws: Workspace | None = None,
+                checkpoint_dir: str | None = None) -> CategoryClassifier:
+    """An unfitted model of ``kind`` over ``leaves`` (one per department with ``department``);
+    ``checkpoint_dir`` is given to a family that checkpoints (unless ``params`` name one)."""
     params = dict(params or {})
     cls = model_class(kind)
     known = set(cls().get_params()) - {"leaves", "random_state"}
@@ -142,7 +143,9 @@ def build_model(kind: str, leaves: Sequence[str], *, params: dict[str, Any] | No
         from workbench.models.departments import DepartmentModel
 
         return DepartmentModel(base_kind=kind, base_params=params, department_column=department,
-                               leaves=list(leaves), random_state=seed)
+                               leaves=list(leaves), random_state=seed, checkpoint_dir=checkpoint_dir)
+    if checkpoint_dir is not None and "checkpoint_dir" in known:
+        params.setdefault("checkpoint_dir", str(checkpoint_dir))
     return cls(**{**params, "leaves": list(leaves), "random_state": seed})
 
 
@@ -165,26 +168,46 @@ def with_embedding_model(kind: str, params: dict[str, Any] | None,
 
 def run_metrics(y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str],
                 taxonomy: Taxonomy) -> dict[str, Any]:
-    """``accuracy``, ``macro_f1``, ``level_accuracy`` (``{level name: accuracy}``) and ``n``."""
-    from workbench.evaluate.metrics import accuracy, level_accuracy, macro_f1
+    """``accuracy``, ``macro_f1``, ``level_accuracy`` (``{level name: accuracy}``), ``level_n``
+    (``{level name: products counted}``: a product whose leaf is shallower than a level is not
+    counted there) and ``n``."""
+    from workbench.evaluate._common import score, tree_index
+    from workbench.evaluate.metrics import accuracy_from, level_accuracy_from, macro_f1_from
 
-    return {"accuracy": accuracy(y_true, proba, classes=classes),
-            "macro_f1": macro_f1(y_true, proba, classes=classes),
-            "level_accuracy": level_accuracy(y_true, proba, classes=classes, taxonomy=taxonomy),
+    scored = score(y_true, proba, classes)
+    levels = level_accuracy_from(scored, tree_index(taxonomy, scored.classes))
+    return {"accuracy": accuracy_from(scored), "macro_f1": macro_f1_from(scored),
+            "level_accuracy": levels["accuracy"].to_dict(),
+            "level_n": {name: int(n) for name, n in levels["n"].items()},
             "n": int(len(y_true))}
 
 
 def train_one(ws: Workspace, kind: str, frame: pd.DataFrame, taxonomy: Taxonomy, *, split: str,
               sample: int | None = None, department: str | None = None,
               params: dict[str, Any] | None = None, seed: int = 0,
-              label_sources: Sequence[str] = DEFAULT_LABEL_SOURCES) -> str:
-    """Train one model kind on ``frame`` (rows with ``part``), record the run, return its id."""
-    model = build_model(kind, taxonomy.leaves, params=params, seed=seed, department=department, ws=ws)
+              label_sources: Sequence[str] = DEFAULT_LABEL_SOURCES, echo=None) -> str:
+    """Train one model kind on ``frame`` (rows with ``part``), record the run, return its id.
+
+    The families that checkpoint do it in the run configuration's own folder in the workspace
+    (:mod:`workbench.runs.checkpoints`): a killed run resumes when the same call is made again,
+    its ``train_seconds`` then include the sessions before, and its metrics say ``resumed``."""
+    from workbench.runs.checkpoints import checkpoint_folder, remove_checkpoints
+
+    data_fp = fingerprint(frame["product_id"], frame["leaf"])
+    split_fp = fingerprint(frame["product_id"], frame["part"])
+    folder = checkpoint_folder(ws, kind, split=split, params=params, sample=sample, seed=seed,
+                               department=department, label_sources=label_sources,
+                               data_fingerprint=data_fp, split_fingerprint=split_fp)
+    model = build_model(kind, taxonomy.leaves, params=params, seed=seed, department=department, ws=ws,
+                        checkpoint_dir=str(folder))
     train = frame[frame["part"] == "train"].reset_index(drop=True)
     valid = frame[frame["part"] == "valid"].reset_index(drop=True)
     if train.empty:
         raise WorkbenchError(f"the {split} split has no training products with labels from "
                              f"{list(label_sources)}; ingest or label products first")
+    if echo is not None:
+        echo(f"training {kind} on {len(train):,} products ({split} split"
+             + (f", a sample of {sample:,}" if sample else "") + f", {len(valid):,} for validation)")
     run_id = new_run_id(kind)
     started = datetime.now(timezone.utc)
     with PeakMemory() as memory:
@@ -192,6 +215,9 @@ def train_one(ws: Workspace, kind: str, frame: pd.DataFrame, taxonomy: Taxonomy,
         model.fit(train, train["leaf"].to_numpy(dtype=object),
                   valid if len(valid) else None, valid["leaf"].to_numpy(dtype=object) if len(valid) else None)
         seconds = time.perf_counter() - t0
+    resumed = getattr(model, "resumed_", None)
+    if resumed:
+        seconds += float(resumed.get("seconds_before", 0.0))
     classes = list(taxonomy.leaves)
     parts, metrics = {}, {}
     for part in PARTS:
@@ -205,15 +231,21 @@ def train_one(ws: Workspace, kind: str, frame: pd.DataFrame, taxonomy: Taxonomy,
     # headline figures are the test part's; the validation part's sit beside them
     headline_part = "test" if "test" in metrics else "valid"
     summary = {**metrics.get(headline_part, {}), "part": headline_part, "valid": metrics.get("valid")}
-    data_fp = fingerprint(frame["product_id"], frame["leaf"])
-    split_fp = fingerprint(frame["product_id"], frame["part"])
-    recorded = {k: v for k, v in model.get_params(deep=False).items() if k != "leaves"}
+    if resumed:
+        summary["resumed"] = resumed
+    if "checkpoint_dir" in model.get_params(deep=False):
+        model.set_params(checkpoint_dir=None)  # the folder goes once the run is recorded
+    recorded = {k: v for k, v in model.get_params(deep=False).items() if k not in ("leaves", "checkpoint_dir")}
+    if model.resolved_params():
+        recorded["resolved"] = model.resolved_params()  # what the "auto" parameters became
     model.save(run_dir(ws, run_id) / "model", run_id=run_id, split=split,
                data_fingerprint=data_fp, split_fingerprint=split_fp)
-    return record_run(ws, run_id=run_id, model=kind, split=split, params=recorded, metrics=summary,
-                      train_seconds=seconds, peak_memory_mb=memory.peak_mb, data_fingerprint=data_fp,
-                      split_fingerprint=split_fp, classes=classes, parts=parts, department=department,
-                      sample=sample, label_sources=",".join(label_sources), started_at=started)
+    record_run(ws, run_id=run_id, model=kind, split=split, params=recorded, metrics=summary,
+               train_seconds=seconds, peak_memory_mb=memory.peak_mb, data_fingerprint=data_fp,
+               split_fingerprint=split_fp, classes=classes, parts=parts, department=department,
+               sample=sample, label_sources=",".join(label_sources), started_at=started)
+    remove_checkpoints(folder)
+    return run_id
 
 
 def train_models(ws: Workspace, models: Sequence[str] = DEFAULT_MODELS, split: str = "grouped",
@@ -259,24 +291,41 @@ def train_models(ws: Workspace, models: Sequence[str] = DEFAULT_MODELS, split: s
     for kind in models:
         kind_params = with_embedding_model(kind, (params or {}).get(kind), embedding_model)
         run_id = train_one(ws, kind, frame, taxonomy, split=split, sample=sample, department=department,
-                           params=kind_params, seed=seed, label_sources=label_sources)
+                           params=kind_params, seed=seed, label_sources=label_sources, echo=echo)
         run_ids.append(run_id)
         if echo is not None:
             from workbench.runs.records import get_run
 
             run = get_run(ws, run_id)
             m = json.loads(run["metrics"]) if isinstance(run["metrics"], str) else run["metrics"]
+            resumed = m.get("resumed")
+            params = json.loads(run["params"]) if isinstance(run["params"], str) else run["params"]
+            dropped = ((params or {}).get("resolved") or {}).get("dropped")
             echo(f"{kind:<12} {split:<8} accuracy {m.get('accuracy', float('nan')):.4f}  "
                  f"macro-F1 {m.get('macro_f1', float('nan')):.4f}  "
-                 f"{run['train_seconds']:.1f} s  run {run_id}")
+                 f"{run['train_seconds']:.1f} s  run {run_id}"
+                 + (f"  (resumed: {resumed_text(resumed)})" if resumed else "")
+                 + (f"  (dropped, clearly worse on validation: {', '.join(dropped)})" if dropped else ""))
     return run_ids
+
+
+def resumed_text(resumed: dict[str, Any]) -> str:
+    """How a run was resumed, for people: ``after epoch 2, 41.3 s before`` (per member for
+    an ensemble or a department model)."""
+    if "members" in resumed:
+        return "; ".join(f"{name} {resumed_text(r)}" for name, r in resumed["members"].items())
+    return f"after epoch {resumed.get('after_epoch')}, {resumed.get('seconds_before', 0.0):.1f} s before"
 
 
 def compare_runs(ws: Workspace, run_ids: Sequence[str] | None = None,
                  split: str | None = None) -> pd.DataFrame:
-    """Recorded runs side by side: one row per run with accuracy, macro-F1, per-level
-    accuracy (``acc <level name>``), train seconds and peak memory (MB), oldest first."""
+    """Recorded runs side by side, oldest first: one row per run with accuracy, macro-F1, ``n``
+    (the test products they count), per-level accuracy (``acc <level name>``; ``n <level name>``
+    beside it where a level counts fewer products than ``n``, as when some leaves are shallower),
+    train seconds, peak memory (MB) and ``notes`` (trained on a sample, resumed, below the
+    sanity bar: :func:`workbench.runs.selection.run_flags`)."""
     from workbench.runs.records import list_runs
+    from workbench.runs.selection import run_flags
 
     runs = list_runs(ws)
     if run_ids:
@@ -286,18 +335,27 @@ def compare_runs(ws: Workspace, run_ids: Sequence[str] | None = None,
         runs = runs[runs["run_id"].isin(list(run_ids))]
     if split:
         runs = runs[runs["split"] == split]
-    rows = []
+    rows, fewer = [], set()
     for run in runs.to_dict("records"):
         m = run["metrics"] or {}
         row = {"run_id": run["run_id"], "model": run["model"], "split": run["split"],
                "department": run["department"], "sample": run["sample"],
-               "accuracy": m.get("accuracy"), "macro_f1": m.get("macro_f1")}
+               "accuracy": m.get("accuracy"), "macro_f1": m.get("macro_f1"), "n": m.get("n")}
+        level_n = m.get("level_n") or {}
         for level, value in (m.get("level_accuracy") or {}).items():
             row[f"acc {level}"] = value
+            row[f"n {level}"] = level_n.get(level)
+            if level_n.get(level) is not None and level_n.get(level) != m.get("n"):
+                fewer.add(f"n {level}")
         row["train_s"] = run["train_seconds"]
         row["peak_mb"] = run["peak_memory_mb"]
+        notes = [f for f in run_flags(run) if not f.startswith("no validation")]
+        if m.get("resumed"):
+            notes.append("resumed " + resumed_text(m["resumed"]))
+        row["notes"] = "; ".join(notes)
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    return table.drop(columns=[c for c in table.columns if c.startswith("n ") and c not in fewer])
 
 
 def format_table(frame: pd.DataFrame) -> str:
@@ -305,9 +363,10 @@ def format_table(frame: pd.DataFrame) -> str:
     def cell(col: str, value: Any) -> str:
         if value is None or (isinstance(value, float) and np.isnan(value)):
             return "-"
+        if isinstance(value, (float, np.floating, int, np.integer)) and (col == "sample" or col == "n"
+                                                                          or col.startswith("n ")):
+            return f"{int(value):,}"
         if isinstance(value, (float, np.floating)):
-            if col == "sample":
-                return f"{int(value):,}"
             return f"{value:.1f}" if col in ("train_s", "peak_mb") else f"{value:.4f}"
         return str(value)
 

@@ -10,7 +10,7 @@ import panel as pn
 from workbench.app.drill import clickable
 from workbench.app.product_table import ProductTable
 from workbench.app.state import ComparisonState
-from workbench.app.widgets import html_table, no_runs
+from workbench.app.widgets import alert, html_table, no_runs
 
 TITLE = "Model comparison"
 ORDER = 10
@@ -40,6 +40,7 @@ def view(ctx):
     taps[0].add_subscriber(lambda x=None, y=None: products.show(state.curve_point(x, y)) if x is not None else None)
     taps[1].add_subscriber(lambda x=None, y=None: products.show(state.calibration_point(x, y))
                            if x is not None else None)
+    notice = state.sample_notice()
     layout = pn.Column(
         pn.pane.Markdown(f"## {TITLE}\nEvery evaluated run on the **{ctx.settings.part}** part. "
                          "Coverage @ 95% is the share of products shelved automatically at the "
@@ -48,6 +49,7 @@ def view(ctx):
                          "runs not flagged (a run trained on a sample, or below 50% validation "
                          "accuracy, is flagged and never the default). `min-risk` picks the leaf "
                          "with the smallest expected tree distance instead of the most probable one."),
+        *([alert(notice, "warning", css_classes=["wb-sample-notice"])] if notice else []),
         metrics,
         pn.FlexBox(
             pn.Column(pn.pane.Markdown("**How bad the errors are**: mean tree distance of the wrong "

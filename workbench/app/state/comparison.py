@@ -9,6 +9,7 @@ import workbench.app.data as data
 from workbench.app import drill
 from workbench.plots import coverage_curves, level_accuracy_bars, reliability_curve
 from workbench.runs.evaluation_tables import evaluation_part
+from workbench.runs.selection import run_flags
 from workbench.store import Workspace
 
 TARGET_COLUMNS = (("0.9", "coverage @ 90%"), ("0.95", "coverage @ 95%"), ("0.98", "coverage @ 98%"))
@@ -39,7 +40,7 @@ class ComparisonState(param.Parameterized):
 
     def metrics_table(self) -> pd.DataFrame:
         """One row per evaluated run, most accurate first: the run (model · id), the headline
-        metrics, then how it was trained; ``flags`` says why a run is never the default (trained
+        metrics, then how it was trained; ``notes`` says why a run is never the default (trained
         on a sample, below the sanity bar), and ``default`` marks the run the pages open on."""
         runs = data.evaluated_runs(self.workspace, self.part)
         ranked = data.ranked_evaluated_runs(self.workspace, self.part)
@@ -56,8 +57,9 @@ class ComparisonState(param.Parameterized):
                 row[name] = (m.get("coverage_at") or {}).get(key)
             row.update({"hierarchical F1": (m.get("hierarchical") or {}).get("f1"), "ECE": m.get("ece"),
                         "mean tree distance": m.get("mean_distance"),
-                        "trained on": "all" if pd.isna(run.get("sample")) else f"{int(run['sample']):,} sample",
-                        "flags": "; ".join(flags.get(run["run_id"], [])) or "",
+                        "training sample": ("all" if pd.isna(run.get("sample"))
+                                            else f"sample of {int(run['sample']):,}"),
+                        "notes": "; ".join(flags.get(run["run_id"], run_flags(run))) or "",
                         "split": run["split"], "test products": m.get("n"),
                         "parameters": ", ".join(f"{k}={params[k]}" for k in differing.get(run["model"], [])
                                                 if k in params),
@@ -103,6 +105,17 @@ class ComparisonState(param.Parameterized):
                                                           macro.get("f1"))
             rows.append(row)
         return pd.DataFrame(rows)
+
+    def sample_notice(self) -> str | None:
+        """One sentence naming the runs trained on a sample of the training part (flagged by
+        :func:`workbench.runs.selection.run_flags`), or ``None`` when every run saw all of it."""
+        runs = data.evaluated_runs(self.workspace, self.part)
+        sampled = [f"{run['label']} ({int(run['sample']):,} products)" for run in runs.to_dict("records")
+                   if any(f.startswith("trained on a sample") for f in run_flags(run))]
+        if not sampled:
+            return None
+        return ("Trained on a sample of the training part, so not comparable with the runs trained on "
+                "all of it: " + ", ".join(sampled) + ".")
 
     @staticmethod
     def _differing_params(runs: pd.DataFrame) -> dict[str, list[str]]:

@@ -85,7 +85,17 @@ def run_ingest(args) -> int:
 
 
 def run_info(args) -> int:
-    """Handler of ``workbench info``."""
-    info = workspace_info(Workspace(args.workspace))
-    print(json.dumps(info, indent=2) if args.json else format_info(info))
+    """Handler of ``workbench info`` (with the checkpoints of interrupted training runs)."""
+    from workbench.runs.checkpoints import interrupted_runs
+
+    ws = Workspace(args.workspace)
+    info = {**workspace_info(ws), "interrupted_runs": interrupted_runs(ws)}
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    lines = [format_info(info)]
+    for run in info["interrupted_runs"]:
+        lines.append(f"checkpoint  {run['folder']}: interrupted after epoch {run['epochs_done']} "
+                     f"({run['megabytes']:.0f} MB); re-run the same `workbench train` to resume")
+    print("\n".join(lines))
     return 0

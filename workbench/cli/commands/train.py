@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+import signal
+import sys
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from workbench.cli.cluster_options import add_cluster_options, cluster_client
 from workbench.errors import WorkbenchError
@@ -18,7 +21,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "train", parents=[common], help="train model families and record each run",
         description="Train each model kind on a split of the workspace's labelled products (catalog "
                     "and human labels only), predict the validation and test parts, and record the run "
-                    "(parameters, fingerprints, time, peak memory, metrics, predictions, model).")
+                    "(parameters, fingerprints, time, peak memory, metrics, predictions, model). The "
+                    "neural families checkpoint every epoch in the workspace: a killed run resumes "
+                    "when the same command is run again. Progress goes to standard error: a bar on "
+                    "a terminal, one line per epoch or boosting round in a log.")
     p.add_argument("--models", default="tfidf,xgboost,transformer,cnn-lstm",
                    help="comma-separated kinds: tfidf, xgboost, transformer, cnn-lstm, fasttext, "
                         "ensemble (default: the four families tfidf, xgboost, transformer, cnn-lstm)")
@@ -51,8 +57,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     r.set_defaults(func=run_runs)
 
     c = subparsers.add_parser("compare", parents=[common], help="compare runs side by side",
-                              description="Accuracy, macro-F1, per-level accuracy, train seconds and "
-                                          "peak memory of recorded runs, one row per run.")
+                              description="Accuracy, macro-F1, the test products counted (n), per-level "
+                                          "accuracy (with its own count where a level counts fewer), "
+                                          "train seconds, peak memory and notes (trained on a sample, "
+                                          "resumed) of recorded runs, one row per run.")
     c.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="runs to compare (default: all)")
     c.add_argument("--split", choices=["grouped", "random"], default=None, help="only runs on this split")
     c.add_argument("--decision", default=None, metavar="RULES",
@@ -78,22 +86,50 @@ def parse_params(items: list[str]) -> dict[str, dict[str, Any]]:
     return params
 
 
+def echo(line: str) -> None:
+    """Print a line at once, also when standard output is a file or a pipe (a log)."""
+    print(line, flush=True)
+
+
+@contextmanager
+def terminate_as_exit() -> Iterator[None]:
+    """Within the block, ``kill`` (SIGTERM) ends the command like Ctrl-C does, through Python's
+    own unwinding, so that temporary files are removed; the checkpoints stay for the resume."""
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_train(args: argparse.Namespace) -> int:
-    """Train the chosen kinds and print one line per recorded run."""
+    """Train the chosen kinds and print one line per recorded run (progress on standard error)."""
     from workbench.runs.training import train_models
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     sources = [s.strip() for s in args.label_sources.split(",") if s.strip()]
     ws = Workspace(args.workspace)
-    with cluster_client(args) as client:
+    with terminate_as_exit(), cluster_client(args) as client:
         params = parse_params(args.param)
         if client is not None:
             from workbench.scale.training import cluster_params
 
             params = cluster_params(models, params, client.scheduler.address, echo=print)
-        train_models(ws, models, split=args.split, sample=args.sample, department=args.department,
-                     params=params, seed=args.seed, label_sources=sources, echo=print,
-                     embedding_model=args.embedding_model)
+        try:
+            train_models(ws, models, split=args.split, sample=args.sample, department=args.department,
+                         params=params, seed=args.seed, label_sources=sources, echo=echo,
+                         embedding_model=args.embedding_model)
+        except (KeyboardInterrupt, SystemExit):
+            print("workbench train: interrupted; run the same command again to resume from the last "
+                  "finished epoch", file=sys.stderr, flush=True)
+            raise
     return 0
 
 
@@ -129,7 +165,7 @@ def run_runs(args: argparse.Namespace) -> int:
         print(f"no runs in {ws.path} yet; train one with `workbench train`")
         return 0
     print(format_table(table[["run_id", "model", "split", "department", "sample", "accuracy",
-                              "macro_f1", "train_s"]]))
+                              "macro_f1", "train_s", "notes"]]))
     return 0
 
 

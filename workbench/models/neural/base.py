@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+import time
 from abc import abstractmethod
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +36,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from workbench.errors import WorkbenchError
+from workbench.models.auto import free_cores, is_auto
 from workbench.models.base import CategoryClassifier, _jsonable, check_fields, product_texts
 from workbench.models.neural.callbacks import Callback, Checkpoint, EarlyStopping, ProgressBar
 from workbench.models.neural.losses import (class_weights, focal_loss, kl_to_soft_targets,
@@ -42,7 +44,7 @@ from workbench.models.neural.losses import (class_weights, focal_loss, kl_to_sof
 from workbench.models.neural.trainer import Trainer, predict_logits, resolve_amp, seed_everything
 
 WEIGHTS, HISTORY, NEIGHBOURS = "model.safetensors", "training_history.json", "neighbours.safetensors"
-SEEN = "seen_classes.json"
+SEEN, RESOLVED = "seen_classes.json", "resolved_params.json"
 
 #: Parameters that change where or how fast a run happens, not what it learns.
 RUNTIME_PARAMS = frozenset({"checkpoint_dir", "resume", "device", "num_threads", "callbacks", "progress"})
@@ -85,6 +87,14 @@ class NeuralClassifier(CategoryClassifier):
         """A JSON-able stand-in for the inputs in the checkpoint fingerprint."""
         return inputs
 
+    def _training_view(self, module: torch.nn.Module, train_enc: Any, valid_enc: Any,
+                       device: torch.device):
+        """``(the module the trainer steps, make_train_batch(idx), make_valid_batch(idx) or
+        None)``; by default ``module`` itself on batches of the encoded texts (a family may train
+        a part of it on inputs it prepares once, as the transformer does with frozen layers)."""
+        return (module, lambda idx: self._batch(train_enc, idx),
+                (lambda idx: self._batch(valid_enc, idx)) if valid_enc is not None else None)
+
     def _param_groups(self, module: torch.nn.Module) -> list[dict[str, Any]]:
         """Trainable parameters; biases and norms get no weight decay."""
         decay, no_decay = [], []
@@ -93,16 +103,31 @@ class NeuralClassifier(CategoryClassifier):
                 (decay if p.ndim >= 2 else no_decay).append(p)
         return [g for g in ({"params": decay}, {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
 
+    def _auto_rules(self, texts: list[str], n_train: int, device: torch.device) -> dict[str, Any]:
+        """``{parameter: rule}`` for the parameters this family can resolve from the data when
+        they are ``"auto"`` (:mod:`workbench.models.auto`); each rule is a no-argument callable,
+        called in order after ``_prepare`` (so a rule may use the tokenizer and earlier values)."""
+        return {}
+
+    def _value(self, name: str) -> Any:
+        """A parameter's value in effect: the resolved one where it was ``"auto"``."""
+        resolved = getattr(self, "resolved_params_", None) or {}
+        return resolved.get(name, getattr(self, name))
+
     # training -----------------------------------------------------------------------------
     @contextmanager
-    def _threads(self) -> Iterator[None]:
-        if self.num_threads is None:
-            yield
+    def _threads(self) -> Iterator[int]:
+        """Torch's intra-op threads for the block: ``num_threads`` (``"auto"``: the free cores,
+        resolved now; ``None``: torch's current setting); yields the count."""
+        wanted = self.num_threads
+        if wanted is None:
+            yield torch.get_num_threads()
             return
+        count = free_cores() if is_auto(wanted) else int(wanted)
         before = torch.get_num_threads()
-        torch.set_num_threads(int(self.num_threads))
+        torch.set_num_threads(count)
         try:
-            yield
+            yield count
         finally:
             torch.set_num_threads(before)
 
@@ -112,6 +137,7 @@ class NeuralClassifier(CategoryClassifier):
         return torch.device(choose_device(self.device))
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray, n_classes: int, valid) -> None:
+        started = time.perf_counter()
         self._check_params()
         check_fields(X, self.text_fields)
         texts = self._inputs(X)
@@ -123,15 +149,18 @@ class NeuralClassifier(CategoryClassifier):
                                                        self.random_state)
         else:
             valid_texts, y_valid = None, None
-        with self._threads():
+        with self._threads() as threads:
             device = self._device()
             amp = resolve_amp(self.mixed_precision, device)
+            self.resolved_params_ = {"num_threads": threads} if is_auto(self.num_threads) else {}
             self._prepare(texts)
+            # in order: a rule may read a value resolved before it (epochs from the batch size)
+            for name, rule in self._auto_rules(texts, len(texts), device).items():
+                if is_auto(getattr(self, name)):
+                    self.resolved_params_[name] = rule()
+            max_epochs = int(self._value("max_epochs"))
             train_enc = self._encode(texts)
-            valid_part = None
-            if valid_texts is not None:
-                valid_enc = self._encode(valid_texts)
-                valid_part = (lambda idx: self._batch(valid_enc, idx), y_valid)
+            valid_enc = self._encode(valid_texts) if valid_texts is not None else None
             self.seen_ = np.bincount(y, minlength=n_classes) > 0
             self.neighbours_ = (_seen_neighbours(_neighbour_matrix(list(self.classes_), self.smoothing_neighbours,
                                                                    self.smoothing_model),
@@ -139,24 +168,27 @@ class NeuralClassifier(CategoryClassifier):
                                 if self.semantic_smoothing > 0 else None)
             seed_everything(self.random_state)
             module = self._build_module(n_classes, pretrained=True)
+            trained, make_train, make_valid = self._training_view(module, train_enc, valid_enc, device)
+            valid_part = (make_valid, y_valid) if make_valid is not None else None
             callbacks: list[Callback] = []
             if self.neighbours_ is not None:
-                callbacks.append(_CurriculumLog(self.max_epochs, self.smoothing_start, self.smoothing_end))
+                callbacks.append(_CurriculumLog(max_epochs, self.smoothing_start, self.smoothing_end))
             if self.early_stopping_patience is not None:
                 callbacks.append(EarlyStopping(self.early_stopping_patience, self.monitor))
             with _checkpoint_dir(self.checkpoint_dir) as directory:
                 callbacks.append(Checkpoint(directory, resume=self.resume))
-                callbacks.append(ProgressBar(disable=None if self.progress is None else not self.progress))
+                callbacks.append(ProgressBar(self.progress, label=self.kind))
                 callbacks.extend(self.callbacks or [])
                 trainer = Trainer(
-                    module, param_groups=self._param_groups(module),
-                    loss_fn=self._loss_fn(y, n_classes, device),
-                    make_batch=lambda idx: self._batch(train_enc, idx), y=y, valid=valid_part,
-                    max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
+                    trained, param_groups=self._param_groups(trained),
+                    loss_fn=self._loss_fn(y, n_classes, device, max_epochs),
+                    make_batch=make_train, y=y, valid=valid_part,
+                    max_epochs=max_epochs, batch_size=int(self._value("batch_size")),
+                    lr=float(self._value("lr")),
                     weight_decay=self.weight_decay, warmup_ratio=self.warmup_ratio,
                     max_grad_norm=self.max_grad_norm, device=device, amp_dtype=amp,
                     seed=self.random_state, monitor=self.monitor, callbacks=callbacks,
-                    fingerprint=self._fingerprint(texts, y, valid_texts, y_valid))
+                    fingerprint=self._fingerprint(texts, y, valid_texts, y_valid), started=started)
                 trainer.fit()
         self.module_ = module.eval()
         self.device_, self.amp_dtype_ = device, amp
@@ -164,6 +196,9 @@ class NeuralClassifier(CategoryClassifier):
         self.n_epochs_ = len(trainer.history)
         self.best_epoch_ = max((h["epoch"] for h in trainer.history if h["is_best"]), default=0)
         self.resumed_from_ = trainer.resumed_from
+        self.resumed_ = (None if trainer.resumed_from is None else
+                         {"after_epoch": int(trainer.resumed_from),
+                          "seconds_before": float(trainer.prior_seconds)})
 
     def _check_params(self) -> None:
         if self.focal_gamma < 0:
@@ -177,7 +212,7 @@ class NeuralClassifier(CategoryClassifier):
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             raise WorkbenchError("early_stopping_patience must be >= 1, or None to switch early stopping off")
 
-    def _loss_fn(self, y: np.ndarray, n_classes: int, device: torch.device):
+    def _loss_fn(self, y: np.ndarray, n_classes: int, device: torch.device, max_epochs: int):
         gamma, weight = float(self.focal_gamma), float(self.semantic_smoothing)
         alpha = self.focal_alpha
         if isinstance(alpha, str):
@@ -194,7 +229,7 @@ class NeuralClassifier(CategoryClassifier):
         def loss_fn(logits: torch.Tensor, target: torch.Tensor, epoch: int) -> torch.Tensor:
             loss = focal_loss(logits, target, gamma, alpha)
             if neighbours is not None:
-                strength = smoothing_schedule(epoch, self.max_epochs, self.smoothing_start, self.smoothing_end)
+                strength = smoothing_schedule(epoch, max_epochs, self.smoothing_start, self.smoothing_end)
                 soft = semantic_smoothing_targets(target, neighbours, strength)
                 loss = loss + weight * kl_to_soft_targets(logits, soft)
             return loss
@@ -219,7 +254,7 @@ class NeuralClassifier(CategoryClassifier):
         encoded = self._encode(texts)
         with self._threads():
             logits = predict_logits(self.module_, lambda idx: self._batch(encoded, idx), len(texts),
-                                    self.device_, self.amp_dtype_, max(256, self.batch_size))
+                                    self.device_, self.amp_dtype_, max(256, int(self._value("batch_size"))))
         # a leaf never seen in training keeps its column, at probability 0 (as in every family)
         logits[:, ~torch.as_tensor(self.seen_)] = float("-inf")
         return torch.softmax(logits.double(), dim=1).numpy()
@@ -243,9 +278,12 @@ class NeuralClassifier(CategoryClassifier):
                       str(directory / NEIGHBOURS))
         (directory / HISTORY).write_text(json.dumps(_jsonable(self.history_), indent=1))
         (directory / SEEN).write_text(json.dumps(np.flatnonzero(self.seen_).tolist()))
+        (directory / RESOLVED).write_text(json.dumps(_jsonable(getattr(self, "resolved_params_", {}))))
         self._save_inputs(directory)
 
     def _load_artifacts(self, directory: Path) -> None:
+        self.resolved_params_ = (json.loads((directory / RESOLVED).read_text())
+                                 if (directory / RESOLVED).exists() else {})
         self._load_inputs(directory)
         module = self._build_module(len(self.classes_), pretrained=False)
         module.load_state_dict(load_file(str(directory / WEIGHTS)))

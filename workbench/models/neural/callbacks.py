@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -87,19 +88,36 @@ class EarlyStopping(Callback):
 
 
 class ProgressBar(Callback):
-    """A tqdm bar per epoch showing the running loss and accuracy (hidden when not on a terminal)."""
+    """Training progress (:mod:`workbench.models.progress`): on a terminal a tqdm bar per epoch
+    with the running loss and accuracy; otherwise one line per epoch on standard error with the
+    epoch's losses, accuracies, learning rate and seconds. A resumed run says so first."""
 
     name = "progress_bar"
 
-    def __init__(self, disable: bool | None = None):
-        self.disable = disable
+    def __init__(self, progress=None, label: str = "training"):
+        from workbench.models.progress import progress_mode
+
+        self.mode = progress_mode(progress)
+        self.label = label
         self._bar = None
+        self._t0 = 0.0
+
+    def on_train_begin(self, trainer):
+        resumed = trainer.resumed_from
+        if resumed is not None and self.mode != "off":
+            from workbench.models.progress import progress_line
+
+            progress_line(self.label, "resumed", note=f"after epoch {resumed} of {trainer.max_epochs}, "
+                                                      f"{trainer.prior_seconds:.1f} s trained before")
 
     def on_epoch_begin(self, trainer, epoch):
+        self._t0 = time.perf_counter()
+        if self.mode != "bar":
+            return
         from tqdm.auto import tqdm
 
-        self._bar = tqdm(total=trainer.n_batches, desc=f"epoch {epoch + 1}/{trainer.max_epochs}",
-                         unit="batch", leave=False, disable=self.disable)
+        self._bar = tqdm(total=trainer.n_batches, desc=f"{self.label} epoch {epoch + 1}/{trainer.max_epochs}",
+                         unit="batch", leave=False)
 
     def on_batch_end(self, trainer, loss, acc):
         if self._bar is not None:
@@ -113,6 +131,15 @@ class ProgressBar(Callback):
             self._bar.set_postfix(shown)
             self._bar.close()
             self._bar = None
+        elif self.mode == "lines":
+            from workbench.models.progress import progress_line
+
+            shown = {k: metrics[k] for k in ("train_loss", "train_acc", "valid_loss", "valid_acc", "lr")
+                     if k in metrics}
+            notes = [n for n, flag in (("best so far", metrics.get("is_best")),
+                                       ("stopped early", metrics.get("stopped_early"))) if flag]
+            progress_line(self.label, f"epoch {epoch + 1}/{trainer.max_epochs}", shown,
+                          time.perf_counter() - self._t0, ", ".join(notes))
 
 
 # checkpoint --------------------------------------------------------------------------------
@@ -201,8 +228,8 @@ class Checkpoint(Callback):
 
     ``dir/best.safetensors`` holds the weights of the best epoch (by the trainer's monitor);
     ``dir/last.safetensors`` + ``dir/last.json`` hold the weights, optimizer, scheduler,
-    gradient scaler, epoch, history, callback states and RNG states after the last finished
-    epoch. With ``resume=True`` a run whose fingerprint (parameters and data) matches an
+    gradient scaler, epoch, history, callback states, RNG states and the seconds trained so far
+    (every session of the run together) after the last finished epoch. With ``resume=True`` a run whose fingerprint (parameters and data) matches an
     unfinished checkpoint continues after its last epoch; any other checkpoint is overwritten.
     At the end of training the best weights are loaded back into the module.
     """
@@ -254,6 +281,8 @@ class Checkpoint(Callback):
             "fingerprint": trainer.fingerprint,
             "epochs_done": epochs_done,
             "finished": finished,
+            "stopped": bool(trainer.stop),
+            "seconds": trainer.elapsed_seconds(),
             "history": trainer.history,
             "best_score": trainer.best_score,
             "optimizer": opt_meta,
@@ -289,6 +318,8 @@ class Checkpoint(Callback):
         if meta["scaler"]:
             trainer.scaler.load_state_dict(meta["scaler"])
         trainer.start_epoch = int(meta["epochs_done"])
+        trainer.stop = bool(meta.get("stopped", False))
+        trainer.prior_seconds = float(meta.get("seconds", 0.0))
         trainer.history = meta["history"]
         trainer.best_score = meta["best_score"]
         for cb in trainer.callbacks:

@@ -19,11 +19,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from workbench.errors import WorkbenchError
+from workbench.models.auto import epochs_for, length_quantile
 from workbench.models.base import register
 from workbench.models.neural.base import NeuralClassifier
 from workbench.models.neural.vocab import SubwordVocabulary, tokenize
 
 VOCAB = "vocab.json"
+#: ``max_length="auto"``: the 95th percentile of the training texts' word counts, within these.
+LENGTH_BOUNDS = (8, 32)
+#: ``max_epochs="auto"``: at least this many optimizer steps, in this many epochs at least and at most.
+MIN_STEPS, EPOCH_BOUNDS = 2000, (10, 30)
 
 
 class CnnLstmNet(nn.Module):
@@ -73,22 +78,37 @@ class CnnLstmClassifier(NeuralClassifier):
     Own parameters: ``embedding_dim``, ``n_buckets`` (hashed n-gram buckets), ``ngram_range``,
     ``min_word_count``, ``max_words``, ``max_length`` (tokens per text), ``kernel_sizes``,
     ``n_filters``, ``lstm_hidden``, ``bidirectional``, ``dropout``.
+
+    ``"auto"`` (the defaults of ``max_length``, ``max_epochs`` and ``num_threads``) is resolved
+    from the training texts and the machine (:mod:`workbench.models.auto`): ``max_length`` is
+    the 95th percentile of the texts' word counts (between :data:`LENGTH_BOUNDS`),
+    ``max_epochs`` gives at least :data:`MIN_STEPS` optimizer steps (between
+    :data:`EPOCH_BOUNDS`; early stopping still ends a run sooner), ``num_threads`` is the free
+    cores.
     """
 
     kind = "cnn-lstm"
 
     def __init__(self, leaves=None, random_state=0, *, embedding_dim=64, n_buckets=65_536,
-                 ngram_range=(3, 5), min_word_count=1, max_words=50_000, max_length=32,
+                 ngram_range=(3, 5), min_word_count=1, max_words=50_000, max_length="auto",
                  kernel_sizes=(2, 3, 4), n_filters=64, lstm_hidden=64, bidirectional=True,
-                 dropout=0.3, max_epochs=10, batch_size=64, lr=2e-3, weight_decay=0.01,
+                 dropout=0.3, max_epochs="auto", batch_size=64, lr=2e-3, weight_decay=0.01,
                  warmup_ratio=0.05, max_grad_norm=5.0, focal_gamma=0.0, focal_alpha=None, oversample=None,
                  semantic_smoothing=0.0, smoothing_neighbours=5, smoothing_start=0.3,
                  smoothing_end=0.0, early_stopping_patience=2, monitor="valid_loss",
                  validation_fraction=0.1, checkpoint_dir=None, resume=True,
-                 mixed_precision="auto", device=None, num_threads=None,
+                 mixed_precision="auto", device=None, num_threads="auto",
                  text_fields=("title", "brand"), callbacks=None, progress=None,
                  smoothing_model="default"):
         self._store_params(locals())
+
+    def _auto_rules(self, texts, n_train, device):
+        return {
+            "max_length": lambda: length_quantile([len(tokenize(t)) for t in texts], lower=LENGTH_BOUNDS[0],
+                                                  upper=LENGTH_BOUNDS[1]),
+            "max_epochs": lambda: epochs_for(n_train, int(self._value("batch_size")), min_steps=MIN_STEPS,
+                                             lower=EPOCH_BOUNDS[0], upper=EPOCH_BOUNDS[1]),
+        }
 
     def _prepare(self, texts):
         if not self.kernel_sizes or any(int(k) < 1 for k in self.kernel_sizes):
@@ -97,7 +117,7 @@ class CnnLstmClassifier(NeuralClassifier):
                                               self.min_word_count, self.max_words)
 
     def _encode(self, texts):
-        return [tokenize(t)[: self.max_length] for t in texts]
+        return [tokenize(t)[: int(self._value("max_length"))] for t in texts]
 
     def _batch(self, encoded, idx):
         return self.vocab_.batch([encoded[i] for i in idx])

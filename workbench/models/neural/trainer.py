@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from contextlib import nullcontext
 from typing import Any, Callable, Sequence
 
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 
 from workbench.errors import WorkbenchError
 from workbench.models.neural.callbacks import Callback, Checkpoint, MONITORS, improved
+from workbench.models.neural.eager import eager_optimizer, eager_step
 
 AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -59,6 +61,8 @@ class Trainer:
     ``loss_fn(logits, y, epoch)`` is the training loss; validation reports plain
     cross-entropy and accuracy. ``monitor`` names the history column that decides the best
     epoch (``valid_loss`` / ``valid_acc``; ``train_loss`` when there is no validation set).
+    ``started`` is the ``time.perf_counter()`` at which the caller's fit began (default: now);
+    :meth:`elapsed_seconds` counts from it, plus the seconds of the sessions before a resume.
     """
 
     def __init__(self, module: torch.nn.Module, *, param_groups: Sequence[dict[str, Any]],
@@ -68,7 +72,8 @@ class Trainer:
                  max_epochs: int, batch_size: int, lr: float, weight_decay: float,
                  warmup_ratio: float, max_grad_norm: float | None, device: torch.device,
                  amp_dtype: torch.dtype | None, seed: int, fingerprint: str,
-                 monitor: str = "valid_loss", callbacks: Sequence[Callback] = ()):
+                 monitor: str = "valid_loss", callbacks: Sequence[Callback] = (),
+                 started: float | None = None):
         if max_epochs < 1 or batch_size < 1:
             raise WorkbenchError(
                 f"max_epochs and batch_size must be >= 1 (got {max_epochs}, {batch_size})")
@@ -88,8 +93,8 @@ class Trainer:
         total = self.max_epochs * self.n_batches
         module.to(device)
         # the fused kernel is ~10x faster than the per-tensor loop on CPU (large embedding tables)
-        self.optimizer = torch.optim.AdamW(param_groups, lr=lr, weight_decay=weight_decay,
-                                           fused=device.type in ("cpu", "cuda"))
+        self.optimizer = eager_optimizer(torch.optim.AdamW, param_groups, lr=lr, weight_decay=weight_decay,
+                                         fused=device.type in ("cpu", "cuda"))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, warmup_linear_decay(total, int(round(warmup_ratio * total))))
         self.scaler = torch.amp.GradScaler(
@@ -98,6 +103,12 @@ class Trainer:
         self.best_score: float | None = None
         self.start_epoch = 0
         self.stop = False
+        self.started = time.perf_counter() if started is None else float(started)
+        self.prior_seconds = 0.0
+
+    def elapsed_seconds(self) -> float:
+        """Seconds trained so far: this session since ``started``, plus the sessions before a resume."""
+        return self.prior_seconds + time.perf_counter() - self.started
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -122,7 +133,8 @@ class Trainer:
     def fit(self) -> "Trainer":
         """Run the epochs (from a checkpoint's epoch when resuming); returns ``self``."""
         self._call("on_train_begin")
-        for epoch in range(self.start_epoch, self.max_epochs):
+        # a run resumed after its early stop has nothing left to train
+        for epoch in range(self.start_epoch, self.max_epochs if not self.stop else self.start_epoch):
             self._call("on_epoch_begin", epoch)
             metrics = {"epoch": epoch + 1, **self._train_epoch(epoch)}
             if self.valid is not None:
@@ -156,7 +168,10 @@ class Trainer:
                 self.scaler.unscale_(self.optimizer)
                 torch.nn.utils.clip_grad_norm_(
                     [p for g in self.optimizer.param_groups for p in g["params"]], self.max_grad_norm)
-            self.scaler.step(self.optimizer)
+            if self.scaler.is_enabled():
+                self.scaler.step(self.optimizer)
+            else:
+                eager_step(self.optimizer)
             self.scaler.update()
             self.scheduler.step()
             batch_correct = int((logits.detach().argmax(dim=1) == yb).sum())

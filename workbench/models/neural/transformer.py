@@ -18,10 +18,20 @@ import torch
 from torch import nn
 
 from workbench.errors import WorkbenchError
+from workbench.models.auto import epochs_for, is_auto, length_quantile, seeded_sample
 from workbench.models.base import register
 from workbench.models.neural.base import NeuralClassifier
+from workbench.models.neural.frozen_layers import UpperLayers, cached_batch, frozen_outputs, frozen_split
 
 TOKENIZER_DIR, ENCODER_DIR = "tokenizer", "encoder"
+#: ``max_length="auto"``: the 95th percentile of the texts' word pieces, within these.
+LENGTH_BOUNDS = (16, 128)
+#: The ``"auto"`` training settings on a GPU: the whole encoder fine-tuned (the usual recipe).
+GPU = {"train_last_n_layers": None, "batch_size": 32, "lr": 5e-5, "head_lr": None,
+       "min_steps": 0, "epochs": (4, 4)}
+#: ... and on a CPU: the last layers and the head, larger batches, higher rates, fewer epochs.
+CPU = {"train_last_n_layers": 2, "batch_size": 64, "lr": 2e-4, "head_lr": 2e-3,
+       "min_steps": 1000, "epochs": (2, 6)}
 
 
 @contextmanager
@@ -82,35 +92,63 @@ class TransformerClassifier(NeuralClassifier):
 
     Own parameters: ``model_name`` (``"default"`` or a local sentence-transformers folder),
     ``max_length`` (tokens), ``train_last_n_layers``, ``dropout``, ``head_lr`` (learning rate of
-    the head; ``None`` = ``lr``).
+    the head; ``None`` = ``lr``), ``cache_frozen`` (with frozen lower layers, compute their
+    output once and train the upper layers on it: :mod:`workbench.models.neural.frozen_layers`;
+    ``False`` runs the whole encoder in every step).
+
+    ``"auto"`` (the defaults) is resolved when ``fit`` starts (:mod:`workbench.models.auto`):
+    ``max_length`` is the 95th percentile of the training texts' length in word pieces (between
+    :data:`LENGTH_BOUNDS`); on a GPU every layer is fine-tuned (:data:`GPU`), on a CPU only the
+    last layers, with larger batches, higher learning rates and fewer epochs (:data:`CPU`, what
+    made the whole fashion training split affordable on two cores: ``benchmarks/RESULTS.md``,
+    "Transformer on a CPU"); ``num_threads`` is the free cores.
     """
 
     kind = "transformer"
 
-    def __init__(self, leaves=None, random_state=0, *, model_name="default", max_length=64,
-                 train_last_n_layers=None, dropout=0.1, head_lr=None, max_epochs=4,
-                 batch_size=32, lr=5e-5, weight_decay=0.01, warmup_ratio=0.1, max_grad_norm=1.0,
+    def __init__(self, leaves=None, random_state=0, *, model_name="default", max_length="auto",
+                 train_last_n_layers="auto", dropout=0.1, head_lr="auto", max_epochs="auto",
+                 batch_size="auto", lr="auto", weight_decay=0.01, warmup_ratio=0.1, max_grad_norm=1.0,
                  focal_gamma=0.0, focal_alpha=None, oversample=None, semantic_smoothing=0.0,
                  smoothing_neighbours=5, smoothing_start=0.3, smoothing_end=0.0,
                  early_stopping_patience=2, monitor="valid_loss", validation_fraction=0.1,
                  checkpoint_dir=None, resume=True, mixed_precision="auto", device=None,
-                 num_threads=None, text_fields=("title", "brand"), callbacks=None, progress=None,
-                 smoothing_model="default"):
+                 num_threads="auto", text_fields=("title", "brand"), callbacks=None, progress=None,
+                 cache_frozen=True, smoothing_model="default"):
         self._store_params(locals())
+
+    def _auto_rules(self, texts, n_train, device):
+        setting = GPU if device.type == "cuda" else CPU
+
+        def pieces() -> list[int]:
+            encoded = self.tokenizer_(seeded_sample(texts), add_special_tokens=True, truncation=False)
+            return [len(ids) for ids in encoded["input_ids"]]
+
+        return {
+            "max_length": lambda: length_quantile(pieces(), lower=LENGTH_BOUNDS[0], upper=LENGTH_BOUNDS[1]),
+            "train_last_n_layers": lambda: setting["train_last_n_layers"],
+            "batch_size": lambda: setting["batch_size"],
+            # the rates of a partial fine-tune; the usual ones when every layer trains
+            "lr": lambda: setting["lr"] if self._value("train_last_n_layers") is not None else GPU["lr"],
+            "head_lr": lambda: (setting["head_lr"] if self._value("train_last_n_layers") is not None
+                                else GPU["head_lr"]),
+            "max_epochs": lambda: epochs_for(n_train, int(self._value("batch_size")), min_steps=setting["min_steps"],
+                                             lower=setting["epochs"][0], upper=setting["epochs"][1]),
+        }
 
     def _prepare(self, texts):
         from transformers import AutoTokenizer
 
         from workbench.embeddings.embed import resolve_model_path
 
-        if self.max_length < 2:
+        if not is_auto(self.max_length) and int(self.max_length) < 2:
             raise WorkbenchError(f"max_length must be >= 2 tokens, got {self.max_length}")
         self.model_path_ = resolve_model_path(self.model_name)
         with _quiet_transformers():
             self.tokenizer_ = AutoTokenizer.from_pretrained(self.model_path_, local_files_only=True)
 
     def _encode(self, texts):
-        enc = self.tokenizer_(list(texts), truncation=True, max_length=int(self.max_length),
+        enc = self.tokenizer_(list(texts), truncation=True, max_length=int(self._value("max_length")),
                               padding="max_length", return_tensors="pt", return_token_type_ids=False)
         return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
@@ -130,12 +168,23 @@ class TransformerClassifier(NeuralClassifier):
                 encoder = AutoModel.from_config(self.encoder_config_)
         encoder = encoder.float()
         self.encoder_config_ = encoder.config
-        freeze_lower_layers(encoder, self.train_last_n_layers)
+        freeze_lower_layers(encoder, self._value("train_last_n_layers"))
         return MeanPoolClassifier(encoder, n_classes, self.dropout)
+
+    def _training_view(self, module, train_enc, valid_enc, device):
+        n_frozen = frozen_split(module.encoder) if self.cache_frozen else 0
+        if n_frozen == 0:
+            return super()._training_view(module, train_enc, valid_enc, device)
+        module.to(device)
+        train_cache = frozen_outputs(module.encoder, train_enc, n_frozen, device)
+        valid_cache = frozen_outputs(module.encoder, valid_enc, n_frozen, device) if valid_enc is not None else None
+        return (UpperLayers(module, n_frozen), lambda idx: cached_batch(train_cache, idx),
+                (lambda idx: cached_batch(valid_cache, idx)) if valid_cache is not None else None)
 
     def _param_groups(self, module):
         groups = []
-        for part, lr in ((module.encoder, self.lr), (module.head, self.head_lr or self.lr)):
+        lr = float(self._value("lr"))
+        for part, lr in ((module.encoder, lr), (module.head, float(self._value("head_lr") or lr))):
             trainable = [p for p in part.parameters() if p.requires_grad]
             decay = [p for p in trainable if p.ndim >= 2]
             no_decay = [p for p in trainable if p.ndim < 2]
