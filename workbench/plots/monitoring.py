@@ -10,7 +10,7 @@ import holoviews as hv
 import numpy as np
 import pandas as pd
 
-from workbench.plots._style import PALETTE, PERCENT, grouped_bars, short_name
+from workbench.plots._style import PALETTE, grouped_bars, percent_y, short_name
 
 BINS = np.linspace(0, 1, 21)
 
@@ -41,8 +41,8 @@ def confidence_plot(samples: Mapping[str, np.ndarray], *, threshold: float | Non
     if threshold is not None and np.isfinite(threshold) and threshold <= 1:
         overlay = overlay * hv.VLine(threshold).opts(color="#d62728", line_dash="dashed")
     return overlay.opts(hv.opts.Overlay(title="Confidence: served against the test split", width=620, height=300,
-                                        legend_position="top_left", xlim=(0, 1)),
-                        hv.opts.Curve(yformatter=PERCENT, tools=["hover"]))
+                                        legend_position="top_left", xlim=(0, 1), hooks=[percent_y]),
+                        hv.opts.Curve(tools=["hover"]))
 
 
 def mix_plot(frame: pd.DataFrame, *, level: str, top: int = 12) -> hv.Bars:
@@ -56,7 +56,7 @@ def mix_plot(frame: pd.DataFrame, *, level: str, top: int = 12) -> hv.Bars:
         ignore_index=True)
     return grouped_bars(long, "category", "traffic", "share", x_order=order).opts(
         title=f"Category mix at {level}: served against training", width=620, height=320, xrotation=45,
-        yformatter=PERCENT, legend_position="top_right")
+        hooks=[percent_y], legend_position="top_right")
 
 
 def statistic_over_time(series: pd.DataFrame, column: str, *, label: str, threshold: float | None = None,
@@ -72,5 +72,4 @@ def statistic_over_time(series: pd.DataFrame, column: str, *, label: str, thresh
     if threshold is not None:
         plot = plot * hv.HLine(threshold).opts(color="#d62728", line_dash="dashed")
     opts = dict(title=f"{label} per bucket (dashed: threshold)", width=620, height=260, show_legend=False)
-    plot = plot.opts(hv.opts.Overlay(**opts))
-    return plot.opts(hv.opts.Curve(yformatter=PERCENT)) if percent else plot
+    return plot.opts(hv.opts.Overlay(**opts, hooks=[percent_y] if percent else []))

@@ -6,7 +6,10 @@ from __future__ import annotations
 import os
 import re
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 from workbench.errors import WorkbenchError
 
@@ -31,7 +34,7 @@ def _check_address(address: str) -> None:
 
 
 @contextmanager
-def connect(address: str, *, worker_memory: str | None = None) -> Iterator["distributed.Client"]:
+def connect(address: str, *, worker_memory: str | None = None) -> Iterator["Client"]:
     """A Dask client for ``address``; ``local:N`` starts (and afterwards stops) a LocalCluster of
     N single-threaded worker processes on 127.0.0.1."""
     _check_address(address)

@@ -5,7 +5,6 @@ them to the workspace's embedding cache (its single writer)."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np

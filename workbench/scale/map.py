@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 
 from workbench.embeddings.encoder import model_id
 from workbench.errors import WorkbenchError
