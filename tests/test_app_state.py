@@ -279,7 +279,9 @@ def test_map_state_colours_by_category_or_outcome(ws):
     assert (labelled["colour"] == labelled["category"].map(lambda n: tax.ancestor_at(n, 2) or n)).all()
     points = state.base()
     assert isinstance(points, hv.Points) and len(points) == len(frame)
-    assert isinstance(state.plot(), hv.Overlay)  # the map and the product under the mouse
+    shown = state.plot()  # the map and the product under the mouse, which the pointer stream updates
+    assert isinstance(shown, hv.DynamicMap) and isinstance(shown[()], hv.Overlay)
+    assert len(shown[()].values()) == 2
     state.color_by = "right / wrong"
     preds = load_predictions(ws, state.run_id)
     right = int((preds.classes[preds.proba.argmax(axis=1)] == preds.y_true).sum())
