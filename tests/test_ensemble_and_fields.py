@@ -73,7 +73,7 @@ def test_ensemble_refuses_bad_members_and_weights(shoes):
     with pytest.raises(WorkbenchError, match="not members"):
         EnsembleClassifier(members=["tfidf"], weights={"xgboost": 1}, leaves=leaves).fit(X, y)
     with pytest.raises(WorkbenchError, match="has no parameter"):
-        EnsembleClassifier(members={"tfidf": {"epochs": 3}}, leaves=leaves).fit(X, y)
+        EnsembleClassifier(members={"tfidf": {"n_layers": 3}}, leaves=leaves).fit(X, y)
 
 
 def test_ensemble_fields_reach_every_member(shoes):
