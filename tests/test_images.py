@@ -212,7 +212,8 @@ def test_late_fusion_weighs_members_by_validation_accuracy(styles, tmp_path):
     model = model_class("ensemble")(
         members={"tfidf": {}, "image": dict(hidden=32, max_epochs=3, batch_size=32, progress=False,
                                             semantic_smoothing=0.0, early_stopping_patience=None)},
-        weights="accuracy", combine="mean", workspace=str(ws.path), leaves=sorted(styles["leaf"].unique()))
+        weights="accuracy", combine="mean", workspace=str(ws.path), leaves=sorted(styles["leaf"].unique()),
+        drop_margin=None)  # keep both members: this test is about the weights
     model.fit(X.iloc[:220], y[:220], X.iloc[220:], y[220:])
     acc = model.member_accuracy_
     assert set(acc) == {"tfidf", "image"}
