@@ -224,7 +224,7 @@ def test_comparison_page_shows_min_risk_rows_and_per_level_prf(real):
     table = state.decision_table()
     assert len(table) == 2 * len(preds) and set(table["decision"]) == {"argmax", "min-risk"}
     for run_id in preds:
-        label = state.metrics_table().set_index("run_id").loc[run_id, "run"]
+        label = state.metrics_table().set_index("run_id").loc[run_id, "run"].removesuffix(" (default)")
         mine = table[table["run"] == label].set_index("decision")
         assert mine.loc["min-risk", "cross-family errors"] == pytest.approx(
             stored_metrics(ws, run_id, decision="min-risk")["cross_family_error_share"])
