@@ -244,6 +244,34 @@ def test_alerts_show_catalog_text_as_text():
     assert alert("**bold** by the page", markdown=True).object == "**bold** by the page"
 
 
+def shown_text(pane) -> str:
+    """The text a person reads in a Markdown or Alert pane (its rendered HTML, tags stripped)."""
+    import html as html_lib
+
+    rendered = pane._transform_object(pane.object)["object"]
+    return html_lib.unescape(re.sub(r"<[^>]+>", "", html_lib.unescape(rendered))).strip()
+
+
+def test_messages_are_escaped_once_and_run_ids_read_as_written():
+    import panel as pn
+
+    from workbench.app.pages.monitoring import shadow_md
+    from workbench.app.pages.thresholds import published_text
+    from workbench.app.widgets import alert
+
+    message = "tfidf-20261201-ab12 & sons: price 1.5 (a) [x] #3 <b>"
+    assert shown_text(alert(message)) == message  # not "tfidf\-2026…" nor "&amp;amp;"
+    run = "tfidf-20261201-ab12"
+    assert f"tuned on run {run}." in shown_text(pn.pane.Markdown(published_text({"threshold": 0.8, "run_id": run})))
+    report = SimpleNamespace(shadow={"n": 10, "run_id": run, "agreement": 0.9})
+    assert f"Shadow run {run} agreed" in shown_text(pn.pane.Markdown(shadow_md(report)))
+    # page code never escapes what alert() escapes itself
+    pages = Path(PROJECT_ROOT, "workbench", "app")
+    twice = [f"{p.name}:{i}" for p in pages.rglob("*.py") for i, line in enumerate(p.read_text().splitlines(), 1)
+             if re.search(r"\balert\(\s*escape_markdown\(", line)]
+    assert twice == []
+
+
 def test_multichoice_labels_are_escaped_but_values_kept():
     from workbench.app.safe_text import choice_options
 

@@ -99,7 +99,7 @@ def shadow_md(report) -> str:
     s = report.shadow
     if not s.get("n"):
         return "No shadow run scored this period's traffic (`workbench shadow RUN` sets one)."
-    text = (f"Shadow run `{escape_markdown(s['run_id'])}` agreed with the serving run on "
+    text = (f"Shadow run {escape_markdown(s['run_id'])} agreed with the serving run on "
             f"**{pct(s['agreement'], 1)}** of {s['n']:,} predictions.")
     if s.get("n_labelled"):
         text += (f" On {s['n_labelled']:,} predictions whose right category feedback gave: serving "
@@ -134,12 +134,12 @@ def registry_controls(ctx, state: MonitoringState, message: pn.Column) -> pn.Col
             require(ctx.role, "promote", ctx.actor)
             if kind == "promote":
                 gate = state.promote(choice.value, by=ctx.actor)
-                message.objects = [alert(escape_markdown(str(gate)), "success")]
+                message.objects = [alert(str(gate), "success")]
             else:
                 state.set_shadow(choice.value if kind == "shadow" else None, by=ctx.actor)
                 message.objects = [alert("Shadow run set." if kind == "shadow" else "Shadowing stopped.", "success")]
         except WorkbenchError as exc:
-            message.objects = [alert(escape_markdown(str(exc)))]
+            message.objects = [alert(str(exc))]
 
     promote.on_click(lambda _: act("promote"))
     shadow.on_click(lambda _: act("shadow"))
@@ -173,7 +173,7 @@ def view(ctx):
             pn.pane.HTML(headline_html(report), sizing_mode="stretch_width"),
             pn.pane.HTML(statistics_html(state.statistics_frame(report)), stylesheets=[STYLE],
                          sizing_mode="stretch_width", css_classes=["wb-monitor-stats"]),
-            *[alert(escape_markdown(n), "info") for n in report.notes],
+            *[alert(n, "info") for n in report.notes],
             pn.FlexBox(*plots, gap="1em"),
             pn.pane.Markdown("### Shadow run\n" + shadow_md(report)),
             pn.pane.HTML(feedback_html(report, state.feedback_in_workspace()), sizing_mode="stretch_width"),
@@ -193,10 +193,10 @@ def view(ctx):
         try:
             content.objects = [body(state.period, state.bucket, state.level, state.embedding, state.refreshed)]
         except WorkbenchError as exc:
-            content.objects = [alert(escape_markdown(str(exc)))]
+            content.objects = [alert(str(exc))]
         except Exception as exc:  # the server keeps serving whatever the log holds
             log.exception("the monitoring report failed")
-            content.objects = [alert(escape_markdown(f"The monitoring report failed: {type(exc).__name__}: {exc}"))]
+            content.objects = [alert(f"The monitoring report failed: {type(exc).__name__}: {exc}")]
         finally:
             content.loading = False
 

@@ -22,7 +22,7 @@ def view(ctx):
     """The taxonomy-mapping page."""
     state = MappingState(workspace=ctx.workspace, reviewer=ctx.actor, role=ctx.role, preferences=ctx.preferences)
     if state.kind is None:
-        return alert(NO_MAPPING, "warning")
+        return alert(NO_MAPPING, "warning", markdown=True)
     readonly = ctx.role != "reviewer"
     kind = pn.widgets.Select.from_param(state.param.kind, width=160)
     categories = table(state.table(), decimals=("score",), page_size=15, selectable=1,
@@ -74,7 +74,7 @@ def view(ctx):
     categories.param.watch(select, "selection")
     state.param.watch(show_node, "node")
     state.param.watch(refresh, ["version", "kind"])
-    state.param.watch(lambda *_: setattr(message, "objects", [alert(escape_markdown(state.message),
+    state.param.watch(lambda *_: setattr(message, "objects", [alert(state.message,
                                                                     state.message_kind)]
                                          if state.message else []), ["message", "message_kind"])
     ctx.preferences.param.watch(languages, ["language", "search_languages"])

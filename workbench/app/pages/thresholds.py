@@ -54,7 +54,7 @@ def published_text(published: dict) -> str:
     n = len(published.get("overrides") or {})
     run = published.get("run_id")
     return (f"**Published:** global threshold {glob:.3f}" + (f" and {n} category overrides" if n else "")
-            + (f", tuned on run `{escape_markdown(run)}`." if run else "."))
+            + (f", tuned on run {escape_markdown(run)}." if run else "."))
 
 
 def cost_html(costs: dict, cost_wrong: float, cost_review: float) -> str:
