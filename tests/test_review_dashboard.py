@@ -65,11 +65,11 @@ def test_a_classify_that_accepts_nothing_lists_the_reasons(loop, tmp_path, capsy
     known = ws.df("SELECT product_id, title FROM products WHERE label_source = 'catalog' LIMIT 30")
     path = tmp_path / "again.csv"
     pd.DataFrame({"id": known["product_id"], "productDisplayName": known["title"]}).to_csv(path, index=False)
-    with pytest.raises(WorkbenchError, match=r"30 rejected \(30 duplicate id"):
+    with pytest.raises(WorkbenchError, match=r"30 rows rejected\): 30 x duplicate id: already in the workspace"):
         classify_file(ws, path, dataset="fashion", batch_date=DAY)
     assert main(["classify", str(path), "--dataset", "fashion", "--workspace", str(ws.path)]) == 2
     err = capsys.readouterr().err
-    assert "30 rejected when it was first ingested (30 duplicate id" in err  # the file was ingested by the call above
+    assert "30 x duplicate id: already in the workspace (e.g. row 1:" in err  # nothing was written by the call above
     assert "see the reject reasons above" not in err
 
 
@@ -114,6 +114,40 @@ def test_bulk_mode_accepts_products_of_one_predicted_category(loop):
         ana.accept_many(["nope"])
     for s in (ana, other, viewer):
         s.close()
+
+
+def claimed_by(ws, claimant) -> set[str]:
+    return set(ws.df("SELECT product_id FROM review_queue WHERE claimed_by = ?", [claimant])["product_id"])
+
+
+def test_the_bulk_grid_follows_the_filters_and_a_viewer_keeps_the_notice(loop):
+    ws = loop.ws
+    pending = ws.df("SELECT predicted_leaf FROM review_queue WHERE queue_date = ? AND status = 'pending' "
+                    "AND predicted_leaf IS NOT NULL", [DAY])["predicted_leaf"]
+    families = pending.str.split(" > ").str[0].value_counts()
+    family = families.index[-1]  # not the family of the most frequent leaf, so the grid must change
+    page = review_page.view(AppContext(ws, AppSettings()))
+    state = page.state
+    page.mode.value = review_page.MODES[1]
+    assert state.bulk and page.bulk.visible
+    state.category_filter = family
+    assert state.bulk and {g["product_id"] for g in state.bulk} == claimed_by(ws, state.claimant)
+    assert state.bulk_category.startswith(family + " > ")
+    assert all(leaf.startswith(family + " > ") for leaf in state.bulk_options().values())
+    options = state.filter_options()
+    assert family in options.values() and set(pending) <= set(options.values())
+    state.close()
+    viewer = AppContext(ws, AppSettings(roles={"vic": "viewer"}), user_override="vic")
+    page = review_page.view(viewer)
+    assert "submitting reviews needs the reviewer role" in page.message.objects[0].object
+    try:
+        page.state.accept()
+    except WorkbenchError as exc:
+        page.state.report_error(exc)
+    assert "may not submit reviews" in page.message.objects[0].object
+    page.state.skip()  # the error is gone, the notice is back
+    assert "submitting reviews needs the reviewer role" in page.message.objects[0].object
+    page.state.close()
 
 
 def test_items_sent_from_a_dashboard_show_who_sent_them_and_survive_a_rebuild(loop):

@@ -109,16 +109,18 @@ def claim_many(ws: Workspace, queue_date: str | date, product_ids: Sequence[str]
 
 
 def pending_by_category(ws: Workspace, queue_date: str | date, *, claimant: str | None = None,
-                        stale_after: float = 600, reason: str | None = None) -> pd.DataFrame:
+                        stale_after: float = 600, reason: str | None = None,
+                        category: str | None = None) -> pd.DataFrame:
     """Pending items nobody else holds, one row each (``product_id, predicted_leaf, proba, rank,
-    title``), for the bulk grid; most frequent predicted leaf first."""
+    title``), for the bulk grid; most frequent predicted leaf first. ``reason`` and ``category``
+    filter as on the review page (one reason; predicted under one category)."""
     ensure_queue(ws)
     stale = utc_now() - timedelta(seconds=stale_after)
-    where, params = filter_sql(reason, None)
+    where, params = filter_sql(reason, category, "q")
     frame = ws.df("SELECT q.product_id, q.predicted_leaf, q.proba, q.rank, p.title FROM review_queue q "
                   "JOIN products p USING (product_id) WHERE q.queue_date = ? AND q.status = 'pending' "
                   "AND q.predicted_leaf IS NOT NULL AND (q.claimed_by IS NULL OR q.claimed_by = ? "
-                  "OR q.claimed_at < ?)" + where.replace("reason", "q.reason") + " ORDER BY q.rank",
+                  "OR q.claimed_at < ?)" + where + " ORDER BY q.rank",
                   [to_date(queue_date), claimant, stale, *params])
     counts = frame["predicted_leaf"].map(frame["predicted_leaf"].value_counts())
     return frame.assign(_n=counts).sort_values(["_n", "predicted_leaf", "rank"], ascending=[False, True, True],

@@ -287,14 +287,16 @@ def queue_counts(ws: Workspace, queue_date: str | date | None = None) -> dict[st
     return counts
 
 
-def filter_sql(reason: str | None, category: str | None) -> tuple[str, list]:
-    """SQL conditions (and parameters) for items of one reason and/or predicted under one category."""
+def filter_sql(reason: str | None, category: str | None, table: str = "") -> tuple[str, list]:
+    """SQL conditions (and parameters) for items of one reason and/or predicted under one category
+    (``table``: the queue's alias in a join, e.g. ``"q"``)."""
+    col = f"{table}." if table else ""
     sql, params = "", []
     if reason:
-        sql += " AND list_contains(string_split(reason, ','), ?)"
+        sql += f" AND list_contains(string_split({col}reason, ','), ?)"
         params.append(str(reason))
     if category:
-        sql += " AND (predicted_leaf = ? OR starts_with(predicted_leaf, ?))"
+        sql += f" AND ({col}predicted_leaf = ? OR starts_with({col}predicted_leaf, ?))"
         params += [str(category), f"{category} > "]
     return sql, params
 

@@ -44,7 +44,8 @@ def bulk_view(state, act, readonly: bool) -> pn.Column:
             cards.append(pn.Column(box, pn.pane.HTML(card_html(item), stylesheets=[CARD_CSS], width=150),
                                    width=170, styles={"border": "1px solid #ddd", "border-radius": "6px",
                                                       "padding": "6px"}, css_classes=["wb-bulk-card"]))
-        grid.objects = cards or [pn.pane.Markdown("No pending product with a predicted category in this queue.")]
+        grid.objects = cards or [pn.pane.Markdown(
+            "No pending product with a predicted category in this queue passes the filters.")]
 
     busy = []
 

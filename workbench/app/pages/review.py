@@ -133,11 +133,8 @@ def view(ctx):
     undo = pn.widgets.Button(label="Undo last (u)", color="warning", disabled=readonly, css_classes=["wb-undo"])
     date = pn.widgets.Select.from_param(state.param.queue_date, width=150)
     reason = pn.widgets.Select.from_param(state.param.reason_filter, width=170, css_classes=["wb-reason-filter"])
-    nodes = sorted(set(state.leaf_options()) | {n for leaf in state.leaf_options()
-                                                 for n in [" > ".join(leaf.split(" > ")[:i])
-                                                           for i in range(1, leaf.count(" > ") + 1)]})
     category = pn.widgets.AutocompleteInput(
-        label="Predicted under", options=nodes, case_sensitive=False, search_strategy="includes", min_characters=1,
+        label="Predicted under", options=state.filter_options(), case_sensitive=False, search_strategy="includes", min_characters=1,
         restrict=True, width=300, placeholder="Filter by category…", css_classes=["wb-category-filter"])
     category.param.watch(lambda e: setattr(state, "category_filter", e.new or ""), "value")
     clear = pn.widgets.Button(label="Clear filters", width=120, align="end")
@@ -173,10 +170,19 @@ def view(ctx):
 
     def show_language(*_):
         search.options = state.search_options()
+        category.options = state.filter_options()
         show_item()
+        if bulk.visible:
+            bulk.reload()
 
-    def show_message(*_):
-        message.objects = [alert(state.message, state.message_kind)] if state.message else []
+    notice = (f"You are signed in as {ctx.actor} ({ctx.role}): you can look at the queue, but submitting "
+              "reviews needs the reviewer role.") if readonly else ""
+
+    def show_message(*_):  # a viewer keeps the notice whenever there is no other message
+        if state.message:
+            message.objects = [alert(state.message, state.message_kind)]
+        else:
+            message.objects = [alert(notice, "info")] if notice else []
 
     def show_recent(*_):
         recent.value = recent_frame(state)
@@ -222,14 +228,14 @@ def view(ctx):
             state.load_next()
 
     mode.param.watch(switch, "value")
+    # a grid on screen follows the date and the filters (the single item already does)
+    state.param.watch(lambda *_: bulk.reload() if bulk.visible else None,
+                      ["queue_date", "reason_filter", "category_filter"])
     show_item()
     show_counts()
     show_message()
-    if readonly:
-        message.objects = [alert(f"You are signed in as {ctx.actor} ({ctx.role}): you can look at the "
-                                 "queue, but submitting reviews needs the reviewer role.", "info")]
     who = pn.pane.Markdown(f"Reviewer: **{escape_markdown(ctx.actor)}** ({ctx.role})", css_classes=["wb-who"])
-    return pn.Column(
+    layout = pn.Column(
         pn.pane.Markdown(f"## {TITLE}\nA random sample of each day's products (for an honest accuracy "
                          "figure), the least confident ones, those two runs disagree on, catalog labels "
                          "that look wrong (suspect labels) and products people sent from a dashboard."),
@@ -240,3 +246,5 @@ def view(ctx):
         pn.pane.Markdown("### Your latest decisions"),
         recent,
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-review"])
+    layout.state, layout.mode, layout.bulk, layout.message = state, mode, bulk, message
+    return layout

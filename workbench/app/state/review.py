@@ -125,6 +125,14 @@ class ReviewState(param.Parameterized):
             return {leaf: leaf for leaf in self.leaf_options()}
         return names.search_options(self.leaf_options())
 
+    def filter_options(self) -> dict[str, str]:
+        """The category filter's options: ``{label: node}`` for every leaf and inner node, the
+        label in the session's languages as in :meth:`search_options`."""
+        leaves = self.leaf_options()
+        nodes = sorted({" > ".join(leaf.split(" > ")[:i]) for leaf in leaves for i in range(1, leaf.count(" > ") + 2)})
+        names = self.category_names()
+        return names.search_options(nodes) if names.active else {node: node for node in nodes}
+
     def _product(self, row: dict) -> dict:
         pid = str(row["product_id"])
         product = self.workspace.df(
@@ -194,7 +202,8 @@ class ReviewState(param.Parameterized):
         review = submit_review(self.workspace, self.item["product_id"], reviewer=self.reviewer,
                                final_leaf=leaf, queue_date=self.item["queue_date"])
         verb = "Accepted" if review.decision == "accept" else "Corrected to"
-        text = (f"Saved review #{review.review_id}: {verb} {review.final_leaf} for “{self.item['title']}”, "
+        text = (f"Saved review #{review.review_id}: {verb} {self.display_name(review.final_leaf)} "
+                f"for “{self.item['title']}”, "
                 f"by {review.reviewer} at {review.reviewed_at:%Y-%m-%d %H:%M:%S} UTC.")
         self.load_next()
         self.param.update(message=text, message_kind="success")  # confirmed only once committed
@@ -247,22 +256,24 @@ class ReviewState(param.Parameterized):
 
     # bulk review ------------------------------------------------------------------------
     def bulk_options(self) -> dict[str, str]:
-        """``{"leaf (n pending)": leaf}`` of the predicted leaves with pending items, most first."""
+        """``{"leaf (n pending)": leaf}`` of the predicted leaves with pending items that pass the
+        filters, most first (the leaf as the session reads it)."""
         if self.queue_date is None:
             return {}
-        frame = pending_by_category(self.workspace, self.queue_date, claimant=self.claimant,
-                                    reason=self._filters()["reason"])
+        frame = pending_by_category(self.workspace, self.queue_date, claimant=self.claimant, **self._filters())
         counts = frame["predicted_leaf"].value_counts(sort=False)
-        return {f"{leaf} ({counts[leaf]} pending)": leaf for leaf in dict.fromkeys(frame["predicted_leaf"])}
+        return {f"{self.display_name(leaf)} ({counts[leaf]} pending)": leaf
+                for leaf in dict.fromkeys(frame["predicted_leaf"])}
 
     def load_bulk(self, leaf: str | None = None) -> list[dict]:
         """Claim up to :data:`BULK_SIZE` pending items predicted as ``leaf`` (default: the leaf with
-        the most) for the grid; each with ``product_id, title, proba, thumb``."""
+        the most) that pass the filters, for the grid; each with ``product_id, title, proba, thumb``."""
         if self.queue_date is None:
             self.bulk = []
             return self.bulk
-        frame = pending_by_category(self.workspace, self.queue_date, claimant=self.claimant,
-                                    reason=self._filters()["reason"])
+        frame = pending_by_category(self.workspace, self.queue_date, claimant=self.claimant, **self._filters())
+        if not leaf and self.bulk_category not in set(frame["predicted_leaf"]):
+            self.bulk_category = ""  # filtered out, or nothing of it left
         leaf = leaf or self.bulk_category or (frame["predicted_leaf"].iloc[0] if len(frame) else "")
         rows = frame[frame["predicted_leaf"] == leaf].head(BULK_SIZE)
         ids = rows["product_id"].tolist()
@@ -296,7 +307,8 @@ class ReviewState(param.Parameterized):
         leaf = self.bulk_category
         self.load_bulk(leaf if leaf in self.bulk_options().values() else None)
         self.refresh()
-        self.param.update(message=f"Accepted {len(wanted)} products as {leaf}, by {self.reviewer}.",
+        self.param.update(message=f"Accepted {len(wanted)} products as {self.display_name(leaf)}, "
+                                  f"by {self.reviewer}.",
                           message_kind="success")
         return len(wanted)
 
