@@ -233,6 +233,9 @@ def test_comparison_page_shows_min_risk_rows_and_per_level_prf(real):
     assert {"articleType P / R / F1", "hierarchical P / R / F1 (macro)"} <= set(levels.columns)
     p, r, f = (float(x.rstrip("%")) for x in levels["articleType P / R / F1"].iloc[0].split(" / "))
     assert 0 < p <= 100 and 0 < r <= 100 and 0 < f <= 100
+    # the page's three tables list the runs in one order: the headline table's, most accurate first
+    order = list(state.metrics_table()["run"].str.replace(" (default)", "", regex=False))
+    assert list(levels["run"]) == order and list(dict.fromkeys(table["run"])) == order
 
 
 def test_compare_shows_a_row_per_run_and_decision(real, capsys):

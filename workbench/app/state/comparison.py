@@ -66,7 +66,8 @@ class ComparisonState(param.Parameterized):
                         "train seconds": run.get("train_seconds"), "run_id": run["run_id"]})
             rows.append(row)
         table = pd.DataFrame(rows)
-        return table.sort_values("accuracy", ascending=False).reset_index(drop=True) if len(table) else table
+        return (table.sort_values("accuracy", ascending=False, kind="mergesort").reset_index(drop=True)
+                if len(table) else table)
 
     def decision_table(self) -> pd.DataFrame:
         """How bad the errors are, per evaluated run and decision rule: a row for the argmax and
@@ -84,7 +85,18 @@ class ComparisonState(param.Parameterized):
                          "cross-family errors": m.get("cross_family_error_share"),
                          "cross-family (of products)": m.get("cross_family_rate")})
         table = pd.DataFrame(rows)
-        return table.sort_values(["run", "decision"], kind="mergesort").reset_index(drop=True) if len(table) else table
+        if not len(table):
+            return table
+        order = self._run_order()
+        return (table.assign(_order=table["run"].map(order).fillna(len(order)))
+                .sort_values(["_order", "decision"], kind="mergesort").drop(columns="_order").reset_index(drop=True))
+
+    def _run_order(self) -> dict[str, int]:
+        """The position of each run label in :meth:`metrics_table` (most accurate first), so that
+        the page's tables list the runs in one order."""
+        runs = data.evaluated_runs(self.workspace, self.part).to_dict("records")
+        ranked = sorted(runs, key=lambda r: -(r["evaluation"].get("accuracy") or 0.0))  # stable, as below
+        return {run["label"]: i for i, run in enumerate(ranked)}
 
     def level_prf_table(self) -> pd.DataFrame:
         """One row per evaluated run (argmax): ``precision / recall / F1`` at every taxonomy level,
@@ -104,7 +116,12 @@ class ComparisonState(param.Parameterized):
             row["hierarchical P / R / F1 (macro)"] = cell(macro.get("precision"), macro.get("recall"),
                                                           macro.get("f1"))
             rows.append(row)
-        return pd.DataFrame(rows)
+        table = pd.DataFrame(rows)
+        if not len(table):
+            return table
+        order = self._run_order()
+        return table.iloc[sorted(range(len(table)), key=lambda i: order.get(table["run"].iloc[i], len(order)))] \
+            .reset_index(drop=True)
 
     def sample_notice(self) -> str | None:
         """One sentence naming the runs trained on a sample of the training part (flagged by
