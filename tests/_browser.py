@@ -82,6 +82,18 @@ PLOT_POINT = """([title, x, y]) => {
   return null;
 }"""
 
+#: scrolls the Bokeh figure whose title contains the argument into the middle of the window (a
+#: mouse click only reaches what is on screen); false when there is none
+SHOW_PLOT = """(title) => {
+  for (const v of Bokeh.index.query(v => v.model && (v.model.type === "Plot" || v.model.type === "Figure"))) {
+    const t = (v.model.title && v.model.title.text) || "";
+    if (!t.includes(title)) continue;
+    v.canvas_view.el.scrollIntoView({block: "center", inline: "nearest"});
+    return true;
+  }
+  return false;
+}"""
+
 #: every visible table (HTML or Tabulator, inside Bokeh's shadow roots) that is cut off: wider
 #: than its visible box (it would scroll) or reaching past the window's right edge
 CLIPPED_TABLES = """() => {

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests._browser import (AXES, CHROMIUM, CLIPPED_TABLES, PLOT_POINT, WIDE, Watched, browser,  # noqa: F401
-                            read_csv_download)
+from tests._browser import (AXES, CHROMIUM, CLIPPED_TABLES, PLOT_POINT, SHOW_PLOT, WIDE, Watched,  # noqa: F401
+                            browser, read_csv_download)
 from tests._dashboard_setup import add_projection, copy_workspace, free_port, start_server, stop, wait_http, workbench_cli
 from workbench import Workspace
 from workbench.app.template import discover_pages, page_slug
@@ -114,6 +114,8 @@ def drill_heading(page) -> tuple[int, str]:
 
 
 def click_at(page, title: str, x, y) -> None:
+    assert page.evaluate(SHOW_PLOT, title), f"no figure titled {title!r}"  # below the fold on a long page
+    page.wait_for_timeout(300)
     point = page.evaluate(PLOT_POINT, [title, x, y])
     assert point is not None, f"no figure titled {title!r}"
     page.mouse.click(*point)
@@ -136,7 +138,7 @@ def test_every_page_opens_on_the_best_run_and_the_comparison_flags_sampled_runs(
         text = chosen.evaluate("s => s.options[s.selectedIndex].text")
         assert best in text, (slug, text)
     page = open_page(watched, served, "classify")
-    assert page.locator("select").first.evaluate("s => s.options[s.selectedIndex].text") == best
+    assert page.locator(".wb-run select").first.evaluate("s => s.options[s.selectedIndex].text") == best
     page.get_by_text(f"tuned on run {served['weak']}").first.wait_for()  # published on another run: warned
     page = open_page(watched, served, "comparison")
     rows = page.locator(".wb-metrics tbody tr")

@@ -144,7 +144,7 @@ def view(ctx):
     if not state.has_model:
         return alert("No run in this workspace has a saved model; train one with `workbench train`.",
                      "warning", markdown=True)
-    model = pn.widgets.Select.from_param(state.param.run_id, width=420)
+    model = pn.widgets.Select.from_param(state.param.run_id, width=420, css_classes=["wb-run"])
     note = pn.Column(sizing_mode="stretch_width")
 
     def show_note(*_):

@@ -22,7 +22,8 @@ def view(ctx):
     """The taxonomy-mapping page."""
     state = MappingState(workspace=ctx.workspace, reviewer=ctx.actor, role=ctx.role, preferences=ctx.preferences)
     if state.kind is None:
-        return alert(NO_MAPPING, "warning", markdown=True)
+        return pn.Column(pn.pane.Markdown(f"## {TITLE}"), alert(NO_MAPPING, "warning", markdown=True),
+                         sizing_mode="stretch_width", css_classes=["wb-page", "wb-taxonomy-mapping"])
     readonly = ctx.role != "reviewer"
     kind = pn.widgets.Select.from_param(state.param.kind, width=160)
     categories = table(state.table(), decimals=("score",), page_size=15, selectable=1,
