@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "img"
 sys.path.insert(0, str(ROOT))
 
-from tests._browser import PLOT_POINT  # noqa: E402  (the same JavaScript the browser tests use)
+from tests._browser import PLOT_POINT, SHOW_PLOT  # noqa: E402  (the same JavaScript the browser tests use)
 
 
 def build(root: Path, sample: int) -> None:
@@ -91,6 +92,8 @@ def photograph(url: str) -> list[Path]:
         page.wait_for_selector(".wb-confusion")
         page.locator(".wb-parent select").select_option("Footwear")
         settle(page)
+        page.evaluate(SHOW_PLOT, "Confusion among")
+        page.wait_for_timeout(300)
         page.mouse.click(*page.evaluate(PLOT_POINT, ["Confusion among", "Casual Shoes", "Sports Shoes"]))
         page.locator(".wb-drill-heading[data-n]").first.wait_for()
         ticks = page.locator(".wb-drill-table .tabulator-row input[type=checkbox]")
@@ -139,8 +142,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workspace", default=None, help="workspace to photograph (built if missing)")
     parser.add_argument("--sample", type=int, default=8000, help="fashion products when building")
-    parser.add_argument("--port", type=int, default=5897)
+    parser.add_argument("--port", type=int, default=None, help="default: a free port")
     args = parser.parse_args()
+    if args.port is None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            args.port = probe.getsockname()[1]
     root = Path(args.workspace or tempfile.mkdtemp(prefix="screenshots_ws_"))
     if not (root / "workbench.duckdb").exists():
         build(root, args.sample)

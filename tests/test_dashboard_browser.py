@@ -107,9 +107,15 @@ def assert_percent_axes(watched, served, shots, tag: str) -> None:
         assert not wrong, (slug, wrong)  # every axis of a share formats 0.25 as 25%
 
 
-def drill_heading(page) -> tuple[int, str]:
+def drill_heading(page, after: str | None = None) -> tuple[int, str]:
+    """The product table's heading: its count and text (``after``: the text of the heading
+    before the click, waited away, so that the answer is the new table's)."""
     heading = page.locator(".wb-drill-heading[data-n]").first
     heading.wait_for()
+    for _ in range(300):
+        if after is None or heading.inner_text() != after:
+            break
+        page.wait_for_timeout(200)
     return int(heading.get_attribute("data-n")), heading.inner_text()
 
 
@@ -191,7 +197,7 @@ def test_a_severity_bar_and_the_points_of_curves_list_their_products(served, wat
         assert abs(n - int(((conf >= np.float32(threshold) - 5e-4) & wrong).sum())) <= \
             int(((np.abs(conf - threshold) < 5e-4) & wrong).sum())
     click_at(page, "Calibration", 0.9, 0.9)
-    n, text = drill_heading(page)
+    n, text = drill_heading(page, after=text)
     assert re.search(r"confidence \d+%-\d+%", text) and n > 0
     page.screenshot(path=shots / "drill_curves.png")
     watched.check_clean()
