@@ -90,7 +90,7 @@ def photograph(url: str) -> list[Path]:
 
         page.goto(url + "?page=confusion")
         page.wait_for_selector(".wb-confusion")
-        page.locator(".wb-parent select").select_option("Footwear")
+        page.locator(".wb-parent select").select_option("Footwear > Shoes")  # its children: Casual Shoes, …
         settle(page)
         page.evaluate(SHOW_PLOT, "Confusion among")
         page.wait_for_timeout(300)
