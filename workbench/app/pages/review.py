@@ -145,7 +145,7 @@ def view(ctx):
                            sizing_mode="stretch_width", height=240)
     photo = pn.pane.HTML(photo_html(state.item), width=240, height=240, css_classes=["wb-photo-box"])
     top5 = table(top5_frame(state.item, state.display_name), percent=("probability",), buttons={"choose": "✓ choose"},
-                 widths={"rank": 60, "probability": 110, "choose": 90}, height=190, css_classes=["wb-top5"],
+                 widths={"rank": 80, "probability": 130, "choose": 100}, height=232, css_classes=["wb-top5"],
                  hidden_columns=["leaf"])
     recent = table(recent_frame(state), css_classes=["wb-recent"])
     counts = pn.pane.HTML(sizing_mode="stretch_width", css_classes=["wb-counts"])
