@@ -102,7 +102,7 @@ def test_queue_holds_three_kinds_with_reasons(loop):
     reasons = items["reason"].str.split(",")
     has = lambda r: reasons.map(lambda rs: r in rs)  # noqa: E731
     assert has("random").sum() == 60 and has("uncertain").sum() == 40 and has("disagree").sum() == 30
-    assert summary.per_reason == {"random": 60, "uncertain": 40, "disagree": 30}
+    assert summary.per_reason == {"random": 60, "uncertain": 40, "disagree": 30, "suspect": 0}
     assert items["product_id"].is_unique and len(items) == summary.items <= 130
     assert (items["in_random"] == has("random")).all()
     population = latest_classifications(ws, DAY1)
