@@ -17,7 +17,7 @@ from workbench.evaluate._common import score, tree_index
 from workbench.evaluate.decision import check_decision, decide
 from workbench.evaluate.metrics import accuracy_from, level_accuracy_from, macro_f1_from
 from workbench.evaluate.severity import error_severity_from
-from workbench.runs.records import list_runs, load_predictions
+from workbench.runs.records import load_predictions, select_runs
 from workbench.store import Workspace
 
 
@@ -30,14 +30,7 @@ def compare_decisions(ws: Workspace, run_ids: Sequence[str] | None = None, split
 
     for decision in decisions:
         check_decision(decision)
-    runs = list_runs(ws)
-    if run_ids:
-        missing = sorted(set(run_ids) - set(runs["run_id"]))
-        if missing:
-            raise WorkbenchError(f"no run(s) {', '.join(missing)} in {ws.path}; see `workbench runs`")
-        runs = runs[runs["run_id"].isin(list(run_ids))]
-    if split:
-        runs = runs[runs["split"] == split]
+    runs = select_runs(ws, run_ids, split)
     taxonomy = load_taxonomy(ws)
     rows = []
     for run in runs.to_dict("records"):

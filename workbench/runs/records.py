@@ -125,6 +125,19 @@ def list_runs(ws: Workspace) -> pd.DataFrame:
     return runs
 
 
+def select_runs(ws: Workspace, run_ids: Sequence[str] | None = None, split: str | None = None) -> pd.DataFrame:
+    """:func:`list_runs` narrowed to ``run_ids`` (each must exist) and to one ``split``."""
+    runs = list_runs(ws)
+    if run_ids:
+        missing = sorted(set(run_ids) - set(runs["run_id"]))
+        if missing:
+            raise WorkbenchError(f"no run(s) {', '.join(missing)} in {ws.path}; see `workbench runs`")
+        runs = runs[runs["run_id"].isin(list(run_ids))]
+    if split:
+        runs = runs[runs["split"] == split]
+    return runs
+
+
 def get_run(ws: Workspace, run_id: str) -> dict[str, Any]:
     """One run as a dict; a clear error names the known runs when the id is wrong."""
     runs = list_runs(ws)

@@ -324,17 +324,10 @@ def compare_runs(ws: Workspace, run_ids: Sequence[str] | None = None,
     beside it where a level counts fewer products than ``n``, as when some leaves are shallower),
     train seconds, peak memory (MB) and ``notes`` (trained on a sample, resumed, below the
     sanity bar: :func:`workbench.runs.selection.run_flags`)."""
-    from workbench.runs.records import list_runs
+    from workbench.runs.records import select_runs
     from workbench.runs.selection import run_flags
 
-    runs = list_runs(ws)
-    if run_ids:
-        missing = sorted(set(run_ids) - set(runs["run_id"]))
-        if missing:
-            raise WorkbenchError(f"no run(s) {', '.join(missing)} in {ws.path}; see `workbench runs`")
-        runs = runs[runs["run_id"].isin(list(run_ids))]
-    if split:
-        runs = runs[runs["split"] == split]
+    runs = select_runs(ws, run_ids, split)
     rows, fewer = [], set()
     for run in runs.to_dict("records"):
         m = run["metrics"] or {}
