@@ -25,6 +25,38 @@ from workbench.evaluate.shelving import leaf_thresholds
 INPUT_FIELDS = ("title", "description", "brand", "price", "image_url", "attributes")
 
 
+def detach_workspace(model) -> None:
+    """Let a loaded model (and every model inside it: ensemble members, department models) embed
+    without the workspace's cache.
+
+    A family that embeds (xgb, zero-shot, a sentence-encoded fusion) keeps its workspace's path
+    for the cache, and reaching the cache opens the workspace database. The API must never open
+    it (``workbench serve`` holds it, or would be refused while the API did), and caching every
+    served title would only grow the cache; so a served model encodes its inputs itself.
+    """
+    from workbench.models.base import CategoryClassifier
+
+    seen: set[int] = set()
+
+    def walk(value) -> None:
+        if isinstance(value, CategoryClassifier):
+            if id(value) in seen:
+                return
+            seen.add(id(value))
+            if "workspace" in value.get_params(deep=False):
+                value.workspace = None
+            for inner in vars(value).values():
+                walk(inner)
+        elif isinstance(value, dict):
+            for inner in value.values():
+                walk(inner)
+        elif isinstance(value, (list, tuple)):
+            for inner in value:
+                walk(inner)
+
+    walk(model)
+
+
 def _taxonomy_for(classes: Sequence[str], taxonomy: Taxonomy) -> Taxonomy:
     if set(classes) <= set(taxonomy.leaves):
         return taxonomy
@@ -58,7 +90,9 @@ class Predictor:
         folder = Path(model_dir)
         if not (folder / "manifest.json").exists():
             raise WorkbenchError(f"run {run_id} has no saved model in {folder}; promote a run that has one")
-        return cls(CategoryClassifier.load(folder), run_id, taxonomy, threshold, overrides)
+        model = CategoryClassifier.load(folder)
+        detach_workspace(model)
+        return cls(model, run_id, taxonomy, threshold, overrides)
 
     @staticmethod
     def frame(products: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
