@@ -96,3 +96,34 @@ def test_a_served_family_answers_api_products_without_opening_the_database(kind,
     assert accuracy > majority, (kind, accuracy, majority)
     if kind == "ensemble":
         assert set(model.models_) <= {"tfidf", "zero-shot"} and predictor.model.weights_.sum() == pytest.approx(1)
+
+
+def test_the_min_risk_rule_chooses_as_the_review_loop_does(products, cache_ws, tmp_path):
+    from workbench.evaluate.shelving import shelving_preview
+
+    model = _fit("tfidf", {}, products, cache_ws)
+    taxonomy = Taxonomy.from_node_ids(sorted(products["leaf"].unique()), LEVELS)
+    predictor = Predictor(model, "tfidf-run", taxonomy, threshold=0.6, overrides={model.classes_[0]: 0.3})
+    test = products.iloc[240:].reset_index(drop=True)
+    proba = model.predict_proba(test.drop(columns="leaf"))
+    for rule in ("argmax", "min-risk"):
+        answers = predictor.predict(_api_products(test), top_k=2, decision=rule)
+        loop = shelving_preview(list(range(len(test))), proba, classes=model.classes_, taxonomy=taxonomy,
+                                threshold=0.6, overrides={model.classes_[0]: 0.3}, decision=rule).frame
+        assert [a["category"] for a in answers] == loop["leaf"].tolist()
+        assert [a["decision"] for a in answers] == loop["decision"].tolist()
+        np.testing.assert_allclose([a["confidence"] for a in answers], loop["confidence"], rtol=1e-6)
+        assert {a["decision_rule"] for a in answers} == {rule}
+    # a split between two sibling shoes against one shirt: argmax takes the shirt, min-risk a shoe
+    split = np.zeros((1, len(model.classes_)))
+    col = {leaf: i for i, leaf in enumerate(model.classes_)}
+    shoes = [c for c in model.classes_ if c.startswith("Footwear > Shoes")][:2]
+    split[0, col["Apparel > Topwear > Tshirts"]], split[0, col[shoes[0]]], split[0, col[shoes[1]]] = 0.4, 0.31, 0.29
+    predictor.score = lambda frame: np.repeat(split, len(frame), axis=0)
+    one = _api_products(test.iloc[:1])
+    assert predictor.predict(one)[0]["category"] == "Apparel > Topwear > Tshirts"
+    chosen = predictor.predict(one, decision="min-risk")[0]
+    assert chosen["category"] == shoes[0] and chosen["confidence"] == pytest.approx(0.31)
+    assert chosen["top_k"][0]["category"] == "Apparel > Topwear > Tshirts"  # the top-k stay by probability
+    with pytest.raises(Exception, match="min-risk"):
+        predictor.predict(_api_products(test), decision="cheapest")

@@ -40,7 +40,7 @@ SCHEMAS = {
         ("attributes", pa.string()), ("category", pa.string()), ("confidence", pa.float64()),
         ("decision", pa.string()), ("threshold", pa.float64()), ("top_k", pa.string()),
         ("latency_ms", pa.float64()), ("shadow_run_id", pa.string()), ("shadow_category", pa.string()),
-        ("shadow_confidence", pa.float64())]),
+        ("shadow_confidence", pa.float64()), ("decision_rule", pa.string())]),
     "feedback": pa.schema([
         ("feedback_id", pa.string()), ("prediction_id", pa.string()), ("time", pa.timestamp("us")),
         ("key_name", pa.string()), ("by", pa.string()), ("accepted", pa.bool_()), ("category", pa.string()),

@@ -20,6 +20,7 @@ import pandas as pd
 from workbench.catalog.taxonomy import Taxonomy
 from workbench.catalog.text import clean_text
 from workbench.errors import WorkbenchError
+from workbench.evaluate.decision import check_decision, decide
 from workbench.evaluate.shelving import leaf_thresholds
 
 INPUT_FIELDS = ("title", "description", "brand", "price", "image_url", "attributes")
@@ -113,9 +114,13 @@ class Predictor:
         return self.model.predict_proba(frame)
 
     def predict(self, products: Sequence[Mapping[str, Any]], top_k: int = 5,
-                frame: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+                frame: pd.DataFrame | None = None, decision: str = "argmax") -> list[dict[str, Any]]:
         """One answer per product: ``category``, ``confidence``, ``decision`` (``shelved`` or
-        ``review``), ``threshold`` (``None`` when none is published), ``levels`` and ``top_k``."""
+        ``review``), ``threshold`` (``None`` when none is published), ``decision_rule``, ``levels``
+        and ``top_k`` (the most probable leaves). ``decision``: how the category is chosen,
+        ``argmax`` or ``min-risk`` (:mod:`workbench.evaluate.decision`, as ``workbench classify
+        --decision`` chooses; the confidence is then the chosen leaf's probability)."""
+        check_decision(decision)
         frame = self.frame(products) if frame is None else frame
         if frame.empty:
             return []
@@ -127,6 +132,9 @@ class Predictor:
         order = np.argsort(-top_p, axis=1, kind="stable")
         top, top_p = np.take_along_axis(top, order, axis=1), np.take_along_axis(top_p, order, axis=1)
         best, confidence = top[:, 0], top_p[:, 0]
+        if decision != "argmax":
+            best = decide(proba, classes=self.classes, taxonomy=self.taxonomy, decision=decision)
+            confidence = proba[np.arange(len(best)), best]
         threshold = self.leaf_threshold[best]
         shelved = confidence >= threshold
         out = []
@@ -136,7 +144,7 @@ class Predictor:
             out.append({
                 "category": self.classes[b], "confidence": float(confidence[i]),
                 "decision": "shelved" if shelved[i] else "review",
-                "threshold": thr if math.isfinite(thr) else None,
+                "threshold": thr if math.isfinite(thr) else None, "decision_rule": decision,
                 "levels": self.levels[b],
                 "top_k": [{"category": self.classes[j], "path": self.paths[j], "probability": float(p)}
                           for j, p in zip(top[i].tolist(), top_p[i].tolist())],
