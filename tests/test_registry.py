@@ -3,13 +3,15 @@ products against one trained on the whole training part (same grouped split)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from tests._service_setup import copy_workspace
 from workbench import Workspace
 from workbench.errors import WorkbenchError
-from workbench.runs.records import load_predictions
+from workbench.runs.records import load_predictions, run_dir
 from workbench.runs.registry import (PromotionRefused, _accuracy_on, check_promotion, min_accuracy, promote,
                                      serving_history, serving_run, set_min_accuracy, set_shadow, shadow_run)
 from workbench.runs.selection import default_run
@@ -93,3 +95,14 @@ def test_shadow_run(registry_ws):
     assert set_shadow(ws, None, by="ana") is None and shadow_run(ws) is None
     with pytest.raises(WorkbenchError, match="no run"):
         set_shadow(ws, "20990101-000000-tfidf-nothere", by="ana")
+
+
+def test_a_photo_only_run_is_refused_since_the_api_fetches_no_photo(registry_ws):
+    ws, weak, full = registry_ws
+    manifest = run_dir(ws, full) / "model" / "manifest.json"
+    saved = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**saved, "kind": "image"}))
+    gate = check_promotion(ws, full)
+    assert not gate.passed and any("never fetches image_url" in r for r in gate.reasons)
+    manifest.write_text(json.dumps({**saved, "kind": "fusion", "params": {**saved["params"], "inputs": ["text", "image"]}}))
+    assert check_promotion(ws, full).passed  # a fusion also reads the title
