@@ -114,6 +114,10 @@ def test_log_writer_batches_segments_and_reads_them_back(tmp_path):
     assert len(read_log(files, "feedback", since=t + timedelta(seconds=150))) == 50
     assert len(read_log(files, "feedback", where="prediction_id = ?", params=["p7"])) == 1
     assert not any(p.name.endswith(".tmp") for p in (tmp_path / "service").rglob("*"))
+    # sellers' titles are the owner's only, like the workspace database
+    written = [tmp_path / "service", *(tmp_path / "service").rglob("*")]
+    assert {stat.S_IMODE(p.stat().st_mode) for p in written if p.is_dir()} == {0o700}
+    assert {stat.S_IMODE(p.stat().st_mode) for p in written if p.is_file()} == {0o600}
     assert read_log(files, "requests").empty  # a stream never written reads as empty
 
 
