@@ -159,3 +159,14 @@ def test_one_sync_thread_per_workspace_and_process(tmp_path):
         first.stop()
         first.join(timeout=30)
     assert not first.is_alive()
+
+
+def test_the_monitoring_page_says_when_thresholds_were_tuned_on_another_run():
+    from workbench.app.pages.monitoring import serving_html
+
+    snapshot = {"serving": {"run_id": "r2", "source": "promoted", "model": "tfidf", "metrics": {"valid_accuracy": 0.9}},
+                "shadow": None, "thresholds": {"global": 0.7, "overrides": {}, "run_id": "r1<b>",
+                                               "warning": "the published thresholds were tuned on run r1<b>, not on run r2"}}
+    html = serving_html(snapshot)
+    assert "wb-threshold-warning" in html and "tuned on run r1&lt;b&gt;, not on run r2" in html
+    assert "wb-threshold-warning" not in serving_html({**snapshot, "thresholds": {"global": None, "overrides": {}}})

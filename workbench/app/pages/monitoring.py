@@ -80,7 +80,8 @@ def serving_html(snapshot: dict | None) -> str:
             f"accuracy {pct(valid, 1)}) · <b>shadow:</b> "
             + (f"<code>{escape_html(shadow['run_id'])}</code>" if shadow else "none")
             + " · <b>threshold:</b> " + ("none published (everything goes to review)" if glob is None else f"{glob:.3f}")
-            + "</p>")
+            + "</p>" + (f"<p class='wb-threshold-warning'>{escape_html(warning)}</p>"
+                        if (warning := snapshot["thresholds"].get("warning")) else ""))
 
 
 def recent_html(frame) -> str:
