@@ -8,9 +8,10 @@ import math
 import os
 import stat
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from workbench.errors import WorkbenchError
@@ -170,3 +171,34 @@ def test_the_monitoring_page_says_when_thresholds_were_tuned_on_another_run():
     html = serving_html(snapshot)
     assert "wb-threshold-warning" in html and "tuned on run r1&lt;b&gt;, not on run r2" in html
     assert "wb-threshold-warning" not in serving_html({**snapshot, "thresholds": {"global": None, "overrides": {}}})
+
+
+def test_the_monitoring_figures_read_shares_as_percent():
+    import holoviews as hv
+
+    from workbench.plots.monitoring import confidence_plot, mix_plot, statistic_over_time
+
+    rng = np.random.default_rng(0)
+    mix = pd.DataFrame({"category": ["A > B", "A > C", "D > E"], "served": [0.5, 0.3, 0.2], "training": [0.2, 0.3, 0.5]})
+    series = pd.DataFrame({"bucket": pd.date_range("2026-12-01", periods=4, freq="h"), "low": [0.1, 0.2, 0.15, 0.4]})
+    figures = [confidence_plot({"served": rng.random(200), "test split": rng.random(300)}, threshold=0.8),
+               mix_plot(mix, level="family"), statistic_over_time(series, "low", label="share", threshold=0.3, percent=True)]
+    for element in figures:
+        fig = hv.render(element)
+        assert fig.yaxis[0].formatter.format == "0%", element
+    fig = hv.render(statistic_over_time(series, "low", label="psi", threshold=0.25))
+    assert getattr(fig.yaxis[0].formatter, "format", None) != "0%"  # a PSI is no share
+
+
+def test_a_segment_that_runs_past_midnight_is_read_from_the_next_day(tmp_path):
+    files = ServiceFiles(tmp_path)
+    writer = LogWriter(files, flush_seconds=60)
+    midnight = datetime(2026, 12, 2)
+    for i, t in enumerate([midnight - timedelta(seconds=1), midnight + timedelta(seconds=1)]):
+        writer.add("feedback", {"feedback_id": f"f{i}", "prediction_id": f"p{i}", "time": t, "key_name": "k",
+                                "by": "x", "accepted": True, "category": None, "predicted": "A > B", "run_id": "r",
+                                "rank": None})
+    writer.flush()
+    assert [p.parent.name for p in files.segments("feedback")] == ["date=2026-12-01"]  # filed by its first record
+    assert read_log(files, "feedback", since=midnight)["feedback_id"].tolist() == ["f1"]
+    assert read_log(files, "feedback", until=midnight)["feedback_id"].tolist() == ["f0"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -205,8 +205,8 @@ def _read_segments(files: ServiceFiles, stream: str, since, until, where: str, p
     import duckdb
 
     segments = files.segments(stream)
-    if since is not None:
-        segments = [s for s in segments if _day(s) >= f"{since:%Y-%m-%d}"]
+    if since is not None:  # a segment is filed under its first record's day and may run past midnight
+        segments = [s for s in segments if _day(s) >= f"{since - timedelta(days=1):%Y-%m-%d}"]
     if until is not None:
         segments = [s for s in segments if _day(s) <= f"{until:%Y-%m-%d}"]
     if not segments:
