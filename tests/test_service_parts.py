@@ -202,3 +202,16 @@ def test_a_segment_that_runs_past_midnight_is_read_from_the_next_day(tmp_path):
     assert [p.parent.name for p in files.segments("feedback")] == ["date=2026-12-01"]  # filed by its first record
     assert read_log(files, "feedback", since=midnight)["feedback_id"].tolist() == ["f1"]
     assert read_log(files, "feedback", until=midnight)["feedback_id"].tolist() == ["f0"]
+
+
+def test_a_share_and_its_alert_are_written_alike_on_the_page():
+    from workbench.app.pages.monitoring import statistics_html
+
+    frame = pd.DataFrame([
+        {"key": "error_share", "statistic": "share of requests failing (5xx)", "value": 0.0, "side": ">",
+         "threshold": 0.05, "n": 5, "status": "ok", "detail": ""},
+        {"key": "latency_p99_ms", "statistic": "p99 latency", "value": 283.0, "side": ">", "threshold": 250.0,
+         "n": 2, "status": "too few", "detail": ""}])
+    html = statistics_html(frame)
+    assert "<td class='wb-stat-value'>0.0%</td><td>&gt; 5.0%</td>" in html
+    assert "<td>&gt; 250</td>" in html
