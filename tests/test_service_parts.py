@@ -215,3 +215,16 @@ def test_a_share_and_its_alert_are_written_alike_on_the_page():
     html = statistics_html(frame)
     assert "<td class='wb-stat-value'>0.0%</td><td>&gt; 5.0%</td>" in html
     assert "<td>&gt; 250</td>" in html
+
+
+def test_a_reference_being_written_reads_as_not_built(tmp_path):
+    """The dashboards' sync thread and a page's button may build a run's reference at the same
+    moment: until its last file (reference.json) is in place, a reader sees none, never half."""
+    from workbench.service.files import write_json
+    from workbench.service.reference import VERSION, load_reference
+
+    folder = tmp_path / "reference" / "run-1"
+    write_json(folder / "reference.json", {"version": VERSION, "run_id": "run-1", "level_names": ["a"], "mix": {},
+                                           "vocabulary": [], "title_length_counts": {"3": 2},
+                                           "baseline": {"unknown_token_share": 0.1}, "n_train": 2})
+    assert load_reference(folder) is None  # its Parquet files are not there (yet)
