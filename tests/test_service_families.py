@@ -127,3 +127,20 @@ def test_the_min_risk_rule_chooses_as_the_review_loop_does(products, cache_ws, t
     assert chosen["top_k"][0]["category"] == "Apparel > Topwear > Tshirts"  # the top-k stay by probability
     with pytest.raises(Exception, match="min-risk"):
         predictor.predict(_api_products(test), decision="cheapest")
+
+
+def test_a_department_run_routes_by_the_department_sent_and_falls_back_without_one(products, cache_ws, tmp_path):
+    leaves = sorted(products["leaf"].unique())
+    data = products.assign(department=products["leaf"].str.split(" > ").str[0].map({"Apparel": "Clothes",
+                                                                                       "Footwear": "Shoes"}))
+    X, y = data.drop(columns="leaf"), data["leaf"].to_numpy(dtype=object)
+    model = model_class("department")(leaves=leaves, base_kind="tfidf").fit(X.iloc[:240], y[:240])
+    taxonomy = Taxonomy.from_node_ids(leaves, LEVELS)
+    predictor = _served(model, tmp_path / "department", cache_ws, taxonomy)
+    test = data.iloc[300:].reset_index(drop=True)
+    sent = [{**p, "department": d} for p, d in zip(_api_products(test), test["department"])]
+    routed = [a["category"] for a in predictor.predict(sent)]
+    assert routed == list(model.predict(test.drop(columns="leaf")))
+    assert all(c.startswith("Footwear") == (d == "Shoes") for c, d in zip(routed, test["department"]))
+    unrouted = [a["category"] for a in predictor.predict(_api_products(test))]  # no department: the global model
+    assert unrouted == list(model.fallback_model_.predict(test.drop(columns=["leaf", "department"])))

@@ -90,7 +90,7 @@ def _prediction_record(request_id: str, key: str, run_id: str, product, answer: 
     return {"prediction_id": answer["prediction_id"], "request_id": request_id, "time": now, "key_name": key,
             "run_id": run_id, "product_ref": product.id, "title_raw": product.title,
             "title": cleaned["title"], "description": cleaned["description"], "brand": cleaned["brand"],
-            "price": product.price, "image_url": product.image_url,
+            "price": product.price, "image_url": product.image_url, "department": product.department,
             "attributes": json.dumps(product.attributes) if product.attributes else None,
             "category": answer["category"], "confidence": answer["confidence"], "decision": answer["decision"],
             "threshold": answer["threshold"], "decision_rule": answer["decision_rule"],

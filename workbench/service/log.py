@@ -36,7 +36,7 @@ SCHEMAS = {
         ("prediction_id", pa.string()), ("request_id", pa.string()), ("time", pa.timestamp("us")),
         ("key_name", pa.string()), ("run_id", pa.string()), ("product_ref", pa.string()),
         ("title_raw", pa.string()), ("title", pa.string()), ("description", pa.string()),
-        ("brand", pa.string()), ("price", pa.float64()), ("image_url", pa.string()),
+        ("brand", pa.string()), ("price", pa.float64()), ("image_url", pa.string()), ("department", pa.string()),
         ("attributes", pa.string()), ("category", pa.string()), ("confidence", pa.float64()),
         ("decision", pa.string()), ("threshold", pa.float64()), ("top_k", pa.string()),
         ("latency_ms", pa.float64()), ("shadow_run_id", pa.string()), ("shadow_category", pa.string()),

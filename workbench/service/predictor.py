@@ -23,7 +23,7 @@ from workbench.errors import WorkbenchError
 from workbench.evaluate.decision import check_decision, decide
 from workbench.evaluate.shelving import leaf_thresholds
 
-INPUT_FIELDS = ("title", "description", "brand", "price", "image_url", "attributes")
+INPUT_FIELDS = ("title", "description", "brand", "price", "image_url", "department", "attributes")
 
 
 def detach_workspace(model) -> None:
@@ -97,14 +97,17 @@ class Predictor:
 
     @staticmethod
     def frame(products: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-        """The model's input: text fields cleaned as ingest cleans them, attributes as ``extra``."""
-        rows = {"title": [], "description": [], "brand": [], "price": [], "extra": []}
+        """The model's input: text fields cleaned as ingest cleans them, attributes as ``extra``,
+        the department a department run routes by (none: its fallback model)."""
+        rows = {"title": [], "description": [], "brand": [], "price": [], "department": [], "extra": []}
         for p in products:
             rows["title"].append(clean_text(p.get("title")))
             rows["description"].append(clean_text(p.get("description")))
             rows["brand"].append(clean_text(p.get("brand")))
             price = p.get("price")
             rows["price"].append(np.nan if price is None else float(price))
+            department = str(p.get("department") or "").strip()  # routed by its exact name, as stored
+            rows["department"].append(department or None)
             attributes = p.get("attributes")
             rows["extra"].append(json.dumps(attributes) if attributes else None)
         return pd.DataFrame(rows)

@@ -33,6 +33,8 @@ class Product(BaseModel):
     brand: str | None = Field(None, max_length=200)
     price: float | None = Field(None, ge=0, allow_inf_nan=False)
     image_url: str | None = Field(None, max_length=2_048, pattern=r"^https?://\S+$")
+    department: str | None = Field(None, max_length=200, description=(
+        "the product's department (e.g. Men) for a run trained with --department; none: its global model"))
     attributes: dict[str, str] | None = Field(
         None, description="catalog attributes a model may read, e.g. {\"usage\": \"Sports\"}")
 
