@@ -3,13 +3,15 @@ products against one trained on the whole training part (same grouped split)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from tests._service_setup import copy_workspace
 from workbench import Workspace
 from workbench.errors import WorkbenchError
-from workbench.runs.records import load_predictions
+from workbench.runs.records import load_predictions, run_dir
 from workbench.runs.registry import (PromotionRefused, _accuracy_on, check_promotion, min_accuracy, promote,
                                      serving_history, serving_run, set_min_accuracy, set_shadow, shadow_run)
 from workbench.runs.selection import default_run
@@ -93,3 +95,33 @@ def test_shadow_run(registry_ws):
     assert set_shadow(ws, None, by="ana") is None and shadow_run(ws) is None
     with pytest.raises(WorkbenchError, match="no run"):
         set_shadow(ws, "20990101-000000-tfidf-nothere", by="ana")
+
+
+def test_a_photo_only_run_is_refused_since_the_api_fetches_no_photo(registry_ws):
+    ws, weak, full = registry_ws
+    manifest = run_dir(ws, full) / "model" / "manifest.json"
+    saved = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**saved, "kind": "image"}))
+    gate = check_promotion(ws, full)
+    assert not gate.passed and any("never fetches image_url" in r for r in gate.reasons)
+    manifest.write_text(json.dumps({**saved, "kind": "fusion", "params": {**saved["params"], "inputs": ["text", "image"]}}))
+    assert check_promotion(ws, full).passed  # a fusion also reads the title
+
+
+def test_thresholds_tuned_on_another_run_than_the_serving_one_are_flagged(registry_ws, capsys):
+    from workbench.cli.main import main
+    from workbench.loop.thresholds import publish_thresholds
+    from workbench.service.snapshot import build_snapshot
+
+    ws, weak, full = registry_ws
+    publish_thresholds(ws, 0.7, by="ana", run_id=full)
+    snap = build_snapshot(ws)
+    assert snap["serving"]["run_id"] == full and snap["thresholds"]["run_id"] == full
+    assert snap["thresholds"]["warning"] is None
+    promote(ws, weak, by="ana", force=True, note="small model")
+    snap = build_snapshot(ws)
+    assert snap["thresholds"]["global"] == 0.7  # still applied, and said
+    assert f"tuned on run {full}, not on run {weak}" in snap["thresholds"]["warning"]
+    ws.close()
+    assert main(["registry", "--workspace", str(ws.path)]) == 0
+    assert f"warning: the published thresholds were tuned on run {full}" in capsys.readouterr().out

@@ -91,6 +91,22 @@ def test_classify_a_batch_of_real_titles_as_the_model_does_in_process(site):
     assert np.allclose([p["confidence"] for p in preds], [e["confidence"] for e in expected], atol=1e-9)
 
 
+def test_the_min_risk_rule_answers_as_the_review_loop_chooses(site):
+    rows = site["test"].head(MAX_BATCH)
+    products = [{"title": t, "brand": b} for t, b in zip(rows["title"], rows["brand"].fillna(""))]
+    preds = classify(site, {"products": products, "top_k": 2, "decision_rule": "min-risk"})
+    serving = read_snapshot(site["files"])["serving"]
+    local = Predictor.load(serving["model_dir"], serving["run_id"], site["taxonomy"], None)
+    expected = local.predict(products, 2, decision="min-risk")
+    assert [p["category"] for p in preds] == [e["category"] for e in expected]
+    assert {p["decision_rule"] for p in preds} == {"min-risk"}
+    assert classify(site, {"title": products[0]["title"]})[0]["decision_rule"] == "argmax"  # the default
+    ids = {p["prediction_id"] for p in preds}
+    logged = wait_for(lambda: (lambda r: r if ids <= set(r["prediction_id"]) else None)(
+        read_log(site["files"], "predictions")))
+    assert set(logged.loc[logged["prediction_id"].isin(ids), "decision_rule"]) == {"min-risk"}
+
+
 def test_published_thresholds_reach_the_running_api(site):
     """Thresholds published in the workspace (here by this process, which may open the database:
     the API holds none) reach the API through the snapshot, and the decisions follow them."""
@@ -230,6 +246,7 @@ def test_oversized_batch_and_body_answer_413(site):
     ({"title": "shirt", "price": -3}, "price"),
     ({"title": "shirt", "colour": "red"}, "colour"),
     ({"title": "shirt", "top_k": 50}, "top_k"),
+    ({"products": [{"title": "a"}], "decision_rule": "cheapest"}, "decision_rule"),
     ({"title": "   "}, "title"),
     ({"products": [{"title": "a", "image_url": "javascript:alert(1)"}]}, "products[0].image_url"),
     ([{"title": "a"}], "body"),

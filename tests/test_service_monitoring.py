@@ -148,3 +148,35 @@ def test_promote_while_the_api_runs_and_the_shadow_agreement_is_shown(served):
     assert health()["shadow_run_id"] is None  # a run cannot shadow itself
     back = cli("promote", served["full"], "--by", "ana")
     assert back.returncode == 0 and "passes the promotion gate" in back.stdout
+
+
+def test_live_accuracy_of_the_review_sample_is_judged_against_the_test_accuracy(apparel_ws, tmp_path):
+    """Real held-out Apparel products arrive, a random sample is reviewed (the catalog's own
+    category as the reviewer's answer), and the monitoring compares that live accuracy with the
+    serving run's test accuracy."""
+    from workbench import Workspace
+    from workbench.loop.live_accuracy import live_accuracy_overall
+    from workbench.loop.review_queue import build_queue
+    from workbench.loop.shelving import classify_file
+    from workbench.loop.simulation import held_out_arrivals, simulate_reviews
+    from workbench.service.snapshot import write_snapshot
+
+    ws = Workspace(copy_workspace(apparel_ws.ws, tmp_path / "live_ws"))
+    try:
+        arrivals, truth = held_out_arrivals(ws, tmp_path / "arrivals.csv", "fashion", n=150, seed=11)
+        classify_file(ws, arrivals, dataset="fashion", run_id=apparel_ws.full)
+        build_queue(ws, n_random=40, n_uncertain=0, n_disagree=0)
+        assert len(simulate_reviews(ws, truth)) == 40
+        snapshot, _ = write_snapshot(ws)
+        live = live_accuracy_overall(ws)
+    finally:
+        ws.close()
+    assert snapshot["live_accuracy"]["n"] == live["n"] == 40
+    files = ServiceFiles(tmp_path / "live_ws")
+    stat = by_key(monitor_report(files, embedding=False).as_dict())["live_accuracy_gap"]
+    test_accuracy = snapshot["serving"]["metrics"]["test_accuracy"]
+    assert stat["n"] == 40 and stat["status"] in ("ok", "crossed")  # judged: 40 reviews >= 20
+    assert stat["value"] == pytest.approx(test_accuracy - live["accuracy"])
+    strict = by_key(monitor_report(files, embedding=False, thresholds={"live_accuracy_gap": stat["value"] - 0.01})
+                    .as_dict())["live_accuracy_gap"]
+    assert strict["status"] == "crossed"

@@ -8,9 +8,10 @@ import math
 import os
 import stat
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from workbench.errors import WorkbenchError
@@ -114,6 +115,10 @@ def test_log_writer_batches_segments_and_reads_them_back(tmp_path):
     assert len(read_log(files, "feedback", since=t + timedelta(seconds=150))) == 50
     assert len(read_log(files, "feedback", where="prediction_id = ?", params=["p7"])) == 1
     assert not any(p.name.endswith(".tmp") for p in (tmp_path / "service").rglob("*"))
+    # sellers' titles are the owner's only, like the workspace database
+    written = [tmp_path / "service", *(tmp_path / "service").rglob("*")]
+    assert {stat.S_IMODE(p.stat().st_mode) for p in written if p.is_dir()} == {0o700}
+    assert {stat.S_IMODE(p.stat().st_mode) for p in written if p.is_file()} == {0o600}
     assert read_log(files, "requests").empty  # a stream never written reads as empty
 
 
@@ -155,3 +160,71 @@ def test_one_sync_thread_per_workspace_and_process(tmp_path):
         first.stop()
         first.join(timeout=30)
     assert not first.is_alive()
+
+
+def test_the_monitoring_page_says_when_thresholds_were_tuned_on_another_run():
+    from workbench.app.pages.monitoring import serving_html
+
+    snapshot = {"serving": {"run_id": "r2", "source": "promoted", "model": "tfidf", "metrics": {"valid_accuracy": 0.9}},
+                "shadow": None, "thresholds": {"global": 0.7, "overrides": {}, "run_id": "r1<b>",
+                                               "warning": "the published thresholds were tuned on run r1<b>, not on run r2"}}
+    html = serving_html(snapshot)
+    assert "wb-threshold-warning" in html and "tuned on run r1&lt;b&gt;, not on run r2" in html
+    assert "wb-threshold-warning" not in serving_html({**snapshot, "thresholds": {"global": None, "overrides": {}}})
+
+
+def test_the_monitoring_figures_read_shares_as_percent():
+    import holoviews as hv
+
+    from workbench.plots.monitoring import confidence_plot, mix_plot, statistic_over_time
+
+    rng = np.random.default_rng(0)
+    mix = pd.DataFrame({"category": ["A > B", "A > C", "D > E"], "served": [0.5, 0.3, 0.2], "training": [0.2, 0.3, 0.5]})
+    series = pd.DataFrame({"bucket": pd.date_range("2026-12-01", periods=4, freq="h"), "low": [0.1, 0.2, 0.15, 0.4]})
+    figures = [confidence_plot({"served": rng.random(200), "test split": rng.random(300)}, threshold=0.8),
+               mix_plot(mix, level="family"), statistic_over_time(series, "low", label="share", threshold=0.3, percent=True)]
+    for element in figures:
+        fig = hv.render(element)
+        assert fig.yaxis[0].formatter.format == "0%", element
+    fig = hv.render(statistic_over_time(series, "low", label="psi", threshold=0.25))
+    assert getattr(fig.yaxis[0].formatter, "format", None) != "0%"  # a PSI is no share
+
+
+def test_a_segment_that_runs_past_midnight_is_read_from_the_next_day(tmp_path):
+    files = ServiceFiles(tmp_path)
+    writer = LogWriter(files, flush_seconds=60)
+    midnight = datetime(2026, 12, 2)
+    for i, t in enumerate([midnight - timedelta(seconds=1), midnight + timedelta(seconds=1)]):
+        writer.add("feedback", {"feedback_id": f"f{i}", "prediction_id": f"p{i}", "time": t, "key_name": "k",
+                                "by": "x", "accepted": True, "category": None, "predicted": "A > B", "run_id": "r",
+                                "rank": None})
+    writer.flush()
+    assert [p.parent.name for p in files.segments("feedback")] == ["date=2026-12-01"]  # filed by its first record
+    assert read_log(files, "feedback", since=midnight)["feedback_id"].tolist() == ["f1"]
+    assert read_log(files, "feedback", until=midnight)["feedback_id"].tolist() == ["f0"]
+
+
+def test_a_share_and_its_alert_are_written_alike_on_the_page():
+    from workbench.app.pages.monitoring import statistics_html
+
+    frame = pd.DataFrame([
+        {"key": "error_share", "statistic": "share of requests failing (5xx)", "value": 0.0, "side": ">",
+         "threshold": 0.05, "n": 5, "status": "ok", "detail": ""},
+        {"key": "latency_p99_ms", "statistic": "p99 latency", "value": 283.0, "side": ">", "threshold": 250.0,
+         "n": 2, "status": "too few", "detail": ""}])
+    html = statistics_html(frame)
+    assert "<td class='wb-stat-value'>0.0%</td><td>&gt; 5.0%</td>" in html
+    assert "<td>&gt; 250</td>" in html
+
+
+def test_a_reference_being_written_reads_as_not_built(tmp_path):
+    """The dashboards' sync thread and a page's button may build a run's reference at the same
+    moment: until its last file (reference.json) is in place, a reader sees none, never half."""
+    from workbench.service.files import write_json
+    from workbench.service.reference import VERSION, load_reference
+
+    folder = tmp_path / "reference" / "run-1"
+    write_json(folder / "reference.json", {"version": VERSION, "run_id": "run-1", "level_names": ["a"], "mix": {},
+                                           "vocabulary": [], "title_length_counts": {"3": 2},
+                                           "baseline": {"unknown_token_share": 0.1}, "n_train": 2})
+    assert load_reference(folder) is None  # its Parquet files are not there (yet)

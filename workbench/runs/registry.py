@@ -167,6 +167,14 @@ def _require_model(ws: Workspace, run_id: str) -> Path:
     return folder
 
 
+def _photo_only(model_dir: Path) -> bool:
+    """Whether a saved model reads nothing but the photo (the ``image`` family, or a fusion of
+    the photo alone)."""
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    inputs = (manifest.get("params") or {}).get("inputs")
+    return manifest.get("kind") == "image" or (manifest.get("kind") == "fusion" and list(inputs or []) == ["image"])
+
+
 def _accuracy_on(ws: Workspace, run_id: str, product_ids: np.ndarray, y_true: np.ndarray) -> float:
     """A run's top-1 accuracy on given products: from its stored validation matrix when it has
     every one of them, else by scoring its saved model on them."""
@@ -191,7 +199,7 @@ def _accuracy_on(ws: Workspace, run_id: str, product_ids: np.ndarray, y_true: np
 def check_promotion(ws: Workspace, run_id: str, *, minimum: float | None = None) -> GateResult:
     """The gate's verdict on ``run_id`` (nothing is recorded): its validation accuracy against
     the minimum and against the serving run's accuracy on the same validation products."""
-    _require_model(ws, run_id)
+    folder = _require_model(ws, run_id)
     bar = min_accuracy(ws) if minimum is None else _check_accuracy(minimum)
     try:
         valid = load_predictions(ws, run_id, "valid")
@@ -207,6 +215,9 @@ def check_promotion(ws: Workspace, run_id: str, *, minimum: float | None = None)
     gate = GateResult(run_id, current, accuracy, None, len(ids), bar)
     if accuracy < bar:
         gate.reasons.append(f"validation accuracy {accuracy:.4f} is below the minimum {bar:.4f}")
+    if _photo_only(folder):
+        gate.reasons.append("it reads only the photo, and the HTTP API never fetches image_url: it would "
+                            "answer every product alike; promote a run that reads the text (fusion reads both)")
     if current is not None and current != run_id:
         gate.serving_valid_accuracy = _accuracy_on(ws, current, ids, y_true)
         if accuracy < gate.serving_valid_accuracy:

@@ -63,7 +63,7 @@ def _invalid(field: str, message: str, kind: str = "value_error") -> JSONRespons
 
 
 def _parse_products(body: bytes, max_batch: int):
-    """``(products, top_k)`` or a refusal: one product ``{title, ...}`` or ``{products: [...]}``."""
+    """``(products, top_k, decision_rule)`` or a refusal: one product ``{title, ...}`` or ``{products: [...]}``."""
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -78,9 +78,9 @@ def _parse_products(body: bytes, max_batch: int):
                 return None, _refusal(413, "batch_too_large", f"a batch holds at most {max_batch:,} products; "
                                       f"this one has {len(items):,}: split it")
             batch = Batch.model_validate(payload)
-            return (batch.products, batch.top_k), None
+            return (batch.products, batch.top_k, batch.decision_rule), None
         single = SingleProduct.model_validate(payload)
-        return ([single], single.top_k), None
+        return ([single], single.top_k, single.decision_rule), None
     except ValidationError as exc:
         return None, validation_answer(exc.errors(include_url=False, include_context=False, include_input=False))
 
@@ -90,10 +90,10 @@ def _prediction_record(request_id: str, key: str, run_id: str, product, answer: 
     return {"prediction_id": answer["prediction_id"], "request_id": request_id, "time": now, "key_name": key,
             "run_id": run_id, "product_ref": product.id, "title_raw": product.title,
             "title": cleaned["title"], "description": cleaned["description"], "brand": cleaned["brand"],
-            "price": product.price, "image_url": product.image_url,
+            "price": product.price, "image_url": product.image_url, "department": product.department,
             "attributes": json.dumps(product.attributes) if product.attributes else None,
             "category": answer["category"], "confidence": answer["confidence"], "decision": answer["decision"],
-            "threshold": answer["threshold"],
+            "threshold": answer["threshold"], "decision_rule": answer["decision_rule"],
             "top_k": json.dumps([[c["category"], round(c["probability"], 6)] for c in answer["top_k"]])}
 
 
@@ -112,10 +112,10 @@ def build_router(state: ServiceState) -> APIRouter:
         parsed, refusal = _parse_products(await request.body(), state.settings.max_batch)
         if refusal is not None:
             return refusal
-        products, top_k = parsed
+        products, top_k, rule = parsed
         serving = state.serving
-        raw = [p.model_dump(exclude={"id", "top_k"}) for p in products]
-        answers, cleaned = await state.batcher.predict(serving.predictor, raw, top_k)
+        raw = [p.model_dump(exclude={"id", "top_k", "decision_rule"}) for p in products]
+        answers, cleaned = await state.batcher.predict(serving.predictor, raw, top_k, rule)
         run_id = serving.predictor.run_id
         now, key = utc_now(), request.state.key.name
         records = []

@@ -15,7 +15,8 @@ files of its own, which the dashboards and ``workbench monitor`` read::
         api_keys.json                  SHA-256 hashes of the API keys ($WORKBENCH_API_KEYS)
 
 Every file is written under a temporary name and renamed into place, so a reader sees a whole
-file or none; a segment, once renamed, is never changed.
+file or none; a segment, once renamed, is never changed. Like the workspace database, the files
+(sellers' titles, the serving runs) are the owner's only: folders 0700, files 0600.
 """
 
 from __future__ import annotations
@@ -88,9 +89,20 @@ class ServiceFiles:
         return tuple(parts + last + [snap])
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+def private_dir(folder: Path) -> Path:
+    """Create ``folder`` and its missing parents as 0700 folders (the owner's only)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for d in reversed(missing):
+        d.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -102,7 +114,7 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
         raise
 
 
-def write_json(path: Path, value: Any, mode: int = 0o644) -> None:
+def write_json(path: Path, value: Any, mode: int = 0o600) -> None:
     """Write a JSON document atomically."""
     write_atomic(path, json.dumps(value, indent=1, sort_keys=True, default=str).encode("utf-8"), mode)
 
@@ -116,14 +128,15 @@ def read_json(path: Path) -> Any:
 
 
 def write_parquet(path: Path, table) -> None:
-    """Write a ``pyarrow.Table`` as Parquet atomically."""
+    """Write a ``pyarrow.Table`` as Parquet atomically (mode 0600)."""
     import pyarrow.parquet as pq
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         pq.write_table(table, tmp)
+        os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,11 +36,11 @@ SCHEMAS = {
         ("prediction_id", pa.string()), ("request_id", pa.string()), ("time", pa.timestamp("us")),
         ("key_name", pa.string()), ("run_id", pa.string()), ("product_ref", pa.string()),
         ("title_raw", pa.string()), ("title", pa.string()), ("description", pa.string()),
-        ("brand", pa.string()), ("price", pa.float64()), ("image_url", pa.string()),
+        ("brand", pa.string()), ("price", pa.float64()), ("image_url", pa.string()), ("department", pa.string()),
         ("attributes", pa.string()), ("category", pa.string()), ("confidence", pa.float64()),
         ("decision", pa.string()), ("threshold", pa.float64()), ("top_k", pa.string()),
         ("latency_ms", pa.float64()), ("shadow_run_id", pa.string()), ("shadow_category", pa.string()),
-        ("shadow_confidence", pa.float64())]),
+        ("shadow_confidence", pa.float64()), ("decision_rule", pa.string())]),
     "feedback": pa.schema([
         ("feedback_id", pa.string()), ("prediction_id", pa.string()), ("time", pa.timestamp("us")),
         ("key_name", pa.string()), ("by", pa.string()), ("accepted", pa.bool_()), ("category", pa.string()),
@@ -205,8 +205,8 @@ def _read_segments(files: ServiceFiles, stream: str, since, until, where: str, p
     import duckdb
 
     segments = files.segments(stream)
-    if since is not None:
-        segments = [s for s in segments if _day(s) >= f"{since:%Y-%m-%d}"]
+    if since is not None:  # a segment is filed under its first record's day and may run past midnight
+        segments = [s for s in segments if _day(s) >= f"{since - timedelta(days=1):%Y-%m-%d}"]
     if until is not None:
         segments = [s for s in segments if _day(s) <= f"{until:%Y-%m-%d}"]
     if not segments:

@@ -20,9 +20,42 @@ import pandas as pd
 from workbench.catalog.taxonomy import Taxonomy
 from workbench.catalog.text import clean_text
 from workbench.errors import WorkbenchError
+from workbench.evaluate.decision import check_decision, decide
 from workbench.evaluate.shelving import leaf_thresholds
 
-INPUT_FIELDS = ("title", "description", "brand", "price", "image_url", "attributes")
+INPUT_FIELDS = ("title", "description", "brand", "price", "image_url", "department", "attributes")
+
+
+def detach_workspace(model) -> None:
+    """Let a loaded model (and every model inside it: ensemble members, department models) embed
+    without the workspace's cache.
+
+    A family that embeds (xgb, zero-shot, a sentence-encoded fusion) keeps its workspace's path
+    for the cache, and reaching the cache opens the workspace database. The API must never open
+    it (``workbench serve`` holds it, or would be refused while the API did), and caching every
+    served title would only grow the cache; so a served model encodes its inputs itself.
+    """
+    from workbench.models.base import CategoryClassifier
+
+    seen: set[int] = set()
+
+    def walk(value) -> None:
+        if isinstance(value, CategoryClassifier):
+            if id(value) in seen:
+                return
+            seen.add(id(value))
+            if "workspace" in value.get_params(deep=False):
+                value.workspace = None
+            for inner in vars(value).values():
+                walk(inner)
+        elif isinstance(value, dict):
+            for inner in value.values():
+                walk(inner)
+        elif isinstance(value, (list, tuple)):
+            for inner in value:
+                walk(inner)
+
+    walk(model)
 
 
 def _taxonomy_for(classes: Sequence[str], taxonomy: Taxonomy) -> Taxonomy:
@@ -58,18 +91,23 @@ class Predictor:
         folder = Path(model_dir)
         if not (folder / "manifest.json").exists():
             raise WorkbenchError(f"run {run_id} has no saved model in {folder}; promote a run that has one")
-        return cls(CategoryClassifier.load(folder), run_id, taxonomy, threshold, overrides)
+        model = CategoryClassifier.load(folder)
+        detach_workspace(model)
+        return cls(model, run_id, taxonomy, threshold, overrides)
 
     @staticmethod
     def frame(products: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-        """The model's input: text fields cleaned as ingest cleans them, attributes as ``extra``."""
-        rows = {"title": [], "description": [], "brand": [], "price": [], "extra": []}
+        """The model's input: text fields cleaned as ingest cleans them, attributes as ``extra``,
+        the department a department run routes by (none: its fallback model)."""
+        rows = {"title": [], "description": [], "brand": [], "price": [], "department": [], "extra": []}
         for p in products:
             rows["title"].append(clean_text(p.get("title")))
             rows["description"].append(clean_text(p.get("description")))
             rows["brand"].append(clean_text(p.get("brand")))
             price = p.get("price")
             rows["price"].append(np.nan if price is None else float(price))
+            department = str(p.get("department") or "").strip()  # routed by its exact name, as stored
+            rows["department"].append(department or None)
             attributes = p.get("attributes")
             rows["extra"].append(json.dumps(attributes) if attributes else None)
         return pd.DataFrame(rows)
@@ -79,9 +117,13 @@ class Predictor:
         return self.model.predict_proba(frame)
 
     def predict(self, products: Sequence[Mapping[str, Any]], top_k: int = 5,
-                frame: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+                frame: pd.DataFrame | None = None, decision: str = "argmax") -> list[dict[str, Any]]:
         """One answer per product: ``category``, ``confidence``, ``decision`` (``shelved`` or
-        ``review``), ``threshold`` (``None`` when none is published), ``levels`` and ``top_k``."""
+        ``review``), ``threshold`` (``None`` when none is published), ``decision_rule``, ``levels``
+        and ``top_k`` (the most probable leaves). ``decision``: how the category is chosen,
+        ``argmax`` or ``min-risk`` (:mod:`workbench.evaluate.decision`, as ``workbench classify
+        --decision`` chooses; the confidence is then the chosen leaf's probability)."""
+        check_decision(decision)
         frame = self.frame(products) if frame is None else frame
         if frame.empty:
             return []
@@ -93,6 +135,9 @@ class Predictor:
         order = np.argsort(-top_p, axis=1, kind="stable")
         top, top_p = np.take_along_axis(top, order, axis=1), np.take_along_axis(top_p, order, axis=1)
         best, confidence = top[:, 0], top_p[:, 0]
+        if decision != "argmax":
+            best = decide(proba, classes=self.classes, taxonomy=self.taxonomy, decision=decision)
+            confidence = proba[np.arange(len(best)), best]
         threshold = self.leaf_threshold[best]
         shelved = confidence >= threshold
         out = []
@@ -102,7 +147,7 @@ class Predictor:
             out.append({
                 "category": self.classes[b], "confidence": float(confidence[i]),
                 "decision": "shelved" if shelved[i] else "review",
-                "threshold": thr if math.isfinite(thr) else None,
+                "threshold": thr if math.isfinite(thr) else None, "decision_rule": decision,
                 "levels": self.levels[b],
                 "top_k": [{"category": self.classes[j], "path": self.paths[j], "probability": float(p)}
                           for j, p in zip(top[i].tolist(), top_p[i].tolist())],

@@ -61,12 +61,6 @@ def build_reference(ws: Workspace, run_id: str, folder: Path, seed: int = 0) -> 
     holdout = valid if len(valid) else frame[frame["part"] == "test"]
     baseline, n_tokens = unknown_token_share(holdout["title"].fillna(""), set(vocabulary))
     lengths = Counter(len(tokens(t)) for t in titles)
-    write_json(folder / "reference.json", {
-        "version": VERSION, "run_id": run_id, "split": str(run["split"]), "n_train": int(len(train)),
-        "level_names": list(taxonomy.level_names), "mix": level_mix(train["leaf"], taxonomy.depth),
-        "vocabulary": vocabulary, "title_length_counts": {str(k): int(v) for k, v in sorted(lengths.items())},
-        "baseline": {"unknown_token_share": baseline, "n_tokens": int(n_tokens), "part": "valid" if len(valid) else "test"},
-        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     try:
         test = load_predictions(ws, run_id, "test")
         best = test.proba.argmax(axis=1)
@@ -77,6 +71,13 @@ def build_reference(ws: Workspace, run_id: str, folder: Path, seed: int = 0) -> 
     write_parquet(folder / "test_top1.parquet", pa.Table.from_pandas(top1, preserve_index=False))
     sample = titles.sample(n=min(EMBEDDING_SAMPLE, len(titles)), random_state=seed)
     write_parquet(folder / "titles.parquet", pa.table({"title": sample.tolist()}))
+    # last: reference.json marks the reference complete (a reader never sees half of one)
+    write_json(folder / "reference.json", {
+        "version": VERSION, "run_id": run_id, "split": str(run["split"]), "n_train": int(len(train)),
+        "level_names": list(taxonomy.level_names), "mix": level_mix(train["leaf"], taxonomy.depth),
+        "vocabulary": vocabulary, "title_length_counts": {str(k): int(v) for k, v in sorted(lengths.items())},
+        "baseline": {"unknown_token_share": baseline, "n_tokens": int(n_tokens), "part": "valid" if len(valid) else "test"},
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     return folder
 
 
@@ -96,13 +97,18 @@ class Reference:
 
 
 def load_reference(folder: Path) -> Reference | None:
-    """The reference stored in ``folder``, or ``None`` when it has not been built."""
+    """The reference stored in ``folder``, or ``None`` when it has not been built (or is being
+    rebuilt by another thread or process this moment)."""
     meta = read_json(Path(folder) / "reference.json")
     if meta is None or meta.get("version") != VERSION:
+        return None
+    try:
+        test_top1 = pd.read_parquet(Path(folder) / "test_top1.parquet")
+        titles = pd.read_parquet(Path(folder) / "titles.parquet")["title"].tolist()
+    except FileNotFoundError:
         return None
     counts = meta["title_length_counts"]
     lengths = np.repeat(np.array([int(k) for k in counts], dtype=float), [int(v) for v in counts.values()])
     return Reference(meta["run_id"], list(meta["level_names"]), meta["mix"], set(meta["vocabulary"]),
                      float(meta["baseline"]["unknown_token_share"]), lengths,
-                     pd.read_parquet(Path(folder) / "test_top1.parquet"),
-                     pd.read_parquet(Path(folder) / "titles.parquet")["title"].tolist(), int(meta["n_train"]))
+                     test_top1, titles, int(meta["n_train"]))

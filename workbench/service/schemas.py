@@ -14,6 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 MAX_TITLE = 1_000
 MAX_DESCRIPTION = 10_000
 MAX_ATTRIBUTES = 50
+#: how a leaf is chosen from the probabilities (``workbench classify --decision``)
+DecisionRule = Literal["argmax", "min-risk"]
+RULE_FIELD = Field("argmax", description=(
+    "argmax: the most probable leaf; min-risk: the leaf with the smallest expected tree distance "
+    "(fewer embarrassing misses), its own probability then meeting the threshold"))
 
 
 class Product(BaseModel):
@@ -28,6 +33,8 @@ class Product(BaseModel):
     brand: str | None = Field(None, max_length=200)
     price: float | None = Field(None, ge=0, allow_inf_nan=False)
     image_url: str | None = Field(None, max_length=2_048, pattern=r"^https?://\S+$")
+    department: str | None = Field(None, max_length=200, description=(
+        "the product's department (e.g. Men) for a run trained with --department; none: its global model"))
     attributes: dict[str, str] | None = Field(
         None, description="catalog attributes a model may read, e.g. {\"usage\": \"Sports\"}")
 
@@ -58,12 +65,14 @@ class Batch(BaseModel):
 
     products: list[Product] = Field(..., min_length=1)
     top_k: int = Field(5, ge=1, le=10)
+    decision_rule: DecisionRule = RULE_FIELD
 
 
 class SingleProduct(Product):
     """One product, with how many categories to return."""
 
     top_k: int = Field(5, ge=1, le=10)
+    decision_rule: DecisionRule = RULE_FIELD
 
 
 class Candidate(BaseModel):
@@ -79,8 +88,9 @@ class Prediction(BaseModel):
 
     prediction_id: UUID = Field(..., description="quote it in /v1/feedback")
     run_id: str
-    category: str
-    confidence: float
+    category: str = Field(..., description="the leaf chosen under decision_rule")
+    confidence: float = Field(..., description="the chosen leaf's probability")
+    decision_rule: DecisionRule
     decision: Literal["shelved", "review"] = Field(
         ..., description="shelved: the confidence reaches the published threshold; review: a person should look")
     threshold: float | None = Field(..., description="the threshold that applied (none published: null, all to review)")

@@ -19,7 +19,7 @@ from typing import Any
 
 from workbench.catalog.relabel import load_taxonomy
 from workbench.errors import WorkbenchError
-from workbench.loop.thresholds import published_thresholds
+from workbench.loop.thresholds import published_run, published_thresholds, threshold_run_warning
 from workbench.runs.records import get_run, run_dir
 from workbench.runs.registry import min_accuracy, serving_run, shadow_run
 from workbench.service.files import ServiceFiles, read_json, write_json
@@ -60,7 +60,9 @@ def build_snapshot(ws: Workspace) -> dict[str, Any]:
         "serving": {**_run_entry(ws, serving.run_id), "source": serving.source, "forced": serving.forced,
                     "since": None if serving.since is None else str(serving.since), "by": serving.actor},
         "shadow": None if shadow is None or shadow == serving.run_id else _run_entry(ws, shadow),
-        "thresholds": {"global": glob, "overrides": overrides},
+        # thresholds tuned on another run than the serving one still apply, with the warning shown
+        "thresholds": {"global": glob, "overrides": overrides, "run_id": published_run(ws),
+                       "warning": threshold_run_warning(ws, serving.run_id)},
         "taxonomy": {"level_names": list(taxonomy.level_names),
                      "nodes": [str(n) for n in taxonomy.nodes]},
         "promotion_min_accuracy": min_accuracy(ws),

@@ -163,6 +163,7 @@ class ServiceState:
             return frame
         inputs = pd.DataFrame({"title": frame["title"].fillna(""), "description": frame["description"].fillna(""),
                                "brand": frame["brand"].fillna(""), "price": frame["price"].astype(float),
+                               "department": frame["department"] if "department" in frame else None,
                                "extra": frame["attributes"]})
         leaf, confidence = shadow.top1(inputs)
         return frame.assign(shadow_run_id=shadow.run_id, shadow_category=leaf.astype(object),

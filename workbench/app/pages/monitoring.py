@@ -46,7 +46,7 @@ def statistics_html(frame) -> str:
         rows.append(f"<tr class='wb-{escape_html(r.status.replace(' ', '-'))}' data-key='{escape_html(r.key)}' "
                     f"data-status='{escape_html(r.status)}'><td>{escape_html(r.statistic)}</td>"
                     f"<td class='wb-stat-value'>{escape_html(_value(r.value, r.key))}</td>"
-                    f"<td>{escape_html(r.alert)}</td><td>{r.n:,}</td>"
+                    f"<td>{escape_html(r.side + ' ' + _value(r.threshold, r.key))}</td><td>{r.n:,}</td>"
                     f"<td><span class='wb-badge'>{escape_html(r.status)}</span></td>"
                     f"<td class='wb-muted'>{escape_html(r.detail)}</td></tr>")
     return ("<table class='wb-stats'><thead><tr><th>statistic</th><th>value</th><th>alert when</th><th>n</th>"
@@ -80,7 +80,8 @@ def serving_html(snapshot: dict | None) -> str:
             f"accuracy {pct(valid, 1)}) · <b>shadow:</b> "
             + (f"<code>{escape_html(shadow['run_id'])}</code>" if shadow else "none")
             + " · <b>threshold:</b> " + ("none published (everything goes to review)" if glob is None else f"{glob:.3f}")
-            + "</p>")
+            + "</p>" + (f"<p class='wb-threshold-warning'>{escape_html(warning)}</p>"
+                        if (warning := snapshot["thresholds"].get("warning")) else ""))
 
 
 def recent_html(frame) -> str:

@@ -66,7 +66,8 @@ class MonitoringState(param.Parameterized):
     def statistics_frame(self, report: MonitorReport) -> pd.DataFrame:
         """One row per statistic: label, value, threshold (with its side), n, status."""
         return pd.DataFrame([{"key": s.key, "statistic": s.label, "value": s.value,
-                              "alert": f"{'>' if s.direction == 'max' else '<'} {s.threshold:g}", "n": s.n,
+                              "alert": f"{'>' if s.direction == 'max' else '<'} {s.threshold:g}",
+                              "side": ">" if s.direction == "max" else "<", "threshold": s.threshold, "n": s.n,
                               "status": s.status, "detail": s.detail} for s in report.statistics])
 
     def recent(self, n: int = 12) -> pd.DataFrame:

@@ -67,7 +67,16 @@ def run_promote(args) -> int:
         for note in gate.notes:
             print(f"  note: {note}")
     print(f"now serving {args.run}; {_sync(ws)}")
+    _threshold_warning(ws, args.run)
     return 0
+
+
+def _threshold_warning(ws: Workspace, run_id: str) -> None:
+    from workbench.loop.thresholds import threshold_run_warning
+
+    warning = threshold_run_warning(ws, run_id)
+    if warning:
+        print(f"warning: {warning}")
 
 
 def run_shadow(args) -> int:
@@ -83,6 +92,7 @@ def run_shadow(args) -> int:
 
 def run_registry(args) -> int:
     """Handler of ``workbench registry``."""
+    from workbench.loop.thresholds import threshold_run_warning
     from workbench.runs.registry import min_accuracy, serving_history, serving_run, set_min_accuracy, shadow_run
 
     ws = Workspace(args.workspace)
@@ -94,12 +104,14 @@ def run_registry(args) -> int:
         print(json.dumps({"serving": {"run_id": serving.run_id, "source": serving.source,
                                       "since": None if serving.since is None else str(serving.since)},
                           "shadow": shadow, "min_accuracy": min_accuracy(ws),
+                          "threshold_warning": threshold_run_warning(ws, serving.run_id),
                           "history": history.to_dict(orient="records")}, default=str, indent=2))
         return 0
     source = "promoted" if serving.source == "promoted" else "the default run: nothing promoted yet"
     print(f"serving: {serving.run_id} ({source})")
     print(f"shadow:  {shadow or 'none'}")
     print(f"promotion minimum validation accuracy: {min_accuracy(ws):.4f}")
+    _threshold_warning(ws, serving.run_id)
     for row in history.itertuples():
         what = {"promote": "promoted" + (" (forced)" if row.forced else ""), "refuse": "refused",
                 "shadow": "shadow", "shadow_off": "shadow off"}[row.event]
