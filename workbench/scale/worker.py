@@ -46,9 +46,22 @@ def worker_encoder(model: str, device: str, precision: str):
     return _cached(("encoder", model, device, precision), lambda: load_encoder(model, device, precision))
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB: ``VmHWM`` on Linux (counted from the worker's
+    own start; ``ru_maxrss`` survives ``exec`` and would report the parent's peak), else
+    ``ru_maxrss``."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _stats(partition: str, rows: int, started: float) -> dict[str, Any]:
     return {"partition": partition, "rows": rows, "seconds": time.perf_counter() - started,
-            "pid": os.getpid(), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "pid": os.getpid(), "peak_rss_mb": peak_rss_mb()}
 
 
 def classify_partition(model_dir: str, in_path: str, out_path: str, rules_path: str) -> dict[str, Any]:
