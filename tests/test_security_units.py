@@ -278,3 +278,39 @@ def test_multichoice_labels_are_escaped_but_values_kept():
     hostile = 'Tshirts <img src=x onerror="window.__xss=1">'
     assert choice_options([hostile]) == {"Tshirts &lt;img src=x onerror=&quot;window.__xss=1&quot;&gt;": hostile}
     assert choice_options({"<b>run</b>": "r1"}) == {"&lt;b&gt;run&lt;/b&gt;": "r1"}
+
+
+def test_page_text_is_escaped_once_and_code_shows_as_written():
+    """An alert escapes its text itself (escaping before would show ``&amp;lt;`` and backslashes),
+    and inline code of a run id or a name is ``markdown_code``, not a Markdown code span around
+    escaped text (which shows the escapes)."""
+    import markdown_it
+
+    from workbench.app.safe_text import markdown_code
+    from workbench.app.widgets import alert
+
+    rendered = markdown_it.MarkdownIt("commonmark", {"html": True}).render(
+        "run " + markdown_code("20260303-tfidf_1 <img src=x onerror=alert(1)>"))
+    assert "<code>20260303-tfidf_1 &lt;img src=x onerror=alert(1)&gt;</code>" in rendered
+    shown = markdown_it.MarkdownIt("commonmark", {"html": True}).render(alert("Tshirts <b>x</b> & co-op").object)
+    assert "Tshirts &lt;b&gt;x&lt;/b&gt; &amp; co-op" in shown and "&amp;lt;" not in shown and "\\" not in shown
+    app = PROJECT_ROOT / "workbench" / "app"
+    offenders = []
+    for path in app.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        offenders += [f"{path.name}: {m.group(0)}" for m in
+                      re.finditer(r"alert\(\s*escape_\w+\(|`\{escape_\w+\(|pn\.pane\.Alert\(", text)
+                      if path.name != "widgets.py"]
+    assert offenders == [], "use widgets.alert(plain text) and safe_text.markdown_code"
+
+
+def test_every_multichoice_gets_escaped_labels():
+    """Bokeh's MultiChoice (Choices.js) shows option labels as HTML: every one in the app takes
+    its options from ``choice_options``."""
+    app = PROJECT_ROOT / "workbench" / "app"
+    for path in app.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if "MultiChoice" in text and path.name != "safe_text.py":
+            assert "choice_options" in text or "from_param(state.param.runs" in text, path.name
+    source = (app / "state" / "comparison.py").read_text(encoding="utf-8")
+    assert "choice_options(dict(zip(runs[\"label\"]" in source

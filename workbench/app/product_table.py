@@ -16,8 +16,8 @@ import panel as pn
 from bokeh.models.widgets.tables import NumberFormatter
 
 from workbench.app.drill import SHOWN, Selection, selection_frame
-from workbench.app.safe_text import escape_html, escape_markdown
-from workbench.app.widgets import TABULATOR_CSS
+from workbench.app.safe_text import escape_html
+from workbench.app.widgets import TABULATOR_CSS, alert
 from workbench.catalog.people_csv import people_csv_text
 from workbench.errors import WorkbenchError
 from workbench.loop.queue_manual import send_to_queue
@@ -123,9 +123,8 @@ class ProductTable(pn.viewable.Viewer):
         try:
             n = self.send_selected()
         except WorkbenchError as exc:
-            self.message.objects = [pn.pane.Alert(escape_markdown(str(exc)), alert_type="danger")]
+            self.message.objects = [alert(str(exc))]
             return
-        self.message.objects = [pn.pane.Alert(
+        self.message.objects = [alert(
             f"Sent {n} product{'s' if n != 1 else ''} to today's review queue (reason: sent from the "
-            f"dashboard by {escape_markdown(self.ctx.actor)}).", alert_type="success",
-            css_classes=["wb-drill-sent"])]
+            f"dashboard by {self.ctx.actor}).", "success", css_classes=["wb-drill-sent"])]

@@ -31,6 +31,12 @@ def escape_markdown(value: Any) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(_text(value), quote=False))
 
 
+def markdown_code(value: Any) -> str:
+    """``value`` as inline code inside Markdown (``<code>``, escaped): a Markdown code span would
+    show the backslashes of :func:`escape_markdown` and the entities of :func:`escape_html`."""
+    return f"<code>{escape_html(value)}</code>"
+
+
 def choice_options(options: Mapping[str, Any] | Iterable[str]) -> dict[str, Any]:
     """``{label: value}`` options with the labels escaped, for widgets that render labels as
     HTML (``pn.widgets.MultiChoice``); the values, which the code receives, stay as they are."""

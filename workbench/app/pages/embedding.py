@@ -8,6 +8,7 @@ from __future__ import annotations
 import panel as pn
 
 from workbench.app.product_table import ProductTable
+from workbench.app.safe_text import choice_options
 from workbench.app.state import MapState
 from workbench.app.state.embedding import COLOR_OUTCOME
 from workbench.app.widgets import alert, run_select
@@ -29,13 +30,14 @@ def view(ctx):
                               value=state.level, width=220)
     level.link(state, value="level")
     color = pn.widgets.RadioButtonGroup.from_param(state.param.color_by)
-    highlight = pn.widgets.MultiChoice(label="Highlight categories (type to search)", options=state.categories(),
+    highlight = pn.widgets.MultiChoice(label="Highlight categories (type to search)",
+                                       options=choice_options(state.categories()),
                                        value=[], search_option_limit=30, option_limit=200, width=420,
                                        placeholder="Search categories…", css_classes=["wb-highlight"])
     highlight.link(state, value="highlight")
 
     def level_changed(*_):
-        highlight.param.update(options=state.categories(), value=[])
+        highlight.param.update(options=choice_options(state.categories()), value=[])
 
     state.param.watch(level_changed, "level")
     controls = [pn.widgets.Select.from_param(state.param.model, width=260), color, level, highlight]

@@ -8,7 +8,7 @@ import math
 
 import panel as pn
 
-from workbench.app.safe_text import escape_html, escape_markdown
+from workbench.app.safe_text import escape_html, markdown_code
 from workbench.app.state.monitoring import MonitoringState
 from workbench.app.widgets import alert, log, pct
 from workbench.errors import WorkbenchError
@@ -100,7 +100,7 @@ def shadow_md(report) -> str:
     s = report.shadow
     if not s.get("n"):
         return "No shadow run scored this period's traffic (`workbench shadow RUN` sets one)."
-    text = (f"Shadow run {escape_markdown(s['run_id'])} agreed with the serving run on "
+    text = (f"Shadow run {markdown_code(s['run_id'])} agreed with the serving run on "
             f"**{pct(s['agreement'], 1)}** of {s['n']:,} predictions.")
     if s.get("n_labelled"):
         text += (f" On {s['n_labelled']:,} predictions whose right category feedback gave: serving "

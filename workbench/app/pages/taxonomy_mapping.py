@@ -75,8 +75,7 @@ def view(ctx):
     categories.param.watch(select, "selection")
     state.param.watch(show_node, "node")
     state.param.watch(refresh, ["version", "kind"])
-    state.param.watch(lambda *_: setattr(message, "objects", [alert(state.message,
-                                                                    state.message_kind)]
+    state.param.watch(lambda *_: setattr(message, "objects", [alert(state.message, state.message_kind)]
                                          if state.message else []), ["message", "message_kind"])
     ctx.preferences.param.watch(languages, ["language", "search_languages"])
     accept.on_click(act(state.accept))

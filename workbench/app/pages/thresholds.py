@@ -10,7 +10,7 @@ import panel as pn
 from workbench.app.keyboard import KeyboardShortcuts
 from workbench.app.drill import clickable
 from workbench.app.product_table import ProductTable
-from workbench.app.safe_text import escape_markdown
+from workbench.app.safe_text import markdown_code
 from workbench.app.state import ThresholdState
 from workbench.app.state.thresholds import DEFAULT_TARGET
 from workbench.app.widgets import TABLE_CSS, alert, no_runs, pct, run_select, table
@@ -54,7 +54,7 @@ def published_text(published: dict) -> str:
     n = len(published.get("overrides") or {})
     run = published.get("run_id")
     return (f"**Published:** global threshold {glob:.3f}" + (f" and {n} category overrides" if n else "")
-            + (f", tuned on run {escape_markdown(run)}." if run else "."))
+            + (f", tuned on run {markdown_code(run)}." if run else "."))
 
 
 def cost_html(costs: dict, cost_wrong: float, cost_review: float) -> str:

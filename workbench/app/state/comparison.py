@@ -7,6 +7,7 @@ import param
 
 import workbench.app.data as data
 from workbench.app import drill
+from workbench.app.safe_text import choice_options
 from workbench.plots import coverage_curves, level_accuracy_bars, reliability_curve
 from workbench.runs.evaluation_tables import evaluation_part
 from workbench.runs.selection import run_flags
@@ -30,7 +31,7 @@ class ComparisonState(param.Parameterized):
     def refresh(self) -> None:
         """Reload the list of evaluated runs and select them all."""
         runs = data.evaluated_runs(self.workspace, self.part)
-        self.param.runs.objects = dict(zip(runs["label"], runs["run_id"]))
+        self.param.runs.objects = choice_options(dict(zip(runs["label"], runs["run_id"])))
         self.runs = runs["run_id"].tolist()
 
     @property
