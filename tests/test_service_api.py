@@ -294,6 +294,20 @@ def test_every_request_is_logged_with_its_predictions(site):
     assert [c for c, _ in json.loads(row["top_k"])][0] == row["category"]
 
 
+def test_answers_are_json_that_no_browser_sniffs_as_a_page(site):
+    """A hostile title in an accepted, a refused and a malformed request: every answer is JSON
+    with ``nosniff``, and an echoed value stays a JSON string."""
+    api, key = site["api"], site["keys"]["classify"]
+    hostile = "<img src=x onerror=alert(1)>"
+    for body, who in (({"title": hostile}, key), ({"title": hostile}, None),
+                      ({"products": [{"title": "a", "image_url": hostile}]}, key)):
+        status, answer, headers = api.post("/v1/classify", body, who)
+        assert status in (200, 401, 422), answer
+        assert headers["content-type"].startswith("application/json"), headers
+        assert headers["x-content-type-options"] == "nosniff"
+    assert "text/html" not in api.get("/v1/taxonomy", site["keys"]["viewer"])[2]["content-type"]
+
+
 def test_openapi_docs_describe_the_endpoints(site):
     status, page, _ = site["api"].get("/docs")
     assert status == 200 and "swagger" in page["text"].lower()

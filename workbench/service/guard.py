@@ -63,7 +63,9 @@ class Guard:
         async def logged_send(message):
             if message["type"] == "http.response.start":
                 status_box[0] = message["status"]
-                message["headers"] = list(message.get("headers", [])) + [(b"x-request-id", request_id.encode())]
+                # JSON only: a title or a value echoed in an answer is never sniffed as a page
+                message["headers"] = list(message.get("headers", [])) + [(b"x-request-id", request_id.encode()),
+                                                                         (b"x-content-type-options", b"nosniff")]
             await send(message)
 
         try:
