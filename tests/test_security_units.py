@@ -314,3 +314,43 @@ def test_every_multichoice_gets_escaped_labels():
             assert "choice_options" in text or "from_param(state.param.runs" in text, path.name
     source = (app / "state" / "comparison.py").read_text(encoding="utf-8")
     assert "choice_options(dict(zip(runs[\"label\"]" in source
+
+
+def test_writes_of_the_later_pages_read_the_role_again_at_once(hostile_ws, tmp_path):
+    """The taxonomy-mapping page's accept and choose, and a drill-down's send-to-review, ask the
+    credentials (``AppContext.require``) at every write: a downgrade, a logout and a removal made
+    after the page opened are refused at the next click."""
+    from _dashboard_setup import copy_workspace
+    from workbench.app.auth import PermissionDenied
+    from workbench.app.context import AppContext, AppSettings
+    from workbench.app.pages import taxonomy_mapping
+    from workbench.app.product_table import ProductTable
+    from workbench.embeddings.taxonomy_mapping import map_catalog
+
+    ws = Workspace(copy_workspace(hostile_ws.ws, tmp_path / "ws"))
+    map_catalog(ws, "shopify", method="lexical", under=["Apparel & Accessories"])
+    roles, signed_in = {"ana": "reviewer"}, [True]
+
+    class Session(AppContext):
+        user = property(lambda self: "ana")
+
+    ctx = Session(ws, AppSettings(roles=roles, session_check=lambda: signed_in[0]))
+    state = taxonomy_mapping.view(ctx).state
+    products = ProductTable(ctx, hint="Click a cell.")
+    state.node = str(state.table()["catalog category"].iloc[0])
+    state.accept()  # a reviewer when the page opened, and still one: saved
+    assert state.current()["status"] == "accepted"
+    roles["ana"] = "viewer"  # `workbench users add ana --role viewer` while the tab is open
+    with pytest.raises(PermissionDenied, match="viewer"):
+        state.accept()
+    with pytest.raises(PermissionDenied, match="viewer"):
+        products.send_selected()
+    roles["ana"], signed_in[0] = "reviewer", False  # the session logged out in another tab
+    with pytest.raises(PermissionDenied, match="logged out"):
+        state.choose(state.current()["target_node"])
+    with pytest.raises(PermissionDenied, match="logged out"):
+        products.send_selected()
+    del roles["ana"]
+    signed_in[0] = True  # `workbench users remove ana`
+    with pytest.raises(PermissionDenied, match="no longer a user"):
+        state.accept()

@@ -130,9 +130,7 @@ def registry_controls(ctx, state: MonitoringState, message: pn.Column) -> pn.Col
 
     def act(kind):
         try:
-            from workbench.app.auth import require
-
-            require(ctx.role, "promote", ctx.actor)
+            ctx.require("promote")  # the role read again now: a removed, downgraded or logged-out user is refused
             if kind == "promote":
                 gate = state.promote(choice.value, by=ctx.actor)
                 message.objects = [alert(str(gate), "success")]

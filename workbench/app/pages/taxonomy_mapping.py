@@ -20,7 +20,8 @@ NO_MAPPING = ("No mapping onto a standard taxonomy yet. Run `workbench map-taxon
 
 def view(ctx):
     """The taxonomy-mapping page."""
-    state = MappingState(workspace=ctx.workspace, reviewer=ctx.actor, role=ctx.role, preferences=ctx.preferences)
+    state = MappingState(workspace=ctx.workspace, reviewer=ctx.actor, role=ctx.role, preferences=ctx.preferences,
+                         authorize=ctx.require)  # the role read again at every write
     if state.kind is None:
         return pn.Column(pn.pane.Markdown(f"## {TITLE}"), alert(NO_MAPPING, "warning", markdown=True),
                          sizing_mode="stretch_width", css_classes=["wb-page", "wb-taxonomy-mapping"])
@@ -83,8 +84,10 @@ def view(ctx):
     alternatives.on_click(lambda e: act(lambda: state.choose(alternatives.value.iloc[e.row]["node"]))()
                           if e.column == "choose" else None)
     show_node()
-    return pn.Column(
+    layout = pn.Column(
         pn.pane.Markdown(f"## {TITLE}\nThe catalog's categories mapped onto a standard tree. Accept a "
                          "proposal, choose one of its top 3, or search the whole tree."),
         kind, categories, heading, alternatives, pn.Row(accept, search, pick, sizing_mode="stretch_width"),
         message, sizing_mode="stretch_width", css_classes=["wb-page", "wb-taxonomy-mapping"])
+    layout.state = state
+    return layout

@@ -30,6 +30,9 @@ class MappingState(param.Parameterized):
     workspace = param.ClassSelector(class_=Workspace, constant=True)
     reviewer = param.String(default="local")
     role = param.String(default="reviewer")
+    authorize = param.Callable(default=None, allow_None=True,
+                               doc="raises PermissionDenied unless the session may write now (the served "
+                                   "app passes AppContext.require); without it ``role`` decides")
     preferences = param.ClassSelector(class_=Preferences, default=None, allow_None=True)
     kind = param.Selector(default=None, objects=[], allow_None=True, label="Standard tree")
     node = param.String(default="", doc="the catalog category on screen")
@@ -95,19 +98,25 @@ class MappingState(param.Parameterized):
             return {}
         return standard_search_options(self.kind, standard_tree(self.kind).taxonomy.nodes, self.languages())
 
+    def _check_may_write(self) -> None:
+        if self.authorize is not None:
+            self.authorize("review")
+        else:
+            require(self.role, "review", self.reviewer)
+
     def _done(self, text: str) -> None:
         self.version += 1
         self.param.update(message=text, message_kind="success")
 
     def accept(self) -> None:
         """Keep the proposal of the category on screen."""
-        require(self.role, "review", self.reviewer)
+        self._check_may_write()
         accept_mapping(self.workspace, self.kind, self.node, self.reviewer)
         self._done(f"Accepted: {self.node} → {self.target_name((self.current() or {}).get('target_node'))}")
 
     def choose(self, target: str) -> None:
         """Map the category on screen onto ``target`` (a node of the standard tree)."""
-        require(self.role, "review", self.reviewer)
+        self._check_may_write()
         tree = standard_tree(self.kind)
         if target not in tree.source_ids:
             raise WorkbenchError(f"{target!r} is not a category of the {self.kind} taxonomy; "
