@@ -19,6 +19,7 @@ import pandas as pd
 import psutil
 import pytest
 
+from _browser import read_csv_download
 from _hostile_setup import CHROMIUM, FORMULAS, XSS, Watched, chromium, free_port, hostile, wait_port
 from workbench.app.template import discover_pages, page_slug
 from workbench.catalog.people_csv import FORMULA_PREFIXES, neutralise_cell
@@ -27,6 +28,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 UPLOAD_LIMIT_MB = 1.0
 HOSTILE_FILE = "<img src=x onerror=alert(9)>.csv"
+HOSTILE_PHOTO = "<img src=x onerror=alert(10)>.jpg"
+NOT_A_PHOTO = "\"'><svg onload=alert(14)>.png"
+FASHION_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "fashion" / "images_small"
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +184,114 @@ def test_classify_hostile_title_file_name_and_a_download_without_formulas(site, 
     assert live == []
     assert set(out["note"]) == {"'" + f for f in FORMULAS}  # the seller's cells, made inert
     assert pd.to_numeric(out["confidence"]).between(0, 1).all()  # numbers stay numbers
+
+
+def test_drill_downs_bulk_review_highlight_and_mapping_show_hostile_text_as_text(site, watched, output_dir):
+    """The widgets that came with the dashboards, languages and label work: a hostile category's
+    product table and its CSV, the map's highlight picker (Choices.js renders labels as HTML),
+    the bulk review grid and its category picker, and the taxonomy-mapping page."""
+    from workbench.embeddings.taxonomy_mapping import map_catalog
+
+    hw, url = site
+    page = open_page(watched, url, "categories")
+    search = page.locator(".wb-category-search input")
+    for word in ("onerror", "HYPERLINK"):  # a category with script in its name, one with a formula in its path
+        search.fill(word)
+        search.press("Enter")
+        row = page.locator(".wb-categories .tabulator-row", has_text=word).first
+        row.wait_for()
+        page.wait_for_timeout(500)
+        row.locator("[tabulator-field=category]").click()
+        heading = page.locator(f".wb-drill-heading[data-n]:has-text('{word}')").first
+        heading.wait_for()
+        page.locator(".wb-drill-table .tabulator-row").first.wait_for()
+        watched.assert_inert(f"the product table of a category named with {word}")
+    assert "HYPERLINK" in heading.inner_text()
+    page.screenshot(path=output_dir / "xss_categories_drill.png", full_page=True)
+    rows = read_csv_download(page, ".wb-drill-csv button")
+    cells = [v for r in rows for v in r.values()]
+    assert rows and any(c.startswith("'=HYPERLINK") for c in cells)  # the formula path, made inert
+    assert [c for c in cells if live_formula(c)] == []
+
+    page = open_page(watched, url, "embedding")
+    level = page.locator(".wb-map select", has_text="1. ").first  # the category level
+    for value in level.evaluate("s => [...s.options].map(o => o.value)"):
+        level.select_option(value)
+        page.wait_for_timeout(400)
+        box = page.locator(".wb-highlight input").first
+        box.click()
+        box.type("onerror", delay=20)
+        page.wait_for_timeout(400)
+        shown = page.locator(".wb-highlight .choices__list--dropdown").first.inner_text()
+        watched.assert_inert(f"the map's highlight picker at level {value}")
+        page.keyboard.press("Escape")
+        if "onerror" in shown:
+            assert "<img src=x" in shown or "<svg onload" in shown  # the label as text, not as markup
+            break
+    else:
+        raise AssertionError("no hostile category in the map's highlight picker")
+
+    page = open_page(watched, url, "review")
+    page.get_by_text("Bulk: same predicted category").click()
+    picker = page.locator(".wb-bulk-category select")
+    picker.wait_for()
+    labels = picker.evaluate("s => [...s.options].map(o => o.text)")
+    hostile_labels = [x for x in labels if any(c in x for c in "<=\"")]
+    assert hostile_labels, labels
+    for label in hostile_labels[:3]:
+        picker.select_option(label=label)
+        page.locator(".wb-bulk-card").first.wait_for()
+        page.wait_for_timeout(300)
+        watched.assert_inert(f"the bulk grid of {label}")
+    page.locator(".wb-bulk-all button").click()
+    page.locator(".wb-bulk-accept button").click()
+    page.get_by_text("Accepted").first.wait_for()
+    assert any(x in page.get_by_text("Accepted").first.inner_text() for x in ("<", "=", "\""))
+    page.screenshot(path=output_dir / "xss_review_bulk.png", full_page=True)
+    watched.assert_inert("bulk accepting hostile products")
+
+    map_catalog(hw.ws, "shopify", method="lexical", under=["Apparel & Accessories"])
+    page = open_page(watched, url, "taxonomy_mapping")
+    page.locator(".wb-mapping .tabulator-row").first.wait_for()
+    row = page.locator(".wb-mapping .tabulator-row", has_text="onerror").first
+    for _ in range(5):  # the table is paged
+        if row.count():
+            break
+        page.locator(".wb-mapping .tabulator-page[data-page=next]").click()
+        page.wait_for_timeout(300)
+    row.locator(".tabulator-cell").first.click()
+    page.locator(".wb-mapping-node", has_text="onerror").first.wait_for()
+    page.locator(".wb-map-accept button").click()
+    page.locator(".wb-message .alert").first.wait_for()
+    page.screenshot(path=output_dir / "xss_taxonomy_mapping.png", full_page=True)
+    watched.assert_inert("accepting the mapping of a hostile category")
+
+
+def test_classify_photos_with_hostile_names_and_an_oversized_photo(site, watched, tmp_path):
+    """The Classify page's photo: a real photo and a file that is no image, both with script in
+    their names, then a 3 MB photo with the browser's size check switched off (cut off at the
+    server's limit while it arrives)."""
+    _, url = site
+    photo = tmp_path / HOSTILE_PHOTO
+    photo.write_bytes(next(iter(sorted(FASHION_PHOTOS.glob("*.jpg")))).read_bytes())
+    fake = tmp_path / NOT_A_PHOTO
+    fake.write_text("title\nNike Men Shoes\n")
+    big = tmp_path / "big.jpg"
+    big.write_bytes(photo.read_bytes() + bytes(3 * 1024 * 1024))
+    page = open_page(watched, url, "classify")
+    drop = page.locator(".wb-photo-upload input[type=file]")
+    drop.set_input_files(str(photo))
+    page.locator(".wb-photo-preview").first.wait_for()
+    watched.assert_inert("a photo with a hostile file name")
+    drop.set_input_files(str(fake))
+    page.locator(".wb-photo .alert", has_text="svg onload").first.wait_for()
+    watched.assert_inert("a file with a hostile name that is no photo")
+    raise_browser_limit(page)
+    drop.set_input_files(str(big))
+    page.locator(".wb-photo .alert", has_text="is larger than the upload limit").first.wait_for()
+    text = page.locator(".wb-photo .alert", has_text="is larger than the upload limit").first.inner_text()
+    assert float(re.search(r"stopped after ([\d.]+) MB", text).group(1)) <= UPLOAD_LIMIT_MB + 1
+    watched.assert_inert("an oversized photo")
 
 
 @pytest.fixture(scope="module")
