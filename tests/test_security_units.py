@@ -162,12 +162,13 @@ def test_every_csv_written_for_people_neutralises_formulas(hostile_ws, tmp_path)
 
 
 def test_no_csv_for_people_bypasses_the_people_csv_writer():
-    """Every ``to_csv`` in the package is one of the known machine files; a new one must go through
-    :mod:`workbench.catalog.people_csv` or be added here with the reason."""
+    """Every ``to_csv``, ``csv.writer`` and DuckDB ``COPY ... (FORMAT csv)`` in the package is in
+    one of the known machine files; a new one must go through :mod:`workbench.catalog.people_csv`
+    or be added here with the reason."""
     machine_files = {"workbench/catalog/datasets.py",  # the fashion join, read back by the reader
                      "workbench/loop/simulation.py"}  # simulated arrivals, read back by classify
     found = {str(p.relative_to(PROJECT_ROOT)) for p in (PROJECT_ROOT / "workbench").rglob("*.py")
-             if re.search(r"\.to_csv\(", p.read_text(encoding="utf-8"))}
+             if re.search(r"\.to_csv\(|csv\.(Dict)?[wW]riter\(|FORMAT\s*'?(csv|CSV)", p.read_text(encoding="utf-8"))}
     assert found - machine_files == {"workbench/catalog/people_csv.py"}
 
 
