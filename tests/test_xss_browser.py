@@ -186,12 +186,10 @@ def test_classify_hostile_title_file_name_and_a_download_without_formulas(site, 
     assert pd.to_numeric(out["confidence"]).between(0, 1).all()  # numbers stay numbers
 
 
-def test_drill_downs_bulk_review_highlight_and_mapping_show_hostile_text_as_text(site, watched, output_dir):
+def test_drill_downs_bulk_review_and_highlight_show_hostile_text_as_text(site, watched, output_dir):
     """The widgets that came with the dashboards, languages and label work: a hostile category's
     product table and its CSV, the map's highlight picker (Choices.js renders labels as HTML),
-    the bulk review grid and its category picker, and the taxonomy-mapping page."""
-    from workbench.embeddings.taxonomy_mapping import map_catalog
-
+    the bulk review grid and its category picker."""
     hw, url = site
     page = open_page(watched, url, "categories")
     search = page.locator(".wb-category-search input")
@@ -250,16 +248,25 @@ def test_drill_downs_bulk_review_highlight_and_mapping_show_hostile_text_as_text
     page.screenshot(path=output_dir / "xss_review_bulk.png", full_page=True)
     watched.assert_inert("bulk accepting hostile products")
 
-    map_catalog(hw.ws, "shopify", method="lexical", under=["Apparel & Accessories"])
+
+def test_taxonomy_mapping_page_with_hostile_categories(site, watched, output_dir):
+    """The catalog's hostile categories mapped onto Shopify: listed, picked and accepted as text."""
+    from workbench.embeddings.taxonomy_mapping import map_catalog
+
+    hw, url = site
+    mapped = map_catalog(hw.ws, "shopify", method="lexical", under=["Apparel & Accessories"])
+    assert mapped["catalog_node"].str.contains("onerror").any()
     page = open_page(watched, url, "taxonomy_mapping")
     page.locator(".wb-mapping .tabulator-row").first.wait_for()
+    page.screenshot(path=output_dir / "xss_taxonomy_mapping_table.png", full_page=True)
     row = page.locator(".wb-mapping .tabulator-row", has_text="onerror").first
     for _ in range(5):  # the table is paged
         if row.count():
             break
-        page.locator(".wb-mapping .tabulator-page[data-page=next]").click()
-        page.wait_for_timeout(300)
-    row.locator(".tabulator-cell").first.click()
+        page.locator(".wb-mapping button.tabulator-page[data-page=next]").click()
+        page.wait_for_timeout(500)
+    assert row.count(), page.locator(".wb-mapping").inner_text()
+    row.locator("[tabulator-field='catalog category']").click()
     page.locator(".wb-mapping-node", has_text="onerror").first.wait_for()
     page.locator(".wb-map-accept button").click()
     page.locator(".wb-message .alert").first.wait_for()
@@ -288,9 +295,12 @@ def test_classify_photos_with_hostile_names_and_an_oversized_photo(site, watched
     watched.assert_inert("a file with a hostile name that is no photo")
     raise_browser_limit(page)
     drop.set_input_files(str(big))
-    page.locator(".wb-photo .alert", has_text="is larger than the upload limit").first.wait_for()
-    text = page.locator(".wb-photo .alert", has_text="is larger than the upload limit").first.inner_text()
-    assert float(re.search(r"stopped after ([\d.]+) MB", text).group(1)) <= UPLOAD_LIMIT_MB + 1
+    refusal = page.get_by_text("is larger than the upload limit").first
+    refusal.wait_for()
+    page.wait_for_timeout(500)
+    text = refusal.inner_text()
+    kept = re.search(r"stopped after ([\d.]+) MB", text)
+    assert kept and float(kept.group(1)) <= UPLOAD_LIMIT_MB + 1, text
     watched.assert_inert("an oversized photo")
 
 
