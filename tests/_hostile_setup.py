@@ -75,8 +75,7 @@ def fashion_rows(n_per_type: int, *, seed: int, exclude: set[str] = frozenset())
 
 def build(root: Path, n_per_type: int = 70, n_arrivals: int = 60) -> HostileWorkspace:
     """Ingest hostile real products, train and evaluate a tfidf run, store a projection, publish
-    a threshold, classify hostile new arrivals, build their review queue and map the hostile
-    categories onto Shopify (lexically)."""
+    a threshold, classify hostile new arrivals and build their review queue."""
     from _dashboard_setup import add_projection
     from workbench.loop.review_queue import build_queue
     from workbench.loop.shelving import classify_file
@@ -101,9 +100,6 @@ def build(root: Path, n_per_type: int = 70, n_arrivals: int = 60) -> HostileWork
     classify_file(ws, arrivals, ColumnMapping.parse("id=id,title=productDisplayName,description=desc,brand=brand"),
                   run_id=run_id, batch_date=DAY)
     build_queue(ws, DAY, n_random=30, n_uncertain=15, n_disagree=0)
-    from workbench.embeddings.taxonomy_mapping import map_catalog
-
-    map_catalog(ws, "shopify", method="lexical", under=["Apparel & Accessories"])  # hostile names, mapped
     leaves = [leaf for leaf in ws.df("SELECT node_id FROM categories WHERE is_leaf")["node_id"]
               if any(p in leaf for p in ("<", "="))]
     ws.cursor().execute("CHECKPOINT")

@@ -254,7 +254,7 @@ def test_taxonomy_mapping_page_with_hostile_categories(site, watched, output_dir
     from workbench.embeddings.taxonomy_mapping import map_catalog
 
     hw, url = site
-    mapped = map_catalog(hw.ws, "shopify", method="lexical", under=["Apparel & Accessories"])  # as built
+    mapped = map_catalog(hw.ws, "shopify", method="lexical", under=["Apparel & Accessories"])
     assert mapped["catalog_node"].str.contains("onerror").any()
     page = open_page(watched, url, "taxonomy_mapping")
     page.locator(".wb-mapping .tabulator-row").first.wait_for()
