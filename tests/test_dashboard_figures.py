@@ -44,16 +44,22 @@ def _percent(fig, axes: str) -> list[str]:
 def test_percent_axes_survive_a_session_that_ends():
     """The cause of the first-session ``0,0``: one formatter shared by every figure lost its
     format when Bokeh destroyed the document of a closed session. Each figure now gets its own."""
-    for element, axes in _share_figures():
-        doc = Document()
-        first = hv.render(element)
-        doc.add_root(first)
-        assert _percent(first, axes) == ["0%"] * len(axes)
-        owned = {id(getattr(first, f"{a}axis")[0].formatter) for a in axes}
-        doc.models.destroy()  # what the server does to a closed session's document
-        later = hv.render(element)
-        assert _percent(later, axes) == ["0%"] * len(axes)
-        assert not owned & {id(getattr(later, f"{a}axis")[0].formatter) for a in axes}
+    from bokeh.io.doc import set_curdoc
+
+    try:
+        for element, axes in _share_figures():
+            doc = Document()
+            first = hv.render(element)
+            doc.add_root(first)
+            assert _percent(first, axes) == ["0%"] * len(axes)
+            owned = {id(getattr(first, f"{a}axis")[0].formatter) for a in axes}
+            doc.models.destroy()  # what the server does to a closed session's document
+            set_curdoc(Document())  # later renders get a live document, as a new session would
+            later = hv.render(element)
+            assert _percent(later, axes) == ["0%"] * len(axes)
+            assert not owned & {id(getattr(later, f"{a}axis")[0].formatter) for a in axes}
+    finally:
+        set_curdoc(Document())  # never leave a destroyed document as the current one
 
 
 def test_no_bokeh_model_is_created_at_import_time():
