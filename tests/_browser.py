@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "http://localhost", "ws://localhost", "data:", "blob:", "about:")
 WIDE = {"width": 1440, "height": 900}
+
+
+def require_chromium() -> None:
+    """Skip the calling test (or fixture) where Debian's Chromium is missing."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian Chromium is not installed (make test installs it: apt-get install chromium)")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests._browser import CHROMIUM, Watched, browser  # noqa: F401  (browser: a fixture)
+from tests._browser import CHROMIUM, Watched, browser, require_chromium  # noqa: F401  (browser: a fixture)
 from tests._dashboard_setup import (add_projection, copy_workspace, free_port, held_out_products, start_server,
                                     stop, wait_http, workbench_cli)
 from workbench import Workspace
@@ -41,8 +41,7 @@ def shots(output_dir) -> Path:
 @pytest.fixture(scope="module")
 def site(evaluated_ws, tmp_path_factory, shots):
     """A served copy of the evaluated workspace, plus what the tests compare against."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian Chromium is not installed (make test installs it: apt-get install chromium)")
+    require_chromium()
     root = copy_workspace(evaluated_ws, tmp_path_factory.mktemp("browser_ws"))
     ws = Workspace(root)
     add_projection(ws)

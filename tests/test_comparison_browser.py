@@ -15,13 +15,12 @@ from workbench.runs.records import list_runs
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
+from tests._browser import CHROMIUM, require_chromium
 
 
 @pytest.fixture(scope="module")
 def served(evaluated_ws, tmp_path_factory, output_dir):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian Chromium is not installed (make test installs it: apt-get install chromium)")
+    require_chromium()
     root = copy_workspace(evaluated_ws, tmp_path_factory.mktemp("comparison_ws"))
     ws = Workspace(root)
     runs = list(list_runs(ws)["run_id"])

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests._browser import (AXES, CHROMIUM, CLIPPED_TABLES, PLOT_POINT, SHOW_PLOT, WIDE, Watched,  # noqa: F401
+from tests._browser import (AXES, CHROMIUM, require_chromium, CLIPPED_TABLES, PLOT_POINT, SHOW_PLOT, WIDE, Watched,  # noqa: F401
                             browser, read_csv_download)
 from tests._dashboard_setup import add_projection, copy_workspace, free_port, start_server, stop, wait_http, workbench_cli
 from workbench import Workspace
@@ -47,8 +47,7 @@ def shots(output_dir) -> Path:
 
 @pytest.fixture(scope="module")
 def served(evaluated_ws, tmp_path_factory, shots):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian Chromium is not installed (make test installs it: apt-get install chromium)")
+    require_chromium()
     root = copy_workspace(evaluated_ws, tmp_path_factory.mktemp("dashboard_ws"), artifacts=True)
     ws = Workspace(root)
     add_projection(ws)

@@ -13,7 +13,7 @@ import pytest
 
 from tests._dashboard_setup import free_port, start_server, stop, wait_http, workbench_cli
 from tests._service_setup import apparel_products, copy_workspace, start_api
-from tests.test_browser import CHROMIUM, Watched, browser  # noqa: F401 (the fixture)
+from tests._browser import CHROMIUM, Watched, browser, require_chromium  # noqa: F401 (the fixture)
 from workbench import Workspace
 from workbench.service.files import ServiceFiles
 from workbench.service.keys import add_key
@@ -33,8 +33,7 @@ def wait_until(condition, timeout: float, what: str):
 
 @pytest.fixture(scope="module")
 def both(apparel_ws, tmp_path_factory, output_dir):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian Chromium is not installed (make test installs it)")
+    require_chromium()
     root = copy_workspace(apparel_ws.ws, tmp_path_factory.mktemp("both_ws"))
     files = ServiceFiles(root)
     shots = output_dir / "browser"
