@@ -7,7 +7,6 @@ shadows runs that the running API then uses."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
