@@ -86,7 +86,10 @@ def test_every_page_opens_without_console_errors_or_outside_requests(site, watch
         page.wait_for_load_state("networkidle")
         page.locator(".wb-content").get_by_text(module.TITLE).first.wait_for(timeout=60_000)
         page.screenshot(path=shots / f"page_{page_slug(module)}.png", full_page=True)
-        assert f"page={page_slug(module)}" in page.url  # the open page is in the URL
+        # the open page is in the URL (synced from the server a moment after the page is drawn)
+        page.wait_for_function("slug => location.search.includes('page=' + slug)", arg=page_slug(module),
+                               timeout=15_000)
+        assert f"page={page_slug(module)}" in page.url
     # a page opened directly by its URL
     page = watched.open(site["url"] + "?page=severity", ".wb-severity")
     assert page.locator(".wb-worst .tabulator-row").count() > 0
