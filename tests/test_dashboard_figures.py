@@ -22,7 +22,7 @@ import workbench.plots
 from workbench.app.thumbnails import allowed_image, image_roots, thumbnail_uri
 from workbench.app.widgets import html_table
 from workbench.plots import confusion_heatmap, coverage_curves, level_accuracy_bars, reliability_curve, severity_bars
-from workbench.plots.confusion import axis_labels, counts_fit
+from workbench.plots.confusion import TITLE_CHAR_PX, axis_labels, counts_fit
 from workbench.plots.live_accuracy import day_ticks, live_accuracy_plot
 
 CURVE = pd.DataFrame({"run": ["a"] * 3, "threshold": [0.1, 0.5, 0.9], "coverage": [1, 0.5, 0.1],
@@ -95,6 +95,19 @@ def test_heat_map_stays_readable_with_thirty_children():
     tooltips = [t for t in fig.tools if type(t).__name__ == "HoverTool"][0].tooltips
     assert ("true", "@{true_node}") in tooltips  # the full path on hover
     assert set(heat.dframe()["true_node"]) == set(names)
+
+
+def test_heat_map_title_fits_its_plot_for_a_long_parent():
+    """A three-level parent with long names cut the title off at the plot's right edge."""
+    parent = "Personal Care > Fragrance and Deodorants > Perfume and Body Mist Gift Sets"
+    names = [f"{parent} > Child {i}" for i in range(3)]
+    matrix = pd.DataFrame(np.eye(3, dtype=int) * 7, index=names, columns=names)
+    fig = hv.render(confusion_heatmap(matrix, title=f"Confusion among the children of {parent}"))
+    text = fig.title.text
+    assert len(text) * TITLE_CHAR_PX <= fig.width - 20
+    assert text.startswith("Confusion among the children of … > Perfume")
+    short = hv.render(confusion_heatmap(matrix, title="Confusion among the children of Apparel"))
+    assert short.title.text == "Confusion among the children of Apparel"  # short titles untouched
 
 
 def test_live_accuracy_has_one_tick_per_day():

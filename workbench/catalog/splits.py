@@ -48,8 +48,8 @@ def stratified_split(product_ids: Sequence[str], leaves: Sequence[str], *, seed:
                      fractions: Sequence[float] = DEFAULT_FRACTIONS) -> np.ndarray:
     """Part name per product, stratified by leaf (a leaf with one product goes to train)."""
     _check_fractions(fractions)
-    ids = pd.Series(list(product_ids), dtype=object)
-    parts = _assign(pd.Series(list(leaves), dtype=object), _hash_order(ids, seed),
+    ids = pd.Series(_objects(product_ids), dtype=object)
+    parts = _assign(pd.Series(_objects(leaves), dtype=object), _hash_order(ids, seed),
                     np.ones(len(ids)), fractions)
     return np.array(PARTS, dtype=object)[parts]
 
@@ -59,7 +59,7 @@ def grouped_split(product_ids: Sequence[str], leaves: Sequence[str], groups: Seq
     """Part name per product such that equal ``groups`` share a part; stratified by each
     group's most common leaf, weighted by group size."""
     _check_fractions(fractions)
-    frame = pd.DataFrame({"id": list(product_ids), "leaf": list(leaves), "group": list(groups)})
+    frame = pd.DataFrame({"id": _objects(product_ids), "leaf": _objects(leaves), "group": _objects(groups)})
     sizes = frame.groupby("group").size()
     majority = frame.groupby(["group", "leaf"]).size().reset_index(name="n").sort_values(
         ["group", "n", "leaf"], ascending=[True, False, True]).drop_duplicates("group").set_index("group")["leaf"]
@@ -80,6 +80,11 @@ def leakage(parts: Sequence[str], groups: Sequence[str]) -> float:
     in_train = np.zeros(codes.max() + 2, dtype=bool)
     in_train[codes[part == "train"]] = True
     return float(in_train[codes[test]].mean())
+
+
+def _objects(values: Sequence[str]) -> np.ndarray:
+    """``values`` as a numpy object array (in bulk: iterating an Arrow-backed column is slow)."""
+    return np.asarray(values if isinstance(values, (pd.Series, pd.Index, np.ndarray)) else list(values), dtype=object)
 
 
 def _check_fractions(fractions: Sequence[float]) -> None:

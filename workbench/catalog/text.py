@@ -284,7 +284,12 @@ def normalise_title(text) -> str:
     Digits are kept: sizes and capacities distinguish products ("32gb" and "64gb" stay apart).
     Example: "Nike Men Blue T-shirt" and "Nike Men Red T-shirt" both give "nike men t shirt".
     """
-    text = clean_text(text).lower()
+    return _normalise_clean(clean_text(text))
+
+
+def _normalise_clean(text: str) -> str:
+    """:func:`normalise_title` of a text that :func:`clean_text` already returned."""
+    text = text.lower()
     if not text:
         return ""
     text = _drop_colours(text)
@@ -292,9 +297,14 @@ def normalise_title(text) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
-def normalise_series(values: pd.Series) -> pd.Series:
-    """Vectorised :func:`normalise_title` (computed once per distinct value; input not modified)."""
+def normalise_series(values: pd.Series, *, cleaned: bool = False) -> pd.Series:
+    """Vectorised :func:`normalise_title` (computed once per distinct value; input not modified).
+
+    ``cleaned=True`` says the values are already :func:`clean_text` output (ingest has them), which
+    skips cleaning them a second time; the keys are the same."""
     s = pd.Series(values, copy=False)
     codes, uniques = pd.factorize(s)
-    keys = np.array([normalise_title(u) for u in uniques] + [""], dtype=object)
+    one = _normalise_clean if cleaned else normalise_title
+    # a plain object array: iterating an Arrow-backed array costs a Python object per step
+    keys = np.array([one(u) for u in np.asarray(uniques, dtype=object)] + [""], dtype=object)
     return pd.Series(keys[codes], index=s.index, dtype=object)

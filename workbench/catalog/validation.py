@@ -108,7 +108,7 @@ def validate(ws: Workspace, frame: pd.DataFrame, extra: pd.Series | None, mappin
         "price_currency": prices["price_currency"],
         "category_raw": _category_raw(frame[ok], mapping),
         "category_path": paths[ok],
-        "title_key": normalise_series(title_clean[ok]),
+        "title_key": normalise_series(title_clean[ok], cleaned=True),
         "leaf": None,
         "department": _department(frame[ok], options, paths[ok]),
         "image": _images(images, ids[ok], options),
@@ -256,6 +256,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 def _images(mapped: pd.Series, ids: pd.Series, options) -> list:
     base = Path(options.image_base) if options.image_base else None
+    if base is None and not options.image_template:  # nothing to resolve: the mapped names as they are
+        return [v or None for v in np.asarray(mapped, dtype=object)]
     out = []
     for value, pid in zip(mapped, ids):
         name = value or (options.image_template.format(id=pid) if options.image_template else None)

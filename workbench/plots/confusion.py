@@ -19,6 +19,8 @@ from workbench.plots._style import short_name
 MAX_LABEL = 18
 #: pixels a printed count needs per digit (9pt) and around it
 DIGIT_PX, PAD_PX = 7, 10
+#: pixels a character of Bokeh's bold 13 px title needs (wide letters; digits and i/l are narrower)
+TITLE_CHAR_PX = 8
 
 
 def _cut(name: str, max_chars: int, start: int = 0) -> str:
@@ -74,6 +76,21 @@ def counts_fit(n_rows: int, n_cols: int, counts: np.ndarray) -> bool:
     return cell >= DIGIT_PX * digits + PAD_PX
 
 
+def fit_title(title: str, width: int) -> str:
+    """``title`` short enough for a plot ``width`` pixels wide: the leading segments of a
+    category path after the last ``: `` or ``of `` give way to "…" first, then the end is cut."""
+    room = max(12, (width - 20) // TITLE_CHAR_PX)
+    if len(title) <= room:
+        return title
+    head, sep, path = title.rpartition(" of ")
+    parts = path.split(" > ")
+    while sep and len(parts) > 1 and len(head) + len(sep) + len(" > ".join(["…", *parts])) > room:
+        parts.pop(0)
+    if sep and len(parts) < len(path.split(" > ")):
+        title = f"{head}{sep}" + " > ".join(["…", *parts])
+    return title if len(title) <= room else title[:room - 1].rstrip() + "…"
+
+
 def confusion_heatmap(matrix: pd.DataFrame, *, title: str = "Confusion among siblings",
                       normalize: bool = True, max_label: int = MAX_LABEL) -> hv.Overlay:
     """A heat map of a confusion matrix (rows: true child, columns: predicted child, counts).
@@ -102,7 +119,7 @@ def confusion_heatmap(matrix: pd.DataFrame, *, title: str = "Confusion among sib
     side = heatmap_side(len(rows), len(cols))
     many = max(len(rows), len(cols)) > 15
     heat = hv.HeatMap(data, ["predicted", "true"], [value, *others]).opts(
-        title=title, width=side + 140, height=side + 60, cmap="Blues", colorbar=True,
+        title=fit_title(title, side + 140), width=side + 140, height=side + 60, cmap="Blues", colorbar=True,
         tools=["hover", "tap"], hover_tooltips=[("true", "@{true_node}"), ("predicted", "@{predicted_node}"),
                                                 ("products", "@{n}"), ("share of the row", "@{share}{0.0%}")],
         xrotation=60 if many else 45, invert_yaxis=True, clim=(0, 1) if normalize else (None, None),
