@@ -9,6 +9,8 @@ PIP    := $(PY) -m pip install -q -c constraints.txt
 STAMP  := $(VENV)/.installed
 WORKSPACE ?= workspace
 PORT   ?= 5006
+# test modules run on this many worker processes (pytest-xdist, one module per worker at a time)
+TEST_WORKERS ?= 2
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 export HF_HUB_OFFLINE=1
 export TRANSFORMERS_OFFLINE=1
@@ -34,7 +36,7 @@ demo: install
 	$(VENV)/bin/workbench demo --workspace $(WORKSPACE) --port $(PORT)
 
 test: install browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 notebooks: install
 	$(PY) -m workbench.notebooks.runner --full
