@@ -42,6 +42,10 @@ def site(hostile_ws, tmp_path_factory):
         pytest.skip("headless Chromium is not installed at /usr/bin/chromium")
     from workbench.app.serve import serve_app
 
+    # the hostile workspace is shared by the session: tabs of other modules (the XSS walk, run
+    # before this one on the same pytest worker) may still hold claims on its queue
+    with hostile_ws.ws.transaction() as cur:
+        cur.execute("UPDATE review_queue SET claimed_by = NULL, claimed_at = NULL")
     root = tmp_path_factory.mktemp("served_security")
     creds = root / "credentials.json"
     for name, (password, role) in USERS.items():

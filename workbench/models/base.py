@@ -117,7 +117,10 @@ def product_texts(X: Any, fields: Sequence[str] = ("title", "brand")) -> list[st
     ``description`` and ``brand`` enter as they are; any other field (a column, or an attribute
     in ``extra`` such as the fashion catalog's ``usage``) enters as ``"<field> <value>"`` so that
     its words do not mix with the title's."""
-    frame = as_products(X)
+    # a frame that already has every text column (what predict_proba hands a family) needs no
+    # second normalisation: attribute_values fills and converts each field it reads
+    ready = isinstance(X, pd.DataFrame) and all(c in X for c in TEXT_COLUMNS)
+    frame = X if ready else as_products(X)
     parts = []
     for f in fields:
         values = attribute_values(frame, f)
