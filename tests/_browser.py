@@ -54,8 +54,8 @@ class Watched:
         return self.page
 
     def check_clean(self):
+        assert self.external == [], self.external  # first: an outside request also logs a console error
         assert self.errors == [], self.errors
-        assert self.external == [], self.external
 
     def close(self):
         self.context.close()
