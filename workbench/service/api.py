@@ -94,7 +94,7 @@ def _prediction_record(request_id: str, key: str, run_id: str, product, answer: 
             "attributes": json.dumps(product.attributes) if product.attributes else None,
             "category": answer["category"], "confidence": answer["confidence"], "decision": answer["decision"],
             "threshold": answer["threshold"], "decision_rule": answer["decision_rule"],
-            "top_k": json.dumps([[c["category"], round(c["probability"], 6)] for c in answer["top_k"]])}
+            "top_k": [[c["category"], round(c["probability"], 6)] for c in answer["top_k"]]}  # JSON when written
 
 
 def build_router(state: ServiceState) -> APIRouter:

@@ -11,6 +11,7 @@ of its parts). :func:`read_log` reads a stream back for the monitoring.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -140,6 +141,8 @@ class LogWriter:
 
     def _write(self, stream: str, frame: pd.DataFrame) -> None:
         schema = SCHEMAS[stream]
+        if "top_k" in frame:  # serialised here, off the answer's path: [[category, probability], ...]
+            frame["top_k"] = [v if v is None or isinstance(v, str) else json.dumps(v) for v in frame["top_k"]]
         for name in schema.names:
             if name not in frame:
                 frame[name] = None
