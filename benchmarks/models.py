@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench import Workspace, ingest_dataset, load_taxonomy
-from workbench.runs.records import get_run, load_predictions
+from workbench.runs.records import get_run, list_runs, load_predictions
 from workbench.runs.training import compare_runs, train_models
 
 HERE = Path(__file__).resolve().parent
@@ -172,6 +172,9 @@ def vote_row(ws: Workspace, results: dict, split: str, min_count: int = 10) -> d
     keys = [f"{kind}|{split}" for kind in VOTE]
     if not all(k in results for k in keys):
         return None
+    recorded = set(list_runs(ws)["run_id"])
+    if not all(results[k]["run_id"] in recorded for k in keys):
+        return None  # the rows came from another workspace: the vote recorded with them stands
     preds = [load_predictions(ws, results[k]["run_id"], "test") for k in keys]
     order = {p: i for i, p in enumerate(preds[0].product_ids)}
     logp = 0.0
@@ -495,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
                 base = kind
                 if kind == "fasttext":
                     note = "outside reference (the workbench's `fasttext` kind)"
-                elif kind in VARIANTS:
+                elif kind in VARIANTS and kind != "ensemble":  # other catalogs: the plain ensemble
                     raise SystemExit(f"{kind} reads fashion's `usage` attribute; run it on the fashion catalog")
                 elif kind == "transformer":
                     sample = args.neural_sample
