@@ -116,24 +116,10 @@ CLIPPED_TABLES = """() => {
     if (el.scrollWidth > el.clientWidth + 1 || r.right > window.innerWidth + 1)
       out.push([describe(el), el.scrollWidth, el.clientWidth, Math.round(r.right)]);
   }
-  function brokenWords(el) {  // a header word split over two lines ("probabil / ity")
-    const texts = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
-    for (let node = texts.nextNode(); node; node = texts.nextNode()) {
-      const re = /\S+/g;
-      let m;
-      while ((m = re.exec(node.textContent))) {
-        const range = document.createRange();
-        range.setStart(node, m.index);
-        range.setEnd(node, m.index + m[0].length);
-        if (range.getClientRects().length > 1) out.push(["header word broken", m[0], describe(el)]);
-      }
-    }
-  }
   function walk(root) {
     for (const el of root.querySelectorAll("*")) {
       if (el.shadowRoot && !seen.has(el.shadowRoot)) { seen.add(el.shadowRoot); walk(el.shadowRoot); }
       if (el.classList && el.classList.contains("tabulator-tableholder")) check(el);
-      if (el.classList && el.classList.contains("tabulator-col-title")) brokenWords(el);
       if (el.tagName === "TABLE") { check(el); if (el.parentElement) check(el.parentElement); }
     }
   }

@@ -42,10 +42,7 @@ def site(hostile_ws, tmp_path_factory):
         pytest.skip("headless Chromium is not installed at /usr/bin/chromium")
     from workbench.app.serve import serve_app
 
-    # the hostile workspace is shared by the session: tabs of other modules (the XSS walk, run
-    # before this one on the same pytest worker) may still hold claims on its queue
-    with hostile_ws.ws.transaction() as cur:
-        cur.execute("UPDATE review_queue SET claimed_by = NULL, claimed_at = NULL")
+    release_claims(hostile_ws.ws)
     root = tmp_path_factory.mktemp("served_security")
     creds = root / "credentials.json"
     for name, (password, role) in USERS.items():
@@ -240,12 +237,21 @@ def review_page(browser, site, user: str) -> Watched:
     return w
 
 
+def release_claims(ws) -> None:
+    """Free every claim of the shared hostile workspace's queue: tabs of other tests and modules
+    (the XSS walk on the same pytest worker, a login test's review tab) hold theirs until the
+    server discards their closed sessions, which takes longer on a loaded machine."""
+    with ws.transaction() as cur:
+        cur.execute("UPDATE review_queue SET claimed_by = NULL, claimed_at = NULL")
+
+
 def claims_of(ws, user: str) -> int:
     return int(ws.scalar("SELECT count(*) FROM review_queue WHERE claimed_by LIKE ?", [f"{user}:%"]))
 
 
 def test_a_viewers_tab_claims_nothing(site, browser):
     ws = site["hw"].ws
+    release_claims(ws)
     vic = review_page(browser, site, "vic")
     first = vic.page.locator("[data-product-id]").first.get_attribute("data-product-id")
     assert claims_of(ws, "vic") == 0
@@ -261,6 +267,7 @@ def test_a_viewers_tab_claims_nothing(site, browser):
 
 def test_removed_and_downgraded_users_open_tabs_are_refused_on_their_next_write(site, browser, monkeypatch):
     ws, creds = site["hw"].ws, site["creds"]
+    release_claims(ws)
     rae, dan = review_page(browser, site, "rae"), review_page(browser, site, "dan")
     publisher = Watched(browser)
     publisher.login(site["url"], "dan", USERS["dan"][0], "/?page=thresholds")

@@ -33,23 +33,12 @@ def table(frame: pd.DataFrame, *, percent: Iterable[str] = (), decimals: Iterabl
     if wrap:
         text = [c for c in frame.columns if frame[c].dtype == object and c not in formatters]
         formatters.update({c: {"type": "textarea"} for c in text})
-        # a header wraps between its words, never inside one: each column is at least as wide as
-        # its longest header word (Panel merges these column definitions into its own)
-        options.update(layout="fit_columns", configuration={
-            "columnDefaults": {"headerWordWrap": True},
-            "columns": [{"field": str(c), "minWidth": header_min_width(c)} for c in frame.columns]})
+        options.update(layout="fit_columns", configuration={"columnDefaults": {"headerWordWrap": True}})
     if page_size:
         options.update(pagination="local", page_size=page_size)
     options.update(kwargs)
     options["stylesheets"] = [TABULATOR_CSS, *options.get("stylesheets", [])]
     return pn.widgets.Tabulator(frame, **options)
-
-
-def header_min_width(name) -> int:
-    """Pixels a column needs to show the longest word of its header ``name`` on one line (the
-    header's bold 14 px text, the sort arrow and the cell padding)."""
-    longest = max((len(word) for word in str(name).split()), default=1)
-    return 8 * longest + 36
 
 
 #: Tabulator tables that fit their width: headers wrap instead of being cut to "thresh…", and
