@@ -42,7 +42,6 @@ def site(hostile_ws, tmp_path_factory):
         pytest.skip("headless Chromium is not installed at /usr/bin/chromium")
     from workbench.app.serve import serve_app
 
-    release_claims(hostile_ws.ws)
     root = tmp_path_factory.mktemp("served_security")
     creds = root / "credentials.json"
     for name, (password, role) in USERS.items():

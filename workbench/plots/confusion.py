@@ -77,8 +77,8 @@ def counts_fit(n_rows: int, n_cols: int, counts: np.ndarray) -> bool:
 
 
 def fit_title(title: str, width: int) -> str:
-    """``title`` short enough for a plot ``width`` pixels wide: the leading segments of a
-    category path after the last ``: `` or ``of `` give way to "…" first, then the end is cut."""
+    """``title`` short enough for a plot ``width`` pixels wide: the leading segments of the
+    category path after its last `` of `` give way to "…" first, then the end is cut."""
     room = max(12, (width - 20) // TITLE_CHAR_PX)
     if len(title) <= room:
         return title
