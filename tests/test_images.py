@@ -183,7 +183,7 @@ def test_a_fused_model_predicts_products_with_and_without_a_photo(styles, tmp_pa
     ws = Workspace(tmp_path / "ws")
     model = model_class("fusion")(leaves=sorted(styles["leaf"].unique()), workspace=str(ws.path), hidden=32,
                                   n_buckets=2048, max_epochs=6, batch_size=32, lr=3e-2, progress=False,
-                                  modality_dropout=0.5, semantic_smoothing=0.0, early_stopping_patience=None)
+                                  modality_dropout=0.5, early_stopping_patience=None)  # default smoothing
     model.fit(X.iloc[:300], y[:300])
     test = X.iloc[300:].reset_index(drop=True)
     with_photo = model.predict_proba(test)

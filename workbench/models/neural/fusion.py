@@ -134,7 +134,7 @@ class FusionClassifier(NeuralClassifier):
                  focal_alpha=None, semantic_smoothing=0.5, smoothing_neighbours=5, smoothing_start=0.3,
                  smoothing_end=0.0, early_stopping_patience=3, monitor="valid_loss", validation_fraction=0.1,
                  checkpoint_dir=None, resume=True, mixed_precision="auto", device=None, num_threads=None,
-                 text_fields=("title", "brand"), callbacks=None, progress=None):
+                 text_fields=("title", "brand"), callbacks=None, progress=None, smoothing_model="default"):
         self._store_params(locals())
 
     # inputs -------------------------------------------------------------------------------
