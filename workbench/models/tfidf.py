@@ -50,6 +50,7 @@ from sklearn.svm import LinearSVC
 from workbench.catalog.text import word_tokens
 from workbench.errors import WorkbenchError
 from workbench.models.base import CategoryClassifier, check_fields, product_texts, register
+from workbench.models.tfidf_small import SMALL_BATCH, SmallBatchTfidf
 
 ARTIFACT = "model.skops"
 
@@ -280,12 +281,26 @@ class TfidfClassifier(CategoryClassifier):
             proba[:, seen] = self.pipeline_.predict_proba(texts)
             return proba
         head = self.pipeline_.named_steps["clf"]
-        logits = _decision_matrix(head, self.pipeline_.named_steps["tfidf"].transform(texts))
+        small = self._small_batch() if n <= SMALL_BATCH else None
+        if small is not None:
+            logits = small.decision(texts)
+        else:
+            logits = _decision_matrix(head, self.pipeline_.named_steps["tfidf"].transform(texts))
         logits = logits / self.temperature_
         logits -= logits.max(axis=1, keepdims=True)
         local = np.exp(logits)
         proba[:, seen] = local / local.sum(axis=1, keepdims=True)
         return proba
+
+    def _small_batch(self):
+        """The fitted SVM pipeline as :class:`~workbench.models.tfidf_small.SmallBatchTfidf` (built on
+        first use; ``None`` where that path does not compute the same numbers)."""
+        cached = getattr(self, "small_batch_", None)
+        if cached is None or cached[0] is not self.pipeline_:  # built for this fit (or load), not an earlier one
+            union, head = self.pipeline_.named_steps["tfidf"], self.pipeline_.named_steps["clf"]
+            cached = (self.pipeline_, SmallBatchTfidf(union, head) if SmallBatchTfidf.supports(union, head) else None)
+            self.small_batch_ = cached
+        return cached[1]
 
     # persistence ------------------------------------------------------------------------
     def _save_artifacts(self, directory: Path) -> None:
