@@ -128,10 +128,24 @@ CLIPPED_TABLES = """() => {
 }"""
 
 
-def read_csv_download(page, button_selector: str) -> list[dict]:
-    """Click a download button and parse the CSV file it gives."""
-    with page.expect_download() as info:
-        page.locator(button_selector).click()
+def read_csv_download(page, button_selector: str, tries: int = 3) -> list[dict]:
+    """Click a download button and parse the CSV file it gives.
+
+    The button is clicked once its table has stopped moving it; a click that gave no file in 20 s
+    (the table re-rendered under the pointer on a loaded machine) is repeated, as a person would."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    button = page.locator(button_selector)
+    for attempt in range(tries):
+        page.wait_for_timeout(300)
+        button.scroll_into_view_if_needed()
+        try:
+            with page.expect_download(timeout=20_000) as info:
+                button.click()
+            break
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
     path = info.value.path()
     with open(path, newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(io.StringIO(handle.read())))
