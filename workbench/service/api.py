@@ -16,9 +16,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-import orjson
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
+import orjson
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -40,7 +40,7 @@ class AnswerJSON(JSONResponse):
     library's time, and never the ``NaN`` that ``json.dumps`` writes and JSON does not allow."""
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def field_name(loc) -> str:
