@@ -56,6 +56,9 @@ def site(hostile_ws, tmp_path_factory):
     wait_port(port)
     from panel.io.state import state
 
+    deadline = time.monotonic() + 60  # Panel's thread registers the server just after the port opens
+    while server.server_id not in state._servers and time.monotonic() < deadline:
+        time.sleep(0.05)
     routes = [r.matcher.regex.pattern for r in state._servers[server.server_id][0]._tornado.wildcard_router.rules]
     yield {"hw": hostile_ws, "url": f"http://127.0.0.1:{port}", "port": port, "creds": creds, "root": root,
            "routes": routes}
