@@ -220,12 +220,12 @@ def view(ctx):
     bulk.visible = False
 
     def switch(event):
-        single.visible = event.new == MODES[0]
-        bulk.visible = event.new != MODES[0]
-        if bulk.visible:
-            bulk.reload()
+        if event.new != MODES[0]:
+            bulk.reload()  # before it shows: the grid never appears with an empty category picker
         else:
             state.load_next()
+        single.visible = event.new == MODES[0]
+        bulk.visible = event.new != MODES[0]
 
     mode.param.watch(switch, "value")
     # a grid on screen follows the date and the filters (the single item already does)
