@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench import Workspace, ingest_dataset
-from workbench.runs.records import list_runs
+from workbench.runs.records import get_run
 from workbench.runs.training import PeakMemory, compare_runs, train_models
 
 HERE = Path(__file__).resolve().parent
@@ -115,7 +115,7 @@ def train_rows(ws: Workspace, split: str, rows: list[str]) -> list[dict]:
         load = uptime()
         run_id = train_models(ws, [kind], split, params={kind: params}, echo=print)[0]
         row = compare_runs(ws, [run_id]).iloc[0].to_dict()
-        metrics = list_runs(ws).set_index("run_id").loc[run_id, "metrics"] or {}
+        metrics = get_run(ws, run_id)["metrics"] or {}
         row["valid_accuracy"] = (metrics.get("valid") or {}).get("accuracy")
         out.append({"row": name, "split": split, "load": load, "load_after": uptime(),
                     **{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}})

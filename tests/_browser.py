@@ -129,9 +129,7 @@ CLIPPED_TABLES = """() => {
 
 
 def read_csv_download(page, button_selector: str, tries: int = 3) -> list[dict]:
-    """Click a download button and parse the CSV file it gives.
-
-    The button is clicked once its table has stopped moving it; a click that gave no file in 20 s
+    """Click a download button and parse the CSV file it gives; a click that gave no file in 20 s
     (the table re-rendered under the pointer on a loaded machine) is repeated, as a person would."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 

@@ -233,7 +233,6 @@ def test_drill_downs_bulk_review_and_highlight_show_hostile_text_as_text(site, w
     page.get_by_text("Bulk: same predicted category").click()
     picker = page.locator(".wb-bulk-category select")
     picker.wait_for()
-    page.wait_for_timeout(300)
     labels = picker.evaluate("s => [...s.options].map(o => o.text)")
     hostile_labels = [x for x in labels if any(c in x for c in "<=\"")]
     assert hostile_labels, labels
