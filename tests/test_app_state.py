@@ -434,6 +434,23 @@ def test_serve_app_answers_with_local_resources_only(ws):
         server.stop()
 
 
+def test_the_warm_up_renders_its_pages_until_a_visitor_arrives(ws):
+    """HoloViews cannot render in two threads at once (a clean-clone run rendered a visitor's page
+    beside the warm-up at server start, and every later page of that server failed); once a
+    session starts, the off-screen warm-up renders nothing more."""
+    import threading
+
+    from workbench.app.template import RENDERING, page_slug, visible_pages, visitor_arrives, warm_pages
+
+    ctx = AppContext(ws, AppSettings(), user_override="warm-up")
+    visited = threading.Event()
+    warm = [page_slug(m) for m in visible_pages(ctx) if getattr(m, "WARM", False)]
+    assert len(warm) >= 5 and warm_pages(ctx, visited) == warm
+    visitor_arrives(visited)
+    assert visited.is_set() and not RENDERING.locked()
+    assert warm_pages(ctx, visited) == []
+
+
 def test_serve_refuses_a_missing_workspace(tmp_path):
     from workbench.cli.main import main
 

@@ -50,23 +50,28 @@ def make_settings(upload_limit_mb: float = 10.0, max_upload_rows: int = 100_000,
                        roles=roles, session_check=session_check)
 
 
-def app_factory(workspace: str | Path, settings=None):
-    """A function building one session's app (a new state for every browser session)."""
+def app_factory(workspace: str | Path, settings=None, visited: threading.Event | None = None):
+    """A function building one session's app (a new state for every browser session); the first
+    session stops the warm-up that ``visited`` belongs to (:func:`start_warming`)."""
     from workbench.app.context import AppContext
     from workbench.app.data import open_workspace
-    from workbench.app.template import build_app
+    from workbench.app.template import build_app, visitor_arrives
 
     path = str(check_workspace(workspace))
     settings = settings or make_settings()
 
     def create():
+        if visited is not None and not visited.is_set():
+            visitor_arrives(visited)
         return build_app(AppContext(open_workspace(path), settings))
 
     return create
 
 
-def start_warming(path: Path, part: str = "test", settings=None) -> threading.Thread:
-    """Fill the shared caches in the background while the server starts (first pages open fast)."""
+def start_warming(path: Path, part: str = "test", settings=None,
+                  visited: threading.Event | None = None) -> threading.Thread:
+    """Fill the shared caches in the background while the server starts (first pages open fast);
+    the page rendering stops once ``visited`` is set (the first visitor renders from then on)."""
     from workbench.app.context import AppContext
     from workbench.app.data import open_workspace, warm
     from workbench.app.template import warm_pages
@@ -76,7 +81,7 @@ def start_warming(path: Path, part: str = "test", settings=None) -> threading.Th
         try:
             warm(str(path), part)
             warm_pages(AppContext(open_workspace(str(path)), settings or make_settings(part=part),
-                                  user_override="warm-up"))
+                                  user_override="warm-up"), visited)
         except Exception:  # a page will report the problem when it is opened
             logging.getLogger("workbench.app").exception("warming the caches failed")
             return
@@ -111,8 +116,9 @@ def serve_app(workspace: str | Path | None = None, port: int = DEFAULT_PORT, add
     provider = (auth or {}).get("auth_provider")
     settings = make_settings(upload_limit_mb, max_upload_rows, part, roles,
                              session_check=getattr(provider, "session_alive", None))
-    create = app_factory(workspace, settings)
-    start_warming(check_workspace(workspace), part, settings)
+    visited = threading.Event()
+    create = app_factory(workspace, settings, visited)
+    start_warming(check_workspace(workspace), part, settings, visited)
     from workbench.service.sync import start_sync
 
     start_sync(check_workspace(workspace))  # the HTTP API's feedback in, its serving snapshot out

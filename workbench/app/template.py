@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import threading
 from types import ModuleType
 
 import panel as pn
@@ -19,6 +20,10 @@ from workbench.app.safe_text import escape_markdown
 from workbench.app.widgets import guarded
 
 ACCENT = "#1f5f8b"
+
+#: Held while a page renders off-screen. HoloViews' plotting is not thread-safe: the warm-up (a
+#: background thread) and a visitor's page (the server's event loop) must never render together.
+RENDERING = threading.Lock()
 
 
 def discover_pages() -> list[ModuleType]:
@@ -75,17 +80,28 @@ class Navigator:
             self.content.objects = [self.page(slug)]
 
 
-def warm_pages(ctx: AppContext) -> list[str]:
+def warm_pages(ctx: AppContext, visited: threading.Event | None = None) -> list[str]:
     """Render every page that sets ``WARM = True`` once, off-screen, so that one-time costs
-    (imports, shared caches, datashader's compilation) are paid before the first visitor."""
+    (imports, shared caches, datashader's compilation) are paid before the first visitor; stops
+    once ``visited`` is set (see :func:`visitor_arrives`). Returns the slugs rendered."""
     from bokeh.document import Document
 
     done = []
     for module in visible_pages(ctx):
         if getattr(module, "WARM", False):
-            module.view(ctx).get_root(Document())
+            with RENDERING:
+                if visited is not None and visited.is_set():
+                    break
+                module.view(ctx).get_root(Document())
             done.append(page_slug(module))
     return done
+
+
+def visitor_arrives(visited: threading.Event) -> None:
+    """Called as a session builds its app: waits for the page being warmed to finish and stops the
+    warm-up of ``visited``, so that the visitor's page never renders beside it."""
+    with RENDERING:
+        visited.set()
 
 
 def requested_page() -> str | None:
