@@ -55,7 +55,7 @@ def build_workspace(path: Path, sample: int) -> str:
         ingest_dataset(ws, "fashion", sample=sample, seed=0)
         train_models(ws, ["tfidf"], "grouped", seed=0)
     run_id = str(list_runs(ws)["run_id"].iloc[-1])
-    ws.cursor().execute("CHECKPOINT")
+    ws.rows("CHECKPOINT")
     ws.close()
     return run_id
 

@@ -24,7 +24,7 @@ def copy_workspace(ws: Workspace, dest: Path, artifacts: bool = False) -> Path:
     """A copy of the workspace database (run artifacts stay where the runs recorded them; with
     ``artifacts`` the runs' folders are copied too, so that the copy's saved models are found
     where a workspace keeps them)."""
-    ws.cursor().execute("CHECKPOINT")
+    ws.rows("CHECKPOINT")
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(ws.db_path, dest / "workbench.duckdb")
     if artifacts and (ws.path / "artifacts" / "runs").is_dir():

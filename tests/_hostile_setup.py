@@ -102,7 +102,7 @@ def build(root: Path, n_per_type: int = 70, n_arrivals: int = 60) -> HostileWork
     build_queue(ws, DAY, n_random=30, n_uncertain=15, n_disagree=0)
     leaves = [leaf for leaf in ws.df("SELECT node_id FROM categories WHERE is_leaf")["node_id"]
               if any(p in leaf for p in ("<", "="))]
-    ws.cursor().execute("CHECKPOINT")
+    ws.rows("CHECKPOINT")
     return HostileWorkspace(ws, run_id, arrivals, leaves)
 
 

@@ -22,7 +22,7 @@ __all__ = ["Api", "apparel_products", "build_apparel_workspace", "copy_workspace
 
 def copy_workspace(ws: Workspace, dest: Path) -> Path:
     """A copy of the whole workspace folder (database and artifacts, without service files)."""
-    ws.cursor().execute("CHECKPOINT")
+    ws.rows("CHECKPOINT")
     shutil.copytree(ws.path, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("service", "*.wal"))
     return dest
 
@@ -56,7 +56,7 @@ def build_apparel_workspace(root: Path, n: int = 1500, seed: int = 0) -> list[st
     ingest_file(ws, csv, rec.mapping, options=IngestOptions(level_names=rec.level_names, department="gender"))
     runs = (train_models(ws, ["tfidf"], "grouped", sample=150, seed=0)
             + train_models(ws, ["tfidf"], "grouped", seed=0))
-    ws.cursor().execute("CHECKPOINT")
+    ws.rows("CHECKPOINT")
     return runs
 
 

@@ -53,7 +53,7 @@ def site(evaluated_ws, tmp_path_factory, shots):
         "taxonomy": load_taxonomy(ws), "artifact_dir": runs.set_index("run_id").loc[best, "artifact_dir"],
         "held_out": held_out_products(ws, 40, seed=11),
     }
-    ws.cursor().execute("CHECKPOINT")
+    ws.rows("CHECKPOINT")
     ws.close()  # the server process takes the database over
     port = free_port()
     proc = start_server([*workbench_cli(), "serve", "--workspace", str(root), "--port", str(port),

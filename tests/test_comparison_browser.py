@@ -26,7 +26,7 @@ def served(evaluated_ws, tmp_path_factory, output_dir):
     for run_id in runs:
         evaluate_run(ws, run_id)  # with this branch's per-level P/R/F
         evaluate_run(ws, run_id, decision="min-risk")
-    ws.cursor().execute("CHECKPOINT")
+    ws.rows("CHECKPOINT")
     ws.close()
     port = free_port()
     shots = output_dir / "browser"

@@ -68,7 +68,7 @@ def served(evaluated_ws, tmp_path_factory, shots):
                            "WHERE p.image IS NOT NULL ORDER BY p.product_id LIMIT 1").iloc[0].to_dict(),
             "projection": ws.df("SELECT product_id, x, y FROM projection").set_index("product_id")}
     assert best != newest  # the newest run is flagged (sample), so it must not be the default
-    ws.cursor().execute("CHECKPOINT")
+    ws.rows("CHECKPOINT")
     ws.close()
     port = free_port()
     log = shots / "server.log"

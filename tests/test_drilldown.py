@@ -97,7 +97,7 @@ def test_severity_curve_and_calibration_selections_match_the_stored_tables(ws, r
 
 
 def test_the_product_table_shows_photos_and_exports_a_safe_csv(ws, run, preds):
-    ws.cursor().execute("UPDATE products SET title = ? WHERE product_id = ?", [HOSTILE, preds["product_id"].iloc[0]])
+    ws.rows("UPDATE products SET title = ? WHERE product_id = ?", [HOSTILE, preds["product_id"].iloc[0]])
     photo = ws.df("SELECT product_id FROM products WHERE image IS NOT NULL LIMIT 3")["product_id"].tolist()
     ids = [preds["product_id"].iloc[0], *photo]
     table = ProductTable(AppContext(ws))

@@ -32,7 +32,7 @@ def real(evaluated_ws, tmp_path_factory):
 
     from workbench import Workspace
 
-    evaluated_ws.cursor().execute("CHECKPOINT")
+    evaluated_ws.rows("CHECKPOINT")
     target = tmp_path_factory.mktemp("min_risk") / "ws"
     shutil.copytree(evaluated_ws.path, target)
     ws = Workspace(target)

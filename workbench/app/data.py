@@ -45,25 +45,21 @@ def arrow_frame(ws: Workspace, sql: str, params: list) -> pd.DataFrame:
 def arrow_table(ws: Workspace, sql: str, params: list):
     """A read query as a ``pyarrow.Table``, on a short-lived cursor of this thread's connection
     (a relation must not meet an unfinished result on the shared per-thread cursor)."""
-    cur = ws.cursor().cursor()
-    try:
+    with ws.own_cursor() as cur:
         return cur.sql(sql, params=params).to_arrow_table()
-    finally:
-        cur.close()
 
 
 def eval_stamp(ws: Workspace) -> str:
     """Changes whenever a run is (re-)evaluated."""
     if not ws.has_table("evaluations"):
         return "none"
-    row = ws.cursor().execute("SELECT count(*), max(evaluated_at) FROM evaluations").fetchall()[0]
+    row = ws.rows("SELECT count(*), max(evaluated_at) FROM evaluations")[0]
     return f"{row[0]}|{row[1]}"
 
 
 def taxonomy_stamp(ws: Workspace) -> str:
     """Changes whenever the taxonomy is rebuilt."""
-    row = ws.cursor().execute("SELECT count(*), coalesce(sum(n_products), 0), "
-                              "coalesce(max(level), 0) FROM categories").fetchall()[0]
+    row = ws.rows("SELECT count(*), coalesce(sum(n_products), 0), coalesce(max(level), 0) FROM categories")[0]
     return "|".join(map(str, row))
 
 
@@ -267,8 +263,7 @@ def _projection(path: str, model: str, stamp: str) -> pd.DataFrame:
 
 def projection_stamp(ws: Workspace, model: str) -> str:
     """Changes when the projection of ``model`` is rewritten (deterministic: no float sums)."""
-    row = ws.cursor().execute("SELECT count(*), min(x), max(x), min(y), max(y) FROM projection WHERE model = ?",
-                              [model]).fetchall()[0]
+    row = ws.rows("SELECT count(*), min(x), max(x), min(y), max(y) FROM projection WHERE model = ?", [model])[0]
     return "|".join(map(str, row)) + "|" + str(ws.meta(f"projection_seconds:{model}"))
 
 

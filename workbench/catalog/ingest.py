@@ -83,13 +83,6 @@ def file_fingerprint(path: Path, mapping: ColumnMapping, options: IngestOptions,
     return digest.hexdigest()
 
 
-INGEST_DDL = """
-ALTER TABLE products ADD COLUMN IF NOT EXISTS price_currency VARCHAR;
-CREATE TABLE IF NOT EXISTS warnings (
-    source VARCHAR, row_number BIGINT, product_id VARCHAR, field VARCHAR, kind VARCHAR, reason VARCHAR, raw JSON);
-"""
-
-
 def ingest_file(ws: Workspace, path: str | Path, mapping: ColumnMapping, *,
                 options: IngestOptions | None = None, dataset: str | None = None,
                 sample: int | None = None, fmt: str | None = None, delimiter: str | None = None,
@@ -126,7 +119,6 @@ def ingest_file(ws: Workspace, path: str | Path, mapping: ColumnMapping, *,
         if mapping.category and mapping.category in frame.columns:
             warning = separator_warning(frame[mapping.category], mapping.sep, mapping.category)
             notes += [warning] if warning else []
-    ws.ensure(INGEST_DDL)
     checked = validate(ws, frame, extra, mapping, options, source)
     products, warnings = checked.products, checked.warnings
     rejects = pd.concat([_reader_rejects(raw.rejects, source), checked.rejects], ignore_index=True)

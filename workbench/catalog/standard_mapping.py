@@ -19,12 +19,6 @@ from workbench.catalog.taxonomy_sources import KINDS
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace
 
-MAPPINGS_DDL = """
-CREATE TABLE IF NOT EXISTS taxonomy_mappings (
-    catalog_node VARCHAR, target_kind VARCHAR, target_node VARCHAR, target_id VARCHAR,
-    score DOUBLE, alternatives JSON, method VARCHAR, status VARCHAR, proposed_at TIMESTAMP,
-    reviewer VARCHAR, reviewed_at TIMESTAMP, PRIMARY KEY (catalog_node, target_kind));
-"""
 STATUSES = ("proposed", "accepted", "edited")
 REVIEWED = ("accepted", "edited")
 
@@ -45,7 +39,6 @@ def store_proposals(ws: Workspace, kind: str, proposals: pd.DataFrame, method: s
     """Write proposals (``catalog_node, target_node, target_id, score, alternatives``) for
     ``kind``, keeping rows a person accepted or edited; returns the number of rows written."""
     kind = check_kind(kind)
-    ws.ensure(MAPPINGS_DDL)
     rows = proposals.copy()
     rows["alternatives"] = [json.dumps(a, ensure_ascii=False) for a in rows["alternatives"]]
     rows = rows.assign(target_kind=kind, method=method, status="proposed", proposed_at=_now(),
@@ -67,7 +60,6 @@ def store_proposals(ws: Workspace, kind: str, proposals: pd.DataFrame, method: s
 def load_mapping(ws: Workspace, kind: str) -> pd.DataFrame:
     """The stored mapping onto ``kind``, catalog nodes top-down; ``alternatives`` decoded."""
     kind = check_kind(kind)
-    ws.ensure(MAPPINGS_DDL)
     frame = ws.df("SELECT * FROM taxonomy_mappings WHERE target_kind = ? ORDER BY catalog_node", [kind])
     frame["alternatives"] = frame["alternatives"].map(lambda v: json.loads(v) if isinstance(v, str) else [])
     return frame
@@ -75,7 +67,6 @@ def load_mapping(ws: Workspace, kind: str) -> pd.DataFrame:
 
 def mapped_kinds(ws: Workspace) -> list[str]:
     """The standard trees the catalog has a stored mapping onto."""
-    ws.ensure(MAPPINGS_DDL)
     return ws.df("SELECT DISTINCT target_kind FROM taxonomy_mappings ORDER BY 1")["target_kind"].tolist()
 
 

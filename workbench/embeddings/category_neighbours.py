@@ -22,10 +22,6 @@ from workbench.errors import WorkbenchError
 from workbench.store import Workspace
 from workbench.catalog.taxonomy import Taxonomy
 
-CATEGORY_NEIGHBOURS_DDL = """
-CREATE TABLE IF NOT EXISTS category_neighbours (
-    leaf VARCHAR, neighbour VARCHAR, rank INTEGER, similarity DOUBLE);
-"""
 CONTEXT_LEVELS = 1
 
 
@@ -127,7 +123,6 @@ def store_category_neighbours(ws: Workspace, taxonomy: Taxonomy, k: int = 10,
          for rank, (nb, sim) in enumerate(items, start=1)],
         columns=["leaf", "neighbour", "rank", "similarity"])
     frame["rank"] = frame["rank"].astype("int32")
-    ws.ensure(CATEGORY_NEIGHBOURS_DDL)
     with ws.transaction() as cur:
         cur.execute("DELETE FROM category_neighbours")
         cur.register("_category_neighbours", frame)

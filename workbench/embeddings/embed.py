@@ -35,12 +35,6 @@ DEFAULT_TEMPLATE = "{title} | {brand}"
 DESCRIPTION_PART = " | {description}"
 CHUNK_SIZE = 50_000
 
-PRODUCT_EMBEDDINGS_DDL = """
-CREATE TABLE IF NOT EXISTS product_embeddings (
-    product_id VARCHAR, model VARCHAR, text_hash VARCHAR, template VARCHAR,
-    embedded_at TIMESTAMP, PRIMARY KEY (product_id, model));
-"""
-
 
 @dataclass
 class EmbedReport:
@@ -231,7 +225,6 @@ def embed_products(ws: Workspace, model: str = "default", template: str = DEFAUL
 def _store_mapping(ws: Workspace, mid: str, product_ids: np.ndarray, hashes: np.ndarray,
                    template: str) -> None:
     """Replace the model's product -> text hash rows in one transaction."""
-    ws.ensure(PRODUCT_EMBEDDINGS_DDL)
     mapping = pd.DataFrame({"product_id": product_ids, "text_hash": hashes})
     with ws.transaction() as cur:
         cur.execute("DELETE FROM product_embeddings WHERE model = ?", [mid])

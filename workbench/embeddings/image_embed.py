@@ -34,11 +34,6 @@ from workbench.store import Workspace
 
 CHUNK = 4096
 OK = "ok"
-PRODUCT_IMAGES_DDL = """
-CREATE TABLE IF NOT EXISTS product_images (
-    product_id VARCHAR, model VARCHAR, image VARCHAR, location VARCHAR, image_hash VARCHAR,
-    status VARCHAR, checked_at TIMESTAMP, PRIMARY KEY (product_id, model));
-"""
 
 
 @dataclass
@@ -222,10 +217,6 @@ def embed_product_images(ws: Workspace, model: str = "default", *, images_dir: s
 
 def _store(ws: Workspace, mid: str, status: pd.DataFrame) -> None:
     """Replace the model's rows in ``product_images`` and ``product_embeddings``, in one transaction."""
-    from workbench.embeddings.embed import PRODUCT_EMBEDDINGS_DDL
-
-    ws.ensure(PRODUCT_IMAGES_DDL)
-    ws.ensure(PRODUCT_EMBEDDINGS_DDL)
     with ws.transaction() as cur:
         cur.execute("DELETE FROM product_images WHERE model = ?", [mid])
         cur.execute("DELETE FROM product_embeddings WHERE model = ?", [mid])

@@ -17,10 +17,6 @@ from workbench.embeddings.encoder import model_id
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace
 
-PROJECTION_DDL = """
-CREATE TABLE IF NOT EXISTS projection (
-    product_id VARCHAR, model VARCHAR, x DOUBLE, y DOUBLE, PRIMARY KEY (product_id, model));
-"""
 TRANSFORM_CHUNK = 50_000
 
 
@@ -69,7 +65,6 @@ def project(ws: Workspace, model: str = "default", sample: int = 50_000, seed: i
     t0 = time.perf_counter()
     coords = fit_projection(matrix, sample=sample, seed=seed, n_neighbors=n_neighbors, progress=progress)
     frame = pd.DataFrame({"product_id": ids, "model": mid, "x": coords[:, 0], "y": coords[:, 1]})
-    ws.ensure(PROJECTION_DDL)
     with ws.transaction() as cur:
         cur.execute("DELETE FROM projection WHERE model = ?", [mid])
         cur.register("_projection", frame)

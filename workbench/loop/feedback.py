@@ -22,21 +22,8 @@ import pandas as pd
 
 from workbench.catalog.text import clean_text, normalise_title
 from workbench.errors import WorkbenchError
-from workbench.loop.labels import ensure_ddl, ensure_labels, utc_now
+from workbench.loop.labels import utc_now
 from workbench.store import Workspace
-
-FEEDBACK_DDL = """
-CREATE TABLE IF NOT EXISTS feedback (
-    feedback_id VARCHAR PRIMARY KEY, prediction_id VARCHAR, product_id VARCHAR, received_at TIMESTAMP,
-    key_name VARCHAR, actor VARCHAR, accepted BOOLEAN, category VARCHAR, predicted VARCHAR,
-    run_id VARCHAR, rank INTEGER, imported_at TIMESTAMP);
-"""
-
-
-def ensure_feedback(ws: Workspace) -> None:
-    """Create ``feedback`` (and ``labels``) when missing."""
-    ensure_labels(ws)
-    ensure_ddl(ws, FEEDBACK_DDL)
 
 
 def api_product_id(key_name: str, product_ref: str | None, prediction_id: str) -> str:
@@ -51,7 +38,6 @@ def import_feedback(ws: Workspace, feedback: pd.DataFrame, predictions: pd.DataF
     """Store feedback not stored yet, with its products and ``feedback`` labels, in one
     transaction; ``predictions`` are the logged predictions the feedback names. Returns how
     many feedback rows were new."""
-    ensure_feedback(ws)
     if feedback.empty:
         return 0
     known = set(ws.df("SELECT feedback_id FROM feedback WHERE feedback_id IN (SELECT unnest(?))",
@@ -103,7 +89,6 @@ def import_feedback(ws: Workspace, feedback: pd.DataFrame, predictions: pd.DataF
 
 def imported_until(ws: Workspace) -> datetime | None:
     """The newest feedback time stored (imports re-read the log from a little before it)."""
-    ensure_feedback(ws)
     value = ws.scalar("SELECT max(received_at) FROM feedback")
     return None if value is None else pd.Timestamp(value).to_pydatetime()
 
@@ -111,7 +96,6 @@ def imported_until(ws: Workspace) -> datetime | None:
 def feedback_to_confirm(ws: Workspace) -> pd.DataFrame:
     """Feedback that names a category for a product no reviewer has labelled yet, newest first,
     with the product's title."""
-    ensure_feedback(ws)
     return ws.df(
         "SELECT f.product_id, p.title, f.category, f.predicted, f.accepted, f.actor, f.key_name, f.received_at, "
         "f.run_id FROM feedback f JOIN products p USING (product_id) WHERE f.category IS NOT NULL "

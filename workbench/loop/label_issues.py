@@ -29,15 +29,10 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.loop.labels import ensure_ddl, utc_now
+from workbench.loop.labels import utc_now
 from workbench.runs.records import get_run, load_predictions
 from workbench.store import Workspace
 
-LABEL_ISSUES_DDL = """
-CREATE TABLE IF NOT EXISTS label_issues (
-    run_id VARCHAR, product_id VARCHAR, rank INTEGER, given_leaf VARCHAR, suggested_leaf VARCHAR,
-    score DOUBLE, given_proba DOUBLE, suggested_proba DOUBLE, method VARCHAR, found_at TIMESTAMP);
-"""
 FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given",
            "low_self_confidence", "low_normalized_margin")
 RANKINGS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
@@ -138,11 +133,6 @@ def _batched(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
             batch_size=20000, n_jobs=1, verbose=False))
 
 
-def ensure_label_issues(ws: Workspace) -> None:
-    """Create ``label_issues`` when missing."""
-    ensure_ddl(ws, LABEL_ISSUES_DDL)
-
-
 def run_parts(ws: Workspace, run_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(product_ids, given leaves, proba, classes)`` of every stored part of a run (a k-fold
     run's ``test`` part covers every labelled product; a plain run's valid and test parts are
@@ -186,7 +176,6 @@ def find_label_issues(ws: Workspace, *, run_id: str | None = None, model: str = 
               else f"cleanlab {filter_by}") + f", ranked by {rank_by}"
     issues = ranked.assign(product_id=ids[ranked["row"].to_numpy()], rank=np.arange(1, len(ranked) + 1),
                            run_id=run_id, method=method, found_at=utc_now())
-    ensure_label_issues(ws)
     with ws.transaction() as cur:
         cur.execute("DELETE FROM label_issues WHERE run_id = ?", [run_id])
         cur.register("_issues", issues.drop(columns="row"))
@@ -198,14 +187,12 @@ def find_label_issues(ws: Workspace, *, run_id: str | None = None, model: str = 
 
 def latest_issues_run(ws: Workspace) -> str | None:
     """The run of the newest label-issues scan, or ``None``."""
-    ensure_label_issues(ws)
     return ws.scalar("SELECT run_id FROM label_issues ORDER BY found_at DESC, run_id DESC LIMIT 1")
 
 
 def stored_issues(ws: Workspace, run_id: str | None = None) -> pd.DataFrame:
     """The stored issues of a scan (default: the newest), most suspect first, with titles and
     each product's current label and its source."""
-    ensure_label_issues(ws)
     run_id = run_id or latest_issues_run(ws)
     if run_id is None:
         return ws.df("SELECT * FROM label_issues WHERE false")

@@ -32,59 +32,10 @@ SOURCES = ("catalog", "human", "model", "feedback")
 TRAINABLE_SOURCES = ("catalog", "human")
 PRECEDENCE = {"human": 3, "catalog": 2, "model": 1}
 
-LABELS_DDL = """
-CREATE SEQUENCE IF NOT EXISTS labels_seq;
-CREATE TABLE IF NOT EXISTS labels (
-    label_id BIGINT DEFAULT nextval('labels_seq'), product_id VARCHAR, leaf VARCHAR,
-    source VARCHAR CHECK (source IN ('catalog', 'human', 'model', 'feedback')), actor VARCHAR,
-    created_at TIMESTAMP, reason VARCHAR, run_id VARCHAR, review_id BIGINT,
-    retracted BOOLEAN DEFAULT FALSE);
-"""
-
 
 def utc_now() -> datetime:
     """The current UTC time without a timezone (how the store keeps timestamps)."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-_ENSURED: set[tuple[str, str]] = set()
-
-
-def ensure_ddl(ws: Workspace, ddl: str) -> None:
-    """Run a module's ``CREATE ... IF NOT EXISTS`` statements once per workspace and process
-    (pages call this on every render; each call would otherwise take the write lock)."""
-    key = (str(ws.db_path), ddl)
-    if key not in _ENSURED:
-        ws.ensure(ddl)
-        if not getattr(ws, "read_only", False):
-            _ENSURED.add(key)
-
-
-def ensure_labels(ws: Workspace) -> None:
-    """Create the ``labels`` table when missing (and let an older one take ``feedback`` labels)."""
-    key = (str(ws.db_path), LABELS_DDL)
-    if key in _ENSURED or getattr(ws, "read_only", False):
-        return
-    ws.ensure(LABELS_DDL)
-    _allow_feedback_source(ws)
-    _ENSURED.add(key)
-
-
-def _allow_feedback_source(ws: Workspace) -> None:
-    """Workspaces made before feedback labels existed check ``source`` against three values;
-    DuckDB cannot alter a CHECK constraint, so the table is rebuilt once, in one transaction."""
-    checks = ws.df("SELECT expression FROM duckdb_constraints() WHERE table_name = 'labels' "
-                   "AND constraint_type = 'CHECK'")["expression"].astype(str)
-    if checks.str.contains("feedback").any():
-        return
-    columns = ", ".join(ws.df("SELECT column_name FROM information_schema.columns WHERE table_name = 'labels' "
-                              "ORDER BY ordinal_position")["column_name"])
-    ddl = LABELS_DDL.split(";", 1)[1].replace("CREATE TABLE IF NOT EXISTS labels", "CREATE TABLE labels_v2")
-    with ws.transaction() as cur:
-        cur.execute(ddl)
-        cur.execute(f"INSERT INTO labels_v2 ({columns}) SELECT {columns} FROM labels")  # names from the catalog
-        cur.execute("DROP TABLE labels")
-        cur.execute("ALTER TABLE labels_v2 RENAME TO labels")
 
 
 def record_model_labels(cur: duckdb.DuckDBPyConnection, frame: pd.DataFrame, *, run_id: str,
@@ -178,7 +129,6 @@ def sync_product(cur: duckdb.DuckDBPyConnection, product_id: str) -> None:
 
 def label_history(ws: Workspace, product_id: str | None = None) -> pd.DataFrame:
     """Every label given (of one product when ``product_id`` is given), oldest first."""
-    ensure_labels(ws)
     sql = "SELECT * FROM labels"
     params: list = []
     if product_id is not None:
@@ -189,7 +139,6 @@ def label_history(ws: Workspace, product_id: str | None = None) -> pd.DataFrame:
 
 def current_labels(ws: Workspace, sources: Sequence[str] | None = None) -> pd.DataFrame:
     """Labelled products with their current leaf, source, and when that label was given."""
-    ensure_labels(ws)
     sql = ("SELECT p.product_id, p.leaf, p.label_source AS source, "
            "coalesce(l.created_at, p.ingested_at) AS labelled_at FROM products p "
            "LEFT JOIN (SELECT product_id, source, max(created_at) AS created_at FROM labels "

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.loop.reviews import ensure_reviews
 from workbench.loop.shelving import to_date
 from workbench.store import Workspace
 
@@ -45,7 +44,6 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
 def random_sample_reviews(ws: Workspace) -> pd.DataFrame:
     """The standing review of every reviewed random-sample item (newest review per item), with
     ``correct`` (the reviewer kept the prediction) and whether the item had been shelved."""
-    ensure_reviews(ws)
     frame = ws.df(
         "SELECT q.queue_date, q.product_id, q.predicted_leaf, r.final_leaf, r.reviewer, r.reviewed_at, "
         "r.final_leaf = q.predicted_leaf AS correct, c.decision = 'shelved' AS shelved "

@@ -16,7 +16,7 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.loop.labels import utc_now
-from workbench.loop.review_queue import DASHBOARD, filter_sql, ensure_queue
+from workbench.loop.review_queue import DASHBOARD, filter_sql
 from workbench.loop.shelving import to_date
 from workbench.store import Workspace
 
@@ -36,7 +36,6 @@ def send_to_queue(ws: Workspace, product_ids: Sequence[str], *, by: str, run_id:
     ids = list(dict.fromkeys(str(p) for p in product_ids))
     if not ids:
         raise WorkbenchError("no products to send; select some rows of the table first")
-    ensure_queue(ws)
     day = to_date(queue_date) or utc_now().date()
     known = ws.df("SELECT product_id, leaf FROM products WHERE product_id IN (SELECT unnest(?))", [ids])
     missing = sorted(set(ids) - set(known["product_id"]))
@@ -92,7 +91,6 @@ def claim_many(ws: Workspace, queue_date: str | date, product_ids: Sequence[str]
     """Claim several pending items at once (a bulk review grid): those nobody else holds (claims
     older than ``stale_after`` seconds lapse); the claimant's other claims are released.
     Returns the ids claimed."""
-    ensure_queue(ws)
     day = to_date(queue_date)
     now = utc_now()
     stale = now - timedelta(seconds=stale_after)
@@ -114,7 +112,6 @@ def pending_by_category(ws: Workspace, queue_date: str | date, *, claimant: str 
     """Pending items nobody else holds, one row each (``product_id, predicted_leaf, proba, rank,
     title``), for the bulk grid; most frequent predicted leaf first. ``reason`` and ``category``
     filter as on the review page (one reason; predicted under one category)."""
-    ensure_queue(ws)
     stale = utc_now() - timedelta(seconds=stale_after)
     where, params = filter_sql(reason, category, "q")
     frame = ws.df("SELECT q.product_id, q.predicted_leaf, q.proba, q.rank, p.title FROM review_queue q "

@@ -12,13 +12,8 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from workbench.loop.labels import TRAINABLE_SOURCES, ensure_ddl, refresh_taxonomy_and_splits, retraining_frame
+from workbench.loop.labels import TRAINABLE_SOURCES, refresh_taxonomy_and_splits, retraining_frame
 from workbench.store import Workspace
-
-TRAINING_SETS_DDL = """
-CREATE TABLE IF NOT EXISTS training_sets (
-    run_id VARCHAR, product_id VARCHAR, part VARCHAR, leaf VARCHAR, label_source VARCHAR);
-"""
 
 
 def retrain(ws: Workspace, models: Sequence[str] = ("tfidf",), split: str = "grouped",
@@ -35,7 +30,6 @@ def retrain(ws: Workspace, models: Sequence[str] = ("tfidf",), split: str = "gro
         train = stratified_sample(frame[frame["part"] == "train"], sample, seed)
         frame = pd.concat([train, frame[frame["part"] != "train"]], ignore_index=True)
     rows = frame[["product_id", "part", "leaf", "label_source"]]
-    ensure_ddl(ws, TRAINING_SETS_DDL)
     with ws.transaction() as cur:
         for run_id in run_ids:
             cur.register("_set", rows.assign(run_id=run_id))
@@ -46,5 +40,4 @@ def retrain(ws: Workspace, models: Sequence[str] = ("tfidf",), split: str = "gro
 
 def training_set(ws: Workspace, run_id: str) -> pd.DataFrame:
     """The products (with part, leaf and label source) a retrained run learned from and was tested on."""
-    ensure_ddl(ws, TRAINING_SETS_DDL)
     return ws.df("SELECT * FROM training_sets WHERE run_id = ? ORDER BY part, product_id", [run_id])

@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.loop.labels import ensure_ddl, utc_now
-from workbench.loop.shelving import batch_dates, ensure_tables, latest_classifications, predict_products, to_date
+from workbench.loop.labels import utc_now
+from workbench.loop.shelving import batch_dates, latest_classifications, predict_products, to_date
 from workbench.runs.selection import ranked_runs
 from workbench.store import Workspace
 
@@ -40,13 +40,6 @@ REASONS = ("random", "disagree", "uncertain", "suspect")
 DASHBOARD = "dashboard"
 ALL_REASONS = (*REASONS, DASHBOARD)
 UNCERTAINTY = ("top1", "margin")
-
-QUEUE_DDL = """
-CREATE TABLE IF NOT EXISTS review_queue (
-    queue_date DATE, product_id VARCHAR, reason VARCHAR, rank INTEGER,
-    status VARCHAR DEFAULT 'pending', run_id VARCHAR, predicted_leaf VARCHAR, proba DOUBLE,
-    in_random BOOLEAN, detail JSON, claimed_by VARCHAR, claimed_at TIMESTAMP, built_at TIMESTAMP);
-"""
 
 
 @dataclass
@@ -74,12 +67,6 @@ class QueueSummary:
             lines.append(f"  {self.kept_reviewed} items already reviewed were kept")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
-
-
-def ensure_queue(ws: Workspace) -> None:
-    """Create ``review_queue`` (and the tables it reads) when missing."""
-    ensure_tables(ws)
-    ensure_ddl(ws, QUEUE_DDL)
 
 
 def random_sample(product_ids: Sequence[str], n: int, *, seed: int, queue_date: date) -> list[str]:
@@ -177,7 +164,6 @@ def build_queue(ws: Workspace, queue_date: str | date | None = None, *, n_random
     ``issues_run`` (default: the newest scan); a queue of suspects alone needs no classified
     batch (its date defaults to today). Items already reviewed are kept as they are.
     """
-    ensure_queue(ws)
     for name, value in (("random", n_random), ("uncertain", n_uncertain), ("disagree", n_disagree),
                         ("suspect", n_suspect)):
         if int(value) < 0:
@@ -256,14 +242,12 @@ def _newest_batch(ws: Workspace) -> date:
 
 def queue_dates(ws: Workspace) -> list[date]:
     """Dates that have a review queue, newest first."""
-    ensure_queue(ws)
     frame = ws.df("SELECT DISTINCT queue_date FROM review_queue ORDER BY queue_date DESC")
     return [to_date(d) for d in frame["queue_date"]]
 
 
 def queue_items(ws: Workspace, queue_date: str | date | None = None, status: str | None = None) -> pd.DataFrame:
     """The items of a day's queue (default: the newest queue), in review order, with titles."""
-    ensure_queue(ws)
     dates = queue_dates(ws)
     day = to_date(queue_date) or (dates[0] if dates else None)
     if day is None:
@@ -306,7 +290,6 @@ def claim_next(ws: Workspace, queue_date: str | date, claimant: str, *, stale_af
     """Claim the first pending item nobody else holds (claims older than ``stale_after`` seconds
     lapse); the claimant's previous claim is released. ``reason`` / ``category`` keep only items
     of that reason / predicted under that category. Returns the queue row, or ``None``."""
-    ensure_queue(ws)
     day = to_date(queue_date)
     now = utc_now()
     stale = now - timedelta(seconds=stale_after)
@@ -331,7 +314,6 @@ def peek_next(ws: Workspace, queue_date: str | date, *, stale_after: float = 600
               skip: Sequence[str] = (), reason: str | None = None, category: str | None = None) -> dict | None:
     """The item :func:`claim_next` would hand out, without claiming it: what a viewer, who may
     look but not review, is shown (it stays free for the reviewers)."""
-    ensure_queue(ws)
     stale = utc_now() - timedelta(seconds=stale_after)
     where, params = filter_sql(reason, category)
     item = ws.df("SELECT * FROM review_queue WHERE queue_date = ? AND status = 'pending' "
@@ -342,7 +324,6 @@ def peek_next(ws: Workspace, queue_date: str | date, *, stale_after: float = 600
 
 def release_claims(ws: Workspace, claimant: str) -> None:
     """Give back whatever a claimant holds (a closed browser session)."""
-    ensure_queue(ws)
     with ws.transaction() as cur:
         cur.execute("UPDATE review_queue SET claimed_by = NULL, claimed_at = NULL WHERE claimed_by = ?",
                     [claimant])
@@ -350,7 +331,6 @@ def release_claims(ws: Workspace, claimant: str) -> None:
 
 def claim(ws: Workspace, queue_date: str | date, product_id: str, claimant: str) -> dict | None:
     """Claim one given pending item (e.g. the one an undo put back); ``None`` if it is not pending."""
-    ensure_queue(ws)
     day = to_date(queue_date)
     with ws.transaction() as cur:
         cur.execute("UPDATE review_queue SET claimed_by = NULL, claimed_at = NULL WHERE claimed_by = ?",

@@ -16,20 +16,10 @@ from datetime import date, datetime
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.loop.labels import ensure_ddl, ensure_labels, retract_review_label, set_human_label, utc_now
+from workbench.loop.labels import retract_review_label, set_human_label, utc_now
 from workbench.catalog.relabel import load_taxonomy
-from workbench.loop.review_queue import ensure_queue
 from workbench.loop.shelving import to_date
 from workbench.store import Workspace
-
-REVIEWS_DDL = """
-CREATE SEQUENCE IF NOT EXISTS reviews_seq;
-CREATE TABLE IF NOT EXISTS reviews (
-    review_id BIGINT DEFAULT nextval('reviews_seq'), product_id VARCHAR, queue_date DATE,
-    reason VARCHAR, decision VARCHAR CHECK (decision IN ('accept', 'correct')),
-    predicted_leaf VARCHAR, final_leaf VARCHAR, reviewer VARCHAR, reviewed_at TIMESTAMP,
-    undone BOOLEAN DEFAULT FALSE, undone_at TIMESTAMP, run_id VARCHAR);
-"""
 
 
 @dataclass
@@ -48,13 +38,6 @@ class Review:
     undone: bool = False
 
 
-def ensure_reviews(ws: Workspace) -> None:
-    """Create ``reviews`` (and the tables it writes to) when missing."""
-    ensure_queue(ws)
-    ensure_labels(ws)
-    ensure_ddl(ws, REVIEWS_DDL)
-
-
 def _leaves(ws: Workspace) -> set[str]:
     return set(load_taxonomy(ws).leaves)
 
@@ -63,7 +46,6 @@ def submit_review(ws: Workspace, product_id: str, *, reviewer: str, final_leaf: 
                   queue_date: str | date | None = None) -> Review:
     """Save a decision on a product: ``final_leaf=None`` accepts the predicted leaf, any other
     leaf of the taxonomy corrects it. Committed before returning."""
-    ensure_reviews(ws)
     reviewer = str(reviewer or "").strip()
     if not reviewer:
         raise WorkbenchError("a review needs the reviewer's name; log in or pass reviewer=")
@@ -107,7 +89,6 @@ def undo_last(ws: Workspace, reviewer: str) -> Review | None:
     Its label is retracted (the product's previous label is current again) and its queue item
     is pending again, unless another review of it still stands.
     """
-    ensure_reviews(ws)
     with ws.transaction() as cur:
         row = cur.execute(
             "SELECT review_id, product_id, queue_date, reason, decision, predicted_leaf, final_leaf, "
@@ -132,7 +113,6 @@ def undo_last(ws: Workspace, reviewer: str) -> Review | None:
 def list_reviews(ws: Workspace, *, reviewer: str | None = None, include_undone: bool = False,
                  queue_date: str | date | None = None) -> pd.DataFrame:
     """Saved reviews, newest first, with product titles."""
-    ensure_reviews(ws)
     sql = ("SELECT r.*, p.title FROM reviews r LEFT JOIN products p USING (product_id) WHERE true")
     params: list = []
     if not include_undone:

@@ -25,7 +25,7 @@ import pandas as pd
 from workbench.errors import WorkbenchError
 from workbench.evaluate.shelving import shelving_preview
 from workbench.catalog.ingest import IngestOptions, IngestSummary, ingest_file
-from workbench.loop.labels import ensure_ddl, ensure_labels, record_model_labels, unshelve, utc_now
+from workbench.loop.labels import record_model_labels, unshelve, utc_now
 from workbench.catalog.mapping import ColumnMapping, recipe
 from workbench.catalog.reader import read_catalog
 from workbench.catalog.people_csv import write_people_csv
@@ -41,12 +41,6 @@ if TYPE_CHECKING:  # the model families import torch: loaded when a model is, no
 
 TOP_N = 5
 
-CLASSIFICATIONS_DDL = """
-CREATE TABLE IF NOT EXISTS classifications (
-    product_id VARCHAR, run_id VARCHAR, leaf VARCHAR, proba DOUBLE, margin DOUBLE, top5 JSON,
-    decision VARCHAR CHECK (decision IN ('shelved', 'review')), threshold DOUBLE,
-    classified_at TIMESTAMP, batch_date DATE);
-"""
 
 _MODELS: dict[tuple[str, float], CategoryClassifier] = {}
 _MODELS_LOCK = threading.Lock()
@@ -75,12 +69,6 @@ class ClassifySummary:
         lines.append(f"classified {self.classified:,} products with run {self.run_id} (batch {self.batch_date}): "
                      f"{self.shelved:,} shelved, {self.review:,} sent to review ({rule})")
         return "\n".join(lines)
-
-
-def ensure_tables(ws: Workspace) -> None:
-    """Create ``classifications`` and ``labels`` when missing."""
-    ensure_ddl(ws, CLASSIFICATIONS_DDL)
-    ensure_labels(ws)
 
 
 def model_dir(ws: Workspace, run_id: str) -> Path:
@@ -227,7 +215,6 @@ def classify_products(ws: Workspace, product_ids: Sequence[str], *, run_id: str 
     human label keep it; the decision is still recorded. ``rows_for`` computes the rows (default
     :func:`local_rows`).
     """
-    ensure_tables(ws)
     run_id = run_id or default_run(ws)
     thr, over = resolve_thresholds(ws, threshold, overrides)
     now = utc_now()
@@ -313,17 +300,16 @@ def reject_reasons_text(ws: Workspace, summary: IngestSummary, top: int = 3) -> 
 
 def ingested_ids(ws: Workspace, fingerprint: str) -> list[str]:
     """Ids of the products an ingest (by its fingerprint) accepted."""
-    row = ws.cursor().execute("SELECT path, ingested_at FROM sources WHERE fingerprint = ?",
-                              [fingerprint]).fetchone()
-    if row is None:
+    found = ws.rows("SELECT path, ingested_at FROM sources WHERE fingerprint = ?", [fingerprint])
+    if not found:
         return []
+    row = found[0]
     return ws.df("SELECT product_id FROM products WHERE ingested_at = ? AND starts_with(source, ?) "
                  "ORDER BY product_id", [row[1], Path(row[0]).name])["product_id"].tolist()
 
 
 def latest_classifications(ws: Workspace, batch_date: date | None = None) -> pd.DataFrame:
     """The newest classification of each product (of one batch date when given)."""
-    ensure_tables(ws)
     sql = ("SELECT * FROM classifications QUALIFY row_number() OVER "
            "(PARTITION BY product_id ORDER BY classified_at DESC, run_id DESC) = 1")
     if batch_date is not None:
@@ -335,7 +321,6 @@ def latest_classifications(ws: Workspace, batch_date: date | None = None) -> pd.
 def shelf(ws: Workspace) -> pd.DataFrame:
     """Classified products that are on the shelf now (model label, or a reviewer's), with the
     full path of their category at every level."""
-    ensure_tables(ws)
     frame = ws.df(
         "SELECT p.product_id, p.title, p.brand, p.leaf, p.label_source AS source, c.run_id, "
         "c.proba AS confidence, c.classified_at FROM products p JOIN ("
@@ -367,7 +352,6 @@ def export_shelved(ws: Workspace, out: str | Path) -> int:
 
 def batch_dates(ws: Workspace) -> list[date]:
     """Dates with classified products, newest first."""
-    ensure_tables(ws)
     frame = ws.df("SELECT DISTINCT batch_date FROM classifications ORDER BY batch_date DESC")
     return [to_date(d) for d in frame["batch_date"]]
 

@@ -21,17 +21,6 @@ from workbench.errors import WorkbenchError
 from workbench.evaluate.shelving import check_threshold
 from workbench.store import Workspace
 
-THRESHOLDS_DDL = """
-CREATE TABLE IF NOT EXISTS thresholds (
-    scope VARCHAR CHECK (scope IN ('global', 'category')), node VARCHAR, threshold DOUBLE,
-    published_by VARCHAR, published_at TIMESTAMP);
-CREATE TABLE IF NOT EXISTS threshold_history (
-    version INTEGER, scope VARCHAR, node VARCHAR, threshold DOUBLE,
-    published_by VARCHAR, published_at TIMESTAMP);
-ALTER TABLE thresholds ADD COLUMN IF NOT EXISTS run_id VARCHAR;
-ALTER TABLE threshold_history ADD COLUMN IF NOT EXISTS run_id VARCHAR;
-"""
-
 
 def _known_nodes(ws: Workspace) -> set[str] | None:
     nodes = ws.df("SELECT node_id FROM categories")["node_id"]
@@ -53,7 +42,6 @@ def publish_thresholds(ws: Workspace, global_threshold: float, overrides: Mappin
                                  "use a node id from the categories table")
         rows.append(("category", str(node), check_threshold(value, f"threshold for {node!r}")))
     now = datetime.now(timezone.utc)
-    ws.ensure(THRESHOLDS_DDL)
     with ws.transaction() as cur:
         cur.execute("DELETE FROM thresholds")
         cur.executemany("INSERT INTO thresholds (scope, node, threshold, published_by, published_at, run_id) "
@@ -100,5 +88,4 @@ def threshold_run_warning(ws: Workspace, run_id: str | None) -> str | None:
 
 def threshold_history(ws: Workspace) -> pd.DataFrame:
     """Every published set, newest version first (a DataFrame)."""
-    ws.ensure(THRESHOLDS_DDL)
     return ws.df("SELECT * FROM threshold_history ORDER BY version DESC, scope DESC, node")

@@ -22,40 +22,6 @@ import pandas as pd
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace
 
-EVAL_DDL = """
-CREATE TABLE IF NOT EXISTS evaluations (
-    run_id VARCHAR, part VARCHAR, metrics JSON, evaluated_at TIMESTAMP, PRIMARY KEY (run_id, part));
-CREATE TABLE IF NOT EXISTS eval_curve (
-    run_id VARCHAR, part VARCHAR, threshold DOUBLE, coverage DOUBLE, accuracy DOUBLE, n_covered BIGINT);
-CREATE TABLE IF NOT EXISTS eval_per_leaf (
-    run_id VARCHAR, part VARCHAR, leaf VARCHAR, precision DOUBLE, recall DOUBLE, f1 DOUBLE,
-    support BIGINT, n_predicted BIGINT);
-CREATE TABLE IF NOT EXISTS eval_severity (
-    run_id VARCHAR, part VARCHAR, distance INTEGER, share DOUBLE, n BIGINT);
-CREATE TABLE IF NOT EXISTS eval_calibration (
-    run_id VARCHAR, part VARCHAR, bin INTEGER, lower DOUBLE, upper DOUBLE, mean_confidence DOUBLE,
-    accuracy DOUBLE, count BIGINT);
-CREATE TABLE IF NOT EXISTS eval_level_accuracy (
-    run_id VARCHAR, part VARCHAR, level INTEGER, level_name VARCHAR, accuracy DOUBLE, n BIGINT,
-    precision_macro DOUBLE, recall_macro DOUBLE, f1_macro DOUBLE,
-    precision_micro DOUBLE, recall_micro DOUBLE, f1_micro DOUBLE);
-CREATE TABLE IF NOT EXISTS eval_per_node (
-    run_id VARCHAR, part VARCHAR, level INTEGER, node VARCHAR, precision DOUBLE, recall DOUBLE,
-    f1 DOUBLE, support BIGINT, n_predicted BIGINT);
-CREATE TABLE IF NOT EXISTS eval_confusion (
-    run_id VARCHAR, part VARCHAR, true_leaf VARCHAR, predicted_leaf VARCHAR, n BIGINT);
-CREATE TABLE IF NOT EXISTS eval_worst_errors (
-    run_id VARCHAR, part VARCHAR, product_id VARCHAR, true_leaf VARCHAR, predicted_leaf VARCHAR,
-    confidence DOUBLE, distance INTEGER);
-CREATE TABLE IF NOT EXISTS eval_category_thresholds (
-    run_id VARCHAR, part VARCHAR, target DOUBLE, "by" VARCHAR, node VARCHAR, support BIGINT,
-    threshold DOUBLE, source VARCHAR, coverage DOUBLE, accuracy DOUBLE, n_covered BIGINT);
-"""
-
-#: columns added after the first release, for workspaces whose tables predate them
-EVAL_MIGRATIONS = "".join(
-    f"ALTER TABLE eval_level_accuracy ADD COLUMN IF NOT EXISTS {c} DOUBLE;\n"
-    for c in ("precision_macro", "recall_macro", "f1_macro", "precision_micro", "recall_micro", "f1_micro"))
 
 # table -> its columns after (run_id, part), in the frames' and the DDL's order
 EVAL_COLUMNS: dict[str, list[str]] = {
@@ -82,7 +48,6 @@ def evaluation_part(part: str, decision: str = "argmax") -> str:
 def store_evaluation(ws: Workspace, run_id: str, part: str, metrics: dict[str, Any],
                      tables: dict[str, pd.DataFrame]) -> None:
     """Replace the stored evaluation of ``(run_id, part)`` in one transaction."""
-    ws.ensure(EVAL_DDL + EVAL_MIGRATIONS)
     with ws.transaction() as cur:
         for table in ["evaluations", *EVAL_COLUMNS]:
             cur.execute(f"DELETE FROM {table} WHERE run_id = ? AND part = ?", [run_id, part])
@@ -117,6 +82,7 @@ def stored_table(ws: Workspace, table: str, run_ids: Sequence[str] | None = None
         raise WorkbenchError(f"unknown evaluation table {table!r}; one of {', '.join(EVAL_COLUMNS)}")
     if not ws.has_table(table):
         raise WorkbenchError(f"no {table} in {ws.path} yet; run `workbench evaluate --all` first")
-    sql = (f"SELECT t.*, r.model FROM {table} t JOIN runs r USING (run_id) WHERE t.part = ?"  # fixed names
+    sql = (f"SELECT t.*, r.model FROM {table} t JOIN runs r USING (run_id) WHERE t.part = ? "  # fixed names
+           "AND coalesce(r.complete, TRUE)"
            + (" AND t.run_id IN (SELECT unnest(?))" if run_ids else "") + " ORDER BY r.started_at, t.run_id")
     return ws.df(sql, [part, list(run_ids)] if run_ids else [part])

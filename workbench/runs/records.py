@@ -10,6 +10,7 @@ Layout of one run's artifacts, under ``<workspace>/artifacts/runs/<run_id>/``:
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -23,17 +24,6 @@ from workbench.errors import WorkbenchError
 from workbench.store import Workspace
 
 TOP_K = 10
-
-RUNS_DDL = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id VARCHAR PRIMARY KEY, model VARCHAR, split VARCHAR, department VARCHAR,
-    params JSON, data_fingerprint VARCHAR, split_fingerprint VARCHAR, sample BIGINT,
-    started_at TIMESTAMP, train_seconds DOUBLE, peak_memory_mb DOUBLE, metrics JSON,
-    artifact_dir VARCHAR, parent_run VARCHAR, label_sources VARCHAR);
-CREATE TABLE IF NOT EXISTS predictions (
-    run_id VARCHAR, part VARCHAR, product_id VARCHAR, true_leaf VARCHAR,
-    rank INTEGER, leaf VARCHAR, proba DOUBLE);
-"""
 
 
 @dataclass
@@ -81,13 +71,16 @@ def record_run(ws: Workspace, *, run_id: str, model: str, split: str, params: di
                parts: dict[str, tuple[Sequence[str], Sequence[str], np.ndarray]],
                department: str | None = None, sample: int | None = None,
                parent_run: str | None = None, label_sources: str = "catalog",
-               started_at: datetime | None = None) -> str:
+               started_at: datetime | None = None, complete: bool = True) -> str:
     """Store a finished run: its row, its top-k predictions and its probability matrices.
 
+    The row is written first (not yet complete), the predictions in short chunks, and with
+    ``complete`` the run is marked complete in a last transaction; ``complete=False`` leaves that
+    to the caller (``train`` evaluates the run first, see :func:`mark_complete`).
+
     ``parts`` maps ``"valid"``/``"test"`` to ``(product_ids, true_leaves, proba)``. Files are
-    written first, then the rows in one transaction, so a failure leaves no half-recorded run.
+    written first; a run killed before its last transaction is never shown (``list_runs``).
     """
-    ws.ensure(RUNS_DDL)
     folder = run_dir(ws, run_id)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "classes.json").write_text(json.dumps([str(c) for c in classes]))
@@ -104,22 +97,64 @@ def record_run(ws: Workspace, *, run_id: str, model: str, split: str, params: di
     preds = pd.concat(frames, ignore_index=True) if frames else None
     with ws.transaction() as cur:
         cur.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs (run_id, model, split, department, params, data_fingerprint, split_fingerprint, "
+            "sample, started_at, train_seconds, peak_memory_mb, metrics, artifact_dir, parent_run, "
+            "label_sources, complete) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE)",
             [run_id, model, split, department, json.dumps(params, default=str), data_fingerprint,
              split_fingerprint, sample, started_at or datetime.now(timezone.utc), train_seconds,
              peak_memory_mb, json.dumps(metrics, default=float), str(folder), parent_run,
              label_sources])
-        if preds is not None:
-            cur.register("_preds", preds)
-            cur.execute("INSERT INTO predictions SELECT * FROM _preds")
-            cur.unregister("_preds")
+    if preds is not None:
+        write_in_chunks(ws, "predictions", preds)
+    if complete:
+        mark_complete(ws, run_id)
     return run_id
 
 
-def list_runs(ws: Workspace) -> pd.DataFrame:
-    """All recorded runs, oldest first, with ``params`` and ``metrics`` decoded."""
-    ws.ensure(RUNS_DDL)
-    runs = ws.df("SELECT * FROM runs ORDER BY started_at, run_id")
+#: seconds one chunk of a long write may hold the workspace (others wait that long at most)
+CHUNK_SECONDS = 0.2
+
+
+def write_in_chunks(ws: Workspace, table: str, frame: pd.DataFrame, first_chunk: int = 20_000) -> None:
+    """Append ``frame`` to ``table`` in short transactions of about :data:`CHUNK_SECONDS` each,
+    so that nobody waits for the whole write (the rows count once the caller marks them complete)."""
+    start, size = 0, first_chunk
+    while start < len(frame):
+        chunk = frame.iloc[start:start + size]
+        t0 = time.perf_counter()
+        with ws.transaction() as cur:
+            cur.register("_chunk", chunk)
+            cur.execute(f"INSERT INTO {table} SELECT * FROM _chunk")  # table: a caller's constant
+            cur.unregister("_chunk")
+        seconds = time.perf_counter() - t0
+        start += len(chunk)
+        size = int(min(max(size * CHUNK_SECONDS / max(seconds, 1e-3), 1_000), size * 4))
+
+
+def mark_complete(ws: Workspace, run_id: str) -> None:
+    """The run's last transaction: from now on pages, pickers and comparisons show it."""
+    with ws.transaction() as cur:
+        cur.execute("UPDATE runs SET complete = TRUE WHERE run_id = ?", [run_id])
+
+
+def discard_incomplete(ws: Workspace, older_than_hours: float = 24.0) -> int:
+    """Remove the rows of runs that never completed (a killed ``train``) and are older than
+    ``older_than_hours``; returns how many runs were removed."""
+    stale = ws.df("SELECT run_id FROM runs WHERE NOT coalesce(complete, TRUE) "
+                  "AND started_at < now()::TIMESTAMP - to_hours(CAST(? AS BIGINT))",
+                  [int(older_than_hours)])["run_id"].tolist()
+    for run_id in stale:
+        with ws.transaction() as cur:
+            cur.execute("DELETE FROM predictions WHERE run_id = ?", [run_id])
+            cur.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
+    return len(stale)
+
+
+def list_runs(ws: Workspace, include_incomplete: bool = False) -> pd.DataFrame:
+    """All complete runs (trained, recorded and evaluated), oldest first, with ``params`` and
+    ``metrics`` decoded; ``include_incomplete`` adds runs still being written (or killed)."""
+    runs = ws.df("SELECT * FROM runs" + ("" if include_incomplete else " WHERE coalesce(complete, TRUE)")
+                 + " ORDER BY started_at, run_id")
     for col in ("params", "metrics"):
         runs[col] = runs[col].map(lambda v: json.loads(v) if isinstance(v, str) else (v or {}))
     return runs
@@ -139,8 +174,8 @@ def select_runs(ws: Workspace, run_ids: Sequence[str] | None = None, split: str 
 
 
 def get_run(ws: Workspace, run_id: str) -> dict[str, Any]:
-    """One run as a dict; a clear error names the known runs when the id is wrong."""
-    runs = list_runs(ws)
+    """One run as a dict (complete or not); a clear error names the known runs when the id is wrong."""
+    runs = list_runs(ws, include_incomplete=True)
     hit = runs[runs["run_id"] == run_id]
     if hit.empty:
         known = ", ".join(runs["run_id"].tail(5)) or "none yet (run `workbench train`)"

@@ -26,15 +26,6 @@ from workbench.runs.records import get_run, load_predictions, run_dir
 from workbench.runs.selection import default_run
 from workbench.store import Workspace
 
-REGISTRY_DDL = """
-CREATE SEQUENCE IF NOT EXISTS serving_events_seq;
-CREATE TABLE IF NOT EXISTS serving_events (
-    event_id BIGINT DEFAULT nextval('serving_events_seq'),
-    event VARCHAR CHECK (event IN ('promote', 'refuse', 'shadow', 'shadow_off')),
-    run_id VARCHAR, previous_run_id VARCHAR, valid_accuracy DOUBLE, previous_valid_accuracy DOUBLE,
-    n_compared BIGINT, min_accuracy DOUBLE, forced BOOLEAN, reasons JSON, note VARCHAR,
-    actor VARCHAR, event_at TIMESTAMP);
-"""
 
 #: the minimum validation accuracy of a promoted run until one is configured
 DEFAULT_MIN_ACCURACY = 0.8
@@ -95,13 +86,7 @@ class GateResult:
         return head + ": refused (" + "; ".join(self.reasons) + ")"
 
 
-def ensure_registry(ws: Workspace) -> None:
-    """Create ``serving_events`` when missing."""
-    ws.ensure(REGISTRY_DDL)
-
-
 def _events(ws: Workspace) -> pd.DataFrame:
-    ensure_registry(ws)
     if not ws.has_table("serving_events"):  # a read-only workspace made before the registry
         return pd.DataFrame(columns=["event_id", "event", "run_id", "forced", "actor", "event_at"])
     return ws.df("SELECT * FROM serving_events ORDER BY event_at, event_id")
@@ -234,7 +219,6 @@ def check_promotion(ws: Workspace, run_id: str, *, minimum: float | None = None)
 
 def _record(ws: Workspace, event: str, run_id: str | None, *, gate: GateResult | None = None,
             previous: str | None = None, forced: bool = False, note: str | None = None, by: str) -> None:
-    ensure_registry(ws)
     at = datetime.now(timezone.utc).replace(tzinfo=None)
     values = [event, run_id, previous if gate is None else gate.serving_run_id,
               None if gate is None else gate.valid_accuracy,

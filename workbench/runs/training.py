@@ -27,7 +27,7 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.models.base import CategoryClassifier, model_class
-from workbench.runs.records import record_run, run_dir, new_run_id
+from workbench.runs.records import mark_complete, record_run, run_dir, new_run_id
 from workbench.store import Workspace
 from workbench.catalog.taxonomy import Taxonomy
 
@@ -243,7 +243,12 @@ def train_one(ws: Workspace, kind: str, frame: pd.DataFrame, taxonomy: Taxonomy,
     record_run(ws, run_id=run_id, model=kind, split=split, params=recorded, metrics=summary,
                train_seconds=seconds, peak_memory_mb=memory.peak_mb, data_fingerprint=data_fp,
                split_fingerprint=split_fp, classes=classes, parts=parts, department=department,
-               sample=sample, label_sources=",".join(label_sources), started_at=started)
+               sample=sample, label_sources=",".join(label_sources), started_at=started, complete=False)
+    if "test" in parts:
+        from workbench.runs.evaluation import evaluate_run
+
+        evaluate_run(ws, run_id)  # a run is complete once trained and evaluated
+    mark_complete(ws, run_id)
     remove_checkpoints(folder)
     return run_id
 

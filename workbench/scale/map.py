@@ -27,16 +27,13 @@ def export_map(ws: Workspace, folder: str | Path, model: str = "default", level:
     folder.mkdir(parents=True, exist_ok=True)
     if not ws.has_table("projection"):
         raise WorkbenchError("the workspace has no projection yet; run `workbench project` first")
-    cur = ws.cursor().cursor()
-    try:
+    with ws.own_cursor() as cur:
         cur.execute(
             "COPY (SELECT pr.x::FLOAT AS x, pr.y::FLOAT AS y, "
             "coalesce(array_to_string(list_slice(string_split(p.leaf, ' > '), 1, ?), ' > '), '(none)') "
             "AS category FROM projection pr JOIN products p USING (product_id) WHERE pr.model = ?) "
             "TO ? (FORMAT parquet, FILE_SIZE_BYTES '64MB', OVERWRITE_OR_IGNORE true)",
             [int(level), model_id(model), str(folder)])
-    finally:
-        cur.close()
     return folder
 
 

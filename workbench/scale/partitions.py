@@ -53,14 +53,11 @@ def export_query(ws: Workspace, sql: str, params: list, folder: Path, rows_per_p
     if rows_per_part < 1:
         raise WorkbenchError(f"partitions need at least one row, got {rows_per_part}")
     folder.mkdir(parents=True, exist_ok=True)
-    cur = ws.cursor().cursor()
-    try:
+    with ws.own_cursor() as cur:
         for name, frame in (frames or {}).items():
             cur.register(name, frame)
         reader = cur.sql(sql, params=params).to_arrow_reader(rows_per_part)
         return [_write(table, folder / part_name(i)) for i, table in enumerate(rebatch(reader, rows_per_part))]
-    finally:
-        cur.close()
 
 
 def export_products(ws: Workspace, product_ids: Sequence[str], folder: Path, rows_per_part: int,

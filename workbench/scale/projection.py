@@ -16,7 +16,7 @@ import pandas as pd
 
 from workbench.embeddings.embed_cache import EmbeddingCache
 from workbench.embeddings.encoder import model_id
-from workbench.embeddings.projection import PROJECTION_DDL, fit_projection
+from workbench.embeddings.projection import fit_projection
 from workbench.errors import WorkbenchError
 from workbench.scale.jobs import run_partitions
 from workbench.scale.partitions import export_query, new_job, part_name, remove_job
@@ -60,7 +60,6 @@ def project_on_cluster(ws: Workspace, client, model: str = "default", sample: in
                                               progress=progress, echo=echo)]
         fitted = pd.DataFrame({"product_id": ids["product_id"].to_numpy()[fit_rows], "x": coords[:, 0],
                                "y": coords[:, 1]})
-        ws.ensure(PROJECTION_DDL)
         with ws.transaction() as cur:
             cur.execute("DELETE FROM projection WHERE model = ?", [mid])
             cur.register("_fitted", fitted)

@@ -78,9 +78,8 @@ class MonitoringState(param.Parameterized):
 
     def feedback_in_workspace(self) -> dict[str, int]:
         """Feedback brought into the label history so far, and how much awaits a reviewer."""
-        from workbench.loop.feedback import ensure_feedback, feedback_to_confirm
+        from workbench.loop.feedback import feedback_to_confirm
 
-        ensure_feedback(self.workspace)
         imported = int(self.workspace.scalar("SELECT count(*) FROM feedback"))
         return {"imported": imported, "to_confirm": len(feedback_to_confirm(self.workspace)) if imported else 0}
 

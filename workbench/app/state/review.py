@@ -27,7 +27,7 @@ from workbench.catalog.relabel import load_taxonomy
 from workbench.loop.queue_manual import claim_many, dashboard_sender, pending_by_category
 from workbench.loop.review_queue import (ALL_REASONS, claim, claim_next, peek_next, queue_counts, queue_dates,
                                          release_claims)
-from workbench.loop.reviews import ensure_reviews, list_reviews, submit_review, undo_last
+from workbench.loop.reviews import list_reviews, submit_review, undo_last
 from workbench.store import Workspace
 
 RECENT = 10
@@ -61,7 +61,6 @@ class ReviewState(param.Parameterized):
 
     def __init__(self, **params):
         super().__init__(**params)
-        ensure_reviews(self.workspace)
         self.claimant = f"{self.reviewer}:{uuid.uuid4().hex[:12]}"
         self._skipped: list[str] = []
         self._leaves: list[str] | None = None
