@@ -50,11 +50,10 @@ def arrow_table(ws: Workspace, sql: str, params: list):
 
 
 def eval_stamp(ws: Workspace) -> str:
-    """Changes whenever a run is (re-)evaluated."""
-    if not ws.has_table("evaluations"):
-        return "none"
-    row = ws.rows("SELECT count(*), max(evaluated_at) FROM evaluations")[0]
-    return f"{row[0]}|{row[1]}"
+    """Changes whenever a run completes or is (re-)evaluated."""
+    from workbench.app.live import runs_stamp
+
+    return runs_stamp(ws)
 
 
 def taxonomy_stamp(ws: Workspace) -> str:

@@ -119,9 +119,6 @@ def serve_app(workspace: str | Path | None = None, port: int = DEFAULT_PORT, add
     visited = threading.Event()
     create = app_factory(workspace, settings, visited)
     start_warming(check_workspace(workspace), part, settings, visited)
-    from workbench.service.sync import start_sync
-
-    start_sync(check_workspace(workspace))  # the HTTP API's feedback in, its serving snapshot out
     # uploads arrive in 1 MB chunks, counted as they arrive (LimitedFileDropper); no message is larger
     options: dict[str, Any] = dict(port=int(port), address=address, show=show, websocket_origin=origins,
                                    title=settings.title, verbose=True, websocket_max_message_size=MAX_WS_MESSAGE_BYTES,
@@ -147,7 +144,4 @@ def app_from_argv(argv: list[str]):
     use_local_resources()
     args = parse_app_args(argv)
     settings = make_settings(args.upload_limit_mb, args.max_upload_rows, args.part)
-    from workbench.service.sync import start_sync
-
-    start_sync(check_workspace(args.workspace))  # once per process, as under `workbench serve`
     return app_factory(args.workspace, settings)()

@@ -16,10 +16,13 @@ import panel as pn
 
 import workbench.app.pages
 from workbench.app.context import AppContext
+from workbench.app.live import WorkspaceWatch
 from workbench.app.safe_text import escape_markdown
 from workbench.app.widgets import guarded
 
 ACCENT = "#1f5f8b"
+DISCONNECTED = ("The connection to the dashboards server was lost (it may have restarted). Reload the page "
+                "to go on; every decision you saw confirmed is saved.")
 
 #: Held while a page renders off-screen. HoloViews' plotting is not thread-safe: the warm-up (a
 #: background thread) and a visitor's page (the server's event loop) must never render together.
@@ -79,6 +82,14 @@ class Navigator:
         if slug in self.pages:
             self.content.objects = [self.page(slug)]
 
+    def refresh(self) -> None:
+        """Rebuild the pages this session opened (a run was trained or evaluated elsewhere); a page
+        that keeps work in progress (``LIVE = False``, e.g. the review page) refreshes itself."""
+        for slug in [s for s in self.built if getattr(self.pages[s], "LIVE", True)]:
+            del self.built[slug]
+        if self.menu.value in self.pages and self.menu.value not in self.built:
+            self.show(self.menu.value)
+
 
 def warm_pages(ctx: AppContext, visited: threading.Event | None = None) -> list[str]:
     """Render every page that sets ``WARM = True`` once, off-screen, so that one-time costs
@@ -125,8 +136,10 @@ def language_select(ctx: AppContext) -> pn.widgets.Select:
 
 def build_app(ctx: AppContext) -> pn.template.BootstrapTemplate:
     """The whole dashboard for one session: sidebar navigation plus the open page."""
-    pn.extension("tabulator", "filedropper", notifications=False, sizing_mode="stretch_width")
+    pn.extension("tabulator", "filedropper", notifications=True, reconnect=True, sizing_mode="stretch_width",
+                 disconnect_notification=DISCONNECTED)
     nav = Navigator(ctx, visible_pages(ctx), first=requested_page())
+    WorkspaceWatch(ctx.workspace, nav.refresh).start()
     if pn.state.location is not None:
         pn.state.location.sync(nav.menu, {"value": "page"})
     who = (f"Signed in as **{escape_markdown(ctx.user)}** ({ctx.role})" if ctx.user else "")

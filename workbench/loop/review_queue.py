@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Sequence
 
 import numpy as np
@@ -327,6 +327,20 @@ def release_claims(ws: Workspace, claimant: str) -> None:
     with ws.transaction() as cur:
         cur.execute("UPDATE review_queue SET claimed_by = NULL, claimed_at = NULL WHERE claimed_by = ?",
                     [claimant])
+
+
+#: when this process started: claims taken before it belong to sessions of an earlier server
+PROCESS_STARTED = utc_now()
+
+
+def orphaned_claim(ws: Workspace, queue_date: str | date, reviewer: str,
+                   before: datetime | None = None) -> str | None:
+    """The pending item a reviewer claimed in a session of an earlier server (restarted since),
+    so that the reviewer gets it back instead of it staying locked; ``None`` if there is none."""
+    before = before or PROCESS_STARTED
+    return ws.scalar("SELECT product_id FROM review_queue WHERE queue_date = ? AND status = 'pending' "
+                     "AND starts_with(claimed_by, ?) AND claimed_at < ? ORDER BY claimed_at DESC LIMIT 1",
+                     [to_date(queue_date), f"{reviewer}:", before])
 
 
 def claim(ws: Workspace, queue_date: str | date, product_id: str, claimant: str) -> dict | None:

@@ -42,10 +42,57 @@ def _leaves(ws: Workspace) -> set[str]:
     return set(load_taxonomy(ws).leaves)
 
 
+class LabelConflict(WorkbenchError):
+    """Someone else labelled the product after this reviewer opened it: the decision was kept in
+    the label history (not applied) and the other decision is named."""
+
+    def __init__(self, message: str, *, product_id: str, current_leaf: str | None, by: str | None,
+                 version: int):
+        super().__init__(message)
+        self.product_id = product_id
+        self.current_leaf = current_leaf
+        self.by = by
+        self.version = version
+
+
+def label_version(ws_or_cur, product_id: str) -> int:
+    """The version of a product's label: the id of its newest label row (0 when it has none).
+    A page reads it with the product and hands it back with the decision (see ``submit_review``)."""
+    sql = "SELECT coalesce(max(label_id), 0) FROM labels WHERE product_id = ?"
+    if isinstance(ws_or_cur, Workspace):
+        return int(ws_or_cur.scalar(sql, [str(product_id)]))
+    return int(ws_or_cur.execute(sql, [str(product_id)]).fetchone()[0])
+
+
+def _conflict(cur, product_id: str, expected: int, final: str | None, reviewer: str, now) -> LabelConflict:
+    """Keep the refused decision in the history (retracted, with why) and describe the other one."""
+    newest = cur.execute(
+        "SELECT label_id, leaf, actor, source, created_at FROM labels WHERE product_id = ? "
+        "ORDER BY label_id DESC LIMIT 1", [product_id]).fetchone()
+    current = cur.execute("SELECT leaf FROM products WHERE product_id = ?", [product_id]).fetchone()
+    label_id, leaf, actor, source, at = newest
+    cur.execute("INSERT INTO labels (product_id, leaf, source, actor, created_at, reason, retracted) "
+                "VALUES (?, ?, 'human', ?, ?, ?, TRUE)",
+                [product_id, final, reviewer, now,
+                 f"not applied: conflicts with label {label_id} by {actor} (opened at version {expected})"])
+    when = f"{at:%H:%M:%S} UTC" if at is not None else "just now"
+    return LabelConflict(
+        f"{actor} ({source}) labelled this product {current[0] if current else leaf} at {when}, after you "
+        f"opened it; your decision ({final}) was kept in its history but not applied. Save again to "
+        "replace theirs, or move on.",
+        product_id=product_id, current_leaf=current[0] if current else leaf, by=actor,
+        version=int(label_id))
+
+
 def submit_review(ws: Workspace, product_id: str, *, reviewer: str, final_leaf: str | None = None,
-                  queue_date: str | date | None = None) -> Review:
+                  queue_date: str | date | None = None, expected_version: int | None = None) -> Review:
     """Save a decision on a product: ``final_leaf=None`` accepts the predicted leaf, any other
-    leaf of the taxonomy corrects it. Committed before returning."""
+    leaf of the taxonomy corrects it. Committed before returning.
+
+    ``expected_version`` is the :func:`label_version` the reviewer saw: when someone labelled the
+    product since, nothing is overwritten unseen: the decision is kept in the label history as
+    not applied and :class:`LabelConflict` names the other decision (saving again with the new
+    version replaces it)."""
     reviewer = str(reviewer or "").strip()
     if not reviewer:
         raise WorkbenchError("a review needs the reviewer's name; log in or pass reviewer=")
@@ -70,15 +117,21 @@ def submit_review(ws: Workspace, product_id: str, *, reviewer: str, final_leaf: 
             raise WorkbenchError(f"{final!r} is not a leaf category of the taxonomy; pick one from the search box")
         decision = "accept" if final == predicted else "correct"
         now = utc_now()
-        review_id = cur.execute(
-            "INSERT INTO reviews (product_id, queue_date, reason, decision, predicted_leaf, final_leaf, "
-            "reviewer, reviewed_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING review_id",
-            [product_id, queue_day, reason, decision, predicted, final, reviewer, now, run_id]).fetchone()[0]
-        set_human_label(cur, product_id, final, actor=reviewer, at=now, review_id=review_id,
-                        reason=f"review {review_id}: {decision}" + (f" ({reason})" if reason else ""))
-        if queue_day is not None:
-            cur.execute("UPDATE review_queue SET status = 'done', claimed_by = NULL, claimed_at = NULL "
-                        "WHERE queue_date = ? AND product_id = ?", [queue_day, product_id])
+        if expected_version is not None and label_version(cur, product_id) != int(expected_version):
+            conflict = _conflict(cur, product_id, int(expected_version), final, reviewer, now)
+        else:
+            conflict = None
+            review_id = cur.execute(
+                "INSERT INTO reviews (product_id, queue_date, reason, decision, predicted_leaf, final_leaf, "
+                "reviewer, reviewed_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING review_id",
+                [product_id, queue_day, reason, decision, predicted, final, reviewer, now, run_id]).fetchone()[0]
+            set_human_label(cur, product_id, final, actor=reviewer, at=now, review_id=review_id,
+                            reason=f"review {review_id}: {decision}" + (f" ({reason})" if reason else ""))
+            if queue_day is not None:
+                cur.execute("UPDATE review_queue SET status = 'done', claimed_by = NULL, claimed_at = NULL "
+                            "WHERE queue_date = ? AND product_id = ?", [queue_day, product_id])
+    if conflict is not None:  # committed: the refused decision stays in the label history
+        raise conflict
     return Review(int(review_id), product_id, to_date(queue_day), reason, decision, predicted, final,
                   reviewer, now)
 

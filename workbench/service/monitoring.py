@@ -318,8 +318,8 @@ def monitor_report(files, *, since: datetime | None = None, until: datetime | No
     stats[2].judge(MIN_COUNTS["latency"])
     confidence, mix = {}, {}
     if ref is None:
-        notes.append(f"no drift reference for run {run_id} yet: it is built where the workspace database can be "
-                     "read (`workbench serve` does it, or `workbench monitor` when nothing else holds it)")
+        notes.append(f"no drift reference for run {run_id} yet: it is built by the API within seconds, "
+                     "or by `workbench monitor`")
     else:
         served_conf = preds["confidence"].to_numpy(dtype=float)
         ref_conf = ref.test_top1["confidence"].to_numpy(dtype=float)

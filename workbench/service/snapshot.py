@@ -2,10 +2,9 @@
 
 ``snapshot.json`` names the serving run (promoted, or the default run) and the shadow run with
 their model folders and metrics, the published thresholds, the taxonomy, the promotion bar and
-the live accuracy of the review sample. It is written by whoever can read the database (the
-dashboards server every few seconds, ``workbench promote`` / ``shadow`` / ``monitor``, or the
-API itself at start-up when no other process holds the database) and read by the API, which
-reloads it when it changes. Writing it also builds the drift reference of the runs it names.
+the live accuracy of the review sample. It is written by the API itself (at start-up and whenever
+another process changed the workspace, within seconds), by ``workbench promote`` / ``shadow`` /
+``monitor``, and read by the API, which reloads it when it changes. Writing it also builds the drift reference of the runs it names.
 """
 
 from __future__ import annotations
@@ -98,20 +97,17 @@ def read_snapshot(files: ServiceFiles, *, missing_ok: bool = False) -> dict[str,
             return None
         raise WorkbenchError(
             f"no serving snapshot in {files.root}; it is written by `workbench serve`, `workbench promote` "
-            f"or `workbench api` itself when no other process holds the workspace database")
+            f"or `workbench api` itself once a run is trained")
     return snapshot
 
 
 def refresh_snapshot_read_only(path: str | Path) -> tuple[dict[str, Any] | None, str]:
-    """Open the workspace database read-only for a moment and rewrite the snapshot; when another
-    process holds the database, keep the snapshot it wrote. Returns ``(snapshot or None, note)``."""
+    """Rewrite the snapshot from the workspace database (a short turn on the file: the database
+    is read, only the snapshot file is written). Returns ``(snapshot or None, note)``."""
     files = ServiceFiles(path)
     try:
-        ws = Workspace(path, read_only=True)
-    except DatabaseInUse:
-        return read_snapshot(files, missing_ok=True), "the workspace database is held by another process"
-    try:
+        ws = Workspace(path)
         snapshot, changed = write_snapshot(ws, files)
-    finally:
-        ws.close()
+    except DatabaseInUse as exc:
+        return read_snapshot(files, missing_ok=True), f"the workspace stayed busy ({exc}); using the last snapshot"
     return snapshot, "snapshot rewritten from the database" if changed else "snapshot up to date"

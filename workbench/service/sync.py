@@ -2,9 +2,10 @@
 
 :func:`sync_workspace` brings feedback from the API's log into the label history
 (:func:`workbench.loop.feedback.import_feedback`) and rewrites the serving snapshot when the
-serving run, the shadow run, the thresholds or the taxonomy changed. The dashboards server runs
-it every few seconds in a background thread (:func:`start_sync`); ``workbench promote``,
-``shadow``, ``monitor`` and ``feedback import`` run it once.
+serving run, the shadow run, the thresholds or the taxonomy changed. The API runs it whenever the
+workspace changed (its change counter) or feedback arrived; ``workbench promote``, ``shadow``,
+``monitor`` and ``feedback import`` run it once; :func:`start_sync` runs it every few seconds in
+a thread of any process that wants it.
 """
 
 from __future__ import annotations
@@ -61,13 +62,11 @@ def sync_workspace(ws: Workspace, files: ServiceFiles | None = None) -> SyncSumm
 
 
 def try_sync(path: str | Path) -> tuple[SyncSummary | None, str]:
-    """Sync when this process can open the database; ``(None, why not)`` when another holds it."""
+    """Sync in short turns on the database; ``(None, why not)`` when it stayed busy too long."""
     try:
-        ws = Workspace(path)
-    except DatabaseInUse:
-        return None, ("the workspace database is held by another process (the dashboards sync it "
-                      "themselves); using the files as they are")
-    return sync_workspace(ws), "synced"
+        return sync_workspace(Workspace(path)), "synced"
+    except DatabaseInUse as exc:
+        return None, f"the workspace stayed busy ({exc}); using the files as they are"
 
 
 _THREADS: dict[str, threading.Thread] = {}

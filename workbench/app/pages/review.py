@@ -19,6 +19,8 @@ from workbench.loop.review_queue import suspect_reason
 
 TITLE = "Review queue"
 ORDER = 70
+#: keeps a reviewer's item and choices: not rebuilt when a run is trained elsewhere
+LIVE = False
 MODES = ("One at a time", "Bulk: same predicted category")
 
 REASON_TEXT = {"random": "random sample (measures accuracy)", "uncertain": "least confident",

@@ -25,9 +25,9 @@ from workbench.catalog.category_names import CategoryNames
 from workbench.errors import WorkbenchError
 from workbench.catalog.relabel import load_taxonomy
 from workbench.loop.queue_manual import claim_many, dashboard_sender, pending_by_category
-from workbench.loop.review_queue import (ALL_REASONS, claim, claim_next, peek_next, queue_counts, queue_dates,
-                                         release_claims)
-from workbench.loop.reviews import list_reviews, submit_review, undo_last
+from workbench.loop.review_queue import (ALL_REASONS, claim, claim_next, orphaned_claim, peek_next, queue_counts,
+                                         queue_dates, release_claims)
+from workbench.loop.reviews import LabelConflict, label_version, list_reviews, submit_review, undo_last
 from workbench.store import Workspace
 
 RECENT = 10
@@ -71,7 +71,14 @@ class ReviewState(param.Parameterized):
             pending = [d for d in dates if queue_counts(self.workspace, d)["pending"]]
             with param.parameterized.discard_events(self):
                 self.queue_date = (pending or dates)[0]
-        self.load_next()
+        orphan = (orphaned_claim(self.workspace, self.queue_date, self.reviewer)
+                  if self.queue_date is not None and self.may_review else None)
+        row = claim(self.workspace, self.queue_date, orphan, self.claimant) if orphan else None
+        if row is not None:  # the item this reviewer had open before the server restarted
+            self.item = self._product(row)
+            self.refresh()
+        else:
+            self.load_next()
 
     # reading ----------------------------------------------------------------------------
     def check_may_review(self) -> None:
@@ -158,6 +165,7 @@ class ReviewState(param.Parameterized):
                 "brand": product["brand"], "description": product["description"], "photo": photo,
                 "top5": top5, "decision": top["decision"].iloc[0] if len(top) else None,
                 "current_leaf": product["leaf"], "label_source": product["label_source"],
+                "label_version": label_version(self.workspace, pid),
                 "sender": dashboard_sender(row.get("detail")), "suspect": suspect}
 
     def refresh(self) -> None:
@@ -198,8 +206,15 @@ class ReviewState(param.Parameterized):
         self._authorize_write()
         if self.item is None:
             raise WorkbenchError("nothing to review in this queue; pick another date or build a queue")
-        review = submit_review(self.workspace, self.item["product_id"], reviewer=self.reviewer,
-                               final_leaf=leaf, queue_date=self.item["queue_date"])
+        try:
+            review = submit_review(self.workspace, self.item["product_id"], reviewer=self.reviewer,
+                                   final_leaf=leaf, queue_date=self.item["queue_date"],
+                                   expected_version=self.item.get("label_version"))
+        except LabelConflict as conflict:
+            # show the other decision; saving again (with the version now seen) replaces it
+            self.item = {**self.item, "label_version": conflict.version, "current_leaf": conflict.current_leaf}
+            self.param.update(message=str(conflict), message_kind="warning")
+            return None
         verb = "Accepted" if review.decision == "accept" else "Corrected to"
         text = (f"Saved review #{review.review_id}: {verb} {self.display_name(review.final_leaf)} "
                 f"for “{self.item['title']}”, "
