@@ -68,7 +68,6 @@ def synthetic_run(ws, n: int, seed: int = 0) -> str:
 def synthetic_products(ws, n: int, seed: int = 0) -> None:
     """``n`` products (``syn...`` ids, titles) with a 2-D projection in clusters, for the map."""
     from workbench.embeddings.encoder import model_id
-    from workbench.embeddings.projection import PROJECTION_DDL
 
     truth = ws.df("SELECT product_id, true_leaf FROM predictions WHERE rank = 1 AND starts_with(product_id, 'syn')")
     rng = np.random.default_rng(seed)
@@ -79,7 +78,6 @@ def synthetic_products(ws, n: int, seed: int = 0) -> None:
                              "leaf": truth["true_leaf"], "label_source": "catalog", "source": "benchmark"})
     projection = pd.DataFrame({"product_id": truth["product_id"], "model": model_id("default"),
                                "x": xy[:, 0], "y": xy[:, 1]})
-    ws.ensure(PROJECTION_DDL)
     with ws.transaction() as cur:
         cur.register("_p", products)
         cur.execute("INSERT INTO products BY NAME SELECT * FROM _p")

@@ -39,14 +39,12 @@ def add_projection(ws: Workspace) -> pd.DataFrame:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     from workbench.embeddings.encoder import model_id
-    from workbench.embeddings.projection import PROJECTION_DDL
 
     products = ws.df("SELECT product_id, title FROM products ORDER BY product_id")
     xy = TruncatedSVD(2, random_state=0).fit_transform(
         TfidfVectorizer().fit_transform(products["title"].fillna("")))
     frame = pd.DataFrame({"product_id": products["product_id"], "model": model_id("default"),
                           "x": xy[:, 0], "y": xy[:, 1]})
-    ws.ensure(PROJECTION_DDL)
     with ws.transaction() as cur:
         cur.execute("DELETE FROM projection")
         cur.register("_proj", frame)

@@ -56,9 +56,10 @@ class LabelConflict(WorkbenchError):
 
 
 def label_version(ws_or_cur, product_id: str) -> int:
-    """The version of a product's label: the id of its newest label row (0 when it has none).
-    A page reads it with the product and hands it back with the decision (see ``submit_review``)."""
-    sql = "SELECT coalesce(max(label_id), 0) FROM labels WHERE product_id = ?"
+    """The version of a product's label: the id of its newest standing label (0 when it has none;
+    an undo, which retracts one, changes it too). A page reads it with the product and hands it
+    back with the decision (see ``submit_review``)."""
+    sql = "SELECT coalesce(max(label_id), 0) FROM labels WHERE product_id = ? AND NOT coalesce(retracted, FALSE)"
     if isinstance(ws_or_cur, Workspace):
         return int(ws_or_cur.scalar(sql, [str(product_id)]))
     return int(ws_or_cur.execute(sql, [str(product_id)]).fetchone()[0])
@@ -68,9 +69,9 @@ def _conflict(cur, product_id: str, expected: int, final: str | None, reviewer: 
     """Keep the refused decision in the history (retracted, with why) and describe the other one."""
     newest = cur.execute(
         "SELECT label_id, leaf, actor, source, created_at FROM labels WHERE product_id = ? "
-        "ORDER BY label_id DESC LIMIT 1", [product_id]).fetchone()
+        "AND NOT coalesce(retracted, FALSE) ORDER BY label_id DESC LIMIT 1", [product_id]).fetchone()
     current = cur.execute("SELECT leaf FROM products WHERE product_id = ?", [product_id]).fetchone()
-    label_id, leaf, actor, source, at = newest
+    label_id, leaf, actor, source, at = newest or (None, None, "someone", "undo", None)
     cur.execute("INSERT INTO labels (product_id, leaf, source, actor, created_at, reason, retracted) "
                 "VALUES (?, ?, 'human', ?, ?, ?, TRUE)",
                 [product_id, final, reviewer, now,
@@ -81,7 +82,7 @@ def _conflict(cur, product_id: str, expected: int, final: str | None, reviewer: 
         f"opened it; your decision ({final}) was kept in its history but not applied. Save again to "
         "replace theirs, or move on.",
         product_id=product_id, current_leaf=current[0] if current else leaf, by=actor,
-        version=int(label_id))
+        version=label_version(cur, product_id))
 
 
 def submit_review(ws: Workspace, product_id: str, *, reviewer: str, final_leaf: str | None = None,
