@@ -41,7 +41,7 @@ _LAZY = {
     # notebooks
     "notebook": "workbench.notebooks.setup",
     # catalog
-    "inspect_file": "workbench.catalog.inspect",
+    "inspect_file": "workbench.notebooks.frames",
     "workspace_info": "workbench.catalog.info",
     "ingest_dataset": "workbench.catalog.ingest",
     "ingest_file": "workbench.catalog.ingest",

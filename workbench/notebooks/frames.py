@@ -59,3 +59,70 @@ def classifications(ws: Workspace, batch_date: date | None = None) -> pd.DataFra
     if "top5" in rows:
         rows["top5"] = rows["top5"].map(_decoded)
     return rows
+
+
+class FileInspection(dict):
+    """What :func:`inspect_file` found in a catalog file (the dict ``workbench inspect --json``
+    prints) with ``.columns`` (one row per column), ``.mapping`` (the suggested
+    :class:`~workbench.catalog.mapping.ColumnMapping`, ``None`` without a title column),
+    ``.command`` and ``.to_frame()``."""
+
+    @property
+    def columns(self) -> pd.DataFrame:
+        """One row per column of the file: type, share empty, distinct values, examples."""
+        return pd.DataFrame(self.get("columns") or [])
+
+    def to_frame(self) -> pd.DataFrame:
+        """The columns of the file, with the field each was guessed to be (``guessed_as``)."""
+        guess = self.get("guess") or {}
+        category = guess.get("category") or {}
+        role = {v: k for k, v in guess.items() if isinstance(v, str)}
+        role.update({c: f"level {i + 1}" for i, c in enumerate(category.get("levels") or [])})
+        if category.get("column"):
+            role[category["column"]] = "category"
+        frame = self.columns
+        if "name" in frame:
+            frame.insert(1, "guessed_as", frame["name"].map(role))
+        return frame
+
+    @property
+    def mapping(self):
+        """The suggested column mapping (what ``workbench inspect`` suggests for ``--map``)."""
+        from workbench.catalog.mapping import ColumnMapping
+
+        guess = self.get("guess") or {}
+        if not guess.get("title"):
+            return None
+        category = guess.get("category") or {}
+        fields = {f: guess[f] for f in ("id", "title", "description", "brand", "price", "image", "department")
+                  if guess.get(f)}
+        if category.get("levels"):
+            fields["levels"] = list(category["levels"])
+        elif category.get("column"):
+            fields["category"] = category["column"]
+            fields["sep"] = category.get("sep") or ">"
+        return ColumnMapping(**fields)
+
+    @property
+    def command(self) -> str | None:
+        """The suggested ``workbench ingest`` command line."""
+        return self.get("command")
+
+    def _repr_html_(self) -> str:
+        import html
+
+        head = (f"<b>{html.escape(str(self.get('file')))}</b>: {html.escape(str(self.get('format')))}, "
+                f"{html.escape(str(self.get('encoding')))}, {self.get('rows_read'):,} rows read, "
+                f"{len(self.get('columns') or [])} columns")
+        command = f"<br><code>{html.escape(self.command)}</code>" if self.command else ""
+        table = self.to_frame()[[c for c in ("name", "guessed_as", "type", "empty", "distinct", "examples")
+                                 if c in self.to_frame()]].to_html(index=False, max_rows=30)
+        return f"<div class='wb-inspection'>{head}{command}{table}</div>"
+
+
+def inspect_file(path, **options) -> FileInspection:
+    """Inspect any catalog file (format, encoding, columns, the suggested mapping), as
+    ``workbench inspect FILE``; options as :func:`workbench.catalog.inspect.inspect_file`."""
+    from workbench.catalog.inspect import inspect_file as inspect
+
+    return FileInspection(inspect(path, **options))
