@@ -130,3 +130,14 @@ def test_inspect_file_shows_the_columns_and_a_mapping_that_ingests(tmp_path):
     ws = wb.Workspace(tmp_path / "own")
     summary = wb.ingest_file(ws, path, found.mapping, sample=300)
     assert ws.scalar("SELECT count(*) FROM products") == summary.accepted > 250
+
+
+
+def test_summaries_show_as_text_and_frames(tmp_path):
+    """An ingest summary (as a classify or queue summary) shows its text, not a dataclass repr."""
+    ws = wb.Workspace(tmp_path / "ws")
+    summary = wb.ingest_dataset(ws, "fashion", sample=200, seed=1)
+    shown = summary._repr_html_()
+    assert shown.startswith("<pre") and "products accepted" in shown and "IngestSummary(" not in shown
+    row = summary.to_frame()
+    assert len(row) == 1 and row["accepted"].iloc[0] == summary.accepted == 200

@@ -29,6 +29,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from workbench.catalog.summary_view import SummaryView
 from workbench.errors import WorkbenchError
 from workbench.loop.labels import ensure_ddl, utc_now
 from workbench.loop.shelving import batch_dates, ensure_tables, latest_classifications, predict_products, to_date
@@ -50,7 +51,7 @@ CREATE TABLE IF NOT EXISTS review_queue (
 
 
 @dataclass
-class QueueSummary:
+class QueueSummary(SummaryView):
     """A built queue: its date, items per reason, and runs compared for disagreements."""
 
     queue_date: date
