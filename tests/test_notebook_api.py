@@ -141,3 +141,12 @@ def test_summaries_show_as_text_and_frames(tmp_path):
     assert shown.startswith("<pre") and "products accepted" in shown and "IngestSummary(" not in shown
     row = summary.to_frame()
     assert len(row) == 1 and row["accepted"].iloc[0] == summary.accepted == 200
+
+
+def test_predictions_show_a_few_rows_not_six_screens(evaluated_ws):
+    run_id = wb.list_runs(evaluated_ws)["run_id"].iloc[-1]
+    p = wb.load_predictions(evaluated_ws, run_id, "test")
+    frame = p.to_frame(top_k=2)
+    assert len(frame) == len(p.product_ids) and {"leaf_2", "proba_2", "correct"} <= set(frame.columns)
+    assert frame["correct"].mean() == pytest.approx(wb.list_runs(evaluated_ws)["accuracy"].iloc[-1])
+    assert len(repr(p)) < 200 and len(p._repr_html_()) < 5000
