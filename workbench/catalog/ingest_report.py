@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from workbench.catalog.summary_view import SummaryView
+
 
 @dataclass
-class IngestSummary:
+class IngestSummary(SummaryView):
     """What an ingest did: counts, reject reasons, warnings, merges, notes, and whether it was a repeat."""
 
     source: str

@@ -29,6 +29,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from workbench.catalog.summary_view import SummaryView
 from workbench.errors import WorkbenchError
 from workbench.loop.labels import utc_now
 from workbench.loop.shelving import batch_dates, latest_classifications, predict_products, to_date
@@ -43,7 +44,7 @@ UNCERTAINTY = ("top1", "margin")
 
 
 @dataclass
-class QueueSummary:
+class QueueSummary(SummaryView):
     """A built queue: its date, items per reason, and runs compared for disagreements."""
 
     queue_date: date

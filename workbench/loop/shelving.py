@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from workbench.catalog.summary_view import SummaryView
 from workbench.errors import WorkbenchError
 from workbench.evaluate.shelving import shelving_preview
 from workbench.catalog.ingest import IngestOptions, IngestSummary, ingest_file
@@ -47,7 +48,7 @@ _MODELS_LOCK = threading.Lock()
 
 
 @dataclass
-class ClassifySummary:
+class ClassifySummary(SummaryView):
     """What a ``classify`` did: the run, the batch, and how many products went where."""
 
     run_id: str

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,10 @@ from workbench.paths import PROJECT_ROOT
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
 SAMPLE_PARAMETERS: dict[str, Any] = {"sample": 1500, "quick": True}
 FULL_PARAMETERS: dict[str, Any] = {"sample": None, "quick": False}
-#: The workspace every notebook uses unless told otherwise (their ``../workspace/notebooks``).
-DEFAULT_WORKSPACE = PROJECT_ROOT / "workspace" / "notebooks"
+#: The workspace every notebook uses unless told otherwise: ``$WORKBENCH_WORKSPACE`` when set,
+#: else their ``../workspace/notebooks`` (relative to ``notebooks/``, where they run).
+DEFAULT_WORKSPACE = (NOTEBOOKS / os.environ["WORKBENCH_WORKSPACE"]).resolve() if os.environ.get("WORKBENCH_WORKSPACE") \
+    else PROJECT_ROOT / "workspace" / "notebooks"
 
 
 def notebook_paths(folder: Path = NOTEBOOKS) -> list[Path]:

@@ -27,6 +27,7 @@ from workbench.evaluate.metrics import (accuracy_from, hierarchical_prf_from, hi
                                         per_leaf_report_from, per_node_report_from)
 from workbench.evaluate.severity import (distance_table_from, error_severity_from, neighbour_error_share_from,
                                          neighbour_share_from, worst_errors_from)
+from workbench.runs.evaluation_result import RunEvaluation
 from workbench.runs.evaluation_tables import evaluation_part, store_evaluation
 from workbench.runs.records import load_predictions
 from workbench.store import Workspace
@@ -163,10 +164,12 @@ def load_neighbours(ws: Workspace, k: int = NEIGHBOUR_K) -> dict[str, list[str]]
 
 
 def evaluate_run(ws: Workspace, run_id: str, targets: Sequence[float] = DEFAULT_TARGETS,
-                 part: str = "test", decision: str = "argmax") -> dict[str, Any]:
+                 part: str = "test", decision: str = "argmax") -> RunEvaluation:
     """Evaluate a recorded run's ``part`` under a ``decision`` rule and store the results
     (replacing earlier ones of that part and rule); returns the headline metrics with ``run_id``
-    and ``part`` added. An evaluation under ``min-risk`` is stored beside the argmax one (see
+    and ``part`` added, as a :class:`~workbench.runs.evaluation_result.RunEvaluation` (a dict
+    with ``.curve``, ``.per_category``, ``.confusion``, ... frames and ``.to_frame()``). An
+    evaluation under ``min-risk`` is stored beside the argmax one (see
     :func:`workbench.runs.evaluation_tables.evaluation_part`)."""
     if part not in ("test", "valid"):
         raise WorkbenchError(f"part {part!r} must be 'test' or 'valid'")
@@ -178,4 +181,4 @@ def evaluate_run(ws: Workspace, run_id: str, targets: Sequence[float] = DEFAULT_
                                       decision=decision)
     metrics = {"run_id": run_id, "part": part, **evaluation.metrics}
     store_evaluation(ws, run_id, evaluation_part(part, decision), metrics, evaluation.tables)
-    return metrics
+    return RunEvaluation(metrics, evaluation.tables)

@@ -26,6 +26,15 @@ QUICK_PARAMS: dict[str, dict[str, Any]] = {
     "cnn-lstm": {"max_epochs": 2},
     "transformer": {"max_epochs": 1, "max_length": 24, "train_last_n_layers": 1},
 }
+
+
+def training_params(quick: bool | None = None, sample: int | None = None) -> dict[str, dict[str, Any]]:
+    """The notebooks' training settings: :data:`QUICK_PARAMS` when ``quick``, or when ``quick``
+    is ``None`` and the catalog is a ``sample``; :data:`CPU_PARAMS` otherwise (a copy)."""
+    quick = sample is not None if quick is None else quick
+    return {k: dict(v) for k, v in (QUICK_PARAMS if quick else CPU_PARAMS).items()}
+
+
 #: Products of the training split the transformer sees on a CPU (all of them on a GPU).
 CPU_TRANSFORMER_SAMPLE = 3000
 MODELS = ("tfidf", "xgboost", "cnn-lstm", "transformer")

@@ -35,6 +35,29 @@ class RunPredictions:
     proba: np.ndarray
     classes: np.ndarray
 
+    def to_frame(self, top_k: int = 1) -> pd.DataFrame:
+        """One row per product: ``product_id``, ``true_leaf``, ``predicted_leaf``, ``confidence``,
+        ``correct`` (and ``leaf_2``, ``proba_2``, ... up to ``top_k``)."""
+        order = np.argsort(-self.proba, axis=1, kind="stable")[:, :max(1, top_k)]
+        best = order[:, 0]
+        frame = pd.DataFrame({"product_id": self.product_ids, "true_leaf": self.y_true,
+                              "predicted_leaf": self.classes[best],
+                              "confidence": self.proba[np.arange(len(best)), best]})
+        frame["correct"] = frame["true_leaf"] == frame["predicted_leaf"]
+        for k in range(1, order.shape[1]):
+            frame[f"leaf_{k + 1}"] = self.classes[order[:, k]]
+            frame[f"proba_{k + 1}"] = self.proba[np.arange(len(best)), order[:, k]]
+        return frame
+
+    def __repr__(self) -> str:
+        return (f"RunPredictions({len(self.product_ids):,} products x {len(self.classes):,} leaves; "
+                f"accuracy {self.to_frame()['correct'].mean():.4f}; .to_frame() for the rows)")
+
+    def _repr_html_(self) -> str:
+        """The first rows of :meth:`to_frame` and the shape."""
+        return (f"<p>{len(self.product_ids):,} products x {len(self.classes):,} leaves "
+                f"(<code>.to_frame()</code>, <code>.proba</code>)</p>" + self.to_frame().head(5).to_html(index=False))
+
 
 def new_run_id(model: str) -> str:
     """A sortable, unique run id such as ``20261121-101500-tfidf-1a2b3c``."""

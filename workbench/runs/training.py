@@ -304,8 +304,8 @@ def train_models(ws: Workspace, models: Sequence[str] = DEFAULT_MODELS, split: s
             run = get_run(ws, run_id)
             m = json.loads(run["metrics"]) if isinstance(run["metrics"], str) else run["metrics"]
             resumed = m.get("resumed")
-            params = json.loads(run["params"]) if isinstance(run["params"], str) else run["params"]
-            dropped = ((params or {}).get("resolved") or {}).get("dropped")
+            recorded = json.loads(run["params"]) if isinstance(run["params"], str) else run["params"]
+            dropped = ((recorded or {}).get("resolved") or {}).get("dropped")
             echo(f"{kind:<12} {split:<8} accuracy {m.get('accuracy', float('nan')):.4f}  "
                  f"macro-F1 {m.get('macro_f1', float('nan')):.4f}  "
                  f"{run['train_seconds']:.1f} s  run {run_id}"
