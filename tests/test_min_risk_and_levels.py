@@ -178,19 +178,30 @@ def test_evaluate_stores_and_prints_per_level_prf(real, capsys):
 
 
 def test_an_old_workspace_gains_the_new_columns(tmp_path):
-    """eval_level_accuracy created before the P/R/F columns: the next evaluation adds them."""
-    from workbench import Workspace
+    """eval_level_accuracy created before the P/R/F columns: opening the workspace (its first
+    migration) adds them, and the next evaluation fills them."""
+    import duckdb
 
-    ws = Workspace(tmp_path / "old")
-    ws.ensure("CREATE TABLE eval_level_accuracy (run_id VARCHAR, part VARCHAR, level INTEGER, "
-              "level_name VARCHAR, accuracy DOUBLE, n BIGINT);")
+    from workbench import Workspace
+    from workbench.store.schema import CORE_DDL
+
+    folder = tmp_path / "old"
+    folder.mkdir()
+    raw = duckdb.connect(str(folder / "workbench.duckdb"))
+    raw.execute(CORE_DDL)
+    raw.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    raw.execute("CREATE TABLE eval_level_accuracy (run_id VARCHAR, part VARCHAR, level INTEGER, "
+                "level_name VARCHAR, accuracy DOUBLE, n BIGINT);")
+    raw.close()
+    ws = Workspace(folder)
     from workbench.runs.evaluation_tables import store_evaluation
 
     taxonomy = Taxonomy.from_node_ids(["A > a", "B > b"])
     ev = evaluate_predictions(["A > a", "B > b"], np.eye(2), classes=taxonomy.leaves, taxonomy=taxonomy)
     store_evaluation(ws, "r1", "test", ev.metrics, ev.tables)
-    cols = ws.df("SELECT * FROM eval_level_accuracy").columns
-    assert {"f1_macro", "precision_micro"} <= set(cols)
+    table = ws.df("SELECT * FROM eval_level_accuracy")
+    assert {"f1_macro", "precision_micro"} <= set(table.columns)
+    assert table["f1_macro"].notna().all()
 
 
 # prediction time and the comparison page --------------------------------------------------------
