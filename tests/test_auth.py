@@ -94,7 +94,9 @@ def test_login_options(creds, tmp_path, monkeypatch):
     provider = options["auth_provider"]
     assert provider.get_user is not None and provider.login_url == "/login"
     assert auth.login_options(tmp_path / "none", no_login=True)[:2] == (None, None)
-    assert auth.login_options(tmp_path / "none")[:2] == (None, None)  # local only, no users yet
+    local, local_roles, note = auth.login_options(tmp_path / "none")  # local only, no users yet
+    assert local["auth_provider"].is_open() and dict(local_roles) == {auth.LOCAL_USER: "reviewer"}
+    assert "until users are added" in note
     with pytest.raises(WorkbenchError, match="needs a login"):
         auth.login_options(tmp_path / "none", address="0.0.0.0")
     oauth, oauth_roles, _ = auth.login_options(tmp_path, creds, oauth_provider="github")

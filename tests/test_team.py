@@ -285,3 +285,55 @@ def test_reads_and_writes_of_threads_and_processes_interleave(small_ws):
     assert writer.returncode == 0, err
     assert float(out) < 5
     assert small_ws.scalar("SELECT count(*) FROM meta WHERE key LIKE 'w%'") == 20
+
+
+def test_users_added_while_the_server_runs_take_effect_within_seconds(small_ws, tmp_path):
+    """A server started on this machine before anyone was added lets visitors in; the first
+    ``workbench users add`` switches its login on without a restart, and an open tab's writes
+    are refused with the reason."""
+    import http.client
+
+    from tests._dashboard_setup import free_port, start_server, stop, wait_http, workbench_cli
+    from workbench.app.auth import RolesFile
+    from workbench.app.context import AppContext, AppSettings
+
+    port = free_port()
+    server = start_server([*workbench_cli(), "serve", "--workspace", str(small_ws.path), "--port", str(port),
+                           "--no-show"], tmp_path / "serve.log")
+
+    def status_of(path: str) -> tuple[int, str]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            resp.read()
+            return resp.status, resp.getheader("Location") or ""
+        finally:
+            conn.close()
+
+    try:
+        wait_http(f"http://127.0.0.1:{port}/", server)
+        assert status_of("/")[0] == 200  # nobody added yet: no login on this machine
+        added = subprocess.run([*workbench_cli(), "users", "add", "ana", "--role", "reviewer", "--password-stdin",
+                                "--workspace", str(small_ws.path)], input="ana-password-1\n", text=True,
+                               capture_output=True, timeout=120)
+        assert added.returncode == 0, added.stderr
+        t0 = time.monotonic()
+        while status_of("/")[0] == 200:
+            assert time.monotonic() - t0 < 5, "the running server still lets anonymous visitors in"
+            time.sleep(0.2)
+        status, location = status_of("/")
+        assert status == 302 and "login" in location
+    finally:
+        stop(server)
+    # a tab opened before the login was switched on may not write any more
+    from workbench.app.auth import PermissionDenied
+
+    class LocalTab(AppContext):
+        @property
+        def user(self):
+            return "local"
+
+    roles = RolesFile(small_ws.path / "credentials.json", open_while_empty=True)
+    with pytest.raises(PermissionDenied, match="now asks for a login"):
+        LocalTab(small_ws, AppSettings(roles=roles)).require("review")

@@ -143,6 +143,18 @@ def remove_user(path: str | os.PathLike, name: str) -> bool:
     return found
 
 
+#: who a visitor is on a server of this machine that started before any user was added
+LOCAL_USER = "local"
+
+
+def has_users(path: str | os.PathLike) -> bool:
+    """Whether the credentials file names anyone (read again at every call)."""
+    try:
+        return bool(_read(Path(path))["users"])
+    except WorkbenchError:
+        return True  # a broken file never opens the door
+
+
 def list_users(path: str | os.PathLike) -> list[dict[str, Any]]:
     """``[{"name", "role", "login": "password"|"oauth"}]``, by name (hashes are not returned)."""
     users = _read(Path(path))["users"]
@@ -194,12 +206,16 @@ class RolesFile(Mapping):
     ``workbench users add`` applies to the next session without restarting the server.
     With ``oauth_default`` set, any user missing from the file gets that role (OAuth logins)."""
 
-    def __init__(self, path: str | os.PathLike, oauth_default: str | None = None):
+    def __init__(self, path: str | os.PathLike, oauth_default: str | None = None, open_while_empty: bool = False):
         self.path = Path(path)
         self.oauth_default = oauth_default
+        self.open_while_empty = open_while_empty
 
     def _roles(self) -> dict[str, str]:
-        return {n: e.get("role") for n, e in _read(self.path)["users"].items() if e.get("role")}
+        roles = {n: e.get("role") for n, e in _read(self.path)["users"].items() if e.get("role")}
+        if not roles and self.open_while_empty:
+            return {LOCAL_USER: "reviewer"}  # nobody added yet: this machine's user may do everything
+        return roles
 
     def __getitem__(self, name: str) -> str:
         roles = self._roles()
@@ -218,11 +234,14 @@ class RolesFile(Mapping):
 
 # --- the served app's login ------------------------------------------------------------------
 
-def auth_provider(credentials: str | os.PathLike, throttle=None, **kwargs):
+def auth_provider(credentials: str | os.PathLike, throttle=None, open_while_empty: bool = False, **kwargs):
     """A Panel/Bokeh auth provider checking the credentials file (pass it as ``auth_provider=``);
-    ``throttle``: :class:`workbench.app.throttle.ThrottleSettings` for failed logins."""
+    ``throttle``: :class:`workbench.app.throttle.ThrottleSettings` for failed logins;
+    ``open_while_empty``: no login while the file names nobody (a server on this machine)."""
     path = Path(credentials)
-    if not list_users(path):
+    if open_while_empty:
+        kwargs["open_while_empty"] = True
+    elif not list_users(path):
         raise WorkbenchError(f"no users in {path}; add one with `workbench users add NAME --role reviewer`")
     from workbench.app.login import credentials_provider
 
@@ -231,7 +250,7 @@ def auth_provider(credentials: str | os.PathLike, throttle=None, **kwargs):
 
 def serve_options(credentials: str | os.PathLike | None = None, *, oauth_provider: str | None = None,
                   oauth_key: str | None = None, oauth_secret: str | None = None,
-                  cookie_secret: str | None = None, throttle=None) -> dict[str, Any]:
+                  cookie_secret: str | None = None, throttle=None, open_while_empty: bool = False) -> dict[str, Any]:
     """Keyword arguments for ``panel.serve`` that make the app ask for a login.
 
     With ``oauth_provider`` (or ``$PANEL_OAUTH_PROVIDER``), Panel's OAuth is used and its key
@@ -253,7 +272,8 @@ def serve_options(credentials: str | os.PathLike | None = None, *, oauth_provide
         return {k: v for k, v in opts.items() if v is not None}
     if credentials is None:
         raise WorkbenchError("a login needs a credentials file (--credentials PATH) or an OAuth provider")
-    return {"auth_provider": auth_provider(credentials, throttle), "cookie_secret": secret}
+    return {"auth_provider": auth_provider(credentials, throttle, open_while_empty=open_while_empty),
+            "cookie_secret": secret}
 
 
 def session_identity(credentials: str | os.PathLike | None) -> tuple[str | None, str | None]:
@@ -298,5 +318,6 @@ def login_options(workspace: str | os.PathLike, credentials: str | os.PathLike |
     if address not in LOCAL_ADDRESSES:
         raise WorkbenchError(f"serving on {address} needs a login: add users with `workbench users add NAME "
                              "--role reviewer` (or pass --no-login to serve without one)")
-    return None, None, (f"no users in {path}: serving without login on this machine only; "
-                        "add users with `workbench users add`")
+    return (serve_options(path, throttle=throttle, open_while_empty=True), RolesFile(path, open_while_empty=True),
+            f"no users in {path}: serving without login on this machine only, until users are added with "
+            "`workbench users add` (the running server asks for a login from then on)")

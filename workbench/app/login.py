@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 from tornado.web import RequestHandler, decode_signed_value
 from tornado.websocket import WebSocketHandler
 
-from workbench.app.auth import role_of, verify_password, warm_dummy_hash
+from workbench.app.auth import LOCAL_USER, has_users, role_of, verify_password, warm_dummy_hash
 from workbench.app.safe_text import escape_html
 from workbench.app.throttle import LoginThrottle, ThrottleSettings
 
@@ -202,8 +202,10 @@ def _provider_class():
         """Panel's auth provider over a credentials file of bcrypt hashes: a throttled login, live
         sessions, and a user removed from the file loses access at the next request."""
 
-        def __init__(self, credentials: str | Path, throttle: LoginThrottle | None = None, **kwargs):
+        def __init__(self, credentials: str | Path, throttle: LoginThrottle | None = None, *,
+                     open_while_empty: bool = False, **kwargs):
             self.credentials = Path(credentials)
+            self.open_while_empty = open_while_empty
             self.throttle = throttle or LoginThrottle()
             self.sessions = SessionRegistry(ttl_s=float(config.oauth_expiry) * 86400)
             self.executor = ThreadPoolExecutor(max_workers=LOGIN_WORKERS, thread_name_prefix="workbench-login")
@@ -232,10 +234,18 @@ def _provider_class():
                                       max_age_days=config.oauth_expiry)
             return self.sessions.user_of(sid.decode("utf-8")) if sid else None
 
+        def is_open(self) -> bool:
+            """Whether visitors come in without a login: a server on this machine started before
+            anyone was added to the credentials file, while it still has nobody (re-read each time,
+            so the first ``workbench users add`` switches the login on in the running server)."""
+            return self.open_while_empty and not has_users(self.credentials)
+
         def session_alive(self) -> bool:
             """Whether the current Panel session's login is still open (not logged out)."""
             import panel as pn
 
+            if self.is_open():
+                return True
             user = pn.state.user
             return bool(user) and self.session_user(pn.state.cookies.get(SESSION_COOKIE)) == user
 
@@ -245,6 +255,8 @@ def _provider_class():
             base = super().get_user
 
             def get_user(handler):
+                if self.is_open():
+                    return LOCAL_USER
                 user = handler.get_secure_cookie("user", max_age_days=config.oauth_expiry)
                 sid = handler.get_secure_cookie(SESSION_COOKIE, max_age_days=config.oauth_expiry)
                 if not user or not sid:

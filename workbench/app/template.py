@@ -15,6 +15,7 @@ from types import ModuleType
 import panel as pn
 
 import workbench.app.pages
+from workbench.app.auth import LOCAL_USER
 from workbench.app.context import AppContext
 from workbench.app.live import WorkspaceWatch
 from workbench.app.safe_text import escape_markdown
@@ -142,7 +143,8 @@ def build_app(ctx: AppContext) -> pn.template.BootstrapTemplate:
     WorkspaceWatch(ctx.workspace, nav.refresh).start()
     if pn.state.location is not None:
         pn.state.location.sync(nav.menu, {"value": "page"})
-    who = (f"Signed in as **{escape_markdown(ctx.user)}** ({ctx.role})" if ctx.user else "")
+    who = (f"Signed in as **{escape_markdown(ctx.user)}** ({ctx.role})" if ctx.user and ctx.user != LOCAL_USER
+           else "")
     sidebar = [pn.pane.Markdown("### Views"), nav.menu, language_select(ctx)]
     if who:
         sidebar.append(pn.pane.Markdown(who + " · [Log out](./logout)", css_classes=["wb-who"]))
