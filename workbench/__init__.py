@@ -45,6 +45,8 @@ _LAZY = {
     "list_runs": "workbench.runs.records",
     "load_predictions": "workbench.runs.records",
     "evaluate_run": "workbench.runs.evaluation",
+    "default_run": "workbench.runs.selection",
+    "Predictor": "workbench.runs.predictor",
     "publish_thresholds": "workbench.loop.thresholds",
     "published_thresholds": "workbench.loop.thresholds",
     "classify_file": "workbench.loop.shelving",

@@ -155,8 +155,8 @@ def view(ctx):
     state.param.watch(show_note, "run_id")
     show_note()
     return pn.Column(
-        pn.pane.Markdown(f"## {TITLE}\nTop-5 categories from a trained model (by default the best run: "
-                         "highest validation accuracy, never one trained on a sample), and whether the "
+        pn.pane.Markdown(f"## {TITLE}\nTop-5 categories from a trained model (by default the promoted "
+                         "serving run, else the best run: highest validation accuracy, never one trained on a sample), and whether the "
                          "product would be shelved under the published thresholds."),
         model, rule, note, pn.FlexBox(_single(state, ctx.settings.upload_limit_bytes), _upload(state, ctx), gap="1.5em",
                                 sizing_mode="stretch_width"),
