@@ -53,3 +53,38 @@ def test_only_flagged_runs_warn_and_no_runs_fail(sample_workspace, tmp_path):
     from workbench import Workspace
     with pytest.raises(WorkbenchError, match="no run with a saved model in .*; train one with `workbench train`"):
         default_run(Workspace(tmp_path / "empty"))
+
+
+def test_a_promoted_run_is_the_default_of_every_surface(three_runs, capsys):
+    """Promote the weak run: the command line (classify, evaluate), the API's serving run, the
+    pages' run pickers and the notebook name all switch to it; without a model it no longer counts."""
+    import shutil
+
+    import workbench as wb
+    import workbench.app.data as data
+    from workbench.app.state.classify import ClassifyState
+    from workbench.cli.main import main
+    from workbench.runs.evaluation import evaluate_run
+    from workbench.runs.predictor import model_dir
+    from workbench.runs.registry import promote, serving_run
+
+    ws, full, weak, sampled = three_runs
+    for run_id in (full, weak, sampled):
+        evaluate_run(ws, run_id)
+    assert data.default_run_id(ws) == full
+    promote(ws, weak, by="lead", force=True, note="selection test")
+    assert default_run(ws) == shelving_default(ws) == wb.default_run(ws) == weak
+    assert serving_run(ws).run_id == weak and serving_run(ws).source == "promoted"
+    assert data.default_run_id(ws) == weak  # every page opens on it
+    assert ClassifyState(workspace=ws).run_id == weak
+    assert main(["evaluate", "--workspace", str(ws.path), "--json"]) == 0
+    assert '"run_id": "%s"' % weak in capsys.readouterr().out
+    assert default_run(ws, promoted=False) == full  # the rule alone
+    assert set(data.evaluated_runs(ws)["run_id"]) == {full, weak, sampled}  # every complete run is listed
+    # a promoted run whose model is gone no longer serves: the rule decides again
+    folder = model_dir(ws, weak)
+    shutil.move(folder, folder.with_name("model-away"))
+    try:
+        assert default_run(ws) == full and serving_run(ws).source == "default"
+    finally:
+        shutil.move(folder.with_name("model-away"), folder)
