@@ -88,3 +88,37 @@ def test_a_promoted_run_is_the_default_of_every_surface(three_runs, capsys):
         assert default_run(ws) == full and serving_run(ws).source == "default"
     finally:
         shutil.move(folder.with_name("model-away"), folder)
+
+
+def test_a_run_without_its_model_gets_one_error_on_every_road(three_runs):
+    """The API's loader, classify, the Classify page and the promotion gate all say the same line."""
+    import shutil
+
+    from workbench.app.state.classify import ClassifyState
+    from workbench.catalog.relabel import load_taxonomy
+    from workbench.loop.shelving import classify_products
+    from workbench.runs.predictor import Predictor, model_dir
+    from workbench.runs.registry import promote
+
+    ws, full, weak, sampled = three_runs
+    folder = model_dir(ws, sampled)
+    shutil.move(folder, folder.with_name("model-away"))
+    said = f"run {sampled} has no saved model in {folder}; choose a run that has one"
+    fix = "or train one with `workbench train`"
+    try:
+        calls = [lambda: Predictor.load(folder, sampled, load_taxonomy(ws)),
+                 lambda: Predictor.for_run(ws, sampled),
+                 lambda: classify_products(ws, ["x"], run_id=sampled),
+                 lambda: promote(ws, sampled, by="lead", force=True, note="no model")]
+        for call in calls:
+            with pytest.raises(WorkbenchError) as caught:
+                call()
+            text = str(caught.value)
+            assert text.startswith(said) and text.endswith(fix), text
+        state = ClassifyState(workspace=ws)
+        state.param.run_id.objects = [*state.param.run_id.objects, sampled]
+        state.run_id = sampled
+        with pytest.raises(WorkbenchError, match=f"^run {sampled} has no saved model in "):
+            state.classify_upload("a.csv", b"title\nNike Men Blue T-shirt\n", limit_bytes=10**6, max_rows=10)
+    finally:
+        shutil.move(folder.with_name("model-away"), folder)

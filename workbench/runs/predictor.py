@@ -63,11 +63,12 @@ def runs_with_models(ws: Workspace) -> list[str]:
     return [r for r in list_runs(ws)["run_id"] if has_model(ws, r)]
 
 
-def no_model_error(run_id: str, folder: str | Path, with_models: Sequence[str] = ()) -> WorkbenchError:
-    """The one error for a run without a saved model: the run, the folder and the fix."""
-    others = ", ".join(list(with_models)[-3:]) or "none"
-    return WorkbenchError(f"run {run_id} has no saved model in {folder}; choose a run that has one "
-                          f"(runs with a model: {others}) or train one with `workbench train`")
+def no_model_error(run_id: str, folder: str | Path, with_models: Sequence[str] | None = None) -> WorkbenchError:
+    """The one error for a run without a saved model: the run, the folder and the fix (with the
+    newest runs that have a model, when the workspace is at hand)."""
+    others = "" if with_models is None else f" (runs with a model: {', '.join(list(with_models)[-3:]) or 'none'})"
+    return WorkbenchError(f"run {run_id} has no saved model in {folder}; choose a run that has one{others} "
+                          "or train one with `workbench train`")
 
 
 def check_model(ws: Workspace, run_id: str) -> Path:

@@ -72,7 +72,7 @@ class ClassifyState(param.Parameterized):
 
     def _model(self):
         if self.run_id is None:
-            raise WorkbenchError("no run with a saved model in this workspace; train one with `workbench train`")
+            default_run(self.workspace)  # raises the one "no run with a saved model" error
         return run_model(self.workspace, self.run_id)
 
     def predictor(self) -> Predictor:
