@@ -34,8 +34,9 @@ OUR_PAGES = {"comparison", "thresholds", "confusion", "severity", "embedding", "
 
 @pytest.fixture(scope="module")
 def ws(evaluated_ws, tmp_path_factory) -> Workspace:
-    """A private copy (tests here publish thresholds) with a stored projection."""
-    copy = Workspace(copy_workspace(evaluated_ws, tmp_path_factory.mktemp("app_state_ws")))
+    """A private copy (tests here publish thresholds) with a stored projection; its runs' folders
+    are copied too, since a workspace's saved models are found in its own folder."""
+    copy = Workspace(copy_workspace(evaluated_ws, tmp_path_factory.mktemp("app_state_ws"), artifacts=True))
     add_projection(copy)
     return copy
 

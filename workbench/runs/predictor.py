@@ -13,7 +13,7 @@ This module owns
 * the published thresholds (:func:`published_thresholds`: one global value, per-category
   overrides, the most specific override winning);
 * the model's input: one text-cleaning path (:func:`model_inputs`, the cleaning ingest applies,
-  :func:`workbench.catalog.text.clean_series`);
+  :func:`workbench.catalog.text.clean_text`);
 * the decision rule of a call (``argmax`` by default, ``min-risk`` when asked), the shelve /
   review decision (compared in the probabilities' precision) and the top-k with full paths
   (:class:`Predictor`).
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.catalog.taxonomy import Taxonomy
-from workbench.catalog.text import clean_series
+from workbench.catalog.text import clean_text
 from workbench.errors import WorkbenchError
 from workbench.evaluate.decision import check_decision, decide
 from workbench.evaluate.shelving import leaf_thresholds
@@ -168,33 +168,61 @@ def published_thresholds(ws: Workspace) -> tuple[float | None, dict[str, float]]
 
 # the one text-cleaning path -----------------------------------------------------------------
 
-def model_inputs(products: Sequence[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFrame:
-    """The model's input from raw products (API bodies, typed or uploaded rows, a stored frame):
-    ``title``, ``description``, ``brand`` cleaned as ingest cleans them; ``price`` a float;
-    ``department`` (exact name, as stored; none: a department run's fallback model); ``extra``
-    (``attributes`` as JSON, or a stored ``extra``); other columns (``image``, a catalog
-    attribute) are kept."""
-    frame = pd.DataFrame(list(products)) if not isinstance(products, pd.DataFrame) else products.copy()
-    n = len(frame)
-    out = pd.DataFrame(index=range(n))
-    for field in TEXT_FIELDS:
-        values = frame[field].reset_index(drop=True) if field in frame else pd.Series([None] * n, dtype=object)
-        out[field] = clean_series(values).to_numpy() if n else np.array([], dtype=object)
-    price = frame["price"].reset_index(drop=True) if "price" in frame else pd.Series([np.nan] * n)
-    out["price"] = pd.to_numeric(price, errors="coerce").astype(float).to_numpy()
-    department = frame["department"].reset_index(drop=True) if "department" in frame else pd.Series([None] * n)
-    out["department"] = [(str(d).strip() or None) if d is not None and not pd.isna(d) else None
-                         for d in department]
-    if "extra" in frame:
-        out["extra"] = frame["extra"].to_numpy()
-    elif "attributes" in frame:
-        out["extra"] = [json.dumps(a) if isinstance(a, dict) and a else None for a in frame["attributes"]]
-    else:
-        out["extra"] = [None] * n
-    for col in frame.columns:
-        if col not in out and col != "attributes":
-            out[col] = frame[col].to_numpy()
+def _clean(values) -> list[str]:
+    """:func:`workbench.catalog.text.clean_text` of each value (what ``clean_series`` gives at
+    ingest), once per distinct value."""
+    done: dict = {}
+    out = []
+    for value in values:
+        try:
+            hit = done.get(value)
+        except TypeError:  # an unhashable value: cleaned as its text
+            hit = None
+        if hit is None:
+            hit = clean_text(value)
+            try:
+                done[value] = hit
+            except TypeError:
+                pass
+        out.append(hit)
     return out
+
+
+def _price(value) -> float:
+    try:
+        price = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return price if math.isfinite(price) else math.nan
+
+
+def model_inputs(products: Sequence[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFrame:
+    """The model's input from raw products (API bodies, typed or uploaded rows): ``title``,
+    ``description``, ``brand`` cleaned as ingest cleans them; ``price`` a float (NaN when not a
+    number); ``department`` (exact name, as stored; none: a department run's fallback model);
+    ``extra`` (``attributes`` as JSON, or a given ``extra``); other columns (``image``, a catalog
+    attribute) are kept. Plain lists, so one product costs microseconds, not a pandas pass."""
+    if isinstance(products, pd.DataFrame):
+        n = len(products)
+        columns = {str(c): products[c].tolist() for c in products.columns}
+    else:
+        products = list(products)
+        n = len(products)
+        columns = {k: [p.get(k) for p in products] for k in dict.fromkeys(k for p in products for k in p)}
+    none = [None] * n
+    out: dict[str, list] = {field: _clean(columns.get(field, none)) for field in TEXT_FIELDS}
+    out["price"] = [_price(v) for v in columns.get("price", none)]
+    out["department"] = [None if d is None or (isinstance(d, float) and math.isnan(d)) else (str(d).strip() or None)
+                         for d in columns.get("department", none)]
+    if "extra" in columns:
+        out["extra"] = columns["extra"]
+    else:
+        out["extra"] = [json.dumps(a) if isinstance(a, dict) and a else None
+                        for a in columns.get("attributes", none)]
+    for name, values in columns.items():
+        if name not in out and name != "attributes":
+            out[name] = values
+    return pd.DataFrame(out, index=range(n))
 
 
 # decisions ----------------------------------------------------------------------------------
