@@ -45,11 +45,10 @@ def n_train(ws, split: str, sample) -> int:
 def ensemble_members(ws, run_id: str, split: str) -> dict:
     """The recorded ensemble's members on the test part: ``{kind: test accuracy}`` of those that
     vote, and the ones it dropped as clearly worse on validation (with that accuracy)."""
-    from workbench.models.base import CategoryClassifier
-    from workbench.runs.records import run_dir
+    from workbench.runs.predictor import run_model
     from workbench.runs.training import load_training_frame
 
-    model = CategoryClassifier.load(run_dir(ws, run_id) / "model")
+    model = run_model(ws, run_id)
     frame = load_training_frame(ws, split, ("catalog", "human"))
     test = frame[frame["part"] == "test"].reset_index(drop=True)
     truth = test["leaf"].to_numpy(dtype=object)

@@ -9,7 +9,7 @@ test split's real titles, in a seeded order.
 
 * single product: p50 / p99 latency with 1, 8 and 32 concurrent clients, and requests/s;
 * batches of 1,000 products: products/s, one client;
-* the same model in this process (:class:`workbench.service.predictor.Predictor`, what the
+* the same model in this process (:class:`workbench.runs.predictor.Predictor`, what the
   API calls): single-product latency and products/s for batches of 1,000, as the baseline.
   The ratios (HTTP / in-process) are the overhead of the service.
 
@@ -147,14 +147,14 @@ async def send_batches(port: int, key: str, body: bytes, n: int) -> list[float]:
     return times
 
 
-def in_process(model_dir: Path, run_id: str, path: Path, titles: list[str], seconds: float) -> dict:
+def in_process(run_id: str, path: Path, titles: list[str], seconds: float) -> dict:
     """The same model in this process: single-product latency and batch throughput."""
     from workbench import Workspace
     from workbench.catalog.relabel import load_taxonomy
-    from workbench.service.predictor import Predictor
+    from workbench.runs.predictor import Predictor, model_dir
 
     ws = Workspace(path)
-    predictor = Predictor.load(model_dir, run_id, load_taxonomy(ws), None)
+    predictor = Predictor.load(model_dir(ws, run_id), run_id, load_taxonomy(ws), None)
     ws.close()
     predictor.predict([{"title": titles[0]}])
     single = []
@@ -216,7 +216,7 @@ def main() -> int:
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"the API did not start; see {path / 'api-bench.log'}")
                 time.sleep(0.5)
-        base = in_process(path / "artifacts" / "runs" / run_id / "model", run_id, path, titles, args.seconds)
+        base = in_process(run_id, path, titles, args.seconds)
         print(f"in-process: one product p50 {base['p50_ms']:.2f} ms p99 {base['p99_ms']:.2f} ms; "
               f"batches of 1,000: {base['batch_products_per_s']:,.0f} products/s", flush=True)
         rng = np.random.default_rng(0)

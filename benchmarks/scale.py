@@ -35,6 +35,7 @@ from workbench.embeddings.embed_cache import EmbeddingCache, text_hashes  # noqa
 from workbench.embeddings.embed import encode_missing_here  # noqa: E402
 from workbench.loop.labels import utc_now  # noqa: E402
 from workbench.loop.shelving import local_rows  # noqa: E402
+from workbench.runs.predictor import Predictor  # noqa: E402
 from workbench.runs.training import PeakMemory, train_models  # noqa: E402
 from workbench.scale.classify import ClusterClassifier  # noqa: E402
 from workbench.scale.cluster import connect  # noqa: E402
@@ -50,7 +51,7 @@ def load() -> str:
 
 def classify(ws, ids, run_id, mode: str, rows_per_part: int) -> dict:
     now = utc_now()
-    rules = dict(run_id=run_id, threshold=0.8, overrides={}, now=now, batch=now.date())
+    rules = dict(predictor=Predictor.for_run(ws, run_id, threshold=0.8, overrides={}), now=now, batch=now.date())
     started = time.perf_counter()
     if mode == "in-process":
         with PeakMemory() as memory:

@@ -23,6 +23,7 @@ from workbench.evaluate import coverage_at, leaf_thresholds
 from workbench.runs.evaluation_tables import stored_metrics
 from workbench.models.base import CategoryClassifier
 from workbench.catalog.relabel import load_taxonomy
+from workbench.runs.predictor import model_dir
 from workbench.runs.records import list_runs, load_predictions
 from workbench.catalog.taxonomy import SEP
 from workbench.catalog.text import clean_series
@@ -33,8 +34,9 @@ OUR_PAGES = {"comparison", "thresholds", "confusion", "severity", "embedding", "
 
 @pytest.fixture(scope="module")
 def ws(evaluated_ws, tmp_path_factory) -> Workspace:
-    """A private copy (tests here publish thresholds) with a stored projection."""
-    copy = Workspace(copy_workspace(evaluated_ws, tmp_path_factory.mktemp("app_state_ws")))
+    """A private copy (tests here publish thresholds) with a stored projection; its runs' folders
+    are copied too, since a workspace's saved models are found in its own folder."""
+    copy = Workspace(copy_workspace(evaluated_ws, tmp_path_factory.mktemp("app_state_ws"), artifacts=True))
     add_projection(copy)
     return copy
 
@@ -334,7 +336,7 @@ def test_classify_state_top5_and_shelving_decision(ws, best_run, runs):
     assert len(top) == 5 and list(top["rank"]) == [1, 2, 3, 4, 5]
     assert top["probability"].is_monotonic_decreasing and top["probability"].sum() <= 1 + 1e-9
     assert all(c in tax.leaves and SEP in c for c in top["category"])
-    model = CategoryClassifier.load(data.model_dir(runs.set_index("run_id").loc[best_run].to_dict()))
+    model = CategoryClassifier.load(model_dir(ws, best_run))
     clean = clean_series(pd.Series([product["productDisplayName"]]))
     assert top["category"].iloc[0] == model.predict(pd.DataFrame({"title": clean}))[0]
     assert decision["decision"] == ("shelved" if decision["confidence"] >= 0.5 else "review")

@@ -42,7 +42,7 @@ def shots(output_dir) -> Path:
 def site(evaluated_ws, tmp_path_factory, shots):
     """A served copy of the evaluated workspace, plus what the tests compare against."""
     require_chromium()
-    root = copy_workspace(evaluated_ws, tmp_path_factory.mktemp("browser_ws"))
+    root = copy_workspace(evaluated_ws, tmp_path_factory.mktemp("browser_ws"), artifacts=True)  # its models too
     ws = Workspace(root)
     add_projection(ws)
     runs = list_runs(ws)

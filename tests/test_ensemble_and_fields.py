@@ -119,7 +119,8 @@ def test_training_on_a_workspace_reads_attributes_from_ingested_extra(fashion_ws
     """Ingest keeps fashion's ``usage`` in ``extra``; a run trained on it records the field and
     its saved model, loaded back for shelving, reads ``usage`` from the workspace's products."""
     from workbench.runs.records import get_run, load_predictions
-    from workbench.loop.shelving import load_run_model, products_frame
+    from workbench.loop.shelving import products_frame
+    from workbench.runs.predictor import run_model as load_run_model
     from workbench.runs.training import train_models
 
     [run_id] = train_models(fashion_ws, ["tfidf"], "random", params={"tfidf": {"fields": ["title", "usage"]}})

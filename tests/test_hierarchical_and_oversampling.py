@@ -141,7 +141,8 @@ def test_hierarchical_min_risk_and_label_issues_on_flipkart(flipkart_ws):
     from workbench.catalog.relabel import load_taxonomy
     from workbench.evaluate.decision import min_risk_leaves
     from workbench.loop.label_issues import find_label_issues
-    from workbench.loop.shelving import load_run_model, products_frame
+    from workbench.loop.shelving import products_frame
+    from workbench.runs.predictor import run_model as load_run_model
     from workbench.runs.evaluation import evaluate_run
     from workbench.runs.records import load_predictions
     from workbench.runs.training import train_models

@@ -71,14 +71,15 @@ def test_classify_shelves_above_threshold_and_queues_below(loop):
 
 def test_classify_needs_a_run_and_sends_all_to_review_without_thresholds(loop, tmp_path):
     from workbench import Workspace
-    from workbench.loop.shelving import resolve_thresholds
+    from workbench.runs.predictor import Predictor, published_thresholds
 
     empty = Workspace(tmp_path / "empty")
     with pytest.raises(WorkbenchError, match="no run with a saved model"):
         classify_file(empty, loop.files[DAY1], dataset="fashion")
-    assert resolve_thresholds(empty, None, None) == (float("inf"), {})
-    assert resolve_thresholds(loop.ws, None, None) == (THRESHOLD, {})
-    assert resolve_thresholds(loop.ws, 0.5, None) == (0.5, {})
+    assert published_thresholds(empty) == (None, {})
+    assert Predictor.for_run(loop.ws, loop.run_main).threshold == THRESHOLD
+    given = Predictor.for_run(loop.ws, loop.run_main, threshold=0.5)
+    assert (given.threshold, given.overrides) == (0.5, {})
 
 
 def test_export_shelved_writes_full_path_per_level(loop, tmp_path):

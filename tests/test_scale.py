@@ -46,11 +46,13 @@ def trained(sample_workspace):
     return ws, run_id, ids
 
 
-def _rules(ws):
+def _rules(ws, run_id):
     from workbench.loop.labels import utc_now
 
     now = utc_now()
-    return dict(threshold=0.6, overrides={}, now=now, batch=now.date())
+    from workbench.runs.predictor import Predictor
+
+    return dict(predictor=Predictor.for_run(ws, run_id, threshold=0.6, overrides={}), now=now, batch=now.date())
 
 
 def test_distributed_classification_matches_in_process(cluster, trained):
@@ -58,10 +60,10 @@ def test_distributed_classification_matches_in_process(cluster, trained):
     from workbench.scale.classify import ClusterClassifier
 
     ws, run_id, ids = trained
-    rules = _rules(ws)
-    here = local_rows(ws, ids, run_id=run_id, **rules)
+    rules = _rules(ws, run_id)
+    here = local_rows(ws, ids, **rules)
     remote = ClusterClassifier(cluster, rows_per_part=70)
-    there = remote(ws, ids, run_id=run_id, **rules)
+    there = remote(ws, ids, **rules)
     assert len(remote.stats) == 5 and sum(s["rows"] for s in remote.stats) == 300
     assert len({s["pid"] for s in remote.stats}) == 2, "both workers took partitions"
     assert there["product_id"].tolist() == here["product_id"].tolist() == ids

@@ -17,7 +17,7 @@ from workbench.catalog.relabel import load_taxonomy
 from workbench.service.files import ServiceFiles
 from workbench.service.keys import add_key, remove_key
 from workbench.service.log import read_log
-from workbench.service.predictor import Predictor
+from workbench.runs.predictor import Predictor
 from workbench.service.snapshot import read_snapshot
 
 MAX_BATCH = 50

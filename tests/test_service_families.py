@@ -17,7 +17,7 @@ from workbench import Workspace, store
 from workbench.catalog.taxonomy import Taxonomy
 from workbench.models.base import CategoryClassifier, model_class
 from workbench.paths import PROJECT_ROOT
-from workbench.service.predictor import Predictor
+from workbench.runs.predictor import Predictor
 
 FASHION = PROJECT_ROOT.parent / "shared" / "datasets" / "fashion"
 PHOTOS = FASHION / "images_small"

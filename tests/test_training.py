@@ -108,10 +108,14 @@ def test_runs_json_and_compare_on_the_command_line(ws, trained, capsys):
 def test_train_command_with_params_and_errors(ws, capsys):
     assert main(["train", "--workspace", str(ws.path), "--models", "tfidf", "--split", "random",
                  "--param", "tfidf.C=0.25", "--param", "tfidf.word_ngrams=[1,1]"]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "tfidf" in out and "random" in out and "accuracy" in out
     run = list_runs(ws).iloc[-1]
     assert run["split"] == "random" and run["params"]["C"] == 0.25
+    # a complete run: evaluated at once, so that every dashboard page lists it
+    assert ws.scalar("SELECT count(*) FROM evaluations WHERE run_id = ? AND part = 'test'", [run["run_id"]]) == 1
+    assert f"evaluated run {run['run_id']}" in captured.err
     assert run["params"]["word_ngrams"] == [1, 1]
     assert main(["train", "--workspace", str(ws.path), "--models", "tfidf", "--param", "tfidf.bogus=1"]) == 2
     assert "bogus" in capsys.readouterr().err

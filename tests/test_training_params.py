@@ -8,7 +8,7 @@ import pytest
 
 from workbench import Workspace, ingest_dataset
 from workbench.cli.main import main
-from workbench.loop.shelving import load_run_model
+from workbench.runs.predictor import run_model as load_run_model
 from workbench.runs.records import get_run, list_runs
 from workbench.runs.training import train_models
 

@@ -310,7 +310,7 @@ def served_process(hostile_ws, tmp_path_factory, output_dir):
     its memory is the server's alone (in this process pytest's log capture keeps every record)."""
     from _dashboard_setup import copy_workspace, start_server, stop, wait_http, workbench_cli
 
-    root = copy_workspace(hostile_ws.ws, tmp_path_factory.mktemp("upload_ws"))
+    root = copy_workspace(hostile_ws.ws, tmp_path_factory.mktemp("upload_ws"), artifacts=True)  # its models too
     port = free_port()
     proc = start_server([*workbench_cli(), "serve", "--workspace", str(root), "--port", str(port),
                          "--upload-limit-mb", str(UPLOAD_LIMIT_MB), "--no-show"], output_dir / "upload_server.log")

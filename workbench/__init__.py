@@ -61,6 +61,8 @@ _LAZY = {
     "list_runs": "workbench.notebooks.frames",
     "load_predictions": "workbench.runs.records",
     "evaluate_run": "workbench.runs.evaluation",
+    "default_run": "workbench.runs.selection",
+    "Predictor": "workbench.runs.predictor",
     "compare_decisions": "workbench.runs.decision_comparison",
     "run_pipeline": "workbench.runs.pipeline",
     "promote": "workbench.runs.registry",

@@ -18,7 +18,7 @@ import panel as pn
 from workbench.errors import WorkbenchError
 from workbench.catalog.relabel import load_taxonomy
 from workbench.runs.records import get_run, list_runs
-from workbench.runs.selection import ranked_runs
+from workbench.runs.selection import default_run, ranked_runs
 from workbench.store import Workspace
 from workbench.catalog.taxonomy import Taxonomy
 
@@ -103,11 +103,13 @@ def ranked_evaluated_runs(ws: Workspace, part: str = "test") -> pd.DataFrame:
 
 
 def default_run_id(ws: Workspace, part: str = "test") -> str | None:
-    """The run every page opens on: the best evaluated run by the one rule of
-    :mod:`workbench.runs.selection` (validation accuracy; flagged runs only when nothing else is
-    evaluated); ``None`` when no run is evaluated."""
-    ranked = ranked_evaluated_runs(ws, part)
-    return str(ranked["run_id"].iloc[0]) if len(ranked) else None
+    """The run every page opens on: :func:`workbench.runs.selection.default_run` among the
+    evaluated runs (the promoted serving run, else the best by validation accuracy, flagged runs
+    only when nothing else is evaluated); ``None`` when no run is evaluated."""
+    evaluated = evaluated_runs(ws, part)
+    if evaluated.empty:
+        return None
+    return default_run(ws, need_model=False, among=evaluated["run_id"])
 
 
 def choose_run(state, part: str = "test") -> None:
@@ -203,30 +205,6 @@ def titles(ws: Workspace, product_ids) -> pd.DataFrame:
     if not ids:
         return pd.DataFrame({"product_id": [], "title": []})
     return ws.df("SELECT product_id, title FROM products WHERE product_id IN (SELECT unnest(?))", [ids])
-
-
-# models ----------------------------------------------------------------------------------
-
-def model_dir(run: dict) -> Path:
-    """Where a run's model is saved: ``<artifact_dir>/model``."""
-    return Path(str(run["artifact_dir"])) / "model"
-
-
-@pn.cache(max_items=4)
-def _load_model(directory: str, mtime: float):
-    from workbench.models.base import CategoryClassifier
-
-    return CategoryClassifier.load(directory)
-
-
-def load_model(run: dict):
-    """The saved model of a run (cached; reloaded when its manifest changes)."""
-    directory = model_dir(run)
-    manifest = directory / "manifest.json"
-    if not manifest.exists():
-        raise WorkbenchError(f"run {run['run_id']} has no saved model at {directory}; "
-                             "pick another run or retrain it with `workbench train`")
-    return _load_model(str(directory), manifest.stat().st_mtime)
 
 
 # projection ------------------------------------------------------------------------------

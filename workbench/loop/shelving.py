@@ -10,41 +10,30 @@ date the review queue samples from.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import sys
-import threading
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from workbench.catalog.summary_view import SummaryView
 from workbench.errors import WorkbenchError
-from workbench.evaluate.shelving import shelving_preview
 from workbench.catalog.ingest import IngestOptions, IngestSummary, ingest_file
 from workbench.loop.labels import record_model_labels, unshelve, utc_now
 from workbench.catalog.mapping import ColumnMapping, recipe
 from workbench.catalog.reader import read_catalog
 from workbench.catalog.people_csv import write_people_csv
 from workbench.catalog.relabel import load_taxonomy
+from workbench.runs.predictor import Predictor, run_model
 from workbench.runs.selection import default_run as best_run
-from workbench.runs.records import list_runs, run_dir
 from workbench.store import Workspace
 from workbench.catalog.taxonomy import Taxonomy
-from workbench.loop.thresholds import published_thresholds, threshold_run_warning
+from workbench.loop.thresholds import threshold_run_warning
 
-if TYPE_CHECKING:  # the model families import torch: loaded when a model is, not with the package
-    from workbench.models.base import CategoryClassifier
-
-TOP_N = 5
-
-
-_MODELS: dict[tuple[str, float], CategoryClassifier] = {}
-_MODELS_LOCK = threading.Lock()
 
 
 @dataclass
@@ -72,39 +61,12 @@ class ClassifySummary(SummaryView):
         return "\n".join(lines)
 
 
-def model_dir(ws: Workspace, run_id: str) -> Path:
-    """Folder of a run's saved model (``<artifacts>/runs/<run_id>/model``)."""
-    return run_dir(ws, run_id) / "model"
-
-
-def runs_with_models(ws: Workspace) -> list[str]:
-    """Recorded runs whose model was saved, oldest first."""
-    runs = list_runs(ws)
-    return [r for r in runs["run_id"] if (model_dir(ws, r) / "manifest.json").exists()]
 
 
 def default_run(ws: Workspace) -> str:
     """The run used when none is named: :func:`workbench.runs.selection.default_run` (the best
     unflagged run with a saved model, by validation accuracy)."""
     return best_run(ws, warn=lambda message: print(f"note: {message}", file=sys.stderr))
-
-
-def load_run_model(ws: Workspace, run_id: str) -> CategoryClassifier:
-    """A run's saved model, loaded once per process (reloaded when its files change)."""
-    folder = model_dir(ws, run_id)
-    manifest = folder / "manifest.json"
-    if not manifest.exists():
-        raise WorkbenchError(f"run {run_id} has no saved model in {folder}; pass another --run "
-                             f"(with models: {', '.join(runs_with_models(ws)[-3:]) or 'none'})")
-    key = (str(folder), manifest.stat().st_mtime)
-    with _MODELS_LOCK:
-        model = _MODELS.get(key)
-        if model is None:
-            from workbench.models.base import CategoryClassifier
-
-            model = CategoryClassifier.load(folder)
-            _MODELS[key] = model
-    return model
 
 
 def products_frame(ws: Workspace, product_ids: Sequence[str]) -> pd.DataFrame:
@@ -121,59 +83,11 @@ def products_frame(ws: Workspace, product_ids: Sequence[str]) -> pd.DataFrame:
 
 def predict_products(ws: Workspace, run_id: str, product_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """``(proba, classes)`` of a run's model for the given products (rows in that order)."""
-    model = load_run_model(ws, run_id)
+    model = run_model(ws, run_id)
     frame = products_frame(ws, product_ids)
     if frame.empty:
         return np.zeros((0, len(model.classes_))), np.asarray(model.classes_, dtype=object)
     return model.predict_proba(frame), np.asarray(model.classes_, dtype=object)
-
-
-def top_n(proba: np.ndarray, classes: np.ndarray, n: int = TOP_N) -> list[list[dict]]:
-    """The ``n`` most probable leaves of each row as ``[{"leaf", "proba"}, ...]``, best first."""
-    order = np.argsort(-proba, axis=1, kind="stable")[:, :n]
-    return [[{"leaf": str(classes[j]), "proba": float(row[j])} for j in idx] for row, idx in zip(proba, order)]
-
-
-def taxonomy_for(ws: Workspace, classes: np.ndarray) -> Taxonomy:
-    """The workspace's taxonomy, or one derived from a run's own leaf ids when it predates it."""
-    taxonomy = load_taxonomy(ws)
-    if set(classes) <= set(taxonomy.leaves):
-        return taxonomy
-    # the run was trained on an older taxonomy: derive ancestors from its own leaf ids
-    return Taxonomy.from_node_ids(classes, taxonomy.level_names)
-
-
-def resolve_thresholds(ws: Workspace, threshold: float | None,
-                       overrides: Mapping[str, float] | None) -> tuple[float, dict[str, float]]:
-    """The thresholds to apply: the given ones, else the published ones; with nothing
-    published every product goes to review (an infinite threshold)."""
-    if threshold is not None:
-        return float(threshold), dict(overrides or {})
-    published, published_overrides = published_thresholds(ws)
-    if published is None:
-        return math.inf, {}
-    return published, dict(published_overrides if overrides is None else overrides)
-
-
-def classification_rows(ids: Sequence[str], proba: np.ndarray, classes: np.ndarray, *, taxonomy: Taxonomy,
-                        threshold: float, overrides: Mapping[str, float], run_id: str,
-                        now: datetime, batch: date, decision: str = "argmax") -> pd.DataFrame:
-    """The ``classifications`` rows of predicted products: leaf, confidence, margin, top 5 and
-    the shelving decision under ``threshold`` / ``overrides``; ``decision`` picks each leaf
-    (``argmax``, or ``min-risk``: the smallest expected tree distance, its own probability then
-    meeting the threshold). A pure function, so a Dask worker computes the rows of its partition
-    exactly as this process would."""
-    over = {k: v for k, v in overrides.items() if k in taxonomy}
-    preview = shelving_preview(list(ids), proba, classes=classes, taxonomy=taxonomy, threshold=threshold,
-                               overrides=over, decision=decision)
-    decided = preview.frame
-    ordered = np.sort(proba, axis=1)
-    margin = ordered[:, -1] - (ordered[:, -2] if proba.shape[1] > 1 else 0.0)
-    return pd.DataFrame({
-        "product_id": list(ids), "run_id": run_id, "leaf": decided["leaf"].astype(str),
-        "proba": decided["confidence"].astype(float), "margin": margin.astype(float),
-        "top5": [json.dumps(t) for t in top_n(proba, classes)], "decision": decided["decision"],
-        "threshold": decided["threshold"].astype(float), "classified_at": now, "batch_date": batch})
 
 
 def store_classifications(ws: Workspace, rows: pd.DataFrame, *, run_id: str, now: datetime) -> None:
@@ -190,18 +104,16 @@ def store_classifications(ws: Workspace, rows: pd.DataFrame, *, run_id: str, now
         record_model_labels(cur, shelved, run_id=run_id, at=now)
 
 
-#: ``rows_for(ws, ids, *, run_id, threshold, overrides, now, batch, decision) -> rows``: how rows are
-#: computed (in this process by default; :mod:`workbench.scale` passes one that uses a cluster)
+#: ``rows_for(ws, ids, *, predictor, now, batch, decision) -> rows``: how rows are computed (in
+#: this process by default; :mod:`workbench.scale` passes one that uses a cluster)
 RowsFor = Callable[..., pd.DataFrame]
 
 
-def local_rows(ws: Workspace, ids: Sequence[str], *, run_id: str, threshold: float,
-               overrides: Mapping[str, float], now: datetime, batch: date,
+def local_rows(ws: Workspace, ids: Sequence[str], *, predictor: Predictor, now: datetime, batch: date,
                decision: str = "argmax") -> pd.DataFrame:
-    """Classification rows computed in this process with the run's model."""
-    proba, classes = predict_products(ws, run_id, ids)
-    return classification_rows(ids, proba, classes, taxonomy=taxonomy_for(ws, classes), threshold=threshold,
-                               overrides=overrides, run_id=run_id, now=now, batch=batch, decision=decision)
+    """Classification rows computed in this process by the run's predictor."""
+    frame = products_frame(ws, ids)
+    return predictor.rows(ids, predictor.score(frame), now=now, batch=batch, decision=decision)
 
 
 def classify_products(ws: Workspace, product_ids: Sequence[str], *, run_id: str | None = None,
@@ -216,12 +128,18 @@ def classify_products(ws: Workspace, product_ids: Sequence[str], *, run_id: str 
     human label keep it; the decision is still recorded. ``rows_for`` computes the rows (default
     :func:`local_rows`).
     """
-    run_id = run_id or default_run(ws)
-    thr, over = resolve_thresholds(ws, threshold, overrides)
+    predictor = Predictor.for_run(ws, run_id or default_run(ws), threshold=threshold, overrides=overrides)
+    return classify_with(ws, predictor, product_ids, batch_date=batch_date, rows_for=rows_for, decision=decision)
+
+
+def classify_with(ws: Workspace, predictor: Predictor, product_ids: Sequence[str], *,
+                  batch_date: date | None = None, rows_for: RowsFor | None = None,
+                  decision: str = "argmax") -> pd.DataFrame:
+    """:func:`classify_products` with a ready predictor (its run and thresholds resolved once)."""
     now = utc_now()
-    rows = (rows_for or local_rows)(ws, [str(p) for p in product_ids], run_id=run_id, threshold=thr,
-                                    overrides=over, now=now, batch=batch_date or now.date(), decision=decision)
-    store_classifications(ws, rows, run_id=run_id, now=now)
+    rows = (rows_for or local_rows)(ws, [str(p) for p in product_ids], predictor=predictor, now=now,
+                                    batch=batch_date or now.date(), decision=decision)
+    store_classifications(ws, rows, run_id=predictor.run_id, now=now)
     return rows
 
 
@@ -263,21 +181,20 @@ def classify_file(ws: Workspace, path: str | Path, mapping: ColumnMapping | None
     from workbench.evaluate.decision import check_decision
 
     check_decision(decision)
-    run_id = run_id or default_run(ws)  # fail before ingesting anything
-    load_run_model(ws, run_id)
+    # the run, its model and the thresholds, resolved once and before ingesting anything
+    predictor = Predictor.for_run(ws, run_id or default_run(ws), threshold=threshold, overrides=overrides)
     # a file with no acceptable product fails inside ingest, naming its reject reasons; nothing is written
     summary = ingest_file(ws, path, mapping, options=options, dataset=dataset, fmt=fmt, delimiter=delimiter,
                           encoding=encoding)
     ids = ingested_ids(ws, summary.fingerprint)
     if not ids:
         raise WorkbenchError(f"no product of {Path(path).name} was accepted: {reject_reasons_text(ws, summary)}")
-    rows = classify_products(ws, ids, run_id=run_id, threshold=threshold, overrides=overrides,
-                             batch_date=batch_date, rows_for=rows_for, decision=decision)
-    thr, over = resolve_thresholds(ws, threshold, overrides)
+    rows = classify_with(ws, predictor, ids, batch_date=batch_date, rows_for=rows_for, decision=decision)
     n_shelved = int((rows["decision"] == "shelved").sum())
-    note = threshold_run_warning(ws, run_id) if threshold is None else None
-    return ClassifySummary(run_id, rows["batch_date"].iloc[0], len(rows), n_shelved, len(rows) - n_shelved,
-                           thr, len(over), summary, [note] if note else [])
+    note = threshold_run_warning(ws, predictor.run_id) if threshold is None else None
+    thr = math.inf if predictor.threshold is None else predictor.threshold
+    return ClassifySummary(predictor.run_id, rows["batch_date"].iloc[0], len(rows), n_shelved,
+                           len(rows) - n_shelved, thr, len(predictor.overrides), summary, [note] if note else [])
 
 
 def reject_reasons_text(ws: Workspace, summary: IngestSummary, top: int = 3) -> str:

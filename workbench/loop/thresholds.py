@@ -19,6 +19,7 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.evaluate.shelving import check_threshold
+from workbench.runs.predictor import published_thresholds  # noqa: F401  (read here by the loop's callers)
 from workbench.store import Workspace
 
 
@@ -52,17 +53,6 @@ def publish_thresholds(ws: Workspace, global_threshold: float, overrides: Mappin
                         "published_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [[version, scope, node, value, by, now, run_id] for scope, node, value in rows])
     return int(version)
-
-
-def published_thresholds(ws: Workspace) -> tuple[float | None, dict[str, float]]:
-    """The current ``(global threshold or None, {node: threshold})``; ``(None, {})`` when none."""
-    if not ws.has_table("thresholds"):
-        return None, {}
-    rows = ws.df("SELECT scope, node, threshold FROM thresholds")
-    glob = rows.loc[rows["scope"] == "global", "threshold"]
-    cats = rows[rows["scope"] == "category"]
-    return (float(glob.iloc[0]) if len(glob) else None,
-            {str(n): float(t) for n, t in zip(cats["node"], cats["threshold"])})
 
 
 def published_run(ws: Workspace) -> str | None:

@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.runs.records import get_run, load_predictions, run_dir
-from workbench.runs.selection import default_run
+from workbench.runs.predictor import check_model, has_model, run_model
+from workbench.runs.records import get_run, load_predictions
+from workbench.runs.selection import default_run, promoted_run
 from workbench.store import Workspace
 
 
@@ -101,14 +102,14 @@ def serving_history(ws: Workspace) -> pd.DataFrame:
 
 
 def serving_run(ws: Workspace, warn=None) -> ServingRun:
-    """The run that serves: the newest promoted run whose model still exists, else the default
-    run (``warn`` is told when every run is flagged, as by :func:`default_run`)."""
-    events = _events(ws)
-    promoted = events[events["event"] == "promote"]
-    for row in promoted.iloc[::-1].itertuples():
-        if (run_dir(ws, row.run_id) / "model" / "manifest.json").exists():
-            return ServingRun(str(row.run_id), "promoted", row.event_at, row.actor, bool(row.forced))
-    return ServingRun(default_run(ws, warn=warn), "default")
+    """The run that serves: :func:`workbench.runs.selection.default_run` (the newest promoted run
+    whose model still exists, else the rule; ``warn`` is told when every run is flagged), with
+    where it comes from."""
+    promoted = promoted_run(ws)
+    if promoted is not None:
+        return ServingRun(promoted["run_id"], "promoted", promoted["event_at"], promoted["actor"],
+                          promoted["forced"])
+    return ServingRun(default_run(ws, warn=warn, promoted=False), "default")
 
 
 def shadow_run(ws: Workspace) -> str | None:
@@ -118,7 +119,7 @@ def shadow_run(ws: Workspace) -> str | None:
     if last.empty or last["event"].iloc[0] == "shadow_off":
         return None
     run_id = str(last["run_id"].iloc[0])
-    return run_id if (run_dir(ws, run_id) / "model" / "manifest.json").exists() else None
+    return run_id if has_model(ws, run_id) else None
 
 
 def min_accuracy(ws: Workspace) -> float:
@@ -146,10 +147,7 @@ def _check_accuracy(value: Any) -> float:
 
 def _require_model(ws: Workspace, run_id: str) -> Path:
     get_run(ws, run_id)  # a clear error for an unknown id
-    folder = run_dir(ws, run_id) / "model"
-    if not (folder / "manifest.json").exists():
-        raise WorkbenchError(f"run {run_id} has no saved model in {folder}; only a run with a model can serve")
-    return folder
+    return check_model(ws, run_id)
 
 
 def _photo_only(model_dir: Path) -> bool:
@@ -172,9 +170,8 @@ def _accuracy_on(ws: Workspace, run_id: str, product_ids: np.ndarray, y_true: np
         if (pos >= 0).all():
             pred = stored.classes[stored.proba[pos].argmax(axis=1)]
             return float(np.mean(pred == y_true))
-    from workbench.models.base import CategoryClassifier
-
-    model = CategoryClassifier.load(_require_model(ws, run_id))
+    _require_model(ws, run_id)
+    model = run_model(ws, run_id)
     frame = ws.df("SELECT product_id, title, description, brand, price, image, extra FROM products "
                   "WHERE product_id IN (SELECT unnest(?))", [list(map(str, product_ids))])
     frame = frame.set_index("product_id").loc[list(map(str, product_ids))].reset_index()

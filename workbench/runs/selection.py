@@ -1,6 +1,8 @@
-"""Which run is used when nobody names one: one rule for the command line and every page.
+"""Which run is used when nobody names one: one rule for the command line, the API, the
+notebooks and every page (:func:`default_run`).
 
-The default is the run with the best validation accuracy among the runs that have a saved model
+The promoted serving run is the default while one is promoted and its model exists (``workbench
+promote``). Otherwise the default is the run with the best validation accuracy among the runs that have a saved model
 and are not *flagged*. A run is flagged when it was trained on a sample of the training part
 (``workbench train --sample``, the demo's CPU transformer) or when its validation accuracy is
 below a sanity bar (:data:`SANITY_ACCURACY`); a flagged run is never the default while an
@@ -15,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.runs.records import list_runs, run_dir
+from workbench.runs.predictor import has_model
+from workbench.runs.records import list_runs
 from workbench.store import Workspace
 
 #: a run whose validation accuracy is below this is flagged as not fit to serve by default
@@ -51,7 +54,7 @@ def ranked_runs(ws: Workspace, *, need_model: bool = True, sanity: float = SANIT
         return runs.assign(valid_accuracy=[], has_model=[], flags=[], eligible=[])
     runs = runs.assign(
         valid_accuracy=runs["metrics"].map(_valid_accuracy),
-        has_model=runs["run_id"].map(lambda r: (run_dir(ws, r) / "model" / "manifest.json").exists()),
+        has_model=runs["run_id"].map(lambda r: has_model(ws, r)),
         flags=[run_flags(row, sanity=sanity) for _, row in runs.iterrows()],
         order=np.arange(len(runs)),
     )
@@ -61,17 +64,40 @@ def ranked_runs(ws: Workspace, *, need_model: bool = True, sanity: float = SANIT
     return runs.drop(columns="order").reset_index(drop=True)
 
 
+def promoted_run(ws: Workspace) -> dict[str, Any] | None:
+    """The newest promotion (``run_id, event_at, actor, forced``) whose run still has its model,
+    or ``None`` when nothing is promoted (:mod:`workbench.runs.registry` records promotions)."""
+    if not ws.has_table("serving_events"):
+        return None
+    promoted = ws.df("SELECT run_id, event_at, actor, forced FROM serving_events WHERE event = 'promote' "
+                     "ORDER BY event_at DESC, event_id DESC")
+    for row in promoted.to_dict("records"):
+        if has_model(ws, str(row["run_id"])):
+            return {**row, "run_id": str(row["run_id"]), "forced": bool(row["forced"])}
+    return None
+
+
 def default_run(ws: Workspace, *, need_model: bool = True, sanity: float = SANITY_ACCURACY,
-                warn=None) -> str:
-    """The run used when none is named (see the module's rule).
+                warn=None, among=None, promoted: bool = True) -> str:
+    """The run used when none is named: the promoted serving run (see :func:`promoted_run`),
+    else the module's rule.
 
     ``need_model``: only runs with a saved model count (classifying needs the model; pages that
-    only read predictions pass ``False``). When every candidate is flagged, the best flagged run
-    is used and ``warn`` (e.g. ``print``) is told why.
+    only read predictions pass ``False``). ``among``: only these runs count (a page passes its
+    evaluated runs). ``promoted=False``: the rule alone (the registry, to say what would serve
+    without a promotion). When every candidate is flagged, the best flagged run is used and
+    ``warn`` (e.g. ``print``) is told why.
     """
+    allowed = None if among is None else {str(r) for r in among}
+    if promoted:
+        serving = promoted_run(ws)
+        if serving is not None and (allowed is None or serving["run_id"] in allowed):
+            return serving["run_id"]
     runs = ranked_runs(ws, need_model=need_model, sanity=sanity)
     if need_model:
         runs = runs[runs["has_model"]]
+    if allowed is not None:
+        runs = runs[runs["run_id"].isin(allowed)]
     if runs.empty:
         what = "with a saved model " if need_model else ""
         raise WorkbenchError(f"no run {what}in {ws.path}; train one with `workbench train`")

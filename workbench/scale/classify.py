@@ -12,13 +12,13 @@ import json
 import shutil
 from datetime import date, datetime
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.loop.shelving import local_rows, model_dir, taxonomy_for
+from workbench.loop.shelving import local_rows
+from workbench.runs.predictor import Predictor, check_model
 from workbench.scale.jobs import run_partitions
 from workbench.scale.partitions import export_products, new_job, part_name, remove_job
 from workbench.scale.worker import classify_partition
@@ -42,15 +42,15 @@ class ClusterClassifier:
         self.stats: list[dict] = []
         self.job: Path | None = None
 
-    def __call__(self, ws: Workspace, ids: Sequence[str], *, run_id: str, threshold: float,
-                 overrides: Mapping[str, float], now: datetime, batch: date,
+    def __call__(self, ws: Workspace, ids: Sequence[str], *, predictor: Predictor, now: datetime, batch: date,
                  decision: str = "argmax") -> pd.DataFrame:
         if not ids:
-            return local_rows(ws, ids, run_id=run_id, threshold=threshold, overrides=overrides, now=now,
-                              batch=batch, decision=decision)
-        source = model_dir(ws, run_id)
-        manifest = json.loads((source / "manifest.json").read_text())
-        taxonomy = taxonomy_for(ws, np.asarray(manifest["classes"], dtype=object))
+            return local_rows(ws, ids, predictor=predictor, now=now, batch=batch, decision=decision)
+        run_id = predictor.run_id
+        source = check_model(ws, run_id)
+        taxonomy = predictor.taxonomy
+        threshold = float("inf") if predictor.threshold is None else predictor.threshold
+        overrides = predictor.overrides
         self.job = job = new_job(ws.path, "classify", self.shared)
         try:
             folder = source

@@ -31,14 +31,6 @@ def _cached(key: tuple, build):
         return _CACHE[key]
 
 
-def worker_model(model_dir: str):
-    """The saved model of ``model_dir``, loaded once per worker process (again if it changed)."""
-    from workbench.models.base import MANIFEST, CategoryClassifier
-
-    manifest = Path(model_dir) / MANIFEST
-    return _cached(("model", model_dir, manifest.stat().st_mtime_ns), lambda: CategoryClassifier.load(model_dir))
-
-
 def worker_encoder(model: str, device: str, precision: str):
     """The sentence encoder, loaded once per worker process."""
     from workbench.embeddings.encoder import load_encoder
@@ -65,22 +57,21 @@ def _stats(partition: str, rows: int, started: float) -> dict[str, Any]:
 
 
 def classify_partition(model_dir: str, in_path: str, out_path: str, rules_path: str) -> dict[str, Any]:
-    """Predict one partition of products and write its ``classifications`` rows."""
+    """Predict one partition of products and write its ``classifications`` rows, through the
+    one predictor (:class:`workbench.runs.predictor.Predictor`; its cache loads the model once
+    per worker process)."""
     from workbench.catalog.taxonomy import Taxonomy
-    from workbench.loop.shelving import classification_rows
+    from workbench.runs.predictor import Predictor
 
     started = time.perf_counter()
     rules = json.loads(Path(rules_path).read_text())
-    model = worker_model(model_dir)
-    frame = pd.read_parquet(in_path)
-    classes = np.asarray(model.classes_, dtype=object)
     taxonomy = Taxonomy.from_node_ids(rules["leaves"], rules["level_names"])
-    proba = model.predict_proba(frame) if len(frame) else np.zeros((0, len(classes)))
-    rows = classification_rows(frame["product_id"].astype(str).tolist(), proba, classes, taxonomy=taxonomy,
-                               threshold=float(rules["threshold"]), overrides=rules["overrides"],
-                               run_id=rules["run_id"], now=pd.Timestamp(rules["now"]).to_pydatetime(),
-                               batch=pd.Timestamp(rules["batch"]).date(),
-                               decision=rules.get("decision", "argmax"))
+    predictor = Predictor.load(model_dir, rules["run_id"], taxonomy, float(rules["threshold"]), rules["overrides"],
+                               detached=False)
+    frame = pd.read_parquet(in_path)
+    rows = predictor.rows(frame["product_id"].astype(str).tolist(), predictor.score(frame),
+                          now=pd.Timestamp(rules["now"]).to_pydatetime(), batch=pd.Timestamp(rules["batch"]).date(),
+                          decision=rules.get("decision", "argmax"))
     atomic_parquet(rows, Path(out_path))
     return _stats(Path(in_path).name, len(rows), started)
 

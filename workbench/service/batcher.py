@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from workbench.service.predictor import Predictor
+from workbench.runs.predictor import Predictor
 
 
 class MicroBatcher:

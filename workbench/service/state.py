@@ -21,11 +21,11 @@ import pandas as pd
 
 from workbench.catalog.taxonomy import Taxonomy
 from workbench.errors import WorkbenchError
+from workbench.runs.predictor import Predictor
 from workbench.service.batcher import MicroBatcher
 from workbench.service.files import ServiceFiles
 from workbench.service.keys import KeyRing
 from workbench.service.log import LogWriter, read_log
-from workbench.service.predictor import Predictor
 from workbench.service.ratelimit import RateLimiter
 from workbench.service.snapshot import read_snapshot
 
@@ -63,24 +63,18 @@ class Serving:
     leaves: frozenset = field(default_factory=frozenset)
 
 
-def build_serving(snapshot: dict[str, Any], previous: Serving | None = None) -> Serving:
-    """Predictors for a snapshot (models are reused from ``previous`` when the run is the same)."""
+def build_serving(snapshot: dict[str, Any]) -> Serving:
+    """Predictors for a snapshot (a model already loaded comes from the one model cache of
+    :mod:`workbench.runs.predictor`)."""
     tax = snapshot["taxonomy"]
     taxonomy = Taxonomy.from_node_ids(tax["nodes"], tax["level_names"])
     thr = snapshot["thresholds"]
 
-    def predictor(entry: dict[str, Any], old: Predictor | None) -> Predictor:
-        if old is not None and old.run_id == entry["run_id"]:
-            return Predictor(old.model, old.run_id, taxonomy, thr["global"], thr["overrides"])
+    def predictor(entry: dict[str, Any]) -> Predictor:
         return Predictor.load(entry["model_dir"], entry["run_id"], taxonomy, thr["global"], thr["overrides"])
 
-    old_main = None if previous is None else previous.predictor
-    old_shadow = None if previous is None else previous.shadow
-    reuse = {p.run_id: p for p in (old_main, old_shadow) if p is not None}
-    main = predictor(snapshot["serving"], reuse.get(snapshot["serving"]["run_id"]))
-    shadow = None
-    if snapshot.get("shadow"):
-        shadow = predictor(snapshot["shadow"], reuse.get(snapshot["shadow"]["run_id"]))
+    main = predictor(snapshot["serving"])
+    shadow = predictor(snapshot["shadow"]) if snapshot.get("shadow") else None
     for p in (main, shadow):  # the first call of a model pays one-time costs: not a caller's request
         if p is not None:
             p.predict([{"title": "warm-up"}])
@@ -149,7 +143,7 @@ class ServiceState:
         snapshot = read_snapshot(self.files, missing_ok=True)
         if snapshot is None or snapshot.get("content_hash") == self.serving.snapshot.get("content_hash"):
             return False
-        self.serving = build_serving(snapshot, self.serving)
+        self.serving = build_serving(snapshot)
         log.warning("serving run %s (shadow %s), thresholds %s", snapshot["serving"]["run_id"],
                     (snapshot.get("shadow") or {}).get("run_id"), snapshot["thresholds"]["global"])
         return True

@@ -145,6 +145,7 @@ def view(ctx):
         return alert("No run in this workspace has a saved model; train one with `workbench train`.",
                      "warning", markdown=True)
     model = pn.widgets.Select.from_param(state.param.run_id, width=420, css_classes=["wb-run"])
+    rule = pn.widgets.RadioButtonGroup.from_param(state.param.decision, css_classes=["wb-decision-rule"])
     note = pn.Column(sizing_mode="stretch_width")
 
     def show_note(*_):
@@ -154,9 +155,9 @@ def view(ctx):
     state.param.watch(show_note, "run_id")
     show_note()
     return pn.Column(
-        pn.pane.Markdown(f"## {TITLE}\nTop-5 categories from a trained model (by default the best run: "
-                         "highest validation accuracy, never one trained on a sample), and whether the "
+        pn.pane.Markdown(f"## {TITLE}\nTop-5 categories from a trained model (by default the promoted "
+                         "serving run, else the best run: highest validation accuracy, never one trained on a sample), and whether the "
                          "product would be shelved under the published thresholds."),
-        model, note, pn.FlexBox(_single(state, ctx.settings.upload_limit_bytes), _upload(state, ctx), gap="1.5em",
+        model, rule, note, pn.FlexBox(_single(state, ctx.settings.upload_limit_bytes), _upload(state, ctx), gap="1.5em",
                                 sizing_mode="stretch_width"),
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-classify-page"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import holoviews as hv
 import panel as pn
 
+from workbench.app.factor_tap import FactorTap
 from workbench.app.product_table import ProductTable
 from workbench.app.state import SeverityState
 from workbench.app.widgets import no_runs, run_select, table
@@ -28,7 +29,7 @@ def view(ctx):
     state.param.watch(lambda *_: setattr(worst, "value", state.worst_errors()), ["run_id", "k"])
     products = ProductTable(ctx, hint="Click a bar to list the products at that distance.")
     bars = hv.DynamicMap(state.plot)
-    tap = hv.streams.Tap(source=bars, x=None, y=None)
+    tap = FactorTap(source=bars, x=None, y=None)  # the bar clicked, not factors[int(x)]
     tap.add_subscriber(lambda x=None, y=None: products.show(state.bar(x)) if x is not None else None)
     layout = pn.Column(
         pn.pane.Markdown(f"## {TITLE}\nTree distance between the predicted and the true category: "

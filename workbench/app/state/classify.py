@@ -1,5 +1,7 @@
 """State of the classify view: one product (optionally with its photo) or a CSV in, top-5
-categories and the shelving decision under the published thresholds out. The model is a run's saved model (never trained here)."""
+categories and the shelving decision under the published thresholds and the chosen decision
+rule out, through the one predictor (:class:`workbench.runs.predictor.Predictor`, as the API and
+``workbench classify``). The model is a run's saved model (never trained here)."""
 
 from __future__ import annotations
 
@@ -12,12 +14,11 @@ import param
 import workbench.app.data as data
 from workbench.app.upload import Upload, read_upload
 from workbench.errors import WorkbenchError
-from workbench.evaluate.shelving import shelving_preview
-from workbench.runs.records import list_runs
+from workbench.evaluate.decision import DECISIONS
+from workbench.loop.thresholds import threshold_run_warning
+from workbench.runs.predictor import Predictor, published_thresholds, run_model, runs_with_models
+from workbench.runs.selection import default_run
 from workbench.store import Workspace
-from workbench.catalog.text import clean_text
-from workbench.loop.thresholds import published_thresholds, threshold_run_warning
-from workbench.runs.selection import ranked_runs
 
 TOP_K = 5
 
@@ -27,6 +28,8 @@ class ClassifyState(param.Parameterized):
 
     workspace = param.ClassSelector(class_=Workspace, constant=True)
     run_id = param.Selector(default=None, objects=[], label="Model (run)")
+    decision = param.Selector(default="argmax", objects=list(DECISIONS), label="Decision rule",
+                              doc="argmax: the most probable leaf; min-risk: the smallest expected tree distance")
     title = param.String(default="", label="Title")
     description = param.String(default="", label="Description")
     brand = param.String(default="", label="Brand")
@@ -34,15 +37,10 @@ class ClassifyState(param.Parameterized):
 
     def __init__(self, **params):
         super().__init__(**params)
-        runs = list_runs(self.workspace)
-        saved = np.array([data.model_dir(r).joinpath("manifest.json").exists() for r in runs.to_dict("records")],
-                         dtype=bool)
-        runs = runs[saved]
-        self.param.run_id.objects = runs["run_id"].tolist()[::-1]
-        if self.run_id is None and len(runs):
-            # the one rule's order (workbench.runs.selection), among the runs whose model is saved
-            saved = set(runs["run_id"])
-            self.run_id = next(r for r in ranked_runs(self.workspace, need_model=False)["run_id"] if r in saved)
+        saved = runs_with_models(self.workspace)
+        self.param.run_id.objects = saved[::-1]
+        if self.run_id is None and saved:
+            self.run_id = default_run(self.workspace)  # the one rule (workbench.runs.selection)
 
     def threshold_warning(self) -> str | None:
         """A note when the published thresholds were tuned on another run than the chosen model."""
@@ -74,9 +72,14 @@ class ClassifyState(param.Parameterized):
 
     def _model(self):
         if self.run_id is None:
-            raise WorkbenchError("no run with a saved model in this workspace; train one with `workbench train`")
-        run = list_runs(self.workspace).set_index("run_id").loc[self.run_id].to_dict()
-        return data.load_model({**run, "run_id": self.run_id})
+            default_run(self.workspace)  # raises the one "no run with a saved model" error
+        return run_model(self.workspace, self.run_id)
+
+    def predictor(self) -> Predictor:
+        """The chosen run's predictor under the published thresholds (the model from the one cache)."""
+        glob, overrides, _ = self.thresholds()
+        return Predictor(self._model(), self.run_id, data.taxonomy(self.workspace),
+                         None if math.isinf(glob) else glob, overrides)
 
     def thresholds(self) -> tuple[float, dict[str, float], bool]:
         """``(global, overrides, published?)``; without published thresholds everything goes to review."""
@@ -86,28 +89,29 @@ class ClassifyState(param.Parameterized):
         tax = data.taxonomy(self.workspace)
         return glob, {n: t for n, t in overrides.items() if n in tax}, True
 
-    def _decide(self, products: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-        model = self._model()
-        proba = model.predict_proba(products)
-        classes = np.asarray(model.classes_, dtype=object)
-        glob, overrides, _ = self.thresholds()
-        decisions = shelving_preview(np.arange(len(products)), proba, classes=classes,
-                                     taxonomy=data.taxonomy(self.workspace), threshold=glob,
-                                     overrides=overrides).frame
-        return proba, classes, decisions
+    def decide(self, products) -> tuple[Predictor, np.ndarray, pd.DataFrame]:
+        """``(predictor, proba, decisions)`` of raw products (dicts or a frame, cleaned here as
+        everywhere): one row per product with ``leaf, confidence, threshold, decision`` and one
+        column per level, under the chosen decision rule."""
+        predictor = self.predictor()
+        frame = predictor.frame(products)
+        proba = predictor.score(frame)
+        decided = predictor.decide(proba, self.decision)
+        decisions = pd.DataFrame({"leaf": decided.leaf, "confidence": decided.confidence,
+                                  "threshold": decided.threshold, "decision": decided.decision,
+                                  **predictor.level_columns(decided.index)})
+        return predictor, proba, decisions
 
     def classify(self) -> tuple[pd.DataFrame, dict]:
         """Top-5 ``rank, category, probability`` (full paths) of the typed product, and the
         decision ``{category, confidence, threshold, decision}``."""
-        title = clean_text(self.title)
-        if not title:
+        product = {"title": self.title, "description": self.description, "brand": self.brand, "image": self.photo}
+        if not Predictor.frame([product])["title"].iloc[0]:
             raise WorkbenchError("type a product title first")
-        product = pd.DataFrame({"title": [title], "description": [clean_text(self.description)],
-                                "brand": [clean_text(self.brand)], "image": [self.photo]})
-        proba, classes, decisions = self._decide(product)
-        top = np.argsort(-proba[0], kind="stable")[:TOP_K]
-        table = pd.DataFrame({"rank": np.arange(1, len(top) + 1), "category": classes[top],
-                              "probability": proba[0, top].astype(float)})
+        predictor, proba, decisions = self.decide([product])
+        top, top_p = predictor.top(proba, TOP_K)
+        table = pd.DataFrame({"rank": np.arange(1, top.shape[1] + 1), "category": predictor.classes[top[0]],
+                              "probability": top_p[0].astype(float)})
         row = decisions.iloc[0]
         return table, {"category": row["leaf"], "confidence": float(row["confidence"]),
                        "threshold": float(row["threshold"]), "decision": row["decision"]}
@@ -117,7 +121,7 @@ class ClassifyState(param.Parameterized):
         """Classify every row of an uploaded CSV: its columns plus ``predicted_category,
         confidence``, one column per level, ``threshold, decision`` and the top-5 with probabilities."""
         upload = read_upload(filename, content, limit_bytes=limit_bytes, max_rows=max_rows)
-        proba, classes, decisions = self._decide(upload.products)
+        predictor, proba, decisions = self.decide(upload.products)
         out = upload.original.copy()
         out["predicted_category"] = decisions["leaf"].to_numpy()
         out["confidence"] = decisions["confidence"].round(6).to_numpy()
@@ -125,8 +129,8 @@ class ClassifyState(param.Parameterized):
             out[name] = decisions[name].to_numpy()
         out["threshold"] = decisions["threshold"].to_numpy()
         out["decision"] = decisions["decision"].to_numpy()
-        top = np.argsort(-proba, axis=1, kind="stable")[:, :TOP_K]
+        top, top_p = predictor.top(proba, TOP_K)
         for j in range(top.shape[1]):
-            out[f"category_{j + 1}"] = classes[top[:, j]]
-            out[f"probability_{j + 1}"] = np.round(proba[np.arange(len(proba)), top[:, j]], 6)
+            out[f"category_{j + 1}"] = predictor.classes[top[:, j]]
+            out[f"probability_{j + 1}"] = np.round(top_p[:, j], 6)
         return out, upload

@@ -12,7 +12,6 @@ import pandas as pd
 import panel as pn
 import param
 
-from workbench.runs.records import list_runs, run_dir
 from workbench.service.files import ServiceFiles
 from workbench.service.log import read_log, utc_now
 from workbench.service.monitoring import MonitorReport, monitor_report
@@ -85,8 +84,9 @@ class MonitoringState(param.Parameterized):
 
     def runs_with_models(self) -> list[str]:
         """Runs that could serve (a saved model), newest first."""
-        runs = list_runs(self.workspace)
-        return [r for r in runs["run_id"][::-1] if (run_dir(self.workspace, r) / "model" / "manifest.json").exists()]
+        from workbench.runs.predictor import runs_with_models
+
+        return runs_with_models(self.workspace)[::-1]
 
     def promote(self, run_id: str, by: str):
         """Promote through the gate (raises :class:`workbench.runs.registry.PromotionRefused`),

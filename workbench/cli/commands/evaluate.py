@@ -12,7 +12,7 @@ from workbench.errors import WorkbenchError
 from workbench.evaluate.decision import DECISIONS
 from workbench.runs.evaluation import DEFAULT_TARGETS, evaluate_run, workspace_taxonomy
 from workbench.evaluate.shelving import shelving_preview
-from workbench.runs.records import latest_run_id, list_runs, load_predictions
+from workbench.runs.records import list_runs, load_predictions
 from workbench.catalog.people_csv import write_people_csv
 from workbench.store import Workspace
 from workbench.loop.thresholds import published_thresholds, threshold_run_warning
@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p = subparsers.add_parser("evaluate", parents=[common], help="evaluate runs and store the results",
                               description="Compute every metric of a run and store it for the dashboards.")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--run", help="run id (default: the latest run)")
+    which.add_argument("--run", help="run id (default: the promoted serving run, else the best run by validation accuracy)")
     which.add_argument("--all", action="store_true", help="evaluate every recorded run")
     p.add_argument("--part", choices=["test", "valid"], default="test", help="which predictions (default test)")
     p.add_argument("--target", type=float, action="append", dest="targets", metavar="ACC",
@@ -39,8 +39,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                               help="count products a threshold would shelve or send to review",
                               description="Apply a confidence threshold (or the published thresholds) "
                                           "to a run's predictions and count the shelving decisions.")
-    s.add_argument("--run", help="run id (default: the best evaluated run: highest validation accuracy, "
-                                 "never one trained on a sample)")
+    s.add_argument("--run", help="run id (default: the promoted serving run, else the best run: highest "
+                                 "validation accuracy, never one trained on a sample)")
     s.add_argument("--threshold", type=float, help="global threshold (default: the published thresholds)")
     s.add_argument("--part", choices=["test", "valid"], default="test", help="which predictions (default test)")
     s.add_argument("--csv", metavar="PATH", help="also write the per-product decisions to a CSV file")
@@ -91,7 +91,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """Handler of ``workbench evaluate``."""
     ws = Workspace(args.workspace)
     targets = tuple(args.targets) if args.targets else DEFAULT_TARGETS
-    run_ids = list(list_runs(ws)["run_id"]) if args.all else [args.run or latest_run_id(ws)]
+    run_ids = list(list_runs(ws)["run_id"]) if args.all else [args.run or default_run(ws, need_model=False, warn=lambda m: print(f"note: {m}", file=sys.stderr))]
     if not run_ids:
         raise WorkbenchError(f"no runs in {ws.path}; train one first with `workbench train`")
     decisions = list(dict.fromkeys(args.decisions or ["argmax"]))

@@ -24,8 +24,8 @@ def register(sub, common) -> None:
                        description="Ingest products without categories, predict them with a run's model and "
                                    "apply the published thresholds: shelve above, send to review below.")
     c.add_argument("path", help="file of new products (CSV, Parquet or JSON lines)")
-    c.add_argument("--run", help="run id whose model predicts (default: the best run with a saved model: "
-                                 "highest validation accuracy, never one trained on a sample)")
+    c.add_argument("--run", help="run id whose model predicts (default: the promoted serving run, else the best "
+                                 "run with a saved model: highest validation accuracy, never one trained on a sample)")
     c.add_argument("--dataset", choices=sorted(RECIPES), help="use a built-in catalog's column mapping")
     c.add_argument("--map", dest="mapping", help="field=column pairs as for `workbench ingest` (categories ignored)")
     c.add_argument("--sep", default=">", help="separator of category paths in --map (unused here)")
