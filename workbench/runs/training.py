@@ -166,6 +166,20 @@ def with_embedding_model(kind: str, params: dict[str, Any] | None,
     return out
 
 
+def encoder_for_titles(titles: Sequence[str], echo=None) -> str | None:
+    """The sentence encoder the training titles need when none is named: the multilingual one
+    (``multilingual-e5-small``) for titles that do not read as English
+    (:func:`workbench.catalog.language.guess_language`), ``None`` (each family's default) otherwise."""
+    from workbench.catalog.language import guess_language
+
+    guess = guess_language(titles)
+    if guess.english:
+        return None
+    if echo is not None:
+        echo(str(guess))
+    return guess.encoder
+
+
 def run_metrics(y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str],
                 taxonomy: Taxonomy) -> dict[str, Any]:
     """``accuracy``, ``macro_f1``, ``level_accuracy`` (``{level name: accuracy}``), ``level_n``
@@ -256,8 +270,9 @@ def train_models(ws: Workspace, models: Sequence[str] = DEFAULT_MODELS, split: s
     """Train each kind in ``models`` on split ``split`` and record one run per kind.
 
     ``embedding_model`` (e.g. ``"multilingual-e5-small"``) is the sentence encoder of every kind
-    that embeds: XGBoost's features, the neural families' smoothing targets, zero-shot's texts
-    (a kind's own ``--param`` wins).
+    that embeds: XGBoost's features, the neural families' smoothing targets, zero-shot's texts,
+    ``auto``'s head (a kind's own ``--param`` wins); ``None``: the multilingual encoder when the
+    training titles are not English (:func:`encoder_for_titles`), else each family's default.
 
     ``sample`` keeps a seeded, leaf-stratified sample of that many training products (the
     validation and test parts stay whole, so figures stay comparable across samples);
@@ -287,6 +302,8 @@ def train_models(ws: Workspace, models: Sequence[str] = DEFAULT_MODELS, split: s
     if sample is not None:
         train = stratified_sample(frame[frame["part"] == "train"], sample, seed)
         frame = pd.concat([train, frame[frame["part"] != "train"]], ignore_index=True)
+    if embedding_model is None:
+        embedding_model = encoder_for_titles(frame[frame["part"] == "train"]["title"], echo)
     run_ids = []
     for kind in models:
         kind_params = with_embedding_model(kind, (params or {}).get(kind), embedding_model)
