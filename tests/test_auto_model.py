@@ -126,3 +126,27 @@ def test_bootstrap_interval_surrounds_the_figure_and_narrows_with_more_products(
     assert narrow.low <= narrow.value <= narrow.high and wide.low <= wide.value <= wide.high
     assert (narrow.high - narrow.low) < (wide.high - wide.low)
     assert needs_intervals(y[:100]) and not needs_intervals(y)
+
+
+def test_compare_shows_intervals_verdicts_and_setup_on_a_small_test_part(fashion_ws, capsys):
+    from workbench.cli.main import main
+    from workbench.runs.records import load_predictions
+    from workbench.runs.training import compare_runs, train_models
+
+    full, weak = (train_models(fashion_ws, ["tfidf"], "grouped")
+                  + train_models(fashion_ws, ["tfidf"], "grouped", sample=120))
+    [xgb] = train_models(fashion_ws, ["xgboost"], "grouped", sample=200,
+                         params={"xgboost": {"n_estimators": 2, "max_depth": 2, "n_jobs": 1}})
+    table = compare_runs(fashion_ws, [full, weak, xgb]).set_index("run_id")
+    # about 300 test products over about 100 leaves: far fewer than 50 per leaf
+    assert table.loc[full, "vs best"] == "most accurate"
+    p_full, p_weak = (load_predictions(fashion_ws, r, "test") for r in (full, weak))
+    verdict = paired_bootstrap(p_full.y_true, p_weak.classes[p_weak.proba.argmax(axis=1)],
+                               p_full.classes[p_full.proba.argmax(axis=1)], n_boot=500)
+    assert table.loc[weak, "vs best"].startswith("clearly below" if verdict.b_beats_a else "not clearly below")
+    low, high = (float(v) for v in table.loc[full, "acc 95%"].strip("[]").split(", "))
+    assert low <= table.loc[full, "accuracy"] <= high
+    assert "n_jobs=1" in table.loc[xgb, "setup"] and "device=cpu" in table.loc[xgb, "setup"]
+    assert main(["compare", full, weak, "--workspace", str(fashion_ws.path)]) == 0
+    out = capsys.readouterr().out
+    assert "acc 95%" in out.splitlines()[0] and "most accurate" in out

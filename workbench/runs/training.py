@@ -339,9 +339,12 @@ def compare_runs(ws: Workspace, run_ids: Sequence[str] | None = None,
     """Recorded runs side by side, oldest first: one row per run with accuracy, macro-F1, ``n``
     (the test products they count), per-level accuracy (``acc <level name>``; ``n <level name>``
     beside it where a level counts fewer products than ``n``, as when some leaves are shallower),
-    train seconds, peak memory (MB) and ``notes`` (trained on a sample, resumed, below the
-    sanity bar: :func:`workbench.runs.selection.run_flags`)."""
+    train seconds, peak memory (MB), ``notes`` (trained on a sample, resumed, below the
+    sanity bar: :func:`workbench.runs.selection.run_flags`) and ``setup`` (encoder, members,
+    resolved values); on a small test part (fewer than 50 products per leaf) also ``acc 95%``,
+    ``macro-F1 95%`` and ``vs best`` (:mod:`workbench.runs.run_setup`)."""
     from workbench.runs.records import select_runs
+    from workbench.runs.run_setup import interval_columns, run_setup
     from workbench.runs.selection import run_flags
 
     runs = select_runs(ws, run_ids, split)
@@ -363,7 +366,14 @@ def compare_runs(ws: Workspace, run_ids: Sequence[str] | None = None,
         if m.get("resumed"):
             notes.append("resumed " + resumed_text(m["resumed"]))
         row["notes"] = "; ".join(notes)
+        row["setup"] = run_setup(run.get("params"))
         rows.append(row)
+    intervals = interval_columns(ws, [r["run_id"] for r in rows])
+    if intervals:  # a small test part: bootstrap intervals beside the figures (workbench.runs.run_setup)
+        for row in rows:
+            extra = intervals.get(row["run_id"], {})
+            for col in ("acc 95%", "macro-F1 95%", "vs best"):
+                row[col] = extra.get(col, "-")
     table = pd.DataFrame(rows)
     return table.drop(columns=[c for c in table.columns if c.startswith("n ") and c not in fewer])
 
