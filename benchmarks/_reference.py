@@ -167,7 +167,10 @@ def run_against_reference(args, models: list[str]) -> int:
     if not ws.scalar("SELECT count(*) FROM products"):
         if args.file:
             print(ingest_file(ws, args.file, ColumnMapping.parse(args.mapping, args.sep),
-                              options=IngestOptions(seed=args.seed), sample=args.sample), flush=True)
+                              options=IngestOptions(seed=args.seed, max_depth=args.max_depth,
+                                                    min_count=args.min_count or 1,
+                                                    strip_name_node=args.strip_name_node),
+                              sample=args.sample), flush=True)
         else:
             print(ingest_dataset(ws, catalog, sample=args.sample, seed=args.seed), flush=True)
     path = results_file(name)

@@ -1,5 +1,16 @@
 """Benchmark: the model families side by side on a catalog (default: the full fashion catalog).
 
+By default (``--models reference,auto,tfidf``) it fits the plain reference of issue 32 (title +
+brand, stacked word and char_wb TF-IDF, ``LinearSVC(C=0.5)``; :mod:`_reference`) on the training
+part of the workbench's grouped split and trains ``auto`` and ``tfidf`` on the same split, then
+writes their accuracy and macro-F1 on the same test part, with the paired bootstrap of each
+against the reference, under ``## Against the plain reference: <catalog>`` in RESULTS.md::
+
+    python benchmarks/models.py --catalog flipkart --sample 8000
+    python benchmarks/models.py --file export.csv --map id=sku,title=name,category=path --sep ">"
+
+A ``--models`` list without ``reference`` writes the families' table described next.
+
 Ingests the whole catalog into a benchmark workspace (once; ``--catalog NAME`` picks a built-in
 one: fashion, flipkart, tokopedia, ...; ``--workspace DIR`` any ingested workspace), then for
 each split (``random``: stratified; ``grouped``: by normalised title) trains every requested
@@ -468,6 +479,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--map", dest="mapping", default=None,
                    help="field=column pairs for --file, as for `workbench ingest` (title=...,category=...)")
     p.add_argument("--sep", default=">", help="separator of the category paths of --file")
+    p.add_argument("--max-depth", type=int, default=None, help="--file: cut category paths at this depth")
+    p.add_argument("--min-count", type=int, default=None, help="--file: merge leaves with fewer products")
+    p.add_argument("--strip-name-node", action="store_true", help="--file: drop a path's last node when it is "
+                                                                   "the product's own name")
     p.add_argument("--sample", type=int, default=None,
                    help="ingest a seeded sample of N products (a fresh workspace out/<catalog>-<N>-ws)")
     p.add_argument("--workspace", default=None, help="an ingested workspace (default: the catalog's own)")
