@@ -107,3 +107,19 @@ def test_inspect_proposes_typed_fields_and_warns_about_repeated_ids_and_titles(t
     assert "id=uniq_id" in out
     types = {c["name"]: c["type"] for c in inspect_file(path)["columns"]}
     assert types["product_rating"] != "price"
+
+
+def test_ratings_and_counts_are_not_typed_as_prices(tmp_path):
+    real = pd.read_csv(locate("flipkart/flipkart_1050.csv"), dtype=str, keep_default_na=False).head(200)
+    real["review_count"] = [f"{1000 + 37 * i:,}" for i in range(len(real))]  # "1,037": reads like a price
+    real["rating"] = [f"{3 + (i % 20) / 10:.1f} stars" for i in range(len(real))]
+    real["sold"] = ["Rp " + str(i) for i in range(len(real))]
+    real["offer_price"] = [f"₹{500 + i:,}" for i in range(len(real))]
+    real = real.drop(columns=["retail_price", "discounted_price"])
+    path = tmp_path / "counts.csv"
+    real.to_csv(path, index=False)
+    result = inspect_file(path)
+    types = {c["name"]: c["type"] for c in result["columns"]}
+    assert types["review_count"] != "price" and types["rating"] != "price" and types["sold"] != "price"
+    assert types["offer_price"] == "price"
+    assert "review_count" not in result["command"] and "rating" not in (result["guess"]["price"] or "")

@@ -44,6 +44,8 @@ _INT = re.compile(r"^[+-]?\d+$")
 _NUM = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?.*)?$")
 _BOOL = {"true", "false", "yes", "no", "y", "n", "t", "f"}
+#: names of columns that hold ratings, counts or years: never typed "price", whatever their values
+_NOT_PRICE = re.compile(r"rating|review|count|qty|quantity|stock|year|votes|stars|score|rank|sold|views|likes")
 
 
 def _key(name: str) -> str:
@@ -76,7 +78,7 @@ def _column_type(values: pd.Series, name: str) -> str:
         return "image"
     if sample.str.startswith(("http://", "https://")).mean() >= 0.9:
         return "url"
-    if sample.str.len().mean() <= 20:
+    if sample.str.len().mean() <= 20 and not _NOT_PRICE.search(_key(name)):
         prices = parse_prices(sample.head(1000))
         if prices["warning"].isna().mean() >= 0.9 and prices["price"].notna().mean() >= 0.9:
             return "price"
