@@ -55,3 +55,33 @@ def test_fasttext_records_the_threads_it_trained_with(fashion_ws):
     train = frame[frame["part"] == "train"].head(300)
     model = FastTextClassifier(epoch=2, dim=8).fit(train, train["leaf"])
     assert model.model_.f.getArgs().thread == model.resolved_params()["threads"] == resolved["threads"]
+
+
+def test_cnn_lstm_records_the_torch_threads_and_device_its_training_ran_with():
+    import pandas as pd
+    import torch
+
+    from workbench.models.neural.callbacks import Callback
+    from workbench.models.neural.cnn_lstm import CnnLstmClassifier
+    from workbench.paths import PROJECT_ROOT
+
+    seen = []
+
+    class Threads(Callback):
+        def on_epoch_begin(self, trainer, epoch: int) -> None:
+            seen.append((torch.get_num_threads(), str(next(trainer.module.parameters()).device)))
+
+    styles = pd.read_csv(PROJECT_ROOT.parent / "shared" / "datasets" / "fashion" / "styles.csv",
+                         on_bad_lines="skip", nrows=400).dropna(subset=["productDisplayName"])
+    X = pd.DataFrame({"title": styles["productDisplayName"].astype(str)})
+    y = styles["articleType"].astype(str).to_numpy(dtype=object)
+    before = torch.get_num_threads()
+    for wanted in (1, "auto"):
+        seen.clear()
+        model = CnnLstmClassifier(embedding_dim=8, n_buckets=1024, n_filters=8, lstm_hidden=8, max_length=12,
+                                  max_epochs=1, num_threads=wanted, callbacks=[Threads()], progress=False,
+                                  early_stopping_patience=None).fit(X, y)
+        resolved = model.resolved_params()
+        assert seen == [(resolved["num_threads"], resolved["device"])]
+        assert resolved["device"] == "cpu" and (wanted == "auto" or resolved["num_threads"] == 1)
+    assert torch.get_num_threads() == before  # the setting is put back after fit
