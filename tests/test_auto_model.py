@@ -150,3 +150,17 @@ def test_compare_shows_intervals_verdicts_and_setup_on_a_small_test_part(fashion
     assert main(["compare", full, weak, "--workspace", str(fashion_ws.path)]) == 0
     out = capsys.readouterr().out
     assert "acc 95%" in out.splitlines()[0] and "most accurate" in out
+
+
+def test_train_picks_the_multilingual_encoder_for_titles_that_are_not_english():
+    from workbench.runs.training import encoder_for_titles, with_embedding_model
+
+    said = []
+    encoder = encoder_for_titles(titles("tokopedia/tokopedia_16k.csv", "nama"), echo=said.append)
+    assert encoder == MULTILINGUAL_ENCODER and said and said[0].startswith("titles look not English")
+    assert encoder_for_titles(titles("fashion/styles.csv", "productDisplayName"), echo=said.append) is None
+    assert len(said) == 1  # English titles: nothing to say, each family keeps its default
+    # what train_models then hands each kind that embeds (a kind's own parameter still wins)
+    assert with_embedding_model("xgboost", None, encoder)["embedding_model"] == MULTILINGUAL_ENCODER
+    assert with_embedding_model("auto", None, encoder)["embedding_model"] == MULTILINGUAL_ENCODER
+    assert with_embedding_model("xgboost", {"embedding_model": "default"}, encoder)["embedding_model"] == "default"
