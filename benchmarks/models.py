@@ -1,5 +1,16 @@
 """Benchmark: the model families side by side on a catalog (default: the full fashion catalog).
 
+By default (``--models reference,auto,tfidf``) it fits the plain reference of issue 32 (title +
+brand, stacked word and char_wb TF-IDF, ``LinearSVC(C=0.5)``; :mod:`_reference`) on the training
+part of the workbench's grouped split and trains ``auto`` and ``tfidf`` on the same split, then
+writes their accuracy and macro-F1 on the same test part, with the paired bootstrap of each
+against the reference, under ``## Against the plain reference: <catalog>`` in RESULTS.md::
+
+    python benchmarks/models.py --catalog flipkart --sample 8000
+    python benchmarks/models.py --file export.csv --map id=sku,title=name,category=path --sep ">"
+
+A ``--models`` list without ``reference`` writes the families' table described next.
+
 Ingests the whole catalog into a benchmark workspace (once; ``--catalog NAME`` picks a built-in
 one: fashion, flipkart, tokopedia, ...; ``--workspace DIR`` any ingested workspace), then for
 each split (``random``: stratified; ``grouped``: by normalised title) trains every requested
@@ -457,10 +468,23 @@ def main(argv: list[str] | None = None) -> int:
                         "benchmarks/out/<catalog>-ws when missing; with --workspace, the name of that "
                         "ingested workspace's catalog")
     p.add_argument("--models", default=None,
-                   help="kinds to run (default on fashion: reference,tfidf,xgboost,fasttext,transformer,"
-                        "cnn-lstm,tfidf+usage,ensemble; elsewhere: tfidf,xgboost,fasttext,cnn-lstm,"
-                        "transformer,ensemble); `reference` re-runs the reference figure's own protocol")
-    p.add_argument("--splits", default="random,grouped")
+                   help="kinds to run (default: reference,auto,tfidf: the plain reference of issue 32 beside "
+                        "the default selection and tfidf, section `## Against the plain reference: <catalog>`); "
+                        "a list without `reference` writes the families' table (`reference-protocol` re-runs "
+                        "the README reference figure's own protocol on fashion)")
+    p.add_argument("--splits", default=None,
+                   help="splits to run (default: grouped with the reference, random,grouped otherwise)")
+    p.add_argument("--file", default=None, help="any catalog file (with --map): ingested into "
+                                                 "benchmarks/out/<file stem>-ws, rows against the reference")
+    p.add_argument("--map", dest="mapping", default=None,
+                   help="field=column pairs for --file, as for `workbench ingest` (title=...,category=...)")
+    p.add_argument("--sep", default=">", help="separator of the category paths of --file")
+    p.add_argument("--max-depth", type=int, default=None, help="--file: cut category paths at this depth")
+    p.add_argument("--min-count", type=int, default=None, help="--file: merge leaves with fewer products")
+    p.add_argument("--strip-name-node", action="store_true", help="--file: drop a path's last node when it is "
+                                                                   "the product's own name")
+    p.add_argument("--sample", type=int, default=None,
+                   help="ingest a seeded sample of N products (a fresh workspace out/<catalog>-<N>-ws)")
     p.add_argument("--workspace", default=None, help="an ingested workspace (default: the catalog's own)")
     p.add_argument("--neural-sample", type=int, default=None,
                    help="train the transformer on a sample of N training products (default: all of them)")
@@ -469,12 +493,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--render-only", action="store_true",
                    help="train nothing: rewrite the section from the catalog's results file")
     args = p.parse_args(argv)
+    models = [m.strip() for m in (args.models or "reference,auto,tfidf").split(",") if m.strip()]
+    if "reference" in models:
+        from _reference import run_against_reference
+
+        return run_against_reference(args, models)
     catalog = args.catalog
     fashion = catalog == "fashion"
     default_models = ("reference,tfidf,xgboost,fasttext,transformer,cnn-lstm,tfidf+usage,ensemble" if fashion
                       else "tfidf,xgboost,fasttext,cnn-lstm,transformer,ensemble")
     models = [m.strip() for m in (args.models or default_models).split(",") if m.strip()]
-    splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+    models = ["reference" if m == "reference-protocol" else m for m in models]
+    splits = [s.strip() for s in (args.splits or "random,grouped").split(",") if s.strip()]
     gpu = torch.cuda.is_available()
     results_json = results_path(catalog)
 

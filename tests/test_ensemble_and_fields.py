@@ -169,3 +169,17 @@ def test_a_member_clearly_worse_on_validation_is_dropped(shoes, tmp_path):
     close = EnsembleClassifier(members={"tfidf": {}, "fasttext": TINY_FASTTEXT}, leaves=leaves).fit(X, y, Xv, yv)
     vote = float(np.mean(close.predict(Xv) == yv))
     assert vote >= max(close.member_valid_accuracy_[k] for k in close.models_)
+
+
+def test_a_member_the_probe_drops_is_never_fitted_on_every_product(shoes, tmp_path):
+    X, y, Xv, yv, leaves = shoes["X"], shoes["y"], shoes["X_test"], shoes["y_test"], shoes["leaves"]
+    members = {"tfidf": {}, "fasttext": {"epoch": 1, "lr": 0.02, "dim": 8}}
+    model = EnsembleClassifier(members=members, leaves=leaves, probe_size=200).fit(X, y, Xv, yv)
+    resolved = model.resolved_params()
+    # the probe (200 of the 450 products) found fasttext clearly worse: only tfidf was fitted on all
+    assert model.probed_out_ == ["fasttext"] and list(model.models_) == ["tfidf"]
+    assert resolved["probed_out"] == ["fasttext"] and "fasttext" in resolved["dropped"]
+    assert resolved["probe_valid_accuracy"]["tfidf"] > resolved["probe_valid_accuracy"]["fasttext"] + 0.02
+    np.testing.assert_allclose(model.predict_proba(Xv), model.models_["tfidf"].predict_proba(Xv), atol=1e-5)
+    # fewer training products than the probe size: no probe, the full fits decide
+    assert EnsembleClassifier(members=members, leaves=leaves).fit(X, y, Xv, yv).probed_out_ == []

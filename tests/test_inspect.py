@@ -75,3 +75,51 @@ def test_inspect_finds_delimiter_encoding_price_and_json_paths(tmp_path):
     ws = Workspace(tmp_path / "ws")
     assert ws.scalar("SELECT count(*) FROM products WHERE price_currency = 'EUR' AND price = round(price)") > 250
     assert ws.scalar("SELECT count(*) FROM products WHERE title LIKE '%Édition spéciale'") > 250
+
+
+def test_inspect_says_the_language_and_the_encoder_it_suggests(capsys):
+    assert main(["inspect", str(locate("tokopedia/tokopedia_16k.csv"))]) == 0
+    out = capsys.readouterr().out
+    assert "language    titles look not English" in out and "encoder multilingual-e5-small" in out
+    english = inspect_file(locate("flipkart/flipkart_1050.csv"))
+    assert english["language"]["language"] == "English" and english["language"]["encoder"] == "default"
+
+
+def test_inspect_proposes_typed_fields_and_warns_about_repeated_ids_and_titles(tmp_path, capsys):
+    real = pd.read_csv(locate("flipkart/flipkart_1050.csv"), dtype=str, keep_default_na=False).head(300)
+    result = inspect_file(locate("flipkart/flipkart_1050.csv"))
+    g = result["guess"]
+    assert (g["id"], g["description"], g["brand"]) == ("uniq_id", "description", "brand")
+    assert g["price"] in ("retail_price", "discounted_price")
+    assert result["warnings"] == [] or all("id" not in w.split(" rows")[0] for w in result["warnings"])
+    for field in ("id=uniq_id", "description=description", "brand=brand", "price="):
+        assert field in result["command"]
+    # 12 rows repeat an id and a title of the rows before them
+    repeated = pd.concat([real, real.head(12).assign(product_rating="4.5")], ignore_index=True)
+    path = tmp_path / "repeats.csv"
+    repeated.to_csv(path, index=False)
+    assert main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "  id           uniq_id (96.15% unique: repeated ids are rejected (or --on-duplicate))" in out
+    assert f"warning     12 rows repeat an id of column 'uniq_id' (e.g. {real['uniq_id'][0]!r})" in out
+    assert "--on-duplicate first (or last) merges them instead" in out
+    assert "rows repeat a title" in out and "grouped split" in out
+    assert "id=uniq_id" in out
+    types = {c["name"]: c["type"] for c in inspect_file(path)["columns"]}
+    assert types["product_rating"] != "price"
+
+
+def test_ratings_and_counts_are_not_typed_as_prices(tmp_path):
+    real = pd.read_csv(locate("flipkart/flipkart_1050.csv"), dtype=str, keep_default_na=False).head(200)
+    real["review_count"] = [f"{1000 + 37 * i:,}" for i in range(len(real))]  # "1,037": reads like a price
+    real["rating"] = [f"{3 + (i % 20) / 10:.1f} stars" for i in range(len(real))]
+    real["sold"] = ["Rp " + str(i) for i in range(len(real))]
+    real["offer_price"] = [f"₹{500 + i:,}" for i in range(len(real))]
+    real = real.drop(columns=["retail_price", "discounted_price"])
+    path = tmp_path / "counts.csv"
+    real.to_csv(path, index=False)
+    result = inspect_file(path)
+    types = {c["name"]: c["type"] for c in result["columns"]}
+    assert types["review_count"] != "price" and types["rating"] != "price" and types["sold"] != "price"
+    assert types["offer_price"] == "price"
+    assert "review_count" not in result["command"] and "rating" not in (result["guess"]["price"] or "")

@@ -125,3 +125,25 @@ def test_thresholds_tuned_on_another_run_than_the_serving_one_are_flagged(regist
     ws.close()
     assert main(["registry", "--workspace", str(ws.path)]) == 0
     assert f"warning: the published thresholds were tuned on run {full}" in capsys.readouterr().out
+
+
+def test_a_run_only_slightly_below_the_serving_one_is_not_refused_as_worse(registry_ws):
+    from workbench.evaluate.bootstrap import paired_bootstrap
+    from workbench.runs.training import train_models
+
+    ws, weak, full = registry_ws
+    # the whole training part but one product in eight fewer: a little below, within the noise
+    n_train = int(ws.scalar("SELECT count(*) FROM splits WHERE kind = 'grouped' AND part = 'train'"))
+    [close] = train_models(ws, ["tfidf"], "grouped", sample=int(n_train * 0.875), seed=3)
+    gate = check_promotion(ws, close)
+    a, b = (load_predictions(ws, r, "valid") for r in (close, full))
+    order = {p: i for i, p in enumerate(b.product_ids)}
+    theirs = b.classes[b.proba.argmax(axis=1)][[order[p] for p in a.product_ids]]
+    verdict = paired_bootstrap(a.y_true, a.classes[a.proba.argmax(axis=1)], theirs, n_boot=1000)
+    refused_as_worse = any("below the serving run" in r for r in gate.reasons)
+    assert refused_as_worse == verdict.b_beats_a  # the gate's "worse" is the paired bootstrap's
+    if gate.valid_accuracy < gate.serving_valid_accuracy and not verdict.b_beats_a:
+        assert any("but not clearly" in n and "not refused" in n for n in gate.notes)
+    # the weak run (150 products) is clearly below: refused, with the interval in the reason
+    weak_gate = check_promotion(ws, weak)
+    assert any("95% paired bootstrap interval" in r for r in weak_gate.reasons)

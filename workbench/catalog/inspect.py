@@ -44,6 +44,8 @@ _INT = re.compile(r"^[+-]?\d+$")
 _NUM = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?.*)?$")
 _BOOL = {"true", "false", "yes", "no", "y", "n", "t", "f"}
+#: names of columns that hold ratings, counts or years: never typed "price", whatever their values
+_NOT_PRICE = re.compile(r"rating|review|count|qty|quantity|stock|year|votes|stars|score|rank|sold|views|likes")
 
 
 def _key(name: str) -> str:
@@ -76,7 +78,7 @@ def _column_type(values: pd.Series, name: str) -> str:
         return "image"
     if sample.str.startswith(("http://", "https://")).mean() >= 0.9:
         return "url"
-    if sample.str.len().mean() <= 20:
+    if sample.str.len().mean() <= 20 and not _NOT_PRICE.search(_key(name)):
         prices = parse_prices(sample.head(1000))
         if prices["warning"].isna().mean() >= 0.9 and prices["price"].notna().mean() >= 0.9:
             return "price"
@@ -113,7 +115,8 @@ def guess_fields(frame: pd.DataFrame, profiles: list[dict]) -> dict[str, Any]:
     n = max(len(frame), 1)
     taken: set[str] = set()
     guess: dict[str, Any] = {}
-    unique = lambda p: p["distinct"] >= 0.99 * n * (1 - p["empty"]) and p["empty"] < 0.01  # noqa: E731
+    # an id column by its name may repeat a few ids (inspect then warns and ingest rejects the repeats)
+    unique = lambda p: p["distinct"] >= 0.9 * n * (1 - p["empty"]) and p["empty"] < 0.01  # noqa: E731
     guess["id"] = _pick(profiles, "id", lambda p: unique(p) and p["type"] in ("integer", "text"), taken)
     taken |= {guess["id"]} - {None}
     wordy = lambda p: p["type"] in ("text", "category path") and p["mean_length"] >= 5  # noqa: E731
@@ -242,8 +245,37 @@ def inspect_file(path: str | Path, *, fmt: str | None = None, delimiter: str | N
     if guess["id"]:
         col = frame[guess["id"]].dropna().astype(str).str.strip()
         result["id_unique_share"] = round(float(col.nunique() / max(len(col), 1)), 6)
+    result["warnings"] = duplicate_warnings(frame, guess)
+    if guess["title"]:
+        from workbench.catalog.language import guess_language
+
+        lang = guess_language(frame[guess["title"]].dropna().astype(str))
+        result["language"] = {"language": lang.language, "english_words": round(lang.english_words, 4),
+                              "non_ascii_letters": round(lang.non_ascii_letters, 4), "encoder": lang.encoder,
+                              "text": str(lang)}
     result["command"] = suggest_command(shown_path or str(path), guess, info)
     return result
+
+
+def duplicate_warnings(frame: pd.DataFrame, guess: dict) -> list[str]:
+    """One line per kind of repetition a user should know of before ingesting: repeated ids
+    (ingest rejects all but the first) and repeated titles (the grouped split keeps them on one side)."""
+    out = []
+    if guess.get("id"):
+        ids = frame[guess["id"]].dropna().astype(str).str.strip()
+        repeated = int(ids.duplicated().sum())
+        if repeated:
+            example = ids[ids.duplicated()].iloc[0]
+            out.append(f"{repeated:,} rows repeat an id of column {guess['id']!r} (e.g. {example!r}): ingest keeps "
+                       "the first and rejects the repeats; --on-duplicate first (or last) merges them instead")
+    if guess.get("title"):
+        titles = frame[guess["title"]].dropna().astype(str).str.strip().str.lower()
+        repeated = int(titles.duplicated().sum())
+        if repeated:
+            out.append(f"{repeated:,} rows repeat a title ({repeated / max(len(titles), 1):.1%}; e.g. "
+                       f"{titles[titles.duplicated()].iloc[0][:60]!r}): train on the grouped split (the default) "
+                       "so that a repeated title cannot sit in both training and test")
+    return out
 
 
 def suggest_command(path: str, guess: dict, info) -> str | None:

@@ -46,6 +46,9 @@ def format_inspection(result: dict[str, Any]) -> str:
         if g[field]:
             lines.append(f"  {field:<12} {g[field]}")
     lines += _category_lines(g["category"])
+    if result.get("language"):
+        lines += ["", f"language    {result['language']['text']}"]
+    lines += [f"warning     {w}" for w in result.get("warnings", [])]
     lines += ["", "suggested command (copy it; check the columns above first)"]
     lines.append(f"  {result['command']}" if result["command"] else "  (none: no title column found)")
     return "\n".join(lines)

@@ -42,6 +42,7 @@ FAMILY_MODULES: dict[str, str] = {
     "department": "workbench.models.departments",
     "zero-shot": "workbench.models.zero_shot",
     "hierarchical": "workbench.models.hierarchical",
+    "auto": "workbench.models.stacked",
 }
 
 _REGISTRY: dict[str, type["CategoryClassifier"]] = {}

@@ -57,13 +57,17 @@ class EnsembleClassifier(CategoryClassifier):
     each member's default), ``drop_margin`` (members are chosen on the validation products given to
     ``fit``: a member whose validation accuracy is more than this below the best member's is
     dropped, and then, while the vote of the rest is less accurate than its best member alone,
-    the least accurate member goes too; ``None`` keeps every member).
+    the least accurate member goes too; ``None`` keeps every member), ``probe_size`` (with more
+    training products than this, every member is first fitted on a leaf-stratified sample of
+    this many and the same rule runs on those cheap fits: a member it drops is never fitted on
+    all products, ``probed_out`` in ``resolved_params()``; ``None`` = no probe).
     """
 
     kind = "ensemble"
 
     def __init__(self, members=None, weights=None, combine="geometric", fields=None, workspace=None,
-                 leaves=None, oversample=None, random_state=0, checkpoint_dir=None, drop_margin=0.02):
+                 leaves=None, oversample=None, random_state=0, checkpoint_dir=None, drop_margin=0.02,
+                 probe_size=3000):
         self._store_params(locals())
 
     def _member_specs(self) -> dict[str, dict]:
@@ -114,6 +118,10 @@ class EnsembleClassifier(CategoryClassifier):
         self.weights_ = self._weights(list(specs))
         labels = self.classes_[y]
         extra = [valid[0], self.classes_[valid[1]]] if valid is not None else []
+        self.probed_out_ = self._probe(specs, X, y, valid, extra)
+        specs = {k: v for k, v in specs.items() if k not in self.probed_out_}
+        self.weights_ = self._weights(list(specs)) if not isinstance(self.weights, dict) else \
+            self._weights_subset(list(specs))
         self.models_ = {kind: self._build(kind, params).fit(X, labels, *extra)
                         for kind, params in specs.items()}
         self.resumed_ = combined_resume(self.models_)
@@ -130,6 +138,38 @@ class EnsembleClassifier(CategoryClassifier):
                     self.weights_ = np.array([acc[k] / total for k in self.models_])
             if self.drop_margin is not None and len(self.models_) > 1:
                 self._drop_weak_members(matrices, acc, valid[1])
+
+    def _weights_subset(self, kinds: list[str]) -> np.ndarray:
+        w = np.array([float(dict(self.weights).get(k, 1.0)) for k in kinds])
+        return w / w.sum() if w.sum() > 0 else np.full(len(kinds), 1.0 / len(kinds))
+
+    def _probe(self, specs: dict[str, dict], X: pd.DataFrame, y: np.ndarray, valid, extra) -> list[str]:
+        """The members the drop rule removes when every member is fitted on a sample of
+        ``probe_size`` training products (none without validation products or a probe)."""
+        if (valid is None or not len(valid[1]) or self.drop_margin is None or len(specs) < 2
+                or self.probe_size is None or len(y) <= int(self.probe_size)):
+            return []
+        from workbench.models.stacked import stratified_rows
+
+        rows = stratified_rows(y, int(self.probe_size), self.random_state)
+        sample, labels = X.iloc[rows].reset_index(drop=True), self.classes_[y[rows]]
+        probes = {kind: self._build(kind, {k: v for k, v in params.items() if k != "checkpoint_dir"})
+                  for kind, params in specs.items()}
+        for model in probes.values():
+            if "checkpoint_dir" in model.get_params():
+                model.set_params(checkpoint_dir=None)  # a probe never resumes nor leaves checkpoints
+            model.fit(sample, labels, *extra)
+        matrices = {kind: m.predict_proba(valid[0]) for kind, m in probes.items()}
+        acc = {kind: float(np.mean(m.argmax(axis=1) == valid[1])) for kind, m in matrices.items()}
+        saved = self.models_ if hasattr(self, "models_") else None
+        self.models_, weights_before = probes, self.weights_
+        self._drop_weak_members(matrices, acc, valid[1])
+        dropped = list(self.dropped_)
+        self.probe_valid_accuracy_ = acc
+        self.weights_ = weights_before
+        if saved is not None:
+            self.models_ = saved
+        return dropped
 
     def _drop_weak_members(self, matrices: dict[str, np.ndarray], acc: dict[str, float],
                            y_valid: np.ndarray) -> None:
@@ -156,6 +196,10 @@ class EnsembleClassifier(CategoryClassifier):
         if getattr(self, "member_valid_accuracy_", None):
             out["member_valid_accuracy"] = dict(self.member_valid_accuracy_)
             out["dropped"] = list(self.dropped_)
+        if getattr(self, "probed_out_", None):
+            out["probe_valid_accuracy"] = dict(self.probe_valid_accuracy_)
+            out["probed_out"] = list(self.probed_out_)
+            out["dropped"] = list(self.probed_out_) + list(out.get("dropped", []))
         return out
 
     def member_probabilities(self, X) -> dict[str, np.ndarray]:

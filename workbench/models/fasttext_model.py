@@ -93,6 +93,7 @@ class FastTextClassifier(CategoryClassifier):
         mode = progress_mode(self.progress)
         epochs = self._epochs(len(y))
         self.resolved_params_ = {"epoch": epochs} if is_auto(self.epoch) else {}
+        self.resolved_params_.update(threads=int(self.threads), device="cpu")  # what fastText runs on
         t0 = time.perf_counter()
         if mode == "lines":
             progress_line("fasttext", "training", {"products": len(y), "epochs": epochs},

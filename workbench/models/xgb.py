@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from workbench.errors import WorkbenchError
 from workbench.models.artifact_check import check_magic
-from workbench.models.auto import free_cores, is_auto
+from workbench.models.auto import free_cores, is_auto, usable_cores
 from workbench.models.base import (CategoryClassifier, as_products, check_fields, product_texts,
                                    read_state, register, write_state)
 from workbench.models.progress import progress_line, progress_mode
@@ -119,7 +119,7 @@ class XGBoostClassifier(CategoryClassifier):
                  workspace=None, use_brand=True, brand_top_n=100, use_price=True, device=None,
                  n_estimators=300, learning_rate=0.2, max_depth=6, min_child_weight=1.0,
                  subsample=1.0, colsample_bytree=0.5, max_bin=64, early_stopping_rounds=20,
-                 class_weight=None, oversample=None, n_jobs=None, progress=None, cluster=None, random_state=0):
+                 class_weight=None, oversample=None, n_jobs="auto", progress=None, cluster=None, random_state=0):
         self._store_params(locals())
 
     # features ---------------------------------------------------------------------------
@@ -163,13 +163,14 @@ class XGBoostClassifier(CategoryClassifier):
 
     def _threads(self) -> int:
         """XGBoost's threads: ``n_jobs``; ``"auto"``: the free cores (:func:`workbench.models.auto.free_cores`,
-        resolved once per fit); ``None``: all cores."""
+        resolved once per fit, the default); ``None``: every usable core. The number is resolved when
+        ``fit`` starts and recorded (``resolved_params_["n_jobs"]``), so the run says what it used."""
         resolved = getattr(self, "resolved_params_", None) or {}
         if "n_jobs" in resolved:
             return int(resolved["n_jobs"])
         if is_auto(self.n_jobs):
             return free_cores()
-        return int(self.n_jobs or 0)
+        return int(self.n_jobs) if self.n_jobs else usable_cores()
 
     def _params(self, n_seen: int) -> dict:
         return {
@@ -185,8 +186,9 @@ class XGBoostClassifier(CategoryClassifier):
     def _fit(self, X: pd.DataFrame, y: np.ndarray, n_classes: int, valid) -> None:
         check_fields(X, self.fields)
         self.resolved_params_ = {}
-        if is_auto(self.n_jobs):
-            self.resolved_params_["n_jobs"] = free_cores()
+        # the thread count and device actually used, recorded with the run (not None = "all cores")
+        self.resolved_params_["n_jobs"] = self._threads()
+        self.resolved_params_["device"] = self._device()
         seen = np.unique(y)
         self.seen_classes_ = seen
         self._fit_encoders(X)

@@ -1,4 +1,5 @@
-"""The whole path on one catalog: ingest, embed, project, train the four families, evaluate.
+"""The whole path on one catalog: ingest, embed, project, train the four families and the default
+selection (``auto``, :mod:`workbench.models.stacked`), evaluate.
 
 ``workbench demo`` runs it on the default catalog and then serves the dashboards. On a CPU
 the transformer is fine-tuned on a stated sample of the training split; on a GPU on all of it.
@@ -37,7 +38,7 @@ def training_params(quick: bool | None = None, sample: int | None = None) -> dic
 
 #: Products of the training split the transformer sees on a CPU (all of them on a GPU).
 CPU_TRANSFORMER_SAMPLE = 3000
-MODELS = ("tfidf", "xgboost", "cnn-lstm", "transformer")
+MODELS = ("tfidf", "xgboost", "cnn-lstm", "transformer", "auto")
 
 
 def _projection_is_current(ws: Workspace) -> bool:

@@ -159,7 +159,12 @@ def _photo_only(model_dir: Path) -> bool:
 
 
 def _accuracy_on(ws: Workspace, run_id: str, product_ids: np.ndarray, y_true: np.ndarray) -> float:
-    """A run's top-1 accuracy on given products: from its stored validation matrix when it has
+    """A run's top-1 accuracy on given products (see :func:`_predicted_on`)."""
+    return float(np.mean(_predicted_on(ws, run_id, product_ids) == y_true))
+
+
+def _predicted_on(ws: Workspace, run_id: str, product_ids: np.ndarray) -> np.ndarray:
+    """A run's top-1 leaves for given products: from its stored validation matrix when it has
     every one of them, else by scoring its saved model on them."""
     try:
         stored = load_predictions(ws, run_id, "valid")
@@ -168,19 +173,20 @@ def _accuracy_on(ws: Workspace, run_id: str, product_ids: np.ndarray, y_true: np
     if stored is not None:
         pos = pd.Index(stored.product_ids.astype(str)).get_indexer(product_ids.astype(str))
         if (pos >= 0).all():
-            pred = stored.classes[stored.proba[pos].argmax(axis=1)]
-            return float(np.mean(pred == y_true))
+            return stored.classes[stored.proba[pos].argmax(axis=1)]
     _require_model(ws, run_id)
     model = run_model(ws, run_id)
     frame = ws.df("SELECT product_id, title, description, brand, price, image, extra FROM products "
                   "WHERE product_id IN (SELECT unnest(?))", [list(map(str, product_ids))])
     frame = frame.set_index("product_id").loc[list(map(str, product_ids))].reset_index()
-    return float(np.mean(model.predict(frame) == y_true))
+    return np.asarray(model.predict(frame), dtype=object)
 
 
 def check_promotion(ws: Workspace, run_id: str, *, minimum: float | None = None) -> GateResult:
     """The gate's verdict on ``run_id`` (nothing is recorded): its validation accuracy against
-    the minimum and against the serving run's accuracy on the same validation products."""
+    the minimum and against the serving run's accuracy on the same validation products; it is
+    refused as worse only when the paired bootstrap
+    (:func:`workbench.evaluate.bootstrap.paired_bootstrap`) puts the serving run clearly above it."""
     folder = _require_model(ws, run_id)
     bar = min_accuracy(ws) if minimum is None else _check_accuracy(minimum)
     try:
@@ -201,10 +207,23 @@ def check_promotion(ws: Workspace, run_id: str, *, minimum: float | None = None)
         gate.reasons.append("it reads only the photo, and the HTTP API never fetches image_url: it would "
                             "answer every product alike; promote a run that reads the text (fusion reads both)")
     if current is not None and current != run_id:
-        gate.serving_valid_accuracy = _accuracy_on(ws, current, ids, y_true)
+        from workbench.evaluate.bootstrap import paired_bootstrap
+
+        theirs = _predicted_on(ws, current, ids)
+        gate.serving_valid_accuracy = float(np.mean(theirs == y_true))
         if accuracy < gate.serving_valid_accuracy:
-            gate.reasons.append(f"below the serving run {current} ({gate.serving_valid_accuracy:.4f}) "
-                                f"on the same {len(ids):,} validation products")
+            # "worse" only when the paired bootstrap says so (the test `compare` uses): a small
+            # validation part cannot tell a one-product difference from noise
+            mine = valid.classes[valid.proba.argmax(axis=1)]
+            test = paired_bootstrap(y_true, mine, theirs, n_boot=1000)
+            interval = (f"difference {100 * test.difference:+.1f} points, 95% paired bootstrap interval "
+                        f"[{100 * test.low:+.1f}, {100 * test.high:+.1f}]")
+            if test.b_beats_a:
+                gate.reasons.append(f"below the serving run {current} ({gate.serving_valid_accuracy:.4f}) "
+                                    f"on the same {len(ids):,} validation products ({interval})")
+            else:
+                gate.notes.append(f"below the serving run {current} ({gate.serving_valid_accuracy:.4f}) on the "
+                                  f"same {len(ids):,} validation products, but not clearly ({interval}): not refused")
         candidate_split, current_split = get_run(ws, run_id)["split"], get_run(ws, current)["split"]
         if candidate_split != current_split:
             gate.notes.append(f"the serving run was trained on the {current_split} split; some of these "

@@ -166,6 +166,20 @@ def with_embedding_model(kind: str, params: dict[str, Any] | None,
     return out
 
 
+def encoder_for_titles(titles: Sequence[str], echo=None) -> str | None:
+    """The sentence encoder the training titles need when none is named: the multilingual one
+    (``multilingual-e5-small``) for titles that do not read as English
+    (:func:`workbench.catalog.language.guess_language`), ``None`` (each family's default) otherwise."""
+    from workbench.catalog.language import guess_language
+
+    guess = guess_language(titles)
+    if guess.english:
+        return None
+    if echo is not None:
+        echo(str(guess))
+    return guess.encoder
+
+
 def run_metrics(y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str],
                 taxonomy: Taxonomy) -> dict[str, Any]:
     """``accuracy``, ``macro_f1``, ``level_accuracy`` (``{level name: accuracy}``), ``level_n``
@@ -261,8 +275,9 @@ def train_models(ws: Workspace, models: Sequence[str] = DEFAULT_MODELS, split: s
     """Train each kind in ``models`` on split ``split`` and record one run per kind.
 
     ``embedding_model`` (e.g. ``"multilingual-e5-small"``) is the sentence encoder of every kind
-    that embeds: XGBoost's features, the neural families' smoothing targets, zero-shot's texts
-    (a kind's own ``--param`` wins).
+    that embeds: XGBoost's features, the neural families' smoothing targets, zero-shot's texts,
+    ``auto``'s head (a kind's own ``--param`` wins); ``None``: the multilingual encoder when the
+    training titles are not English (:func:`encoder_for_titles`), else each family's default.
 
     ``sample`` keeps a seeded, leaf-stratified sample of that many training products (the
     validation and test parts stay whole, so figures stay comparable across samples);
@@ -292,6 +307,8 @@ def train_models(ws: Workspace, models: Sequence[str] = DEFAULT_MODELS, split: s
     if sample is not None:
         train = stratified_sample(frame[frame["part"] == "train"], sample, seed)
         frame = pd.concat([train, frame[frame["part"] != "train"]], ignore_index=True)
+    if embedding_model is None:
+        embedding_model = encoder_for_titles(frame[frame["part"] == "train"]["title"], echo)
     run_ids = []
     for kind in models:
         kind_params = with_embedding_model(kind, (params or {}).get(kind), embedding_model)
@@ -327,9 +344,12 @@ def compare_runs(ws: Workspace, run_ids: Sequence[str] | None = None,
     """Recorded runs side by side, oldest first: one row per run with accuracy, macro-F1, ``n``
     (the test products they count), per-level accuracy (``acc <level name>``; ``n <level name>``
     beside it where a level counts fewer products than ``n``, as when some leaves are shallower),
-    train seconds, peak memory (MB) and ``notes`` (trained on a sample, resumed, below the
-    sanity bar: :func:`workbench.runs.selection.run_flags`)."""
+    train seconds, peak memory (MB), ``notes`` (trained on a sample, resumed, below the
+    sanity bar: :func:`workbench.runs.selection.run_flags`) and ``setup`` (encoder, members,
+    resolved values); on a small test part (fewer than 50 products per leaf) also ``acc 95%``,
+    ``macro-F1 95%`` and ``vs best`` (:mod:`workbench.runs.run_setup`)."""
     from workbench.runs.records import select_runs
+    from workbench.runs.run_setup import interval_columns, run_setup
     from workbench.runs.selection import run_flags
 
     runs = select_runs(ws, run_ids, split)
@@ -351,7 +371,14 @@ def compare_runs(ws: Workspace, run_ids: Sequence[str] | None = None,
         if m.get("resumed"):
             notes.append("resumed " + resumed_text(m["resumed"]))
         row["notes"] = "; ".join(notes)
+        row["setup"] = run_setup(run.get("params"))
         rows.append(row)
+    intervals = interval_columns(ws, [r["run_id"] for r in rows])
+    if intervals:  # a small test part: bootstrap intervals beside the figures (workbench.runs.run_setup)
+        for row in rows:
+            extra = intervals.get(row["run_id"], {})
+            for col in ("acc 95%", "macro-F1 95%", "vs best"):
+                row[col] = extra.get(col, "-")
     table = pd.DataFrame(rows)
     return table.drop(columns=[c for c in table.columns if c.startswith("n ") and c not in fewer])
 

@@ -152,7 +152,8 @@ class NeuralClassifier(CategoryClassifier):
         with self._threads() as threads:
             device = self._device()
             amp = resolve_amp(self.mixed_precision, device)
-            self.resolved_params_ = {"num_threads": threads} if is_auto(self.num_threads) else {}
+            # the thread count and device actually used are always recorded with the run
+            self.resolved_params_ = {"num_threads": int(threads), "device": str(device)}
             self._prepare(texts)
             # in order: a rule may read a value resolved before it (epochs from the batch size)
             for name, rule in self._auto_rules(texts, len(texts), device).items():

@@ -1,0 +1,252 @@
+"""``auto``: the default selection, chosen on the validation products of the user's own catalog.
+
+Two parts, each kept only when validation says it earns its place:
+
+1. **tfidf** (:mod:`workbench.models.tfidf`) over the text fields that help: title and brand
+   always; the description too when enough training products have one
+   (``description_share``) and a tfidf over it is more accurate on validation than one without.
+2. **a sentence-embedding head**: a multinomial logistic regression over sentence embeddings of
+   title and brand, from the encoder that reads the titles' language
+   (:func:`workbench.catalog.language.guess_language`: all-MiniLM-L6-v2 for English,
+   multilingual-e5-small otherwise). Its log-probabilities join tfidf's in a weighted geometric
+   mean; the weight is chosen on validation among ``head_weights`` (0 = the head is dropped).
+   Before the full head is fitted, a *probe* head on at most ``probe_size`` training products
+   checks that some weight helps on validation at all; when none does, the full head is never
+   fitted (its cost is not paid) and the model is tfidf alone.
+
+Without validation products the model is tfidf over title and brand. Everything chosen is in
+``resolved_params()`` (fields, encoder, head weight, validation accuracy of each candidate,
+what was dropped and why) and so in the recorded run.
+
+Persistence: the tfidf part in ``tfidf/`` (skops, its own allow-list), the head's coefficients
+in ``head.safetensors`` and the choices in ``auto.json``; nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from workbench.models.base import CategoryClassifier, product_texts, read_state, register, write_state
+
+INDEX = "auto.json"
+HEAD = "head.safetensors"
+FLOOR = 1e-6
+#: Text fields of the head's sentence embeddings.
+HEAD_FIELDS = ("title", "brand")
+
+
+def _combine(p_text: np.ndarray, p_head: np.ndarray | None, weight: float) -> np.ndarray:
+    """Weighted geometric mean of two leaf-aligned probability matrices (rows not normalised)."""
+    if p_head is None or weight <= 0:
+        return p_text
+    logp = (1 - weight) * np.log(np.maximum(p_text, FLOOR)) + weight * np.log(np.maximum(p_head, FLOOR))
+    return np.exp(logp - logp.max(axis=1, keepdims=True))
+
+
+def stratified_rows(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of a seeded sample of ``n`` rows, proportional per label, every label
+    kept once before any gets a second row (as far as ``n`` allows)."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(y))
+    ys = y[order]
+    rank = pd.Series(ys).groupby(ys).cumcount().to_numpy()
+    size = pd.Series(ys).groupby(ys).transform("size").to_numpy()
+    keep = np.lexsort((np.arange(len(ys)), rank / size))[:n]
+    return np.sort(order[keep])
+
+
+def _accuracy(proba: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(proba.argmax(axis=1) == y)) if len(y) else float("nan")
+
+
+@register
+class AutoClassifier(CategoryClassifier):
+    """tfidf over the fields that help plus a sentence-embedding head when it helps (module doc).
+
+    Parameters: ``leaves``, ``fields`` (``"auto"``: title and brand, plus description when
+    validation prefers it; or a list of fields), ``C`` (tfidf's), ``embedding_model``
+    (``"auto"``: by the titles' language; a name; ``None``: no head), ``head_weights`` (the
+    weights of the head tried on validation), ``head_C`` (the head's inverse regularisation),
+    ``probe_size`` (training products of the probe head), ``description_share`` (share of
+    training products with a description before a description candidate is tried),
+    ``workspace`` (embedding cache), ``device`` (the encoder's; ``None`` = GPU when present),
+    ``random_state``.
+    """
+
+    kind = "auto"
+
+    def __init__(self, leaves=None, fields="auto", C=0.5, embedding_model="auto",
+                 head_weights=(0.2, 0.35, 0.5), head_C=10.0, probe_size=3000, description_share=0.3,
+                 workspace=None, device=None, random_state=0):
+        self._store_params(locals())
+
+    # parts --------------------------------------------------------------------------------
+    def _tfidf(self, fields) -> CategoryClassifier:
+        from workbench.models.tfidf import TfidfClassifier
+
+        return TfidfClassifier(leaves=list(self.classes_), fields=tuple(fields), C=self.C,
+                               random_state=self.random_state)
+
+    def _embed(self, X: pd.DataFrame) -> np.ndarray:
+        from workbench.embeddings.embed import embed_texts
+        from workbench.store import Workspace
+
+        cache = Workspace(self.workspace) if self.workspace else None
+        return np.asarray(embed_texts(product_texts(X, HEAD_FIELDS), model=self.encoder_,
+                                      device=self.device_, workspace=cache, progress=False), dtype=np.float32)
+
+    def _fit_head(self, E: np.ndarray, y: np.ndarray) -> dict:
+        from sklearn.linear_model import LogisticRegression
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore")
+            lr = LogisticRegression(C=float(self.head_C), max_iter=300, random_state=self.random_state)
+            lr.fit(E, y)
+        coef, intercept = lr.coef_.astype(np.float32), lr.intercept_.astype(np.float32)
+        return {"coef": coef, "intercept": intercept, "classes": lr.classes_.astype(np.int64)}
+
+    def _head_proba(self, head: dict, E: np.ndarray) -> np.ndarray:
+        scores = E @ head["coef"].T + head["intercept"]
+        proba = np.zeros((len(E), len(self.classes_)))
+        if scores.shape[1] == 1:  # two classes: a logistic on one score
+            p1 = 1.0 / (1.0 + np.exp(-scores[:, 0]))
+            proba[:, head["classes"][0]], proba[:, head["classes"][1]] = 1 - p1, p1
+            return proba
+        scores = scores - scores.max(axis=1, keepdims=True)
+        local = np.exp(scores)
+        proba[:, head["classes"]] = local / local.sum(axis=1, keepdims=True)
+        return proba
+
+    def _best_weight(self, p_text: np.ndarray, p_head: np.ndarray, y: np.ndarray) -> tuple[float, dict]:
+        """The head weight (0 included) with the best validation accuracy; ties go to the smaller."""
+        scores = {0.0: _accuracy(p_text, y)}
+        for w in self.head_weights:
+            scores[float(w)] = _accuracy(_combine(p_text, p_head, float(w)), y)
+        best = max(scores, key=lambda w: (scores[w], -w))
+        return best, scores
+
+    # fitting ------------------------------------------------------------------------------
+    def _candidate_fields(self, X: pd.DataFrame) -> list[tuple[str, ...]]:
+        if self.fields != "auto":
+            return [tuple(self.fields)]
+        out = [("title", "brand")]
+        share = float((X["description"].astype(str).str.strip() != "").mean()) if len(X) else 0.0
+        if share >= float(self.description_share):
+            out.append(("title", "brand", "description"))
+        return out
+
+    def _fit(self, X: pd.DataFrame, y: np.ndarray, n_classes: int, valid) -> None:
+        from workbench.catalog.language import guess_language
+        from workbench.embeddings.encoder import choose_device
+
+        labels = self.classes_[y]
+        resolved: dict = {}
+        self.seen_classes_ = np.unique(y)
+        has_valid = valid is not None and len(valid[1]) >= 2
+        extra = [valid[0], self.classes_[valid[1]]] if has_valid else []
+        # 1. tfidf over the fields validation prefers
+        candidates = self._candidate_fields(X)
+        if not has_valid:
+            candidates = candidates[:1]
+        fitted, scores = {}, {}
+        for fields in candidates:
+            model = self._tfidf(fields).fit(X, labels, *extra)
+            fitted[fields] = model
+            if has_valid:
+                scores[fields] = _accuracy(model.predict_proba(valid[0]), valid[1])
+        best = candidates[0] if not has_valid else max(candidates, key=lambda f: (scores[f], -len(f)))
+        self.tfidf_ = fitted[best]
+        resolved["fields"] = list(best)
+        if len(candidates) > 1:
+            resolved["fields_valid_accuracy"] = {"+".join(f): round(scores[f], 4) for f in candidates}
+        # 2. the sentence-embedding head, when validation says it helps
+        self.head_, self.head_weight_ = None, 0.0
+        self.encoder_ = None
+        if self.embedding_model is None or not has_valid or len(self.seen_classes_) < 2:
+            resolved["head"] = "none" if self.embedding_model is None else "no validation products"
+            self.resolved_params_ = resolved
+            return
+        if self.embedding_model == "auto":
+            guess = guess_language(X["title"])
+            self.encoder_ = guess.encoder
+            resolved["language"] = guess.language
+        else:
+            self.encoder_ = str(self.embedding_model)
+        self.device_ = choose_device(self.device)
+        resolved.update(encoder=self.encoder_, device=self.device_)
+        p_text = self.tfidf_.predict_proba(valid[0])
+        E_valid = self._embed(valid[0])
+        n_train = len(y)
+        if n_train > int(self.probe_size):
+            rows = stratified_rows(y, int(self.probe_size), self.random_state)
+            probe = self._fit_head(self._embed(X.iloc[rows].reset_index(drop=True)), y[rows])
+            weight, probe_scores = self._best_weight(p_text, self._head_proba(probe, E_valid), valid[1])
+            resolved["probe_valid_accuracy"] = {str(k): round(v, 4) for k, v in probe_scores.items()}
+            if weight == 0.0:
+                resolved["head"] = (f"dropped: a probe head on {len(rows):,} products did not raise "
+                                    "validation accuracy at any weight")
+                self.resolved_params_ = resolved
+                return
+        head = self._fit_head(self._embed(X), y)
+        weight, head_scores = self._best_weight(p_text, self._head_proba(head, E_valid), valid[1])
+        resolved["head_valid_accuracy"] = {str(k): round(v, 4) for k, v in head_scores.items()}
+        resolved["head_weight"] = weight
+        if weight > 0:
+            self.head_, self.head_weight_ = head, weight
+            resolved["head"] = "kept"
+        else:
+            resolved["head"] = "dropped: no weight raised validation accuracy"
+        self.resolved_params_ = resolved
+
+    def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        p_text = self.tfidf_.predict_proba(X)
+        if self.head_ is None:
+            return p_text
+        proba = _combine(p_text, self._head_proba(self.head_, self._embed(X)), self.head_weight_)
+        unseen = np.ones(len(self.classes_), dtype=bool)
+        unseen[self.seen_classes_] = False
+        proba[:, unseen] = 0.0
+        return proba
+
+    def member_probabilities(self, X) -> dict[str, np.ndarray]:
+        """Each part's probability matrix (leaf-aligned): ``tfidf`` and, when kept, ``head``."""
+        self._check_fitted()
+        X = pd.DataFrame(X) if not isinstance(X, pd.DataFrame) else X
+        out = {"tfidf": self.tfidf_.predict_proba(X)}
+        if self.head_ is not None:
+            from workbench.models.base import as_products
+
+            out["head"] = self._head_proba(self.head_, self._embed(as_products(X)))
+        return out
+
+    # persistence --------------------------------------------------------------------------
+    def _save_artifacts(self, directory: Path) -> None:
+        self.tfidf_.save(directory / "tfidf")
+        state = {"seen_classes": [int(c) for c in self.seen_classes_], "encoder": self.encoder_,
+                 "device": getattr(self, "device_", None), "head_weight": float(self.head_weight_),
+                 "resolved": self.resolved_params()}
+        if self.head_ is not None:
+            from safetensors.numpy import save_file
+
+            save_file({k: np.ascontiguousarray(v) for k, v in self.head_.items()}, str(directory / HEAD))
+        write_state(directory, INDEX, state)
+
+    def _load_artifacts(self, directory: Path) -> None:
+        state = read_state(directory, INDEX)
+        self.tfidf_ = CategoryClassifier.load(directory / "tfidf")
+        self.seen_classes_ = np.asarray(state["seen_classes"], dtype=np.int64)
+        self.encoder_ = state.get("encoder")
+        from workbench.embeddings.encoder import choose_device
+
+        self.device_ = choose_device(self.device)
+        self.head_weight_ = float(state.get("head_weight", 0.0))
+        self.resolved_params_ = dict(state.get("resolved") or {})
+        self.head_ = None
+        if (directory / HEAD).exists():
+            from safetensors.numpy import load_file
+
+            self.head_ = load_file(str(directory / HEAD))
