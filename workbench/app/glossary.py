@@ -63,8 +63,8 @@ def definition(name: str) -> str | None:
 def term(name: str) -> str:
     """``name`` as escaped HTML, with its definition on hover when it is a glossary term."""
     text = definition(name)
-    if text is None:
-        return escape_html(name)
+    if text is None:  # a longer name holding a term ("mean tree distance"): the term gets its definition
+        return define(escape_html(name))
     return f"<span class='wb-term' title='{escape_html(text)}'>{escape_html(name)}</span>"
 
 

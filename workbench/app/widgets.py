@@ -29,7 +29,7 @@ PATH_TEMPLATE = ("<% var parts = String(value).split(' > '); %>"
 #: about the width of one character of a header (bold 13 px) and a header's padding and sort arrow
 #: (workbench.css), and of one digit of a cell and a cell's padding
 HEADER_CHAR_PX, HEADER_EXTRA_PX = 8.2, 26
-DIGIT_PX, CELL_EXTRA_PX = 8.6, 18
+DIGIT_PX, CELL_EXTRA_PX = 9.5, 20
 
 
 def header_text(name: str) -> str:

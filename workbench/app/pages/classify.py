@@ -13,12 +13,14 @@ import panel as pn
 from workbench.app.limited_dropper import LimitedFileDropper
 from workbench.app.safe_text import escape_markdown
 from workbench.app.state import ClassifyState
-from workbench.app.widgets import alert, table
+from workbench.app.widgets import alert, empty_state, intro, table
 from workbench.catalog.people_csv import people_csv_text
 from workbench.errors import WorkbenchError
 
 TITLE = "Classify"
 ORDER = 60
+HOW = ("type a title (or upload a CSV): the table lists the model's five best categories with their confidence, "
+       "and the line below says whether the product would be shelved automatically or go to review.")
 WARM = True  # rendered once at server start (fills caches, compiles datashader)
 PREVIEW_COLUMNS = ("predicted_category", "confidence", "decision")
 log = logging.getLogger("workbench.app")
@@ -142,8 +144,7 @@ def view(ctx):
     """The classify page."""
     state = ClassifyState(workspace=ctx.workspace)
     if not state.has_model:
-        return alert("No run in this workspace has a saved model; train one with `workbench train`.",
-                     "warning", markdown=True)
+        return empty_state("No run in this workspace has a saved model yet: train one first.", "workbench train")
     model = pn.widgets.Select.from_param(state.param.run_id, width=420, css_classes=["wb-run"])
     note = pn.Column(sizing_mode="stretch_width")
 
@@ -154,9 +155,9 @@ def view(ctx):
     state.param.watch(show_note, "run_id")
     show_note()
     return pn.Column(
-        pn.pane.Markdown(f"## {TITLE}\nTop-5 categories from a trained model (by default the best run: "
-                         "highest validation accuracy, never one trained on a sample), and whether the "
-                         "product would be shelved under the published thresholds."),
+        intro(TITLE, HOW, "Top-5 categories from a trained model (by default the best run: highest validation "
+                          "accuracy, never one trained on a sample), and whether the product would be shelved "
+                          "under the published thresholds."),
         model, note, pn.FlexBox(_single(state, ctx.settings.upload_limit_bytes), _upload(state, ctx), gap="1.5em",
                                 sizing_mode="stretch_width"),
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-classify-page"])

@@ -9,10 +9,13 @@ import panel as pn
 from workbench.app.drill import clickable
 from workbench.app.product_table import ProductTable
 from workbench.app.state import ConfusionState
-from workbench.app.widgets import html_table, no_runs, run_select
+from workbench.app.widgets import html_table, intro, no_runs, run_select
 
 TITLE = "Sibling confusion"
 ORDER = 30
+HOW = ("rows: the child of the chosen parent that holds the true category; columns: where the model put it; "
+       "colour: the share of the row. A dark cell off the diagonal is a pair the model mixes up. "
+       "<b>Click a cell</b> to see its products.")
 WARM = True  # rendered once at server start (fills caches, compiles datashader)
 
 
@@ -45,9 +48,7 @@ def view(ctx):
 
     state.param.watch(refresh, ["parent", "run_id"])
     layout = pn.Column(
-        pn.pane.Markdown(f"## {TITLE}\nRows: the child of the chosen parent that holds the true "
-                         "category; columns: where the model put it. Colour: share of the row. "
-                         "**Click a cell** to see its products."),
+        intro(TITLE, HOW),
         pn.Row(run_select(state, ctx.workspace, ctx.settings.part), parent, outside),
         pn.FlexBox(pn.pane.HoloViews(heatmap, css_classes=["wb-heatmap"]),
                    pn.Column(pn.pane.Markdown("### Children"), children, min_width=320, max_width=520),

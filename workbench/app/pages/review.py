@@ -13,7 +13,8 @@ from workbench.app.keyboard import KeyboardShortcuts
 from workbench.app.pages._review_bulk import bulk_view
 from workbench.app.safe_text import escape_html, escape_markdown
 from workbench.app.state.review import ANY, ReviewState, recent_frame
-from workbench.app.widgets import alert, table
+from workbench.app.style import STYLESHEET
+from workbench.app.widgets import alert, intro, table
 from workbench.errors import WorkbenchError
 from workbench.loop.review_queue import suspect_reason
 
@@ -23,16 +24,12 @@ MODES = ("One at a time", "Bulk: same predicted category")
 
 REASON_TEXT = {"random": "random sample (measures accuracy)", "uncertain": "least confident",
                "disagree": "runs disagree", "dashboard": "sent from the dashboard"}
-EMPTY_HINT = ("The queue is empty: build one with `workbench queue build` or from any drill-down (tick "
-              "products in a table of the Model comparison, Categories, Threshold explorer, Sibling "
-              "confusion, Error severity or Embedding map page and press **Send selected to review queue**).")
-STYLE = """
-.wb-reason {display:inline-block; padding:2px 8px; margin-right:6px; border-radius:10px;
-            background:#eef; font-size:0.85em}
-.wb-product {height: 236px; overflow-y: auto}
-.wb-product h3 {margin: 0 0 0.3em 0}
-.wb-muted {color:#666}
-"""
+#: the empty queue in words (HTML composed here): the command and the button that fill it
+EMPTY_HINT = ("The queue is empty: build one with <code>workbench queue build</code>, or tick products in a "
+              "table of the Model comparison, Categories, Threshold explorer, Sibling confusion, Error severity "
+              "or Embedding map page and press <b>Send selected to review queue</b>.")
+HOW = ("one product at a time with the model's five best categories: accept the model's choice or pick "
+       "another; every decision becomes a training label, and the random sample also measures live accuracy.")
 PHOTO = 224
 
 
@@ -59,8 +56,8 @@ def suspect_html(item: dict) -> str:
 def product_html(item: dict | None, empty: str = "Nothing left to review in this queue.", names=None) -> str:
     """Title, brand, description, reasons and the predicted path of the item on screen (escaped;
     ``names``: a leaf's display name in the session's language)."""
-    if item is None:
-        return f"<div class='wb-product wb-empty'><h3>{escape_html(empty)}</h3></div>"
+    if item is None:  # ``empty`` is the page's own HTML (empty_text), never catalog text
+        return f"<div class='wb-product wb-empty'><p class='wb-empty-state'>{empty}</p></div>"
     reasons = "".join(f"<span class='wb-reason wb-reason-{escape_html(r)}'>{escape_html(reason_text(r, item))}</span>"
                       for r in item["reasons"])
     desc = str(item["description"] or "")
@@ -100,8 +97,7 @@ def top5_frame(item: dict | None, names=None) -> pd.DataFrame:
 def photo_html(item: dict | None) -> str:
     """The product photo (a data URI made by :mod:`workbench.app.thumbnails`), or a note."""
     if item and item.get("photo"):
-        return (f"<img class='wb-photo' src='{item['photo']}' alt='' "
-                f"style='max-width:{PHOTO}px;max-height:{PHOTO}px;display:block;margin:auto'>")
+        return f"<img class='wb-photo' src='{item['photo']}' alt=''>"
     return "<div class='wb-muted wb-no-photo'>no photo</div>"
 
 
@@ -141,9 +137,10 @@ def view(ctx):
     clear.on_click(lambda _: (setattr(category, "value", ""), setattr(state, "reason_filter", ANY)))
     mode = pn.widgets.RadioButtonGroup(options=list(MODES), value=MODES[0], css_classes=["wb-review-mode"])
     message = pn.Column(sizing_mode="stretch_width", min_height=64, css_classes=["wb-message"])
-    product = pn.pane.HTML(product_html(state.item, empty_text(state), state.display_name), stylesheets=[STYLE],
+    product = pn.pane.HTML(product_html(state.item, empty_text(state), state.display_name), stylesheets=[STYLESHEET],
                            sizing_mode="stretch_width", height=240)
-    photo = pn.pane.HTML(photo_html(state.item), width=240, height=240, css_classes=["wb-photo-box"])
+    photo = pn.pane.HTML(photo_html(state.item), width=240, height=240, css_classes=["wb-photo-box"],
+                         stylesheets=[STYLESHEET])
     top5 = table(top5_frame(state.item, state.display_name), percent=("probability",), buttons={"choose": "✓ choose"},
                  widths={"rank": 80, "probability": 130, "choose": 100}, height=232, css_classes=["wb-top5"],
                  hidden_columns=["leaf"])
@@ -236,9 +233,9 @@ def view(ctx):
     show_message()
     who = pn.pane.Markdown(f"Reviewer: **{escape_markdown(ctx.actor)}** ({ctx.role})", css_classes=["wb-who"])
     layout = pn.Column(
-        pn.pane.Markdown(f"## {TITLE}\nA random sample of each day's products (for an honest accuracy "
-                         "figure), the least confident ones, those two runs disagree on, catalog labels "
-                         "that look wrong (suspect labels) and products people sent from a dashboard."),
+        intro(TITLE, HOW, "The queue holds a random sample of each day's products (for an honest accuracy "
+                          "figure), the least confident ones, those two runs disagree on, catalog labels that "
+                          "look wrong (suspect labels) and products people sent from a dashboard."),
         pn.FlexBox(date, reason, category, clear, mode, gap="0.5em", align_items="flex-end",
                    sizing_mode="stretch_width"),
         pn.Row(counts, who, sizing_mode="stretch_width"),

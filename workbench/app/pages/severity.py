@@ -8,10 +8,13 @@ import panel as pn
 
 from workbench.app.product_table import ProductTable
 from workbench.app.state import SeverityState
-from workbench.app.widgets import no_runs, run_select, table
+from workbench.app.widgets import intro, no_runs, run_select, table
 
 TITLE = "Error severity"
 ORDER = 40
+HOW = ("each bar is the share of a run's test part at one tree distance between the predicted and the true "
+       "category: 0 is right, 2 a sibling (a near miss), the largest cross departments (embarrassing misses). "
+       "<b>Click a bar</b> to see its products.")
 WARM = True  # rendered once at server start (fills caches, compiles datashader)
 
 
@@ -31,9 +34,7 @@ def view(ctx):
     tap = hv.streams.Tap(source=bars, x=None, y=None)
     tap.add_subscriber(lambda x=None, y=None: products.show(state.bar(x)) if x is not None else None)
     layout = pn.Column(
-        pn.pane.Markdown(f"## {TITLE}\nTree distance between the predicted and the true category: "
-                         "0 is right, 2 is a sibling (a near miss), the largest distances cross "
-                         "departments (embarrassing misses). **Click a bar** to see its products."),
+        intro(TITLE, HOW),
         errors_only, pn.pane.HoloViews(bars, css_classes=["wb-severity-plot"]),
         pn.pane.Markdown("### Products of the selected bar"), products,
         pn.pane.Markdown("### Worst errors"), pn.Row(run_select(state, ctx.workspace, ctx.settings.part), k),

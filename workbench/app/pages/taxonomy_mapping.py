@@ -9,13 +9,14 @@ import panel as pn
 
 from workbench.app.safe_text import escape_markdown
 from workbench.app.state.taxonomy_mapping import MappingState
-from workbench.app.widgets import alert, table
+from workbench.app.widgets import alert, empty_state, intro, table
 from workbench.errors import WorkbenchError
 
 TITLE = "Taxonomy mapping"
 ORDER = 75
-NO_MAPPING = ("No mapping onto a standard taxonomy yet. Run `workbench map-taxonomy --to shopify` "
-              "(or google, bestbuy) first.")
+NO_MAPPING = "No mapping onto a standard taxonomy yet (Shopify's, Google's or Best Buy's)."
+HOW = ("each catalog category with the standard category proposed for it and its score (1 = sure); accept "
+       "a proposal, choose one of its top 3, or search the whole standard tree.")
 
 
 def view(ctx):
@@ -23,7 +24,7 @@ def view(ctx):
     state = MappingState(workspace=ctx.workspace, reviewer=ctx.actor, role=ctx.role, preferences=ctx.preferences,
                          authorize=ctx.require)  # the role read again at every write
     if state.kind is None:
-        return pn.Column(pn.pane.Markdown(f"## {TITLE}"), alert(NO_MAPPING, "warning", markdown=True),
+        return pn.Column(intro(TITLE, HOW), empty_state(NO_MAPPING, "workbench map-taxonomy --to shopify"),
                          sizing_mode="stretch_width", css_classes=["wb-page", "wb-taxonomy-mapping"])
     readonly = ctx.role != "reviewer"
     kind = pn.widgets.Select.from_param(state.param.kind, width=160)
@@ -85,8 +86,7 @@ def view(ctx):
                           if e.column == "choose" else None)
     show_node()
     layout = pn.Column(
-        pn.pane.Markdown(f"## {TITLE}\nThe catalog's categories mapped onto a standard tree. Accept a "
-                         "proposal, choose one of its top 3, or search the whole tree."),
+        intro(TITLE, HOW),
         kind, categories, heading, alternatives, pn.Row(accept, search, pick, sizing_mode="stretch_width"),
         message, sizing_mode="stretch_width", css_classes=["wb-page", "wb-taxonomy-mapping"])
     layout.state = state
