@@ -79,6 +79,15 @@ def test_every_page_reads_without_help(demo_site, browser, shots, size):
             found = {k: v for k, v in found.items() if v}
             if found:
                 problems[title] = found
+        # a drill-down's product table, filled: paths, titles and percentages fit too
+        page.locator(".wb-nav button", has_text="Categories").first.click()
+        page.locator(".wb-categories .tabulator-row [tabulator-field=category]").first.click()
+        page.locator(".wb-drill-heading[data-n]").first.wait_for(timeout=120_000)
+        settle(page)
+        found = {k: v for k, v in page.evaluate(READABILITY, list(JARGON_SPELLINGS)).items() if v}
+        page.screenshot(path=shots / f"{size}_categories_drill.png", full_page=True)
+        if found:
+            problems["Categories, a row clicked"] = found
         assert problems == {}
         watched.check_clean()
     finally:

@@ -72,8 +72,9 @@ class ProductTable(pn.viewable.Viewer):
         self.table = pn.widgets.Tabulator(
             _empty(), disabled=True, show_index=False, selectable="checkbox", pagination="local",
             page_size=PAGE_SIZE, layout="fit_columns", sizing_mode="stretch_width", hidden_columns=["product_id"],
-            widths={"photo": 84}, stylesheets=[STYLESHEET], css_classes=["wb-drill-table"],
-            **column_options(_empty(), formatters, PATH_COLUMNS), formatters=formatters)
+            stylesheets=[STYLESHEET], css_classes=["wb-drill-table"],
+            **column_options(_empty(), formatters, PATH_COLUMNS, per_column=False), formatters=formatters)
+        self.table.widths = {**self.table.widths, "photo": 84}
         self.download = pn.widgets.FileDownload(callback=self._csv, filename="products.csv", label="Download CSV",
                                                 color="light", disabled=True, width=200,
                                                 css_classes=["wb-drill-csv"])

@@ -28,8 +28,10 @@ PATH_TEMPLATE = ("<% var parts = String(value).split(' > '); %>"
                  " + parts.slice(-2).join(' > ') %></span>")
 #: about the width of one character of a header (bold 13 px) and a header's padding and sort arrow
 #: (workbench.css), and of one digit of a cell and a cell's padding
-HEADER_CHAR_PX, HEADER_EXTRA_PX = 8.2, 26
+HEADER_CHAR_PX, HEADER_EXTRA_PX = 8.2, 24
 DIGIT_PX, CELL_EXTRA_PX = 9.5, 20
+#: the narrowest a column of category paths may be (two levels on two or three lines)
+PATH_MIN_PX = 140
 
 
 def header_text(name: str) -> str:
@@ -79,20 +81,30 @@ def short_path(path) -> str:
     return f"<span class='wb-path' title='{escape_html(path)}'>{escape_html(shown)}</span>"
 
 
-def column_options(frame: pd.DataFrame, formatters: dict, paths: Iterable[str] | None = None) -> dict:
+def column_options(frame: pd.DataFrame, formatters: dict, paths: Iterable[str] | None = None,
+                   per_column: bool = True) -> dict:
     """Tabulator options for ``frame``'s columns: headers with spaces and glossary definitions on
-    hover, wide enough for their longest word, numbers right-aligned, category paths short."""
+    hover, wide enough for their longest word, numbers right-aligned, category paths short.
+
+    ``per_column=False`` for a table with a checkbox column: Panel merges per-column settings by
+    position and the checkbox column shifts them onto the wrong columns; such a table gets plain
+    headers and fixed widths for its number columns instead."""
     from bokeh.models.widgets.tables import HTMLTemplateFormatter
 
     paths = [c for c in frame.columns if c not in formatters and is_path_column(frame, c)] if paths is None else paths
     for c in paths:
         formatters.setdefault(c, HTMLTemplateFormatter(template=PATH_TEMPLATE))
     numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and frame[c].dtype != bool]
-    columns = [{"field": str(c), "titleFormatter": "html",
-                "minWidth": max(header_min_px(c), number_min_px(frame, c, formatters.get(c)) if c in numeric else 0)}
-               for c in frame.columns]
-    return dict(titles={c: term(header_text(c)) for c in frame.columns},
-                text_align={c: "right" for c in numeric}, header_align={c: "right" for c in numeric},
+    widths = {c: max(header_min_px(c), number_min_px(frame, c, formatters.get(c)) if c in numeric else 0)
+              for c in frame.columns}
+    for c in paths:
+        widths[c] = max(widths[c], PATH_MIN_PX)
+    options = dict(text_align={c: "right" for c in numeric}, header_align={c: "right" for c in numeric})
+    if not per_column:
+        return dict(options, titles={c: header_text(c) for c in frame.columns},
+                    widths={c: widths[c] for c in numeric}, configuration={"columnDefaults": {"headerWordWrap": True}})
+    columns = [{"field": str(c), "titleFormatter": "html", "minWidth": widths[c]} for c in frame.columns]
+    return dict(options, titles={c: term(header_text(c)) for c in frame.columns},
                 configuration={"columnDefaults": {"headerWordWrap": True}, "columns": columns})
 
 

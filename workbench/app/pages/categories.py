@@ -39,7 +39,7 @@ def view(ctx):
         intro(TITLE, HOW, "<i>Threshold</i>: the confidence that keeps the target accuracy among the products "
                           "predicted there (a category with few products uses the global one); <i>coverage</i>: "
                           "the share of them shelved at it. Hover a path for the whole of it."),
-        pn.Row(run_select(state, ctx.workspace, ctx.settings.part), target, search), leaves,
+        pn.FlexBox(run_select(state, ctx.workspace, ctx.settings.part), target, search, gap="0 1em"), leaves,
         pn.pane.Markdown("### Products of the selected category"), products,
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-categories-page"])
     layout.state, layout.products = state, products

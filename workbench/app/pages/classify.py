@@ -129,7 +129,7 @@ def _upload(state: ClassifyState, ctx):
             notes.append(f"{upload.skipped:,} malformed lines were skipped.")
         preview_cols = [c for c in out.columns[:2] if c not in PREVIEW_COLUMNS] + list(PREVIEW_COLUMNS)
         result.objects = [alert(" ".join(notes), "success", markdown=True), download,
-                          table(out[preview_cols].head(20), decimals=("confidence",))]
+                          table(out[preview_cols].head(20), percent=("confidence",))]
 
     dropper.param.watch(on_upload, "value")
     return pn.Column(

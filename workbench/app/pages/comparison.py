@@ -15,7 +15,7 @@ from workbench.app.widgets import alert, html, html_table, intro, no_runs
 TITLE = "Model comparison"
 ORDER = 10
 WARM = True  # rendered once at server start (fills caches, compiles datashader)
-PERCENT = ("accuracy", "macro-F1", "hierarchical F1", "coverage @ 90%", "coverage @ 95%", "coverage @ 98%")
+PERCENT = ("accuracy", "macro-F1", "hierarchical F1", "coverage @ 90%", "coverage @ 95%", "coverage @ 98%", "ECE")
 HOW = ("one row per evaluated run; higher accuracy, coverage @ 95% and hierarchical F1 are better, lower ECE "
        "and mean tree distance are better. Click a point of a curve to list its products.")
 DECISION_PERCENT = ("accuracy", "macro-F1", "cross-family errors", "cross-family (of products)")
@@ -27,7 +27,7 @@ def view(ctx):
     if not state.has_runs:
         return no_runs()
     metrics = html_table(state.metrics_table().drop(columns="run_id"), percent=PERCENT,
-                         decimals=("ECE", "mean tree distance", "train seconds"), css_classes=["wb-metrics"])
+                         decimals=("mean tree distance",), css_classes=["wb-metrics"])
     decisions = html_table(state.decision_table(), percent=DECISION_PERCENT, decimals=("mean error distance",),
                            css_classes=["wb-decisions"])
     level_prf = html_table(state.level_prf_table(), css_classes=["wb-level-prf"])

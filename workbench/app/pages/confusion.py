@@ -29,7 +29,7 @@ def view(ctx):
 
     children = html_table(state.children(), percent=("accuracy",), css_classes=["wb-children"])
     pairs = html_table(state.confused_pairs(), percent=("share of true",), css_classes=["wb-pairs"])
-    examples = html_table(state.pair_examples(), decimals=("confidence",), css_classes=["wb-examples"])
+    examples = html_table(state.pair_examples(), percent=("confidence",), css_classes=["wb-examples"])
     products = ProductTable(ctx, hint="Click a cell of the heat map to list its products.")
 
     heatmap, tap = clickable(hv.DynamicMap(state.heatmap), "predicted", "true")

@@ -25,7 +25,7 @@ def view(ctx):
         return no_runs()
     errors_only = pn.widgets.Checkbox.from_param(state.param.errors_only)
     k = pn.widgets.IntInput.from_param(state.param.k, width=140)
-    worst = table(state.worst_errors(), decimals=("confidence",), page_size=10, hidden_columns=["product_id"],
+    worst = table(state.worst_errors(), percent=("confidence",), page_size=10, hidden_columns=["product_id"],
                   formatters={"photo": {"type": "html"}}, widths={"photo": 84, "distance": 90, "confidence": 110},
                   css_classes=["wb-worst"])
     state.param.watch(lambda *_: setattr(worst, "value", state.worst_errors()), ["run_id", "k"])
