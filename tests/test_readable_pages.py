@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 import pandas as pd
 
 from workbench.app.glossary import GLOSSARY, JARGON, define, definition, term
@@ -76,3 +77,48 @@ def test_empty_states_are_a_sentence_and_a_command_without_markdown():
     out = empty_state_html("Nothing yet <b>here</b>.", ["workbench train", "workbench evaluate --all"])
     assert "**" not in out and "`" not in out and "&lt;b&gt;" in out
     assert "<code>workbench train</code>, then <code>workbench evaluate --all</code>" in out
+
+
+def test_no_alarm_without_traffic():
+    from datetime import datetime, timezone
+
+    from workbench.app.pages.monitoring import headline_html, statistics_html
+    from workbench.app.state.monitoring import MonitoringState
+    from workbench.service.monitoring import MonitorReport, Statistic
+
+    stats = [Statistic("volume", "predictions served", 0, 1, 0, status="crossed", direction="min"),
+             Statistic("category_mix_psi:type", "category mix at type, PSI", None, 0.25, 0, status="too few",
+                       detail="; judged from 150 predictions (3 per category)")]
+    report = MonitorReport(None, datetime.now(timezone.utc), "r1", None, stats,
+                           pd.DataFrame({"bucket": [], "predictions": []}))
+    state = MonitoringState.__new__(MonitoringState)  # the frame needs no workspace
+    frame = MonitoringState.statistics_frame(state, report)
+    assert frame["status"].tolist() == ["too few", "too few"]
+    assert frame["detail"].tolist()[1] == "judged from 150 predictions (3 per category)"  # no stray "; "
+    html = statistics_html(frame) + headline_html(report, [])
+    assert "wb-crossed" not in html and "not enough traffic yet" in html and "data-crossed='0'" in html
+    assert "wb-alerts-quiet" in html and "Nothing was served in this period yet" in html
+
+
+def test_the_explorer_says_where_its_threshold_comes_from_and_promotion_skips_sample_runs(evaluated_ws, tmp_path):
+    from tests._dashboard_setup import copy_workspace
+    from workbench import Workspace
+    from workbench.app.state.monitoring import MonitoringState
+    from workbench.app.state.thresholds import ThresholdState
+    from workbench.loop.thresholds import publish_thresholds
+    from workbench.runs.records import list_runs
+    from workbench.runs.training import train_models
+
+    ws = Workspace(copy_workspace(evaluated_ws, tmp_path / "ws", artifacts=True))
+    full = list_runs(ws).loc[lambda r: r["sample"].isna(), "run_id"].iloc[-1]
+    newest = train_models(ws, ["tfidf"], "grouped", sample=300, seed=3)[0]  # newest, trained on a sample
+    state = MonitoringState(workspace=ws)
+    assert state.runs_with_models()[0] == newest and state.promote_run == full
+
+    explorer = ThresholdState(workspace=ws)
+    stored = explorer.run_metrics()["threshold_at"]["0.95"]
+    assert explorer.threshold == pytest.approx(round(stored, 3))
+    assert explorer.opened_at.startswith(f"Opened at {explorer.threshold:.3f}, the recommended threshold")
+    assert "95% of those shelved are right" in explorer.opened_at
+    publish_thresholds(ws, 0.8, by="lead", run_id=explorer.run_id)
+    assert ThresholdState(workspace=ws).opened_at.startswith("Opened at the published threshold 0.800")
