@@ -27,7 +27,7 @@ def view(ctx):
     target = pn.widgets.Select.from_param(state.param.target, width=160)
     leaves = table(state.table(), percent=("precision", "recall", "F1", "coverage"), decimals=("threshold",),
                    page_size=20, css_classes=["wb-categories"])
-    state.param.watch(lambda *_: setattr(leaves, "value", state.table()), ["run_id", "target", "search"])
+    leaves.value = pn.bind(lambda *_: state.table(), state.param.run_id, state.param.target, state.param.search)
     products = ProductTable(ctx, hint="Click a category to list its products and the ones predicted as it.")
 
     def on_click(event):

@@ -146,14 +146,8 @@ def view(ctx):
     if not state.has_model:
         return empty_state("No run in this workspace has a saved model yet: train one first.", "workbench train")
     model = pn.widgets.Select.from_param(state.param.run_id, width=420, css_classes=["wb-run"])
-    note = pn.Column(sizing_mode="stretch_width")
-
-    def show_note(*_):
-        warning = state.threshold_warning()
-        note.objects = [alert(warning.capitalize(), "warning")] if warning else []
-
-    state.param.watch(show_note, "run_id")
-    show_note()
+    note = pn.Column(objects=pn.bind(lambda _: [alert(w.capitalize(), "warning")] if (w := state.threshold_warning())
+                                     else [], state.param.run_id), sizing_mode="stretch_width")
     return pn.Column(
         intro(TITLE, HOW, "Top-5 categories from a trained model (by default the best run: highest validation "
                           "accuracy, never one trained on a sample), and whether the product would be shelved "

@@ -27,9 +27,13 @@ def view(ctx):
     parent = pn.widgets.Select.from_param(state.param.parent, width=420, css_classes=["wb-parent"])
     outside = pn.widgets.Checkbox.from_param(state.param.include_outside)
 
-    children = html_table(state.children(), percent=("accuracy",), css_classes=["wb-children"])
-    pairs = html_table(state.confused_pairs(), percent=("share of true",), css_classes=["wb-pairs"])
-    examples = html_table(state.pair_examples(), percent=("confidence",), css_classes=["wb-examples"])
+    chosen = (state.param.parent, state.param.run_id)
+    children = html_table(pn.bind(lambda *_: state.children(), *chosen), percent=("accuracy",),
+                          css_classes=["wb-children"])
+    pairs = html_table(pn.bind(lambda *_: state.confused_pairs(), *chosen), percent=("share of true",),
+                       css_classes=["wb-pairs"])
+    examples = html_table(pn.bind(lambda *_: state.pair_examples(), *chosen), percent=("confidence",),
+                          css_classes=["wb-examples"])
     products = ProductTable(ctx, hint="Click a cell of the heat map to list its products.")
 
     heatmap, tap = clickable(hv.DynamicMap(state.heatmap), "predicted", "true")
@@ -40,13 +44,7 @@ def view(ctx):
 
     tap.add_subscriber(on_tap)
 
-    def refresh(*_):
-        children.object = state.children()
-        pairs.object = state.confused_pairs()
-        examples.object = state.pair_examples()
-        products.show(None)
-
-    state.param.watch(refresh, ["parent", "run_id"])
+    state.param.watch(lambda *_: products.show(None), ["parent", "run_id"])  # the listed cell is gone
     layout = pn.Column(
         intro(TITLE, HOW),
         pn.Row(run_select(state, ctx.workspace, ctx.settings.part), parent, outside),

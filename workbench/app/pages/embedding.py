@@ -34,20 +34,16 @@ def view(ctx):
     level.link(state, value="level")
     color = pn.widgets.RadioButtonGroup.from_param(state.param.color_by)
     highlight = pn.widgets.MultiChoice(label="Highlight categories (type to search)",
-                                       options=choice_options(state.categories()),
-                                       value=[], search_option_limit=30, option_limit=200, width=420,
+                                       options=pn.bind(lambda _: choice_options(state.categories()), state.param.level),
+                                       value=pn.bind(lambda _: [], state.param.level),
+                                       disabled=pn.bind(lambda by: by == COLOR_OUTCOME, state.param.color_by),
+                                       search_option_limit=30, option_limit=200, width=420,
                                        placeholder="Search categories…", css_classes=["wb-highlight"])
     highlight.link(state, value="highlight")
-
-    def level_changed(*_):
-        highlight.param.update(options=choice_options(state.categories()), value=[])
-
-    state.param.watch(level_changed, "level")
     controls = [pn.widgets.Select.from_param(state.param.model, width=260), color, level, highlight]
     if state.run_id is not None:
         runs = run_select(state, ctx.workspace, ctx.settings.part, name="Run (right / wrong, and a selection's predictions)")
         controls.append(runs)
-    state.param.watch(lambda e: setattr(highlight, "disabled", e.new == COLOR_OUTCOME), "color_by")
     products = ProductTable(ctx, hint="Draw a box or a lasso on the map (toolbar) to list the products inside.")
     state.on_selection = products.show
     n = state.n_points()

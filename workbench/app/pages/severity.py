@@ -28,7 +28,7 @@ def view(ctx):
     worst = table(state.worst_errors(), percent=("confidence",), page_size=10, hidden_columns=["product_id"],
                   formatters={"photo": {"type": "html"}}, widths={"photo": 84, "distance": 90, "confidence": 110},
                   css_classes=["wb-worst"])
-    state.param.watch(lambda *_: setattr(worst, "value", state.worst_errors()), ["run_id", "k"])
+    worst.value = pn.bind(lambda *_: state.worst_errors(), state.param.run_id, state.param.k)
     products = ProductTable(ctx, hint="Click a bar to list the products at that distance.")
     bars = hv.DynamicMap(state.plot)
     tap = hv.streams.Tap(source=bars, x=None, y=None)
