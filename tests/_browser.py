@@ -201,6 +201,12 @@ READABILITY = """(terms) => {
         out.clipped.push([text(el), el.scrollWidth, el.clientWidth]);
       if (el.matches(".tabulator-tableholder, table") && el.scrollWidth > el.clientWidth + 1)
         out.clipped.push(["table scrolls sideways: " + text(el).slice(0, 40), el.scrollWidth, el.clientWidth]);
+      if (el.tagName === "TABLE" && el.parentElement && el.parentElement.scrollWidth > el.parentElement.clientWidth + 1)
+        out.clipped.push(["table wider than its box: " + text(el).slice(0, 40), el.parentElement.scrollWidth,
+                          el.parentElement.clientWidth]);
+      if (el.matches(".tabulator, table") && el.getBoundingClientRect().right > window.innerWidth + 1)
+        out.clipped.push(["table past the window: " + text(el).slice(0, 40), Math.round(el.getBoundingClientRect().right),
+                          window.innerWidth]);
       if (el.matches(".alert-danger, .wb-crossed, [data-status='crossed']")) out.red.push(text(el));
       for (const n of el.childNodes) {
         if (n.nodeType !== 3 || !n.data.trim()) continue;

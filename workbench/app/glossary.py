@@ -51,6 +51,24 @@ _PATTERN = re.compile(r"(?<![\w/-])(" + "|".join(re.escape(t) for t in JARGON_SP
                       re.IGNORECASE)
 
 
+#: column names shortened in table headers so that wide tables fit 1280 px; the full name and its
+#: definition show on hover
+SHORT_HEADERS = {"coverage @ 90%": "cov. @ 90%", "coverage @ 95%": "cov. @ 95%", "coverage @ 98%": "cov. @ 98%",
+                 "hierarchical F1": "hier. F1", "mean tree distance": "mean tree dist.",
+                 "training sample": "trained on"}
+
+
+def header(name: str) -> str:
+    """A table header: a short name where :data:`SHORT_HEADERS` has one (the full name and its
+    definition on hover), else :func:`term`."""
+    short = SHORT_HEADERS.get(name)
+    if short is None:
+        return term(name)
+    text = definition(name)
+    hover = f"{name}: {text}" if text else name
+    return f"<span class='wb-term' title='{escape_html(hover)}'>{escape_html(short)}</span>"
+
+
 def definition(name: str) -> str | None:
     """The definition of ``name`` (any case; ``coverage @ 90%`` reads as ``coverage @ 95%``), or ``None``."""
     lower = {k.lower(): k for k in [*GLOSSARY, *_ALIASES]}

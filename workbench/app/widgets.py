@@ -13,7 +13,7 @@ import numpy as np
 from bokeh.models.widgets.tables import NumberFormatter
 
 import workbench.app.data as data
-from workbench.app.glossary import define, term
+from workbench.app.glossary import define, header, term
 from workbench.app.safe_text import escape_html, escape_markdown
 from workbench.app.style import STYLESHEET
 from workbench.errors import WorkbenchError
@@ -169,7 +169,7 @@ def frame_html(frame: pd.DataFrame, percent: Iterable[str] = (), decimals: Itera
     paths = set(c for c in frame.columns if is_path_column(frame, c)) if paths is None else set(paths)
     numeric = {c for c in frame.columns if c in percent or c in decimals
                or (pd.api.types.is_numeric_dtype(frame[c]) and frame[c].dtype != bool)}
-    head = "".join(f"<th class='{'wb-num' if c in numeric else ''}'>{term(header_text(c))}</th>" for c in frame.columns)
+    head = "".join(f"<th class='{'wb-num' if c in numeric else ''}'>{header(header_text(c))}</th>" for c in frame.columns)
     rows = []
     for values in frame.itertuples(index=False):
         cells = [_cell(v, c, percent, decimals, paths) for c, v in zip(frame.columns, values)]
@@ -260,8 +260,8 @@ def run_select(state, ws, part: str, name: str = "Run") -> pn.widgets.Select:
     return select
 
 
-def pct(value: float | None, digits: int = 2) -> str:
-    """``0.8342 -> "83.42%"``; ``None``/NaN -> ``"n/a"``."""
+def pct(value: float | None, digits: int = 1) -> str:
+    """``0.8342 -> "83.4%"`` (one decimal, the app's one format for shares); ``None``/NaN -> ``"n/a"``."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     return f"{100 * value:.{digits}f}%"

@@ -10,6 +10,7 @@ import panel as pn
 from workbench.app.drill import clickable
 from workbench.app.product_table import ProductTable
 from workbench.app.state import ComparisonState
+from workbench.app.safe_text import escape_html
 from workbench.app.widgets import alert, html, html_table, intro, no_runs
 
 TITLE = "Model comparison"
@@ -21,12 +22,30 @@ HOW = ("one row per evaluated run; higher accuracy, coverage @ 95% and hierarchi
 DECISION_PERCENT = ("accuracy", "macro-F1", "cross-family errors", "cross-family (of products)")
 
 
+#: columns of the metrics table said below it, not in it (the table fits 1280 px)
+DETAILS = ("split", "test products", "parameters")
+
+
+def details_html(frame) -> str:
+    """How the runs were trained and tested, below the metrics table (run labels and parameters escaped)."""
+    if frame.empty:
+        return ""
+    splits = ", ".join(sorted({str(s) for s in frame.get("split", []) if s}))
+    tested = ", ".join(sorted({f"{int(n):,}" for n in frame.get("test products", []) if n == n and n is not None}))
+    params = [f"{escape_html(r['run'])}: {escape_html(r['parameters'])}" for _, r in frame.iterrows()
+              if r.get("parameters")]
+    return (f"<p class='wb-note'>Split: {escape_html(splits or 'n/a')}; products in the test part: "
+            f"{escape_html(tested or 'n/a')}." + (f" Parameters that differ: {'; '.join(params)}." if params else "")
+            + "</p>")
+
+
 def view(ctx):
     """The model comparison page."""
     state = ComparisonState(workspace=ctx.workspace, part=ctx.settings.part)
     if not state.has_runs:
         return no_runs()
-    metrics = html_table(state.metrics_table().drop(columns="run_id"), percent=PERCENT,
+    frame = state.metrics_table()
+    metrics = html_table(frame.drop(columns=["run_id", *DETAILS], errors="ignore"), percent=PERCENT,
                          decimals=("mean tree distance",), css_classes=["wb-metrics"])
     decisions = html_table(state.decision_table(), percent=DECISION_PERCENT, decimals=("mean error distance",),
                            css_classes=["wb-decisions"])
@@ -51,7 +70,7 @@ def view(ctx):
               "validation accuracy, is flagged and never the default). min-risk picks the leaf with the "
               "smallest expected tree distance instead of the most probable one."),
         *([alert(notice, "warning", css_classes=["wb-sample-notice"])] if notice else []),
-        metrics,
+        metrics, html(details_html(frame), css_classes=["wb-run-details"]),
         pn.FlexBox(
             pn.Column(html("<p><b>How bad the errors are</b>: mean tree distance of the wrong predictions "
                            "(2 = a sibling) and the share that leave the true family; a min-risk row per run "

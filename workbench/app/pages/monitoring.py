@@ -133,7 +133,9 @@ def feedback_html(report, stored: dict[str, int]) -> str:
 def figures(report, snapshot: dict, bucket: str, level: str) -> list:
     """The charts of the period; with no traffic, one sentence instead of empty axes."""
     if not len(report.series) or not report.series["predictions"].sum():
-        return [html(empty_state_html(NO_TRAFFIC, "workbench api"), css_classes=["wb-no-traffic"])]
+        return [html(empty_state_html("The charts of traffic, confidence and category mix appear once the API "
+                                      "has served predictions in this period; start it with a key.", "workbench api"),
+                     css_classes=["wb-no-traffic"])]
     plots = [volume_plot(report.series, bucket=bucket),
              confidence_plot(report.confidence, threshold=snapshot["thresholds"]["global"])]
     if level in report.mix:
