@@ -123,7 +123,7 @@ def confusion_heatmap(matrix: pd.DataFrame, *, title: str = "Confusion among sib
     colour = dict(cformatter=NumeralTickFormatter(format="0%"), colorbar_opts={"title": "share of the row"}) \
         if normalize else dict(colorbar_opts={"title": "products"})
     heat = hv.HeatMap(data, ["predicted", "true"], [value, *others]).opts(
-        title=fit_title(title, side + 60), width=side + 140, height=side + 60, cmap="Blues", colorbar=True, **colour,
+        title=fit_title(title, side + 20), width=side + 140, height=side + 60, cmap="Blues", colorbar=True, **colour,
         tools=["hover", "tap"], hover_tooltips=[("true", "@{true_node}"), ("predicted", "@{predicted_node}"),
                                                 ("products", "@{n}"), ("share of the row", "@{share}{0.0%}")],
         xrotation=60 if many else 45, invert_yaxis=True, clim=(0, 1) if normalize else (None, None),
