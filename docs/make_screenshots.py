@@ -1,21 +1,22 @@
 """Screenshots of the real app for the README, taken in headless Debian Chromium at 1440 px wide:
-``docs/img/model_comparison.png``, ``threshold_explorer.png``, ``sibling_confusion.png`` (a cell
+every page the app lists, as it opens (``docs/img/pages/<page title>.png``, 1440 x 900, the pages
+taken from the app's own navigation), and ``docs/img/model_comparison.png``, ``threshold_explorer.png``, ``sibling_confusion.png`` (a cell
 clicked: its products listed), ``categories.png``, ``embedding_map.png`` (a product hovered) and
 ``review_page.png`` (products sent from a drill-down, in the queue); ``docs/img/monitoring_page.png``
 is copied from ``test-output/monitoring_page.png`` (``tests/test_service_dashboards.py``, the API
 and the dashboards serving together) when it exists.
 
-Builds (or reuses) a workspace from a real fashion sample: three evaluated tfidf runs on the
-full training part plus one trained on a sample (flagged, never the default), embedded with the
-default encoder and projected with UMAP, as ``make demo`` does but without the neural models
-(training them on a shared 2-core machine takes most of an hour), serves it with ``workbench
-serve`` and photographs the pages.
-Usage: ``python docs/make_screenshots.py [--workspace DIR] [--sample 8000]``.
+Builds (or reuses) a workspace the way ``make demo`` does, with ``workbench demo --no-serve`` on a
+real fashion sample, without the neural families (training them on a shared 2-core machine takes
+most of an hour; ``--models`` changes that), serves it with ``workbench serve`` and photographs
+the pages.
+Usage: ``python docs/make_screenshots.py [--workspace DIR] [--sample 8000] [--models tfidf,xgboost]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import socket
 import subprocess
@@ -32,31 +33,43 @@ sys.path.insert(0, str(ROOT))
 from tests._browser import PLOT_POINT, SHOW_PLOT  # noqa: E402  (the same JavaScript the browser tests use)
 
 
-def build(root: Path, sample: int) -> None:
-    """Ingest the sample, embed and project it, train and evaluate three tfidf variants and one
-    tfidf run on a 600-product sample."""
-    from workbench import Workspace, ingest_dataset
-    from workbench.embeddings.embed import embed_products
-    from workbench.embeddings.projection import project
-    from workbench.runs.evaluation import evaluate_run
-    from workbench.runs.training import train_models
+def build(root: Path, sample: int, models: str) -> None:
+    """Make the workspace as ``make demo`` does (``workbench demo --no-serve``), with ``models`` only."""
+    subprocess.run([sys.executable, "-m", "workbench.cli.main", "demo", "--workspace", str(root), "--sample",
+                    str(sample), "--models", models, "--no-serve"], check=True)
 
-    ws = Workspace(root)
-    ingest_dataset(ws, "fashion", sample=sample, seed=0)
-    runs = (train_models(ws, ["tfidf"], "grouped", sample=600, seed=0)
-            + train_models(ws, ["tfidf"], "grouped", params={"tfidf": {"classifier": "logreg", "C": 5.0}}, seed=0)
-            + train_models(ws, ["tfidf"], "grouped", params={"tfidf": {"C": 0.1}}, seed=0)
-            + train_models(ws, ["tfidf"], "grouped", seed=0))
-    for run_id in runs:
-        evaluate_run(ws, run_id)
-    embed_products(ws)
-    project(ws)
-    ws.close()
+
+def photograph_every_page(browser, url: str) -> list[Path]:
+    """Every page of the app's navigation as it opens, at 1440 x 900 (``docs/img/pages/<page>.png``)."""
+    folder = OUT / "pages"
+    folder.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.set_default_timeout(120_000)
+    page.goto(url)
+    page.wait_for_selector(".wb-nav button")
+    written = []
+    for title in [t.strip() for t in page.locator(".wb-nav button").all_inner_texts() if t.strip()]:
+        page.locator(".wb-nav button", has_text=title).first.click()
+        page.locator(".wb-content h2", has_text=title).first.wait_for()
+        settle(page)
+        slug = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
+        page.screenshot(path=folder / f"{slug}.png")
+        written.append(folder / f"{slug}.png")
+    page.close()
+    return written
 
 
 def settle(page, ms: int = 2500) -> None:
     page.wait_for_load_state("networkidle")
     page.wait_for_timeout(ms)
+
+
+def optional(name: str, take) -> None:
+    """Take one detailed screenshot; a workspace that lacks what it needs (a small sample) skips it."""
+    try:
+        take()
+    except Exception as exc:  # noqa: BLE001 - the page shots above are the ones that must exist
+        print(f"skipped {name}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
 
 
 def photograph(url: str) -> list[Path]:
@@ -67,6 +80,7 @@ def photograph(url: str) -> list[Path]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
                                     args=["--no-sandbox", "--disable-gpu"])
+        written += photograph_every_page(browser, url)
         page = browser.new_page(viewport={"width": 1440, "height": 1100})
         page.set_default_timeout(120_000)
 
@@ -74,65 +88,83 @@ def photograph(url: str) -> list[Path]:
             page.screenshot(path=OUT / name)
             written.append(OUT / name)
 
-        page.goto(url + "?page=comparison")
-        page.wait_for_selector(".wb-metrics tbody tr")
-        settle(page)
-        shot("model_comparison.png")
+        def model_comparison():
+            page.goto(url + "?page=comparison")
+            page.wait_for_selector(".wb-metrics tbody tr")
+            settle(page)
+            shot("model_comparison.png")
 
-        page.goto(url + "?page=thresholds")
-        page.wait_for_selector(".wb-thresholds")
-        page.locator(".wb-suggest button").click()
-        page.locator(".wb-overrides .tabulator-row").first.wait_for()
-        settle(page)
-        page.locator(".wb-cost-model").scroll_into_view_if_needed()
-        settle(page, 800)
-        shot("threshold_explorer.png")
+        optional('model comparison', model_comparison)
 
-        page.goto(url + "?page=confusion")
-        page.wait_for_selector(".wb-confusion")
-        page.locator(".wb-parent select").select_option("Footwear > Shoes")  # its children: Casual Shoes, …
-        settle(page)
-        page.evaluate(SHOW_PLOT, "Confusion among")
-        page.wait_for_timeout(300)
-        page.mouse.click(*page.evaluate(PLOT_POINT, ["Confusion among", "Casual Shoes", "Sports Shoes"]))
-        page.locator(".wb-drill-heading[data-n]").first.wait_for()
-        ticks = page.locator(".wb-drill-table .tabulator-row input[type=checkbox]")
-        for i in range(min(3, ticks.count())):
-            ticks.nth(i).click()
-        page.locator(".wb-drill-send button").click()
-        page.get_by_text("to today's review queue").first.wait_for()
-        settle(page, 800)
-        shot("sibling_confusion.png")
+        def threshold_explorer():
+            page.goto(url + "?page=thresholds")
+            page.wait_for_selector(".wb-thresholds")
+            page.locator(".wb-suggest button").click()
+            page.wait_for_timeout(1500)
+            settle(page)
+            page.locator(".wb-cost-model").scroll_into_view_if_needed()
+            settle(page, 800)
+            shot("threshold_explorer.png")
 
-        page.goto(url + "?page=categories")
-        page.wait_for_selector(".wb-categories .tabulator-row")
-        page.locator(".wb-categories .tabulator-row [tabulator-field=category]").first.click()
-        page.locator(".wb-drill-heading[data-n]").first.wait_for()
-        settle(page)
-        shot("categories.png")
+        optional('threshold explorer', threshold_explorer)
 
-        page.goto(url + "?page=embedding")
-        page.wait_for_selector(".wb-map canvas")
-        page.locator(".wb-map canvas").first.scroll_into_view_if_needed()
-        settle(page)
-        box = page.locator(".wb-map canvas").first.bounding_box()
-        for fx, fy in ((0.45, 0.5), (0.5, 0.45), (0.55, 0.55), (0.4, 0.6), (0.6, 0.4)):
-            page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"], steps=4)
-            page.wait_for_timeout(1200)
-            page.mouse.move(box["x"] + fx * box["width"] + 1, box["y"] + fy * box["height"] + 1)
-            try:
-                page.locator(".wb-map-tip").first.wait_for(timeout=3000)
-                break
-            except Exception:  # no product under the mouse there: try another spot
-                continue
-        shot("embedding_map.png")
+        def sibling_confusion():
+            page.goto(url + "?page=confusion")
+            page.wait_for_selector(".wb-confusion")
+            page.locator(".wb-parent select").select_option("Footwear > Shoes")  # its children: Casual Shoes, …
+            settle(page)
+            page.evaluate(SHOW_PLOT, "Confusion among")
+            page.wait_for_timeout(300)
+            page.mouse.click(*page.evaluate(PLOT_POINT, ["Confusion among", "Casual Shoes", "Sports Shoes"]))
+            page.locator(".wb-drill-heading[data-n]").first.wait_for()
+            ticks = page.locator(".wb-drill-table .tabulator-row input[type=checkbox]")
+            for i in range(min(3, ticks.count())):
+                ticks.nth(i).click()
+            page.locator(".wb-drill-send button").click()
+            page.get_by_text("to today's review queue").first.wait_for()
+            settle(page, 800)
+            shot("sibling_confusion.png")
 
-        page.goto(url + "?page=review")
-        page.wait_for_selector(".wb-review")
-        page.locator(".wb-reason-filter select").select_option("dashboard")
-        page.locator(".wb-reason-dashboard").first.wait_for()
-        settle(page)
-        shot("review_page.png")
+        optional('sibling confusion', sibling_confusion)
+
+        def categories():
+            page.goto(url + "?page=categories")
+            page.wait_for_selector(".wb-categories .tabulator-row")
+            page.locator(".wb-categories .tabulator-row [tabulator-field=category]").first.click()
+            page.locator(".wb-drill-heading[data-n]").first.wait_for()
+            settle(page)
+            shot("categories.png")
+
+        optional('categories', categories)
+
+        def embedding_map():
+            page.goto(url + "?page=embedding")
+            page.wait_for_selector(".wb-map canvas")
+            page.locator(".wb-map canvas").first.scroll_into_view_if_needed()
+            settle(page)
+            box = page.locator(".wb-map canvas").first.bounding_box()
+            for fx, fy in ((0.45, 0.5), (0.5, 0.45), (0.55, 0.55), (0.4, 0.6), (0.6, 0.4)):
+                page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"], steps=4)
+                page.wait_for_timeout(1200)
+                page.mouse.move(box["x"] + fx * box["width"] + 1, box["y"] + fy * box["height"] + 1)
+                try:
+                    page.locator(".wb-map-tip").first.wait_for(timeout=3000)
+                    break
+                except Exception:  # no product under the mouse there: try another spot
+                    continue
+            shot("embedding_map.png")
+
+        optional('embedding map', embedding_map)
+
+        def review_page():
+            page.goto(url + "?page=review")
+            page.wait_for_selector(".wb-review")
+            page.locator(".wb-reason-filter select").select_option("dashboard")
+            page.locator(".wb-reason-dashboard").first.wait_for()
+            settle(page)
+            shot("review_page.png")
+
+        optional('review page', review_page)
         browser.close()
     return written
 
@@ -142,6 +174,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workspace", default=None, help="workspace to photograph (built if missing)")
     parser.add_argument("--sample", type=int, default=8000, help="fashion products when building")
+    parser.add_argument("--models", default="tfidf,xgboost", help="model families when building")
     parser.add_argument("--port", type=int, default=None, help="default: a free port")
     args = parser.parse_args()
     if args.port is None:
@@ -150,7 +183,7 @@ def main() -> None:
             args.port = probe.getsockname()[1]
     root = Path(args.workspace or tempfile.mkdtemp(prefix="screenshots_ws_"))
     if not (root / "workbench.duckdb").exists():
-        build(root, args.sample)
+        build(root, args.sample, args.models)
     OUT.mkdir(parents=True, exist_ok=True)
     log = root / "serve.log"
     with open(log, "w") as handle:

@@ -147,3 +147,75 @@ def read_csv_download(page, button_selector: str, tries: int = 3) -> list[dict]:
     path = info.value.path()
     with open(path, newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(io.StringIO(handle.read())))
+
+
+#: what a person reading the open page would trip over, walked through every shadow root:
+#: ``breaks``: table headers whose text breaks onto a new line inside a word (the characters'
+#: line boxes, read with DOM ranges); ``clipped``: cells and headers whose text is cut
+#: (scrollWidth > clientWidth); ``markdown``: visible text with a literal ``**`` or backtick;
+#: ``red``: visible alarms (a danger alert, a crossed statistic, red text); ``undefined``: a
+#: glossary term (argument: its spellings) in visible text with no definition on hover
+READABILITY = """(terms) => {
+  const out = {breaks: [], clipped: [], markdown: [], red: [], undefined: []};
+  const seen = new Set();
+  const visible = el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+  const escapeRe = s => s.replace(/[.*+?^${}()|[\\]\\\\]/g, "\\\\$&");
+  const termRe = new RegExp("(^|[^\\\\w/-])(" + terms.map(escapeRe).join("|") + ")(?![\\\\w-])", "i");
+  function text(el) { return (el.innerText || el.textContent || "").trim().replace(/\\s+/g, " ").slice(0, 80); }
+  function breaksInsideWord(el) {
+    const chars = [];
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      for (let i = 0; i < n.data.length; i++) {
+        const range = document.createRange(); range.setStart(n, i); range.setEnd(n, i + 1);
+        const rects = range.getClientRects();
+        if (rects.length) chars.push([n.data[i], rects[0].top]);
+      }
+    }
+    for (let i = 1; i < chars.length; i++) {
+      if (chars[i][1] > chars[i - 1][1] + 4 && !/[\\s\\-\\/>…]/.test(chars[i - 1][0]) && !/\\s/.test(chars[i][0]))
+        return true;
+    }
+    return false;
+  }
+  function defined(node) {
+    for (let el = node.parentElement; el; el = el.parentElement) {
+      if (el.classList && el.classList.contains("wb-term") && el.getAttribute("title")) return true;
+      if (el.tagName === "CODE") return true;  // a command or a run id, not a metric name
+    }
+    return false;
+  }
+  function isRed(el) {
+    const c = getComputedStyle(el).color;
+    const m = c.match(/rgba?\\((\\d+), (\\d+), (\\d+)/);
+    return m && +m[1] > 180 && +m[2] < 80 && +m[3] < 80;
+  }
+  function walk(root) {
+    for (const el of root.querySelectorAll("*")) {
+      if (el.shadowRoot && !seen.has(el.shadowRoot)) { seen.add(el.shadowRoot); walk(el.shadowRoot); }
+      if (!visible(el)) continue;
+      const header = el.matches("th, .tabulator-col-title");
+      const cell = el.matches("td, .tabulator-cell:not(.empty)");
+      if (header && breaksInsideWord(el)) out.breaks.push(text(el));
+      if ((header || cell) && el.scrollWidth > el.clientWidth + 1 && text(el))
+        out.clipped.push([text(el), el.scrollWidth, el.clientWidth]);
+      if (el.matches(".tabulator-tableholder, table") && el.scrollWidth > el.clientWidth + 1)
+        out.clipped.push(["table scrolls sideways: " + text(el).slice(0, 40), el.scrollWidth, el.clientWidth]);
+      if (el.tagName === "TABLE" && el.parentElement && el.parentElement.scrollWidth > el.parentElement.clientWidth + 1)
+        out.clipped.push(["table wider than its box: " + text(el).slice(0, 40), el.parentElement.scrollWidth,
+                          el.parentElement.clientWidth]);
+      if (el.matches(".tabulator, table") && el.getBoundingClientRect().right > window.innerWidth + 1)
+        out.clipped.push(["table past the window: " + text(el).slice(0, 40), Math.round(el.getBoundingClientRect().right),
+                          window.innerWidth]);
+      if (el.matches(".alert-danger, .wb-crossed, [data-status='crossed']")) out.red.push(text(el));
+      for (const n of el.childNodes) {
+        if (n.nodeType !== 3 || !n.data.trim()) continue;
+        if (/\\*\\*|`/.test(n.data)) out.markdown.push(n.data.trim().slice(0, 80));
+        if (isRed(el)) out.red.push(n.data.trim().slice(0, 80));
+        if (termRe.test(n.data) && !defined(n)) out.undefined.push(n.data.trim().slice(0, 80));
+      }
+    }
+  }
+  walk(document);
+  return out;
+}"""

@@ -412,8 +412,9 @@ def test_pages_explain_an_empty_workspace(fashion_ws):
     template = build_app(AppContext(fashion_ws))
     for slug in OUR_PAGES:
         page = template.navigator.page(slug)
-        assert isinstance(page, pn.pane.Alert) and page.alert_type == "warning", slug
-        assert "workbench" in page.object
+        # a sentence and the commands that fill the page, never raw Markdown
+        assert isinstance(page, pn.pane.HTML) and "wb-empty-state" in page.object, slug
+        assert "<code>workbench " in page.object and "`" not in page.object and "**" not in page.object, slug
 
 
 def test_serve_app_answers_with_local_resources_only(ws):

@@ -253,7 +253,9 @@ def test_the_category_page_is_searchable_and_opens_the_drill_down(served, watche
             break
         page.wait_for_timeout(200)
     assert 0 < rows.count() <= matching
-    row = page.locator(".wb-categories .tabulator-row", has_text=leaf).first
+    # a path shows its last two levels (the whole path on hover)
+    row = page.locator(".wb-categories .tabulator-row", has_text=" > ".join(leaf.split(" > ")[-2:])).first
+    assert row.locator(f"[tabulator-field=category] [title='{leaf}']").count() == 1
     assert int(row.locator("[tabulator-field=support]").inner_text()) == counts.max()
     row.locator("[tabulator-field=category]").click()
     n, text = drill_heading(page)

@@ -167,6 +167,10 @@ def of_products(product_ids, title: str, source: str, run_id: str | None = None,
     return Selection(title, source, run_id, part, product_ids=tuple(str(p) for p in product_ids))
 
 
+#: the predicted path of a listed product the run has no prediction for (on screen; the CSV leaves it empty)
+NO_PREDICTION = "no prediction: not in the run's test part"
+
+
 def selection_frame(ws: Workspace, selection: Selection, limit: int | None = SHOWN,
                     photos: bool = True) -> pd.DataFrame:
     """The products of a selection, in its order: ``product_id``, ``photo`` (an ``<img>`` made by
@@ -193,10 +197,11 @@ def selection_frame(ws: Workspace, selection: Selection, limit: int | None = SHO
     products = ws.df("SELECT product_id, title, leaf, image FROM products WHERE product_id IN (SELECT unnest(?))",
                      [ids]).set_index("product_id") if ids else pd.DataFrame(columns=["title", "leaf", "image"])
     products = products.reindex(ids)
+    missing = NO_PREDICTION if photos and selection.run_id is not None else ""
     out = pd.DataFrame({"product_id": ids, "title": products["title"].fillna("").to_numpy(dtype=object),
                         "true path": [truth.get(p) or (leaf if isinstance(leaf, str) else "")
                                       for p, leaf in zip(ids, products["leaf"])],
-                        "predicted path": [predicted[p][0] if p in predicted else "" for p in ids],
+                        "predicted path": [predicted[p][0] if p in predicted else missing for p in ids],
                         "confidence": [predicted[p][1] if p in predicted else np.nan for p in ids]})
     if photos:
         images = {p: i for p, i in zip(ids, products["image"]) if isinstance(i, str)}

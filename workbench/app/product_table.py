@@ -16,18 +16,16 @@ import panel as pn
 from bokeh.models.widgets.tables import NumberFormatter
 
 from workbench.app.drill import SHOWN, Selection, selection_frame
+from workbench.app.glossary import term
 from workbench.app.safe_text import escape_html
-from workbench.app.widgets import TABULATOR_CSS, alert
+from workbench.app.style import STYLESHEET
+from workbench.app.widgets import alert, column_options
 from workbench.catalog.people_csv import people_csv_text
 from workbench.errors import WorkbenchError
 from workbench.loop.queue_manual import send_to_queue
 
 PAGE_SIZE = 10
-CSS = """
-.wb-drill-heading {font-size: 1.05em; margin: 0.4em 0}
-.wb-drill-heading .wb-muted {color: #666; font-size: 0.9em}
-"""
-TEXT_COLUMNS = ("title", "true path", "predicted path")
+PATH_COLUMNS = ("true path", "predicted path")
 
 
 def _empty() -> pd.DataFrame:
@@ -36,14 +34,19 @@ def _empty() -> pd.DataFrame:
                          "predicted path": text(), "confidence": pd.Series([], dtype=float)})
 
 
-def heading_html(selection: Selection | None, hint: str, shown: int) -> str:
-    """What the table lists, in words (all catalog text escaped)."""
+def heading_html(selection: Selection | None, hint: str, shown: int, unpredicted: int = 0) -> str:
+    """What the table lists, in words (all catalog text escaped); ``unpredicted``: how many of
+    the rows shown have no prediction of the run (products outside its test part)."""
     if selection is None:
         return f"<div class='wb-drill-heading wb-drill-empty'>{escape_html(hint)}</div>"
     n = selection.size
     more = f" (the first {shown:,} shown; the CSV holds all)" if n > shown else ""
+    why = (f"<div class='wb-muted wb-unpredicted' data-unpredicted='{unpredicted}'>{unpredicted:,} of the products "
+           f"shown are not in the run's {term('test part')} (the model learnt from them, or they were kept for "
+           "validation), so the page has no prediction for them; their true path is the catalog's.</div>"
+           if unpredicted else "")
     return (f"<div class='wb-drill-heading' data-n='{n}'><b>{n:,} products</b>: {escape_html(selection.title)}"
-            f"{more} <span class='wb-muted'>· from {escape_html(selection.source)}</span></div>")
+            f"{more} <span class='wb-muted'>· from {escape_html(selection.source)}</span>{why}</div>")
 
 
 def csv_name(selection: Selection | None) -> str:
@@ -62,15 +65,16 @@ class ProductTable(pn.viewable.Viewer):
         self.ctx = ctx
         self.hint = hint
         self.selection: Selection | None = None
-        self.heading = pn.pane.HTML(heading_html(None, hint, SHOWN), stylesheets=[CSS], sizing_mode="stretch_width")
+        self.heading = pn.pane.HTML(heading_html(None, hint, SHOWN), stylesheets=[STYLESHEET],
+                                    sizing_mode="stretch_width")
+        formatters = {"photo": {"type": "html"}, "confidence": NumberFormatter(format="0.0%", nan_format="–"),
+                      "title": {"type": "textarea"}}
         self.table = pn.widgets.Tabulator(
             _empty(), disabled=True, show_index=False, selectable="checkbox", pagination="local",
             page_size=PAGE_SIZE, layout="fit_columns", sizing_mode="stretch_width", hidden_columns=["product_id"],
-            formatters={"photo": {"type": "html"}, "confidence": NumberFormatter(format="0.000"),
-                        **{c: {"type": "textarea"} for c in TEXT_COLUMNS}},
-            widths={"photo": 84, "confidence": 110}, header_align="left",
-            configuration={"columnDefaults": {"headerWordWrap": True}}, stylesheets=[TABULATOR_CSS],
-            css_classes=["wb-drill-table"])
+            stylesheets=[STYLESHEET], css_classes=["wb-drill-table"],
+            **column_options(_empty(), formatters, PATH_COLUMNS, per_column=False), formatters=formatters)
+        self.table.widths = {**self.table.widths, "photo": 84}
         self.download = pn.widgets.FileDownload(callback=self._csv, filename="products.csv", label="Download CSV",
                                                 color="light", disabled=True, width=200,
                                                 css_classes=["wb-drill-csv"])
@@ -90,7 +94,8 @@ class ProductTable(pn.viewable.Viewer):
         frame = _empty() if selection is None else selection_frame(self.ctx.workspace, selection, SHOWN)
         self.table.selection = []
         self.table.value = frame
-        self.heading.object = heading_html(selection, self.hint, SHOWN)
+        unpredicted = int(frame["confidence"].isna().sum()) if selection is not None and selection.run_id else 0
+        self.heading.object = heading_html(selection, self.hint, SHOWN, unpredicted)
         self.download.filename = csv_name(selection)
         self.download.disabled = selection is None or not selection.size
         self.send.disabled = selection is None or not selection.size or self.ctx.role != "reviewer"

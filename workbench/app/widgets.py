@@ -9,90 +9,229 @@ from typing import Callable, Iterable
 import pandas as pd
 import panel as pn
 import param
+import numpy as np
 from bokeh.models.widgets.tables import NumberFormatter
 
 import workbench.app.data as data
-from workbench.app.safe_text import escape_markdown
+from workbench.app.glossary import define, header, term
+from workbench.app.safe_text import escape_html, escape_markdown
+from workbench.app.style import STYLESHEET
 from workbench.errors import WorkbenchError
 
 log = logging.getLogger("workbench.app")
 
 
-def table(frame: pd.DataFrame, *, percent: Iterable[str] = (), decimals: Iterable[str] = (),
-          page_size: int | None = None, wrap: bool = True, **kwargs) -> pn.widgets.Tabulator:
-    """A read-only, sortable table; ``percent`` columns as 12.3%, ``decimals`` as 0.123.
+#: a category path cell: its last two levels, the whole path on hover (Bokeh's template
+#: formatter, run in the browser; ``<%- %>`` escapes)
+PATH_TEMPLATE = ("<% var parts = String(value).split(' > '); %>"
+                 "<span class='wb-path' title='<%- value %>'><%- (parts.length > 2 ? '… > ' : '')"
+                 " + parts.slice(-2).join(' > ') %></span>")
+#: about the width of one character of a header (bold 13 px) and a header's padding and sort arrow
+#: (workbench.css), and of one digit of a cell and a cell's padding
+HEADER_CHAR_PX, HEADER_EXTRA_PX = 8.2, 24
+DIGIT_PX, CELL_EXTRA_PX = 9.5, 20
+#: the narrowest a column of category paths may be (two levels on two or three lines)
+PATH_MIN_PX = 140
 
-    With ``wrap`` (the default) the columns share the table's width and long text (category
-    paths, titles) wraps inside its cell instead of pushing columns out of view.
+
+def header_text(name: str) -> str:
+    """A column name as a header: words separated by spaces (``predicted_category`` -> ``predicted category``)."""
+    return str(name).replace("_", " ")
+
+
+def header_min_px(name: str) -> int:
+    """The narrowest a column may be so that its header breaks only between words."""
+    longest = max((len(w) for w in header_text(name).split()), default=1)
+    return int(longest * HEADER_CHAR_PX + HEADER_EXTRA_PX)
+
+
+def number_min_px(frame: pd.DataFrame, column: str, formatter) -> int:
+    """The narrowest a number column may be so that its widest value shows whole."""
+    fmt = getattr(formatter, "format", "")
+    if "%" in fmt:
+        chars = 6  # 100.0%
+    elif fmt:
+        chars = len(fmt) + 1
+    else:
+        values = pd.to_numeric(frame[column], errors="coerce").abs().dropna()
+        top = float(values.max()) if len(values) else 0.0
+        chars = len(f"{top:,.0f}") + (4 if (values % 1).any() else 0) + 1
+    return int(chars * DIGIT_PX + CELL_EXTRA_PX)
+
+
+def is_text(series: pd.Series) -> bool:
+    """A column of text (object or string dtype)."""
+    return series.dtype == object or pd.api.types.is_string_dtype(series)
+
+
+def is_path_column(frame: pd.DataFrame, column: str) -> bool:
+    """A text column of category paths (``A > B > C``)."""
+    if not is_text(frame[column]):
+        return False
+    values = frame[column].dropna().astype(str).head(50)
+    return len(values) > 0 and values.str.contains(" > ", regex=False).mean() >= 0.5
+
+
+def short_path(path) -> str:
+    """A category path as its last two levels with the whole path on hover (escaped HTML)."""
+    if path is None or (isinstance(path, float) and math.isnan(path)):
+        return ""
+    parts = str(path).split(" > ")
+    shown = ("… > " if len(parts) > 2 else "") + " > ".join(parts[-2:])
+    return f"<span class='wb-path' title='{escape_html(path)}'>{escape_html(shown)}</span>"
+
+
+def column_options(frame: pd.DataFrame, formatters: dict, paths: Iterable[str] | None = None,
+                   per_column: bool = True) -> dict:
+    """Tabulator options for ``frame``'s columns: headers with spaces and glossary definitions on
+    hover, wide enough for their longest word, numbers right-aligned, category paths short.
+
+    ``per_column=False`` for a table with a checkbox column: Panel merges per-column settings by
+    position and the checkbox column shifts them onto the wrong columns; such a table gets plain
+    headers and fixed widths for its number columns instead."""
+    from bokeh.models.widgets.tables import HTMLTemplateFormatter
+
+    paths = [c for c in frame.columns if c not in formatters and is_path_column(frame, c)] if paths is None else paths
+    for c in paths:
+        formatters.setdefault(c, HTMLTemplateFormatter(template=PATH_TEMPLATE))
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and frame[c].dtype != bool]
+    widths = {c: max(header_min_px(c), number_min_px(frame, c, formatters.get(c)) if c in numeric else 0)
+              for c in frame.columns}
+    for c in paths:
+        widths[c] = max(widths[c], PATH_MIN_PX)
+    options = dict(text_align={c: "right" for c in numeric}, header_align={c: "right" for c in numeric})
+    if not per_column:
+        return dict(options, titles={c: header_text(c) for c in frame.columns},
+                    widths={c: widths[c] for c in numeric}, configuration={"columnDefaults": {"headerWordWrap": True}})
+    columns = [{"field": str(c), "titleFormatter": "html", "minWidth": widths[c]} for c in frame.columns]
+    return dict(options, titles={c: term(header_text(c)) for c in frame.columns},
+                configuration={"columnDefaults": {"headerWordWrap": True}, "columns": columns})
+
+
+def table(frame: pd.DataFrame, *, percent: Iterable[str] = (), decimals: Iterable[str] = (),
+          page_size: int | None = None, wrap: bool = True, paths: Iterable[str] | None = None,
+          **kwargs) -> pn.widgets.Tabulator:
+    """A read-only, sortable table; ``percent`` columns as 12.3%, ``decimals`` as 0.123, category
+    paths (``paths``, else found by their `` > ``) as their last two levels with the whole path on
+    hover; headers wrap only between words and carry the glossary's definition on hover.
+
+    With ``wrap`` (the default) the columns share the table's width and long text (titles) wraps
+    inside its cell instead of pushing columns out of view.
     """
     formatters = {c: NumberFormatter(format="0.0%", nan_format="n/a") for c in percent if c in frame}
     formatters.update({c: NumberFormatter(format="0.000", nan_format="n/a") for c in decimals if c in frame})
     formatters.update(kwargs.pop("formatters", {}))
-    options = dict(disabled=True, show_index=False, formatters=formatters, sizing_mode="stretch_width",
-                   layout="fit_data_table", header_align="left")
+    options = dict(disabled=True, show_index=False, sizing_mode="stretch_width", layout="fit_data_table",
+                   header_align="left")
+    options.update(column_options(frame, formatters, paths))
     if wrap:
-        text = [c for c in frame.columns if frame[c].dtype == object and c not in formatters]
+        text = [c for c in frame.columns if is_text(frame[c]) and c not in formatters]
         formatters.update({c: {"type": "textarea"} for c in text})
-        options.update(layout="fit_columns", configuration={"columnDefaults": {"headerWordWrap": True}})
+        options.update(layout="fit_columns")
     if page_size:
         options.update(pagination="local", page_size=page_size)
+    options["formatters"] = formatters
     options.update(kwargs)
-    options["stylesheets"] = [TABULATOR_CSS, *options.get("stylesheets", [])]
+    options["stylesheets"] = [STYLESHEET, *options.get("stylesheets", [])]
     return pn.widgets.Tabulator(frame, **options)
 
 
-#: Tabulator tables that fit their width: headers wrap instead of being cut to "thresh…", and
-#: Panel's 1-pixel filler column (added for select editors) takes no padding, which otherwise
-#: made every row 9 pixels wider than the table and scroll sideways
-TABULATOR_CSS = """
-.tabulator .tabulator-header .tabulator-col .tabulator-col-content .tabulator-col-title {
-  white-space: normal; overflow-wrap: break-word; text-overflow: clip}
-.tabulator.table-sm .tabulator-tableholder .tabulator-table .tabulator-row .tabulator-cell.empty,
-.tabulator .tabulator-tableholder .tabulator-table .tabulator-row .tabulator-cell.empty,
-.tabulator .tabulator-header .tabulator-col.empty {padding: 0 !important; border: none !important}
-"""
+#: kept for callers of the former names: everything is in the one stylesheet
+TABULATOR_CSS = TABLE_CSS = STYLESHEET
 
 
-class HtmlTable(pn.pane.DataFrame):
-    """A plain HTML table of a DataFrame whose ``percent`` and ``decimals`` columns are written as
-    text before rendering (pandas skips formatters on missing values and would print ``NaN``)."""
+def _cell(value, column: str, percent, decimals, paths) -> tuple[str, bool]:
+    """One cell of :func:`frame_html` as (escaped HTML, is a number)."""
+    missing = value is None or (not isinstance(value, str) and pd.api.types.is_scalar(value) and pd.isna(value))
+    if column in percent:
+        return ("n/a" if missing else pct(value, 1)), True
+    if column in decimals:
+        return ("n/a" if missing else f"{value:.3f}"), True
+    if missing:
+        return "n/a", False
+    if column in paths:
+        return short_path(value), False
+    if isinstance(value, (bool, np.bool_)):
+        return escape_html(value), False
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}", True
+    if isinstance(value, (float, np.floating)):
+        return (f"{value:,.0f}" if float(value).is_integer() else f"{value:,.3f}"), True
+    return escape_html(value), False
+
+
+def frame_html(frame: pd.DataFrame, percent: Iterable[str] = (), decimals: Iterable[str] = (),
+               paths: Iterable[str] | None = None) -> str:
+    """``frame`` as an escaped HTML table: glossary headers, numbers right-aligned, shares in
+    percent with one decimal, category paths short with the whole path on hover, ``n/a`` for
+    a missing value."""
+    percent, decimals = set(percent), set(decimals)
+    paths = set(c for c in frame.columns if is_path_column(frame, c)) if paths is None else set(paths)
+    numeric = {c for c in frame.columns if c in percent or c in decimals
+               or (pd.api.types.is_numeric_dtype(frame[c]) and frame[c].dtype != bool)}
+    head = "".join(f"<th class='{'wb-num' if c in numeric else ''}'>{header(header_text(c))}</th>" for c in frame.columns)
+    rows = []
+    for values in frame.itertuples(index=False):
+        cells = [_cell(v, c, percent, decimals, paths) for c, v in zip(frame.columns, values)]
+        rows.append("<tr>" + "".join(f"<td class='{'wb-num' if num else ''}'>{text}</td>" for text, num in cells)
+                    + "</tr>")
+    return (f"<table class='wb-table'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+class HtmlTable(pn.pane.HTML):
+    """A plain HTML table of a DataFrame (:func:`frame_html`); set ``object`` to a new frame to
+    redraw it."""
 
     percent = param.List(default=[], doc="columns shown as 12.3%")
     decimals = param.List(default=[], doc="columns shown as 0.123")
 
-    _rename = {**pn.pane.DataFrame._rename, "percent": None, "decimals": None}
+    _rename = {**pn.pane.HTML._rename, "percent": None, "decimals": None}
 
-    def _formatted(self, obj):
-        if not isinstance(obj, pd.DataFrame):
-            return obj
-        out = obj.copy()
-        for column in self.percent:
-            if column in out:
-                out[column] = [pct(v, 1) for v in out[column]]
-        for column in self.decimals:
-            if column in out:
-                out[column] = ["n/a" if v is None or pd.isna(v) else f"{v:.3f}" for v in out[column]]
-        return out
+    @classmethod
+    def applies(cls, obj) -> bool:
+        """Takes DataFrames (and HTML text)."""
+        return isinstance(obj, (pd.DataFrame, str))
 
     def _transform_object(self, obj):
-        return super()._transform_object(self._formatted(obj))
+        if isinstance(obj, pd.DataFrame):
+            obj = frame_html(obj, self.percent, self.decimals)
+        return super()._transform_object(obj)
 
 
 def html_table(frame: pd.DataFrame, *, percent: Iterable[str] = (), decimals: Iterable[str] = (),
                css_classes: list[str] | None = None, **kwargs) -> HtmlTable:
     """A plain HTML table (renders at once in the browser; for small read-only tables); text is
     escaped, missing numbers read ``n/a``, long cells wrap."""
-    return HtmlTable(frame, percent=list(percent), decimals=list(decimals), index=False, escape=True,
-                     border=0, na_rep="n/a", classes=["wb-table"], sizing_mode="stretch_width",
-                     css_classes=css_classes or [], stylesheets=[TABLE_CSS], **kwargs)
+    return HtmlTable(frame, percent=list(percent), decimals=list(decimals), sizing_mode="stretch_width",
+                     css_classes=["wb-html-table", *(css_classes or [])], stylesheets=[STYLESHEET], **kwargs)
 
 
-TABLE_CSS = """
-:host {overflow-x: auto; max-width: 100%}
-table.wb-table {border-collapse: collapse; font-size: 0.9em; max-width: 100%}
-table.wb-table th {text-align: left; border-bottom: 2px solid #ccc; padding: 4px 8px; vertical-align: bottom}
-table.wb-table td {border-bottom: 1px solid #eee; padding: 4px 8px; overflow-wrap: break-word}
-"""
+def empty_state(sentence: str, command: str | list[str] | None = None, css_class: str = "") -> pn.pane.HTML:
+    """An empty state: one plain sentence and, where one fills it, the command(s) to run (escaped)."""
+    return pn.pane.HTML(empty_state_html(sentence, command, css_class), sizing_mode="stretch_width",
+                        stylesheets=[STYLESHEET])
+
+
+def empty_state_html(sentence: str, command: str | list[str] | None = None, css_class: str = "") -> str:
+    """The HTML of :func:`empty_state`."""
+    commands = [command] if isinstance(command, str) else list(command or [])
+    run = (" Run " + ", then ".join(f"<code>{escape_html(c)}</code>" for c in commands) + ".") if commands else ""
+    return f"<p class='wb-empty-state {escape_html(css_class)}'>{define(escape_html(sentence))}{run}</p>"
+
+
+def intro(title: str, how: str, more: str = "") -> pn.pane.HTML:
+    """A page's heading, its "how to read this page" line and an optional paragraph; ``how`` and
+    ``more`` are the page's own HTML (never catalog text), glossary terms get their definitions."""
+    extra = f"<p>{define(more)}</p>" if more else ""
+    return pn.pane.HTML(f"<h2>{escape_html(title)}</h2><p class='wb-how'><b>How to read this page:</b> "
+                        f"{define(how)}</p>{extra}", sizing_mode="stretch_width", stylesheets=[STYLESHEET],
+                        css_classes=["wb-intro"])
+
+
+def html(text: str, **kwargs) -> pn.pane.HTML:
+    """The page's own HTML with the stylesheet and glossary definitions (catalog text escaped by the caller)."""
+    kwargs.setdefault("sizing_mode", "stretch_width")
+    return pn.pane.HTML(define(text) if isinstance(text, str) else text, stylesheets=[STYLESHEET], **kwargs)
 
 
 def alert(message: str, kind: str = "danger", *, markdown: bool = False, **kwargs) -> pn.pane.Alert:
@@ -107,9 +246,10 @@ def alert(message: str, kind: str = "danger", *, markdown: bool = False, **kwarg
                          sizing_mode="stretch_width", **kwargs)
 
 
-def no_runs() -> pn.pane.Alert:
+def no_runs() -> pn.pane.HTML:
     """What a page shows when nothing is evaluated yet."""
-    return alert(data.NO_RUNS, "warning", markdown=True)
+    return empty_state("No evaluated runs in this workspace yet: train and evaluate a model first.",
+                       ["workbench train", "workbench evaluate --all"], "wb-no-runs")
 
 
 def run_select(state, ws, part: str, name: str = "Run") -> pn.widgets.Select:
@@ -120,8 +260,8 @@ def run_select(state, ws, part: str, name: str = "Run") -> pn.widgets.Select:
     return select
 
 
-def pct(value: float | None, digits: int = 2) -> str:
-    """``0.8342 -> "83.42%"``; ``None``/NaN -> ``"n/a"``."""
+def pct(value: float | None, digits: int = 1) -> str:
+    """``0.8342 -> "83.4%"`` (one decimal, the app's one format for shares); ``None``/NaN -> ``"n/a"``."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     return f"{100 * value:.{digits}f}%"

@@ -30,6 +30,6 @@ def reliability_curve(bins: pd.DataFrame, *, title: str = "Calibration (reliabil
             color=palette[run], line_width=2, tools=["hover", "tap"]))
         layers.append(hv.Scatter(part, "mean_confidence", vdims).opts(color=palette[run], size=6))
     return hv.Overlay(layers).opts(
-        hv.opts.Overlay(title=title, width=WIDTH, height=HEIGHT, xlim=(0, 1), ylim=(0, 1),
+        hv.opts.Overlay(title=title, width=WIDTH + 150, height=HEIGHT, xlim=(0, 1), ylim=(0, 1),
                         xlabel="mean confidence", ylabel="accuracy", hooks=[percent_xy],
-                        legend_position="top_left", show_grid=True))
+                        legend_position="right", show_grid=True))

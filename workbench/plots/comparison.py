@@ -13,7 +13,7 @@ from workbench.plots._style import HEIGHT, WIDTH, colours, grouped_bars, percent
 
 CURVE_COLUMNS = ("run", "threshold", "coverage", "accuracy")
 #: Options of every accuracy-coverage figure (also applied to the live overlay of the explorer).
-CURVE_OPTS = dict(width=WIDTH, height=HEIGHT, legend_position="bottom_left", show_grid=True,
+CURVE_OPTS = dict(width=WIDTH + 150, height=HEIGHT, legend_position="right", show_grid=True,
                   xlabel="coverage (share shelved automatically)", ylabel="accuracy among shelved",
                   hooks=[percent_xy])
 
@@ -67,5 +67,5 @@ def level_accuracy_bars(levels: pd.DataFrame, *, title: str = "Accuracy per taxo
     order = levels.sort_values("level") if "level" in levels else levels
     x_order = list(dict.fromkeys(order["level_name"].astype(str)))
     return grouped_bars(order, "level_name", "run", "accuracy", x_order=x_order).opts(
-        title=title, width=WIDTH, height=HEIGHT, ylim=(0, 1.05), hooks=[percent_y],
-        xlabel="level", ylabel="accuracy", legend_position="bottom_right")
+        title=title, width=WIDTH + 150, height=HEIGHT, ylim=(0, 1.05), hooks=[percent_y],
+        xlabel="level", ylabel="accuracy", legend_position="right")

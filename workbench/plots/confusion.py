@@ -118,8 +118,12 @@ def confusion_heatmap(matrix: pd.DataFrame, *, title: str = "Confusion among sib
     others = [c for c in ("share", "n", "true_node", "predicted_node") if c != value]
     side = heatmap_side(len(rows), len(cols))
     many = max(len(rows), len(cols)) > 15
+    from bokeh.models import NumeralTickFormatter  # one per figure: a Bokeh model belongs to one document
+
+    colour = dict(cformatter=NumeralTickFormatter(format="0%"), colorbar_opts={"title": "share of the row"}) \
+        if normalize else dict(colorbar_opts={"title": "products"})
     heat = hv.HeatMap(data, ["predicted", "true"], [value, *others]).opts(
-        title=fit_title(title, side + 140), width=side + 140, height=side + 60, cmap="Blues", colorbar=True,
+        title=fit_title(title, side + 20), width=side + 140, height=side + 60, cmap="Blues", colorbar=True, **colour,
         tools=["hover", "tap"], hover_tooltips=[("true", "@{true_node}"), ("predicted", "@{predicted_node}"),
                                                 ("products", "@{n}"), ("share of the row", "@{share}{0.0%}")],
         xrotation=60 if many else 45, invert_yaxis=True, clim=(0, 1) if normalize else (None, None),

@@ -41,7 +41,7 @@ def confidence_plot(samples: Mapping[str, np.ndarray], *, threshold: float | Non
     if threshold is not None and np.isfinite(threshold) and threshold <= 1:
         overlay = overlay * hv.VLine(threshold).opts(color="#d62728", line_dash="dashed")
     return overlay.opts(hv.opts.Overlay(title="Confidence: served against the test split", width=620, height=300,
-                                        legend_position="top_left", xlim=(0, 1), hooks=[percent_y]),
+                                        legend_position="bottom", xlim=(0, 1), hooks=[percent_y]),
                         hv.opts.Curve(tools=["hover"]))
 
 
@@ -56,7 +56,7 @@ def mix_plot(frame: pd.DataFrame, *, level: str, top: int = 12) -> hv.Bars:
         ignore_index=True)
     return grouped_bars(long, "category", "traffic", "share", x_order=order).opts(
         title=f"Category mix at {level}: served against training", width=620, height=320, xrotation=45,
-        hooks=[percent_y], legend_position="top_right")
+        hooks=[percent_y], legend_position="right")
 
 
 def statistic_over_time(series: pd.DataFrame, column: str, *, label: str, threshold: float | None = None,

@@ -19,5 +19,7 @@ def severity_bars(severity: pd.DataFrame, *, title: str = "Errors by tree distan
     extra = ["n"] if "n" in severity else []
     data = severity.assign(distance=severity["distance"].astype(int).astype(str))
     return grouped_bars(data, "distance", "run", "share", extra, x_order=x_order).opts(
-        title=title, width=WIDTH, height=HEIGHT, hooks=[percent_y],
-        xlabel="tree distance (0 = right)", ylabel="share of products", legend_position="top_right")
+        title=title, width=WIDTH + 150, height=HEIGHT, hooks=[percent_y],
+        xlabel="tree distance (0 = right)", ylabel="share of products", legend_position="right",
+        hover_tooltips=[("run", "@{run}"), ("tree distance", "@{distance}"), ("share", "@{share}{0.0%}"),
+                        *([("products", "@{n}{0,0}")] if extra else [])])

@@ -6,19 +6,15 @@ from __future__ import annotations
 import panel as pn
 
 from workbench.app.safe_text import escape_html
+from workbench.app.style import STYLESHEET
 
-CARD_CSS = """
-.wb-bulk-card-body {font-size: 0.85em; line-height: 1.25}
-.wb-bulk-card-body img {display:block; margin-bottom:4px}
-"""
 
 
 def card_html(item: dict) -> str:
     """One product of the grid: thumbnail, title and confidence (escaped)."""
-    img = (f"<img src='{item['thumb']}' alt='' style='max-width:64px;max-height:64px'>"
-           if item.get("thumb") else "<div style='height:64px;color:#999'>no photo</div>")
+    img = f"<img src='{item['thumb']}' alt=''>" if item.get("thumb") else "<div class='wb-no-thumb'>no photo</div>"
     return (f"<div class='wb-bulk-card-body' data-product-id='{escape_html(item['product_id'])}'>{img}"
-            f"<div>{escape_html(item['title'])}</div><div style='color:#666'>{item['proba']:.1%}</div></div>")
+            f"<div>{escape_html(item['title'])}</div><div class='wb-muted'>{item['proba']:.1%}</div></div>")
 
 
 def bulk_view(state, act, readonly: bool) -> pn.Column:
@@ -41,7 +37,7 @@ def bulk_view(state, act, readonly: bool) -> pn.Column:
         for item in state.bulk:
             box = pn.widgets.Checkbox(label="category is right", value=False, css_classes=["wb-bulk-tick"])
             boxes[item["product_id"]] = box
-            cards.append(pn.Column(box, pn.pane.HTML(card_html(item), stylesheets=[CARD_CSS], width=150),
+            cards.append(pn.Column(box, pn.pane.HTML(card_html(item), stylesheets=[STYLESHEET], width=150),
                                    width=170, styles={"border": "1px solid #ddd", "border-radius": "6px",
                                                       "padding": "6px"}, css_classes=["wb-bulk-card"]))
         grid.objects = cards or [pn.pane.Markdown(

@@ -8,10 +8,13 @@ import panel as pn
 
 from workbench.app.product_table import ProductTable
 from workbench.app.state.categories import CategoryState
-from workbench.app.widgets import no_runs, run_select, table
+from workbench.app.widgets import intro, no_runs, run_select, table
 
 TITLE = "Categories"
 ORDER = 15
+HOW = ("one row per leaf category of the test part, weakest F1 first (click a header to sort): a low precision "
+       "means other products land here, a low recall that this category's products land elsewhere. "
+       "<b>Click a row</b> to see its products.")
 
 
 def view(ctx):
@@ -23,8 +26,8 @@ def view(ctx):
                                              "the path)", width=420, css_classes=["wb-category-search"])
     target = pn.widgets.Select.from_param(state.param.target, width=160)
     leaves = table(state.table(), percent=("precision", "recall", "F1", "coverage"), decimals=("threshold",),
-                   page_size=20, widths={"category": "30%"}, css_classes=["wb-categories"])
-    state.param.watch(lambda *_: setattr(leaves, "value", state.table()), ["run_id", "target", "search"])
+                   page_size=20, css_classes=["wb-categories"])
+    leaves.value = pn.bind(lambda *_: state.table(), state.param.run_id, state.param.target, state.param.search)
     products = ProductTable(ctx, hint="Click a category to list its products and the ones predicted as it.")
 
     def on_click(event):
@@ -33,12 +36,10 @@ def view(ctx):
 
     leaves.on_click(on_click)
     layout = pn.Column(
-        pn.pane.Markdown(f"## {TITLE}\nQuality of every leaf category on the **{ctx.settings.part}** part, "
-                         "weakest F1 first (click a header to sort). *Threshold*: the confidence that keeps "
-                         "the target accuracy among the products predicted there (a category with few "
-                         "products uses the global one); *coverage*: the share of them shelved at it. "
-                         "**Click a row** to see its products."),
-        pn.Row(run_select(state, ctx.workspace, ctx.settings.part), target, search), leaves,
+        intro(TITLE, HOW, "<i>Threshold</i>: the confidence that keeps the target accuracy among the products "
+                          "predicted there (a category with few products uses the global one); <i>coverage</i>: "
+                          "the share of them shelved at it. Hover a path for the whole of it."),
+        pn.FlexBox(run_select(state, ctx.workspace, ctx.settings.part), target, search, gap="0 1em"), leaves,
         pn.pane.Markdown("### Products of the selected category"), products,
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-categories-page"])
     layout.state, layout.products = state, products

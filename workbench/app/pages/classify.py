@@ -13,12 +13,14 @@ import panel as pn
 from workbench.app.limited_dropper import LimitedFileDropper
 from workbench.app.safe_text import escape_markdown
 from workbench.app.state import ClassifyState
-from workbench.app.widgets import alert, table
+from workbench.app.widgets import alert, empty_state, intro, table
 from workbench.catalog.people_csv import people_csv_text
 from workbench.errors import WorkbenchError
 
 TITLE = "Classify"
 ORDER = 60
+HOW = ("type a title (or upload a CSV): the table lists the model's five best categories with their confidence, "
+       "and the line below says whether the product would be shelved automatically or go to review.")
 WARM = True  # rendered once at server start (fills caches, compiles datashader)
 PREVIEW_COLUMNS = ("predicted_category", "confidence", "decision")
 log = logging.getLogger("workbench.app")
@@ -127,7 +129,7 @@ def _upload(state: ClassifyState, ctx):
             notes.append(f"{upload.skipped:,} malformed lines were skipped.")
         preview_cols = [c for c in out.columns[:2] if c not in PREVIEW_COLUMNS] + list(PREVIEW_COLUMNS)
         result.objects = [alert(" ".join(notes), "success", markdown=True), download,
-                          table(out[preview_cols].head(20), decimals=("confidence",))]
+                          table(out[preview_cols].head(20), percent=("confidence",))]
 
     dropper.param.watch(on_upload, "value")
     return pn.Column(
@@ -142,22 +144,15 @@ def view(ctx):
     """The classify page."""
     state = ClassifyState(workspace=ctx.workspace)
     if not state.has_model:
-        return alert("No run in this workspace has a saved model; train one with `workbench train`.",
-                     "warning", markdown=True)
+        return empty_state("No run in this workspace has a saved model yet: train one first.", "workbench train")
     model = pn.widgets.Select.from_param(state.param.run_id, width=420, css_classes=["wb-run"])
     rule = pn.widgets.RadioButtonGroup.from_param(state.param.decision, css_classes=["wb-decision-rule"])
-    note = pn.Column(sizing_mode="stretch_width")
-
-    def show_note(*_):
-        warning = state.threshold_warning()
-        note.objects = [alert(warning.capitalize(), "warning")] if warning else []
-
-    state.param.watch(show_note, "run_id")
-    show_note()
+    note = pn.Column(objects=pn.bind(lambda _: [alert(w.capitalize(), "warning")] if (w := state.threshold_warning())
+                                     else [], state.param.run_id), sizing_mode="stretch_width")
     return pn.Column(
-        pn.pane.Markdown(f"## {TITLE}\nTop-5 categories from a trained model (by default the promoted "
-                         "serving run, else the best run: highest validation accuracy, never one trained on a sample), and whether the "
-                         "product would be shelved under the published thresholds."),
+        intro(TITLE, HOW, "Top-5 categories from a trained model (by default the promoted serving run, else the "
+                          "best run: highest validation accuracy, never one trained on a sample), and whether the "
+                          "product would be shelved under the published thresholds."),
         model, rule, note, pn.FlexBox(_single(state, ctx.settings.upload_limit_bytes), _upload(state, ctx), gap="1.5em",
                                 sizing_mode="stretch_width"),
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-classify-page"])

@@ -10,13 +10,33 @@ import panel as pn
 from workbench.app.drill import clickable
 from workbench.app.product_table import ProductTable
 from workbench.app.state import ComparisonState
-from workbench.app.widgets import alert, html_table, no_runs
+from workbench.app.safe_text import escape_html
+from workbench.app.widgets import alert, html, html_table, intro, no_runs
 
 TITLE = "Model comparison"
 ORDER = 10
 WARM = True  # rendered once at server start (fills caches, compiles datashader)
-PERCENT = ("accuracy", "macro-F1", "hierarchical F1", "coverage @ 90%", "coverage @ 95%", "coverage @ 98%")
+PERCENT = ("accuracy", "macro-F1", "hierarchical F1", "coverage @ 90%", "coverage @ 95%", "coverage @ 98%", "ECE")
+HOW = ("one row per evaluated run; higher accuracy, coverage @ 95% and hierarchical F1 are better, lower ECE "
+       "and mean tree distance are better. Click a point of a curve to list its products.")
 DECISION_PERCENT = ("accuracy", "macro-F1", "cross-family errors", "cross-family (of products)")
+
+
+#: columns of the metrics table said below it, not in it (the table fits 1280 px)
+DETAILS = ("split", "test products", "parameters")
+
+
+def details_html(frame) -> str:
+    """How the runs were trained and tested, below the metrics table (run labels and parameters escaped)."""
+    if frame.empty:
+        return ""
+    splits = ", ".join(sorted({str(s) for s in frame.get("split", []) if s}))
+    tested = ", ".join(sorted({f"{int(n):,}" for n in frame.get("test products", []) if n == n and n is not None}))
+    params = [f"{escape_html(r['run'])}: {escape_html(r['parameters'])}" for _, r in frame.iterrows()
+              if r.get("parameters")]
+    return (f"<p class='wb-note'>Split: {escape_html(splits or 'n/a')}; products in the test part: "
+            f"{escape_html(tested or 'n/a')}." + (f" Parameters that differ: {'; '.join(params)}." if params else "")
+            + "</p>")
 
 
 def view(ctx):
@@ -24,8 +44,9 @@ def view(ctx):
     state = ComparisonState(workspace=ctx.workspace, part=ctx.settings.part)
     if not state.has_runs:
         return no_runs()
-    metrics = html_table(state.metrics_table().drop(columns="run_id"), percent=PERCENT,
-                         decimals=("ECE", "mean tree distance", "train seconds"), css_classes=["wb-metrics"])
+    frame = state.metrics_table()
+    metrics = html_table(frame.drop(columns=["run_id", *DETAILS], errors="ignore"), percent=PERCENT,
+                         decimals=("mean tree distance",), css_classes=["wb-metrics"])
     decisions = html_table(state.decision_table(), percent=DECISION_PERCENT, decimals=("mean error distance",),
                            css_classes=["wb-decisions"])
     level_prf = html_table(state.level_prf_table(), css_classes=["wb-level-prf"])
@@ -42,23 +63,21 @@ def view(ctx):
                            if x is not None else None)
     notice = state.sample_notice()
     layout = pn.Column(
-        pn.pane.Markdown(f"## {TITLE}\nEvery evaluated run on the **{ctx.settings.part}** part. "
-                         "Coverage @ 95% is the share of products shelved automatically at the "
-                         "threshold that keeps 95% accuracy among them. *(default)* marks the run the "
-                         "other pages and `workbench classify` use: the best validation accuracy among "
-                         "runs not flagged (a run trained on a sample, or below 50% validation "
-                         "accuracy, is flagged and never the default). `min-risk` picks the leaf "
-                         "with the smallest expected tree distance instead of the most probable one."),
+        intro(TITLE, HOW, f"Every evaluated run, measured on the {'test part' if ctx.settings.part == 'test' else 'validation part'}. "
+              "Coverage @ 95% is the share of products shelved automatically at the threshold that keeps 95% "
+              "accuracy among them. <i>(default)</i> marks the run the other pages and <code>workbench classify</code> "
+              "use: the best validation accuracy among runs not flagged (a run trained on a sample, or below 50% "
+              "validation accuracy, is flagged and never the default). min-risk picks the leaf with the "
+              "smallest expected tree distance instead of the most probable one."),
         *([alert(notice, "warning", css_classes=["wb-sample-notice"])] if notice else []),
-        metrics,
+        metrics, html(details_html(frame), css_classes=["wb-run-details"]),
         pn.FlexBox(
-            pn.Column(pn.pane.Markdown("**How bad the errors are**: mean tree distance of the wrong "
-                                       "predictions (2 = a sibling) and the share that leave the true "
-                                       "family; a `min-risk` row per run evaluated with "
-                                       "`--decision min-risk`"), decisions),
-            pn.Column(pn.pane.Markdown("**Precision / recall / F1 per level**, macro-averaged over each "
-                                       "level's categories (a family predicted right counts at its level "
-                                       "even when the type is wrong)"), level_prf),
+            pn.Column(html("<p><b>How bad the errors are</b>: mean tree distance of the wrong predictions "
+                           "(2 = a sibling) and the share that leave the true family; a min-risk row per run "
+                           "evaluated with <code>--decision min-risk</code></p>"), decisions),
+            pn.Column(html("<p><b>Precision / recall / F1 per level</b>, macro-averaged over each level's "
+                           "categories (a family predicted right counts at its level even when the type is "
+                           "wrong)</p>"), level_prf),
             gap="2em"),
         runs,
         # unlinked: the curves zoom on their own accuracy range, the bars start at 0

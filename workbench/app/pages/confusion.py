@@ -9,10 +9,13 @@ import panel as pn
 from workbench.app.drill import clickable
 from workbench.app.product_table import ProductTable
 from workbench.app.state import ConfusionState
-from workbench.app.widgets import html_table, no_runs, run_select
+from workbench.app.widgets import html_table, intro, no_runs, run_select
 
 TITLE = "Sibling confusion"
 ORDER = 30
+HOW = ("rows: the child of the chosen parent that holds the true category; columns: where the model put it; "
+       "colour: the share of the row. A dark cell off the diagonal is a pair the model mixes up. "
+       "<b>Click a cell</b> to see its products.")
 WARM = True  # rendered once at server start (fills caches, compiles datashader)
 
 
@@ -24,9 +27,13 @@ def view(ctx):
     parent = pn.widgets.Select.from_param(state.param.parent, width=420, css_classes=["wb-parent"])
     outside = pn.widgets.Checkbox.from_param(state.param.include_outside)
 
-    children = html_table(state.children(), percent=("accuracy",), css_classes=["wb-children"])
-    pairs = html_table(state.confused_pairs(), percent=("share of true",), css_classes=["wb-pairs"])
-    examples = html_table(state.pair_examples(), decimals=("confidence",), css_classes=["wb-examples"])
+    chosen = (state.param.parent, state.param.run_id)
+    children = html_table(pn.bind(lambda *_: state.children(), *chosen), percent=("accuracy",),
+                          css_classes=["wb-children"])
+    pairs = html_table(pn.bind(lambda *_: state.confused_pairs(), *chosen), percent=("share of true",),
+                       css_classes=["wb-pairs"])
+    examples = html_table(pn.bind(lambda *_: state.pair_examples(), *chosen), percent=("confidence",),
+                          css_classes=["wb-examples"])
     products = ProductTable(ctx, hint="Click a cell of the heat map to list its products.")
 
     heatmap, tap = clickable(hv.DynamicMap(state.heatmap), "predicted", "true")
@@ -37,17 +44,9 @@ def view(ctx):
 
     tap.add_subscriber(on_tap)
 
-    def refresh(*_):
-        children.object = state.children()
-        pairs.object = state.confused_pairs()
-        examples.object = state.pair_examples()
-        products.show(None)
-
-    state.param.watch(refresh, ["parent", "run_id"])
+    state.param.watch(lambda *_: products.show(None), ["parent", "run_id"])  # the listed cell is gone
     layout = pn.Column(
-        pn.pane.Markdown(f"## {TITLE}\nRows: the child of the chosen parent that holds the true "
-                         "category; columns: where the model put it. Colour: share of the row. "
-                         "**Click a cell** to see its products."),
+        intro(TITLE, HOW),
         pn.Row(run_select(state, ctx.workspace, ctx.settings.part), parent, outside),
         pn.FlexBox(pn.pane.HoloViews(heatmap, css_classes=["wb-heatmap"]),
                    pn.Column(pn.pane.Markdown("### Children"), children, min_width=320, max_width=520),

@@ -11,11 +11,14 @@ from workbench.app.product_table import ProductTable
 from workbench.app.safe_text import choice_options
 from workbench.app.state import MapState
 from workbench.app.state.embedding import COLOR_OUTCOME
-from workbench.app.widgets import alert, run_select
+from workbench.app.widgets import empty_state, intro, run_select
 from workbench.plots.embedding import LEGEND_MAX
 
 TITLE = "Embedding map"
 ORDER = 50
+HOW = ("each dot is a product, placed by what its title means: products close together read alike. Colour by "
+       "category to find mixed regions, or by right / wrong to see where the model fails; <b>draw a box or a "
+       "lasso</b> (toolbar) to list the products inside.")
 WARM = True  # rendered once at server start (fills caches, compiles datashader)
 
 
@@ -23,28 +26,24 @@ def view(ctx):
     """The embedding map page."""
     state = MapState(workspace=ctx.workspace, part=ctx.settings.part)
     if not state.has_projection:
-        return alert("No projection in this workspace yet: run `workbench embed` then "
-                     "`workbench project`.", "warning", markdown=True)
+        return empty_state("No map yet: this workspace has no 2-D projection of its products.",
+                           ["workbench embed", "workbench project"])
     names = state.level_names()
     level = pn.widgets.Select(label="Category level", options={f"{i}. {n}": i for i, n in names.items()},
                               value=state.level, width=220)
     level.link(state, value="level")
     color = pn.widgets.RadioButtonGroup.from_param(state.param.color_by)
     highlight = pn.widgets.MultiChoice(label="Highlight categories (type to search)",
-                                       options=choice_options(state.categories()),
-                                       value=[], search_option_limit=30, option_limit=200, width=420,
+                                       options=pn.bind(lambda _: choice_options(state.categories()), state.param.level),
+                                       value=pn.bind(lambda _: [], state.param.level),
+                                       disabled=pn.bind(lambda by: by == COLOR_OUTCOME, state.param.color_by),
+                                       search_option_limit=30, option_limit=200, width=420,
                                        placeholder="Search categories…", css_classes=["wb-highlight"])
     highlight.link(state, value="highlight")
-
-    def level_changed(*_):
-        highlight.param.update(options=choice_options(state.categories()), value=[])
-
-    state.param.watch(level_changed, "level")
     controls = [pn.widgets.Select.from_param(state.param.model, width=260), color, level, highlight]
     if state.run_id is not None:
         runs = run_select(state, ctx.workspace, ctx.settings.part, name="Run (right / wrong, and a selection's predictions)")
         controls.append(runs)
-    state.param.watch(lambda e: setattr(highlight, "disabled", e.new == COLOR_OUTCOME), "color_by")
     products = ProductTable(ctx, hint="Draw a box or a lasso on the map (toolbar) to list the products inside.")
     state.on_selection = products.show
     n = state.n_points()
@@ -52,9 +51,8 @@ def view(ctx):
     legend = (f"With more than {LEGEND_MAX} categories at a level the legend gives way to the highlight: "
               "pick categories to draw them in colour and the rest in grey.")
     layout = pn.Column(
-        pn.pane.Markdown(f"## {TITLE}\n{n:,} products, {mode}. Hover a product for its title, category "
-                         f"and photo; zoom with the mouse wheel; **draw a box or a lasso** to list the "
-                         f"products inside. {legend}"),
+        intro(TITLE, HOW, f"{n:,} products, {mode}. Hover a product for its title, category and photo; zoom "
+                          f"with the mouse wheel. Only products of the run's test part have a prediction. {legend}"),
         pn.FlexBox(*controls, gap="0.5em", sizing_mode="stretch_width"), pn.panel(state.plot),
         pn.pane.Markdown("### Products of the selection"), products,
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-map"])

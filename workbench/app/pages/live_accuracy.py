@@ -7,20 +7,22 @@ import math
 
 import panel as pn
 
-from workbench.app.widgets import alert, pct, table
+from workbench.app.widgets import empty_state, empty_state_html, html, intro, pct, table
 from workbench.loop.live_accuracy import live_accuracy, live_accuracy_overall
 from workbench.plots.live_accuracy import live_accuracy_plot
 
 TITLE = "Live accuracy"
 ORDER = 80
 CONFIDENCE = 0.95
+HOW = ("the line is the share of reviewed random-sample products the model got right, per day, with its 95% "
+       "interval (the band narrows as more products are reviewed).")
 
 
 def headline(overall: dict) -> str:
     """The overall estimate in words (carrying exact figures in ``data-*`` for tests)."""
     if not overall["n"]:
-        return ("<p class='wb-live-none'>No random-sample reviews yet. Build a queue "
-                "(<code>workbench queue build</code>) and review its random items.</p>")
+        return empty_state_html("No random-sample reviews yet: build a queue and review its random items on the "
+                                "Review queue page.", "workbench queue build", "wb-live-none")
     shelved = ("" if math.isnan(overall["shelved_accuracy"]) else
                f" Among sampled products that were shelved automatically: "
                f"{pct(overall['shelved_accuracy'], 1)} of {overall['n_shelved']}.")
@@ -34,15 +36,15 @@ def view(ctx):
     """The live accuracy page."""
     daily = live_accuracy(ctx.workspace, confidence=CONFIDENCE)
     overall = live_accuracy_overall(ctx.workspace, confidence=CONFIDENCE)
-    body = [pn.pane.Markdown(f"## {TITLE}\nOnly reviews of the random daily sample count: the "
-                             "uncertain and disagreement items are picked because the model is "
-                             "likely wrong, so they would bias the figure."),
-            pn.pane.HTML(headline(overall), sizing_mode="stretch_width")]
+    body = [intro(TITLE, HOW, "Only reviews of the random daily sample count: the uncertain and disagreement "
+                              "items are picked because the model is likely wrong, so they would bias the figure."),
+            html(headline(overall))]
     if len(daily):
         body.append(pn.pane.HoloViews(live_accuracy_plot(daily, confidence=CONFIDENCE)))
         body.append(table(daily[["queue_date", "n", "correct", "accuracy", "low", "high",
                                  "n_shelved", "shelved_accuracy"]],
                           percent=("accuracy", "low", "high", "shelved_accuracy"), css_classes=["wb-live-table"]))
     else:
-        body.append(alert("Nothing measured yet.", "info"))
+        body.append(empty_state("Nothing measured yet: the chart and the table fill as reviewers work through "
+                                "the random sample of a queue.", "workbench queue build"))
     return pn.Column(*body, sizing_mode="stretch_width", css_classes=["wb-page", "wb-live-accuracy"])

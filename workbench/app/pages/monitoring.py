@@ -1,32 +1,29 @@
 """Monitoring: what the HTTP API served and whether it drifts. Every statistic of the period
-against its threshold (crossed ones marked), traffic per hour or day, confidence against the test
-split, category mix against training, the shadow run's agreement, the newest requests; reviewers may promote a run or choose the shadow run."""
+against its threshold (crossed ones marked; one judged from no traffic reads "not enough traffic
+yet", grey), traffic per hour or day, confidence against the test split, category mix against
+training, the shadow run's agreement, the newest requests; reviewers may promote a run or choose
+the shadow run."""
 
 from __future__ import annotations
 
 import math
+import re
 
 import panel as pn
 
 from workbench.app.safe_text import escape_html, markdown_code
-from workbench.app.state.monitoring import MonitoringState
-from workbench.app.widgets import alert, log, pct
+from workbench.app.state.monitoring import STATUS_TEXT, MonitoringState
+from workbench.app.widgets import alert, empty_state_html, html, intro, log, pct
 from workbench.errors import WorkbenchError
 from workbench.plots.monitoring import confidence_plot, mix_plot, statistic_over_time, volume_plot
 
 TITLE = "Monitoring"
 ORDER = 90
-
-STYLE = """
-table.wb-stats {border-collapse: collapse; font-size: 0.9em; width: 100%}
-table.wb-stats th {text-align: left; border-bottom: 2px solid #ccc; padding: 4px 8px}
-table.wb-stats td {border-bottom: 1px solid #eee; padding: 4px 8px; vertical-align: top}
-tr.wb-crossed td {background: #fdecea}
-.wb-badge {display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 0.85em; background: #eee}
-tr.wb-crossed .wb-badge {background: #d62728; color: white; font-weight: 600}
-tr.wb-ok .wb-badge {background: #e3f4e3; color: #1a6b1a}
-.wb-muted {color: #666; font-size: 0.9em}
-"""
+HOW = ("one row per statistic of the served traffic against its threshold: red only when a threshold is "
+       "crossed, grey while there is not enough traffic to judge; the figures below compare the traffic "
+       "with the test part and the training data.")
+NO_TRAFFIC = ("Nothing was served in this period yet: the statistics and charts fill once the HTTP API "
+              "classifies products.")
 
 
 def _value(value, key: str) -> str:
@@ -34,9 +31,15 @@ def _value(value, key: str) -> str:
         return "–"
     if key in ("volume",):
         return f"{int(value):,}"
-    if key in ("error_share", "feedback_acceptance", "shadow_agreement"):
+    if key in ("error_share", "feedback_acceptance", "shadow_agreement", "low_confidence_gap",
+               "unknown_token_gap", "live_accuracy_gap"):
         return pct(value, 1)
     return f"{value:.3f}" if abs(value) < 100 else f"{value:,.0f}"
+
+
+def code_spans(text: str) -> str:
+    """Escaped ``text`` with its `backtick` spans as <code> (the service's details name commands so)."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape_html(text))
 
 
 def statistics_html(frame) -> str:
@@ -46,21 +49,26 @@ def statistics_html(frame) -> str:
         rows.append(f"<tr class='wb-{escape_html(r.status.replace(' ', '-'))}' data-key='{escape_html(r.key)}' "
                     f"data-status='{escape_html(r.status)}'><td>{escape_html(r.statistic)}</td>"
                     f"<td class='wb-stat-value'>{escape_html(_value(r.value, r.key))}</td>"
-                    f"<td>{escape_html(r.side + ' ' + _value(r.threshold, r.key))}</td><td>{r.n:,}</td>"
-                    f"<td><span class='wb-badge'>{escape_html(r.status)}</span></td>"
-                    f"<td class='wb-muted'>{escape_html(r.detail)}</td></tr>")
-    return ("<table class='wb-stats'><thead><tr><th>statistic</th><th>value</th><th>alert when</th><th>n</th>"
-            "<th>status</th><th>detail</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+                    f"<td>{escape_html(r.side + ' ' + _value(r.threshold, r.key))}</td><td class='wb-num'>{r.n:,}</td>"
+                    f"<td><span class='wb-badge'>{escape_html(STATUS_TEXT.get(r.status, r.status))}</span></td>"
+                    f"<td class='wb-muted'>{code_spans(r.detail)}</td></tr>")
+    return ("<table class='wb-stats'><thead><tr><th>statistic</th><th class='wb-num'>value</th><th>alert when</th>"
+            "<th class='wb-num'>n</th><th>status</th><th>detail</th></tr></thead><tbody>" + "".join(rows)
+            + "</tbody></table>")
 
 
-def headline_html(report) -> str:
-    """How many thresholds are crossed (``data-crossed`` carries the count)."""
-    crossed = report.crossed
+def headline_html(report, crossed: list[str]) -> str:
+    """How many thresholds are crossed (``data-crossed`` carries the count); grey while nothing was served."""
     since = "the first request" if report.since is None else f"{report.since:%Y-%m-%d %H:%M} UTC"
-    text = (f"<b>{len(crossed)} threshold{'s' if len(crossed) != 1 else ''} crossed</b>: "
-            + ", ".join(escape_html(s.label) for s in crossed)) if crossed else "<b>No threshold crossed.</b>"
-    colour = "#d62728" if crossed else "#1a6b1a"
-    return (f"<p class='wb-monitor-alerts' data-crossed='{len(crossed)}' style='color:{colour}'>{text}</p>"
+    served = int(report.series["predictions"].sum()) if len(report.series) else 0
+    if crossed:
+        text, kind = (f"<b>{len(crossed)} threshold{'s' if len(crossed) != 1 else ''} crossed</b>: "
+                      + ", ".join(escape_html(s) for s in crossed)), "crossed"
+    elif not served:
+        text, kind = f"<b>No alarm:</b> {NO_TRAFFIC}", "quiet"
+    else:
+        text, kind = "<b>No threshold crossed.</b>", "ok"
+    return (f"<p class='wb-monitor-alerts wb-alerts-{kind}' data-crossed='{len(crossed)}'>{text}</p>"
             f"<p class='wb-muted'>Traffic since {since}, served by run {escape_html(report.serving_run)}"
             + (f", shadowed by {escape_html(report.shadow_run)}" if report.shadow_run else "") + ".</p>")
 
@@ -68,8 +76,8 @@ def headline_html(report) -> str:
 def serving_html(snapshot: dict | None) -> str:
     """The serving run, its source, the shadow run and the thresholds, in words."""
     if snapshot is None:
-        return ("<p>No serving snapshot yet: start the API (<code>workbench api</code>) or wait a few seconds "
-                "for the dashboards to write it.</p>")
+        return empty_state_html("No serving snapshot yet: start the API, or wait a few seconds for the "
+                                "dashboards to write it.", "workbench api")
     serving = snapshot["serving"]
     source = "promoted" if serving["source"] == "promoted" else "default run, nothing promoted yet"
     glob = snapshot["thresholds"]["global"]
@@ -87,19 +95,21 @@ def serving_html(snapshot: dict | None) -> str:
 def recent_html(frame) -> str:
     """The newest requests; titles come from callers and are escaped."""
     if frame.empty:
-        return "<p class='wb-muted'>No requests in the last day.</p>"
+        return empty_state_html("No requests in the last day; they are listed here as the API serves them.")
     rows = "".join(f"<tr><td>{escape_html(f'{r.time:%m-%d %H:%M:%S}')}</td><td>{escape_html(r.key_name)}</td>"
                    f"<td class='wb-recent-title'>{escape_html(r.title_raw)}</td><td>{escape_html(r.category)}</td>"
-                   f"<td>{r.confidence:.3f}</td><td>{escape_html(r.decision)}</td></tr>" for r in frame.itertuples())
+                   f"<td class='wb-num'>{pct(r.confidence, 1)}</td><td>{escape_html(r.decision)}</td></tr>"
+                   for r in frame.itertuples())
     return ("<table class='wb-stats wb-recent'><thead><tr><th>time (UTC)</th><th>key</th><th>title</th>"
-            "<th>category</th><th>confidence</th><th>decision</th></tr></thead><tbody>" + rows + "</tbody></table>")
+            "<th>category</th><th class='wb-num'>confidence</th><th>decision</th></tr></thead><tbody>" + rows
+            + "</tbody></table>")
 
 
 def shadow_md(report) -> str:
     """Agreement of the shadow run and, where feedback says the right category, both accuracies."""
     s = report.shadow
     if not s.get("n"):
-        return "No shadow run scored this period's traffic (`workbench shadow RUN` sets one)."
+        return "No shadow run scored this period's traffic; <code>workbench shadow RUN</code> sets one."
     text = (f"Shadow run {markdown_code(s['run_id'])} agreed with the serving run on "
             f"**{pct(s['agreement'], 1)}** of {s['n']:,} predictions.")
     if s.get("n_labelled"):
@@ -119,96 +129,90 @@ def feedback_html(report, stored: dict[str, int]) -> str:
             f"(<code>workbench feedback list</code>).</p>")
 
 
-def registry_controls(ctx, state: MonitoringState, message: pn.Column) -> pn.Column:
-    """Promote a run or set the shadow run (reviewers; the server checks the role)."""
-    runs = state.runs_with_models()
-    choice = pn.widgets.Select(name="Run", options=runs, value=runs[0] if runs else None, width=380)
-    promote = pn.widgets.Button(label="Promote (through the gate)", color="primary", disabled=not ctx.can_publish,
-                                css_classes=["wb-promote"])
-    shadow = pn.widgets.Button(label="Shadow this run", disabled=not ctx.can_publish, css_classes=["wb-shadow"])
-    off = pn.widgets.Button(label="Stop shadowing", disabled=not ctx.can_publish)
+def figures(report, snapshot: dict, bucket: str, level: str) -> list:
+    """The charts of the period; with no traffic, one sentence instead of empty axes."""
+    if not len(report.series) or not report.series["predictions"].sum():
+        return [html(empty_state_html("The charts of traffic, confidence and category mix appear once the API "
+                                      "has served predictions in this period; start it with a key.", "workbench api"),
+                     css_classes=["wb-no-traffic"])]
+    plots = [volume_plot(report.series, bucket=bucket),
+             confidence_plot(report.confidence, threshold=snapshot["thresholds"]["global"])]
+    if level in report.mix:
+        plots.append(mix_plot(report.mix[level], level=level))
+    if report.series["mix_psi"].notna().any():
+        limit = next((s.threshold for s in report.statistics if s.key.startswith("category_mix_psi")), None)
+        plots.append(statistic_over_time(report.series, "mix_psi", label="leaf mix PSI", threshold=limit))
+    return [pn.FlexBox(*[pn.pane.HoloViews(p, sizing_mode="fixed") for p in plots], gap="1em")]
 
+
+def body(state: MonitoringState, period=None, bucket="hour", level=None, embedding=True, refreshed=0):
+    """Everything below the controls, for the state's period (bound to its parameters)."""
+    snapshot = state.snapshot()
+    if snapshot is None:
+        return html(serving_html(None))
+    try:
+        report = state.report()
+    except WorkbenchError as exc:
+        return alert(str(exc))
+    except Exception as exc:  # the server keeps serving whatever the log holds
+        log.exception("the monitoring report failed")
+        return alert(f"The monitoring report failed: {type(exc).__name__}: {exc}")
+    return pn.Column(
+        html(serving_html(snapshot)), html(headline_html(report, state.crossed(report))),
+        html(statistics_html(state.statistics_frame(report)), css_classes=["wb-monitor-stats"]),
+        *[alert(n, "info") for n in report.notes], *figures(report, snapshot, bucket, level),
+        pn.pane.Markdown("### Shadow run\n" + shadow_md(report)),
+        html(feedback_html(report, state.feedback_in_workspace())),
+        pn.pane.Markdown("### Newest requests"), html(recent_html(state.recent())),
+        sizing_mode="stretch_width")
+
+
+def message_view(message: str, kind: str):
+    """The answer to the last registry action."""
+    return alert(message, kind) if message else None
+
+
+def registry_controls(ctx, state: MonitoringState) -> pn.Column:
+    """Promote a run or set the shadow run (reviewers; the server checks the role again)."""
     def act(kind):
-        try:
-            ctx.require("promote")  # the role read again now: a removed, downgraded or logged-out user is refused
-            if kind == "promote":
-                gate = state.promote(choice.value, by=ctx.actor)
-                message.objects = [alert(str(gate), "success")]
-            else:
-                state.set_shadow(choice.value if kind == "shadow" else None, by=ctx.actor)
-                message.objects = [alert("Shadow run set." if kind == "shadow" else "Shadowing stopped.", "success")]
-        except WorkbenchError as exc:
-            message.objects = [alert(str(exc))]
+        def run(_):
+            try:
+                ctx.require("promote")  # the role read again now: a removed or downgraded user is refused
+            except WorkbenchError as exc:
+                state.message_kind, state.message = "danger", str(exc)
+                return
+            state.act(kind, by=ctx.actor)
+        return run
 
-    promote.on_click(lambda _: act("promote"))
-    shadow.on_click(lambda _: act("shadow"))
-    off.on_click(lambda _: act("off"))
-    return pn.Column(pn.pane.Markdown("### Serving run"), choice, pn.Row(promote, shadow, off), width=640)
+    buttons = [pn.widgets.Button(label=label, color=color, disabled=not ctx.can_publish, css_classes=classes,
+                                 on_click=act(kind))
+               for label, color, classes, kind in (("Promote (through the gate)", "primary", ["wb-promote"], "promote"),
+                                                   ("Shadow this run", "default", ["wb-shadow"], "shadow"),
+                                                   ("Stop shadowing", "default", [], "off"))]
+    return pn.Column(pn.pane.Markdown("### Serving run"), pn.widgets.Select.from_param(state.param.promote_run, width=380),
+                     pn.Row(*buttons), width=640)
 
 
 def view(ctx):
     """The monitoring page."""
     state = MonitoringState(workspace=ctx.workspace)
-    message = pn.Column(sizing_mode="stretch_width")
-    refresh = pn.widgets.Button(label="Refresh", width=120, align="end")
-    refresh.on_click(lambda _: setattr(state, "refreshed", state.refreshed + 1))
-
-    def body(period, bucket, level, embedding, refreshed):
-        snapshot = state.snapshot()
-        if snapshot is None:
-            return pn.pane.HTML(serving_html(None))
-        report = state.report()
-        plots = [pn.pane.HoloViews(volume_plot(report.series, bucket=bucket), sizing_mode="fixed"),
-                 pn.pane.HoloViews(confidence_plot(report.confidence, threshold=snapshot["thresholds"]["global"]),
-                                   sizing_mode="fixed")]
-        if level in report.mix:
-            plots.append(pn.pane.HoloViews(mix_plot(report.mix[level], level=level), sizing_mode="fixed"))
-        if report.series["mix_psi"].notna().any():
-            limit = next((s.threshold for s in report.statistics if s.key.startswith("category_mix_psi")), None)
-            plots.append(pn.pane.HoloViews(statistic_over_time(report.series, "mix_psi", label="leaf mix PSI",
-                                                               threshold=limit), sizing_mode="fixed"))
-        return pn.Column(
-            pn.pane.HTML(serving_html(snapshot), sizing_mode="stretch_width"),
-            pn.pane.HTML(headline_html(report), sizing_mode="stretch_width"),
-            pn.pane.HTML(statistics_html(state.statistics_frame(report)), stylesheets=[STYLE],
-                         sizing_mode="stretch_width", css_classes=["wb-monitor-stats"]),
-            *[alert(n, "info") for n in report.notes],
-            pn.FlexBox(*plots, gap="1em"),
-            pn.pane.Markdown("### Shadow run\n" + shadow_md(report)),
-            pn.pane.HTML(feedback_html(report, state.feedback_in_workspace()), sizing_mode="stretch_width"),
-            pn.pane.Markdown("### Newest requests"),
-            pn.pane.HTML(recent_html(state.recent()), stylesheets=[STYLE], sizing_mode="stretch_width"),
-            sizing_mode="stretch_width")
-
+    refresh = pn.widgets.Button(label="Refresh", width=120, align="end",
+                                on_click=lambda _: setattr(state, "refreshed", state.refreshed + 1))
     controls = pn.Row(pn.widgets.Select.from_param(state.param.period, width=160),
                       pn.widgets.Select.from_param(state.param.bucket, width=100),
                       pn.widgets.Select.from_param(state.param.level, width=180),
                       pn.widgets.Checkbox.from_param(state.param.embedding, align="end"), refresh)
-    content = pn.Column(pn.pane.Markdown("Computing the statistics of the served traffic…"),
-                        sizing_mode="stretch_width", css_classes=["wb-monitor-content"])
-
-    def update(*_):
-        content.loading = True
-        try:
-            content.objects = [body(state.period, state.bucket, state.level, state.embedding, state.refreshed)]
-        except WorkbenchError as exc:
-            content.objects = [alert(str(exc))]
-        except Exception as exc:  # the server keeps serving whatever the log holds
-            log.exception("the monitoring report failed")
-            content.objects = [alert(f"The monitoring report failed: {type(exc).__name__}: {exc}")]
-        finally:
-            content.loading = False
-
-    state.param.watch(update, ["period", "bucket", "level", "embedding", "refreshed"])
-    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
-        pn.state.onload(update)  # the page opens at once; the statistics (an encoder, maybe) follow
-    else:
-        update()
+    bound = pn.bind(body, state, state.param.period, state.param.bucket, state.param.level, state.param.embedding,
+                    state.param.refreshed)
+    # the page opens at once; the statistics (an encoder, maybe) follow
+    deferred = pn.state.curdoc is not None and pn.state.curdoc.session_context is not None
+    content = pn.panel(bound, defer_load=deferred, loading_indicator=True, sizing_mode="stretch_width")
     layout = pn.Column(
-        pn.pane.Markdown(f"## {TITLE}\nThe traffic the HTTP API (`workbench api`) served, judged against the "
-                         "serving run's training reference; `workbench monitor` prints the same figures and "
-                         "exits non-zero when a threshold is crossed."),
-        controls, content, message, registry_controls(ctx, state, message),
-        sizing_mode="stretch_width", css_classes=["wb-page", "wb-monitoring"])
+        intro(TITLE, HOW, "The traffic the HTTP API (<code>workbench api</code>) served, judged against the "
+                          "serving run's training reference; <code>workbench monitor</code> prints the same "
+                          "figures and exits non-zero when a threshold is crossed."),
+        controls, pn.Column(content, sizing_mode="stretch_width", css_classes=["wb-monitor-content"]),
+        pn.panel(pn.bind(message_view, state.param.message, state.param.message_kind)),
+        registry_controls(ctx, state), sizing_mode="stretch_width", css_classes=["wb-page", "wb-monitoring"])
     layout.state = state
     return layout

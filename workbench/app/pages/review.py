@@ -11,9 +11,10 @@ import panel as pn
 
 from workbench.app.keyboard import KeyboardShortcuts
 from workbench.app.pages._review_bulk import bulk_view
-from workbench.app.safe_text import escape_html, escape_markdown
+from workbench.app.safe_text import escape_html
 from workbench.app.state.review import ANY, ReviewState, recent_frame
-from workbench.app.widgets import alert, table
+from workbench.app.style import STYLESHEET
+from workbench.app.widgets import alert, html, intro, table
 from workbench.errors import WorkbenchError
 from workbench.loop.review_queue import suspect_reason
 
@@ -25,16 +26,12 @@ MODES = ("One at a time", "Bulk: same predicted category")
 
 REASON_TEXT = {"random": "random sample (measures accuracy)", "uncertain": "least confident",
                "disagree": "runs disagree", "dashboard": "sent from the dashboard"}
-EMPTY_HINT = ("The queue is empty: build one with `workbench queue build` or from any drill-down (tick "
-              "products in a table of the Model comparison, Categories, Threshold explorer, Sibling "
-              "confusion, Error severity or Embedding map page and press **Send selected to review queue**).")
-STYLE = """
-.wb-reason {display:inline-block; padding:2px 8px; margin-right:6px; border-radius:10px;
-            background:#eef; font-size:0.85em}
-.wb-product {height: 236px; overflow-y: auto}
-.wb-product h3 {margin: 0 0 0.3em 0}
-.wb-muted {color:#666}
-"""
+#: the empty queue in words (HTML composed here): the command and the button that fill it
+EMPTY_HINT = ("The queue is empty: build one with <code>workbench queue build</code>, or tick products in a "
+              "table of the Model comparison, Categories, Threshold explorer, Sibling confusion, Error severity "
+              "or Embedding map page and press <b>Send selected to review queue</b>.")
+HOW = ("one product at a time with the model's five best categories: accept the model's choice or pick "
+       "another; every decision becomes a training label, and the random sample also measures live accuracy.")
 PHOTO = 224
 
 
@@ -61,8 +58,8 @@ def suspect_html(item: dict) -> str:
 def product_html(item: dict | None, empty: str = "Nothing left to review in this queue.", names=None) -> str:
     """Title, brand, description, reasons and the predicted path of the item on screen (escaped;
     ``names``: a leaf's display name in the session's language)."""
-    if item is None:
-        return f"<div class='wb-product wb-empty'><h3>{escape_html(empty)}</h3></div>"
+    if item is None:  # ``empty`` is the page's own HTML (empty_text), never catalog text
+        return f"<div class='wb-product wb-empty'><p class='wb-empty-state'>{empty}</p></div>"
     reasons = "".join(f"<span class='wb-reason wb-reason-{escape_html(r)}'>{escape_html(reason_text(r, item))}</span>"
                       for r in item["reasons"])
     desc = str(item["description"] or "")
@@ -102,8 +99,7 @@ def top5_frame(item: dict | None, names=None) -> pd.DataFrame:
 def photo_html(item: dict | None) -> str:
     """The product photo (a data URI made by :mod:`workbench.app.thumbnails`), or a note."""
     if item and item.get("photo"):
-        return (f"<img class='wb-photo' src='{item['photo']}' alt='' "
-                f"style='max-width:{PHOTO}px;max-height:{PHOTO}px;display:block;margin:auto'>")
+        return f"<img class='wb-photo' src='{item['photo']}' alt=''>"
     return "<div class='wb-muted wb-no-photo'>no photo</div>"
 
 
@@ -116,6 +112,92 @@ def empty_text(state: ReviewState) -> str:
     return "Nothing left to review in this queue. " + EMPTY_HINT.replace("The queue is empty: b", "B")
 
 
+def counts_html(c: dict | None) -> str:
+    """The queue's counts in words (``data-pending`` and ``data-done`` for tests)."""
+    c = c or {}
+    return (f"<span data-pending='{c.get('pending', 0)}' data-done='{c.get('done', 0)}'>"
+            f"{c.get('pending', 0)} to review, {c.get('done', 0)} done of {c.get('total', 0)} "
+            f"(random {c.get('random', 0)}, uncertain {c.get('uncertain', 0)}, "
+            f"disagree {c.get('disagree', 0)}, from dashboards {c.get('dashboard', 0)}, "
+            f"suspect labels {c.get('suspect', 0)})</span>")
+
+
+def messages(message: str, kind: str, notice: str) -> list:
+    """The answer to the last action; a viewer keeps the notice whenever there is no other message."""
+    if message:
+        return [alert(message, kind)]
+    return [alert(notice, "info")] if notice else []
+
+
+def guarded_action(state: ReviewState, action):
+    """``action`` as a callback whose refusal (viewer) or bad input shows on the page."""
+    def run(*_):
+        try:
+            action()
+        except WorkbenchError as exc:
+            state.report_error(exc)
+    return run
+
+
+def filters(state: ReviewState, mode) -> pn.FlexBox:
+    """Queue date, reason and predicted-category filters, and the mode switch."""
+    category = pn.widgets.AutocompleteInput(
+        label="Predicted under", options=pn.bind(lambda *_: state.filter_options(), *languages(state)),
+        case_sensitive=False, search_strategy="includes", min_characters=1, restrict=True, width=300,
+        placeholder="Filter by category…", css_classes=["wb-category-filter"])
+    category.param.watch(lambda e: setattr(state, "category_filter", e.new or ""), "value")
+    clear = pn.widgets.Button(label="Clear filters", width=120, align="end", on_click=lambda _: (
+        setattr(category, "value", ""), setattr(state, "reason_filter", ANY)))
+    return pn.FlexBox(pn.widgets.Select.from_param(state.param.queue_date, width=150),
+                      pn.widgets.Select.from_param(state.param.reason_filter, width=170,
+                                                   css_classes=["wb-reason-filter"]),
+                      category, clear, mode, gap="0.5em", align_items="flex-end", sizing_mode="stretch_width")
+
+
+def languages(state: ReviewState) -> list:
+    """The preferences that change how category names read (bound views follow them)."""
+    prefs = state.preferences
+    return [] if prefs is None else [prefs.param.language, prefs.param.search_languages]
+
+
+def single_view(state: ReviewState, readonly: bool, mode) -> pn.Column:
+    """One product at a time: photo, text, the model's top 5, accept / correct / next / undo, keys."""
+    names = languages(state)
+    search = pn.widgets.AutocompleteInput(
+        label="Another category", options=pn.bind(lambda *_: state.search_options(), *names),
+        value=pn.bind(lambda item: "", state.param.item), case_sensitive=False, search_strategy="includes",
+        min_characters=2, restrict=True, width=460, placeholder="Search categories… (press /)",
+        css_classes=["wb-search"])
+    search.param.watch(lambda e: setattr(state, "correction", e.new or ""), "value")
+    idle = pn.bind(lambda item: item is None, state.param.item)
+    locked = pn.bind(lambda item: item is None or readonly, state.param.item)
+    button = lambda label, css, color="default", disabled=locked, action=None: pn.widgets.Button(  # noqa: E731
+        label=label, color=color, disabled=disabled, css_classes=[css], on_click=guarded_action(state, action))
+    buttons = [button("Accept (a)", "wb-accept", "success", action=state.accept), search,
+               button("Save correction (c)", "wb-correct", "primary", action=state.correct),
+               button("Next (n)", "wb-skip", disabled=idle, action=state.skip),
+               button("Undo last (u)", "wb-undo", "warning", disabled=readonly, action=state.undo)]
+    top5 = table(top5_frame(state.item, state.display_name), percent=("probability",), buttons={"choose": "✓ choose"},
+                 widths={"rank": 80, "probability": 130, "choose": 100}, height=232, css_classes=["wb-top5"],
+                 hidden_columns=["leaf"])
+    top5.value = pn.bind(lambda item, *_: top5_frame(item, state.display_name), state.param.item, *names)
+    top5.on_click(lambda e: guarded_action(state, lambda: state.correct(top5.value.iloc[e.row]["leaf"]))()
+                  if e.column == "choose" else None)
+    keys = KeyboardShortcuts(keys=["a", "c", "n", "u"], focus_placeholder="Search categories",
+                             hint="Keys: a accept · / search · c save correction · n next · u undo")
+    shortcuts = {"a": state.accept, "c": state.correct, "n": state.skip, "u": state.undo}
+    keys.on_key(lambda key: guarded_action(state, shortcuts[key])() if mode.value == MODES[0] else None)
+    product = pn.pane.HTML(pn.bind(lambda item, *_: product_html(item, empty_text(state), state.display_name),
+                                   state.param.item, state.param.reason_filter, state.param.category_filter, *names),
+                           stylesheets=[STYLESHEET], sizing_mode="stretch_width", height=240)
+    photo = pn.pane.HTML(pn.bind(photo_html, state.param.item), width=240, height=240, css_classes=["wb-photo-box"],
+                         stylesheets=[STYLESHEET])
+    return pn.Column(keys, pn.Row(photo, product, sizing_mode="stretch_width"),
+                     html("<p><b>The model's top 5</b> (choose one to correct to it)</p>"), top5,
+                     pn.Row(*buttons, sizing_mode="stretch_width"), sizing_mode="stretch_width",
+                     css_classes=["wb-review-single"])
+
+
 def view(ctx):
     """The review page."""
     state = ReviewState(workspace=ctx.workspace, reviewer=ctx.actor, role=ctx.role,
@@ -124,101 +206,9 @@ def view(ctx):
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
         pn.state.on_session_destroyed(lambda _ctx: state.close())  # give back the claimed item
     readonly = not state.may_review
-    search = pn.widgets.AutocompleteInput(
-        label="Another category", options=state.search_options(), case_sensitive=False,
-        search_strategy="includes", min_characters=2, restrict=True, width=460,
-        placeholder="Search categories… (press /)", css_classes=["wb-search"])
-    accept = pn.widgets.Button(label="Accept (a)", color="success", disabled=readonly, css_classes=["wb-accept"])
-    correct = pn.widgets.Button(label="Save correction (c)", color="primary", disabled=readonly,
-                                css_classes=["wb-correct"])
-    skip = pn.widgets.Button(label="Next (n)", css_classes=["wb-skip"])
-    undo = pn.widgets.Button(label="Undo last (u)", color="warning", disabled=readonly, css_classes=["wb-undo"])
-    date = pn.widgets.Select.from_param(state.param.queue_date, width=150)
-    reason = pn.widgets.Select.from_param(state.param.reason_filter, width=170, css_classes=["wb-reason-filter"])
-    category = pn.widgets.AutocompleteInput(
-        label="Predicted under", options=state.filter_options(), case_sensitive=False, search_strategy="includes", min_characters=1,
-        restrict=True, width=300, placeholder="Filter by category…", css_classes=["wb-category-filter"])
-    category.param.watch(lambda e: setattr(state, "category_filter", e.new or ""), "value")
-    clear = pn.widgets.Button(label="Clear filters", width=120, align="end")
-    clear.on_click(lambda _: (setattr(category, "value", ""), setattr(state, "reason_filter", ANY)))
     mode = pn.widgets.RadioButtonGroup(options=list(MODES), value=MODES[0], css_classes=["wb-review-mode"])
-    message = pn.Column(sizing_mode="stretch_width", min_height=64, css_classes=["wb-message"])
-    product = pn.pane.HTML(product_html(state.item, empty_text(state), state.display_name), stylesheets=[STYLE],
-                           sizing_mode="stretch_width", height=240)
-    photo = pn.pane.HTML(photo_html(state.item), width=240, height=240, css_classes=["wb-photo-box"])
-    top5 = table(top5_frame(state.item, state.display_name), percent=("probability",), buttons={"choose": "✓ choose"},
-                 widths={"rank": 80, "probability": 130, "choose": 100}, height=232, css_classes=["wb-top5"],
-                 hidden_columns=["leaf"])
-    recent = table(recent_frame(state), css_classes=["wb-recent"])
-    counts = pn.pane.HTML(sizing_mode="stretch_width", css_classes=["wb-counts"])
-    keys = KeyboardShortcuts(keys=["a", "c", "n", "u"], focus_placeholder="Search categories",
-                             hint="Keys: a accept · / search · c save correction · n next · u undo")
-
-    def show_counts(*_):
-        c = state.counts or {}
-        counts.object = (f"<span data-pending='{c.get('pending', 0)}' data-done='{c.get('done', 0)}'>"
-                         f"{c.get('pending', 0)} to review, {c.get('done', 0)} done of {c.get('total', 0)} "
-                         f"(random {c.get('random', 0)}, uncertain {c.get('uncertain', 0)}, "
-                         f"disagree {c.get('disagree', 0)}, from dashboards {c.get('dashboard', 0)}, "
-                         f"suspect labels {c.get('suspect', 0)})</span>")
-
-    def show_item(*_):
-        product.object = product_html(state.item, empty_text(state), state.display_name)
-        photo.object = photo_html(state.item)
-        top5.value = top5_frame(state.item, state.display_name)
-        search.value = ""
-        for button in (accept, correct, skip):
-            button.disabled = state.item is None or (readonly and button is not skip)
-
-    def show_language(*_):
-        search.options = state.search_options()
-        category.options = state.filter_options()
-        show_item()
-        if bulk.visible:
-            bulk.reload()
-
-    notice = (f"You are signed in as {ctx.actor} ({ctx.role}): you can look at the queue, but submitting "
-              "reviews needs the reviewer role.") if readonly else ""
-
-    def show_message(*_):  # a viewer keeps the notice whenever there is no other message
-        if state.message:
-            message.objects = [alert(state.message, state.message_kind)]
-        else:
-            message.objects = [alert(notice, "info")] if notice else []
-
-    def show_recent(*_):
-        recent.value = recent_frame(state)
-
-    state.param.watch(show_item, "item")
-    ctx.preferences.param.watch(show_language, ["language", "search_languages"])
-    state.param.watch(show_counts, "counts")
-    state.param.watch(show_message, ["message", "message_kind"])
-    state.param.watch(show_recent, "recent")
-    search.param.watch(lambda e: setattr(state, "correction", e.new or ""), "value")
-
-    def act(action):
-        def run(*_):
-            try:
-                action()
-            except WorkbenchError as exc:  # refused (viewer) or bad input: say so on the page
-                state.report_error(exc)
-        return run
-
-    accept.on_click(act(state.accept))
-    correct.on_click(act(state.correct))
-    skip.on_click(act(state.skip))
-    undo.on_click(act(state.undo))
-    top5.on_click(lambda e: act(lambda: state.correct(top5.value.iloc[e.row]["leaf"]))()
-                  if e.column == "choose" else None)
-    shortcuts = {"a": state.accept, "c": state.correct, "n": state.skip, "u": state.undo}
-    keys.on_key(lambda key: act(shortcuts[key])() if mode.value == MODES[0] else None)
-
-    single = pn.Column(
-        keys, pn.Row(photo, product, sizing_mode="stretch_width"),
-        pn.pane.Markdown("**The model's top 5** (choose one to correct to it)"), top5,
-        pn.Row(accept, search, correct, skip, undo, sizing_mode="stretch_width"),
-        sizing_mode="stretch_width", css_classes=["wb-review-single"])
-    bulk = bulk_view(state, act, readonly)
+    single = single_view(state, readonly, mode)
+    bulk = bulk_view(state, lambda action: guarded_action(state, action), readonly)
     bulk.visible = False
 
     def switch(event):
@@ -226,27 +216,28 @@ def view(ctx):
             bulk.reload()  # before it shows: the grid never appears with an empty category picker
         else:
             state.load_next()
-        single.visible = event.new == MODES[0]
-        bulk.visible = event.new != MODES[0]
+        single.visible, bulk.visible = event.new == MODES[0], event.new != MODES[0]
 
     mode.param.watch(switch, "value")
-    # a grid on screen follows the date and the filters (the single item already does)
-    state.param.watch(lambda *_: bulk.reload() if bulk.visible else None,
-                      ["queue_date", "reason_filter", "category_filter"])
-    show_item()
-    show_counts()
-    show_message()
-    who = pn.pane.Markdown(f"Reviewer: **{escape_markdown(ctx.actor)}** ({ctx.role})", css_classes=["wb-who"])
+    # a grid on screen follows the date, the filters and the language (the single item already does)
+    reload = lambda *_: bulk.reload() if bulk.visible else None  # noqa: E731
+    state.param.watch(reload, ["queue_date", "reason_filter", "category_filter"])
+    ctx.preferences.param.watch(reload, ["language", "search_languages"])
+    notice = (f"You are signed in as {ctx.actor} ({ctx.role}): you can look at the queue, but submitting "
+              "reviews needs the reviewer role.") if readonly else ""
+    message = pn.Column(objects=pn.bind(messages, state.param.message, state.param.message_kind, notice),
+                        sizing_mode="stretch_width", min_height=64, css_classes=["wb-message"])
+    recent = table(recent_frame(state), css_classes=["wb-recent"])
+    recent.value = pn.bind(lambda _: recent_frame(state), state.param.recent)
+    who = html(f"<p>Reviewer: <b>{escape_html(ctx.actor)}</b> ({escape_html(ctx.role)})</p>", css_classes=["wb-who"])
     layout = pn.Column(
-        pn.pane.Markdown(f"## {TITLE}\nA random sample of each day's products (for an honest accuracy "
-                         "figure), the least confident ones, those two runs disagree on, catalog labels "
-                         "that look wrong (suspect labels) and products people sent from a dashboard."),
-        pn.FlexBox(date, reason, category, clear, mode, gap="0.5em", align_items="flex-end",
-                   sizing_mode="stretch_width"),
-        pn.Row(counts, who, sizing_mode="stretch_width"),
-        single, bulk, message,
-        pn.pane.Markdown("### Your latest decisions"),
-        recent,
+        intro(TITLE, HOW, "The queue holds a random sample of each day's products (for an honest accuracy "
+                          "figure), the least confident ones, those two runs disagree on, catalog labels that "
+                          "look wrong (suspect labels) and products people sent from a dashboard."),
+        filters(state, mode),
+        pn.Row(html(pn.bind(counts_html, state.param.counts), css_classes=["wb-counts"]), who,
+               sizing_mode="stretch_width"),
+        single, bulk, message, html("<h3>Your latest decisions</h3>"), recent,
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-review"])
     layout.state, layout.mode, layout.bulk, layout.message = state, mode, bulk, message
     return layout

@@ -7,15 +7,29 @@ from __future__ import annotations
 
 import panel as pn
 
-from workbench.app.safe_text import escape_markdown
+from workbench.app.safe_text import escape_html
 from workbench.app.state.taxonomy_mapping import MappingState
-from workbench.app.widgets import alert, table
+from workbench.app.widgets import alert, empty_state, html, intro, table
 from workbench.errors import WorkbenchError
 
 TITLE = "Taxonomy mapping"
 ORDER = 75
-NO_MAPPING = ("No mapping onto a standard taxonomy yet. Run `workbench map-taxonomy --to shopify` "
-              "(or google, bestbuy) first.")
+NO_MAPPING = "No mapping onto a standard taxonomy yet (Shopify's, Google's or Best Buy's)."
+HOW = ("each catalog category with the standard category proposed for it and its score (1 = sure); accept "
+       "a proposal, choose one of its top 3, or search the whole standard tree.")
+
+
+def node_html(row: dict | None, target_name) -> str:
+    """The catalog category on screen and its proposal, in words (catalog text escaped)."""
+    if row is None:
+        return "<p>Pick a category in the table.</p>"
+    return (f"<p><b>{escape_html(row['catalog_node'])}</b> → {escape_html(target_name(row['target_node']))} "
+            f"(score {row['score']:.3f}, {escape_html(row['status'])})</p>")
+
+
+def messages(message: str, kind: str) -> list:
+    """The answer to the last decision."""
+    return [alert(message, kind)] if message else []
 
 
 def view(ctx):
@@ -23,42 +37,11 @@ def view(ctx):
     state = MappingState(workspace=ctx.workspace, reviewer=ctx.actor, role=ctx.role, preferences=ctx.preferences,
                          authorize=ctx.require)  # the role read again at every write
     if state.kind is None:
-        return pn.Column(pn.pane.Markdown(f"## {TITLE}"), alert(NO_MAPPING, "warning", markdown=True),
+        return pn.Column(intro(TITLE, HOW), empty_state(NO_MAPPING, "workbench map-taxonomy --to shopify"),
                          sizing_mode="stretch_width", css_classes=["wb-page", "wb-taxonomy-mapping"])
     readonly = ctx.role != "reviewer"
-    kind = pn.widgets.Select.from_param(state.param.kind, width=160)
-    categories = table(state.table(), decimals=("score",), page_size=15, selectable=1,
-                       css_classes=["wb-mapping"])
-    heading = pn.pane.Markdown(sizing_mode="stretch_width", css_classes=["wb-mapping-node"])
-    alternatives = table(state.alternatives(), decimals=("score",), buttons={"choose": "✓ choose"},
-                         hidden_columns=["node"], css_classes=["wb-alternatives"])
-    search = pn.widgets.AutocompleteInput(
-        label="Another standard category", options=state.search_options(), case_sensitive=False,
-        search_strategy="includes", min_characters=2, restrict=True, width=520,
-        placeholder="Search the standard tree…", css_classes=["wb-mapping-search"])
-    accept = pn.widgets.Button(label="Accept", color="success", disabled=readonly, css_classes=["wb-map-accept"])
-    pick = pn.widgets.Button(label="Map to the searched category", color="primary", disabled=readonly,
-                             css_classes=["wb-map-pick"])
-    message = pn.Column(sizing_mode="stretch_width", css_classes=["wb-message"])
-
-    def show_node(*_):
-        row = state.current()
-        if row is None:
-            heading.object = "Pick a category in the table."
-        else:
-            heading.object = (f"**{escape_markdown(row['catalog_node'])}** → "
-                              f"{escape_markdown(state.target_name(row['target_node']))} "
-                              f"(score {row['score']:.3f}, {escape_markdown(row['status'])})")
-        alternatives.value = state.alternatives()
-        search.value = ""
-
-    def refresh(*_):
-        categories.value = state.table()
-        show_node()
-
-    def languages(*_):
-        search.options = state.search_options()
-        refresh()
+    names = [ctx.preferences.param.language, ctx.preferences.param.search_languages]
+    changed = [state.param.node, state.param.version, state.param.kind, *names]
 
     def act(action):
         def run(*_):
@@ -68,26 +51,30 @@ def view(ctx):
                 state.report_error(exc)
         return run
 
-    def select(event):
-        rows = event.new or []
-        if rows:
-            state.node = str(state.table()["catalog category"].iloc[rows[0]])
-
-    categories.param.watch(select, "selection")
-    state.param.watch(show_node, "node")
-    state.param.watch(refresh, ["version", "kind"])
-    state.param.watch(lambda *_: setattr(message, "objects", [alert(state.message, state.message_kind)]
-                                         if state.message else []), ["message", "message_kind"])
-    ctx.preferences.param.watch(languages, ["language", "search_languages"])
-    accept.on_click(act(state.accept))
-    pick.on_click(act(lambda: state.choose(search.value or "")))
+    categories = table(state.table(), decimals=("score",), page_size=15, selectable=1, css_classes=["wb-mapping"])
+    categories.value = pn.bind(lambda *_: state.table(), state.param.version, state.param.kind, *names)
+    categories.param.watch(lambda e: setattr(state, "node", str(state.table()["catalog category"].iloc[e.new[0]]))
+                           if e.new else None, "selection")
+    alternatives = table(state.alternatives(), decimals=("score",), buttons={"choose": "✓ choose"},
+                         hidden_columns=["node"], css_classes=["wb-alternatives"])
+    alternatives.value = pn.bind(lambda *_: state.alternatives(), *changed)
     alternatives.on_click(lambda e: act(lambda: state.choose(alternatives.value.iloc[e.row]["node"]))()
                           if e.column == "choose" else None)
-    show_node()
+    search = pn.widgets.AutocompleteInput(
+        label="Another standard category", options=pn.bind(lambda *_: state.search_options(), *names),
+        value=pn.bind(lambda *_: "", *changed), case_sensitive=False, search_strategy="includes", min_characters=2,
+        restrict=True, width=520, placeholder="Search the standard tree…", css_classes=["wb-mapping-search"])
+    accept = pn.widgets.Button(label="Accept", color="success", disabled=readonly, css_classes=["wb-map-accept"],
+                               on_click=act(state.accept))
+    pick = pn.widgets.Button(label="Map to the searched category", color="primary", disabled=readonly,
+                             css_classes=["wb-map-pick"], on_click=act(lambda: state.choose(search.value or "")))
+    heading = html(pn.bind(lambda *_: node_html(state.current(), state.target_name), *changed),
+                   css_classes=["wb-mapping-node"])
     layout = pn.Column(
-        pn.pane.Markdown(f"## {TITLE}\nThe catalog's categories mapped onto a standard tree. Accept a "
-                         "proposal, choose one of its top 3, or search the whole tree."),
-        kind, categories, heading, alternatives, pn.Row(accept, search, pick, sizing_mode="stretch_width"),
-        message, sizing_mode="stretch_width", css_classes=["wb-page", "wb-taxonomy-mapping"])
+        intro(TITLE, HOW), pn.widgets.Select.from_param(state.param.kind, width=160), categories, heading,
+        alternatives, pn.Row(accept, search, pick, sizing_mode="stretch_width"),
+        pn.Column(objects=pn.bind(messages, state.param.message, state.param.message_kind),
+                  sizing_mode="stretch_width", css_classes=["wb-message"]),
+        sizing_mode="stretch_width", css_classes=["wb-page", "wb-taxonomy-mapping"])
     layout.state = state
     return layout

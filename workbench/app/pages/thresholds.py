@@ -10,22 +10,27 @@ import panel as pn
 from workbench.app.keyboard import KeyboardShortcuts
 from workbench.app.drill import clickable
 from workbench.app.product_table import ProductTable
-from workbench.app.safe_text import markdown_code
+from workbench.app.safe_text import escape_html, markdown_code
 from workbench.app.state import ThresholdState
 from workbench.app.state.thresholds import DEFAULT_TARGET
-from workbench.app.widgets import TABLE_CSS, alert, no_runs, pct, run_select, table
+from workbench.app.glossary import define
+from workbench.app.widgets import alert, empty_state_html, html, intro, no_runs, pct, run_select, table
 from workbench.errors import WorkbenchError
 
 TITLE = "Threshold explorer"
 ORDER = 20
 WARM = True  # rendered once at server start (fills caches, compiles datashader)
 ARROWS = {"ArrowLeft": -0.01, "ArrowRight": 0.01}
+HOW = ("a product is shelved automatically when its top probability reaches its threshold, the rest go to "
+       "review; move the threshold and read coverage (share shelved) against accuracy among shelved on the "
+       "run's test part. <b>Click the curve</b> to list the wrong products still shelved at that point.")
 
 
 def figures_html(summary: dict) -> str:
     """The live numbers; each value carries its exact figure in ``data-value`` for tests."""
     if not summary:
-        return "<p>No predictions for this run.</p>"
+        return empty_state_html("This run has no predictions on the test part: evaluate it first.",
+                                "workbench evaluate --all")
     cells = [("threshold", "wb-threshold", f"{summary['threshold']:.3f}", summary["threshold"]),
              ("coverage", "wb-coverage", pct(summary["coverage"]), summary["coverage"]),
              ("accuracy among shelved", "wb-accuracy", pct(summary["accuracy"]), summary["accuracy"]),
@@ -35,15 +40,9 @@ def figures_html(summary: dict) -> str:
         f'<div class="wb-figure"><div class="wb-label">{label}</div>'
         f'<div class="wb-value {cls}" data-value="{"" if raw is None else raw!r}">{text}</div></div>'
         for label, cls, text, raw in cells)
-    return (f'<div class="wb-figures" style="display:flex;gap:2em;flex-wrap:wrap">{items}</div>'
-            f'<p style="color:#666">of {summary["n"]:,} products in the run\'s test part'
-            f'{", with " + str(summary["n_overrides"]) + " category overrides" if summary["n_overrides"] else ""}</p>')
-
-
-STYLE = """
-.wb-figure .wb-label {font-size: 0.85em; color: #555}
-.wb-figure .wb-value {font-size: 1.8em; font-weight: 600}
-"""
+    return define(f'<div class="wb-figures">{items}</div>'
+                  f'<p class="wb-muted">of {summary["n"]:,} products in the run\'s test part'
+                  f'{", with " + str(summary["n_overrides"]) + " category overrides" if summary["n_overrides"] else ""}</p>')
 
 
 def published_text(published: dict) -> str:
@@ -75,15 +74,16 @@ def cost_html(costs: dict, cost_wrong: float, cost_review: float) -> str:
         rows.append(line(f"for {float(DEFAULT_TARGET):.0%} accuracy", target, "wb-cost-target"))
     return ("<table class='wb-table wb-cost'><thead><tr><th>threshold</th><th></th><th>total cost</th>"
             "<th>made of</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
-            "<p style='color:#666;font-size:0.85em'>Global threshold only; categories with an override "
-            "keep theirs.</p>")
+            "<p class='wb-note'>Global threshold only; categories with an override keep theirs.</p>")
 
 
-def view(ctx):
-    """The threshold explorer page."""
-    state = ThresholdState(workspace=ctx.workspace, part=ctx.settings.part)
-    if state.run_id is None:
-        return no_runs()
+def message_view(message: str, kind: str):
+    """The answer to the last action on the page."""
+    return alert(message, kind) if message else None
+
+
+def live_figures(state) -> pn.Column:
+    """The global threshold (slider, exact value, arrow keys), where it opened and the live numbers."""
     slider = pn.widgets.FloatSlider.from_param(state.param.threshold, step=0.001, format="0.000",
                                                width=560, css_classes=["wb-threshold-slider"])
     exact = pn.widgets.FloatInput.from_param(state.param.threshold, step=0.001, label="Exact value", width=140,
@@ -91,114 +91,113 @@ def view(ctx):
     keys = KeyboardShortcuts(keys=list(ARROWS), focus_placeholder="Search categories",
                              hint="Keys: ← → move the threshold by 0.01")
     keys.on_key(lambda key: state.step(ARROWS[key]))
-    numbers = pn.pane.HTML(pn.bind(figures_html, state.param.summary), stylesheets=[STYLE],
-                           sizing_mode="stretch_width")
-    figure, tap = clickable(state.plot(), "coverage", "accuracy")
-    curve = pn.pane.HoloViews(figure, css_classes=["wb-threshold-curve"])
-    products = ProductTable(ctx, hint="Click a point of the curve, or list the wrong products the current "
-                                      "thresholds would shelve.")
-    tap.add_subscriber(lambda x=None, y=None: products.show(state.curve_point(x, y)) if x is not None else None)
-    list_errors = pn.widgets.Button(label="List the wrong products these thresholds shelve", width=380,
-                                    css_classes=["wb-list-errors"])
-    list_errors.on_click(lambda _: products.show(state.shelved_errors_now()))
+    opened = html(pn.bind(lambda text: f"<p class='wb-opened'>{define(escape_html(text))}</p>", state.param.opened_at),
+                  css_classes=["wb-opened-at"])
+    numbers = html(pn.bind(figures_html, state.param.summary))
+    return pn.Column(pn.Row(slider, exact), opened, keys, numbers, sizing_mode="stretch_width")
 
+
+def override_box(state) -> pn.Column:
+    """Per-category overrides: add one, load the suggested ones, clear, remove from the table."""
     node = pn.widgets.AutocompleteInput(
         label="Category (type any part of its path)", options=list(state.param.override_node.objects),
         value=state.override_node or "", case_sensitive=False, search_strategy="includes", min_characters=1,
         restrict=True, placeholder="Search categories…", width=460, css_classes=["wb-override-node"])
     node.param.watch(lambda e: setattr(state, "override_node", e.new) if e.new else None, "value")
-    value = pn.widgets.FloatInput.from_param(state.param.override_value, width=120)
-    add = pn.widgets.Button(label="Add override", color="primary", width=160, align="end")
-    suggest = pn.widgets.Button(label="Use per-category thresholds for 95% accuracy", width=380,
-                                css_classes=["wb-suggest"])
     replace = pn.widgets.Checkbox(label="replace my own overrides too", value=False, css_classes=["wb-replace"])
-    clear = pn.widgets.Button(label="Clear overrides", width=380)
-    overrides = table(state.overrides_frame(), percent=("accuracy",), decimals=("threshold",),
-                      buttons={"remove": "✕"}, widths={"remove": 50}, css_classes=["wb-overrides"])
-    feedback = pn.Column(sizing_mode="stretch_width")
 
-    def refresh_overrides(*_):
-        frame = state.overrides_frame()
-        if not frame.equals(overrides.value):  # most slider moves leave the override rows as they are
-            overrides.value = frame
-
-    state.param.watch(refresh_overrides, "summary")
-
-    def on_remove(event):
-        if event.column == "remove":
-            state.remove_override(overrides.value.iloc[event.row]["category"])
-
-    overrides.on_click(on_remove)
-
-    def on_add(_):
-        try:
-            state.add_override()
-            feedback.objects = []
-        except WorkbenchError as exc:
-            feedback.objects = [alert(str(exc))]
-
-    def on_suggest(_):
+    def suggest(_):
         kept = {} if replace.value else state.hand_made()
         n = state.suggest_overrides(0.95, replace=replace.value)
         note = f"; kept {len(kept)} of your own overrides" if kept else ""
-        feedback.objects = [alert(f"Set {n} category overrides from the stored evaluation{note}.", "info")]
+        state.message_kind, state.message = "info", f"Set {n} category overrides from the stored evaluation{note}."
 
-    add.on_click(on_add)
-    suggest.on_click(on_suggest)
-    clear.on_click(lambda _: setattr(state, "overrides", {}))
+    def add(_):
+        try:
+            state.add_override()
+            state.message = ""
+        except WorkbenchError as exc:
+            state.message_kind, state.message = "danger", str(exc)
 
+    overrides = table(state.overrides_frame(), percent=("accuracy",), decimals=("threshold",),
+                      buttons={"remove": "✕"}, widths={"remove": 50}, css_classes=["wb-overrides"])
+    overrides.value = pn.bind(lambda summary: state.overrides_frame(), state.param.summary)
+    overrides.on_click(lambda e: state.remove_override(overrides.value.iloc[e.row]["category"])
+                       if e.column == "remove" else None)
+    return pn.Column(
+        pn.pane.Markdown("### Per-category overrides\nAn override on a parent applies to every leaf "
+                         "below it; the most specific one wins."),
+        node, pn.Row(pn.widgets.FloatInput.from_param(state.param.override_value, width=120),
+                     pn.widgets.Button(label="Add override", color="primary", width=160, align="end", on_click=add)),
+        pn.widgets.Button(label="Use per-category thresholds for 95% accuracy", width=380, css_classes=["wb-suggest"],
+                          on_click=suggest),
+        replace, pn.widgets.Button(label="Clear overrides", width=380,
+                                   on_click=lambda _: setattr(state, "overrides", {})),
+        overrides, min_width=420, max_width=560, sizing_mode="stretch_width")
+
+
+def cost_box(state) -> pn.Column:
+    """The cost model: what a wrong shelf and a review cost, and the cheapest threshold."""
     cost_wrong = pn.widgets.FloatInput.from_param(state.param.cost_wrong, step=0.5, width=170,
                                                   css_classes=["wb-cost-wrong"])
     cost_review = pn.widgets.FloatInput.from_param(state.param.cost_review, step=0.5, width=170,
                                                    css_classes=["wb-cost-review"])
-    cheapest = pn.widgets.Button(label="Use the cheapest threshold", width=240, css_classes=["wb-use-cheapest"])
-    cheapest.on_click(lambda _: state.use_cheapest())
-    costs = pn.pane.HTML(pn.bind(cost_html, state.param.costs, state.param.cost_wrong, state.param.cost_review),
-                         stylesheets=[TABLE_CSS], sizing_mode="stretch_width", css_classes=["wb-costs"])
+    cheapest = pn.widgets.Button(label="Use the cheapest threshold", width=240, css_classes=["wb-use-cheapest"],
+                                 on_click=lambda _: state.use_cheapest())
+    costs = html(pn.bind(cost_html, state.param.costs, state.param.cost_wrong, state.param.cost_review),
+                 css_classes=["wb-costs"])
+    return pn.Column(
+        pn.pane.Markdown("### Cost model\nWhat a product shelved in the wrong category costs against what "
+                         "a review costs: the threshold with the lowest total, beside yours."),
+        pn.Row(cost_wrong, cost_review, cheapest), costs, sizing_mode="stretch_width", css_classes=["wb-cost-model"])
 
-    publish = pn.widgets.Button(label="Publish thresholds", color="success", disabled=not ctx.can_publish,
-                                width=220, css_classes=["wb-publish"])
-    published = pn.pane.Markdown(pn.bind(published_text, state.param.published))
-    run_note = pn.Column(sizing_mode="stretch_width")
 
-    def show_run_note(*_):
-        warning = state.published_warning()
-        run_note.objects = [alert(warning.capitalize(), "warning")] if warning else []
-
-    state.param.watch(show_run_note, ["run_id", "published"])
-    show_run_note()
-
-    def on_publish(_):
+def publish_row(ctx, state) -> pn.Row:
+    """Publish the thresholds (reviewers; the role is read again on the server) and what is published now."""
+    def publish(_):
         try:
             ctx.require("publish")  # on the server, now: a re-enabled button or a revoked user is refused
             version = state.publish(by=ctx.actor)
         except WorkbenchError as exc:
-            feedback.objects = [alert(str(exc))]
+            state.message_kind, state.message = "danger", str(exc)
             return
-        feedback.objects = [alert(f"Published version {version}: global threshold {state.threshold:.3f}"
-                                  f" with {len(state.overrides)} category overrides, by "
-                                  f"{ctx.actor}.", "success")]
+        state.message_kind, state.message = "success", (
+            f"Published version {version}: global threshold {state.threshold:.3f} with {len(state.overrides)} "
+            f"category overrides, by {ctx.actor}.")
 
-    publish.on_click(on_publish)
-    controls = pn.Column(run_select(state, ctx.workspace, ctx.settings.part), pn.Row(slider, exact), keys, numbers,
-                         sizing_mode="stretch_width")
-    override_box = pn.Column(
-        pn.pane.Markdown("### Per-category overrides\nAn override on a parent applies to every leaf "
-                         "below it; the most specific one wins."),
-        node, pn.Row(value, add), suggest, replace, clear, overrides, min_width=420, max_width=560,
-        sizing_mode="stretch_width")
-    cost_box = pn.Column(
-        pn.pane.Markdown("### Cost model\nWhat a product shelved in the wrong category costs against what "
-                         "a review costs: the threshold with the lowest total, beside yours."),
-        pn.Row(cost_wrong, cost_review, cheapest), costs, sizing_mode="stretch_width", css_classes=["wb-cost-model"])
+    button = pn.widgets.Button(label="Publish thresholds", color="success", disabled=not ctx.can_publish,
+                               width=220, css_classes=["wb-publish"], on_click=publish)
+    return pn.Row(button, pn.pane.Markdown(pn.bind(published_text, state.param.published)))
+
+
+def run_warning(state, run_id=None, published=None):
+    """A warning when the published thresholds were tuned on another run."""
+    warning = state.published_warning()
+    return alert(warning.capitalize(), "warning") if warning else None
+
+
+def view(ctx):
+    """The threshold explorer page."""
+    state = ThresholdState(workspace=ctx.workspace, part=ctx.settings.part)
+    if state.run_id is None:
+        return no_runs()
+    figure, tap = clickable(state.plot(), "coverage", "accuracy")
+    products = ProductTable(ctx, hint="Click a point of the curve, or list the wrong products the current "
+                                      "thresholds would shelve.")
+    tap.add_subscriber(lambda x=None, y=None: products.show(state.curve_point(x, y)) if x is not None else None)
+    list_errors = pn.widgets.Button(label="List the wrong products these thresholds shelve", width=380,
+                                    css_classes=["wb-list-errors"],
+                                    on_click=lambda _: products.show(state.shelved_errors_now()))
     if not ctx.can_publish:
-        feedback.objects = [alert("You are signed in as a viewer: publishing needs the reviewer role.", "info")]
+        state.message = "You are signed in as a viewer: publishing needs the reviewer role."
     layout = pn.Column(
-        pn.pane.Markdown(f"## {TITLE}\nA product is shelved automatically when its top probability "
-                         "reaches its threshold; the rest go to review. **Click the curve** to list the "
-                         "wrong products still shelved at that point."),
-        controls, run_note, pn.FlexBox(curve, override_box, gap="1em", sizing_mode="stretch_width"), cost_box,
-        pn.Row(publish, published), feedback, pn.pane.Markdown("### Products"), list_errors, products,
+        intro(TITLE, HOW), run_select(state, ctx.workspace, ctx.settings.part), live_figures(state),
+        pn.panel(pn.bind(run_warning, state, state.param.run_id, state.param.published)),
+        pn.FlexBox(pn.pane.HoloViews(figure, css_classes=["wb-threshold-curve"]), override_box(state), gap="1em",
+                   sizing_mode="stretch_width"),
+        cost_box(state), publish_row(ctx, state),
+        pn.panel(pn.bind(message_view, state.param.message, state.param.message_kind)),
+        pn.pane.Markdown("### Products"), list_errors, products,
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-thresholds"])
     layout.state, layout.products, layout.tap = state, products, tap  # for notebooks, tests and benchmarks
     return layout

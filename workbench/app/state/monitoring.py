@@ -12,11 +12,16 @@ import pandas as pd
 import panel as pn
 import param
 
+from workbench.runs.records import list_runs
 from workbench.service.files import ServiceFiles
 from workbench.service.log import read_log, utc_now
 from workbench.service.monitoring import MonitorReport, monitor_report
 from workbench.service.snapshot import read_snapshot
 from workbench.store import Workspace
+
+#: the words of a statistic's status on the page; only ``crossed`` is an alarm (red)
+STATUS_TEXT = {"ok": "ok", "crossed": "crossed", "too few": "not enough traffic yet", "skipped": "not measured",
+               "no reference": "no reference yet"}
 
 PERIODS = {"last hour": timedelta(hours=1), "last 24 hours": timedelta(hours=24),
            "last 7 days": timedelta(days=7), "everything": None}
@@ -38,6 +43,11 @@ class MonitoringState(param.Parameterized):
     level = param.Selector(default=None, objects=[], label="Category level")
     embedding = param.Boolean(default=True, label="Embedding drift test (loads the text encoder)")
     refreshed = param.Integer(default=0, doc="bumped by the Refresh button")
+    promote_run = param.Selector(default=None, objects=[], label="Run",
+                                 doc="the run the registry buttons act on (never preselected on a run "
+                                     "trained on a sample)")
+    message = param.String(default="", doc="the answer to the last registry action")
+    message_kind = param.Selector(default="info", objects=["info", "success", "danger", "warning"])
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -47,6 +57,8 @@ class MonitoringState(param.Parameterized):
             self.param.level.objects = names
             if self.level is None and names:
                 self.level = names[-1]
+        self.param.promote_run.objects = self.runs_with_models()
+        self.promote_run = self.preselected_run(snapshot)
 
     @property
     def files(self) -> ServiceFiles:
@@ -63,11 +75,48 @@ class MonitoringState(param.Parameterized):
                        int(time.time() // 60) + 1_000_000 * self.refreshed, self.embedding)
 
     def statistics_frame(self, report: MonitorReport) -> pd.DataFrame:
-        """One row per statistic: label, value, threshold (with its side), n, status."""
-        return pd.DataFrame([{"key": s.key, "statistic": s.label, "value": s.value,
-                              "alert": f"{'>' if s.direction == 'max' else '<'} {s.threshold:g}",
-                              "side": ">" if s.direction == "max" else "<", "threshold": s.threshold, "n": s.n,
-                              "status": s.status, "detail": s.detail} for s in report.statistics])
+        """One row per statistic: label, value, threshold (with its side), n, status and its words.
+
+        No alarm without data: a statistic judged from no observation at all (the volume of a
+        period nothing was served in, e.g. a fresh install) reads ``too few`` ("not enough
+        traffic yet", grey), never ``crossed``."""
+        rows = []
+        for s in report.statistics:
+            status = "too few" if s.status == "crossed" and not s.n else s.status
+            rows.append({"key": s.key, "statistic": s.label, "value": s.value,
+                         "alert": f"{'>' if s.direction == 'max' else '<'} {s.threshold:g}",
+                         "side": ">" if s.direction == "max" else "<", "threshold": s.threshold, "n": s.n,
+                         "status": status, "status_text": STATUS_TEXT.get(status, status),
+                         "detail": s.detail.strip().lstrip(";").strip()})
+        return pd.DataFrame(rows)
+
+    def crossed(self, report: MonitorReport) -> list[str]:
+        """The labels of the statistics that are real alarms (crossed, with observations)."""
+        frame = self.statistics_frame(report)
+        return [] if frame.empty else frame.loc[frame["status"] == "crossed", "statistic"].tolist()
+
+    def preselected_run(self, snapshot: dict | None) -> str | None:
+        """The serving run, else the newest run not trained on a sample (``None`` when every run is)."""
+        runs = list_runs(self.workspace).set_index("run_id")
+        full = [r for r in self.runs_with_models()
+                if "sample" not in runs or pd.isna(runs.loc[r, "sample"])]
+        serving = ((snapshot or {}).get("serving") or {}).get("run_id")
+        return serving if serving in full else (full[0] if full else None)
+
+    def act(self, kind: str, by: str) -> None:
+        """A registry action on :attr:`promote_run` (``promote``, ``shadow``, ``off``); the answer,
+        or the refusal, lands in :attr:`message`."""
+        from workbench.errors import WorkbenchError
+
+        try:
+            if kind == "promote":
+                self.message_kind, self.message = "success", str(self.promote(self.promote_run, by=by))
+            else:
+                self.set_shadow(self.promote_run if kind == "shadow" else None, by=by)
+                self.message_kind, self.message = "success", ("Shadow run set." if kind == "shadow"
+                                                              else "Shadowing stopped.")
+        except WorkbenchError as exc:
+            self.message_kind, self.message = "danger", str(exc)
 
     def recent(self, n: int = 12) -> pd.DataFrame:
         """The newest served predictions of the last day, newest first."""

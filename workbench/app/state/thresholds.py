@@ -47,6 +47,9 @@ class ThresholdState(param.Parameterized):
     cost_review = param.Number(default=1.0, bounds=(0, None), label="Cost of a review",
                                doc="what one human review costs, in the same unit")
     costs = param.Dict(default={}, doc="the cheapest global threshold and the cost of the current one")
+    opened_at = param.String(default="", doc="where the global threshold the page opened at comes from, in words")
+    message = param.String(default="", doc="the answer to the last action (publish, add, suggest)")
+    message_kind = param.Selector(default="info", objects=["info", "success", "danger", "warning"])
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -68,6 +71,8 @@ class ThresholdState(param.Parameterized):
         self._load_published(initial=True)
         self._recompute()
         self._recompute_costs()
+        if not self.opened_at:
+            self._open_at_cheapest()
 
     # thresholds -----------------------------------------------------------------------
     def _load_published(self, initial: bool = False) -> None:
@@ -79,10 +84,28 @@ class ThresholdState(param.Parameterized):
         if glob is not None:
             self.threshold = min(float(glob), 1.0)
             self.overrides = {n: min(float(t), 1.0) for n, t in overrides.items() if n in tax}
+            self.opened_at = (f"Opened at the published threshold {self.threshold:.3f}"
+                              + (f" with {len(self.overrides)} category overrides" if self.overrides else "")
+                              + ": the one the HTTP API and workbench classify use now.")
         elif self.run_id is not None:
             suggested = self.run_metrics().get("threshold_at", {}).get(DEFAULT_TARGET)
             if suggested is not None:
                 self.threshold = round(float(suggested), 3)
+                self.opened_at = (f"Opened at {self.threshold:.3f}, the recommended threshold (nothing is "
+                                  f"published yet): the one that shelves the most products while "
+                                  f"{float(DEFAULT_TARGET):.0%} of those shelved are right on the test part.")
+
+    def _open_at_cheapest(self) -> None:
+        """Nothing published and the target accuracy out of reach: open at the cost model's cheapest."""
+        best = self.costs.get("cheapest")
+        if best is None or best.threshold > 1:
+            self.opened_at = (f"Opened at {self.threshold:.3f}: nothing is published and this run never reaches "
+                              f"{float(DEFAULT_TARGET):.0%} accuracy among shelved products.")
+            return
+        self.threshold = round(float(best.threshold), 3)
+        self.opened_at = (f"Opened at {self.threshold:.3f}, the recommended threshold (nothing is published, and "
+                          f"{float(DEFAULT_TARGET):.0%} accuracy is out of reach for this run): the cost model's "
+                          f"cheapest when a wrong shelf costs {self.cost_wrong:g} reviews.")
 
     def run_metrics(self) -> dict:
         """The stored evaluation metrics of the selected run."""

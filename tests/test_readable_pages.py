@@ -1,0 +1,124 @@
+"""The words, numbers and styles every page shares, checked without a browser: the glossary
+(definitions on hover, the README's copy), one stylesheet for the whole app, short view
+functions, tables that write shares and paths alike, empty states without raw Markdown, and a
+monitoring page that raises no alarm before any traffic."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pandas as pd
+
+from workbench.app.glossary import GLOSSARY, JARGON, define, definition, term
+from workbench.app.style import STYLESHEET
+from workbench.app.widgets import empty_state_html, frame_html, header_min_px, short_path
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "workbench" / "app"
+#: the security modules another package takes over; they keep their own login page styles
+NOT_PAGES = {"auth.py", "login.py", "upload.py", "throttle.py", "hardening.py", "safe_text.py"}
+
+
+def test_every_jargon_term_has_a_definition_on_hover_and_in_the_readme():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name, text in GLOSSARY.items():
+        assert f"| {name} | {text} |" in readme, name
+    for name in JARGON:
+        marked = define(f"read the {name} here")
+        assert f"title='" in marked and f">{name}</span>" in marked, name
+    assert definition("coverage @ 90%") == GLOSSARY["coverage @ 95%"]
+    # a term inside a longer header gets its definition; text inside tags is left alone
+    assert "wb-term" in term("mean tree distance") and "class='wb-term'" not in define("<a title='ECE'>x</a>")
+    # a definition with a quote stays one attribute (escaped)
+    assert "&#x27;" in term("ECE")
+
+
+def test_the_app_keeps_its_css_in_one_stylesheet():
+    offenders = []
+    for path in APP.rglob("*.py"):
+        if path.name in NOT_PAGES:
+            continue
+        text = path.read_text(encoding="utf-8")
+        if re.search(r'"""\s*\n[^"]*\{[^}"]*:[^}"]*;[^}"]*\}', text) or re.search(r"style=['\"](?!max-width:\{)", text):
+            offenders.append(path.name)
+    assert offenders == []
+    assert ".wb-term" in STYLESHEET and ".tabulator-col-title" in STYLESHEET
+
+
+def test_no_view_function_is_longer_than_60_lines():
+    long = []
+    for path in (APP / "pages").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef) and node.end_lineno - node.lineno + 1 > 60:
+                long.append(f"{path.name}:{node.name} ({node.end_lineno - node.lineno + 1} lines)")
+    assert long == []
+
+
+def test_html_tables_write_shares_numbers_and_paths_alike():
+    frame = pd.DataFrame({"category": ["Apparel > Topwear > Tshirts", "Footwear > Shoes"],
+                          "accuracy": [0.91234, np.nan], "support": [1200, 3], "ECE": [0.0321, 0.5]})
+    out = frame_html(frame, percent=["accuracy"], decimals=["ECE"])
+    assert "91.2%" in out and "n/a" in out and "1,200" in out and "0.032" in out
+    assert "e-" not in out  # never scientific notation
+    assert "<td class='wb-num'>91.2%</td>" in out  # numbers right-aligned
+    assert "title='Apparel &gt; Topwear &gt; Tshirts'>… &gt; Topwear &gt; Tshirts</span>" in out
+    assert "<th class='wb-num'><span class='wb-term'" in out  # ECE defined on hover
+    hostile = frame_html(pd.DataFrame({"title": ["<img src=x onerror=alert(1)>"]}))
+    assert "<img" not in hostile and "&lt;img" in hostile
+    assert short_path("A > B") == "<span class='wb-path' title='A &gt; B'>A &gt; B</span>"
+    assert header_min_px("most_confused_sibling") == header_min_px("confused")  # wraps between words only
+
+
+def test_empty_states_are_a_sentence_and_a_command_without_markdown():
+    out = empty_state_html("Nothing yet <b>here</b>.", ["workbench train", "workbench evaluate --all"])
+    assert "**" not in out and "`" not in out and "&lt;b&gt;" in out
+    assert "<code>workbench train</code>, then <code>workbench evaluate --all</code>" in out
+
+
+def test_no_alarm_without_traffic():
+    from datetime import datetime, timezone
+
+    from workbench.app.pages.monitoring import headline_html, statistics_html
+    from workbench.app.state.monitoring import MonitoringState
+    from workbench.service.monitoring import MonitorReport, Statistic
+
+    stats = [Statistic("volume", "predictions served", 0, 1, 0, status="crossed", direction="min"),
+             Statistic("category_mix_psi:type", "category mix at type, PSI", None, 0.25, 0, status="too few",
+                       detail="; judged from 150 predictions (3 per category)")]
+    report = MonitorReport(None, datetime.now(timezone.utc), "r1", None, stats,
+                           pd.DataFrame({"bucket": [], "predictions": []}))
+    state = MonitoringState.__new__(MonitoringState)  # the frame needs no workspace
+    frame = MonitoringState.statistics_frame(state, report)
+    assert frame["status"].tolist() == ["too few", "too few"]
+    assert frame["detail"].tolist()[1] == "judged from 150 predictions (3 per category)"  # no stray "; "
+    html = statistics_html(frame) + headline_html(report, [])
+    assert "wb-crossed" not in html and "not enough traffic yet" in html and "data-crossed='0'" in html
+    assert "wb-alerts-quiet" in html and "Nothing was served in this period yet" in html
+
+
+def test_the_explorer_says_where_its_threshold_comes_from_and_promotion_skips_sample_runs(evaluated_ws, tmp_path):
+    from tests._dashboard_setup import copy_workspace
+    from workbench import Workspace
+    from workbench.app.state.monitoring import MonitoringState
+    from workbench.app.state.thresholds import ThresholdState
+    from workbench.loop.thresholds import publish_thresholds
+    from workbench.runs.records import list_runs
+    from workbench.runs.training import train_models
+
+    ws = Workspace(copy_workspace(evaluated_ws, tmp_path / "ws", artifacts=True))
+    full = list_runs(ws).loc[lambda r: r["sample"].isna(), "run_id"].iloc[-1]
+    newest = train_models(ws, ["tfidf"], "grouped", sample=300, seed=3)[0]  # newest, trained on a sample
+    state = MonitoringState(workspace=ws)
+    assert state.runs_with_models()[0] == newest and state.promote_run == full
+
+    explorer = ThresholdState(workspace=ws)
+    stored = explorer.run_metrics()["threshold_at"]["0.95"]
+    assert explorer.threshold == pytest.approx(round(stored, 3))
+    assert explorer.opened_at.startswith(f"Opened at {explorer.threshold:.3f}, the recommended threshold")
+    assert "95% of those shelved are right" in explorer.opened_at
+    publish_thresholds(ws, 0.8, by="lead", run_id=explorer.run_id)
+    assert ThresholdState(workspace=ws).opened_at.startswith("Opened at the published threshold 0.800")
