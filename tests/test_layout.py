@@ -26,6 +26,7 @@ STAGES = {
     "runs": 6,
     "loop": 7,
     "scale": 8,
+    "security": 8.5,
     "service": 9,
     "app": 10,
     "cli": 11,

@@ -16,6 +16,7 @@ from workbench.app.state import ClassifyState
 from workbench.app.widgets import alert, table
 from workbench.catalog.people_csv import people_csv_text
 from workbench.errors import WorkbenchError
+from workbench.security.upload_limits import run_limited
 
 TITLE = "Classify"
 ORDER = 60
@@ -101,13 +102,16 @@ def _upload(state: ClassifyState, ctx):
     result = pn.Column(sizing_mode="stretch_width", css_classes=["wb-upload-result"])
     dropper.param.watch(lambda e: setattr(result, "objects", [alert(e.new)]) if e.new else None, "refused")
 
-    def on_upload(event):
+    async def on_upload(event):
         if not event.new:
             return
         filename, content = list(event.new.items())[-1]
-        try:
-            out, upload = state.classify_upload(filename, content, limit_bytes=limit,
-                                                max_rows=ctx.settings.max_upload_rows)
+        limits = ctx.settings.upload_limits
+        result.objects = [alert(f"Reading {filename}...", "info")]
+        try:  # parsing and scoring run in a worker thread: other sessions keep being answered
+            out, upload = await run_limited(state.classify_upload, filename, content, limit_bytes=limit,
+                                            max_rows=ctx.settings.max_upload_rows, limits=limits,
+                                            seconds=limits.max_seconds, what=filename)
         except WorkbenchError as exc:
             result.objects = [alert(str(exc))]
             return
