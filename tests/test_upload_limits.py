@@ -82,3 +82,13 @@ def test_run_limited_keeps_the_loop_answering_and_refuses_work_past_its_time():
                                   "split it into smaller files")
 
     asyncio.run(scenario())
+
+
+def test_run_bounded_answers_the_work_or_refuses_it_past_its_time():
+    from workbench.security.upload_limits import run_bounded
+
+    assert run_bounded(sum, [1, 2, 3], seconds=5) == 6
+    with pytest.raises(WorkbenchError, match=r"^reading and classifying w.csv took longer than the limit of 0.1 s"):
+        run_bounded(time.sleep, 1.0, seconds=0.1, what="w.csv")
+    with pytest.raises(WorkbenchError, match="inner"):
+        run_bounded(lambda: (_ for _ in ()).throw(WorkbenchError("inner")), seconds=5)

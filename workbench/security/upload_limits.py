@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -77,6 +78,28 @@ def check_table_shape(name: str, raw: bytes, limits: UploadLimits) -> tuple[int,
         raise WorkbenchError(f"{name} has about {cells:,} cells ({columns:,} columns x {lines - 1:,} lines), above "
                              f"the limit of {limits.max_cells:,}; drop columns or split the file")
     return columns, lines
+
+
+def run_bounded(work: Callable[..., Any], *args, seconds: float, what: str = "the file", **kwargs) -> Any:
+    """Run ``work(*args, **kwargs)`` in a worker thread and wait at most ``seconds`` for it (call
+    this from a thread other than the event loop's); :class:`WorkbenchError` past the time."""
+    box: dict[str, Any] = {}
+
+    def run():
+        try:
+            box["value"] = work(*args, **kwargs)
+        except BaseException as exc:  # handed to the caller
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name="workbench-limited", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise WorkbenchError(f"reading and classifying {what} took longer than the limit of {seconds:g} s; "
+                             "split it into smaller files")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 async def run_limited(work: Callable[..., Any], *args, seconds: float, what: str = "the file", **kwargs) -> Any:
