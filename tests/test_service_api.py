@@ -257,11 +257,11 @@ def test_malformed_requests_answer_422_naming_the_field(site, body, field):
     assert answer["detail"].startswith(field + ":")
 
 
-def test_broken_json_answers_422(site):
+def test_broken_json_answers_400_on_every_endpoint(site):
     status, answer, _ = site["api"].post("/v1/classify", None, site["keys"]["classify"], raw=b'{"title": "shirt",')
-    assert status == 422 and answer["field"] == "body" and "not valid JSON" in answer["detail"]
+    assert status == 400 and answer["error"] == "bad_json" and "not valid JSON" in answer["detail"]
     status, answer, _ = site["api"].post("/v1/feedback", None, site["keys"]["classify"], raw=b"{oops")
-    assert status == 422 and answer["error"] == "validation"
+    assert status == 400 and answer["error"] == "bad_json"
 
 
 def test_every_request_is_logged_with_its_predictions(site):

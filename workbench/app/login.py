@@ -79,8 +79,11 @@ class SessionRegistry:
 
 
 def safe_next(value: str | None) -> str:
-    """A same-site path to go to after login; anything else (another host, a scheme) becomes ``/``."""
+    """A same-site path to go to after login; anything else (another host, a scheme, a control
+    character, over 2,000 characters) becomes ``/``."""
     value = str(value or "/")
+    if len(value) > 2_000 or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+        return "/"
     parsed = urlparse(value)
     if parsed.scheme or parsed.netloc or not value.startswith("/") or value.startswith("//") or "\\" in value:
         return "/"
