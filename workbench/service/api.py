@@ -48,6 +48,7 @@ ERROR_TEXT = {
     403: "forbidden: the key's role does not include this endpoint",
     404: "not_found: no such prediction was made by this service",
     413: "too_large: the body is over the size limit, or the batch over the batch limit",
+    409: "conflict: accepted is true but the category sent differs from the prediction",
     415: "unsupported_type: the body is not sent as application/json",
     422: "validation: a field is missing, of the wrong type or out of range (field names it)",
     429: "rate_limited: the key's rate is used up; retry after Retry-After seconds",
@@ -175,7 +176,7 @@ def build_router(state: ServiceState) -> APIRouter:
         return AnswerJSON({"run_id": run_id, "predictions": out})
 
     @router.post("/feedback", response_model=FeedbackResponse, summary="Say whether a prediction was right",
-                 responses=documented(*POST_ERRORS, 404))
+                 responses=documented(*POST_ERRORS, 404, 409))
     async def feedback(body: Feedback, request: Request):
         """``accepted: true`` (the category was right), or the ``category`` finally chosen. Feedback
         is kept with provenance ``feedback``; it is never trained on unless a reviewer confirms it."""
@@ -189,8 +190,8 @@ def build_router(state: ServiceState) -> APIRouter:
             return _invalid("category", f"{body.category!r} is not a leaf category of the taxonomy; "
                                         "see GET /v1/taxonomy for the leaf ids")
         if body.accepted is True and body.category not in (None, predicted):
-            return _invalid("category", f"accepted is true but the category differs from the prediction "
-                                        f"{predicted!r}; send accepted false with the category chosen")
+            return _refusal(409, "conflict", f"accepted is true but the category differs from the prediction "
+                                             f"{predicted!r}; send accepted false with the category chosen")
         accepted = body.accepted if body.accepted is not None else body.category == predicted
         final = body.category if body.category is not None else (predicted if accepted else None)
         rank = top.index(final) + 1 if final in top else None
@@ -309,15 +310,19 @@ def create_app(workspace, settings: ApiSettings | None = None, state: ServiceSta
 
     app.include_router(build_router(state))
     app.add_middleware(Guard, state=state)
-    app.openapi = lambda: _openapi(app)
+    app.openapi = lambda: _openapi(app, state)
     return app
 
 
-def _openapi(app: FastAPI) -> dict:
+def _openapi(app: FastAPI, state: ServiceState) -> dict:
     """FastAPI's schema plus the two request shapes of ``/v1/classify`` (its body is parsed by
-    the endpoint, so FastAPI does not list them itself)."""
+    the endpoint, so FastAPI does not list them itself), and the serving taxonomy's leaves as the
+    values a feedback's ``category`` may take."""
     from fastapi.openapi.utils import get_openapi
 
+    leaves = sorted(state.serving.leaves)
+    if app.openapi_schema is not None and app.openapi_schema.get("x-leaves") != len(leaves):
+        app.openapi_schema = None
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -326,5 +331,9 @@ def _openapi(app: FastAPI) -> dict:
             for name, definition in js.pop("$defs", {}).items():
                 components.setdefault(name, definition)
             components[model.__name__] = js
+        category = components.get("Feedback", {}).get("properties", {}).get("category")
+        if category is not None:
+            category["enum"] = leaves
+        schema["x-leaves"] = len(leaves)
         app.openapi_schema = schema
     return app.openapi_schema

@@ -30,6 +30,8 @@ ENDPOINT_ROLES = {"/v1/classify": "classify", "/v1/feedback": "classify", "/v1/m
                   "/v1/admin/reload": "admin"}
 
 
+#: the endpoints whose body is JSON (any other ignores its body)
+JSON_BODIES = frozenset({"/v1/classify", "/v1/feedback"})
 #: deepest nesting of arrays and objects a body may have (a product is 3 deep)
 MAX_DEPTH = 16
 
@@ -119,7 +121,7 @@ class Guard:
                 refusal = self._check(scope, record)
                 if refusal is None:
                     body, refusal = await self._read_body(scope, receive, record)
-                if refusal is None and scope["method"] == "POST":
+                if refusal is None and scope["method"] == "POST" and scope["path"].rstrip("/") in JSON_BODIES:
                     scope["state"]["json"], refusal = check_json_body(scope, body)
                 if refusal is not None:
                     record["error"] = record["error"] or refusal[1]

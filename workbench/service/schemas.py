@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints, field_validator
 
 MAX_TITLE = 1_000
 MAX_DESCRIPTION = 10_000
@@ -18,7 +18,8 @@ MAX_ATTRIBUTES = 50
 DecisionRule = Literal["argmax", "min-risk"]
 #: numbers and integers are strict: ``true``, ``"3"`` or ``3.5`` for an integer is a ``422``
 StrictNumber = Annotated[float, Strict()]
-StrictInt = Annotated[int, Strict()]
+StrictInt = Annotated[int, Strict(), BeforeValidator(
+    lambda v: int(v) if type(v) is float and v.is_integer() else v)]  # 7.0 is an integer in JSON Schema
 StrictBool = Annotated[bool, Strict()]
 AttributeName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 AttributeValue = Annotated[str, StringConstraints(max_length=1_000)]
