@@ -172,7 +172,8 @@ def build_router(state: ServiceState) -> APIRouter:
             records.append(_prediction_record(request.state.request_id, key, run_id, product, answer, clean, now))
             state.remember(answer["prediction_id"], run_id, answer["category"],
                            [c["category"] for c in answer["top_k"]])
-        request.state.predictions = records
+        request.state.predictions = records  # the guard adds the latency to them
+        await state.acknowledge("predictions", records)  # fsynced before the ids leave
         return AnswerJSON({"run_id": run_id, "predictions": out})
 
     @router.post("/feedback", response_model=FeedbackResponse, summary="Say whether a prediction was right",
@@ -196,10 +197,10 @@ def build_router(state: ServiceState) -> APIRouter:
         final = body.category if body.category is not None else (predicted if accepted else None)
         rank = top.index(final) + 1 if final in top else None
         feedback_id = str(uuid.uuid4())
-        state.writer.add("feedback", {
+        await state.acknowledge("feedback", [{
             "feedback_id": feedback_id, "prediction_id": str(body.prediction_id), "time": utc_now(),
             "key_name": request.state.key.name, "by": body.by, "accepted": bool(accepted), "category": final,
-            "predicted": predicted, "run_id": run_id, "rank": rank})
+            "predicted": predicted, "run_id": run_id, "rank": rank}])  # fsynced before "stored: true"
         return {"feedback_id": feedback_id, "prediction_id": str(body.prediction_id), "accepted": bool(accepted),
                 "category": final, "predicted": predicted, "rank": rank, "stored": True}
 

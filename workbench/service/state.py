@@ -106,7 +106,12 @@ class ServiceState:
 
     # lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the log writer and the snapshot watcher."""
+        """Open the journal (replaying those of stopped processes), start the log writer and the
+        snapshot watcher."""
+        from workbench.service.journal import Journal
+
+        self.writer.journal = Journal(self.files.root / "journal")
+        self.writer.replay_orphans()
         self.writer.start()
         self._watcher = threading.Thread(target=self._watch, name="workbench-snapshot", daemon=True)
         self._watcher.start()
@@ -117,6 +122,15 @@ class ServiceState:
         if self._watcher is not None:
             self._watcher.join(timeout=10)
         self.writer.stop()
+        if self.writer.journal is not None:
+            self.writer.journal.close()
+
+    async def acknowledge(self, stream: str, records: list[dict[str, Any]]) -> None:
+        """Hand ``records`` to the log and return once they are fsynced in the journal: only then
+        may the answer say they were kept."""
+        self.writer.add_many(stream, records)
+        if self.writer.journal is not None:
+            await self.writer.journal.commit(stream, records)
 
     def _watch(self) -> None:
         while not self._stop.wait(self.settings.reload_seconds):
