@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -26,6 +27,7 @@ def site(apparel_ws, tmp_path_factory, output_dir):
     files = ServiceFiles(root)
     keys = {role: add_key(files.keys, f"{role}-c", role, "100000/min") for role in ("viewer", "classify", "admin")}
     keys["fuzz"] = add_key(files.keys, "fuzz", "admin", "10000000/min")
+    keys["other"] = add_key(files.keys, "other-c", "classify", "100000/min")
     proc, api = start_api(root, output_dir / "contract-server.log", "--flush-seconds", "0.2", key=keys["viewer"])
     try:
         yield {"root": root, "files": files, "keys": keys, "api": api, "proc": proc}
@@ -141,3 +143,29 @@ def test_schemathesis_finds_no_failure(site, output_dir):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     report.write_text(done.stdout + done.stderr)
     assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+
+
+def test_feedback_belongs_to_the_predictions_key_and_is_idempotent(site):
+    api, keys = site["api"], site["keys"]
+    status, answer, _ = api.post("/v1/classify", {"title": "Nike Men Blue Running T-shirt"}, keys["classify"])
+    pid = answer["predictions"][0]["prediction_id"]
+    body = {"prediction_id": pid, "accepted": True, "by": "seller-1"}
+    status, refused, _ = api.post("/v1/feedback", body, keys["other"])
+    assert status == 403 and refused["detail"] == (f"prediction {pid} was made by another key; only that key or a "
+                                                   "key with the 'admin' role may give feedback on it")
+    status, first, _ = api.post("/v1/feedback", body, keys["classify"])
+    assert status == 200 and first["version"] == 1 and first["replaces"] is None
+    status, again, _ = api.post("/v1/feedback", body, keys["classify"])
+    assert status == 200 and again == first  # a replay answers the stored feedback
+    status, changed, _ = api.post("/v1/feedback", {**body, "accepted": False}, keys["classify"])
+    assert status == 200 and changed["version"] == 2 and changed["replaces"] == first["feedback_id"]
+    status, by_admin, _ = api.post("/v1/feedback", body, keys["admin"])
+    assert status == 200 and by_admin["version"] == 1  # an admin key may, as its own feedback
+    deadline = time.monotonic() + 30
+    while True:  # the Parquet log is written every 0.2 s
+        stored = read_log(site["files"], "feedback")
+        mine = stored[stored["prediction_id"] == pid]
+        if len(mine) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert sorted(mine["key_name"]) == ["admin-c", "classify-c", "classify-c"]  # the replay stored nothing

@@ -54,6 +54,8 @@ ERROR_TEXT = {
     429: "rate_limited: the key's rate is used up; retry after Retry-After seconds",
     500: "server_error: the service's own fault (counted in the monitoring error share)",
 }
+#: the key role that may give feedback on any key's prediction (else only the key that asked)
+FEEDBACK_ON_ANY = "admin"
 #: the date-times and durations ``/v1/monitor?since=`` takes (bounded: at most 99,999 units back)
 SINCE_PATTERN = (r"^(all|[0-9]{1,5}[smhd]|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
                  r"(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?)$")
@@ -171,7 +173,7 @@ def build_router(state: ServiceState) -> APIRouter:
             out.append(answer)
             records.append(_prediction_record(request.state.request_id, key, run_id, product, answer, clean, now))
             state.remember(answer["prediction_id"], run_id, answer["category"],
-                           [c["category"] for c in answer["top_k"]])
+                           [c["category"] for c in answer["top_k"]], key)
         request.state.predictions = records  # the guard adds the latency to them
         await state.acknowledge("predictions", records)  # fsynced before the ids leave
         return AnswerJSON({"run_id": run_id, "predictions": out})
@@ -186,7 +188,11 @@ def build_router(state: ServiceState) -> APIRouter:
         found = await run_in_threadpool(state.recall, str(body.prediction_id))
         if found is None:
             return _refusal(404, "not_found", f"no prediction {body.prediction_id} was made by this service")
-        run_id, predicted, top = found
+        run_id, predicted, top, owner = found
+        key = request.state.key
+        if owner and owner != key.name and not key.allows(FEEDBACK_ON_ANY):
+            return _refusal(403, "forbidden", f"prediction {body.prediction_id} was made by another key; only "
+                            f"that key or a key with the {FEEDBACK_ON_ANY!r} role may give feedback on it")
         if body.category is not None and body.category not in state.serving.leaves:
             return _invalid("category", f"{body.category!r} is not a leaf category of the taxonomy; "
                                         "see GET /v1/taxonomy for the leaf ids")
@@ -196,13 +202,22 @@ def build_router(state: ServiceState) -> APIRouter:
         accepted = body.accepted if body.accepted is not None else body.category == predicted
         final = body.category if body.category is not None else (predicted if accepted else None)
         rank = top.index(final) + 1 if final in top else None
+        pid = str(body.prediction_id)
+        current = state.stored_feedback(pid, key.name)
+        if current is not None and (current["accepted"], current["category"], current["by"]) == (
+                bool(accepted), final, body.by):
+            return {k: v for k, v in current.items() if k != "by"}  # a replay: the stored feedback
+        version = 1 if current is None else current["version"] + 1
         feedback_id = str(uuid.uuid4())
+        answer = {"feedback_id": feedback_id, "prediction_id": pid, "accepted": bool(accepted),
+                  "category": final, "predicted": predicted, "rank": rank, "version": version,
+                  "replaces": None if current is None else current["feedback_id"], "stored": True}
+        state.keep_feedback(pid, key.name, {**answer, "by": body.by})
         await state.acknowledge("feedback", [{
             "feedback_id": feedback_id, "prediction_id": str(body.prediction_id), "time": utc_now(),
             "key_name": request.state.key.name, "by": body.by, "accepted": bool(accepted), "category": final,
             "predicted": predicted, "run_id": run_id, "rank": rank}])  # fsynced before "stored: true"
-        return {"feedback_id": feedback_id, "prediction_id": str(body.prediction_id), "accepted": bool(accepted),
-                "category": final, "predicted": predicted, "rank": rank, "stored": True}
+        return answer
 
     @router.get("/health", summary="Is the service up, and with which run", responses=documented(*GET_ERRORS))
     async def health():

@@ -40,7 +40,7 @@ class Product(BaseModel):
     description: str | None = Field(None, max_length=MAX_DESCRIPTION)
     brand: str | None = Field(None, max_length=200)
     price: StrictNumber | None = Field(None, ge=0, allow_inf_nan=False)
-    image_url: str | None = Field(None, max_length=2_048, pattern=r"^https?://\S+$")
+    image_url: str | None = Field(None, max_length=2_048, pattern=r"^https?://[^\x00-\x20\x7f-\x9f]+$")
     department: str | None = Field(None, max_length=200, description=(
         "the product's department (e.g. Men) for a run trained with --department; none: its global model"))
     attributes: dict[AttributeName, AttributeValue] | None = Field(
@@ -159,4 +159,7 @@ class FeedbackResponse(BaseModel):
     category: str | None
     predicted: str
     rank: int | None = Field(..., description="where the chosen category was in the top-k (1 = first), null if absent")
+    version: int = Field(1, description="1 for a key's first feedback on the prediction; a change is the next "
+                                        "version (a replay of the current one answers it again, unchanged)")
+    replaces: UUID | None = Field(None, description="the feedback this version replaces")
     stored: bool
