@@ -31,7 +31,8 @@ def site(apparel_ws, tmp_path_factory, output_dir):
     keys = {role: add_key(files.keys, f"{role}-caller", role, "100000/min") for role in ("viewer", "classify", "admin")}
     keys["tiny"] = add_key(files.keys, "tiny-caller", "classify", "3/min")
     proc, api = start_api(root, output_dir / "api-server.log", "--max-batch", str(MAX_BATCH), "--max-body-mb",
-                          str(MAX_BODY_MB), "--flush-seconds", "0.2", key=keys["viewer"])
+                          str(MAX_BODY_MB), "--flush-seconds", "0.2", "--import-seconds", "0",  # this test imports itself
+                          key=keys["viewer"])
     try:
         yield {"root": root, "files": files, "keys": keys, "api": api, "proc": proc,
                "test": apparel_products(apparel_ws.ws, "test"), "run": apparel_ws.full,

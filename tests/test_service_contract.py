@@ -169,3 +169,31 @@ def test_feedback_belongs_to_the_predictions_key_and_is_idempotent(site):
             break
         time.sleep(0.2)
     assert sorted(mine["key_name"]) == ["admin-c", "classify-c", "classify-c"]  # the replay stored nothing
+
+
+def test_the_api_imports_feedback_into_the_workspace_within_seconds(site):
+    """The API never waits for the database; its importer visits the workspace every 2 s."""
+    from workbench import Workspace
+    from workbench.loop.labels import label_history
+    from workbench.store import DatabaseInUse
+
+    api, key = site["api"], site["keys"]["classify"]
+    status, answer, _ = api.post("/v1/classify", {"title": "Lee Men Blue Slim Jeans", "id": "sku-import"}, key)
+    pid = answer["predictions"][0]["prediction_id"]
+    status, _, _ = api.post("/v1/feedback", {"prediction_id": pid, "accepted": True, "by": "seller-import"}, key)
+    assert status == 200
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            ws = Workspace(site["root"])
+        except DatabaseInUse:  # the API's importer is in: a short visit
+            time.sleep(0.1)
+            continue
+        try:
+            history = label_history(ws)
+        finally:
+            ws.close()
+        if (history["actor"] == "seller-import").any():
+            break
+        assert time.monotonic() < deadline, "the API did not import the feedback within 60 s"
+        time.sleep(0.5)

@@ -42,6 +42,9 @@ class ApiSettings:
     reload_seconds: float = 2.0
     recent_predictions: int = 200_000
     docs: bool = True
+    #: seconds between imports of the logged feedback into the workspace (0: never; the
+    #: dashboards' sync and ``workbench feedback import`` do it too)
+    import_seconds: float = 2.0
 
     def __post_init__(self):
         if self.max_batch < 1:
@@ -116,12 +119,18 @@ class ServiceState:
         self.writer.replay_orphans()
         self.load_feedback()
         self.writer.start()
+        if self.settings.import_seconds > 0:
+            from workbench.service.sync import start_import
+
+            self._importer = start_import(self.files.workspace, self.settings.import_seconds)
         self._watcher = threading.Thread(target=self._watch, name="workbench-snapshot", daemon=True)
         self._watcher.start()
 
     def stop(self) -> None:
         """Stop watching and write the rest of the log."""
         self._stop.set()
+        if getattr(self, "_importer", None) is not None:
+            self._importer[1].set()
         if self._watcher is not None:
             self._watcher.join(timeout=10)
         self.writer.stop()
