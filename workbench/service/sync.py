@@ -76,7 +76,7 @@ def import_log(path: str | Path) -> int | None:
     try:
         ws = Workspace(path)
     except DatabaseInUse:
-        log.info("importing the API log: the workspace database is in use; retrying later")
+        log.debug("importing the API log: the workspace database is in use; retrying later")
         return None
     try:
         return sync_feedback(ws, ServiceFiles(path))
@@ -94,7 +94,7 @@ def start_import(path: str | Path, interval: float = 2.0) -> tuple[threading.Thr
             try:
                 import_log(path)
             except WorkbenchError as exc:
-                log.warning("importing the API log skipped: %s", exc)
+                log.debug("importing the API log skipped: %s", exc)
             except Exception:  # the API keeps serving; the next round retries
                 log.exception("importing the API log into the workspace failed")
 
