@@ -59,13 +59,13 @@ def serve_login(creds: Path):
     """A one-page app behind the workbench's login; returns (thread, port, provider)."""
     import panel as pn
 
-    from workbench.app import auth
+    from workbench.app import auth, login
     from workbench.app.hardening import start_server
     from workbench.app.throttle import ThrottleSettings
 
     with socket_port() as port:
         pass
-    options = auth.serve_options(creds, throttle=ThrottleSettings(max_failures=10**6, max_address_failures=10**6))
+    options = login.serve_options(creds, throttle=ThrottleSettings(max_failures=10**6, max_address_failures=10**6))
     provider = options["auth_provider"]
     thread = start_server({"/": lambda: pn.pane.Markdown("hello")},
                           dict(port=port, address="127.0.0.1", show=False, websocket_origin=[f"127.0.0.1:{port}"],

@@ -177,13 +177,6 @@ def run_classes(ws: Workspace, run_id: str) -> np.ndarray:
     return np.array(json.loads((folder / "classes.json").read_text()), dtype=object)
 
 
-def sorted_predictions(ws: Workspace, run_id: str, part: str = "test"):
-    """:func:`workbench.app.top1.sorted_predictions` (a run's top-1 sorted for threshold queries)."""
-    from workbench.app.top1 import sorted_predictions as _sorted
-
-    return _sorted(ws, run_id, part)
-
-
 def top1_predictions(ws: Workspace, run_id: str, part: str = "test") -> pd.DataFrame:
     """``product_id, leaf, true_leaf, proba`` of a run's top-1 predictions."""
     return arrow_frame(ws, "SELECT product_id, leaf, true_leaf, proba FROM predictions "
