@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 
 from _hostile_setup import CHROMIUM, Watched, chromium, free_port, wait_port
-from workbench.app import auth, login
+from workbench.app import auth
+from workbench.app.login import serve_options
 from workbench.app.throttle import ThrottleSettings
 from workbench.cli.main import main
 from workbench.loop.thresholds import published_thresholds
@@ -52,7 +53,7 @@ def site(hostile_ws, tmp_path_factory):
     sys.path.insert(0, str(probe_dir))  # an installed module the components route must not import
     port = free_port()
     server = serve_app(hostile_ws.ws.path, port=port, threaded=True, use_xheaders=True,
-                       auth=login.serve_options(creds, throttle=THROTTLE), roles=auth.RolesFile(creds))
+                       auth=serve_options(creds, throttle=THROTTLE), roles=auth.RolesFile(creds))
     wait_port(port)
     from panel.io.state import state
 
