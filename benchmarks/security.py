@@ -10,6 +10,8 @@ behaviour it replaced.
   Panel's ``BasicLoginHandler`` and the workbench did before): the ratio is the figure.
 * **Unknown vs known user**: median time of a wrong password for a real user and for a name that
   does not exist, with the dummy hash at the file's cost (now) and at cost 4 (before).
+* **Wide-header upload** (issue 28): another session's longest wait while a 4,000-, 10,000- and
+  1,000,000-column header is checked and refused, in a worker thread (now) and on the event loop.
 * **Refused upload**: 50 chunks of 1 MB fed to Panel's ``FileDropper`` and to
   ``LimitedFileDropper`` (limit 1 MB); tracemalloc peak of each.
 
@@ -57,13 +59,13 @@ def serve_login(creds: Path):
     """A one-page app behind the workbench's login; returns (thread, port, provider)."""
     import panel as pn
 
-    from workbench.app import auth
+    from workbench.app import auth, login
     from workbench.app.hardening import start_server
     from workbench.app.throttle import ThrottleSettings
 
     with socket_port() as port:
         pass
-    options = auth.serve_options(creds, throttle=ThrottleSettings(max_failures=10**6, max_address_failures=10**6))
+    options = login.serve_options(creds, throttle=ThrottleSettings(max_failures=10**6, max_address_failures=10**6))
     provider = options["auth_provider"]
     thread = start_server({"/": lambda: pn.pane.Markdown("hello")},
                           dict(port=port, address="127.0.0.1", show=False, websocket_origin=[f"127.0.0.1:{port}"],
@@ -192,6 +194,56 @@ def upload_figures(chunks: int = 50) -> dict:
     return out
 
 
+def wide_upload_figures(shapes=((4_000, 1), (10_000, 1), (1_000_000, 1), (400, 12_000))) -> dict:
+    """Another session's wait while a wide-header CSV is uploaded: an asyncio loop (the server's)
+    ticks every 10 ms while ``read_upload`` checks the file, once in a worker thread
+    (:func:`workbench.security.upload_limits.run_limited`, now) and once on the loop itself (as
+    the Classify page did); the figure is the longest gap between ticks, the wait another
+    session's request would have had. Before issue 28, 4,000 columns stalled the loop 17 s. The
+    last shape is inside the limits (4.8 million cells): read in full."""
+    import asyncio
+
+    from workbench.app.upload import read_upload
+    from workbench.errors import WorkbenchError
+    from workbench.security.upload_limits import run_limited
+
+    out = {}
+    for width, rows in shapes:
+        raw = ("title," + ",".join(f"c{i}" for i in range(width - 1)) + "\n" +
+               ("Nike shoes" + ",x" * (width - 1) + "\n") * rows).encode()
+
+        def work():
+            try:
+                read_upload("wide.csv", raw, limit_bytes=10 << 20, max_rows=100_000)
+            except WorkbenchError as exc:
+                return str(exc)
+            return "read"
+
+        async def scenario(off_loop: bool):
+            gaps, stop = [], asyncio.Event()
+
+            async def ticker():
+                last = time.perf_counter()
+                while not stop.is_set():
+                    await asyncio.sleep(0.01)
+                    now = time.perf_counter()
+                    gaps.append(now - last)
+                    last = now
+
+            tick = asyncio.create_task(ticker())
+            await asyncio.sleep(0.05)
+            t0 = time.perf_counter()
+            answer = await run_limited(work, seconds=600) if off_loop else work()
+            seconds = time.perf_counter() - t0
+            await asyncio.sleep(0.05)
+            stop.set()
+            await tick
+            return {"refusal_s": round(seconds, 3), "longest_wait_s": round(max(gaps), 3), "answer": answer[:60]}
+
+        out[(width, rows)] = {"worker": asyncio.run(scenario(True)), "on_loop": asyncio.run(scenario(False))}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=3)
@@ -199,6 +251,10 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
+    for (width, rows), f in wide_upload_figures().items():
+        print(f"upload of {width:,} columns x {rows:,} rows: another session's longest wait {f['worker']['longest_wait_s']} s "
+              f"with the check in a worker (refused after {f['worker']['refusal_s']} s: {f['worker']['answer']!r}); "
+              f"{f['on_loop']['longest_wait_s']} s with it on the loop", flush=True)
     print("refused 50 MB upload, peak traced MB:", upload_figures(), flush=True)
     print("timing, wrong password (ms):", timing_figures(), flush=True)
     figures = login_figures(args.clients, args.seconds)

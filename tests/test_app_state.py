@@ -57,7 +57,9 @@ def best_run(ws, runs) -> str:
 def test_sorted_predictions_match_coverage_at_for_global_thresholds_and_overrides(ws, best_run):
     preds = load_predictions(ws, best_run)
     tax = load_taxonomy(ws)
-    sp = data.sorted_predictions(ws, best_run)
+    from workbench.app.top1 import sorted_predictions
+
+    sp = sorted_predictions(ws, best_run)
     conf = preds.proba.max(axis=1)
     # thresholds on and around real confidences (ties, float32 boundaries) and plain numbers
     candidates = [0.0, 0.25, 0.5, 0.9, 1.0, 1.2, float(conf[0]), float(np.median(conf)),

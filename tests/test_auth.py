@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from workbench.app import auth
+from workbench.app import auth, login
 from workbench.cli.main import main
 from workbench.errors import WorkbenchError
 
@@ -64,7 +64,7 @@ def test_bad_input(creds, tmp_path):
     with pytest.raises(WorkbenchError, match="plain-text password"):
         auth.verify_password(plain, "eve", "secret123")
     with pytest.raises(WorkbenchError, match="no users"):
-        auth.auth_provider(tmp_path / "missing.json")
+        login.auth_provider(tmp_path / "missing.json")
 
 
 def test_users_cli(tmp_path, monkeypatch, capsys):
@@ -88,17 +88,17 @@ def test_users_cli(tmp_path, monkeypatch, capsys):
 def test_login_options(creds, tmp_path, monkeypatch):
     monkeypatch.delenv("PANEL_OAUTH_PROVIDER", raising=False)
     monkeypatch.delenv(auth.ENV_CREDENTIALS, raising=False)
-    options, roles, note = auth.login_options(tmp_path, creds)
+    options, roles, note = login.login_options(tmp_path, creds)
     assert set(options) == {"auth_provider", "cookie_secret"} and roles["vic"] == "viewer"
     assert "login required" in note
     provider = options["auth_provider"]
     assert provider.get_user is not None and provider.login_url == "/login"
-    assert auth.login_options(tmp_path / "none", no_login=True)[:2] == (None, None)
-    local, local_roles, note = auth.login_options(tmp_path / "none")  # local only, no users yet
+    assert login.login_options(tmp_path / "none", no_login=True)[:2] == (None, None)
+    local, local_roles, note = login.login_options(tmp_path / "none")  # local only, no users yet
     assert local["auth_provider"].is_open() and dict(local_roles) == {auth.LOCAL_USER: "reviewer"}
     assert "until users are added" in note
     with pytest.raises(WorkbenchError, match="needs a login"):
-        auth.login_options(tmp_path / "none", address="0.0.0.0")
-    oauth, oauth_roles, _ = auth.login_options(tmp_path, creds, oauth_provider="github")
+        login.login_options(tmp_path / "none", address="0.0.0.0")
+    oauth, oauth_roles, _ = login.login_options(tmp_path, creds, oauth_provider="github")
     assert oauth["oauth_provider"] == "github" and "auth_provider" not in oauth
     assert oauth_roles["someone"] == "viewer" and oauth_roles["ana"] == "reviewer"

@@ -26,6 +26,7 @@ STAGES = {
     "runs": 6,
     "loop": 7,
     "scale": 8,
+    "security": 8.5,
     "service": 9,
     "app": 10,
     "cli": 11,
@@ -94,9 +95,9 @@ def layer_violations(root: Path) -> list[str]:
 
 
 def import_cycles(root: Path) -> list[list[str]]:
-    """Cycles among module-level imports (a package counts as importing its ``__init__``)."""
+    """Cycles among imports, those inside functions too (a package counts as importing its ``__init__``)."""
     modules = {module_name(p, root): p for p in root.rglob("*.py")}
-    graph = {m: {t for t in imported_modules(p, root, top_level_only=True) if t in modules and t != m}
+    graph = {m: {t for t in imported_modules(p, root) if t in modules and t != m}
              for m, p in modules.items()}
     cycles, state = [], {}
 

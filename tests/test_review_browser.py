@@ -12,6 +12,7 @@ import pytest
 
 from _review_setup import build
 from workbench.app import auth
+from workbench.app.login import serve_options
 from workbench.loop.labels import label_history
 from workbench.loop.review_queue import build_queue
 from workbench.loop.reviews import list_reviews
@@ -55,7 +56,7 @@ def served(tmp_path_factory):
         auth.add_user(creds, name, password, role)
     auth.BCRYPT_ROUNDS = old
     port = free_port()
-    server = serve_app(rw.ws.path, port=port, threaded=True, auth=auth.serve_options(creds),
+    server = serve_app(rw.ws.path, port=port, threaded=True, auth=serve_options(creds),
                        roles=auth.RolesFile(creds))
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60

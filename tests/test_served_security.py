@@ -24,6 +24,7 @@ import pytest
 
 from _hostile_setup import CHROMIUM, Watched, chromium, free_port, wait_port
 from workbench.app import auth
+from workbench.app.login import serve_options
 from workbench.app.throttle import ThrottleSettings
 from workbench.cli.main import main
 from workbench.loop.thresholds import published_thresholds
@@ -52,7 +53,7 @@ def site(hostile_ws, tmp_path_factory):
     sys.path.insert(0, str(probe_dir))  # an installed module the components route must not import
     port = free_port()
     server = serve_app(hostile_ws.ws.path, port=port, threaded=True, use_xheaders=True,
-                       auth=auth.serve_options(creds, throttle=THROTTLE), roles=auth.RolesFile(creds))
+                       auth=serve_options(creds, throttle=THROTTLE), roles=auth.RolesFile(creds))
     wait_port(port)
     from panel.io.state import state
 
@@ -308,3 +309,51 @@ def test_a_tab_whose_login_ended_is_refused(site, browser):
     uma.page.get_by_text("uma has logged out").first.wait_for()
     assert int(ws.scalar("SELECT count(*) FROM reviews")) == before
     uma.close()
+
+
+def test_a_viewers_wide_header_uploads_are_refused_while_other_sessions_are_answered(site, browser, tmp_path):
+    """A viewer uploads CSVs whose header has 4,000 columns (27 KB; it froze every session for 17 s
+    before issue 28) and 1,000,000 columns (8.9 MB, under the size limit; it never finished).
+    Another user's requests keep being answered while each arrives and is checked, and each
+    refusal is one line naming the limit it passed."""
+    _, jar, _ = login(site, "dan", address="10.0.0.3")
+    vic = Watched(browser)
+    expected = {4_000: "wide4000.csv has 4,000 columns, above the limit of 500; keep the title, description and "
+                       "brand columns and the attributes you need",
+                1_000_000: "wide1000000.csv: line 1 is 7,888,887 bytes, above the limit of 1,048,576 bytes per "
+                           "line; check that the file is a CSV with one product per line"}
+    try:
+        page = vic.login(site["url"], "vic", USERS["vic"][0], "/?page=classify")
+        page.wait_for_selector(".wb-upload input[type=file]", state="attached")
+        for width, message in expected.items():
+            path = tmp_path / f"wide{width}.csv"
+            path.write_text("title," + ",".join(f"c{i}" for i in range(width - 1)) + "\nNike shoes" +
+                            "," * (width - 1) + "\n")
+            assert width < 1_000_000 or 8 << 20 < path.stat().st_size < 10 << 20
+            answers, stop = [], threading.Event()
+
+            def other_session():
+                while not stop.is_set():
+                    status, _, _, seconds = request(site, "GET", "/metadata", cookies=jar)
+                    answers.append((time.monotonic(), status, seconds))
+                    time.sleep(0.05)
+
+            watcher = threading.Thread(target=other_session, daemon=True)
+            watcher.start()
+            time.sleep(0.3)
+            sent = time.monotonic()
+            page.locator(".wb-upload input[type=file]").set_input_files(str(path))
+            refusal = page.get_by_text(message).first
+            refusal.wait_for(timeout=120_000)
+            refused = time.monotonic()
+            time.sleep(0.3)
+            stop.set()
+            watcher.join(timeout=60)
+            assert refusal.inner_text().strip() == message
+            during = [(t, s, sec) for t, s, sec in answers if sent <= t <= refused]
+            assert during, f"no other session was answered while wide{width}.csv was read and checked"
+            assert all(s == 200 for _, s, _ in answers)
+            print(f"{width:,} columns: {len(during)} answers to another session during the upload, slowest "
+                  f"{max(x[2] for x in during):.2f} s; refusal {refused - sent:.1f} s after the file was chosen")
+    finally:
+        vic.close()

@@ -8,6 +8,7 @@ from typing import Callable, Mapping
 import param
 
 from workbench.errors import WorkbenchError
+from workbench.security.upload_limits import UploadLimits
 from workbench.store import Workspace
 
 ROLES = ("reviewer", "viewer")
@@ -18,7 +19,8 @@ class AppSettings:
     """Settings shared by all sessions of one served app.
 
     ``upload_limit_mb``: largest CSV accepted on the classify page; ``max_upload_rows``: most
-    rows classified from one upload; ``part``: which predictions the pages show (``test`` or
+    rows classified from one upload; ``upload_limits``: columns, line length, cells and seconds of
+    one upload (checked off the event loop); ``part``: which predictions the pages show (``test`` or
     ``valid``); ``roles``: user name -> role (``reviewer`` or ``viewer``); ``None`` means no
     login, and the local user may do everything a reviewer may. ``session_check``: whether the
     current browser session is still signed in (``False`` once it logged out), asked before
@@ -33,6 +35,7 @@ class AppSettings:
     default_role: str = "viewer"
     session_check: Callable[[], bool] | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
+    upload_limits: UploadLimits = field(default_factory=UploadLimits)
 
     def __post_init__(self):
         if not self.upload_limit_mb > 0:

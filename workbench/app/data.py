@@ -174,13 +174,6 @@ def run_classes(ws: Workspace, run_id: str) -> np.ndarray:
     return np.array(json.loads((folder / "classes.json").read_text()), dtype=object)
 
 
-def sorted_predictions(ws: Workspace, run_id: str, part: str = "test"):
-    """:func:`workbench.app.top1.sorted_predictions` (a run's top-1 sorted for threshold queries)."""
-    from workbench.app.top1 import sorted_predictions as _sorted
-
-    return _sorted(ws, run_id, part)
-
-
 def top1_predictions(ws: Workspace, run_id: str, part: str = "test") -> pd.DataFrame:
     """``product_id, leaf, true_leaf, proba`` of a run's top-1 predictions."""
     return arrow_frame(ws, "SELECT product_id, leaf, true_leaf, proba FROM predictions "
@@ -277,8 +270,7 @@ def warm(path: str, part: str = "test") -> None:
     ws = open_workspace(path)
     taxonomy(ws)
     best = default_run_id(ws, part)
-    if best is not None:
-        sorted_predictions(ws, best, part)
+    if best is not None:  # (the default run's sorted predictions are warmed by the server: app.top1)
         for table in EVAL_TABLES:
             eval_table(ws, table, part)
         wrong_predictions(ws, best, part)

@@ -17,19 +17,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, Mapping
 from urllib.parse import urlparse
 
 from tornado.web import RequestHandler, decode_signed_value
 from tornado.websocket import WebSocketHandler
 
-from workbench.app.auth import LOCAL_USER, has_users, role_of, verify_password, warm_dummy_hash
+from workbench.app.auth import (LOCAL_ADDRESSES, LOCAL_USER, RolesFile, credentials_path, has_users, list_users,
+                                role_of, verify_password, warm_dummy_hash)
 from workbench.app.safe_text import escape_html
+from workbench.errors import WorkbenchError
 from workbench.app.throttle import LoginThrottle, ThrottleSettings
 
 SESSION_COOKIE = "wb_session"
@@ -79,8 +83,11 @@ class SessionRegistry:
 
 
 def safe_next(value: str | None) -> str:
-    """A same-site path to go to after login; anything else (another host, a scheme) becomes ``/``."""
+    """A same-site path to go to after login; anything else (another host, a scheme, a control
+    character, over 2,000 characters) becomes ``/``."""
     value = str(value or "/")
+    if len(value) > 2_000 or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+        return "/"
     parsed = urlparse(value)
     if parsed.scheme or parsed.netloc or not value.startswith("/") or value.startswith("//") or "\\" in value:
         return "/"
@@ -283,3 +290,73 @@ def _provider_class():
 def credentials_provider(credentials: str | Path, throttle: ThrottleSettings | None = None, **kwargs):
     """The Panel/Bokeh auth provider of a credentials file (pass it as ``auth_provider=``)."""
     return _provider_class()(credentials, LoginThrottle(throttle), **kwargs)
+
+
+def auth_provider(credentials: str | os.PathLike, throttle=None, open_while_empty: bool = False, **kwargs):
+    """A Panel/Bokeh auth provider checking the credentials file (pass it as ``auth_provider=``);
+    ``throttle``: :class:`workbench.app.throttle.ThrottleSettings` for failed logins;
+    ``open_while_empty``: no login while the file names nobody (a server on this machine)."""
+    path = Path(credentials)
+    if open_while_empty:
+        kwargs["open_while_empty"] = True
+    elif not list_users(path):
+        raise WorkbenchError(f"no users in {path}; add one with `workbench users add NAME --role reviewer`")
+    return credentials_provider(path, throttle, **kwargs)
+
+
+def serve_options(credentials: str | os.PathLike | None = None, *, oauth_provider: str | None = None,
+                  oauth_key: str | None = None, oauth_secret: str | None = None,
+                  cookie_secret: str | None = None, throttle=None, open_while_empty: bool = False) -> dict[str, Any]:
+    """Keyword arguments for ``panel.serve`` that make the app ask for a login.
+
+    With ``oauth_provider`` (or ``$PANEL_OAUTH_PROVIDER``), Panel's OAuth is used and its key
+    and secret come from the arguments or Panel's environment variables; otherwise the
+    credentials file's hashes are checked, failed logins throttled by ``throttle``
+    (:class:`workbench.app.throttle.ThrottleSettings`). The cookie secret is random per server
+    unless given (``$WORKBENCH_COOKIE_SECRET``); sessions live in the server's memory, so
+    restarting the server asks everyone to log in again either way.
+    """
+    secret = cookie_secret or os.environ.get("WORKBENCH_COOKIE_SECRET") or secrets.token_urlsafe(32)
+    provider = oauth_provider or os.environ.get("PANEL_OAUTH_PROVIDER")
+    if provider:
+        opts: dict[str, Any] = {"oauth_provider": provider, "cookie_secret": secret,
+                                "oauth_encryption_key": os.environ.get("PANEL_OAUTH_ENCRYPTION")}
+        if oauth_key:
+            opts["oauth_key"] = oauth_key
+        if oauth_secret:
+            opts["oauth_secret"] = oauth_secret
+        return {k: v for k, v in opts.items() if v is not None}
+    if credentials is None:
+        raise WorkbenchError("a login needs a credentials file (--credentials PATH) or an OAuth provider")
+    return {"auth_provider": auth_provider(credentials, throttle, open_while_empty=open_while_empty),
+            "cookie_secret": secret}
+
+
+
+
+def login_options(workspace: str | os.PathLike, credentials: str | os.PathLike | None = None, *,
+                  oauth_provider: str | None = None, no_login: bool = False,
+                  address: str = "127.0.0.1", throttle=None) -> tuple[dict[str, Any] | None, Mapping | None, str]:
+    """``(auth, roles, note)`` for :func:`workbench.app.serve.serve_app`.
+
+    A login is asked for with OAuth (``oauth_provider``) or when the credentials file has users.
+    Without either, the app is served without login only on this machine (everyone is a
+    reviewer); serving on another address then needs users or an explicit ``no_login``.
+    """
+    path = credentials_path(workspace, credentials)
+    if no_login:
+        return None, None, "no login: every visitor may review and publish"
+    if oauth_provider or os.environ.get("PANEL_OAUTH_PROVIDER"):
+        return (serve_options(path, oauth_provider=oauth_provider), RolesFile(path, oauth_default="viewer"),
+                f"login with OAuth; roles from {path} (others are viewers)")
+    if list_users(path):
+        return (serve_options(path, throttle=throttle), RolesFile(path),
+                f"login required; users and roles in {path}")
+    if credentials is not None:
+        raise WorkbenchError(f"no users in {path}; add one with `workbench users add NAME --role reviewer`")
+    if address not in LOCAL_ADDRESSES:
+        raise WorkbenchError(f"serving on {address} needs a login: add users with `workbench users add NAME "
+                             "--role reviewer` (or pass --no-login to serve without one)")
+    return (serve_options(path, throttle=throttle, open_while_empty=True), RolesFile(path, open_while_empty=True),
+            f"no users in {path}: serving without login on this machine only, until users are added with "
+            "`workbench users add` (the running server asks for a login from then on)")

@@ -80,6 +80,12 @@ def start_warming(path: Path, part: str = "test", settings=None,
         t0 = time.perf_counter()
         try:
             warm(str(path), part)
+            from workbench.app.data import default_run_id
+            from workbench.app.top1 import sorted_predictions
+
+            best = default_run_id(open_workspace(str(path)), part)
+            if best is not None:
+                sorted_predictions(open_workspace(str(path)), best, part)
             warm_pages(AppContext(open_workspace(str(path)), settings or make_settings(part=part),
                                   user_override="warm-up"), visited)
         except Exception:  # a page will report the problem when it is opened

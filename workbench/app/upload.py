@@ -16,6 +16,7 @@ import pandas as pd
 from workbench.errors import WorkbenchError
 from workbench.catalog.reader import read_catalog
 from workbench.catalog.text import clean_series
+from workbench.security.upload_limits import UploadLimits, check_table_shape
 
 TITLE_COLUMNS = ("title", "product_name", "productdisplayname", "name")
 TEXT_COLUMNS = {"description": ("description", "product_description"), "brand": ("brand",)}
@@ -36,8 +37,12 @@ def _find(columns, names) -> str | None:
     return next((lower[n] for n in names if n in lower), None)
 
 
-def read_upload(filename: str, content: bytes | str, *, limit_bytes: int, max_rows: int) -> Upload:
-    """Check an uploaded file and read its products (``title, description, brand``, cleaned)."""
+def read_upload(filename: str, content: bytes | str, *, limit_bytes: int, max_rows: int,
+                limits: UploadLimits | None = None) -> Upload:
+    """Check an uploaded file and read its products (``title, description, brand``, cleaned).
+
+    The shape (columns, line length, cells: ``limits``) is checked on the bytes before parsing.
+    """
     name = str(filename or "")
     raw = content.encode("utf-8") if isinstance(content, str) else bytes(content or b"")
     if len(raw) > limit_bytes:
@@ -55,6 +60,7 @@ def read_upload(filename: str, content: bytes | str, *, limit_bytes: int, max_ro
                              "and upload it again") from None
     if b"\x00" in raw:
         raise WorkbenchError(f"{name} contains binary data, not CSV text; upload a CSV file")
+    check_table_shape(name, raw, limits or UploadLimits())
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "upload.csv"
         path.write_bytes(raw)

@@ -120,8 +120,10 @@ def read_tolerant(path: Path, delimiter: str | None = None, columns: list[str] |
                 break
     if names is None:
         raise WorkbenchError(f"{path.name} has no header row (only blank lines); export the catalog with its header")
-    keep = [i for i, n in enumerate(names) if columns is None or n in columns]
-    rest = [i for i in range(len(names)) if i not in set(keep)]
+    wanted = None if columns is None else set(columns)
+    keep = [i for i, n in enumerate(names) if wanted is None or n in wanted]
+    kept = set(keep)  # built once: a set per column made a wide header quadratic (issue 28)
+    rest = [i for i in range(len(names)) if i not in kept]
     data = {names[i]: [_blank(r[i]) for r in rows] for i in keep}
     extra = None
     if columns is not None:

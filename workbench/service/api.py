@@ -9,9 +9,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -21,18 +23,54 @@ from fastapi.security import HTTPBearer
 import orjson
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from workbench import __version__
 from workbench.service.files import ServiceFiles
 from workbench.service.guard import Guard
 from workbench.service.log import utc_now
-from workbench.service.schemas import (Batch, ClassifyResponse, Feedback, FeedbackResponse, SingleProduct)
+from workbench.service.schemas import (Batch, ClassifyResponse, ErrorBody, Feedback, FeedbackResponse,
+                                       SingleProduct)
 from workbench.service.state import ApiSettings, ServiceState
+
+log = logging.getLogger("workbench.service")
 
 DESCRIPTION = ("Classify products into the workspace's taxonomy with the serving run, send feedback on a "
                "prediction, and read the serving model's metrics and thresholds. Every /v1 endpoint needs "
                "an API key: `Authorization: Bearer <key>` (make one with `workbench keys add NAME --role "
                "classify`).")
+
+
+#: what each refusal means; every one has the :class:`ErrorBody` shape
+ERROR_TEXT = {
+    400: "bad_json (not JSON, or empty) or too_deep (nested more than 16 levels)",
+    401: "unauthorized: no API key, or an unknown one",
+    403: "forbidden: the key's role does not include this endpoint",
+    404: "not_found: no such prediction was made by this service",
+    413: "too_large: the body is over the size limit, or the batch over the batch limit",
+    409: "conflict: accepted is true but the category sent differs from the prediction",
+    415: "unsupported_type: the body is not sent as application/json",
+    422: "validation: a field is missing, of the wrong type or out of range (field names it)",
+    429: "rate_limited: the key's rate is used up; retry after Retry-After seconds",
+    500: "server_error: the service's own fault (counted in the monitoring error share)",
+}
+#: the key role that may give feedback on any key's prediction (else only the key that asked)
+FEEDBACK_ON_ANY = "admin"
+#: the date-times and durations ``/v1/monitor?since=`` takes (bounded: at most 99,999 units back)
+SINCE_PATTERN = (r"^(all|[0-9]{1,5}[smhd]|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+                 r"(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?)$")
+
+PATTERN_MESSAGES = {"since": "give a duration (30m, 24h, 7d; at most 99999 units), an ISO date or time "
+                             "(2026-01-05T10:00) or all"}
+
+
+def documented(*codes: int) -> dict[int, dict]:
+    """OpenAPI ``responses`` for the refusals an endpoint may answer."""
+    return {c: {"model": ErrorBody, "description": ERROR_TEXT[c]} for c in sorted(set(codes))}
+
+
+GET_ERRORS = (401, 403, 413, 429, 500)
+POST_ERRORS = GET_ERRORS + (400, 415, 422)
 
 
 class AnswerJSON(JSONResponse):
@@ -47,7 +85,7 @@ def field_name(loc) -> str:
     """``("body", "products", 0, "title")`` -> ``"products[0].title"``."""
     out = ""
     for part in loc:
-        if part == "body" and not out:
+        if part in ("body", "query", "path", "header") and not out:
             continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "body"
@@ -57,26 +95,26 @@ def validation_answer(errors: list[dict]) -> JSONResponse:
     """A ``422`` naming the first offending field, with every error listed."""
     listed = [{"field": field_name(e.get("loc", ())), "message": str(e.get("msg", "")), "type": e.get("type")}
               for e in errors]
+    for item in listed:  # a pattern is not a message a caller can act on
+        if item["type"] == "string_pattern_mismatch" and item["field"] in PATTERN_MESSAGES:
+            item["message"] = PATTERN_MESSAGES[item["field"]]
     first = listed[0] if listed else {"field": "body", "message": "invalid request"}
     return JSONResponse(status_code=422, content={
         "error": "validation", "field": first["field"], "detail": f"{first['field']}: {first['message']}",
         "errors": listed})
 
 
-def _refusal(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": code, "detail": message})
+def _refusal(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": code, "detail": message}, headers=headers)
 
 
 def _invalid(field: str, message: str, kind: str = "value_error") -> JSONResponse:
     return validation_answer([{"loc": ("body", field), "msg": message, "type": kind}])
 
 
-def _parse_products(body: bytes, max_batch: int):
-    """``(products, top_k, decision_rule)`` or a refusal: one product ``{title, ...}`` or ``{products: [...]}``."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return None, _invalid("body", f"the body is not valid JSON ({exc})", "json_invalid")
+def _parse_products(payload: Any, max_batch: int):
+    """``(products, top_k, decision_rule)`` or a refusal: one product ``{title, ...}`` or ``{products: [...]}``
+    (``payload``: the body as parsed and depth-checked by the guard)."""
     if not isinstance(payload, dict):
         return None, _invalid("body", "send a JSON object: one product {\"title\": ...} or a batch "
                                       "{\"products\": [...]}", "object_type")
@@ -112,13 +150,14 @@ def build_router(state: ServiceState) -> APIRouter:
     router = APIRouter(prefix="/v1", dependencies=[Depends(bearer)])
 
     @router.post("/classify", response_model=ClassifyResponse, summary="Classify one product or a batch",
+                 responses=documented(*POST_ERRORS),
                  openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
                      "oneOf": [{"$ref": "#/components/schemas/SingleProduct"},
                                {"$ref": "#/components/schemas/Batch"}]}}}}})
     async def classify(request: Request):
         """One product (``{"title": ...}``) or a batch (``{"products": [...]}``); the answers come in
         the order sent, each with a prediction id to quote in ``/v1/feedback``."""
-        parsed, refusal = _parse_products(await request.body(), state.settings.max_batch)
+        parsed, refusal = _parse_products(request.state.json, state.settings.max_batch)
         if refusal is not None:
             return refusal
         products, top_k, rule = parsed
@@ -134,11 +173,13 @@ def build_router(state: ServiceState) -> APIRouter:
             out.append(answer)
             records.append(_prediction_record(request.state.request_id, key, run_id, product, answer, clean, now))
             state.remember(answer["prediction_id"], run_id, answer["category"],
-                           [c["category"] for c in answer["top_k"]])
-        request.state.predictions = records
+                           [c["category"] for c in answer["top_k"]], key)
+        request.state.predictions = records  # the guard adds the latency to them
+        await state.acknowledge("predictions", records)  # fsynced before the ids leave
         return AnswerJSON({"run_id": run_id, "predictions": out})
 
-    @router.post("/feedback", response_model=FeedbackResponse, summary="Say whether a prediction was right")
+    @router.post("/feedback", response_model=FeedbackResponse, summary="Say whether a prediction was right",
+                 responses=documented(*POST_ERRORS, 404, 409))
     async def feedback(body: Feedback, request: Request):
         """``accepted: true`` (the category was right), or the ``category`` finally chosen. Feedback
         is kept with provenance ``feedback``; it is never trained on unless a reviewer confirms it."""
@@ -147,25 +188,38 @@ def build_router(state: ServiceState) -> APIRouter:
         found = await run_in_threadpool(state.recall, str(body.prediction_id))
         if found is None:
             return _refusal(404, "not_found", f"no prediction {body.prediction_id} was made by this service")
-        run_id, predicted, top = found
+        run_id, predicted, top, owner = found
+        key = request.state.key
+        if owner and owner != key.name and not key.allows(FEEDBACK_ON_ANY):
+            return _refusal(403, "forbidden", f"prediction {body.prediction_id} was made by another key; only "
+                            f"that key or a key with the {FEEDBACK_ON_ANY!r} role may give feedback on it")
         if body.category is not None and body.category not in state.serving.leaves:
             return _invalid("category", f"{body.category!r} is not a leaf category of the taxonomy; "
                                         "see GET /v1/taxonomy for the leaf ids")
         if body.accepted is True and body.category not in (None, predicted):
-            return _invalid("category", f"accepted is true but the category differs from the prediction "
-                                        f"{predicted!r}; send accepted false with the category chosen")
+            return _refusal(409, "conflict", f"accepted is true but the category differs from the prediction "
+                                             f"{predicted!r}; send accepted false with the category chosen")
         accepted = body.accepted if body.accepted is not None else body.category == predicted
         final = body.category if body.category is not None else (predicted if accepted else None)
         rank = top.index(final) + 1 if final in top else None
+        pid = str(body.prediction_id)
+        current = state.stored_feedback(pid, key.name)
+        if current is not None and (current["accepted"], current["category"], current["by"]) == (
+                bool(accepted), final, body.by):
+            return {k: v for k, v in current.items() if k != "by"}  # a replay: the stored feedback
+        version = 1 if current is None else current["version"] + 1
         feedback_id = str(uuid.uuid4())
-        state.writer.add("feedback", {
+        answer = {"feedback_id": feedback_id, "prediction_id": pid, "accepted": bool(accepted),
+                  "category": final, "predicted": predicted, "rank": rank, "version": version,
+                  "replaces": None if current is None else current["feedback_id"], "stored": True}
+        state.keep_feedback(pid, key.name, {**answer, "by": body.by})
+        await state.acknowledge("feedback", [{
             "feedback_id": feedback_id, "prediction_id": str(body.prediction_id), "time": utc_now(),
             "key_name": request.state.key.name, "by": body.by, "accepted": bool(accepted), "category": final,
-            "predicted": predicted, "run_id": run_id, "rank": rank})
-        return {"feedback_id": feedback_id, "prediction_id": str(body.prediction_id), "accepted": bool(accepted),
-                "category": final, "predicted": predicted, "rank": rank, "stored": True}
+            "predicted": predicted, "run_id": run_id, "rank": rank}])  # fsynced before "stored: true"
+        return answer
 
-    @router.get("/health", summary="Is the service up, and with which run")
+    @router.get("/health", summary="Is the service up, and with which run", responses=documented(*GET_ERRORS))
     async def health():
         """The serving and shadow runs, when the snapshot was written, uptime and the log's state."""
         serving = state.serving
@@ -176,7 +230,7 @@ def build_router(state: ServiceState) -> APIRouter:
                 "uptime_s": round(time.time() - state.started, 1),
                 "log": {"pending": writer.pending(), "written": dict(writer.written), "errors": writer.errors}}
 
-    @router.get("/model", summary="The serving run, its metrics and thresholds")
+    @router.get("/model", summary="The serving run, its metrics and thresholds", responses=documented(*GET_ERRORS))
     async def model():
         """The serving run (kind, split, test and validation metrics), the shadow run, the published
         thresholds, the promotion bar and the live accuracy of the review sample."""
@@ -187,7 +241,7 @@ def build_router(state: ServiceState) -> APIRouter:
                 "thresholds": snap["thresholds"], "promotion_min_accuracy": snap.get("promotion_min_accuracy"),
                 "live_accuracy": snap.get("live_accuracy"), "level_names": snap["taxonomy"]["level_names"]}
 
-    @router.get("/taxonomy", summary="Every category: id, name, parent, level")
+    @router.get("/taxonomy", summary="Every category: id, name, parent, level", responses=documented(*GET_ERRORS))
     async def taxonomy():
         """Every category node: its id (the full path), name, parent, level and level name."""
         tax = state.serving.taxonomy
@@ -195,21 +249,24 @@ def build_router(state: ServiceState) -> APIRouter:
                   "level_name": tax.level_names[tax.level(n) - 1], "is_leaf": tax.is_leaf(n)} for n in tax.nodes]
         return {"level_names": tax.level_names, "n_leaves": len(tax.leaves), "nodes": nodes}
 
-    @router.get("/monitor", summary="The monitoring statistics of served traffic (admin)")
-    async def monitor(since: str = Query("24h", description="a duration (30m, 24h, 7d) or an ISO time (UTC)")):
+    @router.get("/monitor", summary="The monitoring statistics of served traffic (admin)",
+                responses=documented(*GET_ERRORS, 422))
+    async def monitor(since: str = Query("24h", max_length=40, pattern=SINCE_PATTERN, description=(
+            "a duration (30m, 24h, 7d; at most 99999 units) or an ISO date or time (UTC), or all"))):
         """Every monitoring statistic of the traffic since ``since``, against its threshold (the
         embedding test is left out here: it needs the text encoder; ``workbench monitor`` has it)."""
         from workbench.service.monitoring import monitor_report, parse_since
 
         try:
             start = parse_since(since)
-        except ValueError as exc:
-            return _invalid("since", str(exc))
+        except (ValueError, OverflowError) as exc:
+            return validation_answer([{"loc": ("query", "since"), "msg": str(exc), "type": "value_error"}])
         state.writer.flush()
         report = await run_in_threadpool(monitor_report, state.files, since=start, embedding=False)
         return report.as_dict()
 
-    @router.post("/admin/reload", summary="Re-read the serving snapshot and the keys now (admin)")
+    @router.post("/admin/reload", summary="Re-read the serving snapshot and the keys now (admin)",
+                 responses=documented(*GET_ERRORS, 400, 415))
     async def reload():
         """Re-read the serving snapshot and the keys file now."""
         changed = await run_in_threadpool(state.reload)
@@ -233,7 +290,7 @@ def create_app(workspace, settings: ApiSettings | None = None, state: ServiceSta
 
     docs = state.settings.docs
     app = FastAPI(title="Product categorization workbench API", version=__version__, description=DESCRIPTION,
-                  docs_url="/docs" if docs else None, redoc_url=None, openapi_url="/openapi.json" if docs else None,
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json" if docs else None,
                   lifespan=lifespan)
     app.state.service = state
 
@@ -241,17 +298,47 @@ def create_app(workspace, settings: ApiSettings | None = None, state: ServiceSta
     async def invalid(request: Request, exc: RequestValidationError):
         return validation_answer(list(exc.errors()))
 
+    @app.exception_handler(StarletteHTTPException)
+    async def refused(request: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _refusal(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, exc: Exception):  # the service's own fault: a 500, counted
+        log.exception("request %s %s failed", request.method, request.url.path)
+        return _refusal(500, "server_error", f"the service failed ({type(exc).__name__}); the request id "
+                        "in X-Request-ID finds it in the log")
+
+    if docs:  # Swagger UI from the installed fastapi-offline package's assets: /docs works offline
+        import fastapi_offline
+        from fastapi.openapi.docs import get_swagger_ui_html
+        from fastapi.staticfiles import StaticFiles
+
+        assets = Path(fastapi_offline.__file__).parent / "static"
+        app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
+
+        @app.get("/docs", include_in_schema=False)
+        async def swagger():
+            return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs",
+                                       swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                       swagger_css_url="/docs-assets/swagger-ui.css",
+                                       swagger_favicon_url="/docs-assets/favicon.png")
+
     app.include_router(build_router(state))
     app.add_middleware(Guard, state=state)
-    app.openapi = lambda: _openapi(app)
+    app.openapi = lambda: _openapi(app, state)
     return app
 
 
-def _openapi(app: FastAPI) -> dict:
+def _openapi(app: FastAPI, state: ServiceState) -> dict:
     """FastAPI's schema plus the two request shapes of ``/v1/classify`` (its body is parsed by
-    the endpoint, so FastAPI does not list them itself)."""
+    the endpoint, so FastAPI does not list them itself), and the serving taxonomy's leaves as the
+    values a feedback's ``category`` may take."""
     from fastapi.openapi.utils import get_openapi
 
+    leaves = sorted(state.serving.leaves)
+    if app.openapi_schema is not None and app.openapi_schema.get("x-leaves") != len(leaves):
+        app.openapi_schema = None
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -260,5 +347,9 @@ def _openapi(app: FastAPI) -> dict:
             for name, definition in js.pop("$defs", {}).items():
                 components.setdefault(name, definition)
             components[model.__name__] = js
+        category = components.get("Feedback", {}).get("properties", {}).get("category")
+        if category is not None:
+            category["enum"] = leaves
+        schema["x-leaves"] = len(leaves)
         app.openapi_schema = schema
     return app.openapi_schema

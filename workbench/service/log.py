@@ -76,6 +76,7 @@ class LogWriter:
         self._stop = threading.Event()
         self._seq = 0
         self._thread: threading.Thread | None = None
+        self.journal = None  # a workbench.service.journal.Journal: what was acknowledged, fsynced
         self.written = {s: 0 for s in STREAMS}
         self.errors = 0
 
@@ -120,6 +121,8 @@ class LogWriter:
             with self._lock:
                 batches = {s: rows for s, rows in self._pending.items() if rows}
                 self._pending = {s: ([] if s in batches else rows) for s, rows in self._pending.items()}
+                # atomic with the swap: every record journaled in the old file is in ``batches``
+                old_journal = self.journal.rotate() if self.journal is not None else None
             done = 0
             for stream, rows in batches.items():
                 frame = pd.DataFrame(rows)
@@ -132,7 +135,33 @@ class LogWriter:
                 self._write(stream, frame)
                 self.written[stream] += len(frame)
                 done += len(frame)
+            if old_journal is not None:  # its records are in Parquet, fsynced: the journal is done
+                old_journal.unlink(missing_ok=True)
             return done
+
+    def add_many(self, stream: str, records: list[dict[str, Any]]) -> None:
+        """Queue several records at once."""
+        with self._lock:
+            self._pending[stream].extend(records)
+
+    def replay_orphans(self) -> int:
+        """Hand the records of dead processes' journals to the log, write them, remove those
+        journals; returns the number of records replayed."""
+        if self.journal is None:
+            return 0
+        orphans = self.journal.orphans()
+        n = 0
+        for path in orphans:
+            for stream, record in self.journal.read(path):
+                if stream in self._pending:
+                    self.add(stream, record)
+                    n += 1
+        if orphans:
+            self.flush()
+            for path in orphans:
+                path.unlink(missing_ok=True)
+            log.warning("replayed %d journaled records of %d stopped API processes", n, len(orphans))
+        return n
 
     def _segment_path(self, stream: str, first: datetime) -> Path:
         self._seq += 1
@@ -148,7 +177,14 @@ class LogWriter:
                 frame[name] = None
         table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
         first = pd.Timestamp(frame["time"].min()).to_pydatetime()
-        write_parquet(self._segment_path(stream, first), table)
+        path = self._segment_path(stream, first)
+        write_parquet(path, table)
+        if self.journal is not None:  # the journal lines are removed after this: keep the data durable
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def compact(self) -> int:
         """Merge this process's segments of every finished hour into one file per hour."""

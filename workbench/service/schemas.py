@@ -6,16 +6,24 @@ names the field.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints, field_validator
 
 MAX_TITLE = 1_000
 MAX_DESCRIPTION = 10_000
 MAX_ATTRIBUTES = 50
 #: how a leaf is chosen from the probabilities (``workbench classify --decision``)
 DecisionRule = Literal["argmax", "min-risk"]
+#: numbers and integers are strict: ``true``, ``"3"`` or ``3.5`` for an integer is a ``422``
+StrictNumber = Annotated[float, Strict()]
+StrictInt = Annotated[int, Strict(), BeforeValidator(
+    lambda v: int(v) if type(v) is float and v.is_integer() else v)]  # 7.0 is an integer in JSON Schema
+StrictBool = Annotated[bool, Strict()]
+AttributeName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+AttributeValue = Annotated[str, StringConstraints(max_length=1_000)]
+TOP_K_FIELD = Field(5, ge=1, le=10, description="how many categories to return (1-10)")
 RULE_FIELD = Field("argmax", description=(
     "argmax: the most probable leaf; min-risk: the leaf with the smallest expected tree distance "
     "(fewer embarrassing misses), its own probability then meeting the threshold"))
@@ -31,12 +39,14 @@ class Product(BaseModel):
     title: str = Field(..., min_length=1, max_length=MAX_TITLE)
     description: str | None = Field(None, max_length=MAX_DESCRIPTION)
     brand: str | None = Field(None, max_length=200)
-    price: float | None = Field(None, ge=0, allow_inf_nan=False)
-    image_url: str | None = Field(None, max_length=2_048, pattern=r"^https?://\S+$")
+    price: StrictNumber | None = Field(None, ge=0, allow_inf_nan=False)
+    image_url: str | None = Field(None, max_length=2_048, pattern=r"^https?://[^\x00-\x20\x7f-\x9f]+$")
     department: str | None = Field(None, max_length=200, description=(
         "the product's department (e.g. Men) for a run trained with --department; none: its global model"))
-    attributes: dict[str, str] | None = Field(
-        None, description="catalog attributes a model may read, e.g. {\"usage\": \"Sports\"}")
+    attributes: dict[AttributeName, AttributeValue] | None = Field(
+        None, max_length=MAX_ATTRIBUTES,
+        description="catalog attributes a model may read, e.g. {\"usage\": \"Sports\"}: at most 50, names "
+                    "1-64 characters, values at most 1,000")
 
     @field_validator("title")
     @classmethod
@@ -64,14 +74,14 @@ class Batch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     products: list[Product] = Field(..., min_length=1)
-    top_k: int = Field(5, ge=1, le=10)
+    top_k: StrictInt = TOP_K_FIELD
     decision_rule: DecisionRule = RULE_FIELD
 
 
 class SingleProduct(Product):
     """One product, with how many categories to return."""
 
-    top_k: int = Field(5, ge=1, le=10)
+    top_k: StrictInt = TOP_K_FIELD
     decision_rule: DecisionRule = RULE_FIELD
 
 
@@ -110,11 +120,34 @@ class Feedback(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "anyOf": [{"required": ["accepted"]}, {"required": ["category"]}]})
+
     prediction_id: UUID
-    accepted: bool | None = Field(None, description="true: the predicted category was right")
-    category: str | None = Field(None, max_length=1_000,
-                                 description="the category finally chosen (a leaf id, see /v1/taxonomy)")
+    accepted: StrictBool = Field(None, description="true: the predicted category was right (give it, or the "
+                                                   "category, or both)")
+    category: str = Field(None, min_length=1, max_length=1_000,
+                          description="the category finally chosen (a leaf id, see /v1/taxonomy)")
     by: str = Field(..., min_length=1, max_length=200, description="who gave the feedback (a seller id, a name)")
+
+
+class ErrorItem(BaseModel):
+    """One problem with a request."""
+
+    field: str = Field(..., description="where: a field (products[0].title), a parameter (since) or body")
+    message: str
+    type: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every refusal and failure: a code, one line saying what to change, and for a 422 the field
+    and every problem found."""
+
+    error: str = Field(..., description="a code: validation, bad_json, too_deep, too_large, unsupported_type, "
+                                        "unauthorized, forbidden, not_found, rate_limited, server_error")
+    detail: str = Field(..., description="one line: the cause and the fix")
+    field: str | None = Field(None, description="the first offending field (422)")
+    errors: list[ErrorItem] | None = Field(None, description="every problem found (422)")
 
 
 class FeedbackResponse(BaseModel):
@@ -126,4 +159,7 @@ class FeedbackResponse(BaseModel):
     category: str | None
     predicted: str
     rank: int | None = Field(..., description="where the chosen category was in the top-k (1 = first), null if absent")
+    version: int = Field(1, description="1 for a key's first feedback on the prediction; a change is the next "
+                                        "version (a replay of the current one answers it again, unchanged)")
+    replaces: UUID | None = Field(None, description="the feedback this version replaces")
     stored: bool

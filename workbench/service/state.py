@@ -42,6 +42,9 @@ class ApiSettings:
     reload_seconds: float = 2.0
     recent_predictions: int = 200_000
     docs: bool = True
+    #: seconds between imports of the logged feedback into the workspace (0: never; the
+    #: dashboards' sync and ``workbench feedback import`` do it too)
+    import_seconds: float = 2.0
 
     def __post_init__(self):
         if self.max_batch < 1:
@@ -95,22 +98,45 @@ class ServiceState:
         self.started = time.time()
         self._recent: OrderedDict[str, tuple] = OrderedDict()
         self._recent_lock = threading.Lock()
+        self._feedback: dict[tuple[str, str], dict] = {}
+        self._feedback_history: dict[tuple[str, str], list[str]] = {}
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
 
     # lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the log writer and the snapshot watcher."""
+        """Open the journal (replaying those of stopped processes), start the log writer and the
+        snapshot watcher."""
+        from workbench.service.journal import Journal
+
+        self.writer.journal = Journal(self.files.root / "journal")
+        self.writer.replay_orphans()
+        self.load_feedback()
         self.writer.start()
+        if self.settings.import_seconds > 0:
+            from workbench.service.sync import start_import
+
+            self._importer = start_import(self.files.workspace, self.settings.import_seconds)
         self._watcher = threading.Thread(target=self._watch, name="workbench-snapshot", daemon=True)
         self._watcher.start()
 
     def stop(self) -> None:
         """Stop watching and write the rest of the log."""
         self._stop.set()
+        if getattr(self, "_importer", None) is not None:
+            self._importer[1].set()
         if self._watcher is not None:
             self._watcher.join(timeout=10)
         self.writer.stop()
+        if self.writer.journal is not None:
+            self.writer.journal.close()
+
+    async def acknowledge(self, stream: str, records: list[dict[str, Any]]) -> None:
+        """Hand ``records`` to the log and return once they are fsynced in the journal: only then
+        may the answer say they were kept."""
+        self.writer.add_many(stream, records)
+        if self.writer.journal is not None:
+            await self.writer.journal.commit(stream, records)
 
     def _watch(self) -> None:
         from workbench.service.sync import try_sync
@@ -149,15 +175,15 @@ class ServiceState:
         return True
 
     # predictions feedback may name ------------------------------------------------------
-    def remember(self, prediction_id: str, run_id: str, category: str, top: list[str]) -> None:
+    def remember(self, prediction_id: str, run_id: str, category: str, top: list[str], key: str = "") -> None:
         """Keep a prediction for feedback (the oldest are forgotten past the limit; the log keeps all)."""
         with self._recent_lock:
-            self._recent[prediction_id] = (run_id, category, top)
+            self._recent[prediction_id] = (run_id, category, top, key)
             while len(self._recent) > self.settings.recent_predictions:
                 self._recent.popitem(last=False)
 
-    def recall(self, prediction_id: str) -> tuple[str, str, list[str]] | None:
-        """``(run_id, category, top-k categories)`` of a prediction, from memory or the log."""
+    def recall(self, prediction_id: str) -> tuple[str, str, list[str], str] | None:
+        """``(run_id, category, top-k categories, key name)`` of a prediction, from memory or the log."""
         with self._recent_lock:
             hit = self._recent.get(prediction_id)
         if hit is not None:
@@ -167,7 +193,33 @@ class ServiceState:
         if rows.empty:
             return None
         row = rows.iloc[-1]
-        return str(row["run_id"]), str(row["category"]), [c for c, _ in json.loads(row["top_k"])]
+        return (str(row["run_id"]), str(row["category"]), [c for c, _ in json.loads(row["top_k"])],
+                str(row["key_name"]))
+
+    # feedback: one current answer per (prediction, key) ------------------------------------
+    def load_feedback(self) -> None:
+        """The latest feedback of every (prediction, key) in the log (at start)."""
+        rows = read_log(self.files, "feedback")
+        with self._recent_lock:
+            for row in rows.to_dict("records"):
+                self._feedback[(str(row["prediction_id"]), str(row["key_name"]))] = {
+                    "feedback_id": row["feedback_id"], "prediction_id": row["prediction_id"],
+                    "accepted": bool(row["accepted"]), "category": row["category"], "predicted": row["predicted"],
+                    "rank": None if pd.isna(row["rank"]) else int(row["rank"]), "by": row["by"],
+                    "version": 1 + len(self._feedback_history.get((row["prediction_id"], row["key_name"]), [])),
+                    "stored": True}
+                self._feedback_history.setdefault((row["prediction_id"], row["key_name"]), []).append(row["feedback_id"])
+
+    def stored_feedback(self, prediction_id: str, key: str) -> dict | None:
+        """The current feedback of ``key`` on a prediction, if any."""
+        with self._recent_lock:
+            return self._feedback.get((prediction_id, key))
+
+    def keep_feedback(self, prediction_id: str, key: str, answer: dict) -> None:
+        """Record the new current feedback of ``key`` on a prediction."""
+        with self._recent_lock:
+            self._feedback[(prediction_id, key)] = answer
+            self._feedback_history.setdefault((prediction_id, key), []).append(answer["feedback_id"])
 
     # the shadow run ---------------------------------------------------------------------
     def _score_shadow(self, frame: pd.DataFrame) -> pd.DataFrame:

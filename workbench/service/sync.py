@@ -69,6 +69,39 @@ def try_sync(path: str | Path) -> tuple[SyncSummary | None, str]:
         return None, f"the workspace stayed busy ({exc}); using the files as they are"
 
 
+def import_log(path: str | Path) -> int | None:
+    """Import the API's logged feedback into the workspace in one short visit: open the
+    workspace, import, close it. ``None`` when another process holds the database (try later)."""
+    try:
+        ws = Workspace(path)
+    except DatabaseInUse:
+        log.debug("importing the API log: the workspace database is in use; retrying later")
+        return None
+    try:
+        return sync_feedback(ws, ServiceFiles(path))
+    finally:
+        ws.close()
+
+
+def start_import(path: str | Path, interval: float = 2.0) -> tuple[threading.Thread, threading.Event]:
+    """Run :func:`import_log` every ``interval`` seconds in a daemon thread of the API (which
+    otherwise never waits for the database); set the returned event to stop it."""
+    stop = threading.Event()
+
+    def run():
+        while not stop.wait(interval):
+            try:
+                import_log(path)
+            except WorkbenchError as exc:
+                log.debug("importing the API log skipped: %s", exc)
+            except Exception:  # the API keeps serving; the next round retries
+                log.exception("importing the API log into the workspace failed")
+
+    thread = threading.Thread(target=run, name="workbench-log-import", daemon=True)
+    thread.start()
+    return thread, stop
+
+
 _THREADS: dict[str, threading.Thread] = {}
 _THREADS_LOCK = threading.Lock()
 

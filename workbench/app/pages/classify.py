@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import threading
 
 import panel as pn
 
@@ -16,6 +17,7 @@ from workbench.app.state import ClassifyState
 from workbench.app.widgets import alert, empty_state, intro, table
 from workbench.catalog.people_csv import people_csv_text
 from workbench.errors import WorkbenchError
+from workbench.security.upload_limits import run_bounded
 
 TITLE = "Classify"
 ORDER = 60
@@ -24,6 +26,13 @@ HOW = ("type a title (or upload a CSV): the table lists the model's five best ca
 WARM = True  # rendered once at server start (fills caches, compiles datashader)
 PREVIEW_COLUMNS = ("predicted_category", "confidence", "decision")
 log = logging.getLogger("workbench.app")
+
+
+def _in_doc(doc, func, *args) -> None:
+    from panel.io.state import set_curdoc
+
+    with set_curdoc(doc):
+        func(*args)
 
 
 def decision_text(decision: dict, published: bool) -> tuple[str, str]:
@@ -103,20 +112,14 @@ def _upload(state: ClassifyState, ctx):
     result = pn.Column(sizing_mode="stretch_width", css_classes=["wb-upload-result"])
     dropper.param.watch(lambda e: setattr(result, "objects", [alert(e.new)]) if e.new else None, "refused")
 
-    def on_upload(event):
-        if not event.new:
+    def show(filename: str, outcome) -> None:
+        if isinstance(outcome, WorkbenchError):
+            result.objects = [alert(str(outcome))]
             return
-        filename, content = list(event.new.items())[-1]
-        try:
-            out, upload = state.classify_upload(filename, content, limit_bytes=limit,
-                                                max_rows=ctx.settings.max_upload_rows)
-        except WorkbenchError as exc:
-            result.objects = [alert(str(exc))]
+        if isinstance(outcome, Exception):  # keep serving whatever the file holds
+            result.objects = [alert(f"Could not classify {filename}: {type(outcome).__name__}: {outcome}")]
             return
-        except Exception as exc:  # keep serving whatever the file holds
-            log.exception("upload failed")
-            result.objects = [alert(f"Could not classify {filename}: {type(exc).__name__}: {exc}")]
-            return
+        out, upload = outcome
         stem = re.sub(r"[^\w.-]+", "_", filename.rsplit(".", 1)[0]).strip("._")[:80] or "products"
         download = pn.widgets.FileDownload(  # formulas in seller text neutralised for spreadsheets
             file=io.BytesIO(people_csv_text(out).encode("utf-8")), filename=f"{stem}_predictions.csv",
@@ -130,6 +133,30 @@ def _upload(state: ClassifyState, ctx):
         preview_cols = [c for c in out.columns[:2] if c not in PREVIEW_COLUMNS] + list(PREVIEW_COLUMNS)
         result.objects = [alert(" ".join(notes), "success", markdown=True), download,
                           table(out[preview_cols].head(20), percent=("confidence",))]
+
+    def on_upload(event):
+        if not event.new:
+            return
+        filename, content = list(event.new.items())[-1]
+        limits = ctx.settings.upload_limits
+        result.objects = [alert(f"Reading {filename}...", "info")]
+        doc = pn.state.curdoc
+
+        def work():  # parsing and scoring off the event loop: other sessions keep being answered
+            try:
+                outcome = run_bounded(state.classify_upload, filename, content, limit_bytes=limit,
+                                      max_rows=ctx.settings.max_upload_rows, limits=limits,
+                                      seconds=limits.max_seconds, what=filename)
+            except Exception as exc:
+                if not isinstance(exc, WorkbenchError):
+                    log.exception("upload failed")
+                outcome = exc
+            if doc is None:
+                show(filename, outcome)
+            else:
+                doc.add_next_tick_callback(lambda: _in_doc(doc, show, filename, outcome))
+
+        threading.Thread(target=work, name="workbench-upload", daemon=True).start()
 
     dropper.param.watch(on_upload, "value")
     return pn.Column(

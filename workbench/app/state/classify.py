@@ -117,10 +117,10 @@ class ClassifyState(param.Parameterized):
                        "threshold": float(row["threshold"]), "decision": row["decision"]}
 
     def classify_upload(self, filename: str, content: bytes | str, *, limit_bytes: int,
-                        max_rows: int) -> tuple[pd.DataFrame, Upload]:
+                        max_rows: int, limits=None) -> tuple[pd.DataFrame, Upload]:
         """Classify every row of an uploaded CSV: its columns plus ``predicted_category,
         confidence``, one column per level, ``threshold, decision`` and the top-5 with probabilities."""
-        upload = read_upload(filename, content, limit_bytes=limit_bytes, max_rows=max_rows)
+        upload = read_upload(filename, content, limit_bytes=limit_bytes, max_rows=max_rows, limits=limits)
         predictor, proba, decisions = self.decide(upload.products)
         out = upload.original.copy()
         out["predicted_category"] = decisions["leaf"].to_numpy()

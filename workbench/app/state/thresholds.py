@@ -16,6 +16,7 @@ import pandas as pd
 import param
 
 import workbench.app.data as data
+from workbench.app.top1 import sorted_predictions
 from workbench.app import drill
 from workbench.app.top1 import run_top1
 from workbench.evaluate.cost import cheapest_threshold, cost_at, cost_curve
@@ -171,7 +172,7 @@ class ThresholdState(param.Parameterized):
         """Each class's override threshold (NaN where the global threshold applies)."""
         if not self.overrides:
             return np.full(len(classes), np.nan)
-        sp = data.sorted_predictions(self.workspace, self.run_id, self.part)
+        sp = sorted_predictions(self.workspace, self.run_id, self.part)
         with_overrides = sp.class_thresholds(-1.0, self.overrides, self._taxonomy)
         return np.where(with_overrides < 0, np.nan, with_overrides)
 
@@ -209,7 +210,7 @@ class ThresholdState(param.Parameterized):
 
     def shelved_errors_now(self):
         """The wrong products the current thresholds (overrides included) would shelve."""
-        sp = data.sorted_predictions(self.workspace, self.run_id, self.part)
+        sp = sorted_predictions(self.workspace, self.run_id, self.part)
         per_class = sp.class_thresholds(self.threshold, self.overrides, self._taxonomy)
         return drill.shelved_errors(self.workspace, self.run_id, self.part, float(self.threshold), per_class)
 
@@ -219,7 +220,7 @@ class ThresholdState(param.Parameterized):
         if self.run_id is None:
             self.summary = {}
             return
-        sp = data.sorted_predictions(self.workspace, self.run_id, self.part)
+        sp = sorted_predictions(self.workspace, self.run_id, self.part)
         per_class = sp.class_thresholds(self.threshold, self.overrides, self._taxonomy)
         point = sp.at(per_class)
         self._point = point
@@ -294,7 +295,7 @@ class ThresholdState(param.Parameterized):
         columns = ["category", "threshold", "predicted", "shelved", "accuracy"]
         if not self.overrides or self.run_id is None:
             return pd.DataFrame(columns=columns)
-        sp = data.sorted_predictions(self.workspace, self.run_id, self.part)
+        sp = sorted_predictions(self.workspace, self.run_id, self.part)
         support = sp.class_support().to_numpy()
         rows = []
         for node, value in sorted(self.overrides.items()):

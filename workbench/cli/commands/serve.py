@@ -51,7 +51,7 @@ def run_serve(args: argparse.Namespace) -> int:
     """Handler of ``workbench serve``: blocks until interrupted."""
     from workbench.app.serve import check_workspace, serve_app
 
-    from workbench.app.auth import login_options
+    from workbench.app.login import login_options
     from workbench.app.hardening import websocket_origins
     from workbench.app.throttle import ThrottleSettings
 

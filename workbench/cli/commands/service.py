@@ -31,6 +31,9 @@ def register(sub, common) -> None:
     a.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     a.add_argument("--max-batch", type=int, default=1000, help="most products per request (default 1000)")
     a.add_argument("--max-body-mb", type=float, default=4.0, help="largest request body in MB (default 4)")
+    a.add_argument("--import-seconds", type=float, default=2.0,
+                   help="import the logged feedback into the workspace this often, in one short visit "
+                        "(0: never; the dashboards' sync does it too)")
     a.add_argument("--flush-seconds", type=float, default=1.0,
                    help="how often the request log is written (default 1)")
     a.add_argument("--no-docs", action="store_true", help="do not serve the OpenAPI docs at /docs")
@@ -99,7 +102,8 @@ def run_api(args) -> int:
     from workbench.service.state import ApiSettings
 
     settings = ApiSettings(max_batch=args.max_batch, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
-                           flush_seconds=args.flush_seconds, docs=not args.no_docs)
+                           flush_seconds=args.flush_seconds, docs=not args.no_docs,
+                           import_seconds=args.import_seconds)
     serve_api(args.workspace, args.host, args.port, settings)
     return 0
 
