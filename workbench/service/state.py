@@ -139,30 +139,21 @@ class ServiceState:
             await self.writer.journal.commit(stream, records)
 
     def _watch(self) -> None:
-        from workbench.service.sync import try_sync
+        from workbench.service.snapshot import refresh_snapshot_read_only
         from workbench.store import Workspace
 
         seen = None
         while not self._stop.wait(self.settings.reload_seconds):
             try:
-                # another process wrote to the workspace (a promotion, thresholds, reviews): bring the
-                # feedback in and rewrite the snapshot, in short turns on the database
+                # another process wrote to the workspace (a promotion, thresholds, a new run): rewrite
+                # the snapshot from it in a short turn on the database, then load it
                 counter = Workspace(self.files.workspace, read_only=True).change_counter()
-                if counter != seen or self.writer_has_feedback():
-                    try_sync(self.files.workspace)
+                if counter != seen:
+                    refresh_snapshot_read_only(self.files.workspace)
                     seen = counter
                 self.reload()
             except Exception:  # keep serving the snapshot we have
                 log.exception("reloading the serving snapshot failed")
-
-    def writer_has_feedback(self) -> bool:
-        """Whether feedback was logged since the last look (then it is imported into the workspace)."""
-        count = getattr(self.writer, "feedback_written", None)
-        if count is None:
-            return True
-        fresh = count != getattr(self, "_feedback_seen", None)
-        self._feedback_seen = count
-        return fresh
 
     def reload(self) -> bool:
         """Load the snapshot file if it changed; returns whether anything changed."""

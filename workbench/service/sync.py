@@ -70,8 +70,8 @@ def try_sync(path: str | Path) -> tuple[SyncSummary | None, str]:
 
 
 def import_log(path: str | Path) -> int | None:
-    """Import the API's logged feedback into the workspace in one short visit: open the
-    workspace, import, close it. ``None`` when another process holds the database (try later)."""
+    """Import the API's logged feedback into the workspace in one short visit (a few short turns
+    on the database). ``None`` when the workspace stayed busy past ``$WORKBENCH_WAIT`` (try later)."""
     try:
         ws = Workspace(path)
     except DatabaseInUse:
