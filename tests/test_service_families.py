@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench import Workspace, store
+from workbench import Workspace
+from workbench.store.lock import WorkspaceLock
 from workbench.catalog.taxonomy import Taxonomy
 from workbench.models.base import CategoryClassifier, model_class
 from workbench.paths import PROJECT_ROOT
@@ -77,15 +78,18 @@ TINY_NET = dict(hidden=32, n_buckets=2048, max_epochs=4, batch_size=32, lr=3e-2,
     ("xgboost", {"n_estimators": 20, "progress": False}),
 ])
 def test_a_served_family_answers_api_products_without_opening_the_database(kind, params, products, cache_ws,
-                                                                           tmp_path):
+                                                                           tmp_path, monkeypatch):
     if "workspace" in model_class(kind)().get_params():
         params = {**params, "workspace": str(cache_ws.path)}
     model = _fit(kind, params, products, cache_ws)
     taxonomy = Taxonomy.from_node_ids(sorted(products["leaf"].unique()), LEVELS)
     predictor = _served(model, tmp_path / kind, cache_ws, taxonomy)
     test = products.iloc[300:].reset_index(drop=True)
+    turns = []
+    take_turn = WorkspaceLock.acquire
+    monkeypatch.setattr(WorkspaceLock, "acquire", lambda self, *a, **kw: turns.append(self) or take_turn(self, *a, **kw))
     answers = predictor.predict(_api_products(test), top_k=3)
-    assert cache_ws.db_path not in store._CONNECTIONS, "serving a model opened the workspace database"
+    assert not turns, "serving a model opened the workspace database"
     assert len(answers) == len(test) and all(len(a["top_k"]) == 3 for a in answers)
     assert all(a["levels"]["masterCategory"] in ("Apparel", "Footwear") for a in answers)
     # the API sends no photo: the answer is the model's answer without one, and better than the majority
