@@ -184,8 +184,11 @@ def _accuracy_on(ws: Workspace, run_id: str, product_ids: np.ndarray, y_true: np
 def check_promotion(ws: Workspace, run_id: str, *, minimum: float | None = None) -> GateResult:
     """The gate's verdict on ``run_id`` (nothing is recorded): its validation accuracy against
     the minimum and against the serving run's accuracy on the same validation products."""
+    from workbench.runs.truth import OLDER, bring_to_current_truth
+
     folder = _require_model(ws, run_id)
     bar = min_accuracy(ws) if minimum is None else _check_accuracy(minimum)
+    truth = bring_to_current_truth(ws, [run_id])  # scored on the labels of now, like every run
     try:
         valid = load_predictions(ws, run_id, "valid")
     except WorkbenchError:
@@ -198,6 +201,9 @@ def check_promotion(ws: Workspace, run_id: str, *, minimum: float | None = None)
     except WorkbenchError:
         current = None
     gate = GateResult(run_id, current, accuracy, None, len(ids), bar)
+    if truth.get(run_id) == OLDER:
+        gate.reasons.append("it was scored on older labels: the validation or test products changed since "
+                            "it was trained, so its figures cannot be compared; retrain it")
     if accuracy < bar:
         gate.reasons.append(f"validation accuracy {accuracy:.4f} is below the minimum {bar:.4f}")
     if _photo_only(folder):

@@ -16,6 +16,7 @@ from workbench.app.state.review import ANY, ReviewState, recent_frame
 from workbench.app.widgets import alert, table
 from workbench.errors import WorkbenchError
 from workbench.loop.review_queue import suspect_reason
+from workbench.loop.reviews import TEST_PART_NOTICE
 
 TITLE = "Review queue"
 ORDER = 70
@@ -78,7 +79,16 @@ def product_html(item: dict | None, empty: str = "Nothing left to review in this
             f"<div>Why it is here: {reasons}</div>"
             f"<p>Model: <b class='wb-predicted'>{escape_html((names or str)(item['predicted_leaf'] or ''))}</b> "
             f"({confidence}{_decision_text(item)})"
-            f"</p>{suspect_html(item)}</div>")
+            f"</p>{suspect_html(item)}{test_part_html(item)}</div>")
+
+
+def test_part_html(item: dict) -> str:
+    """For a product in the test part: the notice that its label is evaluation truth."""
+    if not item.get("in_test_part"):
+        return ""
+    given = item.get("catalog_leaf")
+    return (f"<p class='wb-test-part'><b>{escape_html(TEST_PART_NOTICE[0].upper() + TEST_PART_NOTICE[1:])}.</b>"
+            + (f" Catalog label: <b class='wb-catalog-leaf'>{escape_html(given)}</b>." if given else "") + "</p>")
 
 
 def _decision_text(item: dict) -> str:
@@ -133,6 +143,8 @@ def view(ctx):
                                 css_classes=["wb-correct"])
     skip = pn.widgets.Button(label="Next (n)", css_classes=["wb-skip"])
     undo = pn.widgets.Button(label="Undo last (u)", color="warning", disabled=readonly, css_classes=["wb-undo"])
+    confirm = pn.widgets.Button(label="Confirm: change the test label", color="danger", visible=False,
+                                css_classes=["wb-confirm-test-change"])
     date = pn.widgets.Select.from_param(state.param.queue_date, width=150)
     reason = pn.widgets.Select.from_param(state.param.reason_filter, width=170, css_classes=["wb-reason-filter"])
     category = pn.widgets.AutocompleteInput(
@@ -194,6 +206,8 @@ def view(ctx):
     state.param.watch(show_counts, "counts")
     state.param.watch(show_message, ["message", "message_kind"])
     state.param.watch(show_recent, "recent")
+    state.param.watch(lambda *_: setattr(confirm, "visible", bool(state.pending_test_change)),
+                      "pending_test_change")
     search.param.watch(lambda e: setattr(state, "correction", e.new or ""), "value")
 
     def act(action):
@@ -208,6 +222,7 @@ def view(ctx):
     correct.on_click(act(state.correct))
     skip.on_click(act(state.skip))
     undo.on_click(act(state.undo))
+    confirm.on_click(act(state.confirm_test_change))
     top5.on_click(lambda e: act(lambda: state.correct(top5.value.iloc[e.row]["leaf"]))()
                   if e.column == "choose" else None)
     shortcuts = {"a": state.accept, "c": state.correct, "n": state.skip, "u": state.undo}
@@ -244,7 +259,7 @@ def view(ctx):
         pn.FlexBox(date, reason, category, clear, mode, gap="0.5em", align_items="flex-end",
                    sizing_mode="stretch_width"),
         pn.Row(counts, who, sizing_mode="stretch_width"),
-        single, bulk, message,
+        single, bulk, message, confirm,
         pn.pane.Markdown("### Your latest decisions"),
         recent,
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-review"])

@@ -27,7 +27,8 @@ from workbench.catalog.relabel import load_taxonomy
 from workbench.loop.queue_manual import claim_many, dashboard_sender, pending_by_category
 from workbench.loop.review_queue import (ALL_REASONS, claim, claim_next, orphaned_claim, peek_next, queue_counts,
                                          queue_dates, release_claims)
-from workbench.loop.reviews import LabelConflict, label_version, list_reviews, submit_review, undo_last
+from workbench.loop.reviews import (LabelConflict, TestPartChange, catalog_label, in_test_part, label_version,
+                                   list_reviews, submit_review, undo_last)
 from workbench.store import Workspace
 
 RECENT = 10
@@ -58,6 +59,9 @@ class ReviewState(param.Parameterized):
     bulk = param.List(default=[], doc="the bulk grid: items with the same predicted leaf")
     preferences = param.ClassSelector(class_=Preferences, default=None, allow_None=True,
                                       doc="the session's language of category names")
+    pending_test_change = param.Dict(default=None, allow_None=True,
+                                     doc="a decision on a test-part product that contradicts its catalog "
+                                         "label, waiting for one more confirmation (``leaf``, ``catalog_leaf``)")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -166,7 +170,9 @@ class ReviewState(param.Parameterized):
                 "top5": top5, "decision": top["decision"].iloc[0] if len(top) else None,
                 "current_leaf": product["leaf"], "label_source": product["label_source"],
                 "label_version": label_version(self.workspace, pid),
-                "sender": dashboard_sender(row.get("detail")), "suspect": suspect}
+                "sender": dashboard_sender(row.get("detail")), "suspect": suspect,
+                "in_test_part": in_test_part(self.workspace, pid),
+                "catalog_leaf": catalog_label(self.workspace, pid)}
 
     def refresh(self) -> None:
         """Re-read the queue counts and this reviewer's latest decisions."""
@@ -202,14 +208,21 @@ class ReviewState(param.Parameterized):
         return self.item
 
     # deciding ---------------------------------------------------------------------------
-    def _submit(self, leaf: str | None):
+    def _submit(self, leaf: str | None, confirm_test_change: bool = False):
         self._authorize_write()
         if self.item is None:
             raise WorkbenchError("nothing to review in this queue; pick another date or build a queue")
+        self.pending_test_change = None
         try:
             review = submit_review(self.workspace, self.item["product_id"], reviewer=self.reviewer,
                                    final_leaf=leaf, queue_date=self.item["queue_date"],
-                                   expected_version=self.item.get("label_version"))
+                                   expected_version=self.item.get("label_version"),
+                                   confirm_test_change=confirm_test_change)
+        except TestPartChange as change:  # one more click, with the catalog label shown
+            self.pending_test_change = {"leaf": leaf, "final_leaf": change.final_leaf,
+                                        "catalog_leaf": change.catalog_leaf}
+            self.param.update(message=str(change), message_kind="warning")
+            return None
         except LabelConflict as conflict:
             # show the other decision; saving again (with the version now seen) replaces it
             self.item = {**self.item, "label_version": conflict.version, "current_leaf": conflict.current_leaf}
@@ -226,6 +239,14 @@ class ReviewState(param.Parameterized):
     def accept(self):
         """Save the model's top-1 as this product's category, then show the next product."""
         return self._submit(None)
+
+    def confirm_test_change(self):
+        """Save the decision waiting in ``pending_test_change`` (the reviewer saw the catalog label
+        of this test-part product and confirms the change)."""
+        pending = self.pending_test_change
+        if not pending:
+            raise WorkbenchError("no change of a test label waits for confirmation")
+        return self._submit(pending["leaf"], confirm_test_change=True)
 
     def correct(self, leaf: str | None = None):
         """Save another leaf (``leaf`` or the one picked in the search box) and move on."""
@@ -316,15 +337,22 @@ class ReviewState(param.Parameterized):
         unknown = [p for p in wanted if p not in shown]
         if unknown:
             raise WorkbenchError(f"product {unknown[0]!r} is not in the grid; reload the grid")
+        held = []  # test-part products whose catalog label differs: one by one, with the extra click
         for pid in wanted:
-            submit_review(self.workspace, pid, reviewer=self.reviewer, queue_date=self.queue_date)
+            try:
+                submit_review(self.workspace, pid, reviewer=self.reviewer, queue_date=self.queue_date)
+            except TestPartChange:
+                held.append(pid)
         leaf = self.bulk_category
         self.load_bulk(leaf if leaf in self.bulk_options().values() else None)
         self.refresh()
-        self.param.update(message=f"Accepted {len(wanted)} products as {self.display_name(leaf)}, "
-                                  f"by {self.reviewer}.",
-                          message_kind="success")
-        return len(wanted)
+        saved = len(wanted) - len(held)
+        text = f"Accepted {saved} products as {self.display_name(leaf)}, by {self.reviewer}."
+        if held:
+            text += (f" Not saved: {len(held)} in the test part whose catalog label differs (your decision "
+                     "changes how every model is scored); review them one by one to confirm.")
+        self.param.update(message=text, message_kind="warning" if held else "success")
+        return saved
 
     def close(self) -> None:
         """Give back the claimed item (the browser session ended)."""
