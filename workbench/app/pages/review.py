@@ -77,9 +77,16 @@ def product_html(item: dict | None, empty: str = "Nothing left to review in this
             f"{escape_html(item['product_id'])} · queue rank {item['rank']}{current}</div>"
             f"<p>{escape_html(desc)}</p>"
             f"<div>Why it is here: {reasons}</div>"
-            f"<p>Model: <b class='wb-predicted'>{escape_html((names or str)(item['predicted_leaf'] or ''))}</b> "
-            f"({confidence}{_decision_text(item)})"
-            f"</p>{suspect_html(item)}{test_part_html(item)}</div>")
+            + (blind_html() if item.get("blind") else
+               f"<p>Model: <b class='wb-predicted'>{escape_html((names or str)(item['predicted_leaf'] or ''))}</b> "
+               f"({confidence}{_decision_text(item)})</p>")
+            + f"{suspect_html(item)}{test_part_html(item)}</div>")
+
+
+def blind_html() -> str:
+    """In place of the model's suggestion, for an item of the random sample."""
+    return ("<p class='wb-blind'>Pick this product's category yourself: it is part of the random sample "
+            "that measures live accuracy, so the model's suggestion is not shown.</p>")
 
 
 def test_part_html(item: dict) -> str:
@@ -181,6 +188,7 @@ def view(ctx):
         search.value = ""
         for button in (accept, correct, skip):
             button.disabled = state.item is None or (readonly and button is not skip)
+        accept.disabled = accept.disabled or bool(state.item and state.item.get("blind"))
 
     def show_language(*_):
         search.options = state.search_options()
