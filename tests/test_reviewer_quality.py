@@ -163,3 +163,42 @@ def test_a_rubber_stamping_reviewer_is_flagged_and_a_careful_one_is_not(day, cap
     assert flagged["stamp"] and not flagged["carla"]
     sent = send_for_second_review(day.ws, "stamp", by="lead", last=20)
     assert sent == 20
+
+
+def test_the_reviewers_page_names_the_flagged_reviewer_and_escapes_names(day):
+    from types import SimpleNamespace
+
+    from workbench.app.pages import reviewers
+    from workbench.loop.gold import answer_gold
+
+    hostile = "<img src=x onerror=alert(1)>"
+    gold = day.ws.scalar("SELECT product_id FROM gold_items ORDER BY product_id LIMIT 1")
+    answer_gold(day.ws, hostile, gold, "=HYPERLINK(\"http://x\")")
+    page = reviewers.view(SimpleNamespace(workspace=day.ws))
+    texts = " ".join(str(getattr(o, "object", "")) for o in page.objects)
+    warnings = [o for o in page.objects if "rubber-stamping" in str(getattr(o, "object", ""))]
+    assert warnings and "stamp" in str(warnings[0].object)
+    assert "<img src=x" not in texts
+    shown = page.objects[[i for i, o in enumerate(page.objects) if "wb-reviewers-table" in o.css_classes][0]].value
+    assert set(shown["reviewer"]) >= {"carla", "stamp", hostile}  # a table cell: text, never markup
+
+
+def test_the_review_budget(day):
+    import pandas as pd
+
+    from workbench.app.pages.live_accuracy import budget_html
+    from workbench.loop.review_budget import review_budget, reviews_for_margin
+
+    assert reviews_for_margin(0.9) == 3458  # 1.96^2 * 0.9 * 0.1 / 0.01^2 = 3457.3
+    assert reviews_for_margin(float("nan")) == 9604  # the worst case, 50%
+    assert reviews_for_margin(0.5, population=1000) == 906  # 9604 / (1 + 9603 / 1000)
+    budget = review_budget(day.ws)
+    rows = day.ws.df("SELECT batch_date, decision FROM classifications")
+    weeks = rows.assign(week=pd.to_datetime(rows["batch_date"]).dt.to_period("W-SUN"))
+    assert budget["weeks"] == weeks["week"].nunique() == 2  # 1 March is a Sunday, 2 March a Monday
+    assert budget["queue_per_week"] == pytest.approx((weeks["decision"] == "review").sum() / 2)
+    assert budget["arrivals_per_week"] == pytest.approx(len(rows) / 2)
+    assert not budget["assumed"] and budget["random_reviews_per_week"] > 0
+    html = budget_html(budget)
+    assert f"data-reviews-needed='{budget['reviews_needed']}'" in html and "±1 pt at 95% confidence" in html
+    assert budget["reviews_needed"] <= budget["arrivals_per_week"]  # the finite week bounds it
