@@ -178,11 +178,11 @@ class ReviewState(param.Parameterized):
 
     def _blind(self, item: dict) -> dict:
         """An item of the random live-accuracy sample without the model's suggestion: live
-        accuracy then measures the model, not the reviewer's trust in it."""
+        accuracy then measures the model, not the reviewer's trust in it. The predicted leaf stays
+        on the server (the queue's filters use it); the page never renders it for a blind item."""
         if "random" not in item["reasons"]:
             return item
-        return {**item, "blind": True, "predicted_leaf": None, "proba": None, "top5": [], "decision": None,
-                "suspect": None}
+        return {**item, "blind": True, "top5": [], "decision": None, "suspect": None}
 
     def _gold_item(self, gold: dict, rank: int) -> dict:
         """A gold item shown exactly as a queue item (unmarked), with the model's suggestion."""
@@ -283,6 +283,7 @@ class ReviewState(param.Parameterized):
     def accept(self):
         """Save the model's top-1 as this product's category, then show the next product (not for
         an item of the random sample, shown without the suggestion)."""
+        self._authorize_write()
         if self.item is not None and self.item.get("blind"):
             raise WorkbenchError("this product is in the random sample: pick its category in the search box "
                                  "(the model's suggestion is hidden so that live accuracy measures the model)")
