@@ -59,6 +59,22 @@ class LabelConflict(WorkbenchError):
 TEST_PART_NOTICE = "this product is in the test part: your decision changes how every model is scored"
 
 
+BLIND_KEY = "blind_random_sample"
+
+
+def blind_random_sample(ws: Workspace) -> bool:
+    """Whether items of the random live-accuracy sample are reviewed blind (the model's
+    suggestion hidden on the review page); on unless switched off."""
+    return (ws.meta(BLIND_KEY) or "1") != "0"
+
+
+def set_blind_random_sample(ws: Workspace, on: bool) -> bool:
+    """Switch blind review of the random sample on or off (off: live accuracy then also measures
+    how much reviewers trust the model's suggestion)."""
+    ws.set_meta(BLIND_KEY, "1" if on else "0")
+    return bool(on)
+
+
 class TestPartChange(WorkbenchError):
     """A decision contradicts the catalog label of a test-part product: nothing was saved; the
     reviewer confirms it (``confirm_test_change=True``) after seeing the catalog label."""

@@ -29,7 +29,7 @@ from workbench.loop.review_queue import (ALL_REASONS, claim, claim_next, orphane
                                          queue_dates, release_claims)
 from workbench.loop.gold import answer_gold, gold_due, pick_gold
 from workbench.loop.labels import utc_now
-from workbench.loop.reviews import (LabelConflict, TestPartChange, catalog_label, in_test_part, label_version,
+from workbench.loop.reviews import (LabelConflict, blind_random_sample, TestPartChange, catalog_label, in_test_part, label_version,
                                    list_reviews, submit_review, undo_last)
 from workbench.store import Workspace
 
@@ -180,7 +180,7 @@ class ReviewState(param.Parameterized):
         """An item of the random live-accuracy sample without the model's suggestion: live
         accuracy then measures the model, not the reviewer's trust in it. The predicted leaf stays
         on the server (the queue's filters use it); the page never renders it for a blind item."""
-        if "random" not in item["reasons"]:
+        if "random" not in item["reasons"] or not blind_random_sample(self.workspace):
             return item
         return {**item, "blind": True, "top5": [], "decision": None, "suspect": None}
 
