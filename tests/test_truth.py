@@ -120,3 +120,8 @@ def test_a_run_that_cannot_be_rescored_is_shown_as_scored_on_older_labels_and_ne
 
         promote(ws, run, by="admin")
     assert np.isfinite(table.loc[run, "accuracy"])
+    # the comparison page says so too, and does not open on it as the default
+    from workbench.app.state.comparison import ComparisonState
+
+    shown = ComparisonState(workspace=ws).metrics_table()
+    assert len(shown) == 1 and "scored on older labels" in shown["notes"].iloc[0]

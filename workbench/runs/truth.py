@@ -186,6 +186,11 @@ def bring_to_current_truth(ws: Workspace, run_ids: Sequence[str] | None = None) 
     if ws.read_only:
         return status
     for run_id, state in status.items():
-        if state == OLDER and rescore(ws, run_id):
-            status[run_id] = RESCORED
+        if state != OLDER:
+            continue
+        try:
+            if rescore(ws, run_id):
+                status[run_id] = RESCORED
+        except (WorkbenchError, OSError):
+            pass  # its saved predictions cannot be re-read: it stays scored on older labels
     return status
