@@ -100,6 +100,9 @@ def build(root: Path, n_per_type: int = 70, n_arrivals: int = 60) -> HostileWork
     classify_file(ws, arrivals, ColumnMapping.parse("id=id,title=productDisplayName,description=desc,brand=brand"),
                   run_id=run_id, batch_date=DAY)
     build_queue(ws, DAY, n_random=30, n_uncertain=15, n_disagree=0)
+    from workbench.loop.reviews import set_blind_random_sample
+
+    set_blind_random_sample(ws, False)  # the hostile suggestions are shown (blind review: test_reviewer_quality)
     leaves = [leaf for leaf in ws.df("SELECT node_id FROM categories WHERE is_leaf")["node_id"]
               if any(p in leaf for p in ("<", "="))]
     ws.rows("CHECKPOINT")

@@ -15,6 +15,7 @@ from workbench.app import auth
 from workbench.app.login import serve_options
 from workbench.loop.labels import label_history
 from workbench.loop.review_queue import build_queue
+from workbench.loop.reviews import set_blind_random_sample
 from workbench.loop.reviews import list_reviews
 from workbench.loop.shelving import classify_file
 from workbench.loop.thresholds import published_thresholds
@@ -47,6 +48,8 @@ def served(tmp_path_factory):
     rw = build(root, n_catalog=1200, batches={DAY: 150}, with_images=True)
     classify_file(rw.ws, rw.files[DAY], dataset="fashion", run_id=rw.run_main, batch_date=DAY)
     build_queue(rw.ws, DAY, n_random=40, n_uncertain=15, n_disagree=15, runs=(rw.run_main, rw.run_weak))
+    # these sessions accept suggestions on random-sample items too (blind review: test_reviewer_quality)
+    set_blind_random_sample(rw.ws, False)
     for run_id in (rw.run_weak, rw.run_main):
         evaluate_run(rw.ws, run_id)
     creds = root / "credentials.json"

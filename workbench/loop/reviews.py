@@ -55,6 +55,62 @@ class LabelConflict(WorkbenchError):
         self.version = version
 
 
+#: what the queue and the page say about a product whose label is part of the evaluation truth
+TEST_PART_NOTICE = "this product is in the test part: your decision changes how every model is scored"
+
+
+BLIND_KEY = "blind_random_sample"
+
+
+def blind_random_sample(ws: Workspace) -> bool:
+    """Whether items of the random live-accuracy sample are reviewed blind (the model's
+    suggestion hidden on the review page); on unless switched off."""
+    return (ws.meta(BLIND_KEY) or "1") != "0"
+
+
+def set_blind_random_sample(ws: Workspace, on: bool) -> bool:
+    """Switch blind review of the random sample on or off (off: live accuracy then also measures
+    how much reviewers trust the model's suggestion)."""
+    ws.set_meta(BLIND_KEY, "1" if on else "0")
+    return bool(on)
+
+
+class TestPartChange(WorkbenchError):
+    """A decision contradicts the catalog label of a test-part product: nothing was saved; the
+    reviewer confirms it (``confirm_test_change=True``) after seeing the catalog label."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, message: str, *, product_id: str, catalog_leaf: str, final_leaf: str):
+        super().__init__(message)
+        self.product_id = product_id
+        self.catalog_leaf = catalog_leaf
+        self.final_leaf = final_leaf
+
+
+def _fetch(ws_or_cur, sql: str, params: list):
+    if isinstance(ws_or_cur, Workspace):
+        return ws_or_cur.rows(sql, params)
+    return ws_or_cur.execute(sql, params).fetchall()
+
+
+def in_test_part(ws_or_cur, product_id: str) -> bool:
+    """Whether the product is in the test part of a split (its label is evaluation truth)."""
+    return bool(_fetch(ws_or_cur, "SELECT 1 FROM splits WHERE product_id = ? AND part = 'test' LIMIT 1",
+                       [str(product_id)]))
+
+
+def catalog_label(ws_or_cur, product_id: str) -> str | None:
+    """The leaf the catalog gave the product (its current label when still the catalog's, else the
+    newest catalog label of its history), or ``None``."""
+    rows = _fetch(ws_or_cur, "SELECT leaf, label_source FROM products WHERE product_id = ?", [str(product_id)])
+    if rows and rows[0][1] == "catalog" and rows[0][0] is not None:
+        return str(rows[0][0])
+    rows = _fetch(ws_or_cur, "SELECT leaf FROM labels WHERE product_id = ? AND source = 'catalog' "
+                  "AND NOT coalesce(retracted, FALSE) ORDER BY label_id DESC LIMIT 1", [str(product_id)])
+    return str(rows[0][0]) if rows and rows[0][0] is not None else None
+
+
 def label_version(ws_or_cur, product_id: str) -> int:
     """The version of a product's label: the id of its newest standing label (0 when it has none;
     an undo, which retracts one, changes it too). A page reads it with the product and hands it
@@ -86,14 +142,19 @@ def _conflict(cur, product_id: str, expected: int, final: str | None, reviewer: 
 
 
 def submit_review(ws: Workspace, product_id: str, *, reviewer: str, final_leaf: str | None = None,
-                  queue_date: str | date | None = None, expected_version: int | None = None) -> Review:
+                  queue_date: str | date | None = None, expected_version: int | None = None,
+                  confirm_test_change: bool = False) -> Review:
     """Save a decision on a product: ``final_leaf=None`` accepts the predicted leaf, any other
     leaf of the taxonomy corrects it. Committed before returning.
 
     ``expected_version`` is the :func:`label_version` the reviewer saw: when someone labelled the
     product since, nothing is overwritten unseen: the decision is kept in the label history as
     not applied and :class:`LabelConflict` names the other decision (saving again with the new
-    version replaces it)."""
+    version replaces it).
+
+    A decision that contradicts the catalog label of a product in the test part (its label is
+    evaluation truth) raises :class:`TestPartChange` naming the catalog label, and nothing is
+    saved, unless ``confirm_test_change`` says the reviewer saw it and confirmed."""
     reviewer = str(reviewer or "").strip()
     if not reviewer:
         raise WorkbenchError("a review needs the reviewer's name; log in or pass reviewer=")
@@ -117,6 +178,13 @@ def submit_review(ws: Workspace, product_id: str, *, reviewer: str, final_leaf: 
         if final not in _leaves(ws):
             raise WorkbenchError(f"{final!r} is not a leaf category of the taxonomy; pick one from the search box")
         decision = "accept" if final == predicted else "correct"
+        if not confirm_test_change and in_test_part(cur, product_id):
+            given = catalog_label(cur, product_id)
+            if given is not None and given != final:
+                raise TestPartChange(
+                    f"{TEST_PART_NOTICE[0].upper() + TEST_PART_NOTICE[1:]}. Its catalog label is {given}; "
+                    f"you chose {final}. Nothing was saved: confirm to change the test label.",
+                    product_id=product_id, catalog_leaf=given, final_leaf=final)
         now = utc_now()
         if expected_version is not None and label_version(cur, product_id) != int(expected_version):
             conflict = _conflict(cur, product_id, int(expected_version), final, reviewer, now)

@@ -166,10 +166,11 @@ def load_neighbours(ws: Workspace, k: int = NEIGHBOUR_K) -> dict[str, list[str]]
 def evaluate_run(ws: Workspace, run_id: str, targets: Sequence[float] = DEFAULT_TARGETS,
                  part: str = "test", decision: str = "argmax") -> RunEvaluation:
     """Evaluate a recorded run's ``part`` under a ``decision`` rule and store the results
-    (replacing earlier ones of that part and rule); returns the headline metrics with ``run_id``
-    and ``part`` added, as a :class:`~workbench.runs.evaluation_result.RunEvaluation` (a dict
-    with ``.curve``, ``.per_category``, ``.confusion``, ... frames and ``.to_frame()``). An
-    evaluation under ``min-risk`` is stored beside the argmax one (see
+    (replacing earlier ones of that part and rule); returns the headline metrics with ``run_id``,
+    ``part`` and ``truth`` (the fingerprint of the labels it was scored on, :mod:`workbench.runs.truth`)
+    added, as a :class:`~workbench.runs.evaluation_result.RunEvaluation` (a dict with ``.curve``,
+    ``.per_category``, ``.confusion``, ... frames and ``.to_frame()``). An evaluation under
+    ``min-risk`` is stored beside the argmax one (see
     :func:`workbench.runs.evaluation_tables.evaluation_part`)."""
     if part not in ("test", "valid"):
         raise WorkbenchError(f"part {part!r} must be 'test' or 'valid'")
@@ -179,6 +180,10 @@ def evaluate_run(ws: Workspace, run_id: str, targets: Sequence[float] = DEFAULT_
                                       taxonomy=workspace_taxonomy(ws), targets=targets,
                                       neighbours=load_neighbours(ws), product_ids=preds.product_ids,
                                       decision=decision)
-    metrics = {"run_id": run_id, "part": part, **evaluation.metrics}
-    store_evaluation(ws, run_id, evaluation_part(part, decision), metrics, evaluation.tables)
+    from workbench.runs.truth import merge_map, saved_truth, truth_fingerprint
+
+    saved = saved_truth(ws, run_id)  # the labels of both parts this run is scored on
+    truth = truth_fingerprint(saved["product_id"], saved["part"], saved["leaf"], merge_map(ws))
+    metrics = {"run_id": run_id, "part": part, **evaluation.metrics, "truth": truth}
+    store_evaluation(ws, run_id, evaluation_part(part, decision), metrics, evaluation.tables, truth=truth)
     return RunEvaluation(metrics, evaluation.tables)

@@ -46,13 +46,17 @@ def evaluation_part(part: str, decision: str = "argmax") -> str:
 
 
 def store_evaluation(ws: Workspace, run_id: str, part: str, metrics: dict[str, Any],
-                     tables: dict[str, pd.DataFrame]) -> None:
-    """Replace the stored evaluation of ``(run_id, part)`` in one transaction."""
+                     tables: dict[str, pd.DataFrame], truth: str | None = None) -> None:
+    """Replace the stored evaluation of ``(run_id, part)`` in one transaction; ``truth`` is the
+    fingerprint of the labels it was scored on (also recorded on the run,
+    :mod:`workbench.runs.truth`)."""
     with ws.transaction() as cur:
         for table in ["evaluations", *EVAL_COLUMNS]:
             cur.execute(f"DELETE FROM {table} WHERE run_id = ? AND part = ?", [run_id, part])
-        cur.execute("INSERT INTO evaluations VALUES (?, ?, ?, ?)",
-                    [run_id, part, json.dumps(metrics), datetime.now(timezone.utc)])
+        cur.execute("INSERT INTO evaluations (run_id, part, metrics, evaluated_at, truth) VALUES (?, ?, ?, ?, ?)",
+                    [run_id, part, json.dumps(metrics), datetime.now(timezone.utc), truth])
+        if truth is not None:
+            cur.execute("UPDATE runs SET truth = ? WHERE run_id = ?", [truth, run_id])
         for table, columns in EVAL_COLUMNS.items():
             frame = tables[table][columns]
             cur.register("_eval_rows", frame)

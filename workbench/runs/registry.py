@@ -187,8 +187,11 @@ def check_promotion(ws: Workspace, run_id: str, *, minimum: float | None = None)
     the minimum and against the serving run's accuracy on the same validation products; it is
     refused as worse only when the paired bootstrap
     (:func:`workbench.evaluate.bootstrap.paired_bootstrap`) puts the serving run clearly above it."""
+    from workbench.runs.truth import OLDER, bring_to_current_truth
+
     folder = _require_model(ws, run_id)
     bar = min_accuracy(ws) if minimum is None else _check_accuracy(minimum)
+    truth = bring_to_current_truth(ws, [run_id])  # scored on the labels of now, like every run
     try:
         valid = load_predictions(ws, run_id, "valid")
     except WorkbenchError:
@@ -201,6 +204,9 @@ def check_promotion(ws: Workspace, run_id: str, *, minimum: float | None = None)
     except WorkbenchError:
         current = None
     gate = GateResult(run_id, current, accuracy, None, len(ids), bar)
+    if truth.get(run_id) == OLDER:
+        gate.reasons.append("it was scored on older labels: the validation or test products changed since "
+                            "it was trained, so its figures cannot be compared; retrain it")
     if accuracy < bar:
         gate.reasons.append(f"validation accuracy {accuracy:.4f} is below the minimum {bar:.4f}")
     if _photo_only(folder):

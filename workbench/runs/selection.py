@@ -4,8 +4,9 @@ notebooks and every page (:func:`default_run`).
 The promoted serving run is the default while one is promoted and its model exists (``workbench
 promote``). Otherwise the default is the run with the best validation accuracy among the runs that have a saved model
 and are not *flagged*. A run is flagged when it was trained on a sample of the training part
-(``workbench train --sample``, the demo's CPU transformer) or when its validation accuracy is
-below a sanity bar (:data:`SANITY_ACCURACY`); a flagged run is never the default while an
+(``workbench train --sample``, the demo's CPU transformer), when its validation accuracy is
+below a sanity bar (:data:`SANITY_ACCURACY`), or when it was scored on older labels than the
+current ones and could not be re-scored (:mod:`workbench.runs.truth`); a flagged run is never the default while an
 unflagged one exists. Ties go to the newest run.
 """
 
@@ -58,6 +59,11 @@ def ranked_runs(ws: Workspace, *, need_model: bool = True, sanity: float = SANIT
         flags=[run_flags(row, sanity=sanity) for _, row in runs.iterrows()],
         order=np.arange(len(runs)),
     )
+    from workbench.runs.truth import OLDER, OLDER_FLAG, truth_status
+
+    older = truth_status(ws)
+    runs["flags"] = [flags + [OLDER_FLAG] if older.get(r) == OLDER else flags
+                     for r, flags in zip(runs["run_id"], runs["flags"])]
     runs["eligible"] = runs["flags"].map(lambda f: not f) & (runs["has_model"] | (not need_model))
     runs = runs.sort_values(["eligible", "valid_accuracy", "order"], ascending=False, na_position="last",
                             kind="mergesort")

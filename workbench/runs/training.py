@@ -345,13 +345,18 @@ def compare_runs(ws: Workspace, run_ids: Sequence[str] | None = None,
     (the test products they count), per-level accuracy (``acc <level name>``; ``n <level name>``
     beside it where a level counts fewer products than ``n``, as when some leaves are shallower),
     train seconds, peak memory (MB), ``notes`` (trained on a sample, resumed, below the
-    sanity bar: :func:`workbench.runs.selection.run_flags`) and ``setup`` (encoder, members,
+    sanity bar: :func:`workbench.runs.selection.run_flags`; re-scored on the current labels, or
+    scored on older labels: :mod:`workbench.runs.truth`) and ``setup`` (encoder, members,
     resolved values); on a small test part (fewer than 50 products per leaf) also ``acc 95%``,
-    ``macro-F1 95%`` and ``vs best`` (:mod:`workbench.runs.run_setup`)."""
+    ``macro-F1 95%`` and ``vs best`` (:mod:`workbench.runs.run_setup`). Runs are first brought to
+    the current truth of their split, so that no run is credited with labels that changed after
+    it was scored; ``truth`` is the fingerprint of the labels each run's figures count."""
     from workbench.runs.records import select_runs
     from workbench.runs.run_setup import interval_columns, run_setup
     from workbench.runs.selection import run_flags
+    from workbench.runs.truth import OLDER, OLDER_FLAG, RESCORED, bring_to_current_truth
 
+    status = bring_to_current_truth(ws, run_ids)
     runs = select_runs(ws, run_ids, split)
     rows, fewer = [], set()
     for run in runs.to_dict("records"):
@@ -370,6 +375,11 @@ def compare_runs(ws: Workspace, run_ids: Sequence[str] | None = None,
         notes = [f for f in run_flags(run) if not f.startswith("no validation")]
         if m.get("resumed"):
             notes.append("resumed " + resumed_text(m["resumed"]))
+        if status.get(run["run_id"]) == OLDER:
+            notes.append(OLDER_FLAG)
+        elif status.get(run["run_id"]) == RESCORED or m.get("rescored"):
+            notes.append("re-scored on the current labels")
+        row["truth"] = run.get("truth")
         row["notes"] = "; ".join(notes)
         row["setup"] = run_setup(run.get("params"))
         rows.append(row)

@@ -9,7 +9,10 @@ migrate at once); a workspace written by a newer workbench is refused with both 
    columns added later (compared with this module's tables, column by column), the ``labels``
    table whose CHECK predates feedback labels, and a ``labels_v2`` left by that rebuild;
 3. the team-at-once change: runs are complete only after their last transaction
-   (``runs.complete``), and a change counter every write transaction bumps.
+   (``runs.complete``), and a change counter every write transaction bumps;
+4. versioned evaluation truth: the fingerprint of the labels an evaluation was scored on
+   (``evaluations.truth``, ``runs.truth``; :mod:`workbench.runs.truth`);
+5. reviewer quality: gold items and reviewers' answers on them (:mod:`workbench.loop.gold`).
 """
 
 from __future__ import annotations
@@ -183,6 +186,24 @@ def _add_missing_columns(cur: duckdb.DuckDBPyConnection, ddl: str) -> None:
             cur.execute(f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS "{column}" {dtype}{default_sql}')
 
 
+TRUTH_DDL = """
+ALTER TABLE evaluations ADD COLUMN IF NOT EXISTS truth VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS truth VARCHAR;
+"""
+
+
+GOLD_DDL = """
+CREATE TABLE IF NOT EXISTS gold_items (
+    product_id VARCHAR PRIMARY KEY, leaf VARCHAR, suggested_leaf VARCHAR,
+    source VARCHAR CHECK (source IN ('admin', 'double', 'import')), added_by VARCHAR, added_at TIMESTAMP,
+    retired BOOLEAN DEFAULT FALSE);
+CREATE SEQUENCE IF NOT EXISTS gold_answers_seq;
+CREATE TABLE IF NOT EXISTS gold_answers (
+    answer_id BIGINT DEFAULT nextval('gold_answers_seq'), product_id VARCHAR, reviewer VARCHAR,
+    leaf VARCHAR, gold_leaf VARCHAR, suggested_leaf VARCHAR, answered_at TIMESTAMP);
+"""
+
+
 def _core(cur: duckdb.DuckDBPyConnection) -> None:
     cur.execute(CORE_DDL)
 
@@ -197,11 +218,21 @@ def _team(cur: duckdb.DuckDBPyConnection) -> None:
     cur.execute(TEAM_DDL)
 
 
+def _truth(cur: duckdb.DuckDBPyConnection) -> None:
+    cur.execute(TRUTH_DDL)
+
+
+def _gold(cur: duckdb.DuckDBPyConnection) -> None:
+    cur.execute(GOLD_DDL)
+
+
 #: the migrations, in order; ``meta.schema_version`` is the number of the last one applied
 MIGRATIONS: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     ("core tables", _core),
     ("tables of every stage, columns added later, labels that take feedback", _stage_tables),
     ("complete runs and the change counter", _team),
+    ("the truth each evaluation was scored on", _truth),
+    ("gold items and reviewers' answers on them", _gold),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -9,6 +9,7 @@ import panel as pn
 
 from workbench.app.widgets import empty_state, empty_state_html, html, intro, pct, table
 from workbench.loop.live_accuracy import live_accuracy, live_accuracy_overall
+from workbench.loop.review_budget import budget_text, review_budget
 from workbench.plots.live_accuracy import live_accuracy_plot
 
 TITLE = "Live accuracy"
@@ -32,13 +33,20 @@ def headline(overall: dict) -> str:
             f"reviews ({CONFIDENCE:.0%} Wilson interval).{shelved}</p>")
 
 
+def budget_html(budget: dict) -> str:
+    """The review budget (:mod:`workbench.loop.review_budget`), with its figures in ``data-*``."""
+    return (f"<p class='wb-review-budget' data-reviews-needed='{budget['reviews_needed']}' "
+            f"data-queue-per-week='{budget['queue_per_week']}'>{budget_text(budget)}</p>")
+
+
 def view(ctx):
     """The live accuracy page."""
     daily = live_accuracy(ctx.workspace, confidence=CONFIDENCE)
     overall = live_accuracy_overall(ctx.workspace, confidence=CONFIDENCE)
     body = [intro(TITLE, HOW, "Only reviews of the random daily sample count: the uncertain and disagreement "
                               "items are picked because the model is likely wrong, so they would bias the figure."),
-            html(headline(overall))]
+            html(headline(overall)),
+            html(budget_html(review_budget(ctx.workspace, confidence=CONFIDENCE)))]
     if len(daily):
         body.append(pn.pane.HoloViews(live_accuracy_plot(daily, confidence=CONFIDENCE)))
         body.append(table(daily[["queue_date", "n", "correct", "accuracy", "low", "high",

@@ -17,6 +17,7 @@ from workbench.app.style import STYLESHEET
 from workbench.app.widgets import alert, html, intro, table
 from workbench.errors import WorkbenchError
 from workbench.loop.review_queue import suspect_reason
+from workbench.loop.reviews import TEST_PART_NOTICE
 
 TITLE = "Review queue"
 ORDER = 70
@@ -73,9 +74,25 @@ def product_html(item: dict | None, empty: str = "Nothing left to review in this
             f"{escape_html(item['product_id'])} · queue rank {item['rank']}{current}</div>"
             f"<p>{escape_html(desc)}</p>"
             f"<div>Why it is here: {reasons}</div>"
-            f"<p>Model: <b class='wb-predicted'>{escape_html((names or str)(item['predicted_leaf'] or ''))}</b> "
-            f"({confidence}{_decision_text(item)})"
-            f"</p>{suspect_html(item)}</div>")
+            + (blind_html() if item.get("blind") else
+               f"<p>Model: <b class='wb-predicted'>{escape_html((names or str)(item['predicted_leaf'] or ''))}</b> "
+               f"({confidence}{_decision_text(item)})</p>")
+            + f"{suspect_html(item)}{test_part_html(item)}</div>")
+
+
+def blind_html() -> str:
+    """In place of the model's suggestion, for an item of the random sample."""
+    return ("<p class='wb-blind'>Pick this product's category yourself: it is part of the random sample "
+            "that measures live accuracy, so the model's suggestion is not shown.</p>")
+
+
+def test_part_html(item: dict) -> str:
+    """For a product in the test part: the notice that its label is evaluation truth."""
+    if not item.get("in_test_part"):
+        return ""
+    given = item.get("catalog_leaf")
+    return (f"<p class='wb-test-part'><b>{escape_html(TEST_PART_NOTICE[0].upper() + TEST_PART_NOTICE[1:])}.</b>"
+            + (f" Catalog label: <b class='wb-catalog-leaf'>{escape_html(given)}</b>." if given else "") + "</p>")
 
 
 def _decision_text(item: dict) -> str:
@@ -173,7 +190,9 @@ def single_view(state: ReviewState, readonly: bool, mode) -> pn.Column:
     locked = pn.bind(lambda item: item is None or readonly, state.param.item)
     button = lambda label, css, color="default", disabled=locked, action=None: pn.widgets.Button(  # noqa: E731
         label=label, color=color, disabled=disabled, css_classes=[css], on_click=guarded_action(state, action))
-    buttons = [button("Accept (a)", "wb-accept", "success", action=state.accept), search,
+    # the random sample is reviewed blind: nothing to accept, the reviewer picks the category
+    blind = pn.bind(lambda item: item is None or readonly or bool(item.get("blind")), state.param.item)
+    buttons = [button("Accept (a)", "wb-accept", "success", disabled=blind, action=state.accept), search,
                button("Save correction (c)", "wb-correct", "primary", action=state.correct),
                button("Next (n)", "wb-skip", disabled=idle, action=state.skip),
                button("Undo last (u)", "wb-undo", "warning", disabled=readonly, action=state.undo)]
@@ -229,6 +248,11 @@ def view(ctx):
                         sizing_mode="stretch_width", min_height=64, css_classes=["wb-message"])
     recent = table(recent_frame(state), css_classes=["wb-recent"])
     recent.value = pn.bind(lambda _: recent_frame(state), state.param.recent)
+    # a decision that changes a test-part product's catalog label needs this one more click
+    confirm = pn.widgets.Button(label="Confirm: change the test label", color="danger",
+                                visible=pn.bind(bool, state.param.pending_test_change),
+                                css_classes=["wb-confirm-test-change"],
+                                on_click=guarded_action(state, state.confirm_test_change))
     who = html(f"<p>Reviewer: <b>{escape_html(ctx.actor)}</b> ({escape_html(ctx.role)})</p>", css_classes=["wb-who"])
     layout = pn.Column(
         intro(TITLE, HOW, "The queue holds a random sample of each day's products (for an honest accuracy "
@@ -237,7 +261,7 @@ def view(ctx):
         filters(state, mode),
         pn.Row(html(pn.bind(counts_html, state.param.counts), css_classes=["wb-counts"]), who,
                sizing_mode="stretch_width"),
-        single, bulk, message, html("<h3>Your latest decisions</h3>"), recent,
+        single, bulk, message, confirm, html("<h3>Your latest decisions</h3>"), recent,
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-review"])
     layout.state, layout.mode, layout.bulk, layout.message = state, mode, bulk, message
     return layout

@@ -29,7 +29,15 @@ class ComparisonState(param.Parameterized):
 
     @param.depends("part", watch=True)
     def refresh(self) -> None:
-        """Reload the list of evaluated runs and select them all."""
+        """Bring the runs to the current labels (:mod:`workbench.runs.truth`: re-scored, or noted
+        as scored on older labels), reload the list of evaluated runs and select them all."""
+        from workbench.errors import WorkbenchError
+        from workbench.runs.truth import bring_to_current_truth
+
+        try:
+            bring_to_current_truth(self.workspace)
+        except WorkbenchError:
+            pass  # no labelled split yet: nothing to compare against
         runs = data.evaluated_runs(self.workspace, self.part)
         self.param.runs.objects = choice_options(dict(zip(runs["label"], runs["run_id"])))
         self.runs = runs["run_id"].tolist()

@@ -27,7 +27,10 @@ from workbench.catalog.relabel import load_taxonomy
 from workbench.loop.queue_manual import claim_many, dashboard_sender, pending_by_category
 from workbench.loop.review_queue import (ALL_REASONS, claim, claim_next, orphaned_claim, peek_next, queue_counts,
                                          queue_dates, release_claims)
-from workbench.loop.reviews import LabelConflict, label_version, list_reviews, submit_review, undo_last
+from workbench.loop.gold import answer_gold, gold_due, pick_gold
+from workbench.loop.labels import utc_now
+from workbench.loop.reviews import (LabelConflict, blind_random_sample, TestPartChange, catalog_label, in_test_part, label_version,
+                                   list_reviews, submit_review, undo_last)
 from workbench.store import Workspace
 
 RECENT = 10
@@ -58,6 +61,9 @@ class ReviewState(param.Parameterized):
     bulk = param.List(default=[], doc="the bulk grid: items with the same predicted leaf")
     preferences = param.ClassSelector(class_=Preferences, default=None, allow_None=True,
                                       doc="the session's language of category names")
+    pending_test_change = param.Dict(default=None, allow_None=True,
+                                     doc="a decision on a test-part product that contradicts its catalog "
+                                         "label, waiting for one more confirmation (``leaf``, ``catalog_leaf``)")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -75,7 +81,7 @@ class ReviewState(param.Parameterized):
                   if self.queue_date is not None and self.may_review else None)
         row = claim(self.workspace, self.queue_date, orphan, self.claimant) if orphan else None
         if row is not None:  # the item this reviewer had open before the server restarted
-            self.item = self._product(row)
+            self.item = self._blind(self._product(row))
             self.refresh()
         else:
             self.load_next()
@@ -166,7 +172,41 @@ class ReviewState(param.Parameterized):
                 "top5": top5, "decision": top["decision"].iloc[0] if len(top) else None,
                 "current_leaf": product["leaf"], "label_source": product["label_source"],
                 "label_version": label_version(self.workspace, pid),
-                "sender": dashboard_sender(row.get("detail")), "suspect": suspect}
+                "sender": dashboard_sender(row.get("detail")), "suspect": suspect,
+                "in_test_part": in_test_part(self.workspace, pid),
+                "catalog_leaf": catalog_label(self.workspace, pid)}
+
+    def _blind(self, item: dict) -> dict:
+        """An item of the random live-accuracy sample without the model's suggestion: live
+        accuracy then measures the model, not the reviewer's trust in it. The predicted leaf stays
+        on the server (the queue's filters use it); the page never renders it for a blind item."""
+        if "random" not in item["reasons"] or not blind_random_sample(self.workspace):
+            return item
+        return {**item, "blind": True, "top5": [], "decision": None, "suspect": None}
+
+    def _gold_item(self, gold: dict, rank: int) -> dict:
+        """A gold item shown exactly as a queue item (unmarked), with the model's suggestion."""
+        pid = str(gold["product_id"])
+        row = {"product_id": pid, "queue_date": self.queue_date, "reason": "uncertain", "rank": rank,
+               "run_id": None, "predicted_leaf": gold["suggested_leaf"], "proba": None, "detail": None}
+        item = self._product(row)
+        ranked = self.workspace.df(
+            "SELECT p.leaf, p.proba FROM predictions p JOIN runs r USING (run_id) WHERE p.product_id = ? "
+            "AND coalesce(r.complete, TRUE) QUALIFY dense_rank() OVER (ORDER BY r.started_at DESC, p.run_id DESC) = 1 "
+            "ORDER BY p.rank LIMIT 5", [pid])
+        top5 = [{"leaf": leaf, "proba": float(p)} for leaf, p in zip(ranked["leaf"], ranked["proba"])]
+        if top5 and top5[0]["leaf"] == gold["suggested_leaf"]:
+            item.update(top5=top5, proba=top5[0]["proba"])
+        item.update(decision="review", in_test_part=False, catalog_leaf=None, current_leaf=None, label_source=None,
+                    suspect=None, _gold=True)
+        return item
+
+    def _next_gold(self, row: dict | None) -> dict | None:
+        """The gold item due now for this reviewer (only while real items wait), else ``None``."""
+        if row is None or not self.may_review or not gold_due(self.workspace, self.reviewer):
+            return None
+        gold = pick_gold(self.workspace, self.reviewer)
+        return None if gold is None else self._gold_item(gold, int(row["rank"]))
 
     def refresh(self) -> None:
         """Re-read the queue counts and this reviewer's latest decisions."""
@@ -196,20 +236,37 @@ class ReviewState(param.Parameterized):
             else:
                 release_claims(self.workspace, self.claimant)  # e.g. downgraded since the last item
                 row = peek_next(self.workspace, self.queue_date, skip=self._skipped, **self._filters())
-        self.item = self._product(row) if row else None
+        gold = self._next_gold(row)
+        self.item = gold if gold is not None else (self._blind(self._product(row)) if row else None)
         self.correction = ""
         self.refresh()
         return self.item
 
     # deciding ---------------------------------------------------------------------------
-    def _submit(self, leaf: str | None):
+    def _submit(self, leaf: str | None, confirm_test_change: bool = False):
         self._authorize_write()
         if self.item is None:
             raise WorkbenchError("nothing to review in this queue; pick another date or build a queue")
+        self.pending_test_change = None
+        if self.item.get("_gold"):  # answered like any item; recorded as a gold answer only
+            final = leaf if leaf is not None else self.item["predicted_leaf"]
+            answer_gold(self.workspace, self.reviewer, self.item["product_id"], final)
+            verb = "Accepted" if final == self.item["predicted_leaf"] else "Corrected to"
+            text = (f"Saved: {verb} {self.display_name(final)} for “{self.item['title']}”, by {self.reviewer} "
+                    f"at {utc_now():%Y-%m-%d %H:%M:%S} UTC.")
+            self.load_next()
+            self.param.update(message=text, message_kind="success")
+            return None
         try:
             review = submit_review(self.workspace, self.item["product_id"], reviewer=self.reviewer,
                                    final_leaf=leaf, queue_date=self.item["queue_date"],
-                                   expected_version=self.item.get("label_version"))
+                                   expected_version=self.item.get("label_version"),
+                                   confirm_test_change=confirm_test_change)
+        except TestPartChange as change:  # one more click, with the catalog label shown
+            self.pending_test_change = {"leaf": leaf, "final_leaf": change.final_leaf,
+                                        "catalog_leaf": change.catalog_leaf}
+            self.param.update(message=str(change), message_kind="warning")
+            return None
         except LabelConflict as conflict:
             # show the other decision; saving again (with the version now seen) replaces it
             self.item = {**self.item, "label_version": conflict.version, "current_leaf": conflict.current_leaf}
@@ -224,8 +281,21 @@ class ReviewState(param.Parameterized):
         return review
 
     def accept(self):
-        """Save the model's top-1 as this product's category, then show the next product."""
+        """Save the model's top-1 as this product's category, then show the next product (not for
+        an item of the random sample, shown without the suggestion)."""
+        self._authorize_write()
+        if self.item is not None and self.item.get("blind"):
+            raise WorkbenchError("this product is in the random sample: pick its category in the search box "
+                                 "(the model's suggestion is hidden so that live accuracy measures the model)")
         return self._submit(None)
+
+    def confirm_test_change(self):
+        """Save the decision waiting in ``pending_test_change`` (the reviewer saw the catalog label
+        of this test-part product and confirms the change)."""
+        pending = self.pending_test_change
+        if not pending:
+            raise WorkbenchError("no change of a test label waits for confirmation")
+        return self._submit(pending["leaf"], confirm_test_change=True)
 
     def correct(self, leaf: str | None = None):
         """Save another leaf (``leaf`` or the one picked in the search box) and move on."""
@@ -253,7 +323,7 @@ class ReviewState(param.Parameterized):
                     self.queue_date = review.queue_date
             row = claim(self.workspace, review.queue_date, review.product_id, self.claimant)
         if row is not None:
-            self.item = self._product(row)
+            self.item = self._blind(self._product(row))
             self.correction = ""
             self.refresh()
         else:
@@ -316,15 +386,22 @@ class ReviewState(param.Parameterized):
         unknown = [p for p in wanted if p not in shown]
         if unknown:
             raise WorkbenchError(f"product {unknown[0]!r} is not in the grid; reload the grid")
+        held = []  # test-part products whose catalog label differs: one by one, with the extra click
         for pid in wanted:
-            submit_review(self.workspace, pid, reviewer=self.reviewer, queue_date=self.queue_date)
+            try:
+                submit_review(self.workspace, pid, reviewer=self.reviewer, queue_date=self.queue_date)
+            except TestPartChange:
+                held.append(pid)
         leaf = self.bulk_category
         self.load_bulk(leaf if leaf in self.bulk_options().values() else None)
         self.refresh()
-        self.param.update(message=f"Accepted {len(wanted)} products as {self.display_name(leaf)}, "
-                                  f"by {self.reviewer}.",
-                          message_kind="success")
-        return len(wanted)
+        saved = len(wanted) - len(held)
+        text = f"Accepted {saved} products as {self.display_name(leaf)}, by {self.reviewer}."
+        if held:
+            text += (f" Not saved: {len(held)} in the test part whose catalog label differs (your decision "
+                     "changes how every model is scored); review them one by one to confirm.")
+        self.param.update(message=text, message_kind="warning" if held else "success")
+        return saved
 
     def close(self) -> None:
         """Give back the claimed item (the browser session ended)."""

@@ -67,6 +67,8 @@ def summary_text(m: dict[str, Any]) -> str:
              + ("   macro " + " / ".join(_num(m["hierarchical_macro"][k]) for k in ("precision", "recall", "f1"))
                 if m.get("hierarchical_macro") else ""),
              "  per level: " + ", ".join(f"{k} {_pct(v)}" for k, v in m["level_accuracy"].items())]
+    if m.get("truth"):
+        lines.append(f"  scored on the labels with fingerprint {m['truth']} (truth)")
     if m.get("level_prf"):
         lines.append("  per level precision / recall / F1 (macro over the level's categories): " + ", ".join(
             f"{k} {_num(v['precision_macro'])} / {_num(v['recall_macro'])} / {_num(v['f1_macro'])}"
@@ -95,6 +97,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if not run_ids:
         raise WorkbenchError(f"no runs in {ws.path}; train one first with `workbench train`")
     decisions = list(dict.fromkeys(args.decisions or ["argmax"]))
+    from workbench.runs.truth import bring_to_current_truth
+
+    bring_to_current_truth(ws, run_ids)  # score on the labels of now (the saved predictions suffice)
     results = [evaluate_run(ws, run_id, targets=targets, part=args.part, decision=decision)
                for run_id in run_ids for decision in decisions]
     if args.json:
