@@ -15,6 +15,7 @@ The notebook API mirrors the command line::
     wb.retrain(ws)                            # workbench retrain
     wb.compare_decisions(ws)                  # workbench compare --decision argmax,min-risk
     wb.promote(ws, runs[0], by="ana")         # workbench promote RUN
+    wb.explain(ws, None, [{"title": "Nike Men Running Shoes"}])   # workbench explain "TITLE"
     wb.monitor_report(ws).crossed             # workbench monitor
     wb.run_pipeline(ws)                       # workbench demo (without serving)
 
@@ -47,6 +48,8 @@ _LAZY = {
     "evaluate_run": "workbench.runs.evaluation",
     "default_run": "workbench.runs.selection",
     "Predictor": "workbench.runs.predictor",
+    "explain": "workbench.runs.explain",
+    "misleading_terms": "workbench.runs.explain",
     "publish_thresholds": "workbench.loop.thresholds",
     "published_thresholds": "workbench.loop.thresholds",
     "classify_file": "workbench.loop.shelving",

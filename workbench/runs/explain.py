@@ -334,3 +334,22 @@ def misleading_terms(ws: Workspace, run_id: str | None, true_leaf: str, predicte
     explanations = explain(ws, run_id, stored_products(ws, ids), k, neighbours=0) if ids else []
     return {"run_id": run_id, "true": true_leaf, "predicted": predicted_leaf, "products": len(ids),
             "terms": aggregate_terms(explanations, k)}
+
+
+#: the parts of an explanation beside the predictor's answer (the API's ``explanation``)
+EXPLANATION_KEYS = ("runner_up", "terms", "words", "spans", "html", "level_probabilities", "min_risk", "neighbours")
+
+
+def explanation_of(exp: Mapping[str, Any]) -> dict[str, Any]:
+    """The explanation part of :func:`explain`'s answer (what the API adds as ``explanation``)."""
+    return {key: exp.get(key) for key in EXPLANATION_KEYS}
+
+
+def explain_answers(predictor: Predictor, root: str | Path, products: Sequence[Mapping[str, Any]],
+                    answers: Sequence[dict[str, Any]], top_k: int = 5, decision: str = "argmax",
+                    k: int = 5, neighbours: int = 5) -> list[dict[str, Any]]:
+    """The API's answers with their ``explanation`` (the same as :func:`explain` of the same
+    run): the neighbour index is read from the workspace folder's files, never its database."""
+    explainer = Explainer(predictor, load_neighbour_index(root))
+    exps = explainer.explain(products, k, neighbours=neighbours, decision=decision, top_k=top_k)
+    return [{**answer, "explanation": explanation_of(exp)} for answer, exp in zip(answers, exps)]
