@@ -128,6 +128,18 @@ class RawTitle:
         self.words, self.word_origin = _view(self.raw, _WORD_MAP)
         self.chars, self.char_origin = _view(self.raw, _CHAR_MAP)
 
+    def word_spans(self) -> list[tuple[int, int]]:
+        """``(start, end)`` of each word of the raw title as the cleaning reads it (runs of kept
+        characters: ``Men's`` and ``T-Shirt`` are one word; HTML tags are not words)."""
+        out = []
+        for m in re.finditer(r"[^ ]+", self.chars):
+            start, end = self.char_origin[m.start()], self.char_origin[m.end() - 1] + 1
+            while end < len(self.raw) and unicodedata.category(self.raw[end])[0] == "M":
+                end += 1
+            if any(ch.isalnum() for ch in self.raw[start:end]):  # a lone dash is no word
+                out.append((start, end))
+        return out
+
     def spans(self, term: str, kind: str = "word") -> list[tuple[int, int]]:
         """Every ``(start, end)`` of the raw title where ``term`` (a word n-gram of the
         tokenizer, or a ``char_wb`` n-gram, space-padded at word edges) was read; ``[]`` when it

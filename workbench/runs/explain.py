@@ -39,7 +39,6 @@ from workbench.store import Workspace
 
 #: the text the stored embeddings were made from (``workbench.embeddings.embed.DEFAULT_TEMPLATE``)
 QUERY_TEMPLATE = "{title} | {brand}"
-_WORD = re.compile(r"\S+")
 
 
 # the neighbour index over stored embeddings --------------------------------------------------
@@ -238,8 +237,8 @@ class Explainer:
             for s, e in spans_of[name]:
                 pushes.append((s, e, float(c) / max(1, e - s)))
         per_char = char_scores(len(raw), pushes)
-        words = [{"word": m.group(), "start": m.start(), "end": m.end(),
-                  "score": round(float(per_char[m.start(): m.end()].sum()), 6)} for m in _WORD.finditer(raw)]
+        words = [{"word": raw[a:b], "start": a, "end": b, "score": round(float(per_char[a:b].sum()), 6)}
+                 for a, b in title.word_spans()]
         return {"terms": terms, "words": words, "spans": [[s, e, round(v, 6)] for s, e, v in marks],
                 "html": highlight_html(raw, marks)}
 

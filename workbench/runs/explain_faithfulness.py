@@ -21,7 +21,11 @@ from workbench.runs.explain import Explainer
 
 def _without(raw: str, words: list[dict], drop: set[int]) -> str:
     """The raw title without the words at positions ``drop`` (the rest as written)."""
-    return " ".join(w["word"] for i, w in enumerate(words) if i not in drop)
+    out, pos = [], 0
+    for i in sorted(drop):
+        out += [raw[pos: words[i]["start"]], " "]
+        pos = words[i]["end"]
+    return "".join(out + [raw[pos:]])
 
 
 def faithfulness(explainer: Explainer, products: Sequence[Mapping[str, Any]], *, top: int = 3, draws: int = 5,
