@@ -75,14 +75,14 @@ class NeighbourIndex:
               sample: int = 65_536, seed: int = 0, model: str = "") -> "NeighbourIndex":
         """An index of ``vectors`` (row i: ``products`` row i, with ``product_id``, ``title``,
         ``leaf`` and optionally ``image``). ``n_lists``: default 1 below :data:`EXACT_BELOW`
-        vectors, else ``4 * sqrt(n)`` (at most 4,096)."""
+        vectors, else ``sqrt(n)`` (at most 4,096)."""
         t0 = time.perf_counter()
         vectors = _normalise(vectors)
         n = len(vectors)
         if n != len(products):
             raise WorkbenchError(f"{n} vectors but {len(products)} products; pass one product row per vector")
         if n_lists is None:
-            n_lists = 1 if n < EXACT_BELOW else int(min(4096, 4 * np.sqrt(n)))
+            n_lists = 1 if n < EXACT_BELOW else int(min(4096, np.sqrt(n)))
         n_lists = max(1, min(int(n_lists), n or 1))
         if n_lists == 1 or n == 0:
             centroids = _normalise(vectors.mean(axis=0, keepdims=True)) if n else np.zeros((1, 0), np.float32)
@@ -110,8 +110,10 @@ class NeighbourIndex:
         probe = min(int(n_probe), len(self.centroids))
         near = np.argsort(-(queries @ self.centroids.T), axis=1)[:, :probe]
         for i, q in enumerate(queries):
-            rows = np.concatenate([np.arange(self.offsets[c], self.offsets[c + 1]) for c in near[i]])
-            sims = self.vectors[rows] @ q
+            # contiguous lists: views, no copy of the vectors read
+            lists = [(int(self.offsets[c]), int(self.offsets[c + 1])) for c in sorted(near[i])]
+            rows = np.concatenate([np.arange(a, b) for a, b in lists])
+            sims = np.concatenate([np.asarray(self.vectors[a:b], dtype=np.float32) @ q for a, b in lists])
             take = min(len(rows), k + 1)
             best = np.argpartition(-sims, take - 1)[:take] if take < len(rows) else np.arange(len(rows))
             best = best[np.argsort(-sims[best], kind="stable")]

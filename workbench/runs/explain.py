@@ -178,9 +178,11 @@ class Explainer:
         return embed_texts(render_texts(frame, QUERY_TEMPLATE), self.model)
 
     def explain(self, products: Sequence[Mapping[str, Any]] | pd.DataFrame, k: int = 5, *,
-                neighbours: int = 5, decision: str = "argmax", top_k: int = 5) -> list[dict[str, Any]]:
+                neighbours: int = 5, decision: str = "argmax", top_k: int = 5,
+                vectors: np.ndarray | None = None) -> list[dict[str, Any]]:
         """One explanation per product (see the module docstring); ``k`` terms per side,
-        ``neighbours`` nearest labelled products (0: none)."""
+        ``neighbours`` nearest labelled products (0: none); ``vectors``: the products' stored
+        embeddings when they have them (else their text is encoded)."""
         p = self.predictor
         records = products.to_dict("records") if isinstance(products, pd.DataFrame) else [dict(x) for x in products]
         frame = p.frame(records)
@@ -192,7 +194,7 @@ class Explainer:
         found = None
         if neighbours and self.index is not None and len(self.index):
             ids = [r.get("product_id") for r in records]
-            found = self.index.search(self.embed(frame), int(neighbours), exclude=ids)
+            found = self.index.search(self.embed(frame) if vectors is None else vectors, int(neighbours), exclude=ids)
         out = []
         for i, answer in enumerate(answers):
             chosen = int(decided.index[i])
@@ -296,8 +298,24 @@ def explain(ws: Workspace, run_id: str | None, products: Sequence[Mapping[str, A
     """Why each product gets its category from a run (``None``: the default run): its answer,
     the terms towards the chosen leaf and the runner-up with their spans in the raw title, the
     probability per level, the min-risk reason and the nearest labelled products."""
-    return Explainer.explain(explainer_for_run(ws, run_id, neighbours=bool(neighbours)), products, k,
-                             neighbours=neighbours, decision=decision)
+    explainer = explainer_for_run(ws, run_id, neighbours=bool(neighbours))
+    vectors = stored_vectors(ws, products, explainer.model) if neighbours and explainer.index is not None else None
+    return explainer.explain(products, k, neighbours=neighbours, decision=decision, vectors=vectors)
+
+
+def stored_vectors(ws: Workspace, products, model: str = "default") -> np.ndarray | None:
+    """The stored embeddings of stored products (a review item, ``--product``), or ``None``
+    when any of them has none (their text is then encoded)."""
+    from workbench.embeddings.embed import load_product_embeddings
+
+    records = products.to_dict("records") if isinstance(products, pd.DataFrame) else list(products)
+    ids = [r.get("product_id") for r in records]
+    if not ids or any(i is None for i in ids):
+        return None
+    try:
+        return load_product_embeddings(ws, model, product_ids=[str(i) for i in ids])[1]
+    except WorkbenchError:
+        return None
 
 
 def stored_products(ws: Workspace, product_ids: Sequence[str]) -> list[dict[str, Any]]:
