@@ -13,6 +13,7 @@ from workbench.app.keyboard import KeyboardShortcuts
 from workbench.app.pages._review_bulk import bulk_view
 from workbench.app.safe_text import escape_html, escape_markdown
 from workbench.app.state.review import ANY, ReviewState, recent_frame
+from workbench.app.why import WHY_STYLE, product_why_html
 from workbench.app.widgets import alert, table
 from workbench.errors import WorkbenchError
 from workbench.loop.review_queue import suspect_reason
@@ -144,6 +145,11 @@ def view(ctx):
     product = pn.pane.HTML(product_html(state.item, empty_text(state), state.display_name), stylesheets=[STYLE],
                            sizing_mode="stretch_width", height=240)
     photo = pn.pane.HTML(photo_html(state.item), width=240, height=240, css_classes=["wb-photo-box"])
+    why = pn.pane.HTML("", stylesheets=[WHY_STYLE], sizing_mode="stretch_width", css_classes=["wb-why-box"])
+
+    def show_why(*_):  # computed for the item shown only
+        item = state.item
+        why.object = "" if item is None else product_why_html(state.workspace, item["product_id"], item.get("run_id"))
     top5 = table(top5_frame(state.item, state.display_name), percent=("probability",), buttons={"choose": "✓ choose"},
                  widths={"rank": 80, "probability": 130, "choose": 100}, height=232, css_classes=["wb-top5"],
                  hidden_columns=["leaf"])
@@ -164,6 +170,7 @@ def view(ctx):
         product.object = product_html(state.item, empty_text(state), state.display_name)
         photo.object = photo_html(state.item)
         top5.value = top5_frame(state.item, state.display_name)
+        show_why()
         search.value = ""
         for button in (accept, correct, skip):
             button.disabled = state.item is None or (readonly and button is not skip)
@@ -213,6 +220,7 @@ def view(ctx):
 
     single = pn.Column(
         keys, pn.Row(photo, product, sizing_mode="stretch_width"),
+        pn.pane.Markdown("**Why this category?**"), why,
         pn.pane.Markdown("**The model's top 5** (choose one to correct to it)"), top5,
         pn.Row(accept, search, correct, skip, undo, sizing_mode="stretch_width"),
         sizing_mode="stretch_width", css_classes=["wb-review-single"])
