@@ -22,6 +22,7 @@ The model, its taxonomy, thresholds, cleaning and decision rule are the predicto
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 from pathlib import Path
@@ -158,6 +159,15 @@ def _text_of(row: pd.Series, fields: Sequence[str]) -> str:
 
 # the explainer --------------------------------------------------------------------------------
 
+def _answers(predictor: Predictor, records, frame: pd.DataFrame, proba: np.ndarray, top_k: int,
+             decision: str) -> list[dict[str, Any]]:
+    """The predictor's own answers (:meth:`Predictor.predict`) for probabilities already scored:
+    a shallow copy of the predictor whose ``score`` returns them (the model runs once)."""
+    scored = copy.copy(predictor)
+    scored.score = lambda _frame: proba
+    return scored.predict(records, top_k=top_k, frame=frame, decision=decision)
+
+
 class Explainer:
     """A predictor and, when there is one, the neighbour index: products in, explanations out
     (the same answer for the notebook call, the CLI, the API and the pages)."""
@@ -188,8 +198,8 @@ class Explainer:
         frame = p.frame(records)
         if frame.empty:
             return []
-        answers = p.predict(records, top_k=top_k, frame=frame, decision=decision)
         proba = p.score(frame)
+        answers = _answers(p, records, frame, proba, top_k, decision)
         decided = p.decide(proba, decision)
         found = None
         if neighbours and self.index is not None and len(self.index):
