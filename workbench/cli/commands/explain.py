@@ -41,7 +41,10 @@ def _plain(exp: dict) -> str:
         lines.append("  (this model family names no terms; see the neighbours)")
     else:
         for side, label in (("chosen", "towards the chosen category"), ("runner_up", "towards the runner-up")):
-            shown = ", ".join(f"{t['term'].strip()!r} {t['contribution']:+.3f}" for t in terms[side]) or "none"
+            seen: dict[str, float] = {}
+            for t in terms[side]:  # an n-gram read at a word's edge and inside it: shown once
+                seen.setdefault(t["term"].strip(), t["contribution"])
+            shown = ", ".join(f"{term!r} {c:+.3f}" for term, c in seen.items()) or "none"
             lines.append(f"  {label}: {shown}")
         words = sorted(exp.get("words") or [], key=lambda w: -w["score"])[:3]
         if words:
