@@ -181,3 +181,17 @@ def test_cli_explains_a_title_and_names_a_missing_product(explained):
     assert js.returncode == 0, js.stderr
     [exp] = json.loads(js.stdout)
     assert exp["product_id"] == pid and exp["neighbours"] is None and exp["terms"]["chosen"]
+
+
+def test_hierarchical_explains_at_the_node_where_the_two_leaves_part(explained):
+    from workbench.runs.training import train_models
+
+    ws = explained["ws"]
+    run = train_models(ws, ["hierarchical"], "grouped", seed=0)[0]
+    raw = "Nike Men's Black Running Shoes"
+    [exp] = explain(ws, run, [{"title": raw}], 3, neighbours=0)
+    chosen, runner = exp["category"].split(" > "), exp["runner_up"]["category"].split(" > ")
+    shared = [a for a, b in zip(chosen, runner) if a == b]
+    assert exp["terms"]["at"] == (shared[-1] if shared else "top level")
+    assert exp["terms"]["chosen"] and all(t["contribution"] > 0 for t in exp["terms"]["chosen"])
+    assert all(raw[s:e] for t in exp["terms"]["chosen"] for s, e in t["spans"])
