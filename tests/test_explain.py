@@ -195,3 +195,27 @@ def test_hierarchical_explains_at_the_node_where_the_two_leaves_part(explained):
     assert exp["terms"]["at"] == (shared[-1] if shared else "top level")
     assert exp["terms"]["chosen"] and all(t["contribution"] > 0 for t in exp["terms"]["chosen"])
     assert all(raw[s:e] for t in exp["terms"]["chosen"] for s, e in t["spans"])
+
+
+def test_misleading_terms_of_the_largest_confusion_cell(explained):
+    from collections import Counter
+
+    import numpy as np
+
+    from workbench.catalog.text import clean_text
+    from workbench.runs.explain import misleading_terms
+    from workbench.runs.records import load_predictions
+
+    ws, run = explained["ws"], explained["run"]
+    preds = load_predictions(ws, run, "test")
+    predicted = preds.classes[np.argmax(preds.proba, axis=1)]
+    cells = Counter((t, p) for t, p in zip(preds.y_true, predicted) if t != p)
+    (true_leaf, wrong_leaf), n = cells.most_common(1)[0]
+    found = misleading_terms(ws, run, true_leaf, wrong_leaf, k=5)
+    assert found["products"] == n and found["terms"]
+    ids = [str(i) for i, t, p in zip(preds.product_ids, preds.y_true, predicted) if t == true_leaf and p == wrong_leaf]
+    titles = " ".join(clean_text(p["title_raw"] or p["title"]).lower() + " " + clean_text(p["brand"] or "").lower()
+                      for p in stored_products(ws, ids))
+    top = found["terms"][0]
+    assert 1 <= top["products"] <= n and top["share"] == pytest.approx(top["products"] / n)
+    assert all(t["term"].split()[0] in titles for t in found["terms"] if t["kind"] == "word")
