@@ -20,6 +20,7 @@ The notebook API mirrors the command line::
     wb.retrain(ws)                            # workbench retrain
     wb.compare_decisions(ws)                  # workbench compare --decision argmax,min-risk
     wb.promote(ws, runs[0], by="ana")         # workbench promote RUN
+    wb.explain(ws, None, [{"title": "Nike Men Running Shoes"}])   # workbench explain "TITLE"
     wb.monitor_report(ws).crossed             # workbench monitor
     wb.run_pipeline(ws)                       # workbench demo (without serving)
 
@@ -76,6 +77,8 @@ _LAZY = {
     "plot_confusion": "workbench.notebooks.figures",
     # loop
     "classify": "workbench.loop.classify_titles",
+    "explain": "workbench.runs.explain",
+    "misleading_terms": "workbench.runs.explain",
     "publish_thresholds": "workbench.loop.thresholds",
     "published_thresholds": "workbench.loop.thresholds",
     "classify_file": "workbench.loop.shelving",

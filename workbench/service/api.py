@@ -125,9 +125,9 @@ def _parse_products(payload: Any, max_batch: int):
                 return None, _refusal(413, "batch_too_large", f"a batch holds at most {max_batch:,} products; "
                                       f"this one has {len(items):,}: split it")
             batch = Batch.model_validate(payload)
-            return (batch.products, batch.top_k, batch.decision_rule), None
+            return (batch.products, batch.top_k, batch.decision_rule, batch.explain), None
         single = SingleProduct.model_validate(payload)
-        return ([single], single.top_k, single.decision_rule), None
+        return ([single], single.top_k, single.decision_rule, single.explain), None
     except ValidationError as exc:
         return None, validation_answer(exc.errors(include_url=False, include_context=False, include_input=False))
 
@@ -160,10 +160,17 @@ def build_router(state: ServiceState) -> APIRouter:
         parsed, refusal = _parse_products(request.state.json, state.settings.max_batch)
         if refusal is not None:
             return refusal
-        products, top_k, rule = parsed
+        products, top_k, rule, explain = parsed
         serving = state.serving
-        raw = [p.model_dump(exclude={"id", "top_k", "decision_rule"}) for p in products]
+        raw = [p.model_dump(exclude={"id", "top_k", "decision_rule", "explain"}) for p in products]
         answers, cleaned = await state.batcher.predict(serving.predictor, raw, top_k, rule)
+        if explain:  # the same explanation as wb.explain (workbench.runs.explain)
+            from starlette.concurrency import run_in_threadpool
+
+            from workbench.runs.explain import explain_answers
+
+            answers = await run_in_threadpool(explain_answers, serving.predictor, state.files.workspace,
+                                              raw, answers, top_k, rule)
         run_id = serving.predictor.run_id
         now, key = utc_now(), request.state.key.name
         records = []

@@ -68,6 +68,11 @@ class Product(BaseModel):
         return value
 
 
+EXPLAIN_FIELD = Field(False, description=(
+    "true: each prediction carries its explanation (the title's words towards the category and the "
+    "runner-up with their spans, the probability per level, the nearest labelled products), as wb.explain"))
+
+
 class Batch(BaseModel):
     """Several products in one request (at most the server's batch limit, else ``413``)."""
 
@@ -76,6 +81,7 @@ class Batch(BaseModel):
     products: list[Product] = Field(..., min_length=1)
     top_k: StrictInt = TOP_K_FIELD
     decision_rule: DecisionRule = RULE_FIELD
+    explain: bool = EXPLAIN_FIELD
 
 
 class SingleProduct(Product):
@@ -83,6 +89,7 @@ class SingleProduct(Product):
 
     top_k: StrictInt = TOP_K_FIELD
     decision_rule: DecisionRule = RULE_FIELD
+    explain: bool = EXPLAIN_FIELD
 
 
 class Candidate(BaseModel):
@@ -106,6 +113,7 @@ class Prediction(BaseModel):
     threshold: float | None = Field(..., description="the threshold that applied (none published: null, all to review)")
     levels: dict[str, str] = Field(..., description="the category's name at every named level")
     top_k: list[Candidate]
+    explanation: dict | None = Field(None, description="with explain: true, why (see `workbench explain --json`)")
 
 
 class ClassifyResponse(BaseModel):

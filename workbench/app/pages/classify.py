@@ -12,8 +12,9 @@ import threading
 import panel as pn
 
 from workbench.app.limited_dropper import LimitedFileDropper
-from workbench.app.safe_text import escape_markdown
+from workbench.app.safe_text import escape_html, escape_markdown
 from workbench.app.state import ClassifyState
+from workbench.app.why import WHY_STYLE, explanation_html, neighbour_photos
 from workbench.app.widgets import alert, empty_state, intro, table
 from workbench.catalog.people_csv import people_csv_text
 from workbench.errors import WorkbenchError
@@ -79,6 +80,20 @@ def _photo(state: ClassifyState, limit_bytes: int):
                      sizing_mode="stretch_width")
 
 
+def classify_why_html(state: ClassifyState) -> str:
+    """The explanation of the product typed on the page, by the chosen run and rule (the
+    notebook's ``wb.explain`` answer)."""
+    from workbench.runs.explain import Explainer, neighbour_index
+
+    try:
+        explainer = Explainer(state.predictor(), neighbour_index(state.workspace))
+        [exp] = explainer.explain([{"title": state.title, "description": state.description or None,
+                                    "brand": state.brand or None}], 5, decision=state.decision)
+    except WorkbenchError as exc:
+        return f"<div class='wb-why'>No explanation: {escape_html(exc)}</div>"
+    return explanation_html(exp, neighbour_photos(state.workspace, exp))
+
+
 def _single(state: ClassifyState, limit_bytes: int):
     title = pn.widgets.TextInput.from_param(state.param.title, placeholder="e.g. Nike Men Blue Running Shoes",
                                             sizing_mode="stretch_width", css_classes=["wb-title"])
@@ -97,7 +112,10 @@ def _single(state: ClassifyState, limit_bytes: int):
             return
         text, kind = decision_text(decision, state.thresholds()[2])
         result.objects = [table(top, percent=("probability",), css_classes=["wb-top5"]),
-                          alert(text, kind, markdown=True)]
+                          alert(text, kind, markdown=True),
+                          pn.pane.Markdown("**Why this category?**"),
+                          pn.pane.HTML(classify_why_html(state), stylesheets=[WHY_STYLE],
+                                       sizing_mode="stretch_width", css_classes=["wb-why-box"])]
 
     button.on_click(run)
     return pn.Column(pn.pane.Markdown("### One product"), title, description, brand, photo, button, result,

@@ -14,6 +14,7 @@ from workbench.app.pages._review_bulk import bulk_view
 from workbench.app.safe_text import escape_html
 from workbench.app.state.review import ANY, ReviewState, recent_frame
 from workbench.app.style import STYLESHEET
+from workbench.app.why import WHY_STYLE, product_why_html
 from workbench.app.widgets import alert, html, intro, table
 from workbench.errors import WorkbenchError
 from workbench.loop.review_queue import suspect_reason
@@ -211,7 +212,13 @@ def single_view(state: ReviewState, readonly: bool, mode) -> pn.Column:
                            stylesheets=[STYLESHEET], sizing_mode="stretch_width", height=240)
     photo = pn.pane.HTML(pn.bind(photo_html, state.param.item), width=240, height=240, css_classes=["wb-photo-box"],
                          stylesheets=[STYLESHEET])
+    # the reasons, computed for the item shown only (never for the whole queue); hidden for a blind item
+    why = pn.pane.HTML(pn.bind(lambda item: "" if item is None or item.get("blind") else
+                               product_why_html(state.workspace, item["product_id"], item.get("run_id")),
+                               state.param.item),
+                       stylesheets=[WHY_STYLE], sizing_mode="stretch_width", css_classes=["wb-why-box"])
     return pn.Column(keys, pn.Row(photo, product, sizing_mode="stretch_width"),
+                     html("<p><b>Why this category?</b></p>"), why,
                      html("<p><b>The model's top 5</b> (choose one to correct to it)</p>"), top5,
                      pn.Row(*buttons, sizing_mode="stretch_width"), sizing_mode="stretch_width",
                      css_classes=["wb-review-single"])

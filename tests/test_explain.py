@@ -1,0 +1,221 @@
+"""Why this category? Explanations of real predictions.
+
+Spans of the terms land on the title as the seller wrote it (accents composed or not,
+punctuation, full-width forms, Devanagari, Chinese, HTML and formula text that stays text);
+removing the explanation's top words hurts the chosen leaf more than removing random words
+(faithfulness, on real fashion products); the API's ``explain: true`` answers exactly what the
+notebook call answers; the CLI prints the reasons and names a bad product id.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import subprocess
+
+import pytest
+
+import workbench as wb
+from tests._dashboard_setup import workbench_cli
+from tests._service_setup import start_api, stop
+from workbench.catalog.text import clean_text, word_tokens
+from workbench.evaluate.explain_terms import aggregate_terms, highlight_html, term_spans
+from workbench.runs.explain import EXPLANATION_KEYS, explain, explanation_of, stored_products
+
+HOSTILE = '<img src=x onerror=alert(1)> =HYPERLINK("http://evil","x") Nike Men Running Shoes'
+
+
+@pytest.mark.parametrize("raw, term, kind, expected", [
+    ("Nike Men's <b>Running</b> Shoes", "running", "word", ["Running"]),
+    ("Café  Crème—Latte Mug", "café", "word", ["Café"]),
+    ("Cafe\u0301 noir", "café", "word", ["Cafe\u0301"]),                 # decomposed accent: both code points
+    ("ＮＩＫＥ Shoes", "nike", "word", ["ＮＩＫＥ"]),                     # full-width letters
+    ("Men T-Shirt, cotton", "t shirt", "word", ["T-Shirt"]),             # a word bigram across punctuation
+    ("Men T-Shirt", "-shi", "char", ["-Shi"]),
+    ("Men T-Shirt Menswear", " men ", "char", ["Men"]),                  # a whole word, not inside "Menswear"
+    ("हिंदी कुर्ता लाल", "कुर्ता", "word", ["कुर्ता"]),                       # Devanagari with its vowel signs
+    ("运动鞋 Nike", "动鞋", "word", ["动鞋"]),                              # Chinese read as bigrams
+    ("Socks socks SOCKS", "socks", "word", ["Socks", "socks", "SOCKS"]),
+    (HOSTILE, "img", "word", []),                                        # the tag is not read by the model
+    (HOSTILE, "hyperlink", "word", ["HYPERLINK"]),
+])
+def test_spans_land_on_the_raw_title(raw, term, kind, expected):
+    spans = term_spans(raw, term, kind)
+    assert [raw[s:e] for s, e in spans] == expected
+    for s, e in spans:  # what the span covers is what the model read
+        if kind == "word":
+            assert " ".join(word_tokens(clean_text(raw[s:e]))) == term
+
+
+def test_highlighted_title_stays_text():
+    spans = term_spans(HOSTILE, "running", "word")
+    out = highlight_html(HOSTILE, [(s, e, 0.5) for s, e in spans] + [(0, 4, -0.2)])
+    assert "<img" not in out and "&lt;img" in out
+    assert '<mark class="wb-why-for" title="towards the chosen category">Running</mark>' in out
+    assert html.unescape(out.replace('<mark class="wb-why-for" title="towards the chosen category">', "")
+                         .replace('<mark class="wb-why-against" title="towards the runner-up">', "")
+                         .replace("</mark>", "")) == HOSTILE
+
+
+def test_aggregated_terms_count_products():
+    exps = [{"terms": {"chosen": [{"term": "socks", "kind": "word", "contribution": 0.3},
+                                  {"term": "ock", "kind": "char", "contribution": 0.1}]}},
+            {"terms": {"chosen": [{"term": "socks", "kind": "word", "contribution": 0.2}]}},
+            {"terms": {"chosen": [{"term": "brief", "kind": "word", "contribution": 0.4}]}}]
+    rows = aggregate_terms(exps, 5)
+    assert [(r["term"], r["products"]) for r in rows] == [("socks", 2), ("brief", 1)]
+    assert rows[0]["share"] == pytest.approx(2 / 3)
+
+
+@pytest.fixture(scope="module")
+def explained(sample_workspace, output_dir):
+    """1,000 real fashion products, a tfidf run promoted and served by a real API process, the
+    products embedded (the neighbours)."""
+    from workbench.runs.registry import promote
+    from workbench.runs.training import train_models
+    from workbench.service.files import ServiceFiles
+    from workbench.service.keys import add_key
+    from workbench.service.snapshot import write_snapshot
+
+    ws = sample_workspace("explain_ws", 1000)
+    run = train_models(ws, ["tfidf"], "grouped", seed=0)[0]
+    wb.embed_products(ws)
+    files = ServiceFiles(ws.path)
+    key = add_key(files.keys, "explain", "classify", "100000/min")
+    promote(ws, run, by="explain-test", force=True, note="explain test")
+    write_snapshot(ws, files)
+    test_ids = ws.df("SELECT product_id FROM splits WHERE kind = 'grouped' AND part = 'test' "
+                     "ORDER BY product_id")["product_id"].tolist()
+    proc, api = start_api(ws.path, output_dir / "explain-api.log", key=key)
+    try:
+        yield {"ws": ws, "run": run, "api": api, "key": key, "test_ids": test_ids}
+    finally:
+        stop(proc)
+
+
+def test_real_explanation_reads_the_raw_title(explained):
+    ws = explained["ws"]
+    raw = "Nike Men's Black <b>Running</b> Shoes — Édition Café"
+    [exp] = explain(ws, None, [{"title": raw}], k=5)
+    assert exp["category"].startswith("Footwear > Shoes")
+    assert exp["terms"]["chosen"], "a tfidf prediction names the terms behind it"
+    for side in ("chosen", "runner_up"):
+        for t in exp["terms"][side]:
+            assert t["contribution"] > 0
+            for s, e in t["spans"]:
+                read = (" ".join(word_tokens(clean_text(raw[s:e]))) if t["kind"] == "word"
+                        else clean_text(raw[s:e]).lower())
+                assert t["term"].strip() in read, (t, raw[s:e])
+    words = {w["word"]: w["score"] for w in exp["words"]}
+    assert list(words) == ["Nike", "Men's", "Black", "Running", "Shoes", "Édition", "Café"]
+    best = max(exp["words"], key=lambda w: w["score"])
+    assert best["score"] > 0 and best["word"] in {"Shoes", "Running", "Nike", "Men's"}
+    assert "<b>" not in exp["html"] and "&lt;b&gt;" in exp["html"]
+    levels = exp["level_probabilities"]
+    assert [lvl["category"] for lvl in levels] == exp["category"].split(" > ")
+    assert levels[-1]["probability"] == pytest.approx(exp["confidence"])
+    assert all(a["probability"] >= b["probability"] - 1e-12 for a, b in zip(levels, levels[1:]))
+    assert len(exp["neighbours"]) == 5 and all(n["title"] and n["category"] for n in exp["neighbours"])
+    assert all(n["agrees"] == (n["category"] == exp["category"]) for n in exp["neighbours"])
+    sims = [n["similarity"] for n in exp["neighbours"]]
+    assert sims == sorted(sims, reverse=True) and 0 < sims[-1] <= sims[0] <= 1 + 1e-6
+
+
+def test_min_risk_says_why_it_moved(explained):
+    ws = explained["ws"]
+    products = stored_products(ws, explained["test_ids"][:150])
+    exps = explain(ws, None, products, 3, neighbours=0, decision="min-risk")
+    moved = [e for e in exps if e["min_risk"]]
+    for e in moved:
+        assert e["min_risk"]["chosen_expected_distance"] <= e["min_risk"]["argmax_expected_distance"]
+        assert e["min_risk"]["argmax"] != e["category"] and e["min_risk"]["argmax"] in e["min_risk"]["why"]
+    assert all(e["min_risk"] is None for e in exps if e not in moved)
+
+
+def test_removing_the_top_words_hurts_more_than_random_words(explained):
+    from workbench.runs.explain import explainer_for_run
+    from workbench.runs.explain_faithfulness import faithfulness
+
+    ws = explained["ws"]
+    found = faithfulness(explainer_for_run(ws, explained["run"], neighbours=False),
+                         stored_products(ws, explained["test_ids"][:200]))
+    assert len(found) >= 50
+    assert found["faithful"].mean() >= 0.8, found.describe()
+
+
+def test_api_explains_as_the_notebook_call(explained):
+    ws, api, key = explained["ws"], explained["api"], explained["key"]
+    products = [{"title": HOSTILE}, {"title": "Puma Women Socks – pack of 3", "brand": "Puma"},
+                {"title": "Lakmé Absolute Lip Gloss, ROSE"}]
+    notebook = explain(ws, explained["run"], products, 5)  # builds the neighbour index the API reads
+    status, answer, _ = api.post("/v1/classify", {"products": products, "explain": True}, key)
+    assert status == 200, answer
+    for nb, served in zip(notebook, answer["predictions"]):
+        assert served["category"] == nb["category"]
+        got, want = served["explanation"], json.loads(json.dumps(explanation_of(nb)))
+        assert set(got) == set(EXPLANATION_KEYS)
+        sims = [(g.pop("similarity"), w.pop("similarity")) for g, w in zip(got["neighbours"], want["neighbours"])]
+        assert all(abs(a - b) < 1e-4 for a, b in sims)
+        assert got == want
+    status, plain, _ = api.post("/v1/classify", {"title": "Nike Men Running Shoes"}, key)
+    assert status == 200 and "explanation" not in plain["predictions"][0]
+
+
+def test_cli_explains_a_title_and_names_a_missing_product(explained):
+    ws = explained["ws"]
+    ws.close()  # the command line opens the workspace itself
+    out = subprocess.run([*workbench_cli(), "explain", "Nike Men's Running Shoes", "--workspace", str(ws.path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "towards the chosen category:" in out.stdout and "'running'" in out.stdout.lower()
+    assert "like '" in out.stdout
+    bad = subprocess.run([*workbench_cli(), "explain", "--product", "no-such-id", "--workspace", str(ws.path)],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines()[-1] == ("workbench explain: error: no product 'no-such-id' in the "
+                                                   "workspace; pass an id from `workbench inspect` or the "
+                                                   "products table")
+    pid = explained["test_ids"][0]
+    js = subprocess.run([*workbench_cli(), "explain", "--product", pid, "--json", "--neighbours", "0",
+                         "--workspace", str(ws.path)], capture_output=True, text=True, timeout=300)
+    assert js.returncode == 0, js.stderr
+    [exp] = json.loads(js.stdout)
+    assert exp["product_id"] == pid and exp["neighbours"] is None and exp["terms"]["chosen"]
+
+
+def test_hierarchical_explains_at_the_node_where_the_two_leaves_part(explained):
+    from workbench.runs.training import train_models
+
+    ws = explained["ws"]
+    run = train_models(ws, ["hierarchical"], "grouped", seed=0)[0]
+    raw = "Nike Men's Black Running Shoes"
+    [exp] = explain(ws, run, [{"title": raw}], 3, neighbours=0)
+    chosen, runner = exp["category"].split(" > "), exp["runner_up"]["category"].split(" > ")
+    shared = [a for a, b in zip(chosen, runner) if a == b]
+    assert exp["terms"]["at"] == (shared[-1] if shared else "top level")
+    assert exp["terms"]["chosen"] and all(t["contribution"] > 0 for t in exp["terms"]["chosen"])
+    assert all(raw[s:e] for t in exp["terms"]["chosen"] for s, e in t["spans"])
+
+
+def test_misleading_terms_of_the_largest_confusion_cell(explained):
+    from collections import Counter
+
+    import numpy as np
+
+    from workbench.catalog.text import clean_text
+    from workbench.runs.explain import misleading_terms
+    from workbench.runs.records import load_predictions
+
+    ws, run = explained["ws"], explained["run"]
+    preds = load_predictions(ws, run, "test")
+    predicted = preds.classes[np.argmax(preds.proba, axis=1)]
+    cells = Counter((t, p) for t, p in zip(preds.y_true, predicted) if t != p)
+    (true_leaf, wrong_leaf), n = cells.most_common(1)[0]
+    found = misleading_terms(ws, run, true_leaf, wrong_leaf, k=5)
+    assert found["products"] == n and found["terms"]
+    ids = [str(i) for i, t, p in zip(preds.product_ids, preds.y_true, predicted) if t == true_leaf and p == wrong_leaf]
+    titles = " ".join(clean_text(p["title_raw"] or p["title"]).lower() + " " + clean_text(p["brand"] or "").lower()
+                      for p in stored_products(ws, ids))
+    top = found["terms"][0]
+    assert 1 <= top["products"] <= n and top["share"] == pytest.approx(top["products"] / n)
+    assert all(t["term"].split()[0] in titles for t in found["terms"] if t["kind"] == "word")

@@ -1,0 +1,85 @@
+"""The reasons where people decide, in headless Chromium: the Classify page and a review item
+show the title with its words marked, the words for the category and the runner-up, the
+probability per level and the labelled products like it (with photos); a hostile title stays
+text."""
+
+from __future__ import annotations
+
+import socket
+import time
+from datetime import date
+
+import pytest
+
+from _review_setup import build
+from tests._browser import Watched, browser, require_chromium  # noqa: F401  (browser: a fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+DAY = date(2026, 2, 2)
+HOSTILE = "<img src=x onerror=\"document.title='pwned'\"> Nike Men Running Shoes =HYPERLINK(\"http://x\")"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, output_dir):
+    require_chromium()
+    import workbench as wb
+    from workbench.app.serve import serve_app
+    from workbench.loop.review_queue import build_queue
+    from workbench.loop.shelving import classify_file
+
+    root = tmp_path_factory.mktemp("explain_browser")
+    rw = build(root, n_catalog=700, batches={DAY: 40}, with_images=True)
+    classify_file(rw.ws, rw.files[DAY], dataset="fashion", run_id=rw.run_main, batch_date=DAY)
+    build_queue(rw.ws, DAY, n_random=10, n_uncertain=5, n_disagree=5, runs=(rw.run_main, rw.run_weak))
+    wb.embed_products(rw.ws)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = serve_app(rw.ws.path, port=port, threaded=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.3)
+    shots = output_dir / "explain"
+    shots.mkdir(exist_ok=True)
+    yield f"http://127.0.0.1:{port}", shots
+    server.stop()
+
+
+def test_review_item_shows_its_reasons(served, browser):
+    url, shots = served
+    watched = Watched(browser, {"width": 1500, "height": 1300})
+    page = watched.open(f"{url}/?page=review", ".wb-review")
+    box = page.locator(".wb-why-box")
+    box.locator("mark").first.wait_for(timeout=120_000)
+    text = box.locator(".wb-why").inner_text()
+    assert "Words for it:" in text and "Words for the runner-up:" in text
+    assert "Products like this were labelled" in text and ("agrees" in text or "differs" in text)
+    assert box.locator("img.wb-why-photo").count() >= 1  # the neighbours' photos
+    shown_title = page.locator(".wb-title").first.inner_text()
+    assert box.locator(".wb-why-title").inner_text().strip() == shown_title.strip()
+    page.screenshot(path=shots / "review_why.png", full_page=True)
+    watched.check_clean()
+    watched.close()
+
+
+def test_classify_page_marks_the_typed_title(served, browser):
+    url, shots = served
+    watched = Watched(browser, {"width": 1500, "height": 1300})
+    page = watched.open(f"{url}/?page=classify", ".wb-classify-page")
+    page.locator(".wb-title input").fill(HOSTILE)
+    page.locator(".wb-classify button").click()
+    box = page.locator(".wb-why-box")
+    box.locator("mark").first.wait_for(timeout=120_000)
+    assert box.locator(".wb-why-title").inner_text().strip() == HOSTILE  # the seller's text, as text
+    marked = [m.inner_text() for m in box.locator(".wb-why-title mark").all()]
+    assert any("Shoes" in m or "Running" in m for m in marked)
+    assert box.locator("img[src='x']").count() == 0 and page.title() != "pwned"
+    assert "Footwear" in box.locator(".wb-why-levels").inner_text()
+    page.screenshot(path=shots / "classify_why.png", full_page=True)
+    watched.check_clean()
+    watched.close()

@@ -1,0 +1,382 @@
+"""Why this category? One explanation per prediction, through the one predictor.
+
+:func:`explain` (``wb.explain``, ``workbench explain``, ``explain: true`` on ``/v1/classify``,
+the Classify and Review pages) answers, for each product, the predictor's own answer plus
+
+* ``terms``: for a linear text model (``tfidf``; ``hierarchical``: the head of the node where
+  the chosen leaf and the runner-up part), the word and character n-grams pushing most towards
+  the chosen leaf and towards the runner-up (model weight x TF-IDF value), each with its spans
+  in the title as the seller wrote it (``title_raw``; through the cleaning, any script);
+* ``words``: each word of the raw title with its summed push towards the chosen leaf, and
+  ``html``: the raw title, escaped, its parts marked;
+* ``level_probabilities``: the probability of the chosen path at every level of the taxonomy;
+* ``min_risk``: under the ``min-risk`` rule, when it moved away from the most probable leaf,
+  that leaf and the expected tree distance of both;
+* ``neighbours``: the nearest labelled catalog products in the text embedding (title,
+  category, similarity, whether they agree), through :class:`NeighbourIndex` over the
+  workspace's stored embeddings (built once, then read from files: no scan per request).
+
+The model, its taxonomy, thresholds, cleaning and decision rule are the predictor's
+(:mod:`workbench.runs.predictor`): the explanation is of exactly the answer every surface gives.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import threading
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from workbench.embeddings.neighbour_index import MANIFEST as INDEX_MANIFEST
+from workbench.embeddings.neighbour_index import NeighbourIndex
+from workbench.errors import WorkbenchError
+from workbench.evaluate.explain_terms import RawTitle, char_scores, highlight_html, linear_terms, present_features
+from workbench.runs.predictor import Predictor
+from workbench.store import Workspace
+
+#: the text the stored embeddings were made from (``workbench.embeddings.embed.DEFAULT_TEMPLATE``)
+QUERY_TEMPLATE = "{title} | {brand}"
+
+
+# the neighbour index over stored embeddings --------------------------------------------------
+
+def index_folder(root: str | Path, model: str = "default") -> Path:
+    """Where a workspace's neighbour index of an embedding model lives (``<workspace>/explain/``)."""
+    from workbench.embeddings.encoder import model_id
+
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", model_id(model))
+    return Path(root) / "explain" / f"neighbours-{safe}"
+
+
+def build_neighbour_index(ws: Workspace, model: str = "default") -> NeighbourIndex:
+    """Build (and save) the index of the workspace's labelled, embedded products."""
+    from workbench.embeddings.embed import load_product_embeddings
+    from workbench.embeddings.encoder import model_id
+
+    ids, matrix = load_product_embeddings(ws, model)
+    meta = ws.df("SELECT product_id, coalesce(title_raw, title) AS title, leaf, image FROM products "
+                 "WHERE leaf IS NOT NULL")
+    pos = pd.Index(ids.astype(str)).get_indexer(meta["product_id"].astype(str))
+    meta = meta[pos >= 0].reset_index(drop=True)
+    index = NeighbourIndex.build(matrix[pos[pos >= 0]], meta, model=model_id(model))
+    index.save(index_folder(ws.path, model))
+    return index
+
+
+_INDEXES: dict[str, tuple[int, NeighbourIndex]] = {}
+_INDEX_LOCK = threading.Lock()
+
+
+def load_neighbour_index(root: str | Path, model: str = "default") -> NeighbourIndex | None:
+    """The saved index of a workspace folder (once per process, again when rebuilt), or ``None``
+    when none was built (the API reads it this way: never the database)."""
+    folder = index_folder(root, model)
+    manifest = folder / INDEX_MANIFEST
+    if not manifest.exists():
+        return None
+    stamp = manifest.stat().st_mtime_ns
+    with _INDEX_LOCK:
+        hit = _INDEXES.get(str(folder))
+        if hit is None or hit[0] != stamp:
+            hit = (stamp, NeighbourIndex.load(folder))
+            _INDEXES[str(folder)] = hit
+        return hit[1]
+
+
+def neighbour_index(ws: Workspace, model: str = "default") -> NeighbourIndex | None:
+    """The workspace's index, built on first use when its products are embedded; ``None``
+    when they are not (``workbench embed`` first)."""
+    found = load_neighbour_index(ws.path, model)
+    if found is not None:
+        return found
+    if not ws.has_table("product_embeddings") or not ws.scalar("SELECT count(*) FROM product_embeddings"):
+        return None
+    build_neighbour_index(ws, model)
+    return load_neighbour_index(ws.path, model)
+
+
+# linear parts of a model ---------------------------------------------------------------------
+
+def _class_row(head, classes: np.ndarray, col: int) -> np.ndarray | None:
+    """The coefficient row of class column ``col`` of a linear head (two classes: +-row)."""
+    coef = head.coef_
+    coef = coef.toarray() if hasattr(coef, "toarray") else np.asarray(coef)
+    where = np.flatnonzero(np.asarray(classes) == col)
+    if not len(where):
+        return None
+    if coef.shape[0] == 1 and len(classes) == 2:
+        return coef[0] if where[0] == 1 else -coef[0]
+    return coef[where[0]]
+
+
+def linear_parts(predictor: Predictor, chosen: int, runner: int):
+    """``(feature union, weights towards chosen, weights towards runner-up, fields, note)`` of a
+    linear text model, or ``None`` for another family (or hashed features, which name no terms)."""
+    model = predictor.model
+    kind = getattr(model, "kind", "")
+    if kind == "tfidf":
+        pipe = getattr(model, "pipeline_", None)
+        if pipe is None or getattr(model, "classifier", "") == "sgd":
+            return None
+        head = pipe.named_steps["clf"]
+        seen = np.asarray(head.classes_, dtype=np.int64)
+        w_b, w_r = _class_row(head, seen, chosen), _class_row(head, seen, runner)
+        if w_b is None:
+            return None
+        return pipe.named_steps["tfidf"], w_b, w_r, model.fields, "leaf"
+    if kind == "hierarchical":
+        tax = predictor.taxonomy
+        a, b = predictor.classes[chosen], predictor.classes[runner]
+        anc_a, anc_b = tax.ancestors(a), tax.ancestors(b)
+        # ancestors() lists the top level first, the node itself last
+        common = [n for n in anc_a if n in set(anc_b)]
+        node = common[-1] if common else ""
+        heads = getattr(model, "heads_", {})
+        if node not in heads:
+            return None
+        head = heads[node]
+        children = model.children_[node]
+        child_a = next(n for n in anc_a if tax.parent(n) == (node or None))
+        child_b = next(n for n in anc_b if tax.parent(n) == (node or None))
+        cols = np.asarray(head.classes_, dtype=np.int64)
+        w_b = _class_row(head, cols, children.index(child_a))
+        w_r = _class_row(head, cols, children.index(child_b))
+        if w_b is None:
+            return None
+        return model.features_, w_b, w_r, model.fields, tax.name(node) if node else "top level"
+    return None
+
+
+def _text_of(row: pd.Series, fields: Sequence[str]) -> str:
+    from workbench.models.base import product_texts
+
+    return product_texts(pd.DataFrame([row]), fields)[0]
+
+
+# the explainer --------------------------------------------------------------------------------
+
+def _answers(predictor: Predictor, records, frame: pd.DataFrame, proba: np.ndarray, top_k: int,
+             decision: str) -> list[dict[str, Any]]:
+    """The predictor's own answers (:meth:`Predictor.predict`) for probabilities already scored:
+    a shallow copy of the predictor whose ``score`` returns them (the model runs once)."""
+    scored = copy.copy(predictor)
+    scored.score = lambda _frame: proba
+    return scored.predict(records, top_k=top_k, frame=frame, decision=decision)
+
+
+class Explainer:
+    """A predictor and, when there is one, the neighbour index: products in, explanations out
+    (the same answer for the notebook call, the CLI, the API and the pages)."""
+
+    def __init__(self, predictor: Predictor, index: NeighbourIndex | None = None, model: str = "default"):
+        self.predictor = predictor
+        self.index = index
+        self.model = model
+        p = predictor
+        # the node of each class column at each level (for the per-level probabilities)
+        self._level_nodes = [[" > ".join(path[: lvl + 1]) if len(path) > lvl else None for path in p.paths]
+                             for lvl in range(max((len(x) for x in p.paths), default=0))]
+
+    def embed(self, frame: pd.DataFrame) -> np.ndarray:
+        """Query vectors of model inputs, as the stored embeddings were made."""
+        from workbench.embeddings.embed import embed_texts, render_texts
+
+        return embed_texts(render_texts(frame, QUERY_TEMPLATE), self.model)
+
+    def explain(self, products: Sequence[Mapping[str, Any]] | pd.DataFrame, k: int = 5, *,
+                neighbours: int = 5, decision: str = "argmax", top_k: int = 5,
+                vectors: np.ndarray | None = None) -> list[dict[str, Any]]:
+        """One explanation per product (see the module docstring); ``k`` terms per side,
+        ``neighbours`` nearest labelled products (0: none); ``vectors``: the products' stored
+        embeddings when they have them (else their text is encoded)."""
+        p = self.predictor
+        records = products.to_dict("records") if isinstance(products, pd.DataFrame) else [dict(x) for x in products]
+        frame = p.frame(records)
+        if frame.empty:
+            return []
+        proba = p.score(frame)
+        answers = _answers(p, records, frame, proba, top_k, decision)
+        decided = p.decide(proba, decision)
+        found = None
+        if neighbours and self.index is not None and len(self.index):
+            ids = [r.get("product_id") for r in records]
+            found = self.index.search(self.embed(frame) if vectors is None else vectors, int(neighbours), exclude=ids)
+        out = []
+        for i, answer in enumerate(answers):
+            chosen = int(decided.index[i])
+            row = proba[i].copy()
+            row[chosen] = -np.inf
+            runner = int(np.argmax(row)) if len(row) > 1 else chosen
+            raw = records[i].get("title_raw") or records[i].get("title") or ""
+            exp = {"product_id": records[i].get("product_id"), "title": str(raw), **answer,
+                   "runner_up": {"category": p.classes[runner], "probability": float(proba[i, runner])}}
+            exp.update(self._terms(frame.iloc[i], str(raw), chosen, runner, k))
+            exp["level_probabilities"] = self._levels(proba[i], chosen)
+            exp["min_risk"] = self._min_risk(proba[i], chosen) if decision == "min-risk" else None
+            exp["neighbours"] = None if found is None else self._neighbours(found[i], answer["category"])
+            out.append(exp)
+        return out
+
+    # parts ------------------------------------------------------------------------------------
+    def _terms(self, row: pd.Series, raw: str, chosen: int, runner: int, k: int) -> dict[str, Any]:
+        parts = linear_parts(self.predictor, chosen, runner) if runner != chosen else None
+        if parts is None:
+            return {"terms": None, "words": [], "spans": [], "html": highlight_html(raw, [])}
+        union, w_b, w_r, fields, at = parts
+        cols, values, names = present_features(union, _text_of(row, fields))
+        title = RawTitle(raw)
+        spans_of = {name: title.spans(name[1], name[0]) for name in set(names)}
+
+        def listed(weights) -> list[dict]:
+            if weights is None:
+                return []
+            return [{"term": t.text, "kind": t.kind, "value": round(t.value, 6), "weight": round(t.weight, 6),
+                     "contribution": round(t.contribution, 6),
+                     "spans": [list(s) for s in spans_of[(t.kind, t.text)]]}
+                    for t in linear_terms(cols, values, names, weights, k)]
+
+        terms = {"at": at, "chosen": listed(w_b), "runner_up": listed(w_r)}
+        marks = [(s, e, t["contribution"]) for t in terms["chosen"] for s, e in t["spans"]]
+        marks += [(s, e, -t["contribution"]) for t in terms["runner_up"] for s, e in t["spans"]]
+        # every word of the raw title: the summed push of all its features towards the chosen leaf
+        contrib = np.asarray(w_b)[cols] * values if len(cols) else np.zeros(0)
+        pushes = []
+        for name, c in zip(names, contrib):
+            for s, e in spans_of[name]:
+                pushes.append((s, e, float(c) / max(1, e - s)))
+        per_char = char_scores(len(raw), pushes)
+        words = [{"word": raw[a:b], "start": a, "end": b, "score": round(float(per_char[a:b].sum()), 6)}
+                 for a, b in title.word_spans()]
+        return {"terms": terms, "words": words, "spans": [[s, e, round(v, 6)] for s, e, v in marks],
+                "html": highlight_html(raw, marks)}
+
+    def _levels(self, row: np.ndarray, chosen: int) -> list[dict[str, Any]]:
+        p = self.predictor
+        out = []
+        for lvl, nodes in enumerate(self._level_nodes):
+            node = nodes[chosen]
+            if node is None:
+                break
+            mass = float(sum(row[j] for j, n in enumerate(nodes) if n == node))
+            name = p.level_names[lvl] if lvl < len(p.level_names) else f"level {lvl + 1}"
+            out.append({"level": name, "category": p.paths[chosen][lvl], "probability": mass})
+        return out
+
+    def _min_risk(self, row: np.ndarray, chosen: int) -> dict[str, Any] | None:
+        from workbench.evaluate.decision import expected_tree_distance
+
+        p = self.predictor
+        top = int(np.argmax(row))
+        if top == chosen:
+            return None
+        risk = expected_tree_distance(row[None, :], classes=p.classes, taxonomy=p.taxonomy)[0]
+        return {"argmax": p.classes[top], "argmax_probability": float(row[top]),
+                "argmax_expected_distance": float(risk[top]), "chosen_expected_distance": float(risk[chosen]),
+                "why": (f"the most probable leaf {p.classes[top]} ({row[top]:.2f}) is on average "
+                        f"{risk[top]:.2f} steps from the truth in the tree; {p.classes[chosen]} only "
+                        f"{risk[chosen]:.2f}: its neighbours share the probability")}
+
+    def _neighbours(self, hits: list[tuple[int, float]], category: str) -> list[dict[str, Any]]:
+        rows = self.index.products
+        out = []
+        for r, sim in hits:
+            item = rows.iloc[r]
+            image = item.get("image") if "image" in rows else None
+            out.append({"product_id": str(item["product_id"]), "title": str(item["title"]),
+                        "category": str(item["leaf"]), "similarity": round(float(sim), 6),
+                        "agrees": str(item["leaf"]) == str(category),
+                        "image": None if image is None or pd.isna(image) else str(image)})
+        return out
+
+
+def explainer_for_run(ws: Workspace, run_id: str | None = None, *, neighbours: bool = True,
+                      model: str = "default") -> Explainer:
+    """The explainer of a workspace's run (the default run when none is named)."""
+    from workbench.runs.selection import default_run
+
+    run_id = run_id or default_run(ws)
+    index = neighbour_index(ws, model) if neighbours else None
+    return Explainer(Predictor.for_run(ws, run_id), index, model)
+
+
+def explain(ws: Workspace, run_id: str | None, products: Sequence[Mapping[str, Any]] | pd.DataFrame,
+            k: int = 5, *, neighbours: int = 5, decision: str = "argmax") -> list[dict[str, Any]]:
+    """Why each product gets its category from a run (``None``: the default run): its answer,
+    the terms towards the chosen leaf and the runner-up with their spans in the raw title, the
+    probability per level, the min-risk reason and the nearest labelled products."""
+    explainer = explainer_for_run(ws, run_id, neighbours=bool(neighbours))
+    vectors = stored_vectors(ws, products, explainer.model) if neighbours and explainer.index is not None else None
+    return explainer.explain(products, k, neighbours=neighbours, decision=decision, vectors=vectors)
+
+
+def stored_vectors(ws: Workspace, products, model: str = "default") -> np.ndarray | None:
+    """The stored embeddings of stored products (a review item, ``--product``), or ``None``
+    when any of them has none (their text is then encoded)."""
+    from workbench.embeddings.embed import load_product_embeddings
+
+    records = products.to_dict("records") if isinstance(products, pd.DataFrame) else list(products)
+    ids = [r.get("product_id") for r in records]
+    if not ids or any(i is None for i in ids):
+        return None
+    try:
+        return load_product_embeddings(ws, model, product_ids=[str(i) for i in ids])[1]
+    except WorkbenchError:
+        return None
+
+
+def stored_products(ws: Workspace, product_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Stored products as explain inputs (raw title kept), in the order asked; an unknown id is
+    one clear error."""
+    ids = [str(i) for i in product_ids]
+    rows = ws.df("SELECT product_id, title, title_raw, description, brand, price, department, extra, image, leaf "
+                 "FROM products WHERE product_id IN (SELECT unnest(?))", [ids])
+    missing = sorted(set(ids) - set(rows["product_id"].astype(str)))
+    if missing:
+        raise WorkbenchError(f"no product {missing[0]!r} in the workspace; pass an id from `workbench inspect` "
+                             "or the products table")
+    rows = rows.set_index("product_id").loc[ids].reset_index()
+    return rows.to_dict("records")
+
+
+def misleading_terms(ws: Workspace, run_id: str | None, true_leaf: str, predicted_leaf: str | None = None,
+                     k: int = 10, *, part: str = "test", limit: int = 300) -> dict[str, Any]:
+    """What misleads the model in a confusion cell (``predicted_leaf`` given) or for a category
+    (every wrong prediction of its products): the terms most often among the top terms of its
+    wrong predictions, with how many products they are behind."""
+    from workbench.evaluate.explain_terms import aggregate_terms
+    from workbench.runs.records import load_predictions
+    from workbench.runs.selection import default_run
+
+    run_id = run_id or default_run(ws)
+    preds = load_predictions(ws, run_id, part)
+    predicted = preds.classes[np.argmax(preds.proba, axis=1)] if len(preds.proba) else np.array([], dtype=object)
+    wrong = (preds.y_true == true_leaf) & (predicted != true_leaf)
+    if predicted_leaf is not None:
+        wrong &= predicted == predicted_leaf
+    ids = [str(i) for i in preds.product_ids[wrong][:limit]]
+    explanations = explain(ws, run_id, stored_products(ws, ids), k, neighbours=0) if ids else []
+    return {"run_id": run_id, "true": true_leaf, "predicted": predicted_leaf, "products": len(ids),
+            "terms": aggregate_terms(explanations, k)}
+
+
+#: the parts of an explanation beside the predictor's answer (the API's ``explanation``)
+EXPLANATION_KEYS = ("runner_up", "terms", "words", "spans", "html", "level_probabilities", "min_risk", "neighbours")
+
+
+def explanation_of(exp: Mapping[str, Any]) -> dict[str, Any]:
+    """The explanation part of :func:`explain`'s answer (what the API adds as ``explanation``)."""
+    return {key: exp.get(key) for key in EXPLANATION_KEYS}
+
+
+def explain_answers(predictor: Predictor, root: str | Path, products: Sequence[Mapping[str, Any]],
+                    answers: Sequence[dict[str, Any]], top_k: int = 5, decision: str = "argmax",
+                    k: int = 5, neighbours: int = 5) -> list[dict[str, Any]]:
+    """The API's answers with their ``explanation`` (the same as :func:`explain` of the same
+    run): the neighbour index is read from the workspace folder's files, never its database."""
+    explainer = Explainer(predictor, load_neighbour_index(root))
+    exps = explainer.explain(products, k, neighbours=neighbours, decision=decision, top_k=top_k)
+    return [{**answer, "explanation": explanation_of(exp)} for answer, exp in zip(answers, exps)]
