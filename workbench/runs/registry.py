@@ -187,7 +187,8 @@ def check_promotion(ws: Workspace, run_id: str, *, minimum: float | None = None)
     the minimum and against the serving run's accuracy on the same validation products; it is
     refused as worse only when the paired bootstrap
     (:func:`workbench.evaluate.bootstrap.paired_bootstrap`) puts the serving run clearly above it."""
-    from workbench.runs.truth import OLDER, bring_to_current_truth
+    from workbench.runs.rescore import bring_to_current_truth
+    from workbench.runs.truth import OLDER
 
     folder = _require_model(ws, run_id)
     bar = min_accuracy(ws) if minimum is None else _check_accuracy(minimum)

@@ -15,7 +15,6 @@ native allocations of torch and XGBoost and slow them down).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
@@ -28,6 +27,7 @@ import pandas as pd
 from workbench.errors import WorkbenchError
 from workbench.models.base import CategoryClassifier, model_class
 from workbench.runs.records import mark_complete, record_run, run_dir, new_run_id
+from workbench.runs.scoring import fingerprint, run_metrics  # noqa: F401  (the names callers import from here)
 from workbench.store import Workspace
 from workbench.catalog.taxonomy import Taxonomy
 
@@ -67,16 +67,6 @@ class PeakMemory:
         self._peak = max(self._peak, self._proc.memory_info().rss)
         self.peak_bytes, self.growth_bytes = self._peak, self._peak - self._start
         self.peak_mb = self.growth_bytes / 2**20
-
-
-def fingerprint(*columns: Sequence[Any]) -> str:
-    """A short sha256 of row-aligned columns, independent of row order."""
-    rows = sorted("\x1f".join(map(str, values)) for values in zip(*columns))
-    digest = hashlib.sha256()
-    for row in rows:
-        digest.update(row.encode())
-        digest.update(b"\x1e")
-    return digest.hexdigest()[:16]
 
 
 def stratified_sample(frame: pd.DataFrame, n: int, seed: int = 0, by: str = "leaf") -> pd.DataFrame:
@@ -178,22 +168,6 @@ def encoder_for_titles(titles: Sequence[str], echo=None) -> str | None:
     if echo is not None:
         echo(str(guess))
     return guess.encoder
-
-
-def run_metrics(y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str],
-                taxonomy: Taxonomy) -> dict[str, Any]:
-    """``accuracy``, ``macro_f1``, ``level_accuracy`` (``{level name: accuracy}``), ``level_n``
-    (``{level name: products counted}``: a product whose leaf is shallower than a level is not
-    counted there) and ``n``."""
-    from workbench.evaluate._common import score, tree_index
-    from workbench.evaluate.metrics import accuracy_from, level_accuracy_from, macro_f1_from
-
-    scored = score(y_true, proba, classes)
-    levels = level_accuracy_from(scored, tree_index(taxonomy, scored.classes))
-    return {"accuracy": accuracy_from(scored), "macro_f1": macro_f1_from(scored),
-            "level_accuracy": levels["accuracy"].to_dict(),
-            "level_n": {name: int(n) for name, n in levels["n"].items()},
-            "n": int(len(y_true))}
 
 
 def train_one(ws: Workspace, kind: str, frame: pd.DataFrame, taxonomy: Taxonomy, *, split: str,
@@ -354,7 +328,8 @@ def compare_runs(ws: Workspace, run_ids: Sequence[str] | None = None,
     from workbench.runs.records import select_runs
     from workbench.runs.run_setup import interval_columns, run_setup
     from workbench.runs.selection import run_flags
-    from workbench.runs.truth import OLDER, OLDER_FLAG, RESCORED, bring_to_current_truth
+    from workbench.runs.rescore import bring_to_current_truth
+    from workbench.runs.truth import OLDER, OLDER_FLAG, RESCORED
 
     status = bring_to_current_truth(ws, run_ids)
     runs = select_runs(ws, run_ids, split)

@@ -32,7 +32,7 @@ class ComparisonState(param.Parameterized):
         """Bring the runs to the current labels (:mod:`workbench.runs.truth`: re-scored, or noted
         as scored on older labels), reload the list of evaluated runs and select them all."""
         from workbench.errors import WorkbenchError
-        from workbench.runs.truth import bring_to_current_truth
+        from workbench.runs.rescore import bring_to_current_truth
 
         try:
             bring_to_current_truth(self.workspace)

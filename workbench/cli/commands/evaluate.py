@@ -97,7 +97,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if not run_ids:
         raise WorkbenchError(f"no runs in {ws.path}; train one first with `workbench train`")
     decisions = list(dict.fromkeys(args.decisions or ["argmax"]))
-    from workbench.runs.truth import bring_to_current_truth
+    from workbench.runs.rescore import bring_to_current_truth
 
     bring_to_current_truth(ws, run_ids)  # score on the labels of now (the saved predictions suffice)
     results = [evaluate_run(ws, run_id, targets=targets, part=args.part, decision=decision)
