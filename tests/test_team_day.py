@@ -180,6 +180,18 @@ def test_a_team_day_on_one_workspace(team):
         history = ws.df("SELECT actor, retracted FROM labels WHERE product_id = ? AND source = 'human'", [shown])
         assert {"ben", "carl"} <= set(history["actor"])
         page.screenshot(path=team["logs"] / "conflict.png")
+
+        # a product labelled in a notebook while ana has it open: her page says so within seconds,
+        # before she does anything (the page follows the workspace's change counter)
+        _, page = sessions["ana"]
+        page.goto(f"{url}/?page=review")
+        page.get_by_text("Why it is here").first.wait_for()
+        shown = page.locator("[data-product-id]").first.get_attribute("data-product-id")
+        t0 = time.monotonic()
+        submit_review(ws, shown, reviewer="carl", queue_date=DAY)
+        page.get_by_text("while you had it open").first.wait_for(timeout=30_000)
+        told_after = time.monotonic() - t0
+        assert told_after < 15, told_after  # 2 s between looks, plus a loaded machine's rendering
         for context, _ in sessions.values():
             context.close()
         browser.close()

@@ -3,9 +3,10 @@
 Every write transaction of any process (a ``workbench train`` from the command line, a review
 in a notebook) rewrites the workspace's change counter file (:meth:`Workspace.change_counter`),
 which costs nothing to read. Each browser session looks at it every ``interval`` seconds; when
-it moved, it reads the runs' stamp (one short turn on the database), and when a run was added
-or (re-)evaluated it rebuilds its open pages, so a new run appears in every picker within a
-few seconds, without a restart.
+it moved, it tells the pages that follow every write (the review page: an item reviewed elsewhere leaves
+it, its counts move) and reads the pages' stamp (one short turn on the database); when a run was
+added or (re-)evaluated, or thresholds were published, it rebuilds its open pages, so a new run
+appears in every picker, and published thresholds in every tab, within a few seconds.
 """
 
 from __future__ import annotations
@@ -28,22 +29,33 @@ def runs_stamp(ws: Workspace) -> str:
     return "|".join(map(str, row))
 
 
-class WorkspaceWatch:
-    """Calls ``on_runs_changed`` when another process completed or evaluated a run."""
+def pages_stamp(ws: Workspace) -> str:
+    """Changes whenever what the pages are built from changes: a run completes or is (re-)evaluated,
+    or thresholds are published (in another tab, a notebook or the command line)."""
+    return runs_stamp(ws) + "|" + str(ws.scalar("SELECT max(version) FROM threshold_history"))
 
-    def __init__(self, ws: Workspace, on_runs_changed: Callable[[], None]):
+
+class WorkspaceWatch:
+    """Calls ``on_runs_changed`` when another process completed or evaluated a run or published
+    thresholds, and ``on_change`` (if given) after any write of any process (a review elsewhere)."""
+
+    def __init__(self, ws: Workspace, on_runs_changed: Callable[[], None],
+                 on_change: Callable[[], None] | None = None):
         self.ws = ws
         self.on_runs_changed = on_runs_changed
+        self.on_change = on_change
         self.counter = ws.change_counter()
-        self.stamp = runs_stamp(ws)
+        self.stamp = pages_stamp(ws)
 
     def check(self) -> bool:
-        """Look once; returns whether the pages were refreshed."""
+        """Look once; returns whether the pages were rebuilt."""
         counter = self.ws.change_counter()
         if counter == self.counter:
             return False
         self.counter = counter
-        stamp = runs_stamp(self.ws)
+        if self.on_change is not None:
+            self.on_change()
+        stamp = pages_stamp(self.ws)
         if stamp == self.stamp:
             return False
         self.stamp = stamp

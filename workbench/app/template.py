@@ -83,6 +83,14 @@ class Navigator:
         if slug in self.pages:
             self.content.objects = [self.page(slug)]
 
+    def follow(self) -> None:
+        """Another process wrote to the workspace: tell the built pages that follow every write
+        (``page.on_workspace_change``, e.g. the review page)."""
+        for built in self.built.values():
+            follow = getattr(built, "on_workspace_change", None)
+            if follow is not None:
+                follow()
+
     def refresh(self) -> None:
         """Rebuild the pages this session opened (a run was trained or evaluated elsewhere); a page
         that keeps work in progress (``LIVE = False``, e.g. the review page) refreshes itself."""
@@ -140,7 +148,7 @@ def build_app(ctx: AppContext) -> pn.template.BootstrapTemplate:
     pn.extension("tabulator", "filedropper", notifications=True, reconnect=True, sizing_mode="stretch_width",
                  disconnect_notification=DISCONNECTED)
     nav = Navigator(ctx, visible_pages(ctx), first=requested_page())
-    WorkspaceWatch(ctx.workspace, nav.refresh).start()
+    WorkspaceWatch(ctx.workspace, nav.refresh, on_change=nav.follow).start()
     if pn.state.location is not None:
         pn.state.location.sync(nav.menu, {"value": "page"})
     who = (f"Signed in as **{escape_markdown(ctx.user)}** ({ctx.role})" if ctx.user and ctx.user != LOCAL_USER

@@ -271,4 +271,5 @@ def view(ctx):
         single, bulk, message, confirm, html("<h3>Your latest decisions</h3>"), recent,
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-review"])
     layout.state, layout.mode, layout.bulk, layout.message = state, mode, bulk, message
+    layout.on_workspace_change = state.follow_workspace  # a product reviewed elsewhere leaves this page
     return layout

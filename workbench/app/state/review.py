@@ -242,6 +242,26 @@ class ReviewState(param.Parameterized):
         self.refresh()
         return self.item
 
+    def follow_workspace(self) -> None:
+        """Another process wrote to the workspace: when the product on screen was labelled elsewhere
+        (another reviewer, a notebook) the reviewer is told who decided what, at once; saving
+        anyway goes through the label-version check (both decisions kept). The counts move."""
+        item = self.item
+        if item is not None and not item.get("_gold") and item.get("label_version") is not None:
+            if label_version(self.workspace, item["product_id"]) != item["label_version"]:
+                newest = self.workspace.rows(
+                    "SELECT leaf, actor, source, created_at FROM labels WHERE product_id = ? AND NOT "
+                    "coalesce(retracted, FALSE) ORDER BY label_id DESC LIMIT 1", [item["product_id"]])
+                if newest and self.message_kind != "warning":
+                    leaf, actor, source, at = newest[0]
+                    when = f"{at:%H:%M:%S} UTC" if at is not None else "just now"
+                    self.param.update(message=(
+                        f"{actor} ({source}) labelled this product {self.display_name(leaf)} at {when}, while you "
+                        "had it open. Next (n) moves on; saving your decision replaces theirs after one more "
+                        "save (both stay in its history)."), message_kind="warning")
+        if self.queue_date is not None:
+            self.refresh()
+
     # deciding ---------------------------------------------------------------------------
     def _submit(self, leaf: str | None, confirm_test_change: bool = False):
         self._authorize_write()
