@@ -32,6 +32,9 @@ def served(tmp_path_factory, output_dir):
     rw = build(root, n_catalog=700, batches={DAY: 40}, with_images=True)
     classify_file(rw.ws, rw.files[DAY], dataset="fashion", run_id=rw.run_main, batch_date=DAY)
     build_queue(rw.ws, DAY, n_random=10, n_uncertain=5, n_disagree=5, runs=(rw.run_main, rw.run_weak))
+    from workbench.loop.reviews import set_blind_random_sample
+
+    set_blind_random_sample(rw.ws, False)  # the random sample's items show the model's reasons too
     wb.embed_products(rw.ws)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -44,6 +44,9 @@ def team(tmp_path_factory, output_dir):
     rw = build(root, n_catalog=1200, batches={DAY: 260})
     classify_file(rw.ws, rw.files[DAY], dataset="fashion", run_id=rw.run_main, batch_date=DAY)
     build_queue(rw.ws, DAY, n_random=60, n_uncertain=50, n_disagree=30, runs=(rw.run_main, rw.run_weak))
+    from workbench.loop.reviews import set_blind_random_sample
+
+    set_blind_random_sample(rw.ws, False)  # the reviewers accept suggestions, random sample included
     creds = rw.ws.path / "credentials.json"
     rounds, auth.BCRYPT_ROUNDS = auth.BCRYPT_ROUNDS, 6
     for name, password in USERS.items():

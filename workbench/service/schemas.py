@@ -81,7 +81,7 @@ class Batch(BaseModel):
     products: list[Product] = Field(..., min_length=1)
     top_k: StrictInt = TOP_K_FIELD
     decision_rule: DecisionRule = RULE_FIELD
-    explain: bool = EXPLAIN_FIELD
+    explain: StrictBool = EXPLAIN_FIELD
 
 
 class SingleProduct(Product):
@@ -89,7 +89,7 @@ class SingleProduct(Product):
 
     top_k: StrictInt = TOP_K_FIELD
     decision_rule: DecisionRule = RULE_FIELD
-    explain: bool = EXPLAIN_FIELD
+    explain: StrictBool = EXPLAIN_FIELD
 
 
 class Candidate(BaseModel):
