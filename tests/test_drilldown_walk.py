@@ -174,7 +174,7 @@ def test_a_row_of_the_categories_table_lists_its_products(walk, watched, output_
     page.locator(".wb-category-search input").fill(leaf.split(" > ")[-1])
     page.locator(".wb-category-search input").press("Enter")
     page.wait_for_timeout(1500)
-    row = page.locator(".wb-categories .tabulator-row", has_text=leaf).first
+    row = page.locator(".wb-categories .tabulator-row", has=page.locator(f".wb-path[title='{leaf}']")).first
     row.wait_for()
     row.locator("[tabulator-field=category]").click()
     n, text = drill_heading(page)

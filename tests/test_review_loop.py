@@ -229,8 +229,11 @@ def test_review_state_accepts_corrects_undoes_and_refuses_viewers(loop):
     from workbench.app.state.review import ReviewState
     from workbench.app.auth import PermissionDenied
 
+    from workbench.loop.reviews import set_blind_random_sample
+
     ws = loop.ws
     build_queue(ws, DAY1, n_random=60, n_uncertain=40, n_disagree=30, runs=(loop.run_main, loop.run_weak), seed=3)
+    set_blind_random_sample(ws, False)  # this test accepts the suggestion of random-sample items too
     state = ReviewState(workspace=ws, reviewer="fay", role="reviewer")
     assert state.queue_date == DAY1 and state.item is not None
     first = state.item

@@ -147,6 +147,9 @@ def test_cold_start_review_search_and_measurement(sample_workspace, tmp_path, sh
     leaves = ws.df("SELECT node_id FROM categories WHERE is_leaf")["node_id"]
     assert len(leaves) > 20 and leaves.str.startswith("Electronics > Audio").all()
     build_queue(ws, n_random=10, n_uncertain=5, n_disagree=0)
+    from workbench.loop.reviews import set_blind_random_sample
+
+    set_blind_random_sample(ws, False)  # the review below corrects through the suggested top 5
 
     for lang, query in (("fr", "Écouteurs"), ("ja", "ヘッドフォン")):
         state = ReviewState(workspace=ws, reviewer="ana", preferences=Preferences(language=lang))

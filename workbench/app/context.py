@@ -100,9 +100,10 @@ class AppContext:
             user = self.user
             if self.settings.session_check is not None and not self.settings.session_check():
                 raise PermissionDenied(f"{user or 'this session'} has logged out; log in again")
-            if user == "local" and user not in self.settings.roles:  # users were added since this tab opened
-                raise PermissionDenied("this workbench now asks for a login: reload the page and log in")
             if not user or user not in self.settings.roles:
+                if getattr(self.settings.roles, "open_while_empty", False) and user in (None, "", "local"):
+                    # a tab opened before the first user was added
+                    raise PermissionDenied("this workbench now asks for a login: reload the page and log in")
                 raise PermissionDenied(f"{user or 'an anonymous visitor'} is no longer a user of this "
                                        "workbench; ask an admin to add you again")
         require(self.role, action, self.actor)

@@ -12,17 +12,11 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from workbench.app.safe_text import escape_html
+from workbench.app.style import STYLESHEET
 from workbench.errors import WorkbenchError
 
-WHY_STYLE = """
-.wb-why { font-size: 0.92em; line-height: 1.45; }
-.wb-why mark.wb-why-for { background: #c8ecc9; padding: 0 2px; border-radius: 3px; }
-.wb-why mark.wb-why-against { background: #f8d4c4; padding: 0 2px; border-radius: 3px; }
-.wb-why .wb-why-title { font-size: 1.1em; margin: 2px 0 6px; }
-.wb-why ul { margin: 2px 0 6px 1.1em; padding: 0; }
-.wb-why .wb-why-photo { height: 36px; vertical-align: middle; margin-right: 6px; border-radius: 3px; }
-.wb-why .wb-agrees { color: #1b7a2b; } .wb-why .wb-differs { color: #b3401b; }
-"""
+#: the stylesheet of the reasons boxes (the app's one stylesheet)
+WHY_STYLE = STYLESHEET
 
 
 def _terms(items) -> str:

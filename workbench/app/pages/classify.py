@@ -15,12 +15,15 @@ from workbench.app.limited_dropper import LimitedFileDropper
 from workbench.app.safe_text import escape_html, escape_markdown
 from workbench.app.state import ClassifyState
 from workbench.app.why import WHY_STYLE, explanation_html, neighbour_photos
-from workbench.app.widgets import alert, empty_state, intro, table
+from workbench.app.glossary import define
+from workbench.app.widgets import alert, empty_state, html, intro, table
 from workbench.catalog.people_csv import people_csv_text
 from workbench.errors import WorkbenchError
 from workbench.security.upload_limits import run_bounded
 
 TITLE = "Classify"
+#: the decision rules as the page names them (the glossary defines min-risk and tree distance beside them)
+RULE_LABELS = {"most probable": "argmax", "least far-off mistake": "min-risk"}
 ORDER = 60
 HOW = ("type a title (or upload a CSV): the table lists the model's five best categories with their confidence, "
        "and the line below says whether the product would be shelved automatically or go to review.")
@@ -122,6 +125,29 @@ def _single(state: ClassifyState, limit_bytes: int):
                      sizing_mode="stretch_width")
 
 
+def upload_result(filename: str, outcome) -> list:
+    """What the page shows for an uploaded file: the refusal, or the summary, the download and a
+    preview of the classified rows."""
+    if isinstance(outcome, WorkbenchError):
+        return [alert(str(outcome))]
+    if isinstance(outcome, Exception):  # keep serving whatever the file holds
+        return [alert(f"Could not classify {filename}: {type(outcome).__name__}: {outcome}")]
+    out, upload = outcome
+    stem = re.sub(r"[^\w.-]+", "_", filename.rsplit(".", 1)[0]).strip("._")[:80] or "products"
+    download = pn.widgets.FileDownload(  # formulas in seller text neutralised for spreadsheets
+        file=io.BytesIO(people_csv_text(out).encode("utf-8")), filename=f"{stem}_predictions.csv",
+        label=f"Download {len(out):,} predictions (CSV)", color="success",
+        css_classes=["wb-download"])
+    shelved = int((out["decision"] == "shelved").sum())
+    notes = [f"Classified **{len(out):,}** products from {escape_markdown(filename)}: "
+             f"{shelved:,} would be shelved, {len(out) - shelved:,} sent to review."]
+    if upload.skipped:
+        notes.append(f"{upload.skipped:,} malformed lines were skipped.")
+    preview_cols = [c for c in out.columns[:2] if c not in PREVIEW_COLUMNS] + list(PREVIEW_COLUMNS)
+    return [alert(" ".join(notes), "success", markdown=True), download,
+            table(out[preview_cols].head(20), percent=("confidence",))]
+
+
 def _upload(state: ClassifyState, ctx):
     limit = ctx.settings.upload_limit_bytes
     # the limit holds on the server while the file arrives, not only in the browser
@@ -131,26 +157,7 @@ def _upload(state: ClassifyState, ctx):
     dropper.param.watch(lambda e: setattr(result, "objects", [alert(e.new)]) if e.new else None, "refused")
 
     def show(filename: str, outcome) -> None:
-        if isinstance(outcome, WorkbenchError):
-            result.objects = [alert(str(outcome))]
-            return
-        if isinstance(outcome, Exception):  # keep serving whatever the file holds
-            result.objects = [alert(f"Could not classify {filename}: {type(outcome).__name__}: {outcome}")]
-            return
-        out, upload = outcome
-        stem = re.sub(r"[^\w.-]+", "_", filename.rsplit(".", 1)[0]).strip("._")[:80] or "products"
-        download = pn.widgets.FileDownload(  # formulas in seller text neutralised for spreadsheets
-            file=io.BytesIO(people_csv_text(out).encode("utf-8")), filename=f"{stem}_predictions.csv",
-            label=f"Download {len(out):,} predictions (CSV)", color="success",
-            css_classes=["wb-download"])
-        shelved = int((out["decision"] == "shelved").sum())
-        notes = [f"Classified **{len(out):,}** products from {escape_markdown(filename)}: "
-                 f"{shelved:,} would be shelved, {len(out) - shelved:,} sent to review."]
-        if upload.skipped:
-            notes.append(f"{upload.skipped:,} malformed lines were skipped.")
-        preview_cols = [c for c in out.columns[:2] if c not in PREVIEW_COLUMNS] + list(PREVIEW_COLUMNS)
-        result.objects = [alert(" ".join(notes), "success", markdown=True), download,
-                          table(out[preview_cols].head(20), percent=("confidence",))]
+        result.objects = upload_result(filename, outcome)
 
     def on_upload(event):
         if not event.new:
@@ -191,13 +198,16 @@ def view(ctx):
     if not state.has_model:
         return empty_state("No run in this workspace has a saved model yet: train one first.", "workbench train")
     model = pn.widgets.Select.from_param(state.param.run_id, width=420, css_classes=["wb-run"])
-    rule = pn.widgets.RadioButtonGroup.from_param(state.param.decision, css_classes=["wb-decision-rule"])
+    rule = pn.widgets.RadioButtonGroup(options=RULE_LABELS, value=state.decision, css_classes=["wb-decision-rule"])
+    rule.link(state, value="decision")
+    rule_help = html(define("Decision rule: the most probable category, or the one with the least expected "
+                            "tree distance (min-risk)."))
     note = pn.Column(objects=pn.bind(lambda _: [alert(w.capitalize(), "warning")] if (w := state.threshold_warning())
                                      else [], state.param.run_id), sizing_mode="stretch_width")
     return pn.Column(
         intro(TITLE, HOW, "Top-5 categories from a trained model (by default the promoted serving run, else the "
                           "best run: highest validation accuracy, never one trained on a sample), and whether the "
                           "product would be shelved under the published thresholds."),
-        model, rule, note, pn.FlexBox(_single(state, ctx.settings.upload_limit_bytes), _upload(state, ctx), gap="1.5em",
+        model, rule, rule_help, note, pn.FlexBox(_single(state, ctx.settings.upload_limit_bytes), _upload(state, ctx), gap="1.5em",
                                 sizing_mode="stretch_width"),
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-classify-page"])
