@@ -130,6 +130,10 @@ def test_promote_while_the_api_runs_and_the_shadow_agreement_is_shown(served):
     while read_log(served["files"], "predictions").dropna(subset=["shadow_category"]).shape[0] < len(preds):
         assert time.monotonic() < deadline, "the shadow run did not score the requests"
         time.sleep(0.3)
+    deadline = time.monotonic() + 30  # the journal is fsynced at once, the Parquet log a moment later
+    while len(read_log(served["files"], "feedback", since=start)) < 30:
+        assert time.monotonic() < deadline, "the feedback did not reach the log"
+        time.sleep(0.3)
     result = monitor_report(served["files"], since=start, embedding=False, thresholds=QUIET)
     report = result.as_dict()
     agreement = by_key(report)["shadow_agreement"]

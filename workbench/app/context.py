@@ -100,8 +100,9 @@ class AppContext:
             user = self.user
             if self.settings.session_check is not None and not self.settings.session_check():
                 raise PermissionDenied(f"{user or 'this session'} has logged out; log in again")
-            if not user or user not in self.settings.roles:
-                if getattr(self.settings.roles, "open_while_empty", False) and user in (None, "", "local"):
+            open_door = getattr(self.settings.roles, "open_while_empty", False)  # no users added yet
+            if (not user and not open_door) or user not in self.settings.roles:
+                if open_door and user in (None, "", "local"):
                     # a tab opened before the first user was added
                     raise PermissionDenied("this workbench now asks for a login: reload the page and log in")
                 raise PermissionDenied(f"{user or 'an anonymous visitor'} is no longer a user of this "

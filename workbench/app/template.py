@@ -60,6 +60,7 @@ class Navigator:
         self.ctx = ctx
         self.pages = {page_slug(p): p for p in pages}
         self.built: dict[str, object] = {}
+        self.stale: set[str] = set()
         self.content = pn.Column(sizing_mode="stretch_width", css_classes=["wb-content"])
         options = {p.TITLE: slug for slug, p in self.pages.items()}
         if first not in self.pages:
@@ -80,6 +81,7 @@ class Navigator:
 
     def show(self, slug: str) -> None:
         """Put page ``slug`` in the main area."""
+        self.reopen(slug)
         if slug in self.pages:
             self.content.objects = [self.page(slug)]
 
@@ -92,13 +94,25 @@ class Navigator:
                 follow()
 
     def refresh(self) -> None:
-        """Rebuild the pages this session opened (a run was trained or evaluated elsewhere); a page
-        that keeps work in progress (``LIVE = False``, e.g. the review page) refreshes itself."""
-        for slug in [s for s in self.built if getattr(self.pages[s], "LIVE", True)]:
+        """A run was trained or evaluated, or thresholds published: the pages this session built
+        and is not looking at are rebuilt when next opened; the open page is left as it is (the
+        visitor may be in the middle of something, and the write may be this session's own) with a
+        notice that reopening it shows the news."""
+        current = self.menu.value
+        for slug in [s for s in self.built if s != current and getattr(self.pages[s], "LIVE", True)]:
             del self.built[slug]
-        if self.menu.value in self.pages and self.menu.value not in self.built:
-            self.show(self.menu.value)
+        if current in self.built and getattr(self.pages[current], "LIVE", True):
+            self.stale.add(current)
+            if pn.state.notifications is not None:
+                pn.state.notifications.info("New runs or published thresholds were saved since this page "
+                                            "opened: open it again from the menu (or reload) to see them.",
+                                            duration=8000)
 
+    def reopen(self, slug: str) -> None:
+        """Opening a page that went stale while it was on screen builds it again."""
+        if slug in self.stale:
+            self.stale.discard(slug)
+            self.built.pop(slug, None)
 
 def warm_pages(ctx: AppContext, visited: threading.Event | None = None) -> list[str]:
     """Render every page that sets ``WARM = True`` once, off-screen, so that one-time costs
