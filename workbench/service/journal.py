@@ -22,17 +22,9 @@ from typing import Any
 
 import orjson
 
+from workbench.store.lock import process_alive
+
 log = logging.getLogger("workbench.service")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _resolve(fut: asyncio.Future) -> None:
@@ -136,7 +128,7 @@ class Journal:
         out = []
         for path in sorted(self.folder.glob("*.jsonl")):
             pid = path.stem.split("-", 1)[0]
-            if pid.isdigit() and int(pid) != self.pid and not _alive(int(pid)):
+            if pid.isdigit() and int(pid) != self.pid and not process_alive(int(pid)):
                 out.append(path)
         return out
 

@@ -57,7 +57,8 @@ def _command_line() -> str:
     return " ".join(a for a in argv if a)[:120]
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this machine with that pid is alive (ours always is)."""
     if pid == os.getpid():
         return True
     try:
@@ -112,7 +113,7 @@ class WorkspaceLock:
                 pid = int(name.split("-")[1])
             except (IndexError, ValueError):
                 continue
-            if _alive(pid):
+            if process_alive(pid):
                 tickets.append(name)
             else:
                 try:
