@@ -276,3 +276,14 @@ def guarded(build: Callable[[], object]) -> object:
     except Exception as exc:  # the server must keep serving whatever one page does
         log.exception("page failed")
         return alert(f"This page failed: {type(exc).__name__}: {exc}")
+
+
+def guarded_action(state, action):
+    """``action`` as a callback whose refusal (a viewer) or bad input shows on the page, through
+    the state's ``report_error``."""
+    def run(*_):
+        try:
+            action()
+        except WorkbenchError as exc:
+            state.report_error(exc)
+    return run

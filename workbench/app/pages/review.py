@@ -15,8 +15,7 @@ from workbench.app.safe_text import escape_html
 from workbench.app.state.review import ANY, ReviewState, recent_frame
 from workbench.app.style import STYLESHEET
 from workbench.app.why import WHY_STYLE, product_why_html
-from workbench.app.widgets import alert, html, intro, table
-from workbench.errors import WorkbenchError
+from workbench.app.widgets import alert, guarded_action, html, intro, table
 from workbench.loop.review_queue import suspect_reason
 from workbench.loop.reviews import TEST_PART_NOTICE
 
@@ -145,16 +144,6 @@ def messages(message: str, kind: str, notice: str) -> list:
     if message:
         return [alert(message, kind)]
     return [alert(notice, "info")] if notice else []
-
-
-def guarded_action(state: ReviewState, action):
-    """``action`` as a callback whose refusal (viewer) or bad input shows on the page."""
-    def run(*_):
-        try:
-            action()
-        except WorkbenchError as exc:
-            state.report_error(exc)
-    return run
 
 
 def filters(state: ReviewState, mode) -> pn.FlexBox:

@@ -9,8 +9,7 @@ import panel as pn
 
 from workbench.app.safe_text import escape_html
 from workbench.app.state.taxonomy_mapping import MappingState
-from workbench.app.widgets import alert, empty_state, html, intro, table
-from workbench.errors import WorkbenchError
+from workbench.app.widgets import alert, empty_state, guarded_action, html, intro, table
 
 TITLE = "Taxonomy mapping"
 ORDER = 75
@@ -44,12 +43,7 @@ def view(ctx):
     changed = [state.param.node, state.param.version, state.param.kind, *names]
 
     def act(action):
-        def run(*_):
-            try:
-                action()
-            except WorkbenchError as exc:
-                state.report_error(exc)
-        return run
+        return guarded_action(state, action)
 
     categories = table(state.table(), decimals=("score",), page_size=15, selectable=1, css_classes=["wb-mapping"])
     categories.value = pn.bind(lambda *_: state.table(), state.param.version, state.param.kind, *names)
