@@ -59,9 +59,9 @@ def serve_login(creds: Path):
     """A one-page app behind the workbench's login; returns (thread, port, provider)."""
     import panel as pn
 
-    from workbench.app import auth, login
-    from workbench.app.hardening import start_server
-    from workbench.app.throttle import ThrottleSettings
+    from workbench.security import auth, login
+    from workbench.security.hardening import start_server
+    from workbench.security.throttle import ThrottleSettings
 
     with socket_port() as port:
         pass
@@ -135,7 +135,7 @@ def attack(port: int, cookies: dict, clients: int, seconds: float) -> dict:
 
 
 def login_figures(clients: int, seconds: float) -> dict:
-    from workbench.app import auth
+    from workbench.security import auth
 
     tmp = Path(tempfile.mkdtemp(prefix="wb-bench-security-"))
     creds = tmp / "credentials.json"
@@ -155,7 +155,7 @@ def login_figures(clients: int, seconds: float) -> dict:
 
 
 def timing_figures(n: int = 7) -> dict:
-    from workbench.app import auth
+    from workbench.security import auth
 
     tmp = Path(tempfile.mkdtemp(prefix="wb-bench-timing-"))
     creds = tmp / "credentials.json"
@@ -179,7 +179,7 @@ def timing_figures(n: int = 7) -> dict:
 def upload_figures(chunks: int = 50) -> dict:
     import panel as pn
 
-    from workbench.app.limited_dropper import LimitedFileDropper
+    from workbench.security.limited_dropper import LimitedFileDropper
 
     out = {}
     for name, widget in (("panel_FileDropper", pn.widgets.FileDropper()),
@@ -203,7 +203,7 @@ def wide_upload_figures(shapes=((4_000, 1), (10_000, 1), (1_000_000, 1), (400, 1
     last shape is inside the limits (4.8 million cells): read in full."""
     import asyncio
 
-    from workbench.app.upload import read_upload
+    from workbench.security.upload import read_upload
     from workbench.errors import WorkbenchError
     from workbench.security.upload_limits import run_limited
 

@@ -17,7 +17,7 @@ from workbench.app import (AppContext, AppSettings, ClassifyState, ComparisonSta
                            MapState, SeverityState, ThresholdState, build_app, discover_pages)
 import workbench.app.data as data
 from workbench.app.operating_point import SortedPredictions
-from workbench.app.upload import read_upload
+from workbench.security.upload import read_upload
 from workbench.errors import WorkbenchError
 from workbench.evaluate import coverage_at, leaf_thresholds
 from workbench.runs.evaluation_tables import stored_metrics

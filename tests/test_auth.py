@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from workbench.app import auth, login
+from workbench.security import auth, login
 from workbench.cli.main import main
 from workbench.errors import WorkbenchError
 
@@ -58,7 +58,7 @@ def test_bad_input(creds, tmp_path):
     with pytest.raises(WorkbenchError, match="at least 8"):
         auth.add_user(creds, "bo", "short", "reviewer")
     with pytest.raises(WorkbenchError, match="unknown role"):
-        auth.add_user(creds, "bo", "long enough", "admin")
+        auth.add_user(creds, "bo", "long enough", "owner")
     plain = tmp_path / "plain.json"
     plain.write_text(json.dumps({"users": {"eve": {"password": "secret123", "role": "reviewer"}}}))
     with pytest.raises(WorkbenchError, match="plain-text password"):
@@ -95,7 +95,7 @@ def test_login_options(creds, tmp_path, monkeypatch):
     assert provider.get_user is not None and provider.login_url == "/login"
     assert login.login_options(tmp_path / "none", no_login=True)[:2] == (None, None)
     local, local_roles, note = login.login_options(tmp_path / "none")  # local only, no users yet
-    assert local["auth_provider"].is_open() and dict(local_roles) == {auth.LOCAL_USER: "reviewer"}
+    assert local["auth_provider"].is_open() and dict(local_roles) == {auth.LOCAL_USER: "admin"}
     assert "until users are added" in note
     with pytest.raises(WorkbenchError, match="needs a login"):
         login.login_options(tmp_path / "none", address="0.0.0.0")

@@ -190,7 +190,7 @@ def test_the_review_page_says_why_a_suspect_is_there(planted):
     state = ReviewState(workspace=ws, reviewer="vic", queue_date=date(2026, 2, 3))
     item = state.item
     assert item is not None and item["reasons"] == ["suspect"]
-    from workbench.app.safe_text import escape_html
+    from workbench.security.safe_text import escape_html
 
     page = product_html(item)
     assert f"suspect catalog label: suggested {escape_html(item['suspect']['suggested'])}" in page

@@ -160,7 +160,7 @@ def test_the_cycle_check_finds_one(tmp_path):
 
 
 @pytest.mark.parametrize("module", ["workbench", "workbench.models.base", "workbench.models",
-                                    "workbench.models.tfidf", "workbench.app.auth"])
+                                    "workbench.models.tfidf", "workbench.security.auth"])
 def test_light_modules_do_not_load_heavy_libraries(module):
     code = (f"import sys, {module}\n"
             "heavy = sorted(m for m in ('torch', 'xgboost', 'fasttext', 'panel', 'sentence_transformers')"

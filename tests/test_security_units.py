@@ -18,8 +18,8 @@ import pytest
 
 from _hostile_setup import FORMULAS
 from workbench import Workspace
-from workbench.app import auth
-from workbench.app.throttle import LoginThrottle, ThrottleSettings
+from workbench.security import auth
+from workbench.security.throttle import LoginThrottle, ThrottleSettings
 from workbench.catalog.people_csv import FORMULA_PREFIXES, neutralise_cell
 from workbench.cli.main import main
 from workbench.errors import WorkbenchError
@@ -111,7 +111,7 @@ def upload_event(name: str, chunk: int, total: int, data: bytes):
 def test_an_oversized_upload_is_cut_off_while_its_chunks_arrive(announced):
     """50 chunks of 1 MB, announced honestly (53) or with a lie (2 chunks): the widget keeps at
     most the limit, memory grows by far less than 20 MB, and the page gets a message."""
-    from workbench.app.limited_dropper import LimitedFileDropper
+    from workbench.security.limited_dropper import LimitedFileDropper
 
     dropper = LimitedFileDropper(limit_bytes=1024 * 1024)
     tracemalloc.start()
@@ -228,7 +228,7 @@ def test_the_intact_fasttext_model_still_loads(fasttext_dir):
 
 
 def test_serving_beyond_this_machine_needs_the_allowed_origins(tmp_path, capsys):
-    from workbench.app.hardening import websocket_origins
+    from workbench.security.hardening import websocket_origins
 
     Workspace(tmp_path / "ws").close()
     code = main(["serve", "--workspace", str(tmp_path / "ws"), "--address", "0.0.0.0", "--no-login"])
@@ -274,7 +274,7 @@ def test_messages_are_escaped_once_and_run_ids_read_as_written():
 
 
 def test_multichoice_labels_are_escaped_but_values_kept():
-    from workbench.app.safe_text import choice_options
+    from workbench.security.safe_text import choice_options
 
     hostile = 'Tshirts <img src=x onerror="window.__xss=1">'
     assert choice_options([hostile]) == {"Tshirts &lt;img src=x onerror=&quot;window.__xss=1&quot;&gt;": hostile}
@@ -287,7 +287,7 @@ def test_page_text_is_escaped_once_and_code_shows_as_written():
     escaped text (which shows the escapes)."""
     import markdown_it
 
-    from workbench.app.safe_text import markdown_code
+    from workbench.security.safe_text import markdown_code
     from workbench.app.widgets import alert
 
     rendered = markdown_it.MarkdownIt("commonmark", {"html": True}).render(
@@ -322,7 +322,7 @@ def test_writes_of_the_later_pages_read_the_role_again_at_once(hostile_ws, tmp_p
     credentials (``AppContext.require``) at every write: a downgrade, a logout and a removal made
     after the page opened are refused at the next click."""
     from _dashboard_setup import copy_workspace
-    from workbench.app.auth import PermissionDenied
+    from workbench.security.auth import PermissionDenied
     from workbench.app.context import AppContext, AppSettings
     from workbench.app.pages import taxonomy_mapping
     from workbench.app.product_table import ProductTable

@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 
 from _hostile_setup import CHROMIUM, Watched, chromium, free_port, wait_port
-from workbench.app import auth
-from workbench.app.login import serve_options
-from workbench.app.throttle import ThrottleSettings
+from workbench.security import auth
+from workbench.security.login import serve_options
+from workbench.security.throttle import ThrottleSettings
 from workbench.cli.main import main
 from workbench.loop.thresholds import published_thresholds
 

@@ -294,7 +294,7 @@ def test_users_added_while_the_server_runs_take_effect_within_seconds(small_ws, 
     import http.client
 
     from tests._dashboard_setup import free_port, start_server, stop, wait_http, workbench_cli
-    from workbench.app.auth import RolesFile
+    from workbench.security.auth import RolesFile
     from workbench.app.context import AppContext, AppSettings
 
     port = free_port()
@@ -327,7 +327,7 @@ def test_users_added_while_the_server_runs_take_effect_within_seconds(small_ws, 
     finally:
         stop(server)
     # a tab opened before the login was switched on may not write any more
-    from workbench.app.auth import PermissionDenied
+    from workbench.security.auth import PermissionDenied
 
     class LocalTab(AppContext):
         @property

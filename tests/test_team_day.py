@@ -20,7 +20,7 @@ from tests._browser import CHROMIUM, require_chromium
 from tests._dashboard_setup import free_port, start_server, stop, wait_http, workbench_cli
 from tests._review_setup import build
 from tests._service_setup import start_api
-from workbench.app import auth
+from workbench.security import auth
 from workbench.loop.review_queue import build_queue
 from workbench.loop.shelving import classify_file
 from workbench.service.files import ServiceFiles

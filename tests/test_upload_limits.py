@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from workbench.app.upload import read_upload
+from workbench.security.upload import read_upload
 from workbench.catalog.tolerant_csv import read_tolerant
 from workbench.errors import WorkbenchError
 from workbench.security.upload_limits import UploadLimits, check_table_shape, run_limited

@@ -2,7 +2,7 @@
 
 ``build_app(AppContext(workspace))`` builds the app of one browser session;
 :func:`workbench.app.serve.serve_app` serves it. Plotting lives in :mod:`workbench.plots` (no
-Panel there). The names below are imported on first use, so ``workbench.app.auth`` (used by the
+Panel there). The names below are imported on first use, so ``workbench.security.auth`` (used by the
 command line) does not load Panel, and no module of this package imports the package itself.
 """
 

@@ -11,7 +11,7 @@ from workbench.errors import WorkbenchError
 from workbench.security.upload_limits import UploadLimits
 from workbench.store import Workspace
 
-ROLES = ("reviewer", "viewer")
+from workbench.security.roles import person_can
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,8 @@ class AppSettings:
     ``upload_limit_mb``: largest CSV accepted on the classify page; ``max_upload_rows``: most
     rows classified from one upload; ``upload_limits``: columns, line length, cells and seconds of
     one upload (checked off the event loop); ``part``: which predictions the pages show (``test`` or
-    ``valid``); ``roles``: user name -> role (``reviewer`` or ``viewer``); ``None`` means no
-    login, and the local user may do everything a reviewer may. ``session_check``: whether the
+    ``valid``); ``roles``: user name -> role (of :mod:`workbench.security.roles`); ``None`` means no
+    login, and the local user is an admin. ``session_check``: whether the
     current browser session is still signed in (``False`` once it logged out), asked before
     every write.
     """
@@ -84,17 +84,18 @@ class AppContext:
 
     @property
     def role(self) -> str:
-        """``reviewer`` or ``viewer``; without login (no ``roles``) the local user is a reviewer."""
+        """The session's role (:mod:`workbench.security.roles`); without login (no ``roles``) the
+        local user is an admin."""
         if self.settings.roles is None:
-            return "reviewer"
+            return "admin"
         return self.settings.roles.get(self.user or "", self.settings.default_role)
 
     def require(self, action: str) -> None:
-        """Refuse (:class:`workbench.app.auth.PermissionDenied`) unless this session may do
+        """Refuse (:class:`workbench.security.auth.PermissionDenied`) unless this session may do
         ``action`` (``review``, ``publish``) *now*: the role is read again from the credentials
         file at every call, so a user removed or downgraded since the page opened is refused at
         the next write, in tabs that are already open too; so is a session that logged out."""
-        from workbench.app.auth import PermissionDenied, require
+        from workbench.security.auth import PermissionDenied, require
 
         if self.settings.roles is not None and self.user_override is None:
             user = self.user
@@ -112,7 +113,12 @@ class AppContext:
     @property
     def can_publish(self) -> bool:
         """Whether this session may publish thresholds."""
-        return self.role == "reviewer"
+        return person_can(self.role, "publish")
+
+    def may(self, right: str) -> bool:
+        """Whether this session's role holds ``right`` (for showing or greying a control; writes
+        still call :meth:`require`)."""
+        return person_can(self.role, right)
 
     @property
     def actor(self) -> str:

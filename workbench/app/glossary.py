@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from workbench.app.safe_text import escape_html
+from workbench.security.safe_text import escape_html
 
 #: term -> definition, in the words a merchandiser uses
 GLOSSARY: dict[str, str] = {

@@ -17,7 +17,7 @@ from bokeh.models.widgets.tables import NumberFormatter
 
 from workbench.app.drill import SHOWN, Selection, selection_frame
 from workbench.app.glossary import term
-from workbench.app.safe_text import escape_html
+from workbench.security.safe_text import escape_html
 from workbench.app.style import STYLESHEET
 from workbench.app.widgets import alert, column_options
 from workbench.catalog.people_csv import people_csv_text
@@ -98,7 +98,7 @@ class ProductTable(pn.viewable.Viewer):
         self.heading.object = heading_html(selection, self.hint, SHOWN, unpredicted)
         self.download.filename = csv_name(selection)
         self.download.disabled = selection is None or not selection.size
-        self.send.disabled = selection is None or not selection.size or self.ctx.role != "reviewer"
+        self.send.disabled = selection is None or not selection.size or not self.ctx.may("review")
         self.message.objects = []
         return frame
 

@@ -3,7 +3,7 @@
 
 Everything is served from this machine: Bokeh and Panel resources come from the server's own
 static routes (``BOKEH_RESOURCES=server``), never from a CDN, so the app works offline. Every
-route is checked before the server starts (:mod:`workbench.app.hardening`): anonymous visitors
+route is checked before the server starts (:mod:`workbench.security.hardening`): anonymous visitors
 reach the login page and static files only.
 """
 
@@ -114,7 +114,7 @@ def serve_app(workspace: str | Path | None = None, port: int = DEFAULT_PORT, add
     running server thread (``.stop()`` ends it); otherwise this blocks until stopped.
     """
     use_local_resources()
-    from workbench.app.hardening import MAX_HTTP_BODY_BYTES, MAX_WS_MESSAGE_BYTES, start_server, websocket_origins
+    from workbench.security.hardening import MAX_HTTP_BODY_BYTES, MAX_WS_MESSAGE_BYTES, start_server, websocket_origins
 
     if not 0 < int(port) < 65536:
         raise WorkbenchError(f"port {port} must be between 1 and 65535, e.g. 5006")

@@ -15,10 +15,10 @@ from types import ModuleType
 import panel as pn
 
 import workbench.app.pages
-from workbench.app.auth import LOCAL_USER
+from workbench.security.auth import LOCAL_USER
 from workbench.app.context import AppContext
 from workbench.app.live import WorkspaceWatch
-from workbench.app.safe_text import escape_markdown
+from workbench.security.safe_text import escape_markdown
 from workbench.app.widgets import guarded
 
 ACCENT = "#1f5f8b"
@@ -32,7 +32,7 @@ RENDERING = threading.Lock()
 
 def discover_pages() -> list[ModuleType]:
     """Every module in :mod:`workbench.app.pages` with ``TITLE``, ``ORDER`` and ``view``, by ``ORDER``
-    (optional: ``ROLES``, who may open it; ``WARM = True``, rendered once at server start)."""
+    (optional: ``RIGHT``, the right of the one role table needed to open it, default ``view``; ``WARM = True``, rendered once at server start)."""
     pages = []
     for info in pkgutil.iter_modules(workbench.app.pages.__path__):
         if info.name.startswith("_"):
@@ -49,8 +49,11 @@ def page_slug(module: ModuleType) -> str:
 
 
 def visible_pages(ctx: AppContext) -> list[ModuleType]:
-    """The pages this session's role may open (a page without ``ROLES`` is open to everyone)."""
-    return [p for p in discover_pages() if getattr(p, "ROLES", None) is None or ctx.role in p.ROLES]
+    """The pages this session's role may open: a page's ``RIGHT`` (default ``view``) in the one
+    role table (:mod:`workbench.security.roles`), so a seller sees only the seller's page."""
+    from workbench.security.roles import person_can
+
+    return [p for p in discover_pages() if person_can(ctx.role, getattr(p, "RIGHT", "view"))]
 
 
 class Navigator:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from workbench.app.safe_text import escape_html
+from workbench.security.safe_text import escape_html
 from workbench.app.style import STYLESHEET
 from workbench.errors import WorkbenchError
 

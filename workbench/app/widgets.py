@@ -14,7 +14,7 @@ from bokeh.models.widgets.tables import NumberFormatter
 
 import workbench.app.data as data
 from workbench.app.glossary import define, header, term
-from workbench.app.safe_text import escape_html, escape_markdown
+from workbench.security.safe_text import escape_html, escape_markdown
 from workbench.app.style import STYLESHEET
 from workbench.errors import WorkbenchError
 
@@ -240,7 +240,7 @@ def alert(message: str, kind: str = "danger", *, markdown: bool = False, **kwarg
     ``message`` is plain text and shows exactly as written: error messages and confirmations
     quote titles, category and file names, which sellers and users supply. ``markdown=True`` is
     for Markdown composed by the page itself, with every such value passed through
-    :func:`workbench.app.safe_text.escape_markdown`. Other keywords go to ``pn.pane.Alert``.
+    :func:`workbench.security.safe_text.escape_markdown`. Other keywords go to ``pn.pane.Alert``.
     """
     return pn.pane.Alert(message if markdown else escape_markdown(message), alert_type=kind,
                          sizing_mode="stretch_width", **kwargs)

@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from workbench import __version__
+from workbench.security.roles import KEY_RIGHTS
 from workbench.service.files import ServiceFiles
 from workbench.service.guard import Guard
 from workbench.service.log import utc_now
@@ -55,7 +56,7 @@ ERROR_TEXT = {
     500: "server_error: the service's own fault (counted in the monitoring error share)",
 }
 #: the key role that may give feedback on any key's prediction (else only the key that asked)
-FEEDBACK_ON_ANY = "admin"
+FEEDBACK_ON_ANY = KEY_RIGHTS["feedback_on_any"]
 #: the date-times and durations ``/v1/monitor?since=`` takes (bounded: at most 99,999 units back)
 SINCE_PATTERN = (r"^(all|[0-9]{1,5}[smhd]|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
                  r"(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?)$")

@@ -22,12 +22,15 @@ from typing import Any
 
 import orjson
 
+from workbench.security.roles import KEY_RIGHTS
 from workbench.service.log import utc_now
 from workbench.service.ratelimit import retry_after
 
-#: the role each endpoint needs (any other /v1 path needs ``viewer``)
-ENDPOINT_ROLES = {"/v1/classify": "classify", "/v1/feedback": "classify", "/v1/monitor": "admin",
-                  "/v1/admin/reload": "admin"}
+#: the right of the one role table each endpoint needs (any other /v1 path needs ``api_read``)
+ENDPOINT_RIGHTS = {"/v1/classify": "classify", "/v1/feedback": "feedback", "/v1/monitor": "monitor",
+                   "/v1/admin/reload": "reload"}
+#: the least key role each endpoint needs (from :data:`workbench.security.roles.KEY_RIGHTS`)
+ENDPOINT_ROLES = {path: KEY_RIGHTS[right] for path, right in ENDPOINT_RIGHTS.items()}
 
 
 #: the endpoints whose body is JSON (any other ignores its body)
@@ -148,7 +151,7 @@ class Guard:
                     "(make one with `workbench keys add NAME --role classify`)", [(b"www-authenticate", b"Bearer")])
         record.update(key_name=key.name, role=key.role)
         scope["state"]["key"] = key
-        needed = ENDPOINT_ROLES.get(scope["path"].rstrip("/"), "viewer")
+        needed = ENDPOINT_ROLES.get(scope["path"].rstrip("/"), KEY_RIGHTS["api_read"])
         if not key.allows(needed):
             record["error"] = "forbidden"
             return (403, "forbidden", f"key {key.name!r} has role {key.role!r}; {scope['path']} needs the "

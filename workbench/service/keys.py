@@ -22,9 +22,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
+from workbench.security.roles import KEY_ROLES, key_role_includes
 from workbench.service.files import read_json, write_json
 
-ROLES = ("viewer", "classify", "admin")
+ROLES = KEY_ROLES
 DEFAULT_RATE = "600/min"
 _PERIODS = {"s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
 _KEY = re.compile(r"^wbk_([0-9a-f]{8})_([A-Za-z0-9_-]{20,100})$")
@@ -44,7 +45,7 @@ class ApiKey:
 
     def allows(self, role: str) -> bool:
         """Whether this key's role includes ``role``."""
-        return ROLES.index(self.role) >= ROLES.index(role)
+        return key_role_includes(self.role, role)
 
 
 def parse_rate(rate: str) -> tuple[float, float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import panel as pn
 
-from workbench.app.safe_text import escape_html
+from workbench.security.safe_text import escape_html
 from workbench.app.style import STYLESHEET
 
 

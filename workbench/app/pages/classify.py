@@ -11,8 +11,8 @@ import threading
 
 import panel as pn
 
-from workbench.app.limited_dropper import LimitedFileDropper
-from workbench.app.safe_text import escape_html, escape_markdown
+from workbench.security.limited_dropper import LimitedFileDropper
+from workbench.security.safe_text import escape_html, escape_markdown
 from workbench.app.state import ClassifyState
 from workbench.app.why import WHY_STYLE, explanation_html, neighbour_photos
 from workbench.app.glossary import define

@@ -10,7 +10,7 @@ import panel as pn
 from workbench.app.drill import clickable
 from workbench.app.product_table import ProductTable
 from workbench.app.state import ComparisonState
-from workbench.app.safe_text import escape_html
+from workbench.security.safe_text import escape_html
 from workbench.app.widgets import alert, html, html_table, intro, no_runs
 
 TITLE = "Model comparison"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import panel as pn
 
 from workbench.app.product_table import ProductTable
-from workbench.app.safe_text import choice_options
+from workbench.security.safe_text import choice_options
 from workbench.app.state import MapState
 from workbench.app.state.embedding import COLOR_OUTCOME
 from workbench.app.widgets import empty_state, intro, run_select

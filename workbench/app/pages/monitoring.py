@@ -11,7 +11,7 @@ import re
 
 import panel as pn
 
-from workbench.app.safe_text import escape_html, markdown_code
+from workbench.security.safe_text import escape_html, markdown_code
 from workbench.app.state.monitoring import STATUS_TEXT, MonitoringState
 from workbench.app.widgets import alert, empty_state_html, html, intro, log, pct
 from workbench.errors import WorkbenchError

@@ -11,7 +11,7 @@ import panel as pn
 
 from workbench.app.keyboard import KeyboardShortcuts
 from workbench.app.pages._review_bulk import bulk_view
-from workbench.app.safe_text import escape_html
+from workbench.security.safe_text import escape_html
 from workbench.app.state.review import ANY, ReviewState, recent_frame
 from workbench.app.style import STYLESHEET
 from workbench.app.why import WHY_STYLE, product_why_html

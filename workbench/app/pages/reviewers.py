@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import panel as pn
 
-from workbench.app.safe_text import escape_html
+from workbench.security.safe_text import escape_html
 from workbench.app.widgets import alert, table
 from workbench.loop.gold import gold_items, gold_share
 from workbench.loop.reviewer_quality import agreement_report, reviewer_report

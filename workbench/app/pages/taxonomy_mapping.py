@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import panel as pn
 
-from workbench.app.safe_text import escape_html
+from workbench.security.safe_text import escape_html
 from workbench.app.state.taxonomy_mapping import MappingState
 from workbench.app.widgets import alert, empty_state, guarded_action, html, intro, table
 
@@ -38,7 +38,7 @@ def view(ctx):
     if state.kind is None:
         return pn.Column(intro(TITLE, HOW), empty_state(NO_MAPPING, "workbench map-taxonomy --to shopify"),
                          sizing_mode="stretch_width", css_classes=["wb-page", "wb-taxonomy-mapping"])
-    readonly = ctx.role != "reviewer"
+    readonly = not ctx.may("review")
     names = [ctx.preferences.param.language, ctx.preferences.param.search_languages]
     changed = [state.param.node, state.param.version, state.param.kind, *names]
 

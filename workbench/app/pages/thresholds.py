@@ -10,7 +10,7 @@ import panel as pn
 from workbench.app.keyboard import KeyboardShortcuts
 from workbench.app.drill import clickable
 from workbench.app.product_table import ProductTable
-from workbench.app.safe_text import escape_html, markdown_code
+from workbench.security.safe_text import escape_html, markdown_code
 from workbench.app.state import ThresholdState
 from workbench.app.state.thresholds import DEFAULT_TARGET
 from workbench.app.glossary import define

@@ -12,7 +12,7 @@ import pandas as pd
 import param
 
 import workbench.app.data as data
-from workbench.app.upload import Upload, read_upload
+from workbench.security.upload import Upload, read_upload
 from workbench.errors import WorkbenchError
 from workbench.evaluate.decision import DECISIONS
 from workbench.loop.thresholds import threshold_run_warning

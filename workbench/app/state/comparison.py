@@ -7,7 +7,7 @@ import param
 
 import workbench.app.data as data
 from workbench.app import drill
-from workbench.app.safe_text import choice_options
+from workbench.security.safe_text import choice_options
 from workbench.plots import coverage_curves, level_accuracy_bars, reliability_curve
 from workbench.runs.evaluation_tables import evaluation_part
 from workbench.runs.selection import run_flags

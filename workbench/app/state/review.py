@@ -18,7 +18,7 @@ import uuid
 import pandas as pd
 import param
 
-from workbench.app.auth import PermissionDenied, require
+from workbench.security.auth import PermissionDenied, require
 from workbench.app.thumbnails import LARGE, SMALL, image_roots, thumbnail_uri
 from workbench.app.context import Preferences
 from workbench.catalog.category_names import CategoryNames
@@ -88,7 +88,7 @@ class ReviewState(param.Parameterized):
 
     # reading ----------------------------------------------------------------------------
     def check_may_review(self) -> None:
-        """Raise :class:`workbench.app.auth.PermissionDenied` unless this session may write now."""
+        """Raise :class:`workbench.security.auth.PermissionDenied` unless this session may write now."""
         if self.authorize is not None:
             self.authorize()
         else:

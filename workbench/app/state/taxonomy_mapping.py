@@ -9,7 +9,7 @@ from functools import lru_cache
 import pandas as pd
 import param
 
-from workbench.app.auth import require
+from workbench.security.auth import require
 from workbench.app.context import Preferences
 from workbench.catalog.category_names import shopify_paths, standard_search_options
 from workbench.catalog.standard_mapping import accept_mapping, choose_mapping, load_mapping, mapped_kinds

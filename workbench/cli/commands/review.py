@@ -12,6 +12,7 @@ from workbench.cli.cluster_options import add_cluster_options, cluster_client
 from workbench.errors import WorkbenchError
 from workbench.catalog.mapping import RECIPES, ColumnMapping
 from workbench.store import Workspace
+from workbench.security.roles import PERSON_ROLES
 
 
 def _names(text: str) -> list[str]:
@@ -85,7 +86,8 @@ def register(sub, common) -> None:
     us = u.add_subparsers(dest="users_command", metavar="add|list|remove")
     a = us.add_parser("add", parents=[common], help="add or update a user (stores a bcrypt hash only)")
     a.add_argument("name")
-    a.add_argument("--role", choices=["reviewer", "viewer"], required=True)
+    a.add_argument("--role", choices=list(PERSON_ROLES), required=True,
+                   help="viewer, seller, reviewer or admin (rights: README, 'Who may do what')")
     a.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     a.add_argument("--oauth", action="store_true", help="an OAuth user: a role, no password")
     a.add_argument("--credentials", help="credentials file (default: $WORKBENCH_CREDENTIALS or "
@@ -200,7 +202,7 @@ def _read_password(args) -> str | None:
 
 def run_users_add(args) -> int:
     """Handler of ``workbench users add``."""
-    from workbench.app.auth import add_user, credentials_path
+    from workbench.security.auth import add_user, credentials_path
 
     path = credentials_path(args.workspace, args.credentials)
     add_user(path, args.name, _read_password(args), args.role, oauth_only=args.oauth)
@@ -210,7 +212,7 @@ def run_users_add(args) -> int:
 
 def run_users_list(args) -> int:
     """Handler of ``workbench users list``."""
-    from workbench.app.auth import credentials_path, list_users
+    from workbench.security.auth import credentials_path, list_users
 
     path = credentials_path(args.workspace, args.credentials)
     users = list_users(path)
@@ -223,7 +225,7 @@ def run_users_list(args) -> int:
 
 def run_users_remove(args) -> int:
     """Handler of ``workbench users remove``."""
-    from workbench.app.auth import credentials_path, remove_user
+    from workbench.security.auth import credentials_path, remove_user
 
     path = credentials_path(args.workspace, args.credentials)
     if not remove_user(path, args.name):

@@ -51,9 +51,9 @@ def run_serve(args: argparse.Namespace) -> int:
     """Handler of ``workbench serve``: blocks until interrupted."""
     from workbench.app.serve import check_workspace, serve_app
 
-    from workbench.app.login import login_options
-    from workbench.app.hardening import websocket_origins
-    from workbench.app.throttle import ThrottleSettings
+    from workbench.security.login import login_options
+    from workbench.security.hardening import websocket_origins
+    from workbench.security.throttle import ThrottleSettings
 
     path = check_workspace(args.workspace)
     websocket_origins(args.address, args.port, args.origins)  # before anything is set up

@@ -8,6 +8,7 @@ import sys
 
 from workbench.errors import WorkbenchError
 from workbench.service.files import ServiceFiles
+from workbench.security.roles import KEY_ROLES
 
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000  # as workbench.service.server (not imported at start-up)
@@ -43,7 +44,7 @@ def register(sub, common) -> None:
     ks = k.add_subparsers(dest="keys_command", metavar="add|list|remove")
     add = ks.add_parser("add", parents=[common], help="make a key for a caller (shown once)")
     add.add_argument("name", help="who uses the key, e.g. listing-form")
-    add.add_argument("--role", choices=["viewer", "classify", "admin"], required=True,
+    add.add_argument("--role", choices=list(KEY_ROLES), required=True,
                      help="viewer: health, model, taxonomy; classify: also classify and feedback; "
                           "admin: also the monitoring report")
     add.add_argument("--rate", default="600/min", help="rate limit, e.g. 600/min, 20/s (default 600/min)")

@@ -4,7 +4,7 @@ Roles: ``reviewer`` may submit reviews and publish thresholds; ``viewer`` may on
 The credentials file (JSON, default ``<workspace>/credentials.json`` or
 ``$WORKBENCH_CREDENTIALS``) holds only bcrypt hashes, never a password, and is written with
 owner-only permissions. Panel's own ``basic_auth`` compares plain-text passwords, so the app
-uses :func:`workbench.app.login.credentials_provider`, a Panel auth provider whose login
+uses :func:`workbench.security.login.credentials_provider`, a Panel auth provider whose login
 handler checks the hashes off the event loop, throttles failures and keeps server-side sessions.
 With OAuth configured (Panel's ``oauth_provider``), the file only maps user names to roles; a
 user not in it is a viewer.
@@ -25,12 +25,9 @@ from typing import Any
 import bcrypt
 
 from workbench.errors import WorkbenchError
+from workbench.security.roles import PERSON_ROLES, RIGHT_WORDS, check_person_role, least_role_with, person_can
 
-ROLES = ("reviewer", "viewer")
-PERMISSIONS = {"view": {"reviewer", "viewer"}, "review": {"reviewer"}, "publish": {"reviewer"},
-               "promote": {"reviewer"}}
-ACTION_WORDS = {"view": "view the dashboards", "review": "submit reviews", "publish": "publish thresholds",
-                "promote": "promote a run or choose the shadow run"}
+ROLES = PERSON_ROLES
 ENV_CREDENTIALS = "WORKBENCH_CREDENTIALS"
 MIN_PASSWORD = 8
 BCRYPT_ROUNDS = 12
@@ -104,10 +101,8 @@ def _write(path: Path, data: dict[str, Any]) -> None:
 
 
 def check_role(role: str) -> str:
-    """A known role name, or a clear error."""
-    if role not in ROLES:
-        raise WorkbenchError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
-    return role
+    """A known role name (of the one role table, :mod:`workbench.security.roles`), or a clear error."""
+    return check_person_role(role)
 
 
 def add_user(path: str | os.PathLike, name: str, password: str | None, role: str, *,
@@ -188,17 +183,16 @@ def role_of(path: str | os.PathLike, name: str | None, default: str | None = Non
 
 
 def can(role: str | None, action: str) -> bool:
-    """Whether a role may do an action (``view``, ``review``, ``publish``)."""
-    if action not in PERMISSIONS:
-        raise WorkbenchError(f"unknown action {action!r}; use one of {', '.join(PERMISSIONS)}")
-    return role in PERMISSIONS[action]
+    """Whether a role may do an action (a right of :data:`workbench.security.roles.RIGHTS`)."""
+    return person_can(role, action)
 
 
 def require(role: str | None, action: str, user: str | None = None) -> None:
     """Raise :class:`PermissionDenied` unless the role allows the action."""
     if not can(role, action):
         who = f"{user} ({role or 'no role'})" if user else (role or "an anonymous user")
-        raise PermissionDenied(f"{who} may not {ACTION_WORDS[action]}; ask an admin for the reviewer role")
+        raise PermissionDenied(f"{who} may not {RIGHT_WORDS[action]}; ask an admin for the "
+                               f"{least_role_with(action)} role")
 
 
 class RolesFile(Mapping):
@@ -214,12 +208,12 @@ class RolesFile(Mapping):
     def _roles(self) -> dict[str, str]:
         roles = {n: e.get("role") for n, e in _read(self.path)["users"].items() if e.get("role")}
         if not roles and self.open_while_empty:
-            return {LOCAL_USER: "reviewer"}  # nobody added yet: this machine's user may do everything
+            return {LOCAL_USER: "admin"}  # nobody added yet: this machine's user may do everything
         return roles
 
     def __getitem__(self, name: str) -> str:
         if self.open_while_empty and not has_users(self.path):
-            return "reviewer"  # nobody added yet: this machine's visitor (no login cookie) may do everything
+            return "admin"  # nobody added yet: this machine's visitor (no login cookie) may do everything
         roles = self._roles()
         if name in roles:
             return roles[name]

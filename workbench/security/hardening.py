@@ -26,7 +26,7 @@ import sys
 
 from tornado.web import authenticated
 
-from workbench.app.auth import LOCAL_ADDRESSES
+from workbench.security.auth import LOCAL_ADDRESSES
 from workbench.errors import WorkbenchError
 
 log = logging.getLogger("workbench.app")
@@ -133,7 +133,7 @@ def harden_routes(server, login_handlers: tuple = ()) -> list[tuple[str, str]]:
         target = replace.get(rule.target, rule.target)
         if not (isinstance(target, type) and issubclass(target, safe)):
             raise WorkbenchError(f"the server has a route {rule.matcher.regex.pattern} ({target}) that the "
-                                 "workbench does not know; check workbench/app/hardening.py before serving it")
+                                 "workbench does not know; check workbench/security/hardening.py before serving it")
         rule.target = target
         routes.append((rule.matcher.regex.pattern, target.__name__))
     return routes

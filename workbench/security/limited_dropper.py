@@ -6,7 +6,7 @@ any size into the server's memory before anything refuses it. :class:`LimitedFil
 counts the bytes of each file as its chunks arrive; the first chunk beyond ``limit_bytes`` (or
 a file that announces more chunks than the limit allows) drops what was kept, ignores the rest
 of that file and sets ``refused`` to a message for the page. The server's websocket also caps
-each message (:mod:`workbench.app.hardening`), so one huge chunk is refused before it is read.
+each message (:mod:`workbench.security.hardening`), so one huge chunk is refused before it is read.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
   on the server's event loop, so a client posting passwords does not stall everyone else; an
   address gets one check at a time and the pool's queue is bounded (429 beyond it).
 * Failed logins are throttled per user name and per client address with a temporary lockout
-  (:mod:`workbench.app.throttle`); unknown names cost the same bcrypt time as known ones.
+  (:mod:`workbench.security.throttle`); unknown names cost the same bcrypt time as known ones.
 * A login opens a server-side session (a random id in a signed cookie beside Panel's ``user``
   cookie); ``/logout`` closes it, so a copied cookie stops working at once. Cookies are
   ``HttpOnly``, ``SameSite=Lax``, and ``Secure`` when the request came over HTTPS.
@@ -30,11 +30,11 @@ from urllib.parse import urlparse
 from tornado.web import RequestHandler, decode_signed_value
 from tornado.websocket import WebSocketHandler
 
-from workbench.app.auth import (LOCAL_ADDRESSES, LOCAL_USER, RolesFile, credentials_path, has_users, list_users,
+from workbench.security.auth import (LOCAL_ADDRESSES, LOCAL_USER, RolesFile, credentials_path, has_users, list_users,
                                 role_of, verify_password, warm_dummy_hash)
-from workbench.app.safe_text import escape_html
+from workbench.security.safe_text import escape_html
 from workbench.errors import WorkbenchError
-from workbench.app.throttle import LoginThrottle, ThrottleSettings
+from workbench.security.throttle import LoginThrottle, ThrottleSettings
 
 SESSION_COOKIE = "wb_session"
 LOGIN_WORKERS = 1  # bcrypt checks at once: one core stays free for everyone else on a small server
@@ -294,7 +294,7 @@ def credentials_provider(credentials: str | Path, throttle: ThrottleSettings | N
 
 def auth_provider(credentials: str | os.PathLike, throttle=None, open_while_empty: bool = False, **kwargs):
     """A Panel/Bokeh auth provider checking the credentials file (pass it as ``auth_provider=``);
-    ``throttle``: :class:`workbench.app.throttle.ThrottleSettings` for failed logins;
+    ``throttle``: :class:`workbench.security.throttle.ThrottleSettings` for failed logins;
     ``open_while_empty``: no login while the file names nobody (a server on this machine)."""
     path = Path(credentials)
     if open_while_empty:
@@ -312,7 +312,7 @@ def serve_options(credentials: str | os.PathLike | None = None, *, oauth_provide
     With ``oauth_provider`` (or ``$PANEL_OAUTH_PROVIDER``), Panel's OAuth is used and its key
     and secret come from the arguments or Panel's environment variables; otherwise the
     credentials file's hashes are checked, failed logins throttled by ``throttle``
-    (:class:`workbench.app.throttle.ThrottleSettings`). The cookie secret is random per server
+    (:class:`workbench.security.throttle.ThrottleSettings`). The cookie secret is random per server
     unless given (``$WORKBENCH_COOKIE_SECRET``); sessions live in the server's memory, so
     restarting the server asks everyone to log in again either way.
     """
