@@ -115,7 +115,8 @@ def refresher(path: str, seconds: float, out: mp.Queue) -> None:
 
 def trainer(path: str, n: int, out: mp.Queue) -> None:
     """A training run's writes: its row, predictions for every product in chunks, its last transaction."""
-    from workbench.runs.records import mark_complete, write_in_chunks
+    from workbench.runs.records import mark_complete
+    from workbench.store.slices import write_in_chunks
 
     ws = Workspace(path)
     run_id = f"bench-{time.time_ns()}"

@@ -45,11 +45,9 @@ def add_projection(ws: Workspace) -> pd.DataFrame:
         TfidfVectorizer().fit_transform(products["title"].fillna("")))
     frame = pd.DataFrame({"product_id": products["product_id"], "model": model_id("default"),
                           "x": xy[:, 0], "y": xy[:, 1]})
-    with ws.transaction() as cur:
-        cur.execute("DELETE FROM projection")
-        cur.register("_proj", frame)
-        cur.execute("INSERT INTO projection SELECT product_id, model, x, y FROM _proj")
-        cur.unregister("_proj")
+    from workbench.store.slices import replace_slice
+
+    replace_slice(ws, "projection", model_id("default"), frame)
     return frame
 
 

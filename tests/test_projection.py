@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from workbench.store.slices import stored_key
 from workbench import Workspace
 from workbench.embeddings.embed import embed_products
 from workbench.errors import WorkbenchError
@@ -66,6 +67,7 @@ def test_cli_project(ws, capsys):
 
     assert main(["project", "--workspace", str(ws.path), "--sample", "150", "--no-progress"]) == 0
     assert "projected 200 products" in capsys.readouterr().out
-    assert ws.scalar("SELECT count(*) FROM projection WHERE model = 'all-MiniLM-L6-v2'") == 200
+    assert ws.scalar("SELECT count(*) FROM projection WHERE model = ?",
+                     [stored_key(ws, "projection", "all-MiniLM-L6-v2")]) == 200
     assert main(["project", "--workspace", str(ws.path), "--sample", "1"]) == 2
     assert "--sample must be at least 3" in capsys.readouterr().err

@@ -20,6 +20,7 @@ from workbench.catalog.relabel import load_taxonomy
 from workbench.runs.records import get_run, list_runs
 from workbench.runs.selection import default_run, ranked_runs
 from workbench.store import Workspace
+from workbench.store.slices import slice_names, stored_key
 from workbench.catalog.taxonomy import Taxonomy
 
 NO_RUNS = ("No evaluated runs in this workspace yet. Train and evaluate first: "
@@ -206,7 +207,7 @@ def projection_models(ws: Workspace) -> list[str]:
     """Embedding models that have a stored projection."""
     if not ws.has_table("projection"):
         return []
-    return ws.df("SELECT DISTINCT model FROM projection ORDER BY model")["model"].tolist()
+    return slice_names(ws, "projection")
 
 
 UNLABELLED = "(unlabelled)"
@@ -216,7 +217,8 @@ UNLABELLED = "(unlabelled)"
 def _projection(path: str, model: str, stamp: str) -> pd.DataFrame:
     ws = open_workspace(path)
     frame = arrow_frame(ws, "SELECT pr.product_id, pr.x, pr.y, p.title, p.leaf FROM projection pr "
-                        "JOIN products p USING (product_id) WHERE pr.model = ? ORDER BY pr.product_id", [model])
+                        "JOIN products p USING (product_id) WHERE pr.model = ? ORDER BY pr.product_id",
+                        [stored_key(ws, "projection", model)])
     leaf = frame["leaf"].astype(object).where(frame["leaf"].notna(), UNLABELLED)
     codes, uniques = pd.factorize(leaf)
     frame["leaf"] = pd.Categorical.from_codes(codes, categories=list(uniques))
@@ -233,8 +235,9 @@ def _projection(path: str, model: str, stamp: str) -> pd.DataFrame:
 
 def projection_stamp(ws: Workspace, model: str) -> str:
     """Changes when the projection of ``model`` is rewritten (deterministic: no float sums)."""
-    row = ws.rows("SELECT count(*), min(x), max(x), min(y), max(y) FROM projection WHERE model = ?", [model])[0]
-    return "|".join(map(str, row)) + "|" + str(ws.meta(f"projection_seconds:{model}"))
+    key = stored_key(ws, "projection", model)
+    row = ws.rows("SELECT count(*), min(x), max(x), min(y), max(y) FROM projection WHERE model = ?", [key])[0]
+    return "|".join(map(str, (key, *row))) + "|" + str(ws.meta(f"projection_seconds:{model}"))
 
 
 def projection(ws: Workspace, model: str) -> pd.DataFrame:

@@ -24,6 +24,7 @@ from workbench.embeddings.encoder import (DEFAULT_MODEL, choose_device, choose_p
                                           model_id, resolve_model_path, role_prefix)
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace
+from workbench.store.slices import replace_slice, stored_key
 
 __all__ = [
     "DEFAULT_MODEL", "DEFAULT_TEMPLATE", "E5_MODEL", "EmbedReport", "cache_hashes", "choose_device", "embed_products",
@@ -224,17 +225,10 @@ def embed_products(ws: Workspace, model: str = "default", template: str = DEFAUL
 
 def _store_mapping(ws: Workspace, mid: str, product_ids: np.ndarray, hashes: np.ndarray,
                    template: str) -> None:
-    """Replace the model's product -> text hash rows in one transaction."""
-    mapping = pd.DataFrame({"product_id": product_ids, "text_hash": hashes})
-    with ws.transaction() as cur:
-        cur.execute("DELETE FROM product_embeddings WHERE model = ?", [mid])
-        cur.register("_embed_mapping", mapping)
-        try:
-            cur.execute(
-                "INSERT INTO product_embeddings SELECT product_id, ?, text_hash, ?, now()::TIMESTAMP "
-                "FROM _embed_mapping", [mid, template])
-        finally:
-            cur.unregister("_embed_mapping")
+    """Replace the model's product -> text hash rows, in short transactions (all at once for readers)."""
+    mapping = pd.DataFrame({"product_id": product_ids, "model": mid, "text_hash": hashes, "template": template,
+                            "embedded_at": pd.Timestamp.now(tz="UTC").tz_localize(None)})
+    replace_slice(ws, "product_embeddings", mid, mapping)
 
 
 def load_product_embeddings(ws: Workspace, model: str = "default",
@@ -250,7 +244,7 @@ def load_product_embeddings(ws: Workspace, model: str = "default",
     mapping = ws.df(
         "SELECT pe.product_id, pe.text_hash, ('0x' || substr(pe.text_hash, 1, 16))::UBIGINT AS key64 "
         "FROM product_embeddings pe SEMI JOIN products p USING (product_id) "
-        "WHERE pe.model = ? ORDER BY pe.product_id", [mid])
+        "WHERE pe.model = ? ORDER BY pe.product_id", [stored_key(ws, "product_embeddings", mid)])
     if mapping.empty:
         raise WorkbenchError(
             f"no products are embedded with model {mid}; run `workbench embed --model {mid}` first")

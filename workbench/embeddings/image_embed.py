@@ -31,6 +31,7 @@ from workbench.embeddings.image_files import (FETCHED_DIR, NO_IMAGE, ImageProble
                                               read_image_bytes, resolve_image, MAX_BYTES, MAX_PIXELS)
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace
+from workbench.store.slices import delete_slice, new_key, publish, stored_key, write_in_chunks
 
 CHUNK = 4096
 OK = "ok"
@@ -216,18 +217,24 @@ def embed_product_images(ws: Workspace, model: str = "default", *, images_dir: s
 
 
 def _store(ws: Workspace, mid: str, status: pd.DataFrame) -> None:
-    """Replace the model's rows in ``product_images`` and ``product_embeddings``, in one transaction."""
-    with ws.transaction() as cur:
-        cur.execute("DELETE FROM product_images WHERE model = ?", [mid])
-        cur.execute("DELETE FROM product_embeddings WHERE model = ?", [mid])
-        cur.register("_image_status", status)
-        try:
-            cur.execute("INSERT INTO product_images SELECT product_id, ?, image, location, image_hash, status, "
-                        "now()::TIMESTAMP FROM _image_status", [mid])
-            cur.execute("INSERT INTO product_embeddings SELECT product_id, ?, image_hash, 'image', now()::TIMESTAMP "
-                        "FROM _image_status WHERE status = ?", [mid, OK])
-        finally:
-            cur.unregister("_image_status")
+    """Replace the model's rows in ``product_images`` and ``product_embeddings``: written in short
+    transactions under new keys, then both switched in one (readers see both old or both new)."""
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    images_key, embeddings_key = new_key(mid), new_key(mid)
+    images = pd.DataFrame({"product_id": status["product_id"], "model": images_key, "image": status["image"],
+                           "location": status["location"], "image_hash": status["image_hash"],
+                           "status": status["status"], "checked_at": now})
+    ok = status[status["status"] == OK]
+    embedded = pd.DataFrame({"product_id": ok["product_id"], "model": embeddings_key, "text_hash": ok["image_hash"],
+                             "template": "image", "embedded_at": now})
+    try:
+        write_in_chunks(ws, "product_images", images)
+        write_in_chunks(ws, "product_embeddings", embedded)
+    except BaseException:
+        delete_slice(ws, "product_images", images_key)
+        delete_slice(ws, "product_embeddings", embeddings_key)
+        raise
+    publish(ws, [("product_images", mid, images_key), ("product_embeddings", mid, embeddings_key)])
 
 
 def image_status(ws: Workspace, model: str = "default") -> pd.DataFrame:
@@ -235,7 +242,7 @@ def image_status(ws: Workspace, model: str = "default") -> pd.DataFrame:
     if not ws.has_table("product_images"):
         return pd.DataFrame(columns=["product_id", "image", "location", "image_hash", "status"])
     return ws.df("SELECT product_id, image, location, image_hash, status FROM product_images WHERE model = ? "
-                 "ORDER BY product_id", [image_model_id(model)])
+                 "ORDER BY product_id", [stored_key(ws, "product_images", image_model_id(model))])
 
 
 def product_image_vectors(products: pd.DataFrame, model: str = "default", *, workspace: str | Path | None = None,

@@ -16,6 +16,7 @@ from workbench.embeddings.embed import load_product_embeddings
 from workbench.embeddings.encoder import model_id
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace
+from workbench.store.slices import replace_slice, stored_key
 
 TRANSFORM_CHUNK = 50_000
 
@@ -65,14 +66,8 @@ def project(ws: Workspace, model: str = "default", sample: int = 50_000, seed: i
     t0 = time.perf_counter()
     coords = fit_projection(matrix, sample=sample, seed=seed, n_neighbors=n_neighbors, progress=progress)
     frame = pd.DataFrame({"product_id": ids, "model": mid, "x": coords[:, 0], "y": coords[:, 1]})
-    with ws.transaction() as cur:
-        cur.execute("DELETE FROM projection WHERE model = ?", [mid])
-        cur.register("_projection", frame)
-        try:
-            cur.execute("INSERT INTO projection SELECT product_id, model, x, y FROM _projection")
-        finally:
-            cur.unregister("_projection")
-        ws.set_meta(f"projection_seconds:{mid}", f"{time.perf_counter() - t0:.1f}", cur)
+    replace_slice(ws, "projection", mid, frame, on_flip=lambda cur: ws.set_meta(
+        f"projection_seconds:{mid}", f"{time.perf_counter() - t0:.1f}", cur))
     return frame
 
 
@@ -82,7 +77,7 @@ def load_projection(ws: Workspace, model: str = "default") -> pd.DataFrame:
         raise WorkbenchError("the workspace has no projection yet; run `workbench project` first")
     frame = ws.df("SELECT pr.product_id, pr.x, pr.y, p.title, p.leaf FROM projection pr "
                   "JOIN products p USING (product_id) WHERE pr.model = ? ORDER BY pr.product_id",
-                  [model_id(model)])
+                  [stored_key(ws, "projection", model_id(model))])
     if frame.empty:
         raise WorkbenchError(f"no projection stored for model {model_id(model)}; run `workbench project` first")
     return frame

@@ -14,6 +14,7 @@ import pandas as pd
 
 from workbench.loop.labels import TRAINABLE_SOURCES, refresh_taxonomy_and_splits, retraining_frame
 from workbench.store import Workspace
+from workbench.store.slices import in_chunks
 
 
 def retrain(ws: Workspace, models: Sequence[str] = ("tfidf",), split: str = "grouped",
@@ -30,11 +31,13 @@ def retrain(ws: Workspace, models: Sequence[str] = ("tfidf",), split: str = "gro
         train = stratified_sample(frame[frame["part"] == "train"], sample, seed)
         frame = pd.concat([train, frame[frame["part"] != "train"]], ignore_index=True)
     rows = frame[["product_id", "part", "leaf", "label_source"]]
-    with ws.transaction() as cur:
-        for run_id in run_ids:
-            cur.register("_set", rows.assign(run_id=run_id))
-            cur.execute("INSERT INTO training_sets BY NAME SELECT * FROM _set")
-            cur.unregister("_set")
+    def insert(cur, chunk: pd.DataFrame) -> None:
+        cur.register("_set", chunk)
+        cur.execute("INSERT INTO training_sets BY NAME SELECT * FROM _set")
+        cur.unregister("_set")
+
+    for run_id in run_ids:  # short transactions: a retrain on a million products holds nobody
+        in_chunks(ws, rows.assign(run_id=run_id), insert)
     return run_ids
 
 

@@ -31,6 +31,7 @@ from workbench.catalog.relabel import load_taxonomy
 from workbench.runs.predictor import Predictor, run_model
 from workbench.runs.selection import default_run as best_run
 from workbench.store import Workspace
+from workbench.store.slices import in_chunks
 from workbench.catalog.taxonomy import Taxonomy
 from workbench.loop.thresholds import threshold_run_warning
 
@@ -91,17 +92,20 @@ def predict_products(ws: Workspace, run_id: str, product_ids: Sequence[str]) -> 
 
 
 def store_classifications(ws: Workspace, rows: pd.DataFrame, *, run_id: str, now: datetime) -> None:
-    """Record classification rows in one transaction: shelved products get a model label, the
-    rest go (back) to review."""
-    shelved = rows[rows["decision"] == "shelved"].copy()
-    shelved["reason"] = [f"shelved: p={p:.3f} >= threshold {t:.3f}"
-                         for p, t in zip(shelved["proba"], shelved["threshold"])]
-    with ws.transaction() as cur:
-        cur.register("_classified", rows)
+    """Record classification rows, a chunk of products per short transaction (each chunk whole:
+    its rows, the model labels of its shelved products, its products sent (back) to review), so
+    a classification of a large file never holds the workspace for its whole length."""
+    def store(cur, chunk: pd.DataFrame) -> None:
+        shelved = chunk[chunk["decision"] == "shelved"].copy()
+        shelved["reason"] = [f"shelved: p={p:.3f} >= threshold {t:.3f}"
+                             for p, t in zip(shelved["proba"], shelved["threshold"])]
+        cur.register("_classified", chunk)
         cur.execute("INSERT INTO classifications BY NAME SELECT * FROM _classified")
         cur.unregister("_classified")
-        unshelve(cur, rows.loc[rows["decision"] == "review", "product_id"].tolist())
+        unshelve(cur, chunk.loc[chunk["decision"] == "review", "product_id"].tolist())
         record_model_labels(cur, shelved, run_id=run_id, at=now)
+
+    in_chunks(ws, rows.reset_index(drop=True), store, first_chunk=5_000)
 
 
 #: ``rows_for(ws, ids, *, predictor, now, batch, decision) -> rows``: how rows are computed (in

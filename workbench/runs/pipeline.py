@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from workbench.store import Workspace
+from workbench.store.slices import stored_key
 
 #: Training parameters of the demo on a CPU (small epochs so the pipeline fits in minutes).
 CPU_PARAMS: dict[str, dict[str, Any]] = {
@@ -45,8 +46,13 @@ def _projection_is_current(ws: Workspace) -> bool:
     """Whether the stored projection has exactly the embedded products (nothing to redo)."""
     if not (ws.has_table("projection") and ws.has_table("product_embeddings")):
         return False
+    from workbench.embeddings.encoder import model_id
+
+    mid = model_id("default")
     return bool(ws.scalar(
-        "SELECT count(*) = (SELECT count(*) FROM product_embeddings) AND count(*) > 0 FROM projection"))
+        "SELECT count(*) = (SELECT count(*) FROM product_embeddings WHERE model = ?) AND count(*) > 0 "
+        "FROM projection WHERE model = ?",
+        [stored_key(ws, "product_embeddings", mid), stored_key(ws, "projection", mid)]))
 
 
 @dataclass

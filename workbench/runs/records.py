@@ -10,7 +10,6 @@ Layout of one run's artifacts, under ``<workspace>/artifacts/runs/<run_id>/``:
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,6 +21,7 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace
+from workbench.store.slices import write_in_chunks
 
 TOP_K = 10
 
@@ -132,26 +132,6 @@ def record_run(ws: Workspace, *, run_id: str, model: str, split: str, params: di
     if complete:
         mark_complete(ws, run_id)
     return run_id
-
-
-#: seconds one chunk of a long write may hold the workspace (others wait that long at most)
-CHUNK_SECONDS = 0.2
-
-
-def write_in_chunks(ws: Workspace, table: str, frame: pd.DataFrame, first_chunk: int = 20_000) -> None:
-    """Append ``frame`` to ``table`` in short transactions of about :data:`CHUNK_SECONDS` each,
-    so that nobody waits for the whole write (the rows count once the caller marks them complete)."""
-    start, size = 0, first_chunk
-    while start < len(frame):
-        chunk = frame.iloc[start:start + size]
-        t0 = time.perf_counter()
-        with ws.transaction() as cur:
-            cur.register("_chunk", chunk)
-            cur.execute(f"INSERT INTO {table} SELECT * FROM _chunk")  # table: a caller's constant
-            cur.unregister("_chunk")
-        seconds = time.perf_counter() - t0
-        start += len(chunk)
-        size = int(min(max(size * CHUNK_SECONDS / max(seconds, 1e-3), 1_000), size * 4))
 
 
 def mark_complete(ws: Workspace, run_id: str) -> None:

@@ -2,8 +2,8 @@
 
 The products are exported as Parquet partitions to the job's shared folder; each worker loads
 the run's saved model once and writes the ``classifications`` rows of its partitions; this
-process (the workspace's single writer) reads every partition back once and stores them in one
-transaction, exactly as :func:`workbench.loop.shelving.classify_products` does in-process.
+process reads every partition back once and stores them in short transactions (a chunk of
+products each), exactly as :func:`workbench.loop.shelving.classify_products` does in-process.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from workbench.embeddings.encoder import model_id
 from workbench.errors import WorkbenchError
 from workbench.plots._style import colours
 from workbench.store import Workspace
+from workbench.store.slices import stored_key
 
 ROWS_PER_FILE = 1_000_000
 
@@ -33,7 +34,7 @@ def export_map(ws: Workspace, folder: str | Path, model: str = "default", level:
             "coalesce(array_to_string(list_slice(string_split(p.leaf, ' > '), 1, ?), ' > '), '(none)') "
             "AS category FROM projection pr JOIN products p USING (product_id) WHERE pr.model = ?) "
             "TO ? (FORMAT parquet, FILE_SIZE_BYTES '64MB', OVERWRITE_OR_IGNORE true)",
-            [int(level), model_id(model), str(folder)])
+            [int(level), stored_key(ws, "projection", model_id(model)), str(folder)])
     return folder
 
 

@@ -22,6 +22,7 @@ from workbench.scale.jobs import run_partitions
 from workbench.scale.partitions import export_query, new_job, part_name, remove_job
 from workbench.scale.worker import place_partition
 from workbench.store import Workspace
+from workbench.store.slices import delete_slice, new_key, publish, stored_key, write_in_chunks
 
 ROWS_PER_PART = 200_000
 
@@ -36,7 +37,8 @@ def project_on_cluster(ws: Workspace, client, model: str = "default", sample: in
         raise WorkbenchError("the workspace has no embeddings yet; run `workbench embed` first")
     started = time.perf_counter()
     ids = ws.df("SELECT pe.product_id, pe.text_hash FROM product_embeddings pe SEMI JOIN products p "
-                "USING (product_id) WHERE pe.model = ? ORDER BY pe.product_id", [mid])
+                "USING (product_id) WHERE pe.model = ? ORDER BY pe.product_id",
+                [stored_key(ws, "product_embeddings", mid)])
     n = len(ids)
     if n < 3:
         raise WorkbenchError(f"a projection needs at least 3 embedded products, got {n}; ingest and embed more")
@@ -60,19 +62,22 @@ def project_on_cluster(ws: Workspace, client, model: str = "default", sample: in
                                               progress=progress, echo=echo)]
         fitted = pd.DataFrame({"product_id": ids["product_id"].to_numpy()[fit_rows], "x": coords[:, 0],
                                "y": coords[:, 1]})
-        with ws.transaction() as cur:
-            cur.execute("DELETE FROM projection WHERE model = ?", [mid])
-            cur.register("_fitted", fitted)
-            cur.execute("INSERT INTO projection SELECT product_id, ?, x, y FROM _fitted", [mid])
-            cur.unregister("_fitted")
-            if parts:
-                cur.execute("INSERT INTO projection SELECT product_id, ?, x, y FROM read_parquet(?)",
-                            [mid, str(job / "output" / "part-*.parquet")])
-            placed = cur.execute("SELECT count(*) FROM projection WHERE model = ?", [mid]).fetchone()[0]
+        key = new_key(mid)  # written in short transactions, shown all at once by publish
+        try:
+            write_in_chunks(ws, "projection", fitted.assign(model=key)[["product_id", "model", "x", "y"]])
+            for i in range(len(parts)):
+                with ws.transaction() as cur:
+                    cur.execute("INSERT INTO projection SELECT product_id, ?, x, y FROM read_parquet(?)",
+                                [key, str(job / "output" / part_name(i))])
+            placed = ws.scalar("SELECT count(*) FROM projection WHERE model = ?", [key])
             if placed != n:
                 raise WorkbenchError(f"the cluster placed {placed:,} of {n:,} products; nothing was stored: "
                                      "run `workbench project --cluster ...` again")
-            ws.set_meta(f"projection_seconds:{mid}", f"{time.perf_counter() - started:.1f}", cur)
+        except BaseException:
+            delete_slice(ws, "projection", key)
+            raise
+        publish(ws, [("projection", mid, key)], on_flip=lambda cur: ws.set_meta(
+            f"projection_seconds:{mid}", f"{time.perf_counter() - started:.1f}", cur))
     finally:
         remove_job(job)
     return {"products": n, "sample": len(fit_rows), "seconds": time.perf_counter() - started, "partitions": stats}
