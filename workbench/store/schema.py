@@ -49,15 +49,13 @@ CREATE TABLE IF NOT EXISTS taxonomy_mappings (
     score DOUBLE, alternatives JSON, method VARCHAR, status VARCHAR, proposed_at TIMESTAMP,
     reviewer VARCHAR, reviewed_at TIMESTAMP, PRIMARY KEY (catalog_node, target_kind));
 CREATE TABLE IF NOT EXISTS product_embeddings (
-    product_id VARCHAR, model VARCHAR, text_hash VARCHAR, template VARCHAR,
-    embedded_at TIMESTAMP, PRIMARY KEY (product_id, model));
+    product_id VARCHAR, model VARCHAR, text_hash VARCHAR, template VARCHAR, embedded_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS product_images (
     product_id VARCHAR, model VARCHAR, image VARCHAR, location VARCHAR, image_hash VARCHAR,
-    status VARCHAR, checked_at TIMESTAMP, PRIMARY KEY (product_id, model));
+    status VARCHAR, checked_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS category_neighbours (
     leaf VARCHAR, neighbour VARCHAR, rank INTEGER, similarity DOUBLE);
-CREATE TABLE IF NOT EXISTS projection (
-    product_id VARCHAR, model VARCHAR, x DOUBLE, y DOUBLE, PRIMARY KEY (product_id, model));
+CREATE TABLE IF NOT EXISTS projection (product_id VARCHAR, model VARCHAR, x DOUBLE, y DOUBLE);
 CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY, model VARCHAR, split VARCHAR, department VARCHAR,
     params JSON, data_fingerprint VARCHAR, split_fingerprint VARCHAR, sample BIGINT,
@@ -226,6 +224,23 @@ def _gold(cur: duckdb.DuckDBPyConnection) -> None:
     cur.execute(GOLD_DDL)
 
 
+#: tables whose rows are replaced a model at a time by :mod:`workbench.store.slices`
+SLICED_TABLES = ("product_embeddings", "product_images", "projection")
+
+
+def _slices(cur: duckdb.DuckDBPyConnection) -> None:
+    """Sliced tables lose their primary key: deleting an old generation from a table with one
+    took 2-4 s per 10,000 rows here (the index), without it milliseconds. A slice is written
+    from one frame of distinct products, so the key held anyway."""
+    for table in SLICED_TABLES:
+        keyed = cur.execute("SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database() "
+                            "AND table_name = ? AND constraint_type = 'PRIMARY KEY'", [table]).fetchone()[0]
+        if keyed:
+            cur.execute(f"CREATE TABLE _{table}_unkeyed AS SELECT * FROM {table}")
+            cur.execute(f"DROP TABLE {table}")
+            cur.execute(f"ALTER TABLE _{table}_unkeyed RENAME TO {table}")
+
+
 #: the migrations, in order; ``meta.schema_version`` is the number of the last one applied
 MIGRATIONS: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     ("core tables", _core),
@@ -233,6 +248,7 @@ MIGRATIONS: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     ("complete runs and the change counter", _team),
     ("the truth each evaluation was scored on", _truth),
     ("gold items and reviewers' answers on them", _gold),
+    ("embeddings, photos and maps replaced as slices, without a primary key", _slices),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
