@@ -76,7 +76,7 @@ def _single(state: SellerState, limit_bytes: int) -> pn.Column:
     description = pn.widgets.TextAreaInput.from_param(state.param.description, height=70,
                                                       sizing_mode="stretch_width")
     brand = pn.widgets.TextInput.from_param(state.param.brand, width=300)
-    suggest = pn.widgets.Button.from_param(state.param.classify, button_type="primary",
+    suggest = pn.widgets.Button.from_param(state.param.classify, color="primary",
                                            css_classes=["wb-seller-suggest"])
     top5 = pn.bind(lambda s: html_table(s, percent=("probability",), css_classes=["wb-seller-top5"])
                    if s is not None else html(""), state.param.suggestions)
@@ -84,11 +84,11 @@ def _single(state: SellerState, limit_bytes: int) -> pn.Column:
                                      css_classes=["wb-seller-picks"])
     picks.param.watch(lambda e: setattr(state, "choice", e.new or ""), "value")
     search = pn.widgets.AutocompleteInput(
-        name="Or search the taxonomy", options=pn.bind(lambda _: state.search_options(), state.param.suggestions),
+        label="Or search the taxonomy", options=pn.bind(lambda _: state.search_options(), state.param.suggestions),
         case_sensitive=False, search_strategy="includes", min_characters=2, restrict=True, width=460,
         placeholder="Search categories…", css_classes=["wb-seller-search"])
     search.param.watch(lambda e: setattr(state, "choice", e.new) if e.new else None, "value")
-    send = pn.widgets.Button.from_param(state.param.submit, button_type="success", css_classes=["wb-seller-send"])
+    send = pn.widgets.Button.from_param(state.param.submit, color="success", css_classes=["wb-seller-send"])
     answer = pn.Column(
         pn.pane.Markdown("**Which category fits?**"), top5, picks, search,
         pn.pane.HTML(pn.bind(choice_html, state.param.choice), sizing_mode="stretch_width"), send,
@@ -121,12 +121,12 @@ def _bulk(state: SellerState, ctx) -> pn.Column:
             problem.objects = [alert(f"Could not read {filename}: {type(exc).__name__}: {exc}")]
 
     dropper.param.watch(on_upload, "value")
-    rows = pn.widgets.IntInput(name="Row", value=1, start=1, width=100, css_classes=["wb-seller-row"])
+    rows = pn.widgets.IntInput(label="Row", value=1, start=1, width=100, css_classes=["wb-seller-row"])
     search = pn.widgets.AutocompleteInput(
-        name="New choice", options=pn.bind(lambda _: state.search_options(), state.param.bulk),
+        label="New choice", options=pn.bind(lambda _: state.search_options(), state.param.bulk),
         case_sensitive=False, search_strategy="includes", min_characters=2, restrict=True, width=460,
         placeholder="Search categories…", css_classes=["wb-seller-bulk-search"])
-    change = pn.widgets.Button(name="Change this row's choice", css_classes=["wb-seller-change"])
+    change = pn.widgets.Button(label="Change this row's choice", css_classes=["wb-seller-change"])
     change_problem = pn.Column(sizing_mode="stretch_width")
 
     def on_change(_):
@@ -137,7 +137,7 @@ def _bulk(state: SellerState, ctx) -> pn.Column:
             change_problem.objects = [alert(str(exc))]
 
     change.on_click(on_change)
-    send = pn.widgets.Button.from_param(state.param.submit_bulk, button_type="success",
+    send = pn.widgets.Button.from_param(state.param.submit_bulk, color="success",
                                         css_classes=["wb-seller-send-bulk"])
     bulk_table = pn.bind(lambda b: html_table(
         b[["row", "title", "suggestion", "probability", "choice", "choice_probability", "changed"]],
