@@ -2,7 +2,8 @@
 against its threshold (crossed ones marked; one judged from no traffic reads "not enough traffic
 yet", grey), traffic per hour or day, confidence against the test split, category mix against
 training, the shadow run's agreement, the newest requests; reviewers may promote a run or choose
-the shadow run."""
+the shadow run. Sellers who may mislead (:mod:`workbench.loop.misleading_sellers`) are listed in
+their own section with their low-probability choices."""
 
 from __future__ import annotations
 
