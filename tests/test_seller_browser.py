@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from _hostile_setup import CHROMIUM, Watched, chromium, free_port, wait_port
@@ -154,3 +155,36 @@ def test_a_bulk_upload_of_twenty_rows_with_two_changed_choices(served, seller, t
                         "('seller:sam:sku-0', 'seller:sam:sku-1') ORDER BY product_id")["title_raw"].tolist()
     assert titles_kept == [HOSTILE_TITLE, FORMULA_TITLE]  # kept as the seller wrote them, shown escaped
     seller.assert_inert("submitting the bulk table")
+
+
+def test_a_reviewer_sees_the_misleading_seller_flagged_on_the_monitoring_page(served, browser):
+    """20 simulated sellers' answers on held-out products, one misleading: the Monitoring page
+    lists that seller with their low-probability choices (hostile titles as text), no one else."""
+    from test_seller_feedback import held_out_probabilities
+    from workbench.loop.feedback import record_seller_feedback
+    from workbench.loop.misleading_sellers import simulate_seller_choices
+    from workbench.runs.selection import default_run
+
+    ws, url = served
+    proba, truth, classes = held_out_probabilities(ws)
+    sim = simulate_seller_choices(proba, truth, classes, n_sellers=20, n_products=100, seed=1)
+    for seller, rows in sim.groupby("seller"):
+        titles = [HOSTILE_TITLE if seller == "seller-00" else f"product {r}" for r in rows["row"]]
+        record_seller_feedback(ws, pd.DataFrame({"title": titles, "predicted": rows["first_suggestion"],
+                                                 "category": rows["chosen"], "chosen_proba": rows["chosen_proba"]}),
+                               seller=f"sim-{seller}", run_id=default_run(ws))
+    liar = sim[(sim["seller"] == "seller-00") & (sim["chosen_proba"] < 0.01)]
+    w = Watched(browser)
+    try:
+        page = w.login(url, "ana", USERS["ana"][0], "/?page=monitoring")
+        flagged = page.locator(".wb-flagged-seller")
+        flagged.first.wait_for(timeout=120_000)
+        names = [flagged.nth(i).get_attribute("data-seller") for i in range(flagged.count())]
+        assert [n for n in names if n.startswith("sim-")] == ["sim-seller-00"]  # the 19 honest ones are not
+        mine = page.locator(".wb-flagged-seller[data-seller='sim-seller-00']")
+        text = mine.inner_text()
+        assert f"{len(liar)} of 100 choices" in text and HOSTILE_TITLE in text
+        assert mine.locator("tr").count() == len(liar) + 1  # a header and one row per low choice
+        w.assert_inert("the flagged sellers")
+    finally:
+        w.close()
