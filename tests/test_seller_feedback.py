@@ -49,6 +49,10 @@ def test_a_sellers_answer_waits_apart_from_the_catalog_until_confirmed(seller_ws
     assert ws.scalar("SELECT count(*) FROM products") == before
     assert ws.scalar("SELECT count(*) FROM feedback_products WHERE product_id = ?", [row["product_id"]]) == 1
     assert "feedback" not in label_counts(ws)
+    # a seller's answer never moves the API importer's mark (API feedback logged before it still comes in)
+    from workbench.loop.feedback import imported_until
+
+    assert imported_until(ws) is None
     # none fits: stored, no category, nothing to confirm
     state.title = "Mystery object 42"
     state.param.trigger("classify")

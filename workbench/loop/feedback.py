@@ -121,8 +121,9 @@ def write_feedback(ws: Workspace, products: pd.DataFrame, rows: pd.DataFrame) ->
 
 
 def imported_until(ws: Workspace) -> datetime | None:
-    """The newest feedback time stored (imports re-read the log from a little before it)."""
-    value = ws.scalar("SELECT max(received_at) FROM feedback")
+    """The newest API feedback time stored (imports re-read the log from a little before it;
+    sellers' answers, stored as they come, never move it forward)."""
+    value = ws.scalar("SELECT max(received_at) FROM feedback WHERE coalesce(channel, 'api') = 'api'")
     return None if value is None else pd.Timestamp(value).to_pydatetime()
 
 
