@@ -93,8 +93,9 @@ def test_bulk_upload_changes_two_rows_and_refuses_a_bad_file(seller_ws):
     other = next(leaf for leaf in state.leaves() if leaf != table["suggestion"].iloc[2])
     state.change(3, other)
     state.change(7, NONE_FITS)
-    with pytest.raises(WorkbenchError, match="row 21 is not in the table"):
-        state.change(21, other)
+    state.row, state.new_choice = 21, other  # the page's row box, search and button
+    state.param.trigger("change_row")
+    assert state.message_kind == "danger" and "row 21 is not in the table; pick a row from 1 to 20" in state.message
     with pytest.raises(WorkbenchError, match="is not a category of the taxonomy"):
         state.change(1, "Apparel > Nowhere")
     ids = state.send_bulk()

@@ -121,29 +121,20 @@ def _bulk(state: SellerState, ctx) -> pn.Column:
             problem.objects = [alert(f"Could not read {filename}: {type(exc).__name__}: {exc}")]
 
     dropper.param.watch(on_upload, "value")
-    rows = pn.widgets.IntInput(label="Row", value=1, start=1, width=100, css_classes=["wb-seller-row"])
+    rows = pn.widgets.IntInput.from_param(state.param.row, width=100, css_classes=["wb-seller-row"])
     search = pn.widgets.AutocompleteInput(
         label="New choice", options=pn.bind(lambda _: state.search_options(), state.param.bulk),
         case_sensitive=False, search_strategy="includes", min_characters=2, restrict=True, width=460,
         placeholder="Search categories…", css_classes=["wb-seller-bulk-search"])
-    change = pn.widgets.Button(label="Change this row's choice", css_classes=["wb-seller-change"])
-    change_problem = pn.Column(sizing_mode="stretch_width")
-
-    def on_change(_):
-        try:
-            state.change(rows.value, search.value)
-            change_problem.objects = []
-        except WorkbenchError as exc:
-            change_problem.objects = [alert(str(exc))]
-
-    change.on_click(on_change)
+    search.param.watch(lambda e: setattr(state, "new_choice", e.new or ""), "value")
+    change = pn.widgets.Button.from_param(state.param.change_row, css_classes=["wb-seller-change"])
     send = pn.widgets.Button.from_param(state.param.submit_bulk, color="success",
                                         css_classes=["wb-seller-send-bulk"])
     bulk_table = pn.bind(lambda b: html_table(
         b[["row", "title", "suggestion", "probability", "choice", "choice_probability", "changed"]],
         percent=("probability", "choice_probability"), css_classes=["wb-seller-bulk"]) if b is not None
         else html(""), state.param.bulk)
-    editing = pn.Column(bulk_table, pn.Row(rows, search, change, align="end"), change_problem, send,
+    editing = pn.Column(bulk_table, pn.Row(rows, search, change, align="end"), send,
                         visible=pn.bind(lambda b: b is not None, state.param.bulk), sizing_mode="stretch_width")
     return pn.Column(
         pn.pane.Markdown(f"### A CSV of products\nOne row per product with a `title` column (or `product_name`), "

@@ -49,6 +49,9 @@ class SellerState(param.Parameterized):
     classify = param.Event(label="Suggest categories")
     submit = param.Event(label="Send my answer")
     submit_bulk = param.Event(label="Submit every row")
+    row = param.Integer(default=1, bounds=(1, None), label="Row", doc="the bulk row to change (1-based)")
+    new_choice = param.String(default="", doc="the leaf (or NONE_FITS) the bulk row changes to")
+    change_row = param.Event(label="Change this row's choice")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -218,6 +221,20 @@ class SellerState(param.Parameterized):
         table.loc[i, "choice_probability"] = self.chosen_proba(self._bulk_proba[i], leaf)
         table.loc[i, "changed"] = leaf != table.loc[i, "suggestion"]
         self.bulk = table
+
+    @param.depends("change_row", watch=True)
+    def apply_change(self) -> None:
+        """Change bulk row ``row`` to ``new_choice`` (the page's button); a problem becomes the message."""
+        if not self.new_choice:
+            self._say("Search the new category first (or choose (none fits)).", "warning")
+            return
+        try:
+            self.change(self.row, self.new_choice)
+        except WorkbenchError as exc:
+            self._say(str(exc), "danger")
+            return
+        shown = "none fits" if self.new_choice == NONE_FITS else self.new_choice
+        self._say(f"Row {self.row} now says: {shown}.", "info")
 
     @param.depends("submit_bulk", watch=True)
     def send_bulk(self) -> list[str]:
