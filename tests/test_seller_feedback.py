@@ -63,8 +63,19 @@ def test_a_sellers_answer_waits_apart_from_the_catalog_until_confirmed(seller_ws
     pending = feedback_to_confirm(ws)
     assert row["product_id"] in set(pending["product_id"])
     assert none["product_id"].iloc[0] not in set(pending["product_id"])
-    # a reviewer confirms: the product joins the catalog with a human label
-    confirm_feedback(ws, [row["product_id"]], reviewer="ana")
+    # the command line lists it with its channel, and confirms it: the product joins the catalog
+    import subprocess
+    import sys
+
+    listed = subprocess.run([sys.executable, "-m", "workbench.cli.main", "feedback", "list", "--workspace",
+                             str(ws.path)], capture_output=True, text=True, timeout=300)
+    assert listed.returncode == 0 and row["product_id"] in listed.stdout
+    assert "seller feedback by sam" in listed.stdout
+    confirmed = subprocess.run([sys.executable, "-m", "workbench.cli.main", "feedback", "confirm", row["product_id"],
+                                "--reviewer", "ana", "--workspace", str(ws.path)],
+                               capture_output=True, text=True, timeout=300)
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert "the products joined the catalog" in confirmed.stdout
     joined = ws.df("SELECT title, leaf, label_source FROM products WHERE product_id = ?", [row["product_id"]])
     assert joined["label_source"].tolist() == ["human"] and joined["leaf"].iloc[0] == row["category"]
     assert ws.scalar("SELECT count(*) FROM feedback_products WHERE product_id = ?", [row["product_id"]]) == 0
