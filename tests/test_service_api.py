@@ -167,15 +167,24 @@ def test_feedback_is_stored_counted_and_enters_the_label_history(site):
         history = label_history(ws)
         fb = history[history["source"] == "feedback"]
         assert sorted(fb["leaf"]) == sorted([first["category"], other]) and set(fb["actor"]) == {"seller-17"}
-        products = ws.df("SELECT product_id, leaf, label_source, source FROM products WHERE product_id LIKE 'api:%'")
-        assert "api:classify-caller:sku-1" in set(products["product_id"])
-        assert products["leaf"].isna().all() and products["label_source"].isna().all()  # never trained on
+        # the products live apart from the catalog until a reviewer confirms: never embedded, split,
+        # trained on or in an evaluation's truth
+        assert ws.scalar("SELECT count(*) FROM products WHERE product_id LIKE 'api:%'") == 0
+        apart = ws.df("SELECT product_id, title_raw, source FROM feedback_products")
+        assert "api:classify-caller:sku-1" in set(apart["product_id"]) and len(apart) == 2
+        assert ws.scalar("SELECT count(*) FROM splits WHERE product_id LIKE 'api:%'") == 0
         assert "feedback" not in label_counts(ws)
+        stored = ws.df("SELECT channel, chosen_proba, category FROM feedback ORDER BY rank")
+        assert set(stored["channel"]) == {"api"}
+        assert stored["chosen_proba"].round(4).tolist() == [round(first["confidence"], 4),
+                                                             round(second["top_k"][1]["probability"], 4)]
         pending = feedback_to_confirm(ws)
-        assert len(pending) == 2
+        assert len(pending) == 2 and set(pending["channel"]) == {"api"}
         confirm_feedback(ws, ["api:classify-caller:sku-1"], reviewer="ana")  # a reviewer confirms one
         row = ws.df("SELECT leaf, label_source FROM products WHERE product_id = 'api:classify-caller:sku-1'")
         assert row["label_source"].iloc[0] == "human" and row["leaf"].iloc[0] == first["category"]
+        assert ws.scalar("SELECT count(*) FROM feedback_products WHERE product_id = 'api:classify-caller:sku-1'") == 0
+        assert ws.scalar("SELECT confirmed_by FROM feedback WHERE product_id = 'api:classify-caller:sku-1'") == "ana"
         assert len(feedback_to_confirm(ws)) == 1
     finally:
         ws.close()

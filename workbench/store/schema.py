@@ -12,7 +12,11 @@ migrate at once); a workspace written by a newer workbench is refused with both 
    (``runs.complete``), and a change counter every write transaction bumps;
 4. versioned evaluation truth: the fingerprint of the labels an evaluation was scored on
    (``evaluations.truth``, ``runs.truth``; :mod:`workbench.runs.truth`);
-5. reviewer quality: gold items and reviewers' answers on them (:mod:`workbench.loop.gold`).
+5. reviewer quality: gold items and reviewers' answers on them (:mod:`workbench.loop.gold`);
+8. (numbered 8 in the lead's plan; appended here) feedback apart from the catalog: the products
+   seen only through feedback (the API's and the seller's page's) in ``feedback_products`` until a
+   reviewer confirms them, the feedback's channel, the model's probability of the chosen
+   category, "none fits" and who confirmed it (:mod:`workbench.loop.feedback`).
 """
 
 from __future__ import annotations
@@ -202,6 +206,37 @@ CREATE TABLE IF NOT EXISTS gold_answers (
 """
 
 
+FEEDBACK_APART_DDL = """
+CREATE TABLE IF NOT EXISTS feedback_products (
+    product_id VARCHAR PRIMARY KEY, title VARCHAR, title_raw VARCHAR, description VARCHAR, description_raw VARCHAR,
+    brand VARCHAR, price DOUBLE, title_key VARCHAR, image VARCHAR, extra JSON, source VARCHAR,
+    received_at TIMESTAMP);
+ALTER TABLE feedback ADD COLUMN IF NOT EXISTS channel VARCHAR DEFAULT 'api';
+ALTER TABLE feedback ADD COLUMN IF NOT EXISTS chosen_proba DOUBLE;
+ALTER TABLE feedback ADD COLUMN IF NOT EXISTS none_fits BOOLEAN DEFAULT FALSE;
+ALTER TABLE feedback ADD COLUMN IF NOT EXISTS confirmed_by VARCHAR;
+ALTER TABLE feedback ADD COLUMN IF NOT EXISTS confirmed_at TIMESTAMP;
+"""
+
+#: the columns a product seen only through feedback keeps (``feedback_products``)
+FEEDBACK_PRODUCT_COLUMNS = ("product_id, title, title_raw, description, description_raw, brand, price, title_key, "
+                            "image, extra, source")
+
+
+def _feedback_apart(cur: duckdb.DuckDBPyConnection) -> None:
+    """Feedback lives apart from the catalog: the products earlier versions put in ``products``
+    for API feedback, and no reviewer labelled since, move to ``feedback_products``."""
+    cur.execute(FEEDBACK_APART_DDL)
+    moved = ("SELECT product_id FROM products WHERE source LIKE 'api feedback%' "
+             "AND (label_source IS NULL OR label_source = 'model')")
+    cur.execute(f"INSERT INTO feedback_products ({FEEDBACK_PRODUCT_COLUMNS}, received_at) "
+                f"SELECT {FEEDBACK_PRODUCT_COLUMNS}, ingested_at FROM products WHERE product_id IN ({moved}) "
+                "AND product_id NOT IN (SELECT product_id FROM feedback_products)")
+    for table in ("splits", "classifications", "review_queue"):
+        cur.execute(f"DELETE FROM {table} WHERE product_id IN (SELECT product_id FROM feedback_products)")
+    cur.execute("DELETE FROM products WHERE product_id IN (SELECT product_id FROM feedback_products)")
+
+
 def _core(cur: duckdb.DuckDBPyConnection) -> None:
     cur.execute(CORE_DDL)
 
@@ -249,6 +284,7 @@ MIGRATIONS: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     ("the truth each evaluation was scored on", _truth),
     ("gold items and reviewers' answers on them", _gold),
     ("embeddings, photos and maps replaced as slices, without a primary key", _slices),
+    ("feedback apart from the catalog until a reviewer confirms it", _feedback_apart),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -2,7 +2,8 @@
 against its threshold (crossed ones marked; one judged from no traffic reads "not enough traffic
 yet", grey), traffic per hour or day, confidence against the test split, category mix against
 training, the shadow run's agreement, the newest requests; reviewers may promote a run or choose
-the shadow run."""
+the shadow run. Sellers who may mislead (:mod:`workbench.loop.misleading_sellers`) are listed in
+their own section with their low-probability choices."""
 
 from __future__ import annotations
 
@@ -193,6 +194,51 @@ def registry_controls(ctx, state: MonitoringState) -> pn.Column:
                      pn.Row(*buttons), width=640)
 
 
+def flagged_sellers_html(verdicts, listed) -> str:
+    """Sellers (or API callers) who choose low-probability categories far more often than the
+    others, with those choices listed for a reviewer (escaped); no automatic penalty."""
+    from workbench.loop.misleading_sellers import ALPHA, LOW_PROBA, MIN_CHOICES
+
+    head = ("<h3>Sellers who may mislead</h3><p class='wb-how'>A seller is flagged when their choices of "
+            f"categories the model gave under {LOW_PROBA:.0%} are far more frequent than the other sellers' "
+            f"(one-sided binomial test against the others' pooled rate, p &lt; {ALPHA}, at least {MIN_CHOICES} "
+            "choices). A flag asks a reviewer to look; nothing is penalised automatically.</p>")
+    if verdicts is None or not len(verdicts):
+        return head + "<p class='wb-sellers-none'>No seller feedback with a chosen category yet.</p>"
+    flagged = verdicts[verdicts["flagged"]]
+    if not len(flagged):
+        return head + (f"<p class='wb-sellers-none'>No seller is flagged ({len(verdicts):,} sellers, "
+                       f"{int(verdicts['choices'].sum()):,} choices).</p>")
+    parts = [head]
+    for row in flagged.itertuples():
+        mine = listed[listed["seller"] == row.seller]
+        items = "".join(
+            f"<tr><td>{escape_html(t)}</td><td>{escape_html(c)}</td><td class='num'>{p:.2%}</td>"
+            f"<td>{escape_html(f)}</td></tr>"
+            for t, c, p, f in zip(mine["title"].fillna(""), mine["chosen"], mine["chosen_proba"],
+                                  mine["first_suggestion"].fillna("")))
+        parts.append(
+            f"<div class='wb-flagged-seller' data-seller='{escape_html(row.seller)}'>"
+            f"<p><b>{escape_html(row.seller)}</b>: {row.low_choices} of {row.choices} choices "
+            f"({row.low_share:.1%}) had a model probability under {LOW_PROBA:.0%}, against "
+            f"{row.others_rate:.1%} for the other sellers (p = {row.p_value:.2g}).</p>"
+            "<table class='wb-html-table'><tr><th>title</th><th>chosen category</th><th>model's probability</th>"
+            f"<th>first suggestion</th></tr>{items}</table></div>")
+    return "".join(parts)
+
+
+def flagged_sellers_section(ws, refreshed=0):
+    """The flagged sellers of the workspace's feedback (bound to the page's refresh)."""
+    from workbench.loop.misleading_sellers import misleading_sellers
+
+    try:
+        verdicts, listed = misleading_sellers(ws)
+    except Exception as exc:  # the page keeps serving
+        log.exception("the flagged sellers failed")
+        return alert(f"The flagged sellers could not be computed: {type(exc).__name__}: {exc}")
+    return html(flagged_sellers_html(verdicts, listed), css_classes=["wb-flagged-sellers"])
+
+
 def view(ctx):
     """The monitoring page."""
     state = MonitoringState(workspace=ctx.workspace)
@@ -213,6 +259,8 @@ def view(ctx):
                           "figures and exits non-zero when a threshold is crossed."),
         controls, pn.Column(content, sizing_mode="stretch_width", css_classes=["wb-monitor-content"]),
         pn.panel(pn.bind(message_view, state.param.message, state.param.message_kind)),
-        registry_controls(ctx, state), sizing_mode="stretch_width", css_classes=["wb-page", "wb-monitoring"])
+        registry_controls(ctx, state),
+        pn.panel(pn.bind(flagged_sellers_section, ctx.workspace, state.param.refreshed), sizing_mode="stretch_width"),
+        sizing_mode="stretch_width", css_classes=["wb-page", "wb-monitoring"])
     layout.state = state
     return layout

@@ -72,7 +72,8 @@ def register(sub, common) -> None:
     m.add_argument("--json", action="store_true", help="print the report as JSON")
     m.set_defaults(func=run_monitor)
 
-    f = sub.add_parser("feedback", help="feedback from the API in the label history")
+    f = sub.add_parser("feedback", help="feedback from the API and the seller's page, apart from the catalog "
+                                        "until a reviewer confirms it")
     fs = f.add_subparsers(dest="feedback_command", metavar="import|list|confirm")
     imp = fs.add_parser("import", parents=[common], help="bring logged feedback into the workspace now")
     imp.set_defaults(func=run_feedback_import)
@@ -198,7 +199,8 @@ def run_feedback_list(args) -> int:
 
     rows = feedback_to_confirm(Workspace(args.workspace))
     if rows.empty:
-        print("no feedback waiting for a reviewer (import the API's with `workbench feedback import`)")
+        print("no feedback waiting for a reviewer (import the API's with `workbench feedback import`; "
+              "sellers answer on the seller's page)")
         return 0
     if args.json:
         for row in rows.to_dict(orient="records"):
@@ -206,7 +208,8 @@ def run_feedback_list(args) -> int:
         return 0
     for row in rows.itertuples():
         verdict = "accepted" if row.accepted else f"instead of {row.predicted}"
-        print(f"{row.product_id:<48} {row.category}  ({verdict}; by {row.actor}, {row.received_at})")
+        print(f"{row.product_id:<48} {row.category}  ({verdict}; {row.channel} feedback by {row.actor}, "
+              f"{row.received_at})")
     return 0
 
 
@@ -216,5 +219,6 @@ def run_feedback_confirm(args) -> int:
     from workbench.store import Workspace
 
     n = confirm_feedback(Workspace(args.workspace), args.product_ids, reviewer=args.reviewer)
-    print(f"confirmed {n} feedback label(s) as reviews by {args.reviewer}; retraining may use them")
+    print(f"confirmed {n} feedback label(s) as reviews by {args.reviewer}: the products joined the catalog "
+          "and retraining may use them")
     return 0

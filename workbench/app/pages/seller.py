@@ -1,0 +1,161 @@
+"""The seller's page: a seller types a product (title, description, brand, photo) and gets the top
+five categories with their paths and confidence; they pick one, search the taxonomy, or say none
+fits, and the answer is stored as feedback with their name (never trained on until a reviewer
+confirms it). A CSV of products gives a table whose every row's choice can be kept or changed,
+then submitted at once. Sellers see this page only (``RIGHT = "sell"``)."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+import panel as pn
+
+from workbench.app.state.seller import NONE_FITS, SellerState
+from workbench.app.widgets import alert, empty_state, html, html_table, intro
+from workbench.errors import WorkbenchError
+from workbench.security.limited_dropper import LimitedFileDropper
+from workbench.security.safe_text import escape_html
+from workbench.security.upload_limits import run_bounded
+
+TITLE = "Seller's page"
+ORDER = 62
+RIGHT = "sell"
+HOW = ("describe your product and press Suggest categories: the five categories the model finds most likely are "
+       "listed with their confidence. Pick the one that fits (or search for another, or say none fits) and send "
+       "your answer; a reviewer checks it before any model learns from it.")
+log = logging.getLogger("workbench.app")
+
+
+def suggestion_options(suggestions: pd.DataFrame | None) -> dict[str, str]:
+    """The choices of the product on screen: its five suggestions (label -> leaf) and none fits."""
+    if suggestions is None:
+        return {}
+    options = {f"{r}. {c} ({p:.1%})": c for r, c, p in zip(suggestions["rank"], suggestions["category"],
+                                                         suggestions["probability"])}
+    options["None of these fits"] = NONE_FITS
+    return options
+
+
+def choice_html(choice: str) -> str:
+    """The seller's current choice, in words (escaped)."""
+    if not choice:
+        return "<p class='wb-seller-choice'>Your choice: <i>none picked yet</i></p>"
+    shown = "none of the taxonomy's categories fits" if choice == NONE_FITS else choice
+    return f"<p class='wb-seller-choice'>Your choice: <b>{escape_html(shown)}</b></p>"
+
+
+def _photo(state: SellerState, limit_bytes: int) -> pn.Column:
+    """The product's photo: checked while it arrives (size) and once whole (type, pixels)."""
+    dropper = LimitedFileDropper(accepted_filetypes=["image/jpeg", "image/png", "image/webp"],
+                                 limit_bytes=limit_bytes, multiple=False, layout="compact", previews=[],
+                                 sizing_mode="stretch_width", css_classes=["wb-seller-photo-upload"])
+    shown = pn.Column(css_classes=["wb-seller-photo"])
+
+    def on_photo(event):
+        if not event.new:
+            state.photo, shown.objects = None, []
+            return
+        name, content = list(event.new.items())[-1]
+        try:
+            state.set_photo(content, limit_bytes=limit_bytes)
+        except WorkbenchError as exc:
+            shown.objects = [alert(f"{name}: {exc}")]
+            return
+        shown.objects = [alert(f"Photo {name} checked and attached.", "success")]
+
+    dropper.param.watch(lambda e: setattr(shown, "objects", [alert(e.new)]) if e.new else None, "refused")
+    dropper.param.watch(on_photo, "value")
+    return pn.Column(pn.pane.Markdown("Photo (optional; JPEG, PNG or WebP)"), dropper, shown,
+                     sizing_mode="stretch_width")
+
+
+def _single(state: SellerState, limit_bytes: int) -> pn.Column:
+    title = pn.widgets.TextInput.from_param(state.param.title, placeholder="e.g. Nike Men Blue Running Shoes",
+                                            sizing_mode="stretch_width", css_classes=["wb-seller-title"])
+    description = pn.widgets.TextAreaInput.from_param(state.param.description, height=70,
+                                                      sizing_mode="stretch_width")
+    brand = pn.widgets.TextInput.from_param(state.param.brand, width=300)
+    suggest = pn.widgets.Button.from_param(state.param.classify, color="primary",
+                                           css_classes=["wb-seller-suggest"])
+    top5 = pn.bind(lambda s: html_table(s, percent=("probability",), css_classes=["wb-seller-top5"])
+                   if s is not None else html(""), state.param.suggestions)
+    picks = pn.widgets.RadioBoxGroup(options=pn.bind(suggestion_options, state.param.suggestions),
+                                     css_classes=["wb-seller-picks"])
+    picks.param.watch(lambda e: setattr(state, "choice", e.new or ""), "value")
+    search = pn.widgets.AutocompleteInput(
+        label="Or search the taxonomy", options=pn.bind(lambda _: state.search_options(), state.param.suggestions),
+        case_sensitive=False, search_strategy="includes", min_characters=2, restrict=True, width=460,
+        placeholder="Search categories…", css_classes=["wb-seller-search"])
+    search.param.watch(lambda e: setattr(state, "choice", e.new) if e.new else None, "value")
+    send = pn.widgets.Button.from_param(state.param.submit, color="success", css_classes=["wb-seller-send"])
+    answer = pn.Column(
+        pn.pane.Markdown("**Which category fits?**"), top5, picks, search,
+        pn.pane.HTML(pn.bind(choice_html, state.param.choice), sizing_mode="stretch_width"), send,
+        visible=pn.bind(lambda s: s is not None, state.param.suggestions), sizing_mode="stretch_width")
+    return pn.Column(pn.pane.Markdown("### One product"), title, description, brand,
+                     _photo(state, limit_bytes), suggest, answer, sizing_mode="stretch_width",
+                     css_classes=["wb-seller-single"])
+
+
+def _bulk(state: SellerState, ctx) -> pn.Column:
+    limit = ctx.settings.upload_limit_bytes
+    dropper = LimitedFileDropper(limit_bytes=limit, multiple=False, sizing_mode="stretch_width",
+                                 css_classes=["wb-seller-upload"])
+    problem = pn.Column(sizing_mode="stretch_width", css_classes=["wb-seller-upload-problem"])
+    dropper.param.watch(lambda e: setattr(problem, "objects", [alert(e.new)]) if e.new else None, "refused")
+
+    def on_upload(event):
+        if not event.new:
+            return
+        filename, content = list(event.new.items())[-1]
+        limits = ctx.settings.upload_limits
+        try:
+            run_bounded(state.load_bulk, filename, content, limit_bytes=limit, max_rows=ctx.settings.max_upload_rows,
+                        limits=limits, seconds=limits.max_seconds, what=filename)
+            problem.objects = []
+        except WorkbenchError as exc:
+            problem.objects = [alert(str(exc))]
+        except Exception as exc:  # keep serving whatever the file holds
+            log.exception("seller upload failed")
+            problem.objects = [alert(f"Could not read {filename}: {type(exc).__name__}: {exc}")]
+
+    dropper.param.watch(on_upload, "value")
+    rows = pn.widgets.IntInput.from_param(state.param.row, width=100, css_classes=["wb-seller-row"])
+    search = pn.widgets.AutocompleteInput(
+        label="New choice", options=pn.bind(lambda _: state.search_options(), state.param.bulk),
+        case_sensitive=False, search_strategy="includes", min_characters=2, restrict=True, width=460,
+        placeholder="Search categories…", css_classes=["wb-seller-bulk-search"])
+    search.param.watch(lambda e: setattr(state, "new_choice", e.new or ""), "value")
+    change = pn.widgets.Button.from_param(state.param.change_row, css_classes=["wb-seller-change"])
+    send = pn.widgets.Button.from_param(state.param.submit_bulk, color="success",
+                                        css_classes=["wb-seller-send-bulk"])
+    bulk_table = pn.bind(lambda b: html_table(
+        b[["row", "title", "suggestion", "probability", "choice", "choice_probability", "changed"]],
+        percent=("probability", "choice_probability"), css_classes=["wb-seller-bulk"]) if b is not None
+        else html(""), state.param.bulk)
+    editing = pn.Column(bulk_table, pn.Row(rows, search, change, align="end"), send,
+                        visible=pn.bind(lambda b: b is not None, state.param.bulk), sizing_mode="stretch_width")
+    return pn.Column(
+        pn.pane.Markdown(f"### A CSV of products\nOne row per product with a `title` column (or `product_name`), "
+                         f"optionally `description`, `brand` and your own `id`; UTF-8, at most "
+                         f"{ctx.settings.upload_limit_mb:g} MB. Each row starts on the first suggestion: change the "
+                         "wrong ones, then submit every row at once."),
+        dropper, problem, editing, sizing_mode="stretch_width", css_classes=["wb-seller-bulk-box"])
+
+
+def view(ctx):
+    """The seller's page."""
+    from workbench.runs.predictor import runs_with_models
+
+    if not runs_with_models(ctx.workspace):
+        return empty_state("No model can suggest categories yet: an admin trains one first.", "workbench train")
+    state = SellerState(workspace=ctx.workspace, seller=ctx.actor, role=ctx.role,
+                        authorize=lambda: ctx.require("sell"))
+    message = pn.bind(lambda m, kind: [alert(m, kind)] if m else [], state.param.message, state.param.message_kind)
+    return pn.Column(
+        intro(TITLE, HOW),
+        pn.Column(objects=message, sizing_mode="stretch_width", css_classes=["wb-seller-message"]),
+        pn.FlexBox(_single(state, ctx.settings.upload_limit_bytes), _bulk(state, ctx), gap="1.5em",
+                   sizing_mode="stretch_width"),
+        sizing_mode="stretch_width", css_classes=["wb-page", "wb-seller-page"])
