@@ -13,7 +13,8 @@ migrate at once); a workspace written by a newer workbench is refused with both 
 4. versioned evaluation truth: the fingerprint of the labels an evaluation was scored on
    (``evaluations.truth``, ``runs.truth``; :mod:`workbench.runs.truth`);
 5. reviewer quality: gold items and reviewers' answers on them (:mod:`workbench.loop.gold`);
-8. (numbered 8 in the lead's plan; appended here) feedback apart from the catalog: the products
+6. sliced tables (embeddings, photos, maps) lose their primary key (:mod:`workbench.store.slices`);
+7. feedback apart from the catalog: the products
    seen only through feedback (the API's and the seller's page's) in ``feedback_products`` until a
    reviewer confirms them, the feedback's channel, the model's probability of the chosen
    category, "none fits" and who confirmed it (:mod:`workbench.loop.feedback`).
