@@ -12,7 +12,9 @@ migrate at once); a workspace written by a newer workbench is refused with both 
    (``runs.complete``), and a change counter every write transaction bumps;
 4. versioned evaluation truth: the fingerprint of the labels an evaluation was scored on
    (``evaluations.truth``, ``runs.truth``; :mod:`workbench.runs.truth`);
-5. reviewer quality: gold items and reviewers' answers on them (:mod:`workbench.loop.gold`).
+5. reviewer quality: gold items and reviewers' answers on them (:mod:`workbench.loop.gold`);
+6. taxonomy changes: the log of versioned, reversible changes and the stored paths each one
+   rewrote (:mod:`workbench.loop.taxonomy_changes`).
 """
 
 from __future__ import annotations
@@ -204,6 +206,16 @@ CREATE TABLE IF NOT EXISTS gold_answers (
 """
 
 
+TAXONOMY_CHANGES_DDL = """
+CREATE TABLE IF NOT EXISTS taxonomy_changes (
+    version INTEGER PRIMARY KEY, op VARCHAR, arguments JSON, path_map JSON, review_nodes JSON,
+    flags JSON, counts JSON, snapshot JSON, actor VARCHAR, changed_at TIMESTAMP,
+    undone_by INTEGER, undoes INTEGER);
+CREATE TABLE IF NOT EXISTS taxonomy_rewrites (
+    version INTEGER, tbl VARCHAR, row_key JSON, col VARCHAR, old_value VARCHAR, new_value VARCHAR);
+"""
+
+
 def _core(cur: duckdb.DuckDBPyConnection) -> None:
     cur.execute(CORE_DDL)
 
@@ -226,6 +238,10 @@ def _gold(cur: duckdb.DuckDBPyConnection) -> None:
     cur.execute(GOLD_DDL)
 
 
+def _taxonomy_changes(cur: duckdb.DuckDBPyConnection) -> None:
+    cur.execute(TAXONOMY_CHANGES_DDL)
+
+
 #: the migrations, in order; ``meta.schema_version`` is the number of the last one applied
 MIGRATIONS: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     ("core tables", _core),
@@ -233,6 +249,7 @@ MIGRATIONS: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     ("complete runs and the change counter", _team),
     ("the truth each evaluation was scored on", _truth),
     ("gold items and reviewers' answers on them", _gold),
+    ("taxonomy changes and the paths they rewrote", _taxonomy_changes),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
