@@ -135,8 +135,8 @@ def _check_name(name: str) -> str:
     name = str(name or "").strip()
     if not name:
         raise WorkbenchError("a category name cannot be empty; give the new name")
-    if SEP.strip() in name:
-        raise WorkbenchError(f"a category name cannot contain {SEP.strip()!r} ({name!r}); give one name, "
+    if SEP in name:
+        raise WorkbenchError(f"a category name cannot contain {SEP!r} ({name!r}); give one name, "
                              "not a path (use `move` to change the parent)")
     return name
 
