@@ -6,9 +6,11 @@ Matching, top-down, with every ancestor's proposal applied first:
 
 * a node whose (mapped) path exists in the new tree is kept;
 * a lost node and a new node with the same name under another parent: **move**;
-* a lost node and a new node under the same parent whose names are close (the names'
-  embeddings with the offline default encoder, or a shared word when embeddings are off):
-  **rename**;
+* a lost node and a new node under the same parent whose names are close: **rename**. Close
+  means the better of two signals passes its bar: the share of words the names have in common
+  (:data:`WORD_RENAME_SIMILARITY`) and the cosine of the names' embeddings with the offline
+  default encoder (:data:`RENAME_SIMILARITY`; off with ``--no-embeddings``); for an internal
+  node, half of the children's names in common also counts;
 * a kept leaf that has new children: **split** into them;
 * a lost leaf with a close sibling that is kept: **merge** into it; else **retire**;
 * a new node nobody matched: **add**.
@@ -43,7 +45,8 @@ KINDS = ("rename", "move", "merge", "split", "add", "retire")
 @dataclass
 class Proposal:
     """One proposed operation: ``kind``, the node(s) it acts on in the tree being changed, its
-    argument (new name, new parent, merge target, children) and a ``score`` in [0, 1]."""
+    argument (new name, new parent, merge target, children) and a ``score`` (for a rename or a merge: how close the names are, as a multiple of the bar
+    for proposing it)."""
 
     kind: str
     node: str
@@ -53,11 +56,11 @@ class Proposal:
 
     def __str__(self) -> str:
         if self.kind == "rename":
-            return f"rename {self.node!r} to {self.argument!r} (name similarity {self.score:.2f})"
+            return f"rename {self.node!r} to {self.argument!r} (closeness {self.score:.2f})"
         if self.kind == "move":
             return f"move {self.node!r} under {self.argument or '(top level)'!r}"
         if self.kind == "merge":
-            return f"merge {self.node!r} into {self.argument!r} (name similarity {self.score:.2f})"
+            return f"merge {self.node!r} into {self.argument!r} (closeness {self.score:.2f})"
         if self.kind == "split":
             return f"split {self.node!r} into {', '.join(map(repr, self.argument or []))}"
         return f"{self.kind} {self.node!r}"
@@ -143,9 +146,15 @@ def propose(old: Taxonomy, new: Taxonomy, *, embeddings: bool = True) -> list[Pr
     for n in lost:  # a lost leaf's kept siblings are its merge candidates
         parent = old.parent(n)
         names += [old.name(s) for s in old.children(parent)]
-    similarity = embedding_similarity(names) if embeddings and (lost or gained) else word_similarity
-    rename_at, merge_at = (RENAME_SIMILARITY, MERGE_SIMILARITY) if similarity is not word_similarity else \
-        (WORD_RENAME_SIMILARITY, WORD_MERGE_SIMILARITY)
+    embedded = embedding_similarity(names) if embeddings and (lost or gained) else None
+
+    def close(a: str, b: str, *, merge: bool = False) -> float:
+        """How close two names are, as a multiple of the bar for a proposal (>= 1: propose):
+        the better of the shared words and the embeddings' cosine, each against its own bar."""
+        words = word_similarity(a, b) / (WORD_MERGE_SIMILARITY if merge else WORD_RENAME_SIMILARITY)
+        if embedded is None:
+            return words
+        return max(words, embedded(a, b) / (MERGE_SIMILARITY if merge else RENAME_SIMILARITY))
 
     mapping: dict[str, str] = {}          # old node -> its node in the new tree
     claimed: set[str] = set()             # new nodes matched
@@ -186,9 +195,9 @@ def propose(old: Taxonomy, new: Taxonomy, *, embeddings: bool = True) -> list[Pr
             # a rename: a new node under the same (mapped) parent with a close name
             siblings = [g for g in gained_under.get(mapped_parent, []) if g not in claimed]
             if siblings:
-                score, best = max((max(similarity(old.name(node), new.name(g)), _children_overlap(old, new, node, g)), g)
-                                  for g in siblings)
-                if score >= rename_at and _children_agree(old, new, node, best):
+                score, best = max((max(close(old.name(node), new.name(g)),
+                                        _children_overlap(old, new, node, g) / 0.5), g) for g in siblings)
+                if score >= 1.0 and _children_agree(old, new, node, best):
                     proposals.append(Proposal("rename", current, new.name(best), score))
                     mapping[node] = best
                     claimed.add(best)
@@ -211,8 +220,8 @@ def propose(old: Taxonomy, new: Taxonomy, *, embeddings: bool = True) -> list[Pr
         if old.is_leaf(node) and node not in gone:
             kept = [s for s in old.siblings(node) if s in mapping and new.is_leaf(mapping[s])]
             if kept:
-                score, best = max((similarity(old.name(node), old.name(s)), s) for s in kept)
-                if score >= merge_at:
+                score, best = max((close(old.name(node), old.name(s), merge=True), s) for s in kept)
+                if score >= 1.0:
                     merged.append(Proposal("merge", _current(node, mapping), mapping[best], score))
                     continue
         retired.append(Proposal("retire", _current(node, mapping)))
