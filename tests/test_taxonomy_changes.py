@@ -244,3 +244,23 @@ def test_another_catalog_with_merged_rare_leaves(sample_workspace):
     tc.undo(ws, by="ana")
     same(state(ws), before)
     pd.testing.assert_frame_equal(ws.df("SELECT * FROM category_merges ORDER BY original"), merges)
+
+
+def test_split_by_a_runs_predictions_restricted_to_the_children(site):
+    """Tunics merged into Tops, then Tops split back by the run trained before the merge."""
+    ws, run = site["ws"], site["run"]
+    counts = leaf_counts(ws)
+    tops, tunics = counts[f"{TOPWEAR} > Tops"], counts[f"{TOPWEAR} > Tunics"]
+    tc.merge(ws, [f"{TOPWEAR} > Tunics"], into=f"{TOPWEAR} > Tops", by="ana")
+    change = tc.split(ws, f"{TOPWEAR} > Tops", ["Tops", "Tunics"], run=run, min_confidence=0.6, by="ana")
+    after = leaf_counts(ws)
+    placed = after.get(f"{TOPWEAR} > Tops > Tops", 0) + after.get(f"{TOPWEAR} > Tops > Tunics", 0)
+    waiting = queued(ws, tc.TAXONOMY_SPLIT)
+    assert placed + len(waiting) == tops + tunics and placed >= 0.8 * (tops + tunics)
+    assert abs(after.get(f"{TOPWEAR} > Tops > Tunics", 0) - tunics) <= 0.3 * tunics + 2
+    assert change.arguments["rule"] == f"run {run}"
+    with pytest.raises(WorkbenchError, match="knows none of the children"):
+        tc.split(ws, f"{TOPWEAR} > Shirts", ["Capes", "Ponchos"], run=run, by="ana")
+    tc.undo(ws, by="ana")
+    tc.undo(ws, by="ana")
+    assert leaf_counts(ws) == counts
