@@ -487,5 +487,8 @@ def test_taxonomy_state_changes_for_an_admin_and_refuses_a_viewer(ws):
     admin.apply()
     assert current_version(ws) == before + 1 and "Apparel > Capes" in set(admin.tree()["category"])
     assert admin.history()["op"].iloc[0] == "add" and "taxonomy version" in admin.message
+    notes = ComparisonState(workspace=ws).metrics_table()["notes"]  # runs trained before are marked
+    assert notes.str.contains(f"trained on taxonomy version {before} \\(now {before + 1}\\)").all()
     admin.undo()
+    assert not ComparisonState(workspace=ws).metrics_table()["notes"].str.contains("taxonomy version").any()
     assert "Apparel > Capes" not in set(admin.tree()["category"])

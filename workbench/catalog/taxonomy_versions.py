@@ -169,3 +169,20 @@ def run_taxonomy_versions(ws) -> dict[str, int]:
         before = log[pd.to_datetime(log["changed_at"]) <= pd.Timestamp(started)]
         out[str(run_id)] = int(before["version"].max()) if len(before) else 0
     return out
+
+
+def older_taxonomy_runs(ws) -> dict[str, str]:
+    """``{run_id: a note}`` for every run trained before a change still in force (the
+    comparison page marks them: they predict through the change map)."""
+    log = change_log(ws)
+    if log.empty:
+        return {}
+    now = current_version(ws)
+    versions = run_taxonomy_versions(ws)
+    runs = ws.df("SELECT run_id, started_at FROM runs")
+    out = {}
+    for run_id, started in zip(runs["run_id"], runs["started_at"]):
+        if effective_changes(log, after=started):
+            out[str(run_id)] = (f"trained on taxonomy version {versions.get(str(run_id), 0)} (now {now}): "
+                                "answers through the change map")
+    return out
