@@ -29,7 +29,7 @@ from workbench.catalog.taxonomy import SEP
 from workbench.catalog.text import clean_series
 from workbench.loop.thresholds import publish_thresholds, published_thresholds
 
-OUR_PAGES = {"comparison", "thresholds", "confusion", "severity", "embedding", "classify"}
+OUR_PAGES = {"comparison", "thresholds", "confusion", "severity", "embedding", "classify", "taxonomy"}
 
 
 @pytest.fixture(scope="module")
@@ -468,3 +468,27 @@ def test_settings_reject_nonsense():
     with pytest.raises(WorkbenchError):
         AppSettings(part="train")
     assert AppSettings(upload_limit_mb=1).upload_limit_bytes == 1024 * 1024
+
+
+def test_taxonomy_state_changes_for_an_admin_and_refuses_a_viewer(ws):
+    from workbench.app.state.taxonomy import TaxonomyState
+    from workbench.catalog.taxonomy_versions import current_version
+    from workbench.errors import WorkbenchError
+
+    before = current_version(ws)
+    viewer = TaxonomyState(workspace=ws, actor="bob", role="viewer")
+    viewer.node, viewer.argument = "Apparel > Topwear", "Upper Wear"
+    with pytest.raises(WorkbenchError, match="bob \\(viewer\\) may not change the taxonomy"):
+        viewer.apply()
+    admin = TaxonomyState(workspace=ws, actor="ana", role="admin")
+    admin.op = "add"
+    assert admin.param.argument.label == "(not used)"
+    admin.node = "Apparel > Capes"
+    admin.apply()
+    assert current_version(ws) == before + 1 and "Apparel > Capes" in set(admin.tree()["category"])
+    assert admin.history()["op"].iloc[0] == "add" and "taxonomy version" in admin.message
+    notes = ComparisonState(workspace=ws).metrics_table()["notes"]  # runs trained before are marked
+    assert notes.str.contains(f"trained on taxonomy version {before} \\(now {before + 1}\\)").all()
+    admin.undo()
+    assert not ComparisonState(workspace=ws).metrics_table()["notes"].str.contains("taxonomy version").any()
+    assert "Apparel > Capes" not in set(admin.tree()["category"])

@@ -23,6 +23,7 @@ The notebook API mirrors the command line::
     wb.explain(ws, None, [{"title": "Nike Men Running Shoes"}])   # workbench explain "TITLE"
     wb.monitor_report(ws).crossed             # workbench monitor
     wb.run_pipeline(ws)                       # workbench demo (without serving)
+    wb.taxonomy_change(ws, "rename", "A > B", "C", by="ana")  # workbench taxonomy rename "A > B" C --by ana
 
 Heavy parts (torch, sentence-transformers, HoloViews, Panel) are imported on first use.
 ``dir(wb)`` lists every name; ``help(wb.NAME)`` says what each does.
@@ -92,6 +93,8 @@ _LAZY = {
     "find_label_issues": "workbench.loop.label_issues",
     "live_accuracy": "workbench.loop.live_accuracy",
     "cold_start": "workbench.loop.cold_start",
+    "taxonomy_change": "workbench.loop.taxonomy_changes",
+    "taxonomy_history": "workbench.loop.taxonomy_changes",
     # serving
     "serve_app": "workbench.app.serve",
     "serve_api": "workbench.service.server",

@@ -58,8 +58,9 @@ def eval_stamp(ws: Workspace) -> str:
 
 
 def taxonomy_stamp(ws: Workspace) -> str:
-    """Changes whenever the taxonomy is rebuilt."""
-    row = ws.rows("SELECT count(*), coalesce(sum(n_products), 0), coalesce(max(level), 0) FROM categories")[0]
+    """Changes whenever the taxonomy is rebuilt or changed (its version)."""
+    row = ws.rows("SELECT count(*), coalesce(sum(n_products), 0), coalesce(max(level), 0), "
+                  "(SELECT coalesce(max(version), 0) FROM taxonomy_changes) FROM categories")[0]
     return "|".join(map(str, row))
 
 

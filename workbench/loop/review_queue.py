@@ -14,8 +14,10 @@ Built for one batch date from four sources, each item tagged with its reason(s):
 
 A product picked by several sources is one item with all its reasons. People add items too:
 :func:`send_to_queue` puts products found in a dashboard's drill-down into a day's queue with
-the reason ``dashboard`` (shown as "sent from the dashboard by NAME"). Rebuilding a day's queue
-keeps the items already reviewed and the ones people sent. Reviewers *claim* the next item so that two sessions never
+the reason ``dashboard`` (shown as "sent from the dashboard by NAME"), and a taxonomy change
+queues the products it cannot place (``taxonomy split``, ``category retired``). Rebuilding a
+day's queue keeps the items already reviewed, the ones people sent and the ones a taxonomy
+change queued. Reviewers *claim* the next item so that two sessions never
 show the same product at once.
 """
 
@@ -39,7 +41,9 @@ from workbench.store import Workspace
 REASONS = ("random", "disagree", "uncertain", "suspect")
 #: the reason of items a person sent from a dashboard drill-down (never part of the random sample)
 DASHBOARD = "dashboard"
-ALL_REASONS = (*REASONS, DASHBOARD)
+#: the reasons of items a taxonomy change queued (:mod:`workbench.loop.taxonomy_changes`)
+TAXONOMY_REASONS = ("taxonomy split", "category retired")
+ALL_REASONS = (*REASONS, DASHBOARD, *TAXONOMY_REASONS)
 UNCERTAINTY = ("top1", "margin")
 
 
@@ -223,7 +227,7 @@ def build_queue(ws: Workspace, queue_date: str | date | None = None, *, n_random
         "claimed_by": None, "claimed_at": pd.NaT, "built_at": utc_now()})
     with ws.transaction() as cur:
         cur.execute("DELETE FROM review_queue WHERE queue_date = ? AND status = 'pending' "
-                    "AND NOT list_contains(string_split(reason, ','), ?)", [day, DASHBOARD])
+                    "AND NOT list_has_any(string_split(reason, ','), ?)", [day, [DASHBOARD, *TAXONOMY_REASONS]])
         kept = set(r[0] for r in cur.execute("SELECT product_id FROM review_queue WHERE queue_date = ?",
                                              [day]).fetchall())
         new = items[~items["product_id"].isin(kept)]

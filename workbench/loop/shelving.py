@@ -84,8 +84,14 @@ def products_frame(ws: Workspace, product_ids: Sequence[str]) -> pd.DataFrame:
 
 def predict_products(ws: Workspace, run_id: str, product_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """``(proba, classes)`` of a run's model for the given products (rows in that order)."""
+    from workbench.catalog.taxonomy_versions import class_map_for_run
+
     model = run_model(ws, run_id)
+    class_map = class_map_for_run(ws, run_id, [str(c) for c in model.classes_])
     frame = products_frame(ws, product_ids)
+    if class_map is not None:  # trained before a taxonomy change: its classes read as current paths
+        predictor = Predictor(model, run_id, load_taxonomy(ws), class_map=class_map)
+        return predictor.score(frame), np.asarray(predictor.classes, dtype=object)
     if frame.empty:
         return np.zeros((0, len(model.classes_))), np.asarray(model.classes_, dtype=object)
     return model.predict_proba(frame), np.asarray(model.classes_, dtype=object)

@@ -9,7 +9,10 @@ This module owns
 * loading a saved model through one cache per process (:func:`load_model`, reloaded when its
   manifest changes; a Dask worker process fills its own);
 * the taxonomy of a run (:func:`run_taxonomy`: the workspace's, or one derived from the run's
-  own leaf ids when it was trained on an older taxonomy);
+  own leaf ids when it was trained on an older taxonomy), and the change map of a run trained
+  before taxonomy changes (:func:`workbench.catalog.taxonomy_versions.class_map_for_run`): its
+  classes answer with their current paths (a renamed, moved or merged class directly, merged
+  columns summed; a class whose category was split or retired always goes to review);
 * the published thresholds (:func:`published_thresholds`: one global value, per-category
   overrides, the most specific override winning);
 * the model's input: one text-cleaning path (:func:`model_inputs`, the cleaning ingest applies,
@@ -33,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.catalog.taxonomy import Taxonomy
+from workbench.catalog.taxonomy_versions import ClassMap, class_map_for_run
 from workbench.catalog.text import clean_text
 from workbench.errors import WorkbenchError
 from workbench.evaluate.decision import check_decision, decide
@@ -149,7 +153,7 @@ def run_model(ws: Workspace, run_id: str, *, detached: bool = False):
 def run_taxonomy(taxonomy: Taxonomy, classes: Sequence[str]) -> Taxonomy:
     """The workspace's taxonomy, or one derived from a run's own leaf ids when the run was
     trained on an older taxonomy (its leaf ids carry their paths)."""
-    if set(classes) <= set(taxonomy.leaves):
+    if set(classes) <= set(taxonomy.leaves) or all(c in taxonomy for c in classes):
         return taxonomy
     return Taxonomy.from_node_ids(classes, taxonomy.level_names)
 
@@ -249,25 +253,49 @@ class Predictor:
     """A run's model with its taxonomy and thresholds: products in, decisions out."""
 
     def __init__(self, model, run_id: str, taxonomy: Taxonomy, threshold: float | None = None,
-                 overrides: Mapping[str, float] | None = None):
+                 overrides: Mapping[str, float] | None = None, class_map: ClassMap | None = None):
         self.model = model
         self.run_id = str(run_id)
-        self.classes = np.asarray(model.classes_, dtype=object)
+        self.class_map = class_map
+        model_classes = [str(c) for c in model.classes_]
+        self._collapse = None
+        review: set[str] = set()
+        if class_map is not None:
+            mapping = class_map.mapping
+            current = [mapping.get(c, c) for c in model_classes]
+            unique = list(dict.fromkeys(current))
+            if unique != model_classes:
+                column = {c: i for i, c in enumerate(unique)}
+                collapse = np.zeros((len(model_classes), len(unique)))
+                collapse[np.arange(len(current)), [column[c] for c in current]] = 1.0
+                self._collapse = collapse
+            model_classes = unique
+            review = set(class_map.review)
+        self.classes = np.asarray(model_classes, dtype=object)
         self.taxonomy = run_taxonomy(taxonomy, list(self.classes))
         self.level_names = list(self.taxonomy.level_names)
         self.threshold = None if threshold is None or not math.isfinite(float(threshold)) else float(threshold)
         self.overrides = {str(k): float(v) for k, v in (overrides or {}).items() if k in self.taxonomy}
         self.leaf_threshold = leaf_thresholds(math.inf if self.threshold is None else self.threshold,
                                               self.overrides, classes=self.classes, taxonomy=self.taxonomy)
+        for i, c in enumerate(self.classes):  # split or retired since the run: a person decides
+            if c in review:
+                self.leaf_threshold[i] = math.inf
         self.paths = [list(self.taxonomy.path(c)) for c in self.classes]
         self.levels = [dict(zip(self.level_names, path)) for path in self.paths]
 
     @classmethod
     def load(cls, folder: str | Path, run_id: str, taxonomy: Taxonomy, threshold: float | None = None,
-             overrides: Mapping[str, float] | None = None, *, detached: bool = True) -> "Predictor":
+             overrides: Mapping[str, float] | None = None, *, detached: bool = True,
+             class_map: ClassMap | Mapping | None = None) -> "Predictor":
         """A predictor over the model saved in ``folder`` (the API and the Dask worker, which
-        never open the workspace: detached from its embedding cache)."""
-        return cls(load_model(folder, run_id=run_id, detached=detached), run_id, taxonomy, threshold, overrides)
+        never open the workspace: detached from its embedding cache); ``class_map`` (or its JSON
+        form, as the serving snapshot carries it) reads an older run's classes in the current
+        taxonomy."""
+        if class_map is not None and not isinstance(class_map, ClassMap):
+            class_map = ClassMap.from_json(class_map)
+        return cls(load_model(folder, run_id=run_id, detached=detached), run_id, taxonomy, threshold, overrides,
+                   class_map)
 
     @classmethod
     def for_run(cls, ws: Workspace, run_id: str, *, threshold: float | None = None,
@@ -285,7 +313,8 @@ class Predictor:
             overrides = published_overrides if overrides is None else overrides
             if published is None:
                 overrides = {}
-        return cls(model, run_id, load_taxonomy(ws), threshold, overrides)
+        return cls(model, run_id, load_taxonomy(ws), threshold, overrides,
+                   class_map_for_run(ws, run_id, [str(c) for c in model.classes_]))
 
     # inputs and scores ------------------------------------------------------------------------
     frame = staticmethod(model_inputs)
@@ -294,7 +323,8 @@ class Predictor:
         """The probability matrix of model inputs (rows of :func:`model_inputs`)."""
         if len(frame) == 0:
             return np.zeros((0, len(self.classes)))
-        return self.model.predict_proba(frame)
+        proba = self.model.predict_proba(frame)
+        return proba if self._collapse is None else np.asarray(proba) @ self._collapse
 
     def decide(self, proba: np.ndarray, decision: str = "argmax") -> Decisions:
         """Each row's leaf under the decision rule (``argmax`` or ``min-risk``), its confidence

@@ -58,7 +58,8 @@ class ClusterClassifier:
                 folder = Path(shutil.copytree(source, job / "model"))
             rules = {"run_id": run_id, "threshold": threshold, "overrides": dict(overrides),
                      "leaves": list(taxonomy.leaves), "level_names": list(taxonomy.level_names),
-                     "now": now.isoformat(), "batch": batch.isoformat(), "decision": decision}
+                     "now": now.isoformat(), "batch": batch.isoformat(), "decision": decision,
+                     "class_map": None if predictor.class_map is None else predictor.class_map.to_json()}
             (job / "rules.json").write_text(json.dumps(rules))
             parts = export_products(ws, ids, job / "input", self.rows_per_part)
             outputs = [job / "output" / part_name(i) for i in range(len(parts))]

@@ -67,7 +67,7 @@ def classify_partition(model_dir: str, in_path: str, out_path: str, rules_path: 
     rules = json.loads(Path(rules_path).read_text())
     taxonomy = Taxonomy.from_node_ids(rules["leaves"], rules["level_names"])
     predictor = Predictor.load(model_dir, rules["run_id"], taxonomy, float(rules["threshold"]), rules["overrides"],
-                               detached=False)
+                               detached=False, class_map=rules.get("class_map"))
     frame = pd.read_parquet(in_path)
     rows = predictor.rows(frame["product_id"].astype(str).tolist(), predictor.score(frame),
                           now=pd.Timestamp(rules["now"]).to_pydatetime(), batch=pd.Timestamp(rules["batch"]).date(),

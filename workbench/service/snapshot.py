@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.catalog.relabel import load_taxonomy
+from workbench.catalog.taxonomy_versions import class_map_for_run
 from workbench.errors import WorkbenchError
 from workbench.loop.thresholds import published_run, published_thresholds, threshold_run_warning
 from workbench.runs.records import get_run, run_dir
@@ -28,12 +29,21 @@ from workbench.store import DatabaseInUse, Workspace
 VERSION = 1
 
 
+def _class_map(ws: Workspace, run_id: str) -> dict | None:
+    """How the run's classes read in the current taxonomy (``None``: no change since it was trained)."""
+    classes = run_dir(ws, run_id) / "classes.json"
+    if not classes.exists():
+        return None
+    mapped = class_map_for_run(ws, run_id, [str(c) for c in json.loads(classes.read_text())])
+    return None if mapped is None else mapped.to_json()
+
+
 def _run_entry(ws: Workspace, run_id: str) -> dict[str, Any]:
     run = get_run(ws, run_id)
     metrics = run["metrics"] or {}
     valid = metrics.get("valid") or {}
     return {"run_id": run_id, "model": run["model"], "split": run["split"],
-            "model_dir": str(run_dir(ws, run_id) / "model"),
+            "model_dir": str(run_dir(ws, run_id) / "model"), "class_map": _class_map(ws, run_id),
             "metrics": {"test_accuracy": metrics.get("accuracy"), "test_macro_f1": metrics.get("macro_f1"),
                         "valid_accuracy": valid.get("accuracy"), "valid_macro_f1": valid.get("macro_f1"),
                         "level_accuracy": metrics.get("level_accuracy")}}

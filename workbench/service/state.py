@@ -74,7 +74,8 @@ def build_serving(snapshot: dict[str, Any]) -> Serving:
     thr = snapshot["thresholds"]
 
     def predictor(entry: dict[str, Any]) -> Predictor:
-        return Predictor.load(entry["model_dir"], entry["run_id"], taxonomy, thr["global"], thr["overrides"])
+        return Predictor.load(entry["model_dir"], entry["run_id"], taxonomy, thr["global"], thr["overrides"],
+                              class_map=entry.get("class_map"))
 
     main = predictor(snapshot["serving"])
     shadow = predictor(snapshot["shadow"]) if snapshot.get("shadow") else None

@@ -18,6 +18,8 @@ migrate at once); a workspace written by a newer workbench is refused with both 
    seen only through feedback (the API's and the seller's page's) in ``feedback_products`` until a
    reviewer confirms them, the feedback's channel, the model's probability of the chosen
    category, "none fits" and who confirmed it (:mod:`workbench.loop.feedback`).
+8. taxonomy changes: the log of versioned, reversible changes and the stored paths each one
+   rewrote (:mod:`workbench.loop.taxonomy_changes`).
 """
 
 from __future__ import annotations
@@ -237,6 +239,15 @@ def _feedback_apart(cur: duckdb.DuckDBPyConnection) -> None:
         cur.execute(f"DELETE FROM {table} WHERE product_id IN (SELECT product_id FROM feedback_products)")
     cur.execute("DELETE FROM products WHERE product_id IN (SELECT product_id FROM feedback_products)")
 
+TAXONOMY_CHANGES_DDL = """
+CREATE TABLE IF NOT EXISTS taxonomy_changes (
+    version INTEGER PRIMARY KEY, op VARCHAR, arguments JSON, path_map JSON, review_nodes JSON,
+    flags JSON, counts JSON, snapshot JSON, actor VARCHAR, changed_at TIMESTAMP,
+    undone_by INTEGER, undoes INTEGER);
+CREATE TABLE IF NOT EXISTS taxonomy_rewrites (
+    version INTEGER, tbl VARCHAR, row_key JSON, col VARCHAR, old_value VARCHAR, new_value VARCHAR);
+"""
+
 
 def _core(cur: duckdb.DuckDBPyConnection) -> None:
     cur.execute(CORE_DDL)
@@ -275,6 +286,8 @@ def _slices(cur: duckdb.DuckDBPyConnection) -> None:
             cur.execute(f"CREATE TABLE _{table}_unkeyed AS SELECT * FROM {table}")
             cur.execute(f"DROP TABLE {table}")
             cur.execute(f"ALTER TABLE _{table}_unkeyed RENAME TO {table}")
+def _taxonomy_changes(cur: duckdb.DuckDBPyConnection) -> None:
+    cur.execute(TAXONOMY_CHANGES_DDL)
 
 
 #: the migrations, in order; ``meta.schema_version`` is the number of the last one applied
@@ -286,6 +299,7 @@ MIGRATIONS: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     ("gold items and reviewers' answers on them", _gold),
     ("embeddings, photos and maps replaced as slices, without a primary key", _slices),
     ("feedback apart from the catalog until a reviewer confirms it", _feedback_apart),
+    ("taxonomy changes and the paths they rewrote", _taxonomy_changes),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -26,7 +26,9 @@ LIVE = False
 MODES = ("One at a time", "Bulk: same predicted category")
 
 REASON_TEXT = {"random": "random sample (measures accuracy)", "uncertain": "least confident",
-               "disagree": "runs disagree", "dashboard": "sent from the dashboard"}
+               "disagree": "runs disagree", "dashboard": "sent from the dashboard",
+               "taxonomy split": "taxonomy split: pick one of the new categories",
+               "category retired": "category retired: pick its new category"}
 #: the empty queue in words (HTML composed here): the command and the button that fill it
 EMPTY_HINT = ("The queue is empty: build one with <code>workbench queue build</code>, or tick products in a "
               "table of the Model comparison, Categories, Threshold explorer, Sibling confusion, Error severity "

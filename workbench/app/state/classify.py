@@ -78,8 +78,11 @@ class ClassifyState(param.Parameterized):
     def predictor(self) -> Predictor:
         """The chosen run's predictor under the published thresholds (the model from the one cache)."""
         glob, overrides, _ = self.thresholds()
-        return Predictor(self._model(), self.run_id, data.taxonomy(self.workspace),
-                         None if math.isinf(glob) else glob, overrides)
+        from workbench.catalog.taxonomy_versions import class_map_for_run
+
+        model = self._model()
+        return Predictor(model, self.run_id, data.taxonomy(self.workspace), None if math.isinf(glob) else glob,
+                         overrides, class_map_for_run(self.workspace, self.run_id, [str(c) for c in model.classes_]))
 
     def thresholds(self) -> tuple[float, dict[str, float], bool]:
         """``(global, overrides, published?)``; without published thresholds everything goes to review."""

@@ -6,6 +6,7 @@ import pandas as pd
 import param
 
 import workbench.app.data as data
+from workbench.catalog.taxonomy_versions import older_taxonomy_runs
 from workbench.app import drill
 from workbench.security.safe_text import choice_options
 from workbench.plots import coverage_curves, level_accuracy_bars, reliability_curve
@@ -56,6 +57,7 @@ class ComparisonState(param.Parameterized):
         flags = dict(zip(ranked["run_id"], ranked["flags"]))
         default = data.default_run_id(self.workspace, self.part)
         differing = self._differing_params(runs)
+        older = older_taxonomy_runs(self.workspace)
         rows = []
         for run in runs.to_dict("records"):
             m = run["evaluation"]
@@ -68,7 +70,8 @@ class ComparisonState(param.Parameterized):
                         "mean tree distance": m.get("mean_distance"),
                         "training sample": ("all" if pd.isna(run.get("sample"))
                                             else f"sample of {int(run['sample']):,}"),
-                        "notes": "; ".join(flags.get(run["run_id"], run_flags(run))) or "",
+                        "notes": "; ".join([*flags.get(run["run_id"], run_flags(run)),
+                                            *([older[run["run_id"]]] if run["run_id"] in older else [])]) or "",
                         "split": run["split"], "test products": m.get("n"),
                         "parameters": ", ".join(f"{k}={params[k]}" for k in differing.get(run["model"], [])
                                                 if k in params),
