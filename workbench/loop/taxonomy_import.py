@@ -30,7 +30,6 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from workbench.catalog.taxonomy import SEP, Taxonomy, node_id, split_node_id
-from workbench.catalog.taxonomy_versions import map_path
 from workbench.errors import WorkbenchError
 
 #: cosine similarity of two names' embeddings above which a rename or a merge is proposed
