@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, number_between
 from workbench.loop.labels import utc_now
 from workbench.store import Workspace
 
@@ -45,12 +45,7 @@ def gold_share(ws: Workspace) -> float:
 
 def set_gold_share(ws: Workspace, share: float) -> float:
     """Configure the share of gold items (0 switches seeding off, at most 0.5)."""
-    try:
-        share = float(share)
-    except (TypeError, ValueError):
-        raise WorkbenchError(f"gold share {share!r} is not a number; use e.g. 0.1") from None
-    if not 0 <= share <= 0.5:
-        raise WorkbenchError(f"gold share {share} must be between 0 and 0.5, e.g. 0.1")
+    share = number_between(share, "gold share", 0, 0.5, "0.1")
     ws.set_meta(GOLD_SHARE_KEY, repr(share))
     return share
 
