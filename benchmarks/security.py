@@ -158,7 +158,7 @@ def login_figures(clients: int, seconds: float) -> dict:
     assert status == 302, status
     pool = attack(port, cookies, clients, seconds)
 
-    async def on_the_loop(user, password, address):  # the check as it was: blocking the event loop
+    async def on_the_loop(user, password, address, device=None):  # the check as it was: on the event loop
         return auth.verify_password(provider.credentials, user, password)
 
     provider.check_password = on_the_loop
