@@ -310,7 +310,8 @@ def compare_with(args) -> int:
     products = held_out_file(path, args.classify_rows, tmp / "held_out.csv")
     rows = []
     for round_ in range(1, args.rounds + 1):
-        for name, tree in trees.items():
+        order = list(trees.items()) if round_ % 2 else list(trees.items())[::-1]  # alternate who goes first
+        for name, tree in order:
             out = tmp / f"{name}-{round_}.json"
             start = load_average()
             env = {**os.environ, "PYTHONPATH": str(tree)}
