@@ -16,6 +16,13 @@ test split's real titles, in a seeded order.
 Targets on a 2-core machine: p99 under 50 ms for one product at 8 concurrent clients; batch
 throughput at least 50% of in-process. Usage:
 ``python benchmarks/api.py [--sample 10000] [--seconds 10] [--workspace DIR] [--json OUT]``.
+
+``--baseline REV [--rounds 2]`` compares with an earlier commit in the same run, the way
+``benchmarks/ingest.py --baseline`` does: the commit is extracted with ``git archive``, and each
+round runs this benchmark from the baseline tree and from this one (alternating, same workspace,
+each in its own process), plus ``workbench classify`` of ``--classify-rows`` real held-out
+fashion products (not in the workspace) on a copy of the workspace; it prints every figure with
+the load average beside it and the ratios this / baseline per round.
 """
 
 from __future__ import annotations
@@ -182,7 +189,12 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=10, help="batches of 1,000 sent over HTTP")
     parser.add_argument("--workspace", help="reuse this workspace (built there if empty)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
+    parser.add_argument("--baseline", help="commit to compare with in the same run (e.g. 0424c82)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of baseline then this tree (with --baseline)")
+    parser.add_argument("--classify-rows", type=int, default=2000, help="held-out products classified (with --baseline)")
     args = parser.parse_args()
+    if args.baseline:
+        return compare_with(args)
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     path = Path(args.workspace or tempfile.mkdtemp(prefix="bench-api-"))
@@ -250,6 +262,89 @@ def main() -> int:
         server.terminate()
         server.wait(timeout=30)
         log.close()
+    return 0
+
+
+def held_out_file(path: Path, rows: int, out: Path) -> Path:
+    """``rows`` real fashion products that are not in the workspace, as a styles.csv file."""
+    import pandas as pd
+
+    from workbench import Workspace
+    from workbench.catalog.datasets import locate
+
+    ws = Workspace(path)
+    inside = set(ws.df("SELECT product_id FROM products")["product_id"].astype(str))
+    ws.close()
+    styles = pd.read_csv(locate("fashion/styles.csv"), dtype=str, on_bad_lines="skip")
+    styles = styles[~styles["id"].astype(str).isin(inside)].sample(rows, random_state=1)
+    styles.to_csv(out, index=False)
+    return out
+
+
+def classify_seconds(tree: Path, path: Path, products: Path, scratch: Path) -> float:
+    """Wall time of ``workbench classify`` (code of ``tree``) on a fresh copy of the workspace."""
+    import shutil
+
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    shutil.copytree(path, scratch, ignore=shutil.ignore_patterns("api-bench.log", "*.wal"))
+    env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "workbench.cli.main", "classify", str(products), "--workspace",
+                    str(scratch), "--dataset", "fashion", "--date", "2026-12-06"], check=True, env=env, cwd=tree,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return time.perf_counter() - t0
+
+
+def compare_with(args) -> int:
+    """Rounds of (baseline tree, this tree): the API benchmark and ``workbench classify``, ratios per round."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from ingest import checkout
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-api-baseline-"))
+    trees = {"baseline": checkout(args.baseline, tmp / "baseline"), "this": ROOT}
+    path = Path(args.workspace or tmp / "ws")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; baseline "
+          f"{args.baseline}; load average {load_average()} at the start", flush=True)
+    run_id = build_workspace(path, args.sample)
+    products = held_out_file(path, args.classify_rows, tmp / "held_out.csv")
+    rows = []
+    for round_ in range(1, args.rounds + 1):
+        order = list(trees.items()) if round_ % 2 else list(trees.items())[::-1]  # alternate who goes first
+        for name, tree in order:
+            out = tmp / f"{name}-{round_}.json"
+            start = load_average()
+            env = {**os.environ, "PYTHONPATH": str(tree)}
+            subprocess.run([sys.executable, str(tree / "benchmarks" / "api.py"), "--workspace", str(path),
+                            "--seconds", str(args.seconds), "--batches", str(args.batches), "--json", str(out)],
+                           check=True, env=env, cwd=tree, stdout=subprocess.DEVNULL)
+            figures = json.loads(out.read_text())
+            classify_s = classify_seconds(tree, path, products, tmp / "classify-ws")
+            row = {"round": round_, "tree": name, "load_start": start, "load_end": load_average(),
+                   "in_p50_ms": figures["in_process"]["p50_ms"],
+                   "in_batch_per_s": figures["in_process"]["batch_products_per_s"],
+                   "http8_p50_ms": figures["single"][1]["p50_ms"], "http8_p99_ms": figures["single"][1]["p99_ms"],
+                   "http_batch_per_s": figures["batch"]["products_per_s"], "classify_s": classify_s}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    print(f"run {run_id}, {args.classify_rows:,} products classified per `workbench classify`")
+    print("| round (load start / end) | tree | in-process one product p50 ms | in-process batch products/s | "
+          "HTTP 8 concurrent p50 / p99 ms | HTTP batch products/s | `workbench classify` s |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['round']} ({r['load_start'].split()[0]} / {r['load_end'].split()[0]}) | {r['tree']} | "
+              f"{r['in_p50_ms']:.2f} | {r['in_batch_per_s']:,.0f} | {r['http8_p50_ms']:.1f} / {r['http8_p99_ms']:.1f} | "
+              f"{r['http_batch_per_s']:,.0f} | {r['classify_s']:.1f} |")
+    for round_ in range(1, args.rounds + 1):
+        base, this = (next(r for r in rows if r["round"] == round_ and r["tree"] == t) for t in ("baseline", "this"))
+        print(f"round {round_}, this / baseline (time ratios: below 1 is faster; rates: above 1 is faster): "
+              f"in-process one product {this['in_p50_ms'] / base['in_p50_ms']:.2f}x, in-process batch rate "
+              f"{this['in_batch_per_s'] / base['in_batch_per_s']:.2f}x, HTTP p50 {this['http8_p50_ms'] / base['http8_p50_ms']:.2f}x, "
+              f"p99 {this['http8_p99_ms'] / base['http8_p99_ms']:.2f}x, HTTP batch rate "
+              f"{this['http_batch_per_s'] / base['http_batch_per_s']:.2f}x, classify {this['classify_s'] / base['classify_s']:.2f}x")
+    print(f"load average {load_average()} at the end")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0
 
 

@@ -8,6 +8,13 @@ behaviour it replaced.
   address (``X-Forwarded-For``), while a logged-in user's requests (``GET /metadata``, the
   login page) are timed. The same run repeats it with the bcrypt check on the event loop (what
   Panel's ``BasicLoginHandler`` and the workbench did before): the ratio is the figure.
+* **Login under a flood** (issue 28, item 6): the same app with the default throttle (5 failures
+  per name, 20 per address); ``--flood-clients`` threads post wrong passwords from rotating real
+  source addresses (127.0.1.1 .. 127.0.8.250; half at ana's name, half at made-up ones) while ana
+  (who logged in from her browser before: device cookie) and ben (first visit) log in again and
+  again. Figures: real logins that got in, their median and longest time. The same run repeats
+  it with the queue as it was (first come first served, "busy" beyond 8 waiting, no device
+  cookies); before issue 28 that turned away 17 of 18 real logins.
 * **Unknown vs known user**: median time of a wrong password for a real user and for a name that
   does not exist, with the dummy hash at the file's cost (now) and at cost 4 (before).
 * **Wide-header upload** (issue 28): another session's longest wait while a 4,000-, 10,000- and
@@ -15,7 +22,8 @@ behaviour it replaced.
 * **Refused upload**: 50 chunks of 1 MB fed to Panel's ``FileDropper`` and to
   ``LimitedFileDropper`` (limit 1 MB); tracemalloc peak of each.
 
-Usage: ``python benchmarks/security.py [--clients 3] [--seconds 10]``.
+Usage: ``python benchmarks/security.py [--clients 3] [--seconds 10] [--flood-clients 10] [--logins 8]
+[--only flood]``.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import http.client
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -35,6 +44,8 @@ from urllib.parse import urlencode
 
 import bcrypt
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def request(port: int, method: str, path: str, form=None, headers=None, cookies=None):
@@ -55,8 +66,9 @@ def request(port: int, method: str, path: str, form=None, headers=None, cookies=
     return response.status, seconds, jar
 
 
-def serve_login(creds: Path):
-    """A one-page app behind the workbench's login; returns (thread, port, provider)."""
+def serve_login(creds: Path, throttle=None):
+    """A one-page app behind the workbench's login; returns (thread, port, provider). Without
+    ``throttle`` the limits are raised so that every attempt costs a bcrypt check."""
     import panel as pn
 
     from workbench.security import auth, login
@@ -65,7 +77,8 @@ def serve_login(creds: Path):
 
     with socket_port() as port:
         pass
-    options = login.serve_options(creds, throttle=ThrottleSettings(max_failures=10**6, max_address_failures=10**6))
+    throttle = throttle or ThrottleSettings(max_failures=10**6, max_address_failures=10**6)
+    options = login.serve_options(creds, throttle=throttle)
     provider = options["auth_provider"]
     thread = start_server({"/": lambda: pn.pane.Markdown("hello")},
                           dict(port=port, address="127.0.0.1", show=False, websocket_origin=[f"127.0.0.1:{port}"],
@@ -145,13 +158,82 @@ def login_figures(clients: int, seconds: float) -> dict:
     assert status == 302, status
     pool = attack(port, cookies, clients, seconds)
 
-    async def on_the_loop(user, password, address):  # the check as it was: blocking the event loop
+    async def on_the_loop(user, password, address, device=None):  # the check as it was: on the event loop
         return auth.verify_password(provider.credentials, user, password)
 
     provider.check_password = on_the_loop
     loop = attack(port, cookies, clients, seconds)
     thread.stop()
     return {"pool": pool, "on_loop": loop}
+
+
+def flood_figures(clients: int, logins: int) -> dict:
+    """Real logins during a flood from rotating addresses, with the ranked queue and device
+    cookies (now) and with the first-come queue as it was (before), in one run."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from _login_flood import Flood, post_login, real_logins
+    from workbench.security import auth, login
+    from workbench.security.throttle import LoginThrottle, ThrottleSettings
+    from workbench.security.verify_queue import Busy
+
+    tmp = Path(tempfile.mkdtemp(prefix="wb-bench-flood-"))
+    creds = tmp / "credentials.json"
+    users = {"ana": "ana-password-1", "ben": "ben-password-2"}
+    for name, password in users.items():
+        auth.add_user(creds, name, password, "reviewer")
+    thread, port, provider = serve_login(creds, ThrottleSettings())
+    ranked_check = provider.check_password
+    before_pool = ThreadPoolExecutor(max_workers=login.LOGIN_WORKERS)
+
+    class Before(LoginThrottle):  # no device cookies
+        def locked_for(self, user, address, device=None):
+            return super().locked_for(user, address)
+
+        def failure(self, user, address, device=None):
+            return super().failure(user, address)
+
+        def success(self, user, address, device=None):
+            return super().success(user, address)
+
+    async def first_come(user, password, address, device=None):  # the queue as it was
+        if provider.pending[address] >= 1 or sum(provider.pending.values()) >= login.MAX_PENDING:
+            raise Busy("busy")
+        provider.pending[address] += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                before_pool, auth.verify_password, provider.credentials, user, password)
+        finally:
+            provider.pending[address] -= 1
+            if provider.pending[address] <= 0:
+                del provider.pending[address]
+
+    out = {}
+    for variant in ("now", "before"):
+        provider.throttle = LoginThrottle(ThrottleSettings()) if variant == "now" else Before(ThrottleSettings())
+        provider.check_password = ranked_check if variant == "now" else first_come
+        status, _, jar, _ = post_login(port, "ana", users["ana"], "127.0.0.1")
+        device = {"wb_device": jar["wb_device"]} if "wb_device" in jar else None
+        with Flood(port, clients=clients, names=("ana",)) as flood:
+            time.sleep(2.0)
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(2) as both:
+                ana = both.submit(real_logins, port, "ana", users["ana"], logins, "127.0.0.1", device)
+                ben = both.submit(real_logins, port, "ben", users["ben"], logins, "127.0.0.2")
+                ana, ben = ana.result(), ben.result()
+            seconds = time.perf_counter() - t0
+        got_in = [t for s, t, _ in ana + ben if s == 302]
+        out[variant] = {
+            "ana_in": f"{sum(s == 302 for s, _, _ in ana)}/{logins}", "ben_in": f"{sum(s == 302 for s, _, _ in ben)}/{logins}",
+            "median_s": round(statistics.median(got_in), 2) if got_in else None,
+            "max_s": round(max(got_in), 2) if got_in else None,
+            "refusals": sorted({m[:40] for s, _, m in ana + ben if s != 302}),
+            "flood_requests_per_s": round(sum(flood.statuses.values()) / (seconds + 2.0)),
+            "flood_answers": dict(flood.statuses)}
+        time.sleep(1.0)
+    thread.stop()
+    return out
 
 
 def timing_figures(n: int = 7) -> dict:
@@ -248,9 +330,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--flood-clients", type=int, default=10)
+    parser.add_argument("--logins", type=int, default=8, help="logins of each real user during the flood")
+    parser.add_argument("--only", choices=["flood"], help="run only this part")
     args = parser.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
+    for variant, f in flood_figures(args.flood_clients, args.logins).items():
+        print(f"login flood, {args.flood_clients} clients from rotating addresses, queue {variant}: {f}", flush=True)
+    if args.only == "flood":
+        print(f"load average at end: {os.getloadavg()[0]:.2f}")
+        return
     for (width, rows), f in wide_upload_figures().items():
         print(f"upload of {width:,} columns x {rows:,} rows: another session's longest wait {f['worker']['longest_wait_s']} s "
               f"with the check in a worker (refused after {f['worker']['refusal_s']} s: {f['worker']['answer']!r}); "

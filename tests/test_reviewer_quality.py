@@ -146,6 +146,48 @@ def test_gold_items_are_seeded_at_the_share_never_twice_and_unmarked(day):
     assert 0.2 <= shown_wrong <= 0.8
 
 
+def test_gold_items_are_mixed_unmarked_into_the_bulk_grid(day):
+    """The bulk grid brings the gold items due among its items (the same seeding rule), of its own
+    category and with a confidence like the others, so that nothing marks them; ticking them all
+    (rubber-stamping) records gold answers with the grid's category, writes no review, and the
+    next grid never shows them again."""
+    from workbench.app.pages._review_bulk import card_html
+    from workbench.app.state.review import ReviewState
+    from workbench.loop.gold import gold_due_among, gold_items
+    from workbench.security.safe_text import escape_html
+
+    state = ReviewState(workspace=day.ws, reviewer="bulky", queue_date=DAY)
+    golds = gold_items(day.ws)
+    leaf = next(leaf for leaf in state.bulk_options().values()
+                if (golds["suggested_leaf"] == leaf).sum() >= 2)
+    grid = state.load_bulk(leaf)
+    real = [i for i in grid if not i.get("_gold")]
+    gold = [i for i in grid if i.get("_gold")]
+    due = gold_due_among(day.ws, "bulky", len(real))
+    assert due >= 2 and 1 <= len(gold) <= due, (due, len(gold), len(real))
+    assert len(gold) == min(due, int((golds["suggested_leaf"] == leaf).sum()))
+    assert set(i["product_id"] for i in gold) <= set(golds[golds["suggested_leaf"] == leaf]["product_id"])
+    # unmarked: the same card, a confidence like the others, no word of gold
+    normal = card_html(real[0])
+    for item in gold:
+        html = card_html(item)
+        assert "gold" not in html.replace(escape_html(item["title"]), "").lower()  # ("golden haze polo")
+        assert re.search(r"\d+\.\d%", html)
+        assert re.findall(r"class='([^']+)'", html) == re.findall(r"class='([^']+)'", normal)
+    positions = [grid.index(i) for i in gold]
+    assert positions != list(range(len(real), len(grid)))  # mixed in, not appended
+    # a rubber-stamper ticks everything
+    assert state.accept_many([i["product_id"] for i in grid]) == len(grid)
+    assert state.message.startswith(f"Accepted {len(grid)} products")  # the gold ones counted alike
+    ids = [i["product_id"] for i in gold]
+    answers = day.ws.df("SELECT * FROM gold_answers WHERE reviewer = 'bulky'")
+    assert sorted(answers["product_id"]) == sorted(ids) and (answers["leaf"] == leaf).all()
+    assert not day.ws.scalar("SELECT count(*) FROM reviews WHERE reviewer = 'bulky' AND product_id IN "
+                             "(SELECT unnest(?))", [ids])
+    assert not set(ids) & {i["product_id"] for i in state.load_bulk(leaf)}  # never shown twice
+    state.close()
+
+
 def test_a_rubber_stamping_reviewer_is_flagged_and_a_careful_one_is_not(day, capsys):
     from workbench.cli.main import main
     from workbench.loop.reviewer_quality import reviewer_report, send_for_second_review

@@ -76,6 +76,62 @@ def test_throttle_table_stays_bounded_and_settings_are_checked():
         ThrottleSettings(max_failures=0)
 
 
+def test_a_trusted_device_escapes_the_lockout_a_flood_sets_but_has_its_own():
+    """A flood aimed at ana's name locks it for every untrusted client; ana's own browser (its
+    device cookie's id) still gets checked, and is ranked before the flood; five wrong passwords
+    from that device lock the device (not the name again)."""
+    clock = Clock()
+    throttle = LoginThrottle(ThrottleSettings(max_failures=3, max_address_failures=5, window_s=60,
+                                              lockout_s=120), clock=clock)
+    for i in range(4):
+        throttle.failure("ana", f"10.7.{i}.9")
+    assert throttle.locked_for("ana", "10.0.0.1") == 120
+    assert throttle.locked_for("ana", "10.0.0.1", device="d-1") == 0
+    assert throttle.standing("ana", "10.0.0.1", device="d-1") == (0, 0)
+    assert throttle.standing("ana", "10.0.0.1") == (1, 1)  # the name's failures since its lockout
+    for i in range(8):  # a flood from rotating addresses of one network
+        throttle.attempt(f"10.7.2.{i}")
+    assert throttle.standing("cy", "10.7.2.200") == (1, 8)  # its network (10.7.2.0/24) tried 8 times
+    assert throttle.standing("cy", "10.8.2.1") == (1, 0)
+    clock.now += 60  # the pressure halves every minute
+    assert throttle.standing("cy", "10.7.2.200") == (1, 4)
+    for _ in range(3):
+        throttle.failure("ana", "10.0.0.1", device="d-1")
+    assert throttle.locked_for("ana", "10.0.0.1", device="d-1") == 120
+    assert throttle.locked_for("ana", "10.0.0.1", device="d-2") == 0
+    assert throttle.standing("ana", "10.0.0.1", device="d-2") == (0, 0)
+    assert throttle.locked_for("bo", "10.0.0.1") == 0  # device failures do not count for the address
+
+
+def test_verification_queue_puts_real_users_before_a_flood():
+    """One worker, three places: while a check runs, a full queue of flood checks (rank 1) gives
+    way to a trusted device's check (rank 0), whose answer comes before theirs; a newcomer no
+    better than the worst waiting check is told Busy at once."""
+    import threading
+
+    from workbench.security.verify_queue import Busy, VerificationQueue
+
+    queue = VerificationQueue(workers=1, max_waiting=3)
+    gate, order = threading.Event(), []
+
+    def check(name):
+        gate.wait(10)
+        order.append(name)
+        return name
+
+    running = queue.submit((1, 0), check, "first")
+    time.sleep(0.1)  # the worker holds "first"
+    flood = [queue.submit((1, n), check, f"flood{n}") for n in (5, 2, 9)]
+    late = queue.submit((1, 9), check, "late")
+    assert isinstance(late.exception(1), Busy)
+    real = queue.submit((0, 0), check, "real")
+    assert isinstance(flood[2].exception(1), Busy) and queue.evicted == 1  # the worst waiting one went
+    gate.set()
+    assert real.result(10) == "real" and running.result(10) == "first"
+    assert [f.result(10) for f in flood[:2]] == ["flood5", "flood2"]
+    assert order == ["first", "real", "flood2", "flood5"]
+
+
 def test_unknown_and_known_user_take_the_same_time(tmp_path):
     """A wrong password for a real user and any password for a name that does not exist cost one
     bcrypt check of the same cost: medians of interleaved runs within 20% (measured on a shared

@@ -9,6 +9,11 @@ Seeding: of every block of ``round(1 / share)`` items a reviewer sees, one (at a
 reviewer and block) is a gold item that reviewer never answered, drawn from the gold items the model
 gets wrong with probability :data:`WRONG_SHARE` (when there are any). Its answer is recorded in
 ``gold_answers`` only: it changes no label and no queue item.
+
+The review page's bulk grid follows the same rule (:func:`gold_due_among`: as if the grid's
+items were seen one by one), with gold items whose model suggestion is the grid's category
+(:func:`pick_gold` with ``leaf``), so that nothing sets them apart; a ticked one is answered with
+that category, an unticked one is not answered (it may come again).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, number_between
 from workbench.loop.labels import utc_now
 from workbench.store import Workspace
 
@@ -40,12 +45,7 @@ def gold_share(ws: Workspace) -> float:
 
 def set_gold_share(ws: Workspace, share: float) -> float:
     """Configure the share of gold items (0 switches seeding off, at most 0.5)."""
-    try:
-        share = float(share)
-    except (TypeError, ValueError):
-        raise WorkbenchError(f"gold share {share!r} is not a number; use e.g. 0.1") from None
-    if not 0 <= share <= 0.5:
-        raise WorkbenchError(f"gold share {share} must be between 0 and 0.5, e.g. 0.1")
+    share = number_between(share, "gold share", 0, 0.5, "0.1")
     ws.set_meta(GOLD_SHARE_KEY, repr(share))
     return share
 
@@ -142,26 +142,50 @@ def _block_position(reviewer: str, block: int, size: int) -> int:
     return int.from_bytes(digest[:4], "big") % size
 
 
-def gold_due(ws: Workspace, reviewer: str, share: float | None = None) -> bool:
-    """Whether the next item this reviewer sees is a gold one (see the module's seeding rule)."""
-    share = gold_share(ws) if share is None else share
-    if share <= 0:
-        return False
-    size = max(int(round(1 / share)), 2)
-    reviews, answers = _counts(ws, reviewer)
-    seen = reviews + answers
-    block, position = divmod(seen, size)
+def _gold_turn(reviewer: str, reviews: int, answers: int, size: int) -> bool:
+    block, position = divmod(reviews + answers, size)
     return answers <= block and position >= _block_position(reviewer, block, size)
 
 
-def pick_gold(ws: Workspace, reviewer: str, rng: np.random.Generator | None = None) -> dict | None:
-    """A gold item the reviewer never answered (the model's wrong ones over-represented), or ``None``."""
+def _block_size(ws: Workspace, share: float | None) -> int:
+    share = gold_share(ws) if share is None else share
+    return 0 if share <= 0 else max(int(round(1 / share)), 2)
+
+
+def gold_due(ws: Workspace, reviewer: str, share: float | None = None) -> bool:
+    """Whether the next item this reviewer sees is a gold one (see the module's seeding rule)."""
+    size = _block_size(ws, share)
+    return bool(size) and _gold_turn(reviewer, *_counts(ws, reviewer), size)
+
+
+def gold_due_among(ws: Workspace, reviewer: str, n: int, share: float | None = None) -> int:
+    """How many gold items come with the next ``n`` queue items this reviewer sees at once (the
+    bulk grid): the seeding rule applied as if they were seen one by one."""
+    size = _block_size(ws, share)
+    if not size or n <= 0:
+        return 0
+    reviews, answers = _counts(ws, reviewer)
+    real = golds = 0
+    while real < n:
+        if _gold_turn(reviewer, reviews + real, answers + golds, size):
+            golds += 1
+        else:
+            real += 1
+    return golds
+
+
+def pick_gold(ws: Workspace, reviewer: str, rng: np.random.Generator | None = None, *,
+              leaf: str | None = None, exclude: Sequence[str] = ()) -> dict | None:
+    """A gold item the reviewer never answered (the model's wrong ones over-represented), or
+    ``None``; with ``leaf`` only those whose model suggestion is ``leaf``, never one of ``exclude``."""
     items = gold_items(ws)
+    if leaf is not None:
+        items = items[items["suggested_leaf"] == leaf]
     answered = set(ws.df("SELECT DISTINCT product_id FROM gold_answers WHERE reviewer = ?",
                          [reviewer])["product_id"].astype(str))
     reviewed = set(ws.df("SELECT DISTINCT product_id FROM reviews WHERE reviewer = ?",
                          [reviewer])["product_id"].astype(str))
-    items = items[~items["product_id"].astype(str).isin(answered | reviewed)]
+    items = items[~items["product_id"].astype(str).isin(answered | reviewed | set(map(str, exclude)))]
     if items.empty:
         return None
     if rng is None:

@@ -65,8 +65,9 @@ class ClassifySummary(SummaryView):
 
 
 def default_run(ws: Workspace) -> str:
-    """The run used when none is named: :func:`workbench.runs.selection.default_run` (the best
-    unflagged run with a saved model, by validation accuracy)."""
+    """The run used when none is named: :func:`workbench.runs.selection.default_run` (the promoted
+    serving run, else the best unflagged run with a saved model, by validation accuracy), its
+    warnings printed on stderr for the command line."""
     return best_run(ws, warn=lambda message: print(f"note: {message}", file=sys.stderr))
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, number_between
 from workbench.runs.predictor import check_model, has_model, run_model
 from workbench.runs.records import get_run, load_predictions
 from workbench.runs.selection import default_run, promoted_run
@@ -136,13 +136,7 @@ def set_min_accuracy(ws: Workspace, value: float) -> float:
 
 
 def _check_accuracy(value: Any) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise WorkbenchError(f"minimum accuracy {value!r} is not a number; use e.g. 0.9") from None
-    if not 0 <= value <= 1:
-        raise WorkbenchError(f"minimum accuracy {value} must be between 0 and 1, e.g. 0.9")
-    return value
+    return number_between(value, "minimum accuracy", 0, 1, "0.9")
 
 
 def _require_model(ws: Workspace, run_id: str) -> Path:

@@ -1,10 +1,17 @@
 """The served app's login page, sessions and logout (Tornado handlers behind a Panel auth provider).
 
-* The password check (bcrypt, about half a second by design) runs in a small thread pool, never
-  on the server's event loop, so a client posting passwords does not stall everyone else; an
-  address gets one check at a time and the pool's queue is bounded (429 beyond it).
+* The password check (bcrypt, about a quarter of a second by design) runs in a worker thread,
+  never on the server's event loop, so a client posting passwords does not stall everyone else.
+  Checks wait in a bounded queue ranked by record (:mod:`workbench.security.verify_queue`): a
+  browser that logged in as the name before first, then the attempts whose name, address and
+  network have the fewest recent attempts and failures; a flood waits behind real users, and only its worst
+  ranked attempts are told "busy" (429). An address (or a trusted device) gets one check at a
+  time, and a name one check at a time from untrusted clients.
 * Failed logins are throttled per user name and per client address with a temporary lockout
   (:mod:`workbench.security.throttle`); unknown names cost the same bcrypt time as known ones.
+  A successful login leaves a signed device cookie (``wb_device``, 30 days, per name): from that
+  browser the name's and the address's lockouts do not apply (the device has its own), so a
+  flood aimed at a user's name cannot lock that user out of the browser they always use.
 * A login opens a server-side session (a random id in a signed cookie beside Panel's ``user``
   cookie); ``/logout`` closes it, so a copied cookie stops working at once. Cookies are
   ``HttpOnly``, ``SameSite=Lax``, and ``Secure`` when the request came over HTTPS.
@@ -22,7 +29,6 @@ import secrets
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlparse
@@ -35,10 +41,13 @@ from workbench.security.auth import (LOCAL_ADDRESSES, LOCAL_USER, RolesFile, cre
 from workbench.security.safe_text import escape_html
 from workbench.errors import WorkbenchError
 from workbench.security.throttle import LoginThrottle, ThrottleSettings
+from workbench.security.verify_queue import Busy, VerificationQueue
 
 SESSION_COOKIE = "wb_session"
+DEVICE_COOKIE = "wb_device"  # signed "name\nrandom id": this browser logged in as name before
+DEVICE_DAYS = 30
 LOGIN_WORKERS = 1  # bcrypt checks at once: one core stays free for everyone else on a small server
-MAX_PENDING = 8  # checks waiting for the pool before new attempts are told to retry
+MAX_PENDING = 8  # checks waiting in the ranked queue; worse ranked attempts beyond it are told to retry
 MAX_NAME = 256
 MESSAGES = {
     "invalid": "Invalid username or password.",
@@ -162,18 +171,31 @@ def _provider_class():
             password = self.get_body_argument("password", "")[:1024]
             next_url = safe_next(self.get_body_argument("next", "/"))
             address = self.request.remote_ip or "unknown"
-            wait = provider.throttle.locked_for(user, address)
+            device = self.device_for(user)
+            provider.throttle.attempt(address)
+            wait = provider.throttle.locked_for(user, address, device)
             if wait:  # refused unchecked, and not counted: the real user retrying is not punished
                 minutes = max(1, round(wait / 60))
                 return self._page(next_url, MESSAGES["locked"].format(minutes=minutes), 429, wait)
-            if provider.pending[address] >= 1 or sum(provider.pending.values()) >= MAX_PENDING:
+            try:
+                ok = await provider.check_password(user, password, address, device)
+            except Busy:
                 return self._page(next_url, MESSAGES["busy"], 429, 1)
-            if not await provider.check_password(user, password, address):
-                provider.throttle.failure(user, address)
+            if not ok:
+                provider.throttle.failure(user, address, device)
                 return self._page(next_url, MESSAGES["invalid"], 401)
-            provider.throttle.success(user, address)
+            provider.throttle.success(user, address, device)
             self.set_current_user(user)
+            if device is None:
+                self.set_secure_cookie(DEVICE_COOKIE, f"{user}\n{secrets.token_urlsafe(18)}",
+                                       **{**cookie_options(self), "expires_days": DEVICE_DAYS})
             self.redirect(next_url)
+
+        def device_for(self, user: str) -> str | None:
+            """The id of this browser's device cookie when it was issued at a login as ``user``."""
+            raw = self.get_secure_cookie(DEVICE_COOKIE, max_age_days=DEVICE_DAYS)
+            name, _, device = (raw or b"").decode("utf-8", "replace").partition("\n")
+            return device if device and name == user else None
 
         def set_current_user(self, user: str) -> None:
             """Panel's ``user`` and ``id_token`` cookies plus a fresh server-side session."""
@@ -215,23 +237,32 @@ def _provider_class():
             self.open_while_empty = open_while_empty
             self.throttle = throttle or LoginThrottle()
             self.sessions = SessionRegistry(ttl_s=float(config.oauth_expiry) * 86400)
-            self.executor = ThreadPoolExecutor(max_workers=LOGIN_WORKERS, thread_name_prefix="workbench-login")
-            self.pending: Counter[str] = Counter()  # checks in flight per address (event loop only)
+            self.queue = VerificationQueue(workers=LOGIN_WORKERS, max_waiting=MAX_PENDING)
+            self.pending: Counter[tuple[str, str]] = Counter()  # checks in flight per client and name (event loop only)
             warm_dummy_hash(self.credentials)  # the first unknown name costs what the others cost
             self._login = type("WorkbenchLoginHandler", (LoginHandler,), {"provider": self})
             self._logout = type("WorkbenchLogoutHandler", (LogoutHandler,), {"provider": self})
             super().__init__(**kwargs)
 
-        async def check_password(self, user: str, password: str, address: str) -> bool:
-            """The bcrypt check in the pool; the event loop goes on serving meanwhile."""
-            self.pending[address] += 1
+        async def check_password(self, user: str, password: str, address: str, device: str | None = None) -> bool:
+            """The bcrypt check in the ranked queue; the event loop goes on serving meanwhile.
+            Raises :class:`Busy` when this client (the device, else the address) or, from an
+            untrusted client, this name has a check in flight already, or better ranked checks
+            fill the queue."""
+            keys = [("device", device)] if device else [("address", address), ("name", user)]
+            if any(self.pending[k] for k in keys):
+                raise Busy("one check at a time per client and name")
+            for k in keys:
+                self.pending[k] += 1
             try:
-                return await asyncio.get_running_loop().run_in_executor(
-                    self.executor, verify_password, self.credentials, user, password)
+                rank = lambda: self.throttle.standing(user, address, device)  # noqa: E731 (asked again at each pick)
+                return await asyncio.wrap_future(
+                    self.queue.submit(rank, verify_password, self.credentials, user, password))
             finally:
-                self.pending[address] -= 1
-                if self.pending[address] <= 0:
-                    del self.pending[address]
+                for k in keys:
+                    self.pending[k] -= 1
+                    if self.pending[k] <= 0:
+                        del self.pending[k]
 
         def session_user(self, cookie: str | bytes | None) -> str | None:
             """The user of a signed session cookie value, if that session is still open."""

@@ -12,6 +12,7 @@ claiming it, so it never hides work from the reviewers.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 
@@ -27,7 +28,7 @@ from workbench.catalog.relabel import load_taxonomy
 from workbench.loop.queue_manual import claim_many, dashboard_sender, pending_by_category
 from workbench.loop.review_queue import (ALL_REASONS, claim, claim_next, orphaned_claim, peek_next, queue_counts,
                                          queue_dates, release_claims)
-from workbench.loop.gold import answer_gold, gold_due, pick_gold
+from workbench.loop.gold import answer_gold, gold_due, gold_due_among, pick_gold
 from workbench.loop.labels import utc_now
 from workbench.loop.reviews import (LabelConflict, blind_random_sample, TestPartChange, catalog_label, in_test_part, label_version,
                                    list_reviews, submit_review, undo_last)
@@ -190,11 +191,15 @@ class ReviewState(param.Parameterized):
         row = {"product_id": pid, "queue_date": self.queue_date, "reason": "uncertain", "rank": rank,
                "run_id": None, "predicted_leaf": gold["suggested_leaf"], "proba": None, "detail": None}
         item = self._product(row)
-        ranked = self.workspace.df(
-            "SELECT p.leaf, p.proba FROM predictions p JOIN runs r USING (run_id) WHERE p.product_id = ? "
-            "AND coalesce(r.complete, TRUE) QUALIFY dense_rank() OVER (ORDER BY r.started_at DESC, p.run_id DESC) = 1 "
-            "ORDER BY p.rank LIMIT 5", [pid])
-        top5 = [{"leaf": leaf, "proba": float(p)} for leaf, p in zip(ranked["leaf"], ranked["proba"])]
+        newest = self.workspace.df("SELECT top5 FROM classifications WHERE product_id = ? "
+                                   "ORDER BY classified_at DESC LIMIT 1", [pid])  # where the suggestion came from
+        top5 = json.loads(newest["top5"].iloc[0]) if len(newest) and newest["top5"].iloc[0] else []
+        if not top5:
+            ranked = self.workspace.df(
+                "SELECT p.leaf, p.proba FROM predictions p JOIN runs r USING (run_id) WHERE p.product_id = ? "
+                "AND coalesce(r.complete, TRUE) QUALIFY dense_rank() OVER (ORDER BY r.started_at DESC, "
+                "p.run_id DESC) = 1 ORDER BY p.rank LIMIT 5", [pid])
+            top5 = [{"leaf": leaf, "proba": float(p)} for leaf, p in zip(ranked["leaf"], ranked["proba"])]
         if top5 and top5[0]["leaf"] == gold["suggested_leaf"]:
             item.update(top5=top5, proba=top5[0]["proba"])
         item.update(decision="review", in_test_part=False, catalog_leaf=None, current_leaf=None, label_source=None,
@@ -391,9 +396,33 @@ class ReviewState(param.Parameterized):
             images = dict(zip(paths["product_id"], paths["image"]))
         roots = image_roots(self.workspace)
         self.bulk_category = leaf
-        self.bulk = [{"product_id": str(r.product_id), "title": str(r.title or ""), "proba": float(r.proba),
-                      "thumb": thumbnail_uri(images.get(r.product_id), roots, SMALL)} for r in rows.itertuples()]
+        items = [{"product_id": str(r.product_id), "title": str(r.title or ""), "proba": float(r.proba),
+                  "thumb": thumbnail_uri(images.get(r.product_id), roots, SMALL)} for r in rows.itertuples()]
+        self.bulk = self._with_gold(items, leaf, roots)
         return self.bulk
+
+    def _with_gold(self, items: list[dict], leaf: str, roots) -> list[dict]:
+        """The grid with the gold items due among its items mixed in, unmarked as on the one-item
+        page: gold items whose model suggestion is the grid's category, shown with the newest
+        run's confidence (one without it would stand out, and is left out)."""
+        if not items or not self.may_review:
+            return items
+        out, tried = list(items), [item["product_id"] for item in items]
+        for _ in range(gold_due_among(self.workspace, self.reviewer, len(items))):
+            gold = pick_gold(self.workspace, self.reviewer, leaf=leaf, exclude=tried)
+            if gold is None:
+                break
+            item = self._gold_item(gold, 0)
+            tried.append(item["product_id"])
+            if item.get("proba") is None:
+                continue
+            title, image = self.workspace.rows("SELECT title, image FROM products WHERE product_id = ?",
+                                               [item["product_id"]])[0]  # as the grid's other cards
+            card = {"product_id": item["product_id"], "title": str(title or ""), "proba": item["proba"],
+                    "thumb": thumbnail_uri(image, roots, SMALL), "_gold": True}
+            digest = hashlib.sha256(f"{self.reviewer}\x1f{item['product_id']}".encode()).digest()
+            out.insert(int.from_bytes(digest[:4], "big") % (len(out) + 1), card)
+        return out
 
     def accept_many(self, product_ids) -> int:
         """Accept the model's category for each of ``product_ids`` of the grid (each review
@@ -407,7 +436,11 @@ class ReviewState(param.Parameterized):
         if unknown:
             raise WorkbenchError(f"product {unknown[0]!r} is not in the grid; reload the grid")
         held = []  # test-part products whose catalog label differs: one by one, with the extra click
+        gold = {item["product_id"] for item in self.bulk if item.get("_gold")}
         for pid in wanted:
+            if pid in gold:  # answered like the others; recorded as a gold answer only
+                answer_gold(self.workspace, self.reviewer, pid, self.bulk_category)
+                continue
             try:
                 submit_review(self.workspace, pid, reviewer=self.reviewer, queue_date=self.queue_date)
             except TestPartChange:
