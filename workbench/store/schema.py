@@ -12,7 +12,8 @@ migrate at once); a workspace written by a newer workbench is refused with both 
    (``runs.complete``), and a change counter every write transaction bumps;
 4. versioned evaluation truth: the fingerprint of the labels an evaluation was scored on
    (``evaluations.truth``, ``runs.truth``; :mod:`workbench.runs.truth`);
-5. reviewer quality: gold items and reviewers' answers on them (:mod:`workbench.loop.gold`).
+5. reviewer quality: gold items and reviewers' answers on them (:mod:`workbench.loop.gold`);
+7. the retraining cycle: each cycle's state and every decision it took (:mod:`workbench.service.cycle`).
 """
 
 from __future__ import annotations
@@ -204,6 +205,20 @@ CREATE TABLE IF NOT EXISTS gold_answers (
 """
 
 
+CYCLE_DDL = """
+CREATE SEQUENCE IF NOT EXISTS cycles_seq;
+CREATE TABLE IF NOT EXISTS cycles (
+    cycle_id BIGINT DEFAULT nextval('cycles_seq'), state VARCHAR, started_at TIMESTAMP, started_by VARCHAR,
+    "trigger" JSON, serving_run_id VARCHAR, candidate_run_ids JSON, candidate_run_id VARCHAR,
+    shadow_since TIMESTAMP, updated_at TIMESTAMP, finished_at TIMESTAMP, outcome VARCHAR, reason VARCHAR);
+CREATE SEQUENCE IF NOT EXISTS cycle_events_seq;
+CREATE TABLE IF NOT EXISTS cycle_events (
+    event_id BIGINT DEFAULT nextval('cycle_events_seq'), cycle_id BIGINT, event_at TIMESTAMP, step VARCHAR,
+    state VARCHAR, outcome VARCHAR, actor VARCHAR, "trigger" VARCHAR, serving_run_id VARCHAR,
+    candidate_run_id VARCHAR, figures JSON, message VARCHAR);
+"""
+
+
 def _core(cur: duckdb.DuckDBPyConnection) -> None:
     cur.execute(CORE_DDL)
 
@@ -226,6 +241,10 @@ def _gold(cur: duckdb.DuckDBPyConnection) -> None:
     cur.execute(GOLD_DDL)
 
 
+def _cycle(cur: duckdb.DuckDBPyConnection) -> None:
+    cur.execute(CYCLE_DDL)
+
+
 #: the migrations, in order; ``meta.schema_version`` is the number of the last one applied
 MIGRATIONS: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     ("core tables", _core),
@@ -233,6 +252,7 @@ MIGRATIONS: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     ("complete runs and the change counter", _team),
     ("the truth each evaluation was scored on", _truth),
     ("gold items and reviewers' answers on them", _gold),
+    ("the retraining cycle's state and decisions", _cycle),  # number 7 at merge (6 is another branch's)
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
