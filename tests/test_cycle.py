@@ -257,3 +257,38 @@ def test_bad_settings_are_one_line_naming_the_fix(loop):
     assert "unknown cycle setting 'shadow_reqests'" in out.stderr and "shadow_requests" in out.stderr
     out = cli(root, "cycle", "--set", "min_agreement=1.5", ok=(2,))
     assert "between 0 and 1" in out.stderr
+
+
+def test_the_monitoring_page_shows_the_history_and_only_admins_start_a_step(loop):
+    from workbench.app.context import AppContext, AppSettings
+    from workbench.app.pages._monitoring_cycle import cycle_section, start_cycle
+    from workbench.app.widgets import frame_html
+    import workbench as wb
+
+    root = loop["root"]
+    ws = Workspace(root)
+    hostile = "<img src=x onerror=alert(1)>"
+    assert wb.run_cycle(ws, by=hostile).state == "idle"  # recorded with who started it, as given
+    roles = {"vic": "viewer", "rita": "reviewer", "ada": "admin"}
+    n_before = len(wb.cycle_history(ws))
+    for user in ("vic", "rita"):
+        section = cycle_section(AppContext(ws, AppSettings(roles=roles), user_override=user))
+        button = section.objects[2].objects[0]
+        assert button.disabled  # greyed for people without the right ...
+        start_cycle(AppContext(ws, AppSettings(roles=roles), user_override=user), section.state)
+        assert section.state.message_kind == "danger"  # ... and refused on the server anyway
+        assert "may not start a retraining cycle" in section.state.message, section.state.message
+    assert len(wb.cycle_history(ws)) == n_before
+
+    admin = AppContext(ws, AppSettings(roles=roles), user_override="ada")
+    section = cycle_section(admin)
+    assert not section.objects[2].objects[0].disabled
+    table = frame_html(section.state.history(), [], [])
+    assert hostile not in table and "&lt;img src=x onerror=alert(1)&gt;" in table
+    assert "refused at the gate" in table and "promoted" in table and "nothing to do" in table
+    start_cycle(admin, section.state)
+    assert section.state.message_kind == "success" and "as process" in section.state.message
+    wait_for(lambda: len(wb.cycle_history(ws)) > n_before, "the cycle started from the page recorded nothing",
+             timeout=120)
+    newest = wb.cycle_history(ws).iloc[0]
+    assert newest["actor"] == "ada (Monitoring page)" and newest["state"] == "idle"

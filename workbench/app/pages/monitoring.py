@@ -2,7 +2,7 @@
 against its threshold (crossed ones marked; one judged from no traffic reads "not enough traffic
 yet", grey), traffic per hour or day, confidence against the test split, category mix against
 training, the shadow run's agreement, the newest requests; reviewers may promote a run or choose
-the shadow run."""
+the shadow run; the retraining cycle's history, and for admins a button that starts a step."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import re
 import panel as pn
 
 from workbench.security.safe_text import escape_html, markdown_code
+from workbench.app.pages._monitoring_cycle import cycle_section
 from workbench.app.state.monitoring import STATUS_TEXT, MonitoringState
 from workbench.app.widgets import alert, empty_state_html, html, intro, log, pct
 from workbench.errors import WorkbenchError
@@ -213,6 +214,7 @@ def view(ctx):
                           "figures and exits non-zero when a threshold is crossed."),
         controls, pn.Column(content, sizing_mode="stretch_width", css_classes=["wb-monitor-content"]),
         pn.panel(pn.bind(message_view, state.param.message, state.param.message_kind)),
-        registry_controls(ctx, state), sizing_mode="stretch_width", css_classes=["wb-page", "wb-monitoring"])
+        registry_controls(ctx, state), cycle_section(ctx),
+        sizing_mode="stretch_width", css_classes=["wb-page", "wb-monitoring"])
     layout.state = state
     return layout
