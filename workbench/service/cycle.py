@@ -82,8 +82,8 @@ class CycleStep:
                 "dry_run": self.dry_run, "exit_code": self.exit_code}
 
     def __str__(self) -> str:
-        head = f"cycle {self.cycle_id}: " if self.cycle_id is not None else ""
-        return f"{'dry run: ' if self.dry_run else ''}{head}{self.state}: {self.message}"
+        head = f"cycle {self.cycle_id} [{self.state}]" if self.cycle_id is not None else f"[{self.state}]"
+        return f"{'dry run: ' if self.dry_run else ''}{head}: {self.message}"
 
 
 def _plain(value: Any) -> Any:
