@@ -13,6 +13,7 @@ import time
 import pandas as pd
 import pytest
 
+from tests._browser import browser  # noqa: F401 (the fixture)
 from tests._dashboard_setup import workbench_cli
 from tests._service_setup import department_rows, start_api, stop
 from workbench import Workspace
@@ -292,3 +293,43 @@ def test_the_monitoring_page_shows_the_history_and_only_admins_start_a_step(loop
              timeout=120)
     newest = wb.cycle_history(ws).iloc[0]
     assert newest["actor"] == "ada (Monitoring page)" and newest["state"] == "idle"
+
+
+def test_a_person_sees_the_cycle_history_and_starts_a_step_in_the_browser(loop, browser, output_dir):
+    from tests._browser import Watched, require_chromium
+    from tests._dashboard_setup import free_port, start_server, wait_http
+
+    require_chromium()
+    root, port = loop["root"], free_port()
+    server = start_server([*workbench_cli(), "serve", "--workspace", str(root), "--port", str(port), "--no-show"],
+                          output_dir / "serve-cycle.log")
+    watched = None
+    try:
+        wait_http(f"http://127.0.0.1:{port}/", server)
+        watched = Watched(browser, {"width": 1440, "height": 900})
+        page = watched.open(f"http://127.0.0.1:{port}/?page=monitoring", marker=".wb-monitoring")
+        history = page.locator(".wb-cycle-history table")
+        history.wait_for(timeout=120_000)
+        text = history.inner_text()
+        assert "refused at the gate" in text and "promoted" in text and "nothing to do" in text
+        assert "cron" in text and "ana" in text  # who started each call
+        assert page.locator("img[src=x]").count() == 0  # the hostile actor is text
+        n_rows = history.locator("tr").count()
+        page.get_by_role("button", name="Run one cycle step now").click()
+        page.get_by_text("Started workbench cycle as process", exact=False).wait_for(timeout=60_000)
+        deadline = time.monotonic() + 120
+        while True:  # the step runs in its own process; Refresh reads what it recorded
+            page.locator(".wb-cycle-refresh button").click()
+            time.sleep(2)
+            if history.locator("tr").count() > n_rows or time.monotonic() > deadline:
+                break
+        assert "(Monitoring page)" in page.locator(".wb-cycle-history table").inner_text()
+        page.set_viewport_size({"width": 1440, "height": 2400})  # the whole table painted at once
+        time.sleep(1)
+        page.locator(".wb-cycle").scroll_into_view_if_needed()
+        page.locator(".wb-cycle").screenshot(path=output_dir / "cycle_history.png")
+        watched.check_clean()
+    finally:
+        if watched is not None:
+            watched.close()
+        stop(server)

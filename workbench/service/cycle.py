@@ -322,8 +322,8 @@ def decide(ws: Workspace, report, settings: Mapping[str, Any], serving: str,
     n_labels, since = _labels_since(ws, serving)
     figures["new_human_labels"], figures["labels_since"] = n_labels, since
     if settings["new_labels"] and n_labels >= settings["new_labels"]:
-        fired.append(f"new labels: {n_labels} human labels since {since:%Y-%m-%d %H:%M} "
-                     f"(at least {settings['new_labels']})")
+        when = "" if since is None else f" since {since:%Y-%m-%d %H:%M}"
+        fired.append(f"new labels: {n_labels} human labels{when} (at least {settings['new_labels']})")
     if settings["schedule_hours"]:
         last = _last_cycle(ws)
         reference = (pd.Timestamp(last["started_at"]) if last is not None else

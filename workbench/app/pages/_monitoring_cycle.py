@@ -44,7 +44,7 @@ def cycle_section(ctx) -> pn.Column:
     """The "Cycle history" section with its admin-only start button."""
     state = CycleState(workspace=ctx.workspace)
     allowed = ctx.may("run_cycle")
-    start = pn.widgets.Button(label="Run one cycle step now", button_type="primary", disabled=not allowed,
+    start = pn.widgets.Button(label="Run one cycle step now", button_type="primary", disabled=not allowed, width=240,
                               css_classes=["wb-cycle-start"], on_click=lambda _: start_cycle(ctx, state),
                               description=None if allowed else "admins only")
     refresh = pn.widgets.Button(label="Refresh", width=120, css_classes=["wb-cycle-refresh"],

@@ -34,7 +34,8 @@ class CycleState(param.Parameterized):
             "when (UTC)": pd.to_datetime(frame["event_at"]).dt.strftime("%Y-%m-%d %H:%M:%S"),
             "cycle": frame["cycle_id"].map(lambda v: "" if pd.isna(v) else str(int(v))),
             "step": frame["step"], "state": frame["state"].map(lambda s: STATE_TEXT.get(s, s)),
-            "trigger": frame["trigger"].fillna(""), "candidate": frame["candidate_run_id"].fillna(""),
+            # a cycle's trigger is said once, where it opened
+            "trigger": frame["trigger"].fillna("").where(frame["step"].isin(["start", "check"]), ""), "candidate": frame["candidate_run_id"].fillna(""),
             "serving": frame["serving_run_id"].fillna(""), "by": frame["actor"].fillna(""),
             "decision": frame["message"].fillna("")})
 
@@ -44,6 +45,6 @@ class CycleState(param.Parameterized):
 
         proc = start_cycle_process(self.workspace.path, by=by)
         self.message_kind = "success"
-        self.message = (f"Started `workbench cycle` as process {proc.pid}: it takes one step and records its "
+        self.message = (f"Started workbench cycle as process {proc.pid}: it takes one step and records its "
                         "decision in the history below (Refresh to read it).")
         return proc.pid
