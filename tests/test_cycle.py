@@ -333,3 +333,21 @@ def test_a_person_sees_the_cycle_history_and_starts_a_step_in_the_browser(loop, 
         if watched is not None:
             watched.close()
         stop(server)
+
+
+def test_a_failing_step_is_recorded_exits_2_and_can_be_abandoned(loop):
+    root = loop["root"]
+    out = cli(root, "cycle", "--set", "candidates=tfidff", ok=(2,))
+    assert "tfidff" in out.stderr and "tfidf" in out.stderr.split("tfidff", 1)[1]  # names the known kinds
+    cli(root, "cycle", "--set", 'candidates=[{"kind": "tfidf", "params": {"bogus": 1}}]')
+    try:
+        assert cycle(root, "--retrain", "--by", "ana")["state"] == "retrain"
+        failed = cycle(root, "--by", "cron", ok=(2,))
+        assert failed["state"] == "error" and "bogus" in failed["message"] and "--abandon" in failed["message"]
+        assert cycle(root, "--dry-run")["state"] == "retrain"  # the cycle waits at the step that failed
+        gave_up = cycle(root, "--abandon", "--by", "ana")
+        assert gave_up["state"] == "abandoned" and "given up by ana" in gave_up["message"]
+    finally:
+        cli(root, "cycle", "--set", "candidates=serving")
+    history = cli(root, "cycle", "--history").stdout.splitlines()
+    assert "-> abandoned" in history[0] and "-> error" in history[1] and "bogus" in history[1]

@@ -82,6 +82,9 @@ def _candidates(value: Any) -> list[dict[str, Any]] | None:
                                  "\"sample\"}, e.g. tfidf or [{\"kind\": \"tfidf\", \"sample\": 500}]")
         if item.get("sample") is not None:
             item["sample"] = _number("candidates", item["sample"], low=1, integer=True)
+        from workbench.models.base import model_class
+
+        model_class(str(item["kind"]))  # an unknown kind: one line naming the known ones
         out.append({"kind": str(item["kind"]), "params": dict(item.get("params") or {}),
                     "sample": item.get("sample")})
     return out or None
