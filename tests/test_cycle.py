@@ -2,7 +2,8 @@
 serving run trained on a small sample, apparel then footwear traffic with falling acceptance,
 reviewer-confirmed labels; successive calls retrain, evaluate, gate, shadow on the next requests
 and promote the better run; a deliberately worse candidate is refused at the gate and recorded;
-``--dry-run`` changes nothing."""
+a shadow that disagrees too often is not promoted; a failing step exits 2 and can be abandoned;
+``--dry-run`` changes nothing; the Monitoring page's history and its admin-only start button."""
 
 from __future__ import annotations
 
@@ -351,3 +352,36 @@ def test_a_failing_step_is_recorded_exits_2_and_can_be_abandoned(loop):
         cli(root, "cycle", "--set", "candidates=serving")
     history = cli(root, "cycle", "--history").stdout.splitlines()
     assert "-> abandoned" in history[0] and "-> error" in history[1] and "bogus" in history[1]
+
+
+def test_a_shadow_that_disagrees_too_often_is_not_promoted(loop):
+    """(After the first test of the module: the run it promoted serves.)"""
+    from workbench.runs.registry import serving_run, shadow_run
+
+    root, api, admin = loop["root"], loop["api"], loop["keys"]["admin"]
+    serving = serving_run(Workspace(root)).run_id
+    # another classifier on the same labels: it passes the gate (not clearly worse) but answers differently
+    settings = {"candidates": [{"kind": "tfidf", "params": {"classifier": "logreg"}}], "shadow_requests": 60,
+                "min_agreement": 0.97, "min_feedback": 10}
+    assert step(root, by="ana", retrain_now=True, config=settings)["state"] == "retrain"
+    assert step(root, config=settings)["state"] == "evaluate"
+    assert step(root, config=settings)["state"] == "gate"
+    gated = step(root, config=settings)
+    assert gated["state"] == "shadowing", gated
+    candidate = gated["candidate_run_id"]
+    wait_for(lambda: api.get("/v1/health", admin)[1]["shadow_run_id"] == candidate,
+             "the API did not take up the shadow run")
+    rows = department_rows("Apparel", 60, seed=11, exclude=loop["known"])
+    serve(loop, rows)
+
+    def shadowed() -> int:
+        preds = read_log(loop["files"], "predictions")
+        return int((preds["shadow_category"].notna() & (preds["shadow_run_id"] == candidate)).sum())
+
+    wait_for(lambda: shadowed() >= 60, "the shadow did not score the requests")
+    kept = step(root, config=settings)
+    assert kept["state"] == "refused_in_shadow" and kept["exit_code"] == 1, kept
+    assert f"kept the serving run {serving}" in kept["message"] and "(at least 0.97 needed)" in kept["message"]
+    assert "accuracy not compared" in " ".join(kept["figures"]["notes"])  # no feedback on these requests
+    ws = Workspace(root)
+    assert serving_run(ws).run_id == serving and shadow_run(ws) is None
