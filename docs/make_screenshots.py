@@ -4,7 +4,8 @@ taken from the app's own navigation), and ``docs/img/model_comparison.png``, ``t
 clicked: its products listed), ``categories.png``, ``embedding_map.png`` (a product hovered) and
 ``review_page.png`` (products sent from a drill-down, in the queue); ``docs/img/monitoring_page.png``
 is copied from ``test-output/monitoring_page.png`` (``tests/test_service_dashboards.py``, the API
-and the dashboards serving together) when it exists.
+and the dashboards serving together) when it exists, and ``docs/img/cycle_history.png`` from
+``test-output/cycle_history.png`` (``tests/test_cycle.py``: the loop's decisions on the Monitoring page).
 
 Builds (or reuses) a workspace the way ``make demo`` does, with ``workbench demo --no-serve`` on a
 real fashion sample, without the neural families (training them on a shared 2-core machine takes
@@ -201,10 +202,11 @@ def main() -> None:
         server.terminate()
         server.wait()
     print("wrote " + ", ".join(str(p.relative_to(ROOT)) for p in written))
-    taken = ROOT / "test-output" / "monitoring_page.png"
-    if taken.exists():
-        shutil.copyfile(taken, OUT / "monitoring_page.png")
-        print(f"copied {taken} to {OUT / 'monitoring_page.png'}")
+    for name in ("monitoring_page.png", "cycle_history.png"):  # cycle_history: tests/test_cycle.py
+        taken = ROOT / "test-output" / name
+        if taken.exists():
+            shutil.copyfile(taken, OUT / name)
+            print(f"copied {taken} to {OUT / name}")
 
 
 if __name__ == "__main__":

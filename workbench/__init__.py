@@ -22,6 +22,7 @@ The notebook API mirrors the command line::
     wb.promote(ws, runs[0], by="ana")         # workbench promote RUN
     wb.explain(ws, None, [{"title": "Nike Men Running Shoes"}])   # workbench explain "TITLE"
     wb.monitor_report(ws).crossed             # workbench monitor
+    wb.run_cycle(ws, by="ana")                # workbench cycle (one step of the retraining loop)
     wb.run_pipeline(ws)                       # workbench demo (without serving)
     wb.taxonomy_change(ws, "rename", "A > B", "C", by="ana")  # workbench taxonomy rename "A > B" C --by ana
 
@@ -101,6 +102,8 @@ _LAZY = {
     "create_app": "workbench.service.api",
     "monitor_report": "workbench.service.monitoring",
     "sync_workspace": "workbench.service.sync",
+    "run_cycle": "workbench.service.cycle",
+    "cycle_history": "workbench.service.cycle",
 }
 
 __all__ = ["ColumnMapping", "Taxonomy", "Workspace", *_LAZY]

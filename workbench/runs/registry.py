@@ -157,6 +157,13 @@ def _accuracy_on(ws: Workspace, run_id: str, product_ids: np.ndarray, y_true: np
     return float(np.mean(_predicted_on(ws, run_id, product_ids) == y_true))
 
 
+def accuracy_on(ws: Workspace, run_id: str, product_ids, y_true) -> float:
+    """A run's top-1 accuracy on given products and true leaves (its stored validation matrix
+    when it holds them all, else its saved model), e.g. a serving run scored on a candidate's
+    products and the current labels."""
+    return _accuracy_on(ws, run_id, np.asarray(product_ids).astype(str), np.asarray(y_true, dtype=object))
+
+
 def _predicted_on(ws: Workspace, run_id: str, product_ids: np.ndarray) -> np.ndarray:
     """A run's top-1 leaves for given products: from its stored validation matrix when it has
     every one of them, else by scoring its saved model on them."""

@@ -20,6 +20,7 @@ migrate at once); a workspace written by a newer workbench is refused with both 
    category, "none fits" and who confirmed it (:mod:`workbench.loop.feedback`).
 8. taxonomy changes: the log of versioned, reversible changes and the stored paths each one
    rewrote (:mod:`workbench.loop.taxonomy_changes`).
+9. the retraining cycle: each cycle's state and every decision it took (:mod:`workbench.service.cycle`).
 """
 
 from __future__ import annotations
@@ -239,6 +240,7 @@ def _feedback_apart(cur: duckdb.DuckDBPyConnection) -> None:
         cur.execute(f"DELETE FROM {table} WHERE product_id IN (SELECT product_id FROM feedback_products)")
     cur.execute("DELETE FROM products WHERE product_id IN (SELECT product_id FROM feedback_products)")
 
+
 TAXONOMY_CHANGES_DDL = """
 CREATE TABLE IF NOT EXISTS taxonomy_changes (
     version INTEGER PRIMARY KEY, op VARCHAR, arguments JSON, path_map JSON, review_nodes JSON,
@@ -246,6 +248,19 @@ CREATE TABLE IF NOT EXISTS taxonomy_changes (
     undone_by INTEGER, undoes INTEGER);
 CREATE TABLE IF NOT EXISTS taxonomy_rewrites (
     version INTEGER, tbl VARCHAR, row_key JSON, col VARCHAR, old_value VARCHAR, new_value VARCHAR);
+"""
+
+CYCLE_DDL = """
+CREATE SEQUENCE IF NOT EXISTS cycles_seq;
+CREATE TABLE IF NOT EXISTS cycles (
+    cycle_id BIGINT DEFAULT nextval('cycles_seq'), state VARCHAR, started_at TIMESTAMP, started_by VARCHAR,
+    "trigger" JSON, serving_run_id VARCHAR, candidate_run_ids JSON, candidate_run_id VARCHAR,
+    shadow_since TIMESTAMP, updated_at TIMESTAMP, finished_at TIMESTAMP, outcome VARCHAR, reason VARCHAR);
+CREATE SEQUENCE IF NOT EXISTS cycle_events_seq;
+CREATE TABLE IF NOT EXISTS cycle_events (
+    event_id BIGINT DEFAULT nextval('cycle_events_seq'), cycle_id BIGINT, event_at TIMESTAMP, step VARCHAR,
+    state VARCHAR, outcome VARCHAR, actor VARCHAR, "trigger" VARCHAR, serving_run_id VARCHAR,
+    candidate_run_id VARCHAR, figures JSON, message VARCHAR);
 """
 
 
@@ -288,6 +303,8 @@ def _slices(cur: duckdb.DuckDBPyConnection) -> None:
             cur.execute(f"ALTER TABLE _{table}_unkeyed RENAME TO {table}")
 def _taxonomy_changes(cur: duckdb.DuckDBPyConnection) -> None:
     cur.execute(TAXONOMY_CHANGES_DDL)
+def _cycle(cur: duckdb.DuckDBPyConnection) -> None:
+    cur.execute(CYCLE_DDL)
 
 
 #: the migrations, in order; ``meta.schema_version`` is the number of the last one applied
@@ -300,6 +317,7 @@ MIGRATIONS: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     ("embeddings, photos and maps replaced as slices, without a primary key", _slices),
     ("feedback apart from the catalog until a reviewer confirms it", _feedback_apart),
     ("taxonomy changes and the paths they rewrote", _taxonomy_changes),
+    ("the retraining cycle's state and decisions", _cycle),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -2,8 +2,9 @@
 against its threshold (crossed ones marked; one judged from no traffic reads "not enough traffic
 yet", grey), traffic per hour or day, confidence against the test split, category mix against
 training, the shadow run's agreement, the newest requests; reviewers may promote a run or choose
-the shadow run. Sellers who may mislead (:mod:`workbench.loop.misleading_sellers`) are listed in
-their own section with their low-probability choices."""
+the shadow run; the retraining cycle's history, and for admins a button that starts a step.
+Sellers who may mislead (:mod:`workbench.loop.misleading_sellers`) are listed in their own section
+with their low-probability choices."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import re
 import panel as pn
 
 from workbench.security.safe_text import escape_html, markdown_code
+from workbench.app.pages._monitoring_cycle import cycle_section
 from workbench.app.state.monitoring import STATUS_TEXT, MonitoringState
 from workbench.app.widgets import alert, empty_state_html, html, intro, log, pct
 from workbench.errors import WorkbenchError
@@ -261,6 +263,7 @@ def view(ctx):
         pn.panel(pn.bind(message_view, state.param.message, state.param.message_kind)),
         registry_controls(ctx, state),
         pn.panel(pn.bind(flagged_sellers_section, ctx.workspace, state.param.refreshed), sizing_mode="stretch_width"),
+        cycle_section(ctx),
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-monitoring"])
     layout.state = state
     return layout

@@ -1,0 +1,658 @@
+"""The loop on its own: a retraining cycle that advances one step per call.
+
+``workbench cycle`` (cron), the Monitoring page's button (a separate process) and ``wb.run_cycle``
+call :func:`run_cycle`, which takes the open cycle one step further and returns at once:
+
+1. **check** (no open cycle): import the API's feedback, refresh the snapshot, judge the traffic
+   (:func:`workbench.service.monitoring.monitor_report`) and decide: a crossed drift statistic,
+   a crossed feedback acceptance or live-accuracy gap, enough new human labels, the schedule, or a
+   person asking (``retrain_now``) opens a cycle; otherwise nothing happens.
+2. **retrain**: the serving run's family (or the configured candidates) on the current catalog
+   and human labels (:func:`workbench.loop.retraining.retrain`).
+3. **evaluate**: the candidates and the serving run on the same products and the same current
+   labels (:mod:`workbench.runs.truth`); the best candidate by validation accuracy goes on.
+4. **gate**: the promotion gate with its paired-bootstrap interval
+   (:func:`workbench.runs.registry.check_promotion`); a refusal ends the cycle (a person decides),
+   a pass makes the candidate the shadow run.
+5. **shadow**: waits until the shadow scored ``shadow_requests`` requests (or ``shadow_hours``
+   passed), then promotes it when it agrees with the serving run often enough and, where feedback
+   says what was right, is not less accurate; otherwise the serving run stays and the reason is
+   recorded.
+
+Every decision, "nothing to do" included, is a row of ``cycle_events`` (what triggered it, the
+runs, the figures, the outcome, who or what started the call); ``cycles`` holds each cycle's state.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import WorkbenchError
+from workbench.service.cycle_config import ACCEPTANCE_STATISTICS, DRIFT_STATISTICS, cycle_config
+from workbench.service.files import ServiceFiles, private_dir
+from workbench.service.log import read_log, utc_now
+from workbench.store import Workspace
+from workbench.store.lock import process_alive
+
+log = logging.getLogger("workbench.cycle")
+
+#: the states of an open cycle, in order (the step the next call takes)
+OPEN_STATES = ("retrain", "evaluate", "gate", "shadow")
+#: what the states of a call's answer mean for a cron job: 0 fine, 1 a person must decide, 2 error
+EXIT_CODES = {"idle": 0, "busy": 0, "retrain": 0, "evaluate": 0, "gate": 0, "shadowing": 0, "promoted": 0,
+              "abandoned": 0, "refused_at_gate": 1, "refused_in_shadow": 1, "error": 2}
+
+
+@dataclass
+class CycleStep:
+    """What one call of :func:`run_cycle` did (or, in a dry run, would do)."""
+
+    state: str
+    step: str
+    message: str
+    cycle_id: int | None = None
+    trigger: list[str] = field(default_factory=list)
+    serving_run_id: str | None = None
+    candidate_run_id: str | None = None
+    figures: dict[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """0: nothing to do, advanced or waiting; 1: a person must decide (refused); 2: error."""
+        return EXIT_CODES.get(self.state, 2)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, with the exit code."""
+        return {"state": self.state, "step": self.step, "message": self.message, "cycle_id": self.cycle_id,
+                "trigger": list(self.trigger), "serving_run_id": self.serving_run_id,
+                "candidate_run_id": self.candidate_run_id, "figures": _plain(self.figures),
+                "dry_run": self.dry_run, "exit_code": self.exit_code}
+
+    def __str__(self) -> str:
+        head = f"cycle {self.cycle_id} [{self.state}]" if self.cycle_id is not None else f"[{self.state}]"
+        return f"{'dry run: ' if self.dry_run else ''}{head}: {self.message}"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, (datetime, pd.Timestamp)):
+        return value.isoformat()
+    return value
+
+
+def default_actor() -> str:
+    """Who starts a call when nobody is named: ``$WORKBENCH_ACTOR``, else the system user."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name in this environment
+        user = "unknown"
+    return os.environ.get("WORKBENCH_ACTOR") or user
+
+
+# -- the store -------------------------------------------------------------------------------------
+
+def open_cycle(ws: Workspace) -> dict[str, Any] | None:
+    """The cycle still in progress (its row of ``cycles``), or ``None``."""
+    rows = ws.df("SELECT * FROM cycles WHERE state IN (SELECT unnest(?)) ORDER BY cycle_id DESC LIMIT 1",
+                 [list(OPEN_STATES)])
+    if rows.empty:
+        return None
+    row = rows.iloc[0].to_dict()
+    row["trigger"] = json.loads(row["trigger"]) if isinstance(row["trigger"], str) else []
+    row["candidate_run_ids"] = (json.loads(row["candidate_run_ids"]) if isinstance(row["candidate_run_ids"], str)
+                                else [])
+    row["cycle_id"] = int(row["cycle_id"])
+    return {k: (None if not isinstance(v, (list, dict)) and pd.isna(v) else v) for k, v in row.items()}
+
+
+def cycle_history(ws: Workspace, limit: int | None = 200) -> pd.DataFrame:
+    """Every recorded decision, newest first: when, cycle, step, state after it, outcome, trigger,
+    serving and candidate runs, who started the call, the message and the figures (decoded)."""
+    sql = ("SELECT event_id, event_at, cycle_id, step, state, outcome, \"trigger\", serving_run_id, "
+           "candidate_run_id, actor, message, figures FROM cycle_events ORDER BY event_at DESC, event_id DESC")
+    frame = ws.df(sql + (" LIMIT ?" if limit else ""), [int(limit)] if limit else [])
+    frame["figures"] = frame["figures"].map(lambda v: json.loads(v) if isinstance(v, str) else {})
+    return frame
+
+
+def cycles(ws: Workspace) -> pd.DataFrame:
+    """Every cycle, newest first, with its state, trigger, runs, outcome and reason."""
+    frame = ws.df("SELECT * FROM cycles ORDER BY cycle_id DESC")
+    for col in ("trigger", "candidate_run_ids"):
+        frame[col] = frame[col].map(lambda v: json.loads(v) if isinstance(v, str) else [])
+    return frame
+
+
+def _record(ws: Workspace, result: CycleStep, *, outcome: str, actor: str,
+            cycle: Mapping[str, Any] | None = None) -> CycleStep:
+    """Write the decision (and the cycle's new state) in one transaction; returns ``result``."""
+    now = utc_now()
+    figures = json.dumps(_plain(result.figures))
+    with ws.transaction() as cur:
+        if result.cycle_id is None and result.state in OPEN_STATES:  # a new cycle
+            result.cycle_id = int(cur.execute("SELECT nextval('cycles_seq')").fetchone()[0])
+            cur.execute("INSERT INTO cycles (cycle_id, state, started_at, started_by, \"trigger\", serving_run_id, "
+                        "candidate_run_ids, updated_at) VALUES (?, ?, ?, ?, ?, ?, '[]', ?)",
+                        [result.cycle_id, result.state, now, actor, json.dumps(result.trigger),
+                         result.serving_run_id, now])
+        elif cycle is not None:
+            state = "shadow" if result.state == "shadowing" else result.state
+            closed = state not in OPEN_STATES
+            cur.execute("UPDATE cycles SET state = ?, updated_at = ?, candidate_run_ids = coalesce(?, candidate_run_ids), "
+                        "candidate_run_id = coalesce(?, candidate_run_id), "
+                        "shadow_since = CASE WHEN ? THEN ? ELSE shadow_since END, "
+                        "finished_at = CASE WHEN ? THEN ? ELSE finished_at END, "
+                        "outcome = CASE WHEN ? THEN ? ELSE outcome END, reason = CASE WHEN ? THEN ? ELSE reason END "
+                        "WHERE cycle_id = ?",
+                        [state, now, json.dumps(result.figures["candidates"]) if "candidates" in result.figures
+                         and result.step == "retrain" else None, result.candidate_run_id,
+                         result.step == "gate" and state == "shadow", now, closed, now, closed, result.state,
+                         closed, result.message, int(cycle["cycle_id"])])
+        cur.execute("INSERT INTO cycle_events (cycle_id, event_at, step, state, outcome, actor, \"trigger\", "
+                    "serving_run_id, candidate_run_id, figures, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [result.cycle_id, now, result.step, result.state, outcome, actor, "; ".join(result.trigger),
+                     result.serving_run_id, result.candidate_run_id, figures, result.message])
+    return result
+
+
+# -- one call ---------------------------------------------------------------------------------------
+
+def _lock_path(files: ServiceFiles) -> Path:
+    return files.root / "cycle.lock"
+
+
+def _acquire(files: ServiceFiles) -> int | None:
+    """Take the cycle's lock file; the pid of the live process holding it instead, else ``None``."""
+    private_dir(files.root)
+    path = _lock_path(files)
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            try:
+                pid = int(path.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                pid = None
+            if pid is not None and process_alive(pid):
+                return pid
+            path.unlink(missing_ok=True)  # left by a process that died
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{os.getpid()} {utc_now().isoformat()}")
+        return None
+    raise WorkbenchError(f"could not take the cycle's lock file {path}; remove it if no `workbench cycle` runs")
+
+
+def run_cycle(ws: Workspace | str | os.PathLike, *, by: str | None = None, dry_run: bool = False,
+              retrain_now: bool = False, abandon: bool = False,
+              config: Mapping[str, Any] | None = None) -> CycleStep:
+    """Take the retraining cycle one step further (see the module) and return what was done;
+    ``dry_run`` only says what would be done (nothing is written, feedback is not imported);
+    ``retrain_now`` opens a cycle whatever the triggers say (recorded as asked by ``by``);
+    ``abandon`` closes the open cycle (its shadow run switched off); ``config`` overrides the
+    stored settings for this call (:mod:`workbench.service.cycle_config`)."""
+    ws = ws if isinstance(ws, Workspace) else Workspace(ws)
+    files = ServiceFiles(ws.path)
+    settings = cycle_config(files, config)
+    actor = str(by or default_actor()).strip() or default_actor()
+    if dry_run:
+        return _plan(ws, files, settings, retrain_now)
+    holder = _acquire(files)
+    if holder is not None:
+        return CycleStep("busy", "none", f"another `workbench cycle` (process {holder}) is taking a step; "
+                                         "this call does nothing (the next one continues)")
+    try:
+        cycle = open_cycle(ws)
+        try:
+            if abandon:
+                return _abandon(ws, files, cycle, actor)
+            if cycle is None:
+                return _check(ws, files, settings, actor, retrain_now)
+            step = {"retrain": _retrain, "evaluate": _evaluate, "gate": _gate, "shadow": _shadow}[cycle["state"]]
+            return step(ws, files, settings, cycle, actor)
+        except Exception as exc:  # recorded, so the history says why the cycle stopped moving
+            if not isinstance(exc, WorkbenchError):
+                log.exception("a cycle step failed")
+            text = str(exc) if isinstance(exc, WorkbenchError) else f"{type(exc).__name__}: {exc}"
+            step_name = cycle["state"] if cycle else "check"
+            result = CycleStep("error", step_name, f"the {step_name} step failed: {text}; the next call tries "
+                               "again (`workbench cycle --abandon` gives the cycle up)",
+                               None if cycle is None else cycle["cycle_id"],
+                               serving_run_id=None if cycle is None else cycle["serving_run_id"],
+                               candidate_run_id=None if cycle is None else cycle.get("candidate_run_id"))
+            try:
+                _record(ws, result, outcome="error", actor=actor)
+            except Exception:  # the database itself failed: the answer still says why
+                log.exception("recording a failed cycle step failed")
+            return result
+    finally:
+        _lock_path(files).unlink(missing_ok=True)
+
+
+def _serving(ws: Workspace) -> str:
+    from workbench.runs.registry import serving_run
+
+    return serving_run(ws).run_id
+
+
+def _abandon(ws, files, cycle, actor) -> CycleStep:
+    from workbench.runs.registry import set_shadow, shadow_run
+    from workbench.service.sync import sync_workspace
+
+    if cycle is None:
+        return CycleStep("idle", "abandon", "no cycle is open; nothing to give up")
+    candidate = cycle.get("candidate_run_id")
+    if cycle["state"] == "shadow" and candidate and shadow_run(ws) == candidate:
+        set_shadow(ws, None, by=f"cycle {cycle['cycle_id']} ({actor})")
+        sync_workspace(ws, files)
+    result = CycleStep("abandoned", "abandon", f"given up by {actor} at its {cycle['state']} step; the serving "
+                       "run stays", cycle["cycle_id"], cycle["trigger"], cycle["serving_run_id"], candidate)
+    return _record(ws, result, outcome="abandoned", actor=actor, cycle=cycle)
+
+
+# -- step 1: monitor and decide ----------------------------------------------------------------------
+
+def _last_cycle(ws: Workspace) -> dict[str, Any] | None:
+    rows = ws.df("SELECT started_at, finished_at FROM cycles ORDER BY cycle_id DESC LIMIT 1")
+    return None if rows.empty else rows.iloc[0].to_dict()
+
+
+def _monitor_since(ws: Workspace, settings: Mapping[str, Any]) -> datetime | None:
+    """The monitored period starts ``since`` ago, never before the last cycle ended (its traffic
+    and feedback were judged already)."""
+    from workbench.service.monitoring import parse_since
+
+    since = parse_since(settings["since"])
+    last = _last_cycle(ws)
+    ended = None if last is None or pd.isna(last["finished_at"]) else pd.Timestamp(last["finished_at"]).to_pydatetime()
+    if ended is not None and (since is None or ended > since):
+        return ended
+    return since
+
+
+def _labels_since(ws: Workspace, serving: str) -> tuple[int, datetime | None]:
+    """Human labels (products) given since the serving run was trained or the last cycle began."""
+    from workbench.runs.records import get_run
+
+    started = get_run(ws, serving)["started_at"]
+    last = _last_cycle(ws)
+    since = pd.Timestamp(started).to_pydatetime() if started is not None and not pd.isna(started) else None
+    if last is not None and (since is None or pd.Timestamp(last["started_at"]).to_pydatetime() > since):
+        since = pd.Timestamp(last["started_at"]).to_pydatetime()
+    n = ws.scalar("SELECT count(DISTINCT product_id) FROM labels WHERE source = 'human' AND NOT retracted "
+                  "AND created_at > coalesce(?, TIMESTAMP '1970-01-01')", [since])
+    return int(n or 0), since
+
+
+def decide(ws: Workspace, report, settings: Mapping[str, Any], serving: str,
+           retrain_now: bool = False, actor: str = "") -> tuple[list[str], dict[str, Any]]:
+    """The triggers that fire (each a sentence) and the figures they were judged on."""
+    fired, figures = [], {"crossed": [], "statistics": {}}
+    if report is not None:
+        for s in report.crossed:
+            base = s.key.split(":")[0]
+            figures["crossed"].append(s.key)
+            figures["statistics"][s.key] = {"value": s.value, "threshold": s.threshold, "n": s.n}
+            side = ">" if s.direction == "max" else "<"
+            if base in DRIFT_STATISTICS and settings["on_drift"]:
+                fired.append(f"drift: {s.key} {s.value:.3g} {side} {s.threshold:g}")
+            elif base in ACCEPTANCE_STATISTICS and settings["on_acceptance"]:
+                fired.append(f"acceptance: {s.key} {s.value:.3g} {side} {s.threshold:g} (n={s.n})")
+        figures["feedback"] = {k: report.feedback.get(k) for k in ("n", "accepted", "acceptance")}
+    n_labels, since = _labels_since(ws, serving)
+    figures["new_human_labels"], figures["labels_since"] = n_labels, since
+    if settings["new_labels"] and n_labels >= settings["new_labels"]:
+        when = "" if since is None else f" since {since:%Y-%m-%d %H:%M}"
+        fired.append(f"new labels: {n_labels} human labels{when} (at least {settings['new_labels']})")
+    if settings["schedule_hours"]:
+        last = _last_cycle(ws)
+        reference = (pd.Timestamp(last["started_at"]) if last is not None else
+                     pd.Timestamp(since) if since is not None else None)
+        hours = None if reference is None else (pd.Timestamp(utc_now()) - reference).total_seconds() / 3600
+        figures["hours_since_last_cycle"] = hours
+        if hours is None or hours >= settings["schedule_hours"]:
+            fired.append(f"schedule: every {settings['schedule_hours']:g} h"
+                         + ("" if hours is None else f", the last cycle began {hours:.1f} h ago"))
+    if retrain_now:
+        fired.append(f"asked by {actor}")
+    return fired, figures
+
+
+def _crossed_text(figures) -> str:
+    """What crossed, for a decision with no trigger (volume, errors and latency alert people; they
+    are not reasons to retrain)."""
+    crossed = figures["crossed"]
+    return f"{', '.join(crossed)} crossed (no retraining trigger)" if crossed else "no threshold crossed"
+
+
+def _report(files: ServiceFiles, ws: Workspace, settings):
+    from workbench.service.monitoring import monitor_report
+
+    return monitor_report(files, since=_monitor_since(ws, settings), embedding=settings["embedding"])
+
+
+def _check(ws, files, settings, actor, retrain_now) -> CycleStep:
+    from workbench.service.sync import sync_workspace
+
+    summary = sync_workspace(ws, files)  # the feedback in, the snapshot (and its drift reference) fresh
+    serving = summary.serving_run
+    report = _report(files, ws, settings)
+    fired, figures = decide(ws, report, settings, serving, retrain_now, actor)
+    figures["feedback_imported"] = summary.feedback_imported
+    crossed = _crossed_text(figures)
+    if not fired:
+        result = CycleStep("idle", "check", f"nothing to do: {crossed}, {figures['new_human_labels']} new "
+                           f"human labels; serving run {serving} stays", serving_run_id=serving, figures=figures)
+        return _record(ws, result, outcome="nothing to do", actor=actor)
+    result = CycleStep("retrain", "start", f"cycle opened ({'; '.join(fired)}); the next call retrains "
+                       f"{_candidates_text(ws, settings, serving)}", trigger=fired, serving_run_id=serving,
+                       figures=figures)
+    return _record(ws, result, outcome="started", actor=actor)
+
+
+# -- step 2: retrain ---------------------------------------------------------------------------------
+
+def candidate_specs(ws: Workspace, settings: Mapping[str, Any], serving: str) -> list[dict[str, Any]]:
+    """What a cycle trains: the configured candidates, else the serving run's family (its model
+    kind and parameters), each with its split."""
+    from workbench.runs.records import get_run
+
+    run = get_run(ws, serving)
+    split = str(run["split"]) if run["split"] in ("grouped", "random") else "grouped"
+    if settings["candidates"]:
+        return [{**c, "split": split} for c in settings["candidates"]]
+    if isinstance(run.get("department"), str) and run["department"]:
+        raise WorkbenchError(f"the serving run {serving} is a department run ({run['department']}); configure "
+                             "the cycle's candidates (`workbench cycle --set candidates=tfidf`)")
+    recorded = run["params"] if isinstance(run["params"], dict) else {}
+    # what the training sets itself (the seed, the taxonomy's leaves, folders) is not a parameter to pass
+    params = {k: v for k, v in recorded.items() if k not in ("leaves", "random_state", "workspace", "checkpoint_dir")}
+    seed = recorded.get("random_state")
+    return [{"kind": str(run["model"]), "params": params, "sample": None, "split": split,
+             "seed": int(seed) if isinstance(seed, (int, float)) else 0}]
+
+
+def _candidates_text(ws, settings, serving) -> str:
+    try:
+        specs = candidate_specs(ws, settings, serving)
+    except WorkbenchError as exc:
+        return f"(no candidate: {exc})"
+    return ", ".join(s["kind"] + (f" (sample {s['sample']})" if s.get("sample") else "") for s in specs) + \
+        " on the current catalog and human labels"
+
+
+def _retrain(ws, files, settings, cycle, actor) -> CycleStep:
+    from workbench.loop.labels import label_counts
+    from workbench.loop.retraining import retrain
+
+    specs = candidate_specs(ws, settings, cycle["serving_run_id"])
+    new = []
+    for spec in specs:
+        params = {spec["kind"]: spec["params"]} if spec["params"] else None
+        new += retrain(ws, [spec["kind"]], split=spec["split"], sample=spec.get("sample"), params=params,
+                       seed=spec.get("seed", 0))
+    counts = label_counts(ws)
+    n_train = ws.df("SELECT run_id, count(*) AS n FROM training_sets WHERE part = 'train' AND "
+                    "run_id IN (SELECT unnest(?)) GROUP BY run_id", [new]).set_index("run_id")["n"].to_dict()
+    figures = {"candidates": new, "labels": {k: v for k, v in counts.items() if k in ("catalog", "human")},
+               "train_products": n_train, "specs": [{k: s[k] for k in ("kind", "sample", "split")} for s in specs]}
+    trained = ", ".join(f"{r} ({n_train.get(r, 0):,} training products)" for r in new)
+    result = CycleStep("evaluate", "retrain", f"retrained on {counts.get('catalog', 0):,} catalog and "
+                       f"{counts.get('human', 0):,} human labels: {trained}; the next call evaluates",
+                       cycle["cycle_id"], cycle["trigger"], cycle["serving_run_id"], figures=figures)
+    return _record(ws, result, outcome="trained", actor=actor, cycle=cycle)
+
+
+# -- step 3: evaluate on the same truth ---------------------------------------------------------------
+
+def _part_accuracy(ws: Workspace, run_id: str, part: str, serving: str) -> dict[str, Any]:
+    from workbench.runs.records import load_predictions
+    from workbench.runs.registry import accuracy_on
+
+    pred = load_predictions(ws, run_id, part)
+    ids, y_true = pred.product_ids.astype(str), pred.y_true.astype(object)
+    mine = float(np.mean(pred.classes[pred.proba.argmax(axis=1)] == y_true))
+    theirs = accuracy_on(ws, serving, ids, y_true) if serving != run_id else mine
+    return {"n": int(len(ids)), "candidate": mine, "serving": theirs}
+
+
+def _evaluate(ws, files, settings, cycle, actor) -> CycleStep:
+    from workbench.runs.records import get_run
+    from workbench.runs.rescore import bring_to_current_truth
+    from workbench.runs.truth import current_truth_fingerprint
+
+    serving, candidates = cycle["serving_run_id"], list(cycle["candidate_run_ids"])
+    if not candidates:
+        raise WorkbenchError("the retrain step left no candidate run")
+    status = bring_to_current_truth(ws, [serving, *candidates])
+    per = {}
+    for run_id in candidates:
+        split = str(get_run(ws, run_id)["split"])
+        per[run_id] = {"valid": _part_accuracy(ws, run_id, "valid", serving),
+                       "test": _part_accuracy(ws, run_id, "test", serving),
+                       "truth": current_truth_fingerprint(ws, split), "truth_status": status.get(run_id)}
+    best = max(candidates, key=lambda r: per[r]["valid"]["candidate"])
+    b = per[best]
+    figures = {"runs": per, "serving_truth_status": status.get(serving), "best": best}
+    result = CycleStep("gate", "evaluate",
+                       f"candidate {best}: validation {b['valid']['candidate']:.4f}, test {b['test']['candidate']:.4f}; "
+                       f"serving run {serving} on the same products and current labels (truth {b['truth']}): "
+                       f"validation {b['valid']['serving']:.4f}, test {b['test']['serving']:.4f}; "
+                       "the next call runs the promotion gate",
+                       cycle["cycle_id"], cycle["trigger"], serving, best, figures)
+    return _record(ws, result, outcome="evaluated", actor=actor, cycle=cycle)
+
+
+# -- step 4: the promotion gate -------------------------------------------------------------------------
+
+def _gate(ws, files, settings, cycle, actor) -> CycleStep:
+    from workbench.runs.registry import check_promotion, set_shadow
+    from workbench.service.sync import sync_workspace
+
+    candidate, serving = cycle["candidate_run_id"], cycle["serving_run_id"]
+    now_serving = _serving(ws)
+    if now_serving != serving:
+        result = CycleStep("abandoned", "gate", f"the serving run changed to {now_serving} since the cycle began "
+                           f"(a person promoted it); candidate {candidate} is not pushed", cycle["cycle_id"],
+                           cycle["trigger"], now_serving, candidate)
+        return _record(ws, result, outcome="abandoned", actor=actor, cycle=cycle)
+    gate = check_promotion(ws, candidate)
+    figures = {"gate": gate.as_dict()}
+    if not gate.passed:
+        result = CycleStep("refused_at_gate", "gate", f"refused at the promotion gate: {'; '.join(gate.reasons)}. "
+                           f"The serving run {serving} stays; a person decides (`workbench promote {candidate} "
+                           "--force --note ...` overrides)", cycle["cycle_id"], cycle["trigger"], serving,
+                           candidate, figures)
+        return _record(ws, result, outcome="refused", actor=actor, cycle=cycle)
+    set_shadow(ws, candidate, by=f"cycle {cycle['cycle_id']} ({actor})")
+    sync_workspace(ws, files)  # the API takes the shadow up within seconds
+    target = _target_text(settings)
+    notes = f" ({'; '.join(gate.notes)})" if gate.notes else ""
+    result = CycleStep("shadowing", "gate", f"passed the promotion gate: validation {gate.valid_accuracy:.4f} "
+                       f"against the serving run's {_fmt(gate.serving_valid_accuracy)} on {gate.n_compared:,} "
+                       f"products{notes}; {candidate} now shadows the serving run for {target}",
+                       cycle["cycle_id"], cycle["trigger"], serving, candidate, figures)
+    return _record(ws, result, outcome="passed", actor=actor, cycle=cycle)
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _target_text(settings) -> str:
+    text = f"the next {settings['shadow_requests']:,} requests"
+    return text + (f" or {settings['shadow_hours']:g} hours" if settings["shadow_hours"] else "")
+
+
+# -- step 5: shadow, then promote or keep ----------------------------------------------------------------
+
+def shadow_progress(files: ServiceFiles, run_id: str, since: datetime) -> dict[str, Any]:
+    """How the shadow run did on the requests since ``since``: requests scored, agreement with
+    the serving run's top-1, and both runs' accuracy where feedback named the right category."""
+    preds = read_log(files, "predictions", since=since)
+    scored = preds[(preds["shadow_run_id"] == run_id) & preds["shadow_category"].notna()] if len(preds) else preds
+    out: dict[str, Any] = {"n": int(len(scored)), "agreement": None, "n_labelled": 0,
+                           "serving_accuracy": None, "shadow_accuracy": None}
+    if scored.empty:
+        return out
+    out["agreement"] = float((scored["shadow_category"] == scored["category"]).mean())
+    feedback = read_log(files, "feedback", since=since)
+    if len(feedback):
+        latest = feedback.sort_values("time").drop_duplicates("prediction_id", keep="last")
+        truth = latest.dropna(subset=["category"]).set_index("prediction_id")["category"]
+        known = scored[scored["prediction_id"].isin(truth.index)]
+        if len(known):
+            right = truth.loc[known["prediction_id"]].to_numpy()
+            out.update(n_labelled=int(len(known)),
+                       serving_accuracy=float(np.mean(known["category"].to_numpy() == right)),
+                       shadow_accuracy=float(np.mean(known["shadow_category"].to_numpy() == right)))
+    return out
+
+
+def shadow_verdict(progress: Mapping[str, Any], settings: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """``(reasons to keep the serving run, notes)`` for a finished shadow period."""
+    reasons, notes = [], []
+    if progress["agreement"] is None or progress["agreement"] < settings["min_agreement"]:
+        agreement = "no scored request" if progress["agreement"] is None else f"{progress['agreement']:.3f}"
+        reasons.append(f"its top-1 agreed with the serving run's on {agreement} of {progress['n']:,} requests "
+                       f"(at least {settings['min_agreement']:.2f} needed)")
+    if progress["n_labelled"] >= max(1, settings["min_feedback"]):
+        if progress["shadow_accuracy"] < progress["serving_accuracy"]:
+            reasons.append(f"on the {progress['n_labelled']} shadowed requests with feedback it was right "
+                           f"{progress['shadow_accuracy']:.3f} of the time, the serving run {progress['serving_accuracy']:.3f}")
+        else:
+            notes.append(f"feedback on {progress['n_labelled']} shadowed requests: shadow {progress['shadow_accuracy']:.3f}, "
+                         f"serving {progress['serving_accuracy']:.3f}")
+    else:
+        notes.append(f"accuracy not compared: {progress['n_labelled']} shadowed requests had feedback with a "
+                     f"category (at least {settings['min_feedback']} needed)")
+    return reasons, notes
+
+
+def _shadow_done(progress, settings, since) -> bool:
+    if progress["n"] >= settings["shadow_requests"]:
+        return True
+    hours = settings["shadow_hours"]
+    return bool(hours) and progress["n"] > 0 and (utc_now() - since) >= timedelta(hours=hours)
+
+
+def _shadow(ws, files, settings, cycle, actor) -> CycleStep:
+    from workbench.runs.registry import PromotionRefused, promote, set_shadow, shadow_run
+    from workbench.service.sync import sync_workspace
+
+    candidate, serving = cycle["candidate_run_id"], cycle["serving_run_id"]
+    sync_workspace(ws, files)  # the feedback on shadowed requests in
+    since = pd.Timestamp(cycle["shadow_since"]).to_pydatetime()
+    base = (cycle["cycle_id"], cycle["trigger"], serving, candidate)
+    if shadow_run(ws) != candidate or _serving(ws) != serving:
+        result = CycleStep("abandoned", "shadow", f"a person changed the serving or shadow run while {candidate} "
+                           "shadowed; the cycle ends without promoting", *base)
+        return _record(ws, result, outcome="abandoned", actor=actor, cycle=cycle)
+    progress = shadow_progress(files, candidate, since)
+    figures = {"shadow": progress, "target_requests": settings["shadow_requests"],
+               "target_hours": settings["shadow_hours"]}
+    if not _shadow_done(progress, settings, since):
+        agreement = "" if progress["agreement"] is None else f", agreement so far {progress['agreement']:.3f}"
+        result = CycleStep("shadowing", "shadow", f"shadowing: {progress['n']:,} of {settings['shadow_requests']:,} "
+                           f"requests{agreement}", *base, figures=figures)
+        return _record(ws, result, outcome="waiting", actor=actor, cycle=cycle)
+    reasons, notes = shadow_verdict(progress, settings)
+    figures["notes"] = notes
+    if reasons:
+        set_shadow(ws, None, by=f"cycle {cycle['cycle_id']} ({actor})")
+        sync_workspace(ws, files)
+        result = CycleStep("refused_in_shadow", "shadow", f"kept the serving run {serving}: the shadow {candidate} "
+                           + "; ".join(reasons) + ". A person decides", *base, figures=figures)
+        return _record(ws, result, outcome="refused", actor=actor, cycle=cycle)
+    note = (f"cycle {cycle['cycle_id']}: shadow agreement {progress['agreement']:.3f} on {progress['n']:,} requests"
+            + (f"; {'; '.join(notes)}" if notes else ""))
+    try:
+        gate = promote(ws, candidate, by=f"cycle {cycle['cycle_id']} ({actor})", note=note)
+    except PromotionRefused as exc:  # the labels changed while it shadowed
+        set_shadow(ws, None, by=f"cycle {cycle['cycle_id']} ({actor})")
+        sync_workspace(ws, files)
+        figures["gate"] = exc.gate.as_dict()
+        result = CycleStep("refused_at_gate", "promote", f"the shadow period passed, but the gate now refuses: "
+                           f"{'; '.join(exc.gate.reasons)}; the serving run {serving} stays", *base, figures=figures)
+        return _record(ws, result, outcome="refused", actor=actor, cycle=cycle)
+    set_shadow(ws, None, by=f"cycle {cycle['cycle_id']} ({actor})")
+    sync_workspace(ws, files)  # the API serves the new run within seconds
+    figures["gate"] = gate.as_dict()
+    result = CycleStep("promoted", "promote", f"promoted {candidate} (was {serving}): {note}", *base, figures=figures)
+    return _record(ws, result, outcome="promoted", actor=actor, cycle=cycle)
+
+
+# -- a dry run -------------------------------------------------------------------------------------------
+
+def _plan(ws, files, settings, retrain_now) -> CycleStep:
+    """What the next call would do, from reads alone (no feedback import, no snapshot write)."""
+    from workbench.service.snapshot import read_snapshot
+
+    cycle = open_cycle(ws)
+    if cycle is None:
+        serving = _serving(ws)
+        report = _report(files, ws, settings) if read_snapshot(files, missing_ok=True) is not None else None
+        fired, figures = decide(ws, report, settings, serving, retrain_now, "you")
+        if not fired:
+            return CycleStep("idle", "check", f"would do nothing: {_crossed_text(figures)}, "
+                             f"{figures['new_human_labels']} new human labels (feedback not imported in a dry run)",
+                             serving_run_id=serving, figures=figures, dry_run=True)
+        return CycleStep("idle", "check", f"would open a cycle ({'; '.join(fired)}) and then retrain "
+                         f"{_candidates_text(ws, settings, serving)}", trigger=fired, serving_run_id=serving,
+                         figures=figures, dry_run=True)
+    base = dict(cycle_id=cycle["cycle_id"], trigger=cycle["trigger"], serving_run_id=cycle["serving_run_id"],
+                candidate_run_id=cycle.get("candidate_run_id"), dry_run=True)
+    state = cycle["state"]
+    if state == "retrain":
+        return CycleStep("retrain", "retrain", "would retrain " + _candidates_text(ws, settings, cycle["serving_run_id"]),
+                         **base)
+    if state == "evaluate":
+        return CycleStep("evaluate", "evaluate", f"would evaluate {', '.join(cycle['candidate_run_ids'])} and the "
+                         "serving run on the current labels", **base)
+    if state == "gate":
+        return CycleStep("gate", "gate", f"would put {cycle['candidate_run_id']} through the promotion gate", **base)
+    since = pd.Timestamp(cycle["shadow_since"]).to_pydatetime()
+    progress = shadow_progress(files, cycle["candidate_run_id"], since)
+    if not _shadow_done(progress, settings, since):
+        return CycleStep("shadowing", "shadow", f"shadowing: {progress['n']:,} of {settings['shadow_requests']:,} "
+                         "requests; would wait", figures={"shadow": progress}, **base)
+    reasons, _ = shadow_verdict(progress, settings)
+    return CycleStep("shadowing", "shadow", ("would keep the serving run: " + "; ".join(reasons)) if reasons
+                     else f"would promote {cycle['candidate_run_id']}", figures={"shadow": progress}, **base)
+
+
+# -- a separate process (the dashboards' button) -------------------------------------------------------------
+
+def start_cycle_process(workspace: str | os.PathLike, by: str) -> subprocess.Popen:
+    """Start ``workbench cycle --json`` for ``workspace`` as a separate process (never inside the
+    calling server), its output in ``<workspace>/service/cycle-runs/``; returns the process."""
+    files = ServiceFiles(workspace)
+    folder = files.root / "cycle-runs"
+    private_dir(folder)
+    out = folder / f"{utc_now():%Y%m%dT%H%M%S%f}.log"
+    command = [sys.executable, "-m", "workbench.cli.main", "cycle", "--workspace", str(files.workspace),
+               "--by", str(by), "--json"]
+    with open(out, "wb") as fh:
+        os.chmod(out, 0o600)
+        return subprocess.Popen(command, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, close_fds=True)
