@@ -219,3 +219,57 @@ def test_misleading_terms_of_the_largest_confusion_cell(explained):
     top = found["terms"][0]
     assert 1 <= top["products"] <= n and top["share"] == pytest.approx(top["products"] / n)
     assert all(t["term"].split()[0] in titles for t in found["terms"] if t["kind"] == "word")
+
+
+def test_grid_and_misleading_reasons_stay_text():
+    from workbench.app.why import misleading_html, short_why_html
+
+    exp = {"terms": {"chosen": [{"term": HOSTILE, "kind": "word", "contribution": 0.5}]},
+           "neighbours": [{"product_id": "1", "title": HOSTILE, "category": "A > <script>x</script>",
+                           "similarity": 0.9, "agrees": False},
+                          {"product_id": "2", "title": "t", "category": "A > <script>x</script>",
+                           "similarity": 0.8, "agrees": False},
+                          {"product_id": "3", "title": "t", "category": "A > Shoes", "similarity": 0.7, "agrees": True}]}
+    shown = short_why_html(exp)
+    assert "<img" not in shown and "<script>" not in shown and "&lt;script&gt;x&lt;/script&gt;</span> ×2" in shown
+    assert "Shoes</span> ×1" in shown and "(1 of 3 agree)" in shown and "wb-why-differs" in shown
+    found = {"products": 4, "terms": [{"term": "<b>socks</b>", "kind": "word", "products": 3, "share": 0.75}],
+             "pairs": [{"true": "Innerwear > Briefs", "predicted": "Innerwear > Socks", "products": 4}]}
+    text = misleading_html(found, 9)
+    assert "<b>socks" not in text and "&lt;b&gt;socks&lt;/b&gt;" in text and "75%" in text
+    assert "the first 4 of 9" in text and "in titles of Briefs sends them to Socks" in text
+
+
+def test_drill_down_explains_the_row_opened_and_what_misleads(explained):
+    """On real fashion predictions: a category's drill-down table explains the row opened and
+    lists the terms behind its wrong predictions, the same as ``misleading_terms``."""
+    from collections import Counter
+
+    import numpy as np
+
+    from workbench.app import drill
+    from workbench.app.context import AppContext
+    from workbench.app.product_table import ProductTable
+    from workbench.runs.explain import misleading_terms
+    from workbench.runs.records import load_predictions
+
+    ws, run = explained["ws"], explained["run"]
+    preds = load_predictions(ws, run, "test")
+    predicted = preds.classes[np.argmax(preds.proba, axis=1)]
+    wrong_by_true = Counter(t for t, p in zip(preds.y_true, predicted) if t != p)
+    leaf, n_wrong = wrong_by_true.most_common(1)[0]
+    table = ProductTable(AppContext(ws))
+    frame = table.show(drill.of_leaf(ws, run, "test", leaf))
+    assert not table.misleads.disabled
+    assert len(table.wrong_ids()) == n_wrong
+    shown = table.show_misleading()
+    want = misleading_terms(ws, run, leaf, k=10)
+    assert want["products"] == n_wrong and want["terms"]
+    assert f"data-products='{n_wrong}'" in shown
+    assert all(html.escape(t["term"], quote=True) in shown for t in want["terms"])
+    row = frame.iloc[0]
+    why = table._why_row(row).object
+    title = ws.scalar("SELECT coalesce(title_raw, title) FROM products WHERE product_id = ?", [row["product_id"]])
+    assert "Words for it:" in why and html.escape(title.split()[0]) in why
+    table.show(None)
+    assert table.misleads.disabled and table.misleading.object == ""

@@ -347,7 +347,6 @@ def misleading_terms(ws: Workspace, run_id: str | None, true_leaf: str, predicte
     """What misleads the model in a confusion cell (``predicted_leaf`` given) or for a category
     (every wrong prediction of its products): the terms most often among the top terms of its
     wrong predictions, with how many products they are behind."""
-    from workbench.evaluate.explain_terms import aggregate_terms
     from workbench.runs.records import load_predictions
     from workbench.runs.selection import default_run
 
@@ -357,10 +356,28 @@ def misleading_terms(ws: Workspace, run_id: str | None, true_leaf: str, predicte
     wrong = (preds.y_true == true_leaf) & (predicted != true_leaf)
     if predicted_leaf is not None:
         wrong &= predicted == predicted_leaf
-    ids = [str(i) for i in preds.product_ids[wrong][:limit]]
-    explanations = explain(ws, run_id, stored_products(ws, ids), k, neighbours=0) if ids else []
-    return {"run_id": run_id, "true": true_leaf, "predicted": predicted_leaf, "products": len(ids),
-            "terms": aggregate_terms(explanations, k)}
+    found = misleading_terms_of(ws, run_id, [str(i) for i in preds.product_ids[wrong]], k, limit=limit)
+    return {**found, "true": true_leaf, "predicted": predicted_leaf}
+
+
+def misleading_terms_of(ws: Workspace, run_id: str | None, product_ids: Sequence[str], k: int = 10, *,
+                        limit: int = 300) -> dict[str, Any]:
+    """The terms most often behind a run's predictions of ``product_ids`` (the wrong ones of a
+    confusion cell or a category; the first ``limit``): ``run_id``, ``products`` (how many were
+    explained), ``terms`` (``term, kind, products, share, total``, most frequent first) and
+    ``pairs`` (``true -> predicted`` category of each explained product, most frequent first)."""
+    from collections import Counter
+
+    from workbench.evaluate.explain_terms import aggregate_terms
+    from workbench.runs.selection import default_run
+
+    run_id = run_id or default_run(ws)
+    ids = [str(i) for i in product_ids][: max(0, int(limit))]
+    products = stored_products(ws, ids) if ids else []
+    explanations = explain(ws, run_id, products, k, neighbours=0) if ids else []
+    pairs = Counter((str(p.get("leaf")), e["category"]) for p, e in zip(products, explanations))
+    return {"run_id": run_id, "products": len(ids), "terms": aggregate_terms(explanations, k),
+            "pairs": [{"true": t, "predicted": c, "products": n} for (t, c), n in pairs.most_common()]}
 
 
 #: the parts of an explanation beside the predictor's answer (the API's ``explanation``)

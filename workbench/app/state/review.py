@@ -371,7 +371,7 @@ class ReviewState(param.Parameterized):
 
     def load_bulk(self, leaf: str | None = None) -> list[dict]:
         """Claim up to :data:`BULK_SIZE` pending items predicted as ``leaf`` (default: the leaf with
-        the most) that pass the filters, for the grid; each with ``product_id, title, proba, thumb``."""
+        the most) that pass the filters, for the grid; each with ``product_id, title, proba, run_id, thumb``."""
         if self.queue_date is None:
             self.bulk = []
             return self.bulk
@@ -392,6 +392,7 @@ class ReviewState(param.Parameterized):
         roots = image_roots(self.workspace)
         self.bulk_category = leaf
         self.bulk = [{"product_id": str(r.product_id), "title": str(r.title or ""), "proba": float(r.proba),
+                      "run_id": None if pd.isna(r.run_id) else str(r.run_id),
                       "thumb": thumbnail_uri(images.get(r.product_id), roots, SMALL)} for r in rows.itertuples()]
         return self.bulk
 
