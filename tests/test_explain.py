@@ -273,3 +273,43 @@ def test_drill_down_explains_the_row_opened_and_what_misleads(explained):
     assert "Words for it:" in why and html.escape(title.split()[0]) in why
     table.show(None)
     assert table.misleads.disabled and table.misleading.object == ""
+
+
+def test_fusion_says_how_much_of_the_decision_is_the_photo(sample_workspace):
+    """A fused text + photo run on real fashion products with their photos: each explanation
+    gives the chosen leaf's probability with and without the photo, the same as the model
+    scored without it, and the photo's and title's shares; a product without a photo has none."""
+    import numpy as np
+
+    from workbench.app.why import explanation_html
+    from workbench.embeddings.image_embed import embed_product_images
+    from workbench.runs.explain import explainer_for_run
+    from workbench.runs.training import train_models
+
+    ws = sample_workspace("explain_photo", 300)
+    embed_product_images(ws, progress=False)
+    tiny = dict(hidden=32, n_buckets=2048, max_epochs=3, batch_size=32, semantic_smoothing=0.0,
+                early_stopping_patience=None, progress=False, modality_dropout=0.5)
+    run = train_models(ws, ["fusion"], "grouped", params={"fusion": tiny})[0]
+    ids = ws.df("SELECT product_id FROM splits JOIN products USING (product_id) WHERE kind = 'grouped' "
+                "AND part = 'test' AND image IS NOT NULL ORDER BY product_id LIMIT 30")["product_id"].tolist()
+    products = stored_products(ws, ids)
+    products.append({"title": "Nike Men Running Shoes"})  # no photo
+    exps = explain(ws, run, products, 3, neighbours=0)
+    explainer = explainer_for_run(ws, run, neighbours=False)
+    frame = explainer.predictor.frame(products)
+    without = explainer.predictor.score(frame.assign(image=None))
+    classes = list(explainer.predictor.classes)
+    for exp, row in zip(exps[:-1], without):
+        photo = exp["photo"]
+        chosen = classes.index(exp["category"])
+        assert photo["with_photo"] == pytest.approx(exp["confidence"])
+        assert photo["without_photo"] == pytest.approx(row[chosen], abs=1e-6)
+        assert photo["text_alone"] == classes[int(np.argmax(row))]
+        assert 0 <= photo["photo_share"] <= 1 and photo["photo_share"] + photo["text_share"] == pytest.approx(1)
+        if photo["with_photo"] > photo["without_photo"]:
+            assert photo["photo_share"] == pytest.approx(1 - photo["without_photo"] / photo["with_photo"])
+    assert any(e["photo"]["photo_share"] > 0 for e in exps[:-1]), "the photo is used"
+    assert exps[-1]["photo"] is None
+    shown = explanation_html(exps[0])
+    assert f"Photo {exps[0]['photo']['photo_share']:.0%} · title" in shown

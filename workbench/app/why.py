@@ -48,6 +48,11 @@ def explanation_html(exp: Mapping[str, Any], photos: Mapping[str, str] | None = 
             f"{escape_html(lvl['category'])} {lvl['probability']:.0%}" for lvl in levels) + "</div>")
     if exp.get("min_risk"):
         parts.append(f"<div class='wb-why-minrisk'>{escape_html(exp['min_risk']['why'])}</div>")
+    photo = exp.get("photo")
+    if photo:
+        parts.append(f"<div class='wb-why-photo-share' data-photo-share='{photo['photo_share']:.4f}'>"
+                     f"Photo {photo['photo_share']:.0%} · title {photo['text_share']:.0%} of the decision: "
+                     f"{escape_html(photo['why'])}</div>")
     near = exp.get("neighbours")
     if near:
         agree = sum(1 for n in near if n["agrees"])

@@ -14,7 +14,10 @@ the Classify and Review pages) answers, for each product, the predictor's own an
   that leaf and the expected tree distance of both;
 * ``neighbours``: the nearest labelled catalog products in the text embedding (title,
   category, similarity, whether they agree), through :class:`NeighbourIndex` over the
-  workspace's stored embeddings (built once, then read from files: no scan per request).
+  workspace's stored embeddings (built once, then read from files: no scan per request);
+* ``photo``: for a model that reads photos (``fusion``, ``image``, an ensemble with one) and a
+  product with a photo, the chosen leaf's probability with and without the photo, what the
+  text alone would choose, and the photo's and the text's share of the decision.
 
 The model, its taxonomy, thresholds, cleaning and decision rule are the predictor's
 (:mod:`workbench.runs.predictor`): the explanation is of exactly the answer every surface gives.
@@ -151,6 +154,40 @@ def linear_parts(predictor: Predictor, chosen: int, runner: int):
     return None
 
 
+def reads_photos(model) -> bool:
+    """Whether a model reads photos (``fusion``, ``image``, an ensemble with one of them)."""
+    members = getattr(model, "models_", None) or {"": model}
+    return any("image" in tuple(getattr(m, "inputs", ()) or ()) for m in members.values())
+
+
+def _has_photo(value) -> bool:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return False
+    return bool(len(value)) if isinstance(value, (str, bytes, bytearray)) else True
+
+
+def photo_share(with_photo: np.ndarray, without_photo: np.ndarray, chosen: int, classes) -> dict[str, Any]:
+    """The photo's part in one decision, from the probabilities with and without the photo:
+    ``with_photo`` / ``without_photo`` (the chosen leaf's probability), ``text_alone`` (the leaf
+    the text alone chooses) and its probability, ``photo_share`` (the part of the chosen leaf's
+    probability that the photo adds, ``(with - without) / with``, 0 when the photo lowers it),
+    ``text_share`` (the rest) and ``why`` in words."""
+    p1, p0 = float(with_photo[chosen]), float(without_photo[chosen])
+    text_best = int(np.argmax(without_photo))
+    share = min(1.0, max(0.0, (p1 - p0) / p1)) if p1 > 0 else 0.0
+    leaf = str(classes[chosen]).split(" > ")[-1]
+    if text_best != chosen:
+        why = (f"the photo decides: the title alone says {str(classes[text_best]).split(' > ')[-1]} "
+               f"({float(without_photo[text_best]):.0%}); with the photo {leaf} ({p1:.0%})")
+    elif p1 >= p0:
+        why = f"the photo raises {leaf} from {p0:.0%} (title alone) to {p1:.0%}: {share:.0%} of it is the photo's"
+    else:
+        why = f"the photo lowers {leaf} from {p0:.0%} (title alone) to {p1:.0%}: the decision is the title's"
+    return {"with_photo": p1, "without_photo": p0, "text_alone": str(classes[text_best]),
+            "text_alone_probability": float(without_photo[text_best]), "photo_changed_category": text_best != chosen,
+            "photo_share": share, "text_share": 1.0 - share, "why": why}
+
+
 def _text_of(row: pd.Series, fields: Sequence[str]) -> str:
     from workbench.models.base import product_texts
 
@@ -201,6 +238,8 @@ class Explainer:
         proba = p.score(frame)
         answers = _answers(p, records, frame, proba, top_k, decision)
         decided = p.decide(proba, decision)
+        photos = [_has_photo(v) for v in frame["image"]] if "image" in frame and reads_photos(p.model) else []
+        text_only = p.score(frame.assign(image=None)) if any(photos) else None
         found = None
         if neighbours and self.index is not None and len(self.index):
             ids = [r.get("product_id") for r in records]
@@ -218,6 +257,8 @@ class Explainer:
             exp["level_probabilities"] = self._levels(proba[i], chosen)
             exp["min_risk"] = self._min_risk(proba[i], chosen) if decision == "min-risk" else None
             exp["neighbours"] = None if found is None else self._neighbours(found[i], answer["category"])
+            exp["photo"] = (photo_share(proba[i], text_only[i], chosen, p.classes)
+                            if text_only is not None and photos[i] else None)
             out.append(exp)
         return out
 
@@ -381,7 +422,8 @@ def misleading_terms_of(ws: Workspace, run_id: str | None, product_ids: Sequence
 
 
 #: the parts of an explanation beside the predictor's answer (the API's ``explanation``)
-EXPLANATION_KEYS = ("runner_up", "terms", "words", "spans", "html", "level_probabilities", "min_risk", "neighbours")
+EXPLANATION_KEYS = ("runner_up", "terms", "words", "spans", "html", "level_probabilities", "min_risk", "neighbours",
+                    "photo")
 
 
 def explanation_of(exp: Mapping[str, Any]) -> dict[str, Any]:
