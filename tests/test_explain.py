@@ -313,3 +313,63 @@ def test_fusion_says_how_much_of_the_decision_is_the_photo(sample_workspace):
     assert exps[-1]["photo"] is None
     shown = explanation_html(exps[0])
     assert f"Photo {exps[0]['photo']['photo_share']:.0%} · title" in shown
+
+
+def test_the_neighbour_index_follows_new_embeddings_and_labels(sample_workspace, monkeypatch):
+    """Relabelled or re-embedded products rebuild a small index at the next explanation; a large
+    stale one is refused with one line naming the fix (the rest of the explanation stands), and an
+    index of another encoder's vectors says so instead of failing."""
+    import numpy as np
+
+    from workbench.embeddings.neighbour_index import NeighbourIndex
+    from workbench.runs import explain as explain_module
+    from workbench.runs.explain import STALE_INDEX, Explainer, build_neighbour_index, neighbour_index
+    from workbench.runs.predictor import Predictor
+    from workbench.runs.training import train_models
+
+    ws = sample_workspace("explain_stale", 300, seed=3)
+    run = train_models(ws, ["tfidf"], "grouped", seed=0)[0]
+    wb.embed_products(ws)
+    pid = ws.scalar("SELECT product_id FROM products WHERE leaf IS NOT NULL ORDER BY product_id LIMIT 1")
+    title = ws.scalar("SELECT title FROM products WHERE product_id = ?", [pid])
+    [first] = explain(ws, run, [{"title": title}], 3)
+    nearest = first["neighbours"][0]
+    assert nearest["product_id"] == pid and nearest["similarity"] > 0.99
+    built = neighbour_index(ws).source
+
+    # a reviewer relabels the nearest product: the next explanation names its new label
+    other = ws.scalar("SELECT leaf FROM products WHERE leaf <> ? AND leaf IS NOT NULL LIMIT 1", [nearest["category"]])
+    with ws.transaction() as cur:
+        cur.execute("UPDATE products SET leaf = ? WHERE product_id = ?", [other, pid])
+    [again] = explain(ws, run, [{"title": title}], 3)
+    assert again["neighbours"][0]["product_id"] == pid and again["neighbours"][0]["category"] == other
+    assert neighbour_index(ws).source != built
+
+    # the product is re-embedded with a new title: its old vector is gone from the index
+    new_title = "Handmade Ceramic Coffee Mug Blue Glaze"
+    with ws.transaction() as cur:
+        cur.execute("UPDATE products SET title = ?, title_raw = ? WHERE product_id = ?", [new_title, new_title, pid])
+    wb.embed_products(ws)
+    [moved] = explain(ws, run, [{"title": title}], 3)
+    assert all(n["product_id"] != pid or n["title"] == new_title for n in moved["neighbours"])
+    assert moved["neighbours"][0]["similarity"] < nearest["similarity"]
+
+    # a large index is not rebuilt inside a request: explained without neighbours, and why
+    monkeypatch.setattr(explain_module, "REBUILD_BELOW", 1)
+    with ws.transaction() as cur:
+        cur.execute("UPDATE products SET leaf = ? WHERE product_id = ?", [nearest["category"], pid])
+    [refused] = explain(ws, run, [{"title": title}], 3)
+    assert refused["neighbours"] is None and refused["neighbours_note"] == STALE_INDEX
+    assert refused["terms"]["chosen"] and refused["category"] == first["category"]
+    from workbench.app.why import explanation_html
+    assert "No products like it: the neighbour index is out of date" in explanation_html(refused)
+    build_neighbour_index(ws)  # `workbench explain --build-index`
+    [rebuilt] = explain(ws, run, [{"title": title}], 3)
+    assert rebuilt["neighbours_note"] is None and rebuilt["neighbours"]
+
+    # an index of another encoder's vectors (the API reads it from files): said, not a crash
+    foreign = NeighbourIndex.build(np.random.default_rng(0).normal(size=(20, 16)),
+                                   ws.df("SELECT product_id, title, leaf FROM products LIMIT 20"), model="other")
+    [exp] = Explainer(Predictor.for_run(ws, run), foreign).explain([{"title": title}], 3)
+    assert exp["neighbours"] is None and "holds 16-number vectors of other, the query has 384" in exp["neighbours_note"]
+    assert exp["neighbours_note"].endswith("rebuild it with `workbench explain --build-index`")

@@ -65,6 +65,9 @@ def explanation_html(exp: Mapping[str, Any], photos: Mapping[str, str] | None = 
                          f"({n['similarity']:.2f}) {mark}</li>")
         parts.append(f"<div class='wb-why-neighbours'>Products like this were labelled ({agree} of {len(near)} "
                      f"agree):<ul>{''.join(items)}</ul></div>")
+    elif exp.get("neighbours_note"):
+        parts.append(f"<div class='wb-why-neighbours wb-muted'>No products like it: "
+                     f"{escape_html(exp['neighbours_note'])}</div>")
     parts.append("</div>")
     return "".join(parts)
 
@@ -114,6 +117,8 @@ def short_why_html(exp: Mapping[str, Any] | None, names=None) -> str:
         return "<div class='wb-why-short wb-muted'>No reasons for this product.</div>"
     if exp.get("error"):
         return f"<div class='wb-why-short wb-muted'>No reasons: {escape_html(exp['error'])}</div>"
+    note = (f"<div class='wb-muted'>No products like it: {escape_html(exp['neighbours_note'])}</div>"
+            if exp.get("neighbours_note") else "")
     name = names or str
 
     def short(leaf: str) -> str:  # the last level on the card, the whole path on hover
@@ -134,7 +139,8 @@ def short_why_html(exp: Mapping[str, Any] | None, names=None) -> str:
         labels = ", ".join(f"{short(leaf)} ×{n}" for leaf, n in neighbour_labels(exp))
         line += (f"<div class='wb-why-like'>Products like this were labelled {labels} "
                  f"<span class='wb-muted'>({agree} of {len(near)} agree)</span></div>")
-    return f"<div class='{css}' data-agree='{agree}' data-of='{len(near)}'>{line or 'No reasons for this product.'}</div>"
+    return (f"<div class='{css}' data-agree='{agree}' data-of='{len(near)}'>"
+            f"{line or 'No reasons for this product.'}{note}</div>")
 
 
 def grid_reasons(ws, items) -> dict[str, dict]:

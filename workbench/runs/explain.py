@@ -55,23 +55,48 @@ def index_folder(root: str | Path, model: str = "default") -> Path:
     return Path(root) / "explain" / f"neighbours-{safe}"
 
 
+def index_source(ws: Workspace, model: str = "default") -> str:
+    """A fingerprint of what a neighbour index is built from: the model, and each labelled,
+    embedded product's id, embedded text and label (count and an order-free hash)."""
+    from workbench.embeddings.encoder import model_id
+
+    mid = model_id(model)
+    if not ws.has_table("product_embeddings"):
+        return f"{mid}:0:0"
+    n, digest = ws.df(
+        "SELECT count(*) AS n, coalesce(bit_xor(hash(pe.product_id || chr(31) || pe.text_hash || chr(31) || p.leaf)), 0) "
+        "AS digest FROM product_embeddings pe JOIN products p USING (product_id) "
+        "WHERE pe.model = ? AND p.leaf IS NOT NULL", [mid]).iloc[0]
+    return f"{mid}:{int(n)}:{int(digest)}"
+
+
 def build_neighbour_index(ws: Workspace, model: str = "default") -> NeighbourIndex:
     """Build (and save) the index of the workspace's labelled, embedded products."""
     from workbench.embeddings.embed import load_product_embeddings
     from workbench.embeddings.encoder import model_id
 
-    ids, matrix = load_product_embeddings(ws, model)
-    meta = ws.df("SELECT product_id, coalesce(title_raw, title) AS title, leaf, image FROM products "
-                 "WHERE leaf IS NOT NULL")
+    with ws.hold():
+        source = index_source(ws, model)
+        ids, matrix = load_product_embeddings(ws, model)
+        meta = ws.df("SELECT product_id, coalesce(title_raw, title) AS title, leaf, image FROM products "
+                     "WHERE leaf IS NOT NULL")
     pos = pd.Index(ids.astype(str)).get_indexer(meta["product_id"].astype(str))
     meta = meta[pos >= 0].reset_index(drop=True)
-    index = NeighbourIndex.build(matrix[pos[pos >= 0]], meta, model=model_id(model))
+    index = NeighbourIndex.build(matrix[pos[pos >= 0]], meta, model=model_id(model), source=source)
     index.save(index_folder(ws.path, model))
+    _CHECKED.pop(str(index_folder(ws.path, model)), None)
     return index
 
 
 _INDEXES: dict[str, tuple[int, NeighbourIndex]] = {}
 _INDEX_LOCK = threading.Lock()
+#: folder -> (the workspace's change counter when last compared, whether the index was current)
+_CHECKED: dict[str, tuple[str, bool]] = {}
+#: an index over fewer vectors than this is rebuilt at once when its embeddings or labels changed;
+#: a larger one (minutes to build) is refused with :data:`STALE_INDEX` until rebuilt
+REBUILD_BELOW = 50_000
+STALE_INDEX = ("the neighbour index is out of date (products were embedded again, with another encoder, or "
+               "relabelled since it was built); rebuild it with `workbench explain --build-index`")
 
 
 def load_neighbour_index(root: str | Path, model: str = "default") -> NeighbourIndex | None:
@@ -90,12 +115,31 @@ def load_neighbour_index(root: str | Path, model: str = "default") -> NeighbourI
         return hit[1]
 
 
+def index_is_current(ws: Workspace, index: NeighbourIndex, model: str = "default") -> bool:
+    """Whether ``index`` was built from the workspace's present embeddings and labels (compared
+    again only after a write to the workspace)."""
+    key = str(index_folder(ws.path, model))
+    counter = ws.change_counter()
+    hit = _CHECKED.get(key)
+    if hit is None or hit[0] != counter:
+        hit = (counter, index.source == index_source(ws, model))
+        _CHECKED[key] = hit
+    return hit[1]
+
+
 def neighbour_index(ws: Workspace, model: str = "default") -> NeighbourIndex | None:
-    """The workspace's index, built on first use when its products are embedded; ``None``
-    when they are not (``workbench embed`` first)."""
+    """The workspace's index, built on first use when its products are embedded and rebuilt when
+    its embeddings or labels changed (below :data:`REBUILD_BELOW` vectors); ``None`` when they
+    are not embedded (``workbench embed`` first). A large index that is out of date raises
+    :data:`STALE_INDEX` (``workbench explain --build-index``)."""
     found = load_neighbour_index(ws.path, model)
     if found is not None:
-        return found
+        if index_is_current(ws, found, model):
+            return found
+        if len(found) >= REBUILD_BELOW:
+            raise WorkbenchError(STALE_INDEX)
+        build_neighbour_index(ws, model)
+        return load_neighbour_index(ws.path, model)
     if not ws.has_table("product_embeddings") or not ws.scalar("SELECT count(*) FROM product_embeddings"):
         return None
     build_neighbour_index(ws, model)
@@ -209,10 +253,13 @@ class Explainer:
     """A predictor and, when there is one, the neighbour index: products in, explanations out
     (the same answer for the notebook call, the CLI, the API and the pages)."""
 
-    def __init__(self, predictor: Predictor, index: NeighbourIndex | None = None, model: str = "default"):
+    def __init__(self, predictor: Predictor, index: NeighbourIndex | None = None, model: str = "default",
+                 note: str | None = None):
         self.predictor = predictor
         self.index = index
         self.model = model
+        #: why there are no neighbours although they were asked for (a stale index), or None
+        self.note = note
         p = predictor
         # the node of each class column at each level (for the per-level probabilities)
         self._level_nodes = [[" > ".join(path[: lvl + 1]) if len(path) > lvl else None for path in p.paths]
@@ -240,10 +287,14 @@ class Explainer:
         decided = p.decide(proba, decision)
         photos = [_has_photo(v) for v in frame["image"]] if "image" in frame and reads_photos(p.model) else []
         text_only = p.score(frame.assign(image=None)) if any(photos) else None
-        found = None
+        found, note = None, self.note if neighbours else None
         if neighbours and self.index is not None and len(self.index):
             ids = [r.get("product_id") for r in records]
-            found = self.index.search(self.embed(frame) if vectors is None else vectors, int(neighbours), exclude=ids)
+            try:
+                found = self.index.search(self.embed(frame) if vectors is None else vectors, int(neighbours),
+                                          exclude=ids)
+            except WorkbenchError as exc:  # built from other embeddings: the rest of the explanation stands
+                note = str(exc)
         out = []
         for i, answer in enumerate(answers):
             chosen = int(decided.index[i])
@@ -257,6 +308,7 @@ class Explainer:
             exp["level_probabilities"] = self._levels(proba[i], chosen)
             exp["min_risk"] = self._min_risk(proba[i], chosen) if decision == "min-risk" else None
             exp["neighbours"] = None if found is None else self._neighbours(found[i], answer["category"])
+            exp["neighbours_note"] = note
             exp["photo"] = (photo_share(proba[i], text_only[i], chosen, p.classes)
                             if text_only is not None and photos[i] else None)
             out.append(exp)
@@ -340,8 +392,13 @@ def explainer_for_run(ws: Workspace, run_id: str | None = None, *, neighbours: b
     from workbench.runs.selection import default_run
 
     run_id = run_id or default_run(ws)
-    index = neighbour_index(ws, model) if neighbours else None
-    return Explainer(Predictor.for_run(ws, run_id), index, model)
+    index, note = None, None
+    if neighbours:
+        try:
+            index = neighbour_index(ws, model)
+        except WorkbenchError as exc:  # a large stale index: explained without neighbours, and said why
+            note = str(exc)
+    return Explainer(Predictor.for_run(ws, run_id), index, model, note)
 
 
 def explain(ws: Workspace, run_id: str | None, products: Sequence[Mapping[str, Any]] | pd.DataFrame,
@@ -423,7 +480,7 @@ def misleading_terms_of(ws: Workspace, run_id: str | None, product_ids: Sequence
 
 #: the parts of an explanation beside the predictor's answer (the API's ``explanation``)
 EXPLANATION_KEYS = ("runner_up", "terms", "words", "spans", "html", "level_probabilities", "min_risk", "neighbours",
-                    "photo")
+                    "neighbours_note", "photo")
 
 
 def explanation_of(exp: Mapping[str, Any]) -> dict[str, Any]:
