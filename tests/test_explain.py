@@ -373,3 +373,24 @@ def test_the_neighbour_index_follows_new_embeddings_and_labels(sample_workspace,
     [exp] = Explainer(Predictor.for_run(ws, run), foreign).explain([{"title": title}], 3)
     assert exp["neighbours"] is None and "holds 16-number vectors of other, the query has 384" in exp["neighbours_note"]
     assert exp["neighbours_note"].endswith("rebuild it with `workbench explain --build-index`")
+
+
+def test_direct_features_are_the_vectorizers_numbers(explained):
+    """The explanation reads the TF-IDF values from the vectorizers' fitted state; they are
+    scikit-learn's own, column for column, on real titles (and on hostile and empty text)."""
+    import numpy as np
+
+    from workbench.evaluate.explain_terms import _present_features_sklearn, present_features
+    from workbench.models.base import product_texts
+    from workbench.runs.predictor import Predictor
+
+    ws = explained["ws"]
+    predictor = Predictor.for_run(ws, explained["run"])
+    union = predictor.model.pipeline_.named_steps["tfidf"]
+    products = stored_products(ws, explained["test_ids"][:60])
+    texts = product_texts(predictor.frame(products), predictor.model.fields) + [HOSTILE, "", "ß Ǆ 운동화"]
+    for text in texts:
+        cols, values, names = present_features(union, text)
+        want_cols, want_values, want_names = _present_features_sklearn(union, text)
+        assert cols.tolist() == want_cols.tolist() and names == want_names, text
+        np.testing.assert_allclose(values, want_values, rtol=1e-12, atol=1e-15)

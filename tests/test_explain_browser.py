@@ -141,7 +141,7 @@ def test_drill_down_row_opens_its_reasons_and_what_misleads(served, browser):
     box.wait_for(timeout=120_000)
     wrong = int(box.get_attribute("data-products"))
     if wrong:
-        assert "wrong predictions" in box.inner_text()
+        assert "wrong prediction" in box.inner_text()
         assert box.locator("table.wb-misleading-terms tbody tr").count() >= 1
     else:
         assert box.inner_text().strip() == "No wrong prediction among these products."

@@ -190,6 +190,7 @@ def misleading_html(found: Mapping[str, Any] | None, wrong: int = 0) -> str:
     elif pairs:
         example = ("<p class='wb-misleading-example'>Most common mix-ups: " + ", ".join(
             f"{leaf(p['true'])} → {leaf(p['predicted'])} ({p['products']:,})" for p in pairs[:3]) + ".</p>")
-    return (f"<div class='wb-misleading' data-products='{n}'><p>Terms most often behind the {n:,} wrong "
-            f"predictions{more}: the words that pushed the model towards the wrong category.</p>"
+    what = "the wrong prediction" if n == 1 else f"the {n:,} wrong predictions"
+    return (f"<div class='wb-misleading' data-products='{n}'><p>Terms most often behind {what}{more}: "
+            "the words that pushed the model towards the wrong category.</p>"
             f"{body}{example}</div>")

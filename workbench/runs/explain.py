@@ -232,10 +232,20 @@ def photo_share(with_photo: np.ndarray, without_photo: np.ndarray, chosen: int, 
             "photo_share": share, "text_share": 1.0 - share, "why": why}
 
 
-def _text_of(row: pd.Series, fields: Sequence[str]) -> str:
-    from workbench.models.base import product_texts
+class _Texts:
+    """The model's text of each row of a frame, per set of fields (built once per call)."""
 
-    return product_texts(pd.DataFrame([row]), fields)[0]
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame
+        self._made: dict[tuple, list[str]] = {}
+
+    def get(self, i: int, fields: Sequence[str]) -> str:
+        from workbench.models.base import product_texts
+
+        key = tuple(fields)
+        if key not in self._made:
+            self._made[key] = product_texts(self.frame, list(fields))
+        return self._made[key][i]
 
 
 # the explainer --------------------------------------------------------------------------------
@@ -296,6 +306,7 @@ class Explainer:
             except WorkbenchError as exc:  # built from other embeddings: the rest of the explanation stands
                 note = str(exc)
         out = []
+        texts = _Texts(frame)
         for i, answer in enumerate(answers):
             chosen = int(decided.index[i])
             row = proba[i].copy()
@@ -304,7 +315,7 @@ class Explainer:
             raw = records[i].get("title_raw") or records[i].get("title") or ""
             exp = {"product_id": records[i].get("product_id"), "title": str(raw), **answer,
                    "runner_up": {"category": p.classes[runner], "probability": float(proba[i, runner])}}
-            exp.update(self._terms(frame.iloc[i], str(raw), chosen, runner, k))
+            exp.update(self._terms(lambda fields, i=i: texts.get(i, fields), str(raw), chosen, runner, k))
             exp["level_probabilities"] = self._levels(proba[i], chosen)
             exp["min_risk"] = self._min_risk(proba[i], chosen) if decision == "min-risk" else None
             exp["neighbours"] = None if found is None else self._neighbours(found[i], answer["category"])
@@ -315,12 +326,12 @@ class Explainer:
         return out
 
     # parts ------------------------------------------------------------------------------------
-    def _terms(self, row: pd.Series, raw: str, chosen: int, runner: int, k: int) -> dict[str, Any]:
+    def _terms(self, text_of, raw: str, chosen: int, runner: int, k: int) -> dict[str, Any]:
         parts = linear_parts(self.predictor, chosen, runner) if runner != chosen else None
         if parts is None:
             return {"terms": None, "words": [], "spans": [], "html": highlight_html(raw, [])}
         union, w_b, w_r, fields, at = parts
-        cols, values, names = present_features(union, _text_of(row, fields))
+        cols, values, names = present_features(union, text_of(fields))
         title = RawTitle(raw)
         spans_of = {name: title.spans(name[1], name[0]) for name in set(names)}
 
