@@ -295,7 +295,8 @@ def test_fusion_says_how_much_of_the_decision_is_the_photo(sample_workspace):
                 "AND part = 'test' AND image IS NOT NULL ORDER BY product_id LIMIT 30")["product_id"].tolist()
     products = stored_products(ws, ids)
     products.append({"title": "Nike Men Running Shoes"})  # no photo
-    exps = explain(ws, run, products, 3, neighbours=0)
+    wb.embed_products(ws)  # the text neighbours, beside the photo neighbours
+    exps = explain(ws, run, products, 3)
     explainer = explainer_for_run(ws, run, neighbours=False)
     frame = explainer.predictor.frame(products)
     without = explainer.predictor.score(frame.assign(image=None))
@@ -313,6 +314,15 @@ def test_fusion_says_how_much_of_the_decision_is_the_photo(sample_workspace):
     assert exps[-1]["photo"] is None
     shown = explanation_html(exps[0])
     assert f"Photo {exps[0]['photo']['photo_share']:.0%} · title" in shown
+    # the photo's nearest labelled products, from the stored photo vectors (the product itself left out)
+    for exp in exps[:-1]:
+        near = exp["photo"]["neighbours"]
+        assert len(near) == 5 and all(n["product_id"] != exp["product_id"] for n in near)
+        assert all(n["agrees"] == (n["category"] == exp["category"]) for n in near)
+        assert [n["similarity"] for n in near] == sorted((n["similarity"] for n in near), reverse=True)
+    assert "Products whose photos look like this were labelled" in explanation_html(exps[0])
+    text_near = {n["product_id"] for n in exps[0]["neighbours"] or []}
+    assert text_near != {n["product_id"] for n in exps[0]["photo"]["neighbours"]}  # two different embeddings
 
 
 def test_the_neighbour_index_follows_new_embeddings_and_labels(sample_workspace, monkeypatch):
@@ -393,4 +403,4 @@ def test_direct_features_are_the_vectorizers_numbers(explained):
         cols, values, names = present_features(union, text)
         want_cols, want_values, want_names = _present_features_sklearn(union, text)
         assert cols.tolist() == want_cols.tolist() and names == want_names, text
-        np.testing.assert_allclose(values, want_values, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(values, want_values, rtol=1e-6, atol=1e-9)  # the vectorizer's float32

@@ -53,6 +53,16 @@ def explanation_html(exp: Mapping[str, Any], photos: Mapping[str, str] | None = 
         parts.append(f"<div class='wb-why-photo-share' data-photo-share='{photo['photo_share']:.4f}'>"
                      f"Photo {photo['photo_share']:.0%} · title {photo['text_share']:.0%} of the decision: "
                      f"{escape_html(photo['why'])}</div>")
+        near_photo = photo.get("neighbours")
+        if near_photo:
+            agree = sum(1 for n in near_photo if n["agrees"])
+            pic = lambda n: (f"<img class='wb-why-photo' src='{escape_html((photos or {})[n['product_id']])}' alt=''>"  # noqa: E731
+                             if (photos or {}).get(n["product_id"]) else "")
+            items = "".join(f"<li>{pic(n)}{escape_html(n['title'])} — {escape_html(n['category'])} ({n['similarity']:.2f}) "
+                            + ("<span class='wb-agrees'>✓ agrees</span>" if n["agrees"] else
+                               "<span class='wb-differs'>✗ differs</span>") + "</li>" for n in near_photo)
+            parts.append(f"<div class='wb-why-photo-neighbours'>Products whose photos look like this were labelled "
+                         f"({agree} of {len(near_photo)} agree):<ul>{items}</ul></div>")
     near = exp.get("neighbours")
     if near:
         agree = sum(1 for n in near if n["agrees"])
@@ -78,7 +88,7 @@ def neighbour_photos(ws, exp: Mapping[str, Any]) -> dict[str, str]:
 
     roots = image_roots(ws)
     out = {}
-    for n in exp.get("neighbours") or []:
+    for n in (exp.get("neighbours") or []) + ((exp.get("photo") or {}).get("neighbours") or []):
         uri = thumbnail_uri(n.get("image"), roots) if n.get("image") else None
         if uri:
             out[n["product_id"]] = uri

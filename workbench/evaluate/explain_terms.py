@@ -69,8 +69,9 @@ def _blocks(union) -> list | None:
                 or getattr(union, "transformer_weights", None) is not None):
             blocks = None
             break
-        blocks.append((name, vec.build_analyzer(), vocab, np.asarray(vec.idf_, dtype=np.float64), bool(vec.sublinear_tf),
-                       vec.norm, offset))
+        dtype = np.dtype(vec.dtype)
+        blocks.append((name, vec.build_analyzer(), vocab, np.asarray(vec.idf_, dtype=dtype), bool(vec.sublinear_tf),
+                       vec.norm, offset, dtype))
         offset += len(vocab)
     if len(_BLOCKS) > 64:
         _BLOCKS.clear()
@@ -88,7 +89,7 @@ def present_features(union, text: str) -> tuple[np.ndarray, np.ndarray, list[tup
     if blocks is None:
         return _present_features_sklearn(union, text)
     cols, values, names = [], [], []
-    for name, analyze, vocab, idf, sublinear, norm, offset in blocks:
+    for name, analyze, vocab, idf, sublinear, norm, offset, dtype in blocks:
         counts: dict[str, int] = {}
         for gram in analyze(text):
             if gram in vocab:
@@ -97,9 +98,9 @@ def present_features(union, text: str) -> tuple[np.ndarray, np.ndarray, list[tup
             continue
         grams = list(counts)
         idx = np.fromiter((vocab[g] for g in grams), dtype=np.int64, count=len(grams))
-        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(grams))
+        tf = np.fromiter(counts.values(), dtype=dtype, count=len(grams))  # in the vectorizer's precision
         if sublinear:
-            tf = np.log(tf) + 1.0
+            tf = np.log(tf) + dtype.type(1.0)
         v = tf * idf[idx]
         if norm == "l2":
             v = v / np.sqrt(np.dot(v, v))
@@ -107,7 +108,7 @@ def present_features(union, text: str) -> tuple[np.ndarray, np.ndarray, list[tup
             v = v / np.abs(v).sum()
         order = np.argsort(idx, kind="stable")
         cols.append(idx[order] + offset)
-        values.append(v[order])
+        values.append(v[order].astype(float))
         names.extend((name, grams[i]) for i in order)
     if not cols:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=float), []

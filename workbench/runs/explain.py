@@ -198,10 +198,24 @@ def linear_parts(predictor: Predictor, chosen: int, runner: int):
     return None
 
 
+def photo_member(model):
+    """The part of a model that reads photos (the model itself, or an ensemble's member), or ``None``."""
+    members = getattr(model, "models_", None) or {"": model}
+    return next((m for m in members.values() if "image" in tuple(getattr(m, "inputs", ()) or ())), None)
+
+
 def reads_photos(model) -> bool:
     """Whether a model reads photos (``fusion``, ``image``, an ensemble with one of them)."""
-    members = getattr(model, "models_", None) or {"": model}
-    return any("image" in tuple(getattr(m, "inputs", ()) or ()) for m in members.values())
+    return photo_member(model) is not None
+
+
+def photo_index_model(model) -> str | None:
+    """The image embedding model whose neighbour index answers a photo-reading model's photo
+    neighbours (``None`` for a model that reads no photos)."""
+    from workbench.embeddings.image_encoder import image_model_id
+
+    member = photo_member(model)
+    return None if member is None else image_model_id(getattr(member, "image_model", None))
 
 
 def _has_photo(value) -> bool:
@@ -264,9 +278,11 @@ class Explainer:
     (the same answer for the notebook call, the CLI, the API and the pages)."""
 
     def __init__(self, predictor: Predictor, index: NeighbourIndex | None = None, model: str = "default",
-                 note: str | None = None):
+                 note: str | None = None, photo_index: NeighbourIndex | None = None):
         self.predictor = predictor
         self.index = index
+        #: the labelled products' photo vectors (a photo-reading model's photo neighbours), or None
+        self.photo_index = photo_index
         self.model = model
         #: why there are no neighbours although they were asked for (a stale index), or None
         self.note = note
@@ -297,6 +313,7 @@ class Explainer:
         decided = p.decide(proba, decision)
         photos = [_has_photo(v) for v in frame["image"]] if "image" in frame and reads_photos(p.model) else []
         text_only = p.score(frame.assign(image=None)) if any(photos) else None
+        photo_found = self._photo_neighbours(frame, records, int(neighbours)) if text_only is not None else None
         found, note = None, self.note if neighbours else None
         if neighbours and self.index is not None and len(self.index):
             ids = [r.get("product_id") for r in records]
@@ -322,6 +339,9 @@ class Explainer:
             exp["neighbours_note"] = note
             exp["photo"] = (photo_share(proba[i], text_only[i], chosen, p.classes)
                             if text_only is not None and photos[i] else None)
+            if exp["photo"] is not None and photo_found is not None:
+                exp["photo"]["neighbours"] = (self._neighbours(photo_found[i], answer["category"], self.photo_index)
+                                              if photo_found[i] is not None else None)
             out.append(exp)
         return out
 
@@ -384,8 +404,26 @@ class Explainer:
                         f"{risk[top]:.2f} steps from the truth in the tree; {p.classes[chosen]} only "
                         f"{risk[chosen]:.2f}: its neighbours share the probability")}
 
-    def _neighbours(self, hits: list[tuple[int, float]], category: str) -> list[dict[str, Any]]:
-        rows = self.index.products
+    def _photo_neighbours(self, frame: pd.DataFrame, records, k: int) -> list | None:
+        """Per product, the nearest labelled products by photo (``None`` for a product whose
+        photo cannot be read), or ``None`` when there is no photo index or none were asked for."""
+        if not k or self.photo_index is None or not len(self.photo_index):
+            return None
+        from workbench.embeddings.image_embed import product_image_vectors
+
+        member = photo_member(self.predictor.model)
+        try:
+            vectors, has = product_image_vectors(frame, getattr(member, "image_model", "default"),
+                                                 workspace=getattr(member, "workspace", None),
+                                                 images_dir=getattr(member, "images_dir", None))
+            hits = self.photo_index.search(vectors, k, exclude=[r.get("product_id") for r in records])
+        except WorkbenchError:
+            return None
+        return [h if ok else None for h, ok in zip(hits, has)]
+
+    def _neighbours(self, hits: list[tuple[int, float]], category: str,
+                    index: NeighbourIndex | None = None) -> list[dict[str, Any]]:
+        rows = (index or self.index).products
         out = []
         for r, sim in hits:
             item = rows.iloc[r]
@@ -403,13 +441,20 @@ def explainer_for_run(ws: Workspace, run_id: str | None = None, *, neighbours: b
     from workbench.runs.selection import default_run
 
     run_id = run_id or default_run(ws)
-    index, note = None, None
+    predictor = Predictor.for_run(ws, run_id)
+    index, note, photos = None, None, None
     if neighbours:
         try:
             index = neighbour_index(ws, model)
         except WorkbenchError as exc:  # a large stale index: explained without neighbours, and said why
             note = str(exc)
-    return Explainer(Predictor.for_run(ws, run_id), index, model, note)
+        image_model = photo_index_model(predictor.model)
+        if image_model is not None:
+            try:
+                photos = neighbour_index(ws, image_model)
+            except WorkbenchError:  # photos not embedded (`workbench embed --images`), or a stale large index
+                photos = None
+    return Explainer(predictor, index, model, note, photos)
 
 
 def explain(ws: Workspace, run_id: str | None, products: Sequence[Mapping[str, Any]] | pd.DataFrame,
@@ -504,6 +549,8 @@ def explain_answers(predictor: Predictor, root: str | Path, products: Sequence[M
                     k: int = 5, neighbours: int = 5) -> list[dict[str, Any]]:
     """The API's answers with their ``explanation`` (the same as :func:`explain` of the same
     run): the neighbour index is read from the workspace folder's files, never its database."""
-    explainer = Explainer(predictor, load_neighbour_index(root))
+    image_model = photo_index_model(predictor.model)
+    photos = load_neighbour_index(root, image_model) if image_model is not None and neighbours else None
+    explainer = Explainer(predictor, load_neighbour_index(root), photo_index=photos)
     exps = explainer.explain(products, k, neighbours=neighbours, decision=decision, top_k=top_k)
     return [{**answer, "explanation": explanation_of(exp)} for answer, exp in zip(answers, exps)]
