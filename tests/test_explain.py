@@ -404,3 +404,36 @@ def test_direct_features_are_the_vectorizers_numbers(explained):
         want_cols, want_values, want_names = _present_features_sklearn(union, text)
         assert cols.tolist() == want_cols.tolist() and names == want_names, text
         np.testing.assert_allclose(values, want_values, rtol=1e-6, atol=1e-9)  # the vectorizer's float32
+
+
+def test_what_misleads_another_catalog(sample_workspace):
+    """Flipkart (another catalog, depth 3, rare leaves merged): the drill-down of the category
+    with the most wrong predictions names terms that are in those products' titles."""
+    from collections import Counter
+
+    import numpy as np
+
+    from workbench.app import drill
+    from workbench.app.context import AppContext
+    from workbench.app.product_table import ProductTable
+    from workbench.catalog.text import clean_text
+    from workbench.runs.records import load_predictions
+    from workbench.runs.training import train_models
+
+    ws = sample_workspace("explain_flipkart", 1500, dataset="flipkart", min_count=5)
+    run = train_models(ws, ["tfidf"], "grouped", seed=0)[0]
+    preds = load_predictions(ws, run, "test")
+    predicted = preds.classes[np.argmax(preds.proba, axis=1)]
+    leaf, n_wrong = Counter(t for t, p in zip(preds.y_true, predicted) if t != p).most_common(1)[0]
+    table = ProductTable(AppContext(ws))
+    table.show(drill.of_leaf(ws, run, "test", leaf))
+    shown = table.show_misleading()
+    assert f"data-products='{n_wrong}'" in shown and "<table class='wb-misleading-terms'>" in shown
+    wrong = table.wrong_ids()
+    titles = " ".join(clean_text(f"{p['title_raw'] or p['title']} {p['brand'] or ''}").lower()
+                      for p in stored_products(ws, wrong))
+    from workbench.runs.explain import misleading_terms_of
+    found = misleading_terms_of(ws, run, wrong, 10)
+    assert found["products"] == n_wrong and sum(p["products"] for p in found["pairs"]) == n_wrong
+    assert all(p["true"] == leaf and p["predicted"] != leaf for p in found["pairs"])
+    assert all(t["term"].split()[0] in titles for t in found["terms"] if t["kind"] == "word")
