@@ -18,6 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 DAY = date(2026, 2, 2)
 HOSTILE = "<img src=x onerror=\"document.title='pwned'\"> Nike Men Running Shoes =HYPERLINK(\"http://x\")"
+SELLER = "<img src=x onerror=\"document.title='pwned'\"> =HYPERLINK(\"http://x\")"
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +36,9 @@ def served(tmp_path_factory, output_dir):
     from workbench.loop.reviews import set_blind_random_sample
 
     set_blind_random_sample(rw.ws, False)  # the random sample's items show the model's reasons too
+    with rw.ws.transaction() as cur:  # a third of the titles as a hostile seller writes them
+        cur.execute("UPDATE products SET title_raw = ? || ' ' || coalesce(title_raw, title) "
+                    "WHERE hash(product_id) % 3 = 0", [SELLER])
     wb.embed_products(rw.ws)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -84,5 +88,64 @@ def test_classify_page_marks_the_typed_title(served, browser):
     assert box.locator("img[src='x']").count() == 0 and page.title() != "pwned"
     assert "Footwear" in box.locator(".wb-why-levels").inner_text()
     page.screenshot(path=shots / "classify_why.png", full_page=True)
+    watched.check_clean()
+    watched.close()
+
+
+def test_bulk_grid_says_why_and_how_products_like_it_were_labelled(served, browser):
+    url, shots = served
+    watched = Watched(browser, {"width": 1500, "height": 1300})
+    page = watched.open(f"{url}/?page=review", ".wb-review")
+    page.get_by_text("Bulk: same predicted category").click()
+    cards = page.locator(".wb-bulk-card")
+    cards.first.locator(".wb-why-short").wait_for(timeout=120_000)
+    n = cards.count()
+    assert n >= 2
+    for i in range(n):
+        card = cards.nth(i)
+        reason = card.locator(".wb-why-short")
+        text = reason.inner_text()
+        assert text.startswith("Why: "), text
+        assert "Products like this were labelled" in text
+        agree, of = int(reason.get_attribute("data-agree")), int(reason.get_attribute("data-of"))
+        assert of == 5 and f"({agree} of 5 agree)" in text
+        # every label named comes with a count, and the counts add up to the five neighbours
+        labelled = text.split("Products like this were labelled", 1)[1].rsplit("(", 1)[0]
+        assert sum(int(part.rsplit("×", 1)[1]) for part in labelled.split(",")) == 5
+    assert page.locator(".wb-bulk img[src='x']").count() == 0 and page.title() != "pwned"
+    page.screenshot(path=shots / "review_bulk_why.png", full_page=True)
+    watched.check_clean()
+    watched.close()
+
+
+def test_drill_down_row_opens_its_reasons_and_what_misleads(served, browser):
+    url, shots = served
+    watched = Watched(browser, {"width": 1500, "height": 1300})
+    page = watched.open(f"{url}/?page=categories", ".wb-categories")
+    page.locator(".wb-categories .tabulator-row").first.wait_for()
+    page.wait_for_timeout(500)
+    page.locator(".wb-categories .tabulator-row [tabulator-field=category]").first.click()
+    rows = page.locator(".wb-drill-table .tabulator-row")
+    rows.first.wait_for(timeout=60_000)
+    assert page.locator(".wb-drill .wb-why").count() == 0  # nothing is explained before a row is opened
+    title = rows.first.locator("[tabulator-field=title]").inner_text().strip()
+    rows.first.locator(".tabulator-cell", has_text="►").click()
+    why = page.locator(".wb-drill .wb-why").first
+    why.wait_for(timeout=120_000)
+    assert page.locator(".wb-drill .wb-why").count() == 1  # only the row opened
+    text = why.inner_text()
+    assert "Words for it:" in text and "Products like this were labelled" in text
+    assert title.split()[-1] in why.locator(".wb-why-title").inner_text()
+    page.locator(".wb-drill-misleads button").click()
+    box = page.locator(".wb-misleading").first
+    box.wait_for(timeout=120_000)
+    wrong = int(box.get_attribute("data-products"))
+    if wrong:
+        assert "wrong prediction" in box.inner_text()
+        assert box.locator("table.wb-misleading-terms tbody tr").count() >= 1
+    else:
+        assert box.inner_text().strip() == "No wrong prediction among these products."
+    assert page.locator(".wb-drill img[src='x']").count() == 0 and page.title() != "pwned"
+    page.screenshot(path=shots / "drill_why.png", full_page=True)
     watched.check_clean()
     watched.close()

@@ -1,6 +1,8 @@
 """The one product table every drill-down opens: photo, title, true and predicted paths and
 confidence of the products behind a mark on a figure, with a CSV export and "send to review
-queue" (reason: sent from the dashboard by NAME).
+queue" (reason: sent from the dashboard by NAME). A row's ▸ opens why the run chose its category
+(computed for that row when it is opened, never for the whole selection); **What misleads the
+model?** lists the terms most often behind the selection's wrong predictions.
 
 Pages create one :class:`ProductTable` and call :meth:`ProductTable.show` with a
 :class:`workbench.app.drill.Selection` when a figure is clicked.
@@ -20,11 +22,14 @@ from workbench.app.glossary import term
 from workbench.security.safe_text import escape_html
 from workbench.app.style import STYLESHEET
 from workbench.app.widgets import alert, column_options
+from workbench.app.why import WHY_STYLE, misleading_html, product_why_html
 from workbench.catalog.people_csv import people_csv_text
 from workbench.errors import WorkbenchError
 from workbench.loop.queue_manual import send_to_queue
 
 PAGE_SIZE = 10
+#: wrong predictions explained at most for "What misleads the model?"
+MISLEADING_LIMIT = 300
 PATH_COLUMNS = ("true path", "predicted path")
 
 
@@ -72,7 +77,7 @@ class ProductTable(pn.viewable.Viewer):
         self.table = pn.widgets.Tabulator(
             _empty(), disabled=True, show_index=False, selectable="checkbox", pagination="local",
             page_size=PAGE_SIZE, layout="fit_columns", sizing_mode="stretch_width", hidden_columns=["product_id"],
-            stylesheets=[STYLESHEET], css_classes=["wb-drill-table"],
+            stylesheets=[STYLESHEET], css_classes=["wb-drill-table"], row_content=self._why_row,
             **column_options(_empty(), formatters, PATH_COLUMNS, per_column=False), formatters=formatters)
         self.table.widths = {**self.table.widths, "photo": 84}
         self.download = pn.widgets.FileDownload(callback=self._csv, filename="products.csv", label="Download CSV",
@@ -81,9 +86,14 @@ class ProductTable(pn.viewable.Viewer):
         self.send = pn.widgets.Button(label="Send selected to review queue", color="primary", disabled=True,
                                       width=280, css_classes=["wb-drill-send"])
         self.send.on_click(self._send)
+        self.misleads = pn.widgets.Button(label="What misleads the model?", color="light", disabled=True, width=240,
+                                          css_classes=["wb-drill-misleads"])
+        self.misleads.on_click(lambda _: self.show_misleading())
+        self.misleading = pn.pane.HTML("", stylesheets=[STYLESHEET], sizing_mode="stretch_width",
+                                       css_classes=["wb-drill-misleading"])
         self.message = pn.Column(sizing_mode="stretch_width", css_classes=["wb-drill-message"])
-        self._layout = pn.Column(self.heading, self.table, pn.Row(self.download, self.send), self.message,
-                                 sizing_mode="stretch_width", css_classes=["wb-drill"])
+        self._layout = pn.Column(self.heading, self.table, pn.Row(self.download, self.send, self.misleads),
+                                 self.misleading, self.message, sizing_mode="stretch_width", css_classes=["wb-drill"])
 
     def __panel__(self):
         return self._layout
@@ -99,8 +109,38 @@ class ProductTable(pn.viewable.Viewer):
         self.download.filename = csv_name(selection)
         self.download.disabled = selection is None or not selection.size
         self.send.disabled = selection is None or not selection.size or not self.ctx.may("review")
+        self.misleads.disabled = selection is None or not selection.size or selection.run_id is None
+        self.misleading.object = ""
         self.message.objects = []
         return frame
+
+    def _why_row(self, row: pd.Series):
+        """Why the selection's run chose the category of the row opened (computed now)."""
+        run_id = self.selection.run_id if self.selection is not None else None
+        return pn.pane.HTML(product_why_html(self.ctx.workspace, str(row["product_id"]), run_id),
+                            stylesheets=[WHY_STYLE], sizing_mode="stretch_width", css_classes=["wb-why-box"])
+
+    def wrong_ids(self) -> list[str]:
+        """Product ids of the selection whose run's prediction is not their true category."""
+        if self.selection is None or self.selection.run_id is None:
+            return []
+        frame = selection_frame(self.ctx.workspace, self.selection, None, photos=False)
+        wrong = frame["confidence"].notna() & (frame["true path"] != frame["predicted path"]) & (frame["true path"] != "")
+        return frame.loc[wrong, "product_id"].astype(str).tolist()
+
+    def show_misleading(self) -> str:
+        """Explain the selection's wrong predictions (the first :data:`MISLEADING_LIMIT`) and show
+        the terms most often behind them; returns the HTML shown."""
+        from workbench.runs.explain import misleading_terms_of
+
+        wrong = self.wrong_ids()
+        try:
+            found = misleading_terms_of(self.ctx.workspace, self.selection.run_id, wrong, 10,
+                                        limit=MISLEADING_LIMIT) if wrong else {"products": 0}
+            self.misleading.object = misleading_html(found, len(wrong))
+        except WorkbenchError as exc:
+            self.misleading.object = f"<div class='wb-misleading'>No explanation: {escape_html(exc)}</div>"
+        return self.misleading.object
 
     def _csv(self) -> io.StringIO:
         if self.selection is None:

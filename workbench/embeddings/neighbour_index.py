@@ -58,21 +58,28 @@ class NeighbourIndex:
     """Labelled products' embeddings grouped by centroid; :meth:`search` returns the nearest."""
 
     def __init__(self, centroids: np.ndarray, vectors: np.ndarray, offsets: np.ndarray, products: pd.DataFrame,
-                 *, model: str = "", build_seconds: float = 0.0):
+                 *, model: str = "", build_seconds: float = 0.0, source: str = ""):
         self.centroids = centroids
         self.vectors = vectors
         self.offsets = offsets
         self.products = products.reset_index(drop=True)
         self.model = model
         self.build_seconds = float(build_seconds)
+        #: a fingerprint of what the index was built from (its embeddings and labels), to tell when it is stale
+        self.source = str(source or "")
         self._ids = self.products["product_id"].astype(str).to_numpy(dtype=object)
 
     def __len__(self) -> int:
         return len(self.vectors)
 
+    @property
+    def dim(self) -> int:
+        """The length of the indexed vectors (a query must have the same)."""
+        return int(self.vectors.shape[1]) if self.vectors.ndim == 2 else 0
+
     @classmethod
     def build(cls, vectors: np.ndarray, products: pd.DataFrame, *, n_lists: int | None = None,
-              sample: int = 65_536, seed: int = 0, model: str = "") -> "NeighbourIndex":
+              sample: int = 65_536, seed: int = 0, model: str = "", source: str = "") -> "NeighbourIndex":
         """An index of ``vectors`` (row i: ``products`` row i, with ``product_id``, ``title``,
         ``leaf`` and optionally ``image``). ``n_lists``: default 1 below :data:`EXACT_BELOW`
         vectors, else ``sqrt(n)`` (at most 4,096)."""
@@ -96,7 +103,7 @@ class NeighbourIndex:
         offsets = np.concatenate([[0], np.cumsum(np.bincount(labels, minlength=len(centroids)))]).astype(np.int64)
         return cls(centroids.astype(np.float32), vectors[order], offsets,
                    products.iloc[order].reset_index(drop=True), model=model,
-                   build_seconds=time.perf_counter() - t0)
+                   build_seconds=time.perf_counter() - t0, source=source)
 
     def search(self, queries: np.ndarray, k: int = 5, *, n_probe: int = 16,
                exclude: Sequence[str | None] | None = None) -> list[list[tuple[int, float]]]:
@@ -104,6 +111,10 @@ class NeighbourIndex:
         products, best first, reading the ``n_probe`` nearest lists; ``exclude[i]``: a product
         id left out of query i's answer (the product itself)."""
         queries = _normalise(np.atleast_2d(queries))
+        if len(self.vectors) and queries.shape[1] != self.dim:
+            raise WorkbenchError(f"the neighbour index holds {self.dim}-number vectors of {self.model or 'another model'}, "
+                                 f"the query has {queries.shape[1]}: the embeddings changed; rebuild it with "
+                                 "`workbench explain --build-index`")
         out = []
         if len(self.vectors) == 0:
             return [[] for _ in queries]
@@ -132,7 +143,7 @@ class NeighbourIndex:
         self.products.to_parquet(folder / "products.parquet", index=False)
         (folder / MANIFEST).write_text(json.dumps({
             "model": self.model, "n": len(self), "n_lists": len(self.centroids),
-            "build_seconds": self.build_seconds, "built_at": time.time()}), encoding="utf-8")
+            "build_seconds": self.build_seconds, "built_at": time.time(), "source": self.source}), encoding="utf-8")
         return folder
 
     @classmethod
@@ -145,4 +156,4 @@ class NeighbourIndex:
         arrays = {name: np.load(folder / f"{name}.npy", allow_pickle=False, mmap_mode="r") for name in _ARRAYS}
         return cls(np.asarray(arrays["centroids"]), arrays["vectors"], np.asarray(arrays["offsets"]),
                    pd.read_parquet(folder / "products.parquet"), model=meta.get("model", ""),
-                   build_seconds=meta.get("build_seconds", 0.0))
+                   build_seconds=meta.get("build_seconds", 0.0), source=meta.get("source", ""))

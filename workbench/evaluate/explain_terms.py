@@ -48,16 +48,80 @@ class Term:
         return self.value * self.weight
 
 
-def present_features(union, text: str) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
-    """``(column, value, (kind, n-gram))`` of the features of ``text`` in a fitted
-    ``FeatureUnion`` of ``TfidfVectorizer`` (columns offset as the union stacks them)."""
-    row = union.transform([text]).tocsr()
-    lookup: dict[int, tuple[str, str]] = {}
+_BLOCKS: dict[int, tuple[object, list | None]] = {}
+
+
+def _blocks(union) -> list | None:
+    """The fitted vectorizers' public state for the direct path of :func:`present_features`
+    (``None`` where that path would not compute scikit-learn's numbers), read once per union."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    hit = _BLOCKS.get(id(union))
+    if hit is not None and hit[0] is union:
+        return hit[1]
+    blocks: list | None = []
     offset = 0
     for name, vec in union.transformer_list:
         vocab = getattr(vec, "vocabulary_", None)
         if vocab is None:
             raise ValueError(f"the {name} features have no vocabulary (hashed features name no terms)")
+        if (not isinstance(vec, TfidfVectorizer) or vec.binary or not vec.use_idf or vec.norm not in ("l1", "l2", None)
+                or getattr(union, "transformer_weights", None) is not None):
+            blocks = None
+            break
+        dtype = np.dtype(vec.dtype)
+        blocks.append((name, vec.build_analyzer(), vocab, np.asarray(vec.idf_, dtype=dtype), bool(vec.sublinear_tf),
+                       vec.norm, offset, dtype))
+        offset += len(vocab)
+    if len(_BLOCKS) > 64:
+        _BLOCKS.clear()
+    _BLOCKS[id(union)] = (union, blocks)
+    return blocks
+
+
+def present_features(union, text: str) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
+    """``(column, value, (kind, n-gram))`` of the features of ``text`` in a fitted
+    ``FeatureUnion`` of ``TfidfVectorizer`` (columns offset as the union stacks them, in column
+    order). The TF-IDF values are computed from the vectorizers' fitted state directly (the
+    numbers of ``union.transform``, without its per-call validation: about a millisecond less per
+    product); other vectorizers go through ``union.transform``."""
+    blocks = _blocks(union)
+    if blocks is None:
+        return _present_features_sklearn(union, text)
+    cols, values, names = [], [], []
+    for name, analyze, vocab, idf, sublinear, norm, offset, dtype in blocks:
+        counts: dict[str, int] = {}
+        for gram in analyze(text):
+            if gram in vocab:
+                counts[gram] = counts.get(gram, 0) + 1
+        if not counts:
+            continue
+        grams = list(counts)
+        idx = np.fromiter((vocab[g] for g in grams), dtype=np.int64, count=len(grams))
+        tf = np.fromiter(counts.values(), dtype=dtype, count=len(grams))  # in the vectorizer's precision
+        if sublinear:
+            tf = np.log(tf) + dtype.type(1.0)
+        v = tf * idf[idx]
+        if norm == "l2":
+            v = v / np.sqrt(np.dot(v, v))
+        elif norm == "l1":
+            v = v / np.abs(v).sum()
+        order = np.argsort(idx, kind="stable")
+        cols.append(idx[order] + offset)
+        values.append(v[order].astype(float))
+        names.extend((name, grams[i]) for i in order)
+    if not cols:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=float), []
+    return np.concatenate(cols), np.concatenate(values), names
+
+
+def _present_features_sklearn(union, text: str) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
+    row = union.transform([text]).tocsr()
+    row.sort_indices()
+    lookup: dict[int, tuple[str, str]] = {}
+    offset = 0
+    for name, vec in union.transformer_list:
+        vocab = vec.vocabulary_
         for gram in set(vec.build_analyzer()(text)):
             col = vocab.get(gram)
             if col is not None:
@@ -73,7 +137,7 @@ def linear_terms(cols: np.ndarray, values: np.ndarray, names: Sequence[tuple[str
                  weights: np.ndarray, k: int = 5) -> list[Term]:
     """The ``k`` features with the largest positive contribution (weight x value) for one
     class's coefficient row ``weights``, largest first (ties: the earlier feature)."""
-    w = np.asarray(weights, dtype=float).ravel()[cols] if len(cols) else np.zeros(0)
+    w = np.asarray(weights).reshape(-1)[cols].astype(float) if len(cols) else np.zeros(0)
     contrib = w * values
     order = [i for i in np.argsort(-contrib, kind="stable") if contrib[i] > 0][: max(0, int(k))]
     return [Term(names[i][0], names[i][1], float(values[i]), float(w[i])) for i in order]

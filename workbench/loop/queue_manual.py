@@ -110,12 +110,12 @@ def pending_by_category(ws: Workspace, queue_date: str | date, *, claimant: str 
                         stale_after: float = 600, reason: str | None = None,
                         category: str | None = None) -> pd.DataFrame:
     """Pending items nobody else holds, one row each (``product_id, predicted_leaf, proba, rank,
-    title``), for the bulk grid; most frequent predicted leaf first. ``reason`` and ``category``
+    title, run_id``), for the bulk grid; most frequent predicted leaf first. ``reason`` and ``category``
     filter as on the review page (one reason; predicted under one category). Items of the random
     sample are left out: they are reviewed one by one, blind (the grid shows the suggestion)."""
     stale = utc_now() - timedelta(seconds=stale_after)
     where, params = filter_sql(reason, category, "q")
-    frame = ws.df("SELECT q.product_id, q.predicted_leaf, q.proba, q.rank, p.title FROM review_queue q "
+    frame = ws.df("SELECT q.product_id, q.predicted_leaf, q.proba, q.rank, p.title, q.run_id FROM review_queue q "
                   "JOIN products p USING (product_id) WHERE q.queue_date = ? AND q.status = 'pending' "
                   "AND q.predicted_leaf IS NOT NULL AND NOT coalesce(q.in_random, FALSE) AND (q.claimed_by IS NULL OR q.claimed_by = ? "
                   "OR q.claimed_at < ?)" + where + " ORDER BY q.rank",

@@ -113,6 +113,12 @@ def attribute_values(frame: pd.DataFrame, field: str) -> pd.Series:
     return frame["extra"].map(value)
 
 
+def _few_values(frame: pd.DataFrame, field: str) -> list[str]:
+    """:func:`attribute_values` of a column of a small frame, as a list (missing = "")."""
+    return ["" if v is None or (not isinstance(v, (str, list, dict, tuple, np.ndarray)) and pd.isna(v)) else str(v).strip()
+            for v in frame[field].tolist()]
+
+
 def product_texts(X: Any, fields: Sequence[str] = ("title", "brand")) -> list[str]:
     """One text per product: the chosen fields joined, empty ones skipped. ``title``,
     ``description`` and ``brand`` enter as they are; any other field (a column, or an attribute
@@ -124,9 +130,10 @@ def product_texts(X: Any, fields: Sequence[str] = ("title", "brand")) -> list[st
     frame = X if ready else as_products(X)
     parts = []
     for f in fields:
-        values = attribute_values(frame, f)
+        # a few products (one API request): plain Python, the same strings without pandas' per-call cost
+        values = _few_values(frame, f) if len(frame) <= 16 and f in frame else attribute_values(frame, f)
         if f not in TEXT_COLUMNS:
-            values = values.map(lambda v, f=f: f"{f} {v}" if v else "")
+            values = [f"{f} {v}" if v else "" for v in values]
         parts.append(values)
     out = []
     for values in zip(*parts):

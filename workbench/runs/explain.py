@@ -14,7 +14,10 @@ the Classify and Review pages) answers, for each product, the predictor's own an
   that leaf and the expected tree distance of both;
 * ``neighbours``: the nearest labelled catalog products in the text embedding (title,
   category, similarity, whether they agree), through :class:`NeighbourIndex` over the
-  workspace's stored embeddings (built once, then read from files: no scan per request).
+  workspace's stored embeddings (built once, then read from files: no scan per request);
+* ``photo``: for a model that reads photos (``fusion``, ``image``, an ensemble with one) and a
+  product with a photo, the chosen leaf's probability with and without the photo, what the
+  text alone would choose, and the photo's and the text's share of the decision.
 
 The model, its taxonomy, thresholds, cleaning and decision rule are the predictor's
 (:mod:`workbench.runs.predictor`): the explanation is of exactly the answer every surface gives.
@@ -52,23 +55,48 @@ def index_folder(root: str | Path, model: str = "default") -> Path:
     return Path(root) / "explain" / f"neighbours-{safe}"
 
 
+def index_source(ws: Workspace, model: str = "default") -> str:
+    """A fingerprint of what a neighbour index is built from: the model, and each labelled,
+    embedded product's id, embedded text and label (count and an order-free hash)."""
+    from workbench.embeddings.encoder import model_id
+
+    mid = model_id(model)
+    if not ws.has_table("product_embeddings"):
+        return f"{mid}:0:0"
+    n, digest = ws.df(
+        "SELECT count(*) AS n, coalesce(bit_xor(hash(pe.product_id || chr(31) || pe.text_hash || chr(31) || p.leaf)), 0) "
+        "AS digest FROM product_embeddings pe JOIN products p USING (product_id) "
+        "WHERE pe.model = ? AND p.leaf IS NOT NULL", [mid]).iloc[0]
+    return f"{mid}:{int(n)}:{int(digest)}"
+
+
 def build_neighbour_index(ws: Workspace, model: str = "default") -> NeighbourIndex:
     """Build (and save) the index of the workspace's labelled, embedded products."""
     from workbench.embeddings.embed import load_product_embeddings
     from workbench.embeddings.encoder import model_id
 
-    ids, matrix = load_product_embeddings(ws, model)
-    meta = ws.df("SELECT product_id, coalesce(title_raw, title) AS title, leaf, image FROM products "
-                 "WHERE leaf IS NOT NULL")
+    with ws.hold():
+        source = index_source(ws, model)
+        ids, matrix = load_product_embeddings(ws, model)
+        meta = ws.df("SELECT product_id, coalesce(title_raw, title) AS title, leaf, image FROM products "
+                     "WHERE leaf IS NOT NULL")
     pos = pd.Index(ids.astype(str)).get_indexer(meta["product_id"].astype(str))
     meta = meta[pos >= 0].reset_index(drop=True)
-    index = NeighbourIndex.build(matrix[pos[pos >= 0]], meta, model=model_id(model))
+    index = NeighbourIndex.build(matrix[pos[pos >= 0]], meta, model=model_id(model), source=source)
     index.save(index_folder(ws.path, model))
+    _CHECKED.pop(str(index_folder(ws.path, model)), None)
     return index
 
 
 _INDEXES: dict[str, tuple[int, NeighbourIndex]] = {}
 _INDEX_LOCK = threading.Lock()
+#: folder -> (the workspace's change counter when last compared, whether the index was current)
+_CHECKED: dict[str, tuple[str, bool]] = {}
+#: an index over fewer vectors than this is rebuilt at once when its embeddings or labels changed;
+#: a larger one (minutes to build) is refused with :data:`STALE_INDEX` until rebuilt
+REBUILD_BELOW = 50_000
+STALE_INDEX = ("the neighbour index is out of date (products were embedded again, with another encoder, or "
+               "relabelled since it was built); rebuild it with `workbench explain --build-index`")
 
 
 def load_neighbour_index(root: str | Path, model: str = "default") -> NeighbourIndex | None:
@@ -87,12 +115,31 @@ def load_neighbour_index(root: str | Path, model: str = "default") -> NeighbourI
         return hit[1]
 
 
+def index_is_current(ws: Workspace, index: NeighbourIndex, model: str = "default") -> bool:
+    """Whether ``index`` was built from the workspace's present embeddings and labels (compared
+    again only after a write to the workspace)."""
+    key = str(index_folder(ws.path, model))
+    counter = ws.change_counter()
+    hit = _CHECKED.get(key)
+    if hit is None or hit[0] != counter:
+        hit = (counter, index.source == index_source(ws, model))
+        _CHECKED[key] = hit
+    return hit[1]
+
+
 def neighbour_index(ws: Workspace, model: str = "default") -> NeighbourIndex | None:
-    """The workspace's index, built on first use when its products are embedded; ``None``
-    when they are not (``workbench embed`` first)."""
+    """The workspace's index, built on first use when its products are embedded and rebuilt when
+    its embeddings or labels changed (below :data:`REBUILD_BELOW` vectors); ``None`` when they
+    are not embedded (``workbench embed`` first). A large index that is out of date raises
+    :data:`STALE_INDEX` (``workbench explain --build-index``)."""
     found = load_neighbour_index(ws.path, model)
     if found is not None:
-        return found
+        if index_is_current(ws, found, model):
+            return found
+        if len(found) >= REBUILD_BELOW:
+            raise WorkbenchError(STALE_INDEX)
+        build_neighbour_index(ws, model)
+        return load_neighbour_index(ws.path, model)
     if not ws.has_table("product_embeddings") or not ws.scalar("SELECT count(*) FROM product_embeddings"):
         return None
     build_neighbour_index(ws, model)
@@ -151,10 +198,68 @@ def linear_parts(predictor: Predictor, chosen: int, runner: int):
     return None
 
 
-def _text_of(row: pd.Series, fields: Sequence[str]) -> str:
-    from workbench.models.base import product_texts
+def photo_member(model):
+    """The part of a model that reads photos (the model itself, or an ensemble's member), or ``None``."""
+    members = getattr(model, "models_", None) or {"": model}
+    return next((m for m in members.values() if "image" in tuple(getattr(m, "inputs", ()) or ())), None)
 
-    return product_texts(pd.DataFrame([row]), fields)[0]
+
+def reads_photos(model) -> bool:
+    """Whether a model reads photos (``fusion``, ``image``, an ensemble with one of them)."""
+    return photo_member(model) is not None
+
+
+def photo_index_model(model) -> str | None:
+    """The image embedding model whose neighbour index answers a photo-reading model's photo
+    neighbours (``None`` for a model that reads no photos)."""
+    from workbench.embeddings.image_encoder import image_model_id
+
+    member = photo_member(model)
+    return None if member is None else image_model_id(getattr(member, "image_model", None))
+
+
+def _has_photo(value) -> bool:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return False
+    return bool(len(value)) if isinstance(value, (str, bytes, bytearray)) else True
+
+
+def photo_share(with_photo: np.ndarray, without_photo: np.ndarray, chosen: int, classes) -> dict[str, Any]:
+    """The photo's part in one decision, from the probabilities with and without the photo:
+    ``with_photo`` / ``without_photo`` (the chosen leaf's probability), ``text_alone`` (the leaf
+    the text alone chooses) and its probability, ``photo_share`` (the part of the chosen leaf's
+    probability that the photo adds, ``(with - without) / with``, 0 when the photo lowers it),
+    ``text_share`` (the rest) and ``why`` in words."""
+    p1, p0 = float(with_photo[chosen]), float(without_photo[chosen])
+    text_best = int(np.argmax(without_photo))
+    share = min(1.0, max(0.0, (p1 - p0) / p1)) if p1 > 0 else 0.0
+    leaf = str(classes[chosen]).split(" > ")[-1]
+    if text_best != chosen:
+        why = (f"the photo decides: the title alone says {str(classes[text_best]).split(' > ')[-1]} "
+               f"({float(without_photo[text_best]):.0%}); with the photo {leaf} ({p1:.0%})")
+    elif p1 >= p0:
+        why = f"the photo raises {leaf} from {p0:.0%} (title alone) to {p1:.0%}: {share:.0%} of it is the photo's"
+    else:
+        why = f"the photo lowers {leaf} from {p0:.0%} (title alone) to {p1:.0%}: the decision is the title's"
+    return {"with_photo": p1, "without_photo": p0, "text_alone": str(classes[text_best]),
+            "text_alone_probability": float(without_photo[text_best]), "photo_changed_category": text_best != chosen,
+            "photo_share": share, "text_share": 1.0 - share, "why": why}
+
+
+class _Texts:
+    """The model's text of each row of a frame, per set of fields (built once per call)."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame
+        self._made: dict[tuple, list[str]] = {}
+
+    def get(self, i: int, fields: Sequence[str]) -> str:
+        from workbench.models.base import product_texts
+
+        key = tuple(fields)
+        if key not in self._made:
+            self._made[key] = product_texts(self.frame, list(fields))
+        return self._made[key][i]
 
 
 # the explainer --------------------------------------------------------------------------------
@@ -172,10 +277,15 @@ class Explainer:
     """A predictor and, when there is one, the neighbour index: products in, explanations out
     (the same answer for the notebook call, the CLI, the API and the pages)."""
 
-    def __init__(self, predictor: Predictor, index: NeighbourIndex | None = None, model: str = "default"):
+    def __init__(self, predictor: Predictor, index: NeighbourIndex | None = None, model: str = "default",
+                 note: str | None = None, photo_index: NeighbourIndex | None = None):
         self.predictor = predictor
         self.index = index
+        #: the labelled products' photo vectors (a photo-reading model's photo neighbours), or None
+        self.photo_index = photo_index
         self.model = model
+        #: why there are no neighbours although they were asked for (a stale index), or None
+        self.note = note
         p = predictor
         # the node of each class column at each level (for the per-level probabilities)
         self._level_nodes = [[" > ".join(path[: lvl + 1]) if len(path) > lvl else None for path in p.paths]
@@ -201,11 +311,19 @@ class Explainer:
         proba = p.score(frame)
         answers = _answers(p, records, frame, proba, top_k, decision)
         decided = p.decide(proba, decision)
-        found = None
+        photos = [_has_photo(v) for v in frame["image"]] if "image" in frame and reads_photos(p.model) else []
+        text_only = p.score(frame.assign(image=None)) if any(photos) else None
+        photo_found = self._photo_neighbours(frame, records, int(neighbours)) if text_only is not None else None
+        found, note = None, self.note if neighbours else None
         if neighbours and self.index is not None and len(self.index):
             ids = [r.get("product_id") for r in records]
-            found = self.index.search(self.embed(frame) if vectors is None else vectors, int(neighbours), exclude=ids)
+            try:
+                found = self.index.search(self.embed(frame) if vectors is None else vectors, int(neighbours),
+                                          exclude=ids)
+            except WorkbenchError as exc:  # built from other embeddings: the rest of the explanation stands
+                note = str(exc)
         out = []
+        texts = _Texts(frame)
         for i, answer in enumerate(answers):
             chosen = int(decided.index[i])
             row = proba[i].copy()
@@ -214,20 +332,26 @@ class Explainer:
             raw = records[i].get("title_raw") or records[i].get("title") or ""
             exp = {"product_id": records[i].get("product_id"), "title": str(raw), **answer,
                    "runner_up": {"category": p.classes[runner], "probability": float(proba[i, runner])}}
-            exp.update(self._terms(frame.iloc[i], str(raw), chosen, runner, k))
+            exp.update(self._terms(lambda fields, i=i: texts.get(i, fields), str(raw), chosen, runner, k))
             exp["level_probabilities"] = self._levels(proba[i], chosen)
             exp["min_risk"] = self._min_risk(proba[i], chosen) if decision == "min-risk" else None
             exp["neighbours"] = None if found is None else self._neighbours(found[i], answer["category"])
+            exp["neighbours_note"] = note
+            exp["photo"] = (photo_share(proba[i], text_only[i], chosen, p.classes)
+                            if text_only is not None and photos[i] else None)
+            if exp["photo"] is not None and photo_found is not None:
+                exp["photo"]["neighbours"] = (self._neighbours(photo_found[i], answer["category"], self.photo_index)
+                                              if photo_found[i] is not None else None)
             out.append(exp)
         return out
 
     # parts ------------------------------------------------------------------------------------
-    def _terms(self, row: pd.Series, raw: str, chosen: int, runner: int, k: int) -> dict[str, Any]:
+    def _terms(self, text_of, raw: str, chosen: int, runner: int, k: int) -> dict[str, Any]:
         parts = linear_parts(self.predictor, chosen, runner) if runner != chosen else None
         if parts is None:
             return {"terms": None, "words": [], "spans": [], "html": highlight_html(raw, [])}
         union, w_b, w_r, fields, at = parts
-        cols, values, names = present_features(union, _text_of(row, fields))
+        cols, values, names = present_features(union, text_of(fields))
         title = RawTitle(raw)
         spans_of = {name: title.spans(name[1], name[0]) for name in set(names)}
 
@@ -280,8 +404,26 @@ class Explainer:
                         f"{risk[top]:.2f} steps from the truth in the tree; {p.classes[chosen]} only "
                         f"{risk[chosen]:.2f}: its neighbours share the probability")}
 
-    def _neighbours(self, hits: list[tuple[int, float]], category: str) -> list[dict[str, Any]]:
-        rows = self.index.products
+    def _photo_neighbours(self, frame: pd.DataFrame, records, k: int) -> list | None:
+        """Per product, the nearest labelled products by photo (``None`` for a product whose
+        photo cannot be read), or ``None`` when there is no photo index or none were asked for."""
+        if not k or self.photo_index is None or not len(self.photo_index):
+            return None
+        from workbench.embeddings.image_embed import product_image_vectors
+
+        member = photo_member(self.predictor.model)
+        try:
+            vectors, has = product_image_vectors(frame, getattr(member, "image_model", "default"),
+                                                 workspace=getattr(member, "workspace", None),
+                                                 images_dir=getattr(member, "images_dir", None))
+            hits = self.photo_index.search(vectors, k, exclude=[r.get("product_id") for r in records])
+        except WorkbenchError:
+            return None
+        return [h if ok else None for h, ok in zip(hits, has)]
+
+    def _neighbours(self, hits: list[tuple[int, float]], category: str,
+                    index: NeighbourIndex | None = None) -> list[dict[str, Any]]:
+        rows = (index or self.index).products
         out = []
         for r, sim in hits:
             item = rows.iloc[r]
@@ -299,8 +441,20 @@ def explainer_for_run(ws: Workspace, run_id: str | None = None, *, neighbours: b
     from workbench.runs.selection import default_run
 
     run_id = run_id or default_run(ws)
-    index = neighbour_index(ws, model) if neighbours else None
-    return Explainer(Predictor.for_run(ws, run_id), index, model)
+    predictor = Predictor.for_run(ws, run_id)
+    index, note, photos = None, None, None
+    if neighbours:
+        try:
+            index = neighbour_index(ws, model)
+        except WorkbenchError as exc:  # a large stale index: explained without neighbours, and said why
+            note = str(exc)
+        image_model = photo_index_model(predictor.model)
+        if image_model is not None:
+            try:
+                photos = neighbour_index(ws, image_model)
+            except WorkbenchError:  # photos not embedded (`workbench embed --images`), or a stale large index
+                photos = None
+    return Explainer(predictor, index, model, note, photos)
 
 
 def explain(ws: Workspace, run_id: str | None, products: Sequence[Mapping[str, Any]] | pd.DataFrame,
@@ -347,7 +501,6 @@ def misleading_terms(ws: Workspace, run_id: str | None, true_leaf: str, predicte
     """What misleads the model in a confusion cell (``predicted_leaf`` given) or for a category
     (every wrong prediction of its products): the terms most often among the top terms of its
     wrong predictions, with how many products they are behind."""
-    from workbench.evaluate.explain_terms import aggregate_terms
     from workbench.runs.records import load_predictions
     from workbench.runs.selection import default_run
 
@@ -357,14 +510,33 @@ def misleading_terms(ws: Workspace, run_id: str | None, true_leaf: str, predicte
     wrong = (preds.y_true == true_leaf) & (predicted != true_leaf)
     if predicted_leaf is not None:
         wrong &= predicted == predicted_leaf
-    ids = [str(i) for i in preds.product_ids[wrong][:limit]]
-    explanations = explain(ws, run_id, stored_products(ws, ids), k, neighbours=0) if ids else []
-    return {"run_id": run_id, "true": true_leaf, "predicted": predicted_leaf, "products": len(ids),
-            "terms": aggregate_terms(explanations, k)}
+    found = misleading_terms_of(ws, run_id, [str(i) for i in preds.product_ids[wrong]], k, limit=limit)
+    return {**found, "true": true_leaf, "predicted": predicted_leaf}
+
+
+def misleading_terms_of(ws: Workspace, run_id: str | None, product_ids: Sequence[str], k: int = 10, *,
+                        limit: int = 300) -> dict[str, Any]:
+    """The terms most often behind a run's predictions of ``product_ids`` (the wrong ones of a
+    confusion cell or a category; the first ``limit``): ``run_id``, ``products`` (how many were
+    explained), ``terms`` (``term, kind, products, share, total``, most frequent first) and
+    ``pairs`` (``true -> predicted`` category of each explained product, most frequent first)."""
+    from collections import Counter
+
+    from workbench.evaluate.explain_terms import aggregate_terms
+    from workbench.runs.selection import default_run
+
+    run_id = run_id or default_run(ws)
+    ids = [str(i) for i in product_ids][: max(0, int(limit))]
+    products = stored_products(ws, ids) if ids else []
+    explanations = explain(ws, run_id, products, k, neighbours=0) if ids else []
+    pairs = Counter((str(p.get("leaf")), e["category"]) for p, e in zip(products, explanations))
+    return {"run_id": run_id, "products": len(ids), "terms": aggregate_terms(explanations, k),
+            "pairs": [{"true": t, "predicted": c, "products": n} for (t, c), n in pairs.most_common()]}
 
 
 #: the parts of an explanation beside the predictor's answer (the API's ``explanation``)
-EXPLANATION_KEYS = ("runner_up", "terms", "words", "spans", "html", "level_probabilities", "min_risk", "neighbours")
+EXPLANATION_KEYS = ("runner_up", "terms", "words", "spans", "html", "level_probabilities", "min_risk", "neighbours",
+                    "neighbours_note", "photo")
 
 
 def explanation_of(exp: Mapping[str, Any]) -> dict[str, Any]:
@@ -377,6 +549,8 @@ def explain_answers(predictor: Predictor, root: str | Path, products: Sequence[M
                     k: int = 5, neighbours: int = 5) -> list[dict[str, Any]]:
     """The API's answers with their ``explanation`` (the same as :func:`explain` of the same
     run): the neighbour index is read from the workspace folder's files, never its database."""
-    explainer = Explainer(predictor, load_neighbour_index(root))
+    image_model = photo_index_model(predictor.model)
+    photos = load_neighbour_index(root, image_model) if image_model is not None and neighbours else None
+    explainer = Explainer(predictor, load_neighbour_index(root), photo_index=photos)
     exps = explainer.explain(products, k, neighbours=neighbours, decision=decision, top_k=top_k)
     return [{**answer, "explanation": explanation_of(exp)} for answer, exp in zip(answers, exps)]

@@ -1,5 +1,7 @@
 """The review page's bulk mode: a grid of pending products with the same predicted category;
-tick the ones whose category is right and accept them in one pass."""
+tick the ones whose category is right and accept them in one pass. Each card says why (the
+strongest words) and how products like it were labelled (its nearest labelled neighbours),
+computed for the cards shown in one batch."""
 
 from __future__ import annotations
 
@@ -7,14 +9,16 @@ import panel as pn
 
 from workbench.security.safe_text import escape_html
 from workbench.app.style import STYLESHEET
+from workbench.app.why import grid_reasons, short_why_html
 
 
-
-def card_html(item: dict) -> str:
-    """One product of the grid: thumbnail, title and confidence (escaped)."""
+def card_html(item: dict, why: dict | None = None, names=None) -> str:
+    """One product of the grid: thumbnail, title, confidence and, with ``why`` (its
+    explanation), the reasons in two lines (all escaped)."""
     img = f"<img src='{item['thumb']}' alt=''>" if item.get("thumb") else "<div class='wb-no-thumb'>no photo</div>"
+    reasons = "" if why is None else short_why_html(why, names)
     return (f"<div class='wb-bulk-card-body' data-product-id='{escape_html(item['product_id'])}'>{img}"
-            f"<div>{escape_html(item['title'])}</div><div class='wb-muted'>{item['proba']:.1%}</div></div>")
+            f"<div>{escape_html(item['title'])}</div><div class='wb-muted'>{item['proba']:.1%}</div>{reasons}</div>")
 
 
 def bulk_view(state, act, readonly: bool) -> pn.Column:
@@ -34,11 +38,14 @@ def bulk_view(state, act, readonly: bool) -> pn.Column:
     def draw(*_):
         boxes.clear()
         cards = []
+        reasons = grid_reasons(state.workspace, state.bulk) if state.bulk else {}
         for item in state.bulk:
             box = pn.widgets.Checkbox(label="category is right", value=False, css_classes=["wb-bulk-tick"])
             boxes[item["product_id"]] = box
-            cards.append(pn.Column(box, pn.pane.HTML(card_html(item), stylesheets=[STYLESHEET], width=150),
-                                   width=170, styles={"border": "1px solid #ddd", "border-radius": "6px",
+            why = reasons.get(item["product_id"], {})
+            cards.append(pn.Column(box, pn.pane.HTML(card_html(item, why, state.display_name), stylesheets=[STYLESHEET],
+                                                     width=190),
+                                   width=210, styles={"border": "1px solid #ddd", "border-radius": "6px",
                                                       "padding": "6px"}, css_classes=["wb-bulk-card"]))
         grid.objects = cards or [pn.pane.Markdown(
             "No pending product with a predicted category in this queue passes the filters.")]

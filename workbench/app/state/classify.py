@@ -56,9 +56,9 @@ class ClassifyState(param.Parameterized):
         """Whether the chosen run's model reads photos (``fusion``, ``image``, an ensemble with one)."""
         if self.run_id is None:
             return False
-        model = self._model()
-        members = getattr(model, "models_", {"": model})
-        return any("image" in tuple(getattr(m, "inputs", ())) for m in members.values())
+        from workbench.runs.explain import reads_photos
+
+        return reads_photos(self._model())
 
     def set_photo(self, content: bytes | None, *, limit_bytes: int) -> None:
         """Check an uploaded photo (type, size, pixel count) and keep it; a bad one raises

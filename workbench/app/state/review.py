@@ -376,7 +376,7 @@ class ReviewState(param.Parameterized):
 
     def load_bulk(self, leaf: str | None = None) -> list[dict]:
         """Claim up to :data:`BULK_SIZE` pending items predicted as ``leaf`` (default: the leaf with
-        the most) that pass the filters, for the grid; each with ``product_id, title, proba, thumb``."""
+        the most) that pass the filters, for the grid; each with ``product_id, title, proba, run_id, thumb``."""
         if self.queue_date is None:
             self.bulk = []
             return self.bulk
@@ -397,6 +397,7 @@ class ReviewState(param.Parameterized):
         roots = image_roots(self.workspace)
         self.bulk_category = leaf
         items = [{"product_id": str(r.product_id), "title": str(r.title or ""), "proba": float(r.proba),
+                  "run_id": None if pd.isna(r.run_id) else str(r.run_id),
                   "thumb": thumbnail_uri(images.get(r.product_id), roots, SMALL)} for r in rows.itertuples()]
         self.bulk = self._with_gold(items, leaf, roots)
         return self.bulk
@@ -419,6 +420,7 @@ class ReviewState(param.Parameterized):
             title, image = self.workspace.rows("SELECT title, image FROM products WHERE product_id = ?",
                                                [item["product_id"]])[0]  # as the grid's other cards
             card = {"product_id": item["product_id"], "title": str(title or ""), "proba": item["proba"],
+                    "run_id": out[0].get("run_id"),  # explained by the grid's run, as its neighbours
                     "thumb": thumbnail_uri(image, roots, SMALL), "_gold": True}
             digest = hashlib.sha256(f"{self.reviewer}\x1f{item['product_id']}".encode()).digest()
             out.insert(int.from_bytes(digest[:4], "big") % (len(out) + 1), card)

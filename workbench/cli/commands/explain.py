@@ -51,6 +51,11 @@ def _plain(exp: dict) -> str:
             lines.append("  strongest words: " + ", ".join(f"{w['word']!r} {w['score']:+.3f}" for w in words))
     if exp.get("min_risk"):
         lines.append(f"  min-risk: {exp['min_risk']['why']}")
+    if exp.get("photo"):
+        ph = exp["photo"]
+        lines.append(f"  photo {ph['photo_share']:.0%}, title {ph['text_share']:.0%} of the decision: {ph['why']}")
+    if exp.get("neighbours_note"):
+        lines.append(f"  no products like it: {exp['neighbours_note']}")
     for n in exp.get("neighbours") or []:
         mark = "agrees" if n["agrees"] else "differs"
         lines.append(f"  like {n['title']!r} ({n['similarity']:.2f}): {n['category']} [{mark}]")
