@@ -80,7 +80,7 @@ class ProductTable(pn.viewable.Viewer):
                                                 css_classes=["wb-drill-csv"])
         self.send = pn.widgets.Button(label="Send selected to review queue", color="primary", disabled=True,
                                       width=280, css_classes=["wb-drill-send"])
-        self.send.on_click(self._send)
+        pn.bind(self._send, self.send, watch=True)
         self.message = pn.Column(sizing_mode="stretch_width", css_classes=["wb-drill-message"])
         self._layout = pn.Column(self.heading, self.table, pn.Row(self.download, self.send), self.message,
                                  sizing_mode="stretch_width", css_classes=["wb-drill"])
