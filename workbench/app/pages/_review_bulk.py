@@ -44,8 +44,9 @@ def bulk_view(state, act, readonly: bool) -> pn.Column:
     accept = pn.widgets.Button(label="Accept the ticked products", color="success", disabled=readonly,
                                width=260, css_classes=["wb-bulk-accept"])
     boxes: dict[str, pn.widgets.Checkbox] = {}
-    grid = pn.FlexBox(objects=pn.bind(grid_cards, state.param.bulk, boxes), gap="10px", sizing_mode="stretch_width",
-                      css_classes=["wb-bulk-grid"])
+    grid = pn.panel(pn.bind(lambda items: pn.FlexBox(*grid_cards(items, boxes), gap="10px", sizing_mode="stretch_width",
+                                                     css_classes=["wb-bulk-grid"]), state.param.bulk),
+                    sizing_mode="stretch_width")
     column = pn.Column(
         pn.pane.Markdown("Products the model put in the same category: tick those where it is right and accept "
                          "them together; the others stay in the queue for one-at-a-time review."),
