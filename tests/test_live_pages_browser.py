@@ -133,9 +133,10 @@ def test_the_bulk_grid_drops_products_reviewed_elsewhere_and_keeps_the_ticks(sit
                                 f"print(ws.scalar('SELECT title FROM products WHERE product_id = ?', [{taken!r}]))")
         page.locator(f".wb-bulk-card-body[data-product-id='{taken}']").wait_for(state="detached",
                                                                                  timeout=FOLLOWS_WITHIN_MS)
-        page.get_by_text("left the grid, taken elsewhere").first.wait_for(timeout=20_000)
-        message = page.locator(".wb-message").inner_text()
-        assert "reviewed by carl" in message and title, message
+        said = page.get_by_text("left the grid, taken elsewhere").first
+        said.wait_for(timeout=20_000)
+        message = said.inner_text()
+        assert "reviewed by carl" in message and title in message, message
         left = [c.get_attribute("data-product-id") for c in page.locator(".wb-bulk-card-body").all()]
         assert left == [p for p in shown if p != taken]
         ticks = [page.locator(".wb-bulk-tick input").nth(i).is_checked() for i in range(len(left))]
