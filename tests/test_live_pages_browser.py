@@ -142,6 +142,8 @@ def test_the_bulk_grid_drops_products_reviewed_elsewhere_and_keeps_the_ticks(sit
         ticks = [page.locator(".wb-bulk-tick input").nth(i).is_checked() for i in range(len(left))]
         assert ticks[:2] == [True, True] and not any(ticks[2:])  # the first and the (former) third
         page.locator(f"[data-pending='{pending - 1}']").first.wait_for(timeout=20_000)  # the counts follow
+        page.locator(".wb-bulk-category option", has_text=f"({len(shown) - 1} pending)").first.wait_for(
+            state="attached", timeout=20_000)
         page.screenshot(path=site["shots"] / "bulk_followed.png")
 
         # and a claim: the product is reviewed through the grid only once, by carl

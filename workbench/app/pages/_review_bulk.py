@@ -34,6 +34,18 @@ def grid_cards(items: list, boxes: dict) -> list:
         "No pending product with a predicted category in this queue passes the filters.")]
 
 
+def recount(state, leaf: pn.widgets.Select, busy: list) -> None:
+    """Writes elsewhere: the category picker's counts follow (the chosen category stays while it
+    has products; ``busy`` keeps the picker's own watcher from loading a grid)."""
+    options = state.bulk_options() if state.bulk_category else {}
+    if state.bulk_category in options.values():
+        busy.append(True)
+        try:
+            leaf.param.update(options=options, value=state.bulk_category)
+        finally:
+            busy.pop()
+
+
 def bulk_view(state, act, readonly: bool) -> pn.Column:
     """The bulk grid bound to a :class:`workbench.app.state.review.ReviewState`; ``act`` wraps an
     action so that a refusal shows on the page. The grid draws ``state.bulk``: products reviewed or
@@ -80,6 +92,7 @@ def bulk_view(state, act, readonly: bool) -> pn.Column:
         reload()
 
     pn.bind(on_leaf, leaf, watch=True)
+    pn.bind(lambda _news: recount(state, leaf, busy) if column.visible else None, state.param.news, watch=True)
     pn.bind(lambda _clicked: [setattr(box, "value", True) for box in boxes.values()], tick_all, watch=True)
     pn.bind(accept_ticked, accept, watch=True)
     column.reload = reload
