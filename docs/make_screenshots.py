@@ -116,8 +116,13 @@ def photograph(url: str) -> list[Path]:
             settle(page)
             page.evaluate(SHOW_PLOT, "Confusion among")
             page.wait_for_timeout(300)
-            page.mouse.click(*page.evaluate(PLOT_POINT, ["Confusion among", "Casual Shoes", "Sports Shoes"]))
-            page.locator(".wb-drill-heading[data-n]").first.wait_for()
+            # the off-diagonal cell when the sample has products there, else the diagonal one
+            for cell in (["Casual Shoes", "Sports Shoes"], ["Casual Shoes", "Casual Shoes"]):
+                page.mouse.click(*page.evaluate(PLOT_POINT, ["Confusion among", *cell]))
+                heading = page.locator(".wb-drill-heading[data-n]").first
+                heading.wait_for()
+                if int(heading.get_attribute("data-n") or 0) > 0:
+                    break
             ticks = page.locator(".wb-drill-table .tabulator-row input[type=checkbox]")
             for i in range(min(3, ticks.count())):
                 ticks.nth(i).click()
@@ -135,6 +140,12 @@ def photograph(url: str) -> list[Path]:
             page.locator(".wb-drill-heading[data-n]").first.wait_for()
             settle(page)
             shot("categories.png")
+            if page.get_by_text("to today's review queue").count() == 0:  # the confusion step sent none
+                ticks = page.locator(".wb-drill-table .tabulator-row input[type=checkbox]")
+                for i in range(min(3, ticks.count())):
+                    ticks.nth(i).click()
+                page.locator(".wb-drill-send button").click()
+                page.get_by_text("to today's review queue").first.wait_for()
 
         optional('categories', categories)
 
