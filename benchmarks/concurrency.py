@@ -96,11 +96,11 @@ def reviewer(path: str, index: int, seconds: float, n: int, out: mp.Queue) -> No
 
 def refresher(path: str, seconds: float, out: mp.Queue) -> None:
     """What the dashboards do: read the runs' stamp and a count per category, and watch for runs."""
-    from workbench.app.live import WorkspaceWatch
+    from workbench.app.live import WorkspaceNews, WorkspaceWatch
 
     ws = Workspace(path)
     seen: list[float] = []
-    watch = WorkspaceWatch(ws, lambda: seen.append(time.time()))
+    watch = WorkspaceWatch(ws, WorkspaceNews(), lambda: seen.append(time.time()))
     end, reads = time.monotonic() + seconds, 0
     next_look = time.monotonic()
     while time.monotonic() < end:

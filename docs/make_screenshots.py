@@ -2,10 +2,11 @@
 every page the app lists, as it opens (``docs/img/pages/<page title>.png``, 1440 x 900, the pages
 taken from the app's own navigation), and ``docs/img/model_comparison.png``, ``threshold_explorer.png``, ``sibling_confusion.png`` (a cell
 clicked: its products listed), ``categories.png``, ``embedding_map.png`` (a product hovered) and
-``review_page.png`` (products sent from a drill-down, in the queue); ``docs/img/monitoring_page.png``
-is copied from ``test-output/monitoring_page.png`` (``tests/test_service_dashboards.py``, the API
-and the dashboards serving together) when it exists, and ``docs/img/cycle_history.png`` from
-``test-output/cycle_history.png`` (``tests/test_cycle.py``: the loop's decisions on the Monitoring page).
+``review_page.png`` (products sent from a drill-down, in the queue), then starts ``workbench api``
+beside the dashboards, classifies some of the workspace's test products through it (with two
+feedbacks) and takes ``monitoring_page.png`` (the Monitoring page with that traffic).
+``docs/img/cycle_history.png`` is copied from ``test-output/cycle_history.png`` (``tests/test_cycle.py``:
+the loop's decisions on the Monitoring page) when it exists.
 
 Builds (or reuses) a workspace the way ``make demo`` does, with ``workbench demo --no-serve`` on a
 real fashion sample, without the neural families (training them on a shared 2-core machine takes
@@ -17,6 +18,8 @@ Usage: ``python docs/make_screenshots.py [--workspace DIR] [--sample 8000] [--mo
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import re
 import shutil
 import socket
@@ -116,8 +119,13 @@ def photograph(url: str) -> list[Path]:
             settle(page)
             page.evaluate(SHOW_PLOT, "Confusion among")
             page.wait_for_timeout(300)
-            page.mouse.click(*page.evaluate(PLOT_POINT, ["Confusion among", "Casual Shoes", "Sports Shoes"]))
-            page.locator(".wb-drill-heading[data-n]").first.wait_for()
+            # the off-diagonal cell when the sample has products there, else the diagonal one
+            for cell in (["Casual Shoes", "Sports Shoes"], ["Casual Shoes", "Casual Shoes"]):
+                page.mouse.click(*page.evaluate(PLOT_POINT, ["Confusion among", *cell]))
+                heading = page.locator(".wb-drill-heading[data-n]").first
+                heading.wait_for()
+                if int(heading.get_attribute("data-n") or 0) > 0:
+                    break
             ticks = page.locator(".wb-drill-table .tabulator-row input[type=checkbox]")
             for i in range(min(3, ticks.count())):
                 ticks.nth(i).click()
@@ -135,6 +143,12 @@ def photograph(url: str) -> list[Path]:
             page.locator(".wb-drill-heading[data-n]").first.wait_for()
             settle(page)
             shot("categories.png")
+            if page.get_by_text("to today's review queue").count() == 0:  # the confusion step sent none
+                ticks = page.locator(".wb-drill-table .tabulator-row input[type=checkbox]")
+                for i in range(min(3, ticks.count())):
+                    ticks.nth(i).click()
+                page.locator(".wb-drill-send button").click()
+                page.get_by_text("to today's review queue").first.wait_for()
 
         optional('categories', categories)
 
@@ -170,6 +184,78 @@ def photograph(url: str) -> list[Path]:
     return written
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def call(port: int, path: str, body: dict | None, key: str) -> tuple[int, dict]:
+    """One request to the API (``GET`` without a body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    try:
+        conn.request("POST" if body is not None else "GET", path,
+                     body=None if body is None else json.dumps(body).encode(),
+                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read() or b"{}")
+    finally:
+        conn.close()
+
+
+def monitoring_with_traffic(root: Path, url: str, n: int = 120) -> list[Path]:
+    """Start ``workbench api`` beside the dashboards, classify ``n`` of the workspace's test
+    products through it in batches of 20 (two feedbacks), and photograph the Monitoring page."""
+    from playwright.sync_api import sync_playwright
+
+    from workbench import Workspace
+    from workbench.service.files import ServiceFiles
+    from workbench.service.keys import add_key
+
+    ws = Workspace(root)
+    titles = ws.df("SELECT p.title_raw AS title FROM products p JOIN splits s USING (product_id) WHERE s.kind = "
+                   "'grouped' AND s.part = 'test' ORDER BY p.product_id LIMIT ?", [n])["title"].tolist()
+    key = add_key(ServiceFiles(root).keys, "screenshots", "classify", "100000/min")
+    port = free_port()
+    log = root / "api.log"
+    with open(log, "w") as handle:
+        api = subprocess.Popen([sys.executable, "-m", "workbench.cli.main", "api", "--workspace", str(root),
+                                "--port", str(port), "--flush-seconds", "0.2"], stdout=handle,
+                               stderr=subprocess.STDOUT)
+    try:
+        for _ in range(600):
+            try:
+                if call(port, "/v1/health", None, key)[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.5)
+        predictions = []
+        for start in range(0, len(titles), 20):
+            status, answer = call(port, "/v1/classify", {"products": [{"title": t} for t in titles[start:start + 20]]},
+                                  key)
+            if status != 200:
+                raise RuntimeError(f"the API answered {status}: {answer}")
+            predictions += answer["predictions"]
+        for p in predictions[:2]:
+            call(port, "/v1/feedback", {"prediction_id": p["prediction_id"], "accepted": True, "by": "seller"}, key)
+        time.sleep(3)  # the request log is flushed every 0.2 s
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                         args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.set_default_timeout(240_000)
+            page.goto(url + "?page=monitoring")
+            page.wait_for_selector(".wb-monitor-stats tr[data-key='volume']")
+            settle(page)
+            page.screenshot(path=OUT / "monitoring_page.png")
+            browser.close()
+    finally:
+        api.terminate()
+        api.wait()
+    return [OUT / "monitoring_page.png"]
+
+
 def main() -> None:
     """Build or reuse the workspace, serve it and write the README's images."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -179,9 +265,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=None, help="default: a free port")
     args = parser.parse_args()
     if args.port is None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            args.port = probe.getsockname()[1]
+        args.port = free_port()
     root = Path(args.workspace or tempfile.mkdtemp(prefix="screenshots_ws_"))
     if not (root / "workbench.duckdb").exists():
         build(root, args.sample, args.models)
@@ -198,15 +282,15 @@ def main() -> None:
         url = f"http://127.0.0.1:{args.port}/"
         urllib.request.urlopen(url, timeout=300)
         written = photograph(url)
+        written += monitoring_with_traffic(root, url)
     finally:
         server.terminate()
         server.wait()
     print("wrote " + ", ".join(str(p.relative_to(ROOT)) for p in written))
-    for name in ("monitoring_page.png", "cycle_history.png"):  # cycle_history: tests/test_cycle.py
-        taken = ROOT / "test-output" / name
-        if taken.exists():
-            shutil.copyfile(taken, OUT / name)
-            print(f"copied {taken} to {OUT / name}")
+    taken = ROOT / "test-output" / "cycle_history.png"  # tests/test_cycle.py
+    if taken.exists():
+        shutil.copyfile(taken, OUT / "cycle_history.png")
+        print(f"copied {taken} to {OUT / 'cycle_history.png'}")
 
 
 if __name__ == "__main__":

@@ -58,6 +58,23 @@ def test_no_view_function_is_longer_than_60_lines():
     assert long == []
 
 
+def test_pages_bind_views_instead_of_watch_callbacks():
+    """Pages read like Panel's declarative examples: views bound to state with ``pn.bind`` /
+    ``param.depends``; no ``.param.watch(`` callback grows back in the pages or the app's modules,
+    and ``on_click`` stays only on tables, whose cell click is an event no parameter holds."""
+    watches, clicks = [], []
+    for path in sorted([*(APP / "pages").glob("*.py"), *APP.glob("*.py")]):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if ".param.watch(" in line:
+                watches.append(f"{path.name}:{number}")
+            if re.search(r"\bon_click\b\s*[(=]", line):
+                clicks.append(f"{path.name}:{number}: {line.strip()}")
+    assert watches == []
+    tables = ("leaves.on_click(", "overrides.on_click(", "top5.on_click(", "alternatives.on_click(")
+    assert [c for c in clicks if not any(t in c for t in tables)] == []
+    assert len(clicks) <= 4
+
+
 def test_html_tables_write_shares_numbers_and_paths_alike():
     frame = pd.DataFrame({"category": ["Apparel > Topwear > Tshirts", "Footwear > Shoes"],
                           "accuracy": [0.91234, np.nan], "support": [1200, 3], "ECE": [0.0321, 0.5]})

@@ -7,6 +7,7 @@ from typing import Callable, Mapping
 
 import param
 
+from workbench.app.live import WorkspaceNews
 from workbench.errors import WorkbenchError
 from workbench.security.upload_limits import UploadLimits
 from workbench.store import Workspace
@@ -72,6 +73,8 @@ class AppContext:
     settings: AppSettings = field(default_factory=AppSettings)
     user_override: str | None = None
     preferences: Preferences = field(default_factory=Preferences)
+    #: the workspace's writes as this session learns of them; pages bind their views to it
+    news: WorkspaceNews = field(default_factory=WorkspaceNews)
 
     @property
     def user(self) -> str | None:

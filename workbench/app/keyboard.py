@@ -9,19 +9,20 @@ with ``focus_placeholder``, looking inside Bokeh's shadow DOMs.
 
 from __future__ import annotations
 
-from typing import Callable
-
 import param
 from panel.custom import JSComponent
 
 
 class KeyboardShortcuts(JSComponent):
-    """Send presses of ``keys`` to the callbacks registered with :meth:`on_key`."""
+    """Send presses of ``keys`` to the server: ``pressed`` is the last key pressed, and every press
+    (the same key again too) fires its watchers, so pages bind to it:
+    ``pn.bind(act, shortcuts.param.pressed, watch=True)``."""
 
     keys = param.List(default=[], item_type=str, doc="keys sent to the server, e.g. ['a', 'u', 'n']")
     focus_key = param.String(default="/", doc="key that focuses the search box")
     focus_placeholder = param.String(default="Search", doc="start of the search box's placeholder")
     hint = param.String(default="", doc="text shown where the component sits")
+    pressed = param.String(default="", doc="the last of ``keys`` pressed (every press fires its watchers)")
 
     _esm = """
     function deepFind(root, selector) {
@@ -67,16 +68,9 @@ class KeyboardShortcuts(JSComponent):
     }
     """
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        self._key_callbacks: list[Callable[[str], None]] = []
-
-    def on_key(self, callback: Callable[[str], None]) -> None:
-        """Call ``callback(key)`` on the server when one of ``keys`` is pressed."""
-        self._key_callbacks.append(callback)
-
     def _handle_msg(self, data) -> None:
         key = data.get("key") if isinstance(data, dict) else None
         if key in self.keys:
-            for callback in self._key_callbacks:
-                callback(key)
+            with param.parameterized.discard_events(self):
+                self.pressed = key
+            self.param.trigger("pressed")  # a second press of the same key is news too

@@ -3,16 +3,20 @@
 Every write transaction of any process (a ``workbench train`` from the command line, a review
 in a notebook) rewrites the workspace's change counter file (:meth:`Workspace.change_counter`),
 which costs nothing to read. Each browser session looks at it every ``interval`` seconds; when
-it moved, it tells the pages that follow every write (the review page: an item reviewed elsewhere leaves
-it, its counts move) and reads the pages' stamp (one short turn on the database); when a run was
-added or (re-)evaluated, or thresholds were published, it rebuilds its open pages, so a new run
-appears in every picker, and published thresholds in every tab, within a few seconds.
+it moved, it reads the pages' stamps (one short turn on the database) and bumps the parameters of
+the session's :class:`WorkspaceNews`: ``writes`` after any write, ``runs`` when a run completed or
+was (re-)evaluated, ``published`` when thresholds were published. Pages bind their views to these
+parameters (``pn.bind``), so the page on screen follows in place (a new run joins every run
+picker, tables and counts are read again, an item reviewed elsewhere leaves the review page and
+the bulk grid) without losing what the visitor typed or picked.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Callable
+
+import param
 
 from workbench.store import Workspace
 
@@ -29,38 +33,59 @@ def runs_stamp(ws: Workspace) -> str:
     return "|".join(map(str, row))
 
 
+def published_stamp(ws: Workspace) -> str:
+    """Changes whenever thresholds are published (in another tab, a notebook or the command line)."""
+    return str(ws.scalar("SELECT max(version) FROM threshold_history"))
+
+
 def pages_stamp(ws: Workspace) -> str:
     """Changes whenever what the pages are built from changes: a run completes or is (re-)evaluated,
-    or thresholds are published (in another tab, a notebook or the command line)."""
-    return runs_stamp(ws) + "|" + str(ws.scalar("SELECT max(version) FROM threshold_history"))
+    or thresholds are published."""
+    with ws.hold():
+        return runs_stamp(ws) + "|" + published_stamp(ws)
+
+
+class WorkspaceNews(param.Parameterized):
+    """What one browser session knows of the workspace's writes (its own and other processes'):
+    counters that pages bind their views to, so that the page on screen follows in place."""
+
+    writes = param.Integer(default=0, doc="bumped after any write of any process (a review, a label)")
+    runs = param.Integer(default=0, doc="bumped when a run completed or was (re-)evaluated")
+    published = param.Integer(default=0, doc="bumped when thresholds were published")
 
 
 class WorkspaceWatch:
-    """Calls ``on_runs_changed`` when another process completed or evaluated a run or published
-    thresholds, and ``on_change`` (if given) after any write of any process (a review elsewhere)."""
+    """Bumps ``news`` (a :class:`WorkspaceNews`) when the workspace changed, then calls
+    ``on_runs_changed`` (if given) when a run completed or was evaluated or thresholds were
+    published (the navigator forgets the pages that are not on screen)."""
 
-    def __init__(self, ws: Workspace, on_runs_changed: Callable[[], None],
-                 on_change: Callable[[], None] | None = None):
+    def __init__(self, ws: Workspace, news: WorkspaceNews, on_runs_changed: Callable[[], None] | None = None):
         self.ws = ws
+        self.news = news
         self.on_runs_changed = on_runs_changed
-        self.on_change = on_change
         self.counter = ws.change_counter()
-        self.stamp = pages_stamp(ws)
+        with ws.hold():
+            self.runs, self.published = runs_stamp(ws), published_stamp(ws)
 
     def check(self) -> bool:
-        """Look once; returns whether the pages were rebuilt."""
+        """Look once; returns whether runs or published thresholds changed."""
         counter = self.ws.change_counter()
         if counter == self.counter:
             return False
         self.counter = counter
-        if self.on_change is not None:
-            self.on_change()
-        stamp = pages_stamp(self.ws)
-        if stamp == self.stamp:
-            return False
-        self.stamp = stamp
-        self.on_runs_changed()
-        return True
+        with self.ws.hold():
+            runs, published = runs_stamp(self.ws), published_stamp(self.ws)
+        news = {"writes": self.news.writes + 1}
+        if runs != self.runs:
+            news["runs"] = self.news.runs + 1
+        if published != self.published:
+            news["published"] = self.news.published + 1
+        self.runs, self.published = runs, published
+        moved = len(news) > 1
+        if moved and self.on_runs_changed is not None:
+            self.on_runs_changed()  # before the pages on screen follow: the others are forgotten first
+        self.news.param.update(**news)
+        return moved
 
     def start(self, interval: float = INTERVAL) -> None:
         """Look every ``interval`` seconds for as long as this browser session lives."""

@@ -85,10 +85,10 @@ class ProductTable(pn.viewable.Viewer):
                                                 css_classes=["wb-drill-csv"])
         self.send = pn.widgets.Button(label="Send selected to review queue", color="primary", disabled=True,
                                       width=280, css_classes=["wb-drill-send"])
-        self.send.on_click(self._send)
+        pn.bind(self._send, self.send, watch=True)
         self.misleads = pn.widgets.Button(label="What misleads the model?", color="light", disabled=True, width=240,
                                           css_classes=["wb-drill-misleads"])
-        self.misleads.on_click(lambda _: self.show_misleading())
+        pn.bind(lambda _: self.show_misleading(), self.misleads, watch=True)
         self.misleading = pn.pane.HTML("", stylesheets=[STYLESHEET], sizing_mode="stretch_width",
                                        css_classes=["wb-drill-misleading"])
         self.message = pn.Column(sizing_mode="stretch_width", css_classes=["wb-drill-message"])

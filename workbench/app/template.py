@@ -63,7 +63,6 @@ class Navigator:
         self.ctx = ctx
         self.pages = {page_slug(p): p for p in pages}
         self.built: dict[str, object] = {}
-        self.stale: set[str] = set()
         self.content = pn.Column(sizing_mode="stretch_width", css_classes=["wb-content"])
         options = {p.TITLE: slug for slug, p in self.pages.items()}
         if first not in self.pages:
@@ -71,7 +70,7 @@ class Navigator:
         self.menu = pn.widgets.RadioButtonGroup(options=options, value=first, orientation="vertical",
                                                 color="primary", variant="outline",
                                                 sizing_mode="stretch_width", css_classes=["wb-nav"])
-        self.menu.param.watch(lambda event: self.show(event.new), "value")
+        pn.bind(self.show, self.menu, watch=True)
         if first is not None:
             self.show(first)
 
@@ -84,38 +83,27 @@ class Navigator:
 
     def show(self, slug: str) -> None:
         """Put page ``slug`` in the main area."""
-        self.reopen(slug)
         if slug in self.pages:
             self.content.objects = [self.page(slug)]
 
-    def follow(self) -> None:
-        """Another process wrote to the workspace: tell the built pages that follow every write
-        (``page.on_workspace_change``, e.g. the review page)."""
-        for built in self.built.values():
-            follow = getattr(built, "on_workspace_change", None)
-            if follow is not None:
-                follow()
-
     def refresh(self) -> None:
-        """A run was trained or evaluated, or thresholds published: the pages this session built
-        and is not looking at are rebuilt when next opened; the open page is left as it is (the
-        visitor may be in the middle of something, and the write may be this session's own) with a
-        notice that reopening it shows the news."""
+        """A run was trained or evaluated, or thresholds published. Pages follow in place: they
+        bind their views to ``ctx.news``, so the page on screen shows the news while the visitor's
+        input stays. A page that cannot (an empty state such as "no evaluated runs yet", which
+        holds no input) is built again: at once when on screen, else when next opened."""
         current = self.menu.value
-        for slug in [s for s in self.built if s != current and getattr(self.pages[s], "LIVE", True)]:
+        stale = [slug for slug, page in self.built.items() if not follows(page)]
+        for slug in stale:
             del self.built[slug]
-        if current in self.built and getattr(self.pages[current], "LIVE", True):
-            self.stale.add(current)
-            if pn.state.notifications is not None:
-                pn.state.notifications.info("New runs or published thresholds were saved since this page "
-                                            "opened: open it again from the menu (or reload) to see them.",
-                                            duration=8000)
+        if current in stale:
+            self.show(current)
 
-    def reopen(self, slug: str) -> None:
-        """Opening a page that went stale while it was on screen builds it again."""
-        if slug in self.stale:
-            self.stale.discard(slug)
-            self.built.pop(slug, None)
+
+def follows(page) -> bool:
+    """Whether a built page follows the workspace in place (a page view sets ``follows = True``
+    on its layout); empty states and error messages do not."""
+    return bool(getattr(page, "follows", False))
+
 
 def warm_pages(ctx: AppContext, visited: threading.Event | None = None) -> list[str]:
     """Render every page that sets ``WARM = True`` once, off-screen, so that one-time costs
@@ -156,7 +144,7 @@ def language_select(ctx: AppContext) -> pn.widgets.Select:
     options = {LANGUAGE_NAMES.get(code, code): code for code in available_languages()}
     select = pn.widgets.Select(label="Category names in", options=options, value=ctx.preferences.language,
                                sizing_mode="stretch_width", css_classes=["wb-language"])
-    select.param.watch(lambda event: setattr(ctx.preferences, "language", event.new), "value")
+    select.link(ctx.preferences, value="language")
     return select
 
 
@@ -165,7 +153,7 @@ def build_app(ctx: AppContext) -> pn.template.BootstrapTemplate:
     pn.extension("tabulator", "filedropper", notifications=True, reconnect=True, sizing_mode="stretch_width",
                  disconnect_notification=DISCONNECTED)
     nav = Navigator(ctx, visible_pages(ctx), first=requested_page())
-    WorkspaceWatch(ctx.workspace, nav.refresh, on_change=nav.follow).start()
+    WorkspaceWatch(ctx.workspace, ctx.news, nav.refresh).start()
     if pn.state.location is not None:
         pn.state.location.sync(nav.menu, {"value": "page"})
     who = (f"Signed in as **{escape_markdown(ctx.user)}** ({ctx.role})" if ctx.user and ctx.user != LOCAL_USER

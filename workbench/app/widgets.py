@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from typing import Callable, Iterable
@@ -252,12 +253,42 @@ def no_runs() -> pn.pane.HTML:
                        ["workbench train", "workbench evaluate --all"], "wb-no-runs")
 
 
-def run_select(state, ws, part: str, name: str = "Run") -> pn.widgets.Select:
-    """A Select showing run labels, bound to ``state.run_id``."""
-    options = data.run_options(ws, part)
-    select = pn.widgets.Select(label=name, options=options, value=state.run_id, width=380, css_classes=["wb-run"])
-    select.param.watch(lambda event: setattr(state, "run_id", event.new), "value")
+def run_select(state, ctx, name: str = "Run") -> pn.widgets.Select:
+    """A Select showing run labels, bound to ``state.run_id``; it follows ``ctx.news``: a run
+    completed elsewhere joins the options (the chosen run stays chosen), and when the chosen run
+    was evaluated again its figures and tables are read again."""
+    follow = RunFollower(state, ctx.settings.part)
+    select = pn.widgets.Select(label=name, options=pn.bind(follow, ctx.news.param.runs), value=state.run_id,
+                               width=380, css_classes=["wb-run"])
+    select.link(state, value="run_id")
     return select
+
+
+class RunFollower:
+    """The run options of a state's picker, read again as runs complete or are evaluated
+    elsewhere; re-reads the chosen run (``param.trigger``) only when its evaluation changed."""
+
+    def __init__(self, state, part: str):
+        self.state, self.part = state, part
+        self.seen = self._evaluation(state.run_id)
+
+    def _evaluation(self, run_id) -> str:
+        runs = data.evaluated_runs(self.state.workspace, self.part)
+        hit = runs[runs["run_id"] == run_id]
+        return json.dumps(hit["evaluation"].iloc[0], sort_keys=True, default=str) if len(hit) else ""
+
+    def __call__(self, _news: int = 0) -> dict[str, str]:
+        """``{label: run id}``, newest first."""
+        options = data.run_options(self.state.workspace, self.part)
+        state = self.state
+        if options and list(state.param.run_id.objects) != list(options.values()):
+            state.param.run_id.objects = list(options.values())
+        seen = self._evaluation(state.run_id)
+        if seen != self.seen:
+            self.seen = seen
+            if seen:
+                state.param.trigger("run_id")  # the chosen run was evaluated again: read it again
+        return options
 
 
 def pct(value: float | None, digits: int = 1) -> str:
@@ -276,6 +307,14 @@ def guarded(build: Callable[[], object]) -> object:
     except Exception as exc:  # the server must keep serving whatever one page does
         log.exception("page failed")
         return alert(f"This page failed: {type(exc).__name__}: {exc}")
+
+
+def action_button(state, action, **params) -> pn.widgets.Button:
+    """A button bound to ``action`` (``pn.bind(..., watch=True)``) through :func:`guarded_action`:
+    a refusal or bad input shows on the page through the state's ``report_error``."""
+    button = pn.widgets.Button(**params)
+    pn.bind(guarded_action(state, action), button, watch=True)
+    return button
 
 
 def guarded_action(state, action):

@@ -30,17 +30,18 @@ def view(ctx):
     leaves.value = pn.bind(lambda *_: state.table(), state.param.run_id, state.param.target, state.param.search)
     products = ProductTable(ctx, hint="Click a category to list its products and the ones predicted as it.")
 
-    def on_click(event):
+    def clicked_row(event):
         if 0 <= event.row < len(leaves.value):
             products.show(state.products(str(leaves.value.iloc[event.row]["category"])))
 
-    leaves.on_click(on_click)
+    leaves.on_click(clicked_row)  # a click on a row is an event of the table (no parameter holds it)
     layout = pn.Column(
         intro(TITLE, HOW, "<i>Threshold</i>: the confidence that keeps the target accuracy among the products "
                           "predicted there (a category with few products uses the global one); <i>coverage</i>: "
                           "the share of them shelved at it. Hover a path for the whole of it."),
-        pn.FlexBox(run_select(state, ctx.workspace, ctx.settings.part), target, search, gap="0 1em"), leaves,
+        pn.FlexBox(run_select(state, ctx), target, search, gap="0 1em"), leaves,
         pn.pane.Markdown("### Products of the selected category"), products,
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-categories-page"])
     layout.state, layout.products = state, products
+    layout.follows = True  # the run picker follows ctx.news
     return layout

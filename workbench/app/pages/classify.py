@@ -59,17 +59,18 @@ def _photo(state: ClassifyState, limit_bytes: int):
                                  limit_bytes=limit_bytes, multiple=False, layout="compact", previews=[],
                                  sizing_mode="stretch_width", css_classes=["wb-photo-upload"])
     preview = pn.Column(css_classes=["wb-photo"])
-    dropper.param.watch(lambda e: setattr(preview, "objects", [alert(e.new)]) if e.new else None, "refused")
+    pn.bind(lambda refused: setattr(preview, "objects", [alert(refused)]) if refused else None,
+            dropper.param.refused, watch=True)
 
     def note() -> str:
         return ("The chosen run reads photos: the prediction uses this one." if state.multimodal else
                 "The chosen run reads text only; pick a `fusion` or `image` run to use the photo.")
 
-    def on_photo(event):
-        if not event.new:
+    def on_photo(files: dict):
+        if not files:
             state.photo, preview.objects = None, []
             return
-        name, content = list(event.new.items())[-1]
+        name, content = list(files.items())[-1]
         try:
             state.set_photo(content, limit_bytes=limit_bytes)
         except WorkbenchError as exc:
@@ -78,7 +79,7 @@ def _photo(state: ClassifyState, limit_bytes: int):
         preview.objects = [pn.pane.Image(io.BytesIO(state.photo), height=160, css_classes=["wb-photo-preview"]),
                            pn.pane.Markdown(note(), css_classes=["wb-photo-note"])]
 
-    dropper.param.watch(on_photo, "value")
+    pn.bind(on_photo, dropper, watch=True)
     return pn.Column(pn.pane.Markdown("Photo (optional; JPEG, PNG or WebP)"), dropper, preview,
                      sizing_mode="stretch_width")
 
@@ -120,7 +121,7 @@ def _single(state: ClassifyState, limit_bytes: int):
                           pn.pane.HTML(classify_why_html(state), stylesheets=[WHY_STYLE],
                                        sizing_mode="stretch_width", css_classes=["wb-why-box"])]
 
-    button.on_click(run)
+    pn.bind(run, button, watch=True)
     return pn.Column(pn.pane.Markdown("### One product"), title, description, brand, photo, button, result,
                      sizing_mode="stretch_width")
 
@@ -154,15 +155,16 @@ def _upload(state: ClassifyState, ctx):
     dropper = LimitedFileDropper(limit_bytes=limit, multiple=False, sizing_mode="stretch_width",
                                  css_classes=["wb-upload"])
     result = pn.Column(sizing_mode="stretch_width", css_classes=["wb-upload-result"])
-    dropper.param.watch(lambda e: setattr(result, "objects", [alert(e.new)]) if e.new else None, "refused")
+    pn.bind(lambda refused: setattr(result, "objects", [alert(refused)]) if refused else None,
+            dropper.param.refused, watch=True)
 
     def show(filename: str, outcome) -> None:
         result.objects = upload_result(filename, outcome)
 
-    def on_upload(event):
-        if not event.new:
+    def on_upload(files: dict):
+        if not files:
             return
-        filename, content = list(event.new.items())[-1]
+        filename, content = list(files.items())[-1]
         limits = ctx.settings.upload_limits
         result.objects = [alert(f"Reading {filename}...", "info")]
         doc = pn.state.curdoc
@@ -183,7 +185,7 @@ def _upload(state: ClassifyState, ctx):
 
         threading.Thread(target=work, name="workbench-upload", daemon=True).start()
 
-    dropper.param.watch(on_upload, "value")
+    pn.bind(on_upload, dropper, watch=True)
     return pn.Column(
         pn.pane.Markdown(f"### A CSV of products\nOne row per product with a `title` column (or "
                          f"`product_name` / `productDisplayName`), optionally `description` and `brand`; "
@@ -194,7 +196,7 @@ def _upload(state: ClassifyState, ctx):
 
 def view(ctx):
     """The classify page."""
-    state = ClassifyState(workspace=ctx.workspace)
+    state = ClassifyState(workspace=ctx.workspace, news=ctx.news.param.runs)
     if not state.has_model:
         return empty_state("No run in this workspace has a saved model yet: train one first.", "workbench train")
     model = pn.widgets.Select.from_param(state.param.run_id, width=420, css_classes=["wb-run"])
@@ -202,12 +204,14 @@ def view(ctx):
     rule.link(state, value="decision")
     rule_help = html(define("Decision rule: the most probable category, or the one with the least expected "
                             "tree distance (min-risk)."))
-    note = pn.Column(objects=pn.bind(lambda _: [alert(w.capitalize(), "warning")] if (w := state.threshold_warning())
-                                     else [], state.param.run_id), sizing_mode="stretch_width")
-    return pn.Column(
+    note = pn.Column(objects=pn.bind(lambda *_: [alert(w.capitalize(), "warning")] if (w := state.threshold_warning())
+                                     else [], state.param.run_id, ctx.news.param.published), sizing_mode="stretch_width")
+    layout = pn.Column(
         intro(TITLE, HOW, "Top-5 categories from a trained model (by default the promoted serving run, else the "
                           "best run: highest validation accuracy, never one trained on a sample), and whether the "
                           "product would be shelved under the published thresholds."),
         model, rule, rule_help, note, pn.FlexBox(_single(state, ctx.settings.upload_limit_bytes), _upload(state, ctx), gap="1.5em",
                                 sizing_mode="stretch_width"),
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-classify-page"])
+    layout.follows = True  # the choice of models and the thresholds' warning follow ctx.news
+    return layout

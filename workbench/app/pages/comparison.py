@@ -11,6 +11,7 @@ from workbench.app.drill import clickable
 from workbench.app.product_table import ProductTable
 from workbench.app.state import ComparisonState
 from workbench.security.safe_text import escape_html
+from workbench.app.glossary import define
 from workbench.app.widgets import alert, html, html_table, intro, no_runs
 
 TITLE = "Model comparison"
@@ -41,15 +42,16 @@ def details_html(frame) -> str:
 
 def view(ctx):
     """The model comparison page."""
-    state = ComparisonState(workspace=ctx.workspace, part=ctx.settings.part)
+    state = ComparisonState(workspace=ctx.workspace, part=ctx.settings.part, news=ctx.news.param.runs)
     if not state.has_runs:
         return no_runs()
-    frame = state.metrics_table()
-    metrics = html_table(frame.drop(columns=["run_id", *DETAILS], errors="ignore"), percent=PERCENT,
-                         decimals=("mean tree distance",), css_classes=["wb-metrics"])
-    decisions = html_table(state.decision_table(), percent=DECISION_PERCENT, decimals=("mean error distance",),
-                           css_classes=["wb-decisions"])
-    level_prf = html_table(state.level_prf_table(), css_classes=["wb-level-prf"])
+    # every table is read again when runs complete or are evaluated elsewhere (state.news)
+    news = state.param.news
+    metrics = html_table(pn.bind(lambda _: state.metrics_table().drop(columns=["run_id", *DETAILS], errors="ignore"),
+                                 news), percent=PERCENT, decimals=("mean tree distance",), css_classes=["wb-metrics"])
+    decisions = html_table(pn.bind(lambda _: state.decision_table(), news), percent=DECISION_PERCENT,
+                           decimals=("mean error distance",), css_classes=["wb-decisions"])
+    level_prf = html_table(pn.bind(lambda _: state.level_prf_table(), news), css_classes=["wb-level-prf"])
     runs = pn.widgets.MultiChoice.from_param(state.param.runs, label="Runs in the figures",
                                              sizing_mode="stretch_width")
     products = ProductTable(ctx, hint="Click a point of a curve: the accuracy-coverage curve lists the "
@@ -61,7 +63,8 @@ def view(ctx):
     taps[0].add_subscriber(lambda x=None, y=None: products.show(state.curve_point(x, y)) if x is not None else None)
     taps[1].add_subscriber(lambda x=None, y=None: products.show(state.calibration_point(x, y))
                            if x is not None else None)
-    notice = state.sample_notice()
+    notice = pn.Column(objects=pn.bind(lambda _: [alert(n, "warning", css_classes=["wb-sample-notice"])]
+                                       if (n := state.sample_notice()) else [], news), sizing_mode="stretch_width")
     layout = pn.Column(
         intro(TITLE, HOW, f"Every evaluated run, measured on the {'test part' if ctx.settings.part == 'test' else 'validation part'}. "
               "Coverage @ 95% is the share of products shelved automatically at the threshold that keeps 95% "
@@ -69,8 +72,8 @@ def view(ctx):
               "use: the best validation accuracy among runs not flagged (a run trained on a sample, or below 50% "
               "validation accuracy, is flagged and never the default). min-risk picks the leaf with the "
               "smallest expected tree distance instead of the most probable one."),
-        *([alert(notice, "warning", css_classes=["wb-sample-notice"])] if notice else []),
-        metrics, html(details_html(frame), css_classes=["wb-run-details"]),
+        notice, metrics, html(pn.bind(lambda _: define(details_html(state.metrics_table())), news),
+                              css_classes=["wb-run-details"]),
         pn.FlexBox(
             pn.Column(html("<p><b>How bad the errors are</b>: mean tree distance of the wrong predictions "
                            "(2 = a sibling) and the share that leave the true family; a min-risk row per run "
@@ -87,4 +90,5 @@ def view(ctx):
         pn.pane.Markdown("### Products behind the selected point"), products,
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-comparison"])
     layout.state, layout.products, layout.taps = state, products, taps
+    layout.follows = True  # its tables and figures follow ctx.news
     return layout

@@ -44,10 +44,10 @@ def view(ctx):
 
     tap.add_subscriber(on_tap)
 
-    state.param.watch(lambda *_: products.show(None), ["parent", "run_id"])  # the listed cell is gone
+    pn.bind(lambda *_: products.show(None), *chosen, watch=True)  # the listed cell is gone
     layout = pn.Column(
         intro(TITLE, HOW),
-        pn.Row(run_select(state, ctx.workspace, ctx.settings.part), parent, outside),
+        pn.Row(run_select(state, ctx), parent, outside),
         pn.FlexBox(pn.pane.HoloViews(heatmap, css_classes=["wb-heatmap"]),
                    pn.Column(pn.pane.Markdown("### Children"), children, min_width=320, max_width=520),
                    gap="1em", sizing_mode="stretch_width"),
@@ -56,4 +56,5 @@ def view(ctx):
         pn.pane.Markdown("### Example products of those pairs"), examples,
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-confusion"])
     layout.state, layout.products, layout.tap = state, products, tap  # for tests and notebooks
+    layout.follows = True  # the run picker follows ctx.news
     return layout

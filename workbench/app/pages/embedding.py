@@ -42,7 +42,7 @@ def view(ctx):
     highlight.link(state, value="highlight")
     controls = [pn.widgets.Select.from_param(state.param.model, width=260), color, level, highlight]
     if state.run_id is not None:
-        runs = run_select(state, ctx.workspace, ctx.settings.part, name="Run (right / wrong, and a selection's predictions)")
+        runs = run_select(state, ctx, name="Run (right / wrong, and a selection's predictions)")
         controls.append(runs)
     products = ProductTable(ctx, hint="Draw a box or a lasso on the map (toolbar) to list the products inside.")
     state.on_selection = products.show
@@ -57,4 +57,5 @@ def view(ctx):
         pn.pane.Markdown("### Products of the selection"), products,
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-map"])
     layout.state, layout.products = state, products
+    layout.follows = True  # the run picker follows ctx.news
     return layout

@@ -40,7 +40,15 @@ def budget_html(budget: dict) -> str:
 
 
 def view(ctx):
-    """The live accuracy page."""
+    """The live accuracy page; it is read again after every write (a review elsewhere moves it)."""
+    layout = pn.Column(objects=pn.bind(lambda _: content(ctx), ctx.news.param.writes),
+                       sizing_mode="stretch_width", css_classes=["wb-page", "wb-live-accuracy"])
+    layout.follows = True
+    return layout
+
+
+def content(ctx) -> list:
+    """The page's parts, read from the workspace now."""
     daily = live_accuracy(ctx.workspace, confidence=CONFIDENCE)
     overall = live_accuracy_overall(ctx.workspace, confidence=CONFIDENCE)
     body = [intro(TITLE, HOW, "Only reviews of the random daily sample count: the uncertain and disagreement "
@@ -55,4 +63,4 @@ def view(ctx):
     else:
         body.append(empty_state("Nothing measured yet: the chart and the table fill as reviewers work through "
                                 "the random sample of a queue.", "workbench queue build"))
-    return pn.Column(*body, sizing_mode="stretch_width", css_classes=["wb-page", "wb-live-accuracy"])
+    return body

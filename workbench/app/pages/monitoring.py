@@ -178,7 +178,7 @@ def message_view(message: str, kind: str):
 def registry_controls(ctx, state: MonitoringState) -> pn.Column:
     """Promote a run or set the shadow run (reviewers; the server checks the role again)."""
     def act(kind):
-        def run(_):
+        def run(_clicked):
             try:
                 ctx.require("promote")  # the role read again now: a removed or downgraded user is refused
             except WorkbenchError as exc:
@@ -187,11 +187,13 @@ def registry_controls(ctx, state: MonitoringState) -> pn.Column:
             state.act(kind, by=ctx.actor)
         return run
 
-    buttons = [pn.widgets.Button(label=label, color=color, disabled=not ctx.can_publish, css_classes=classes,
-                                 on_click=act(kind))
-               for label, color, classes, kind in (("Promote (through the gate)", "primary", ["wb-promote"], "promote"),
-                                                   ("Shadow this run", "default", ["wb-shadow"], "shadow"),
-                                                   ("Stop shadowing", "default", [], "off"))]
+    buttons = []
+    for label, color, classes, kind in (("Promote (through the gate)", "primary", ["wb-promote"], "promote"),
+                                        ("Shadow this run", "default", ["wb-shadow"], "shadow"),
+                                        ("Stop shadowing", "default", [], "off")):
+        button = pn.widgets.Button(label=label, color=color, disabled=not ctx.can_publish, css_classes=classes)
+        pn.bind(act(kind), button, watch=True)
+        buttons.append(button)
     return pn.Column(pn.pane.Markdown("### Serving run"), pn.widgets.Select.from_param(state.param.promote_run, width=380),
                      pn.Row(*buttons), width=640)
 
@@ -243,9 +245,10 @@ def flagged_sellers_section(ws, refreshed=0):
 
 def view(ctx):
     """The monitoring page."""
-    state = MonitoringState(workspace=ctx.workspace)
-    refresh = pn.widgets.Button(label="Refresh", width=120, align="end",
-                                on_click=lambda _: setattr(state, "refreshed", state.refreshed + 1))
+    # runs trained and thresholds published elsewhere are read again (the runs first: rare)
+    state = MonitoringState(workspace=ctx.workspace, news=pn.bind(lambda runs, published: runs + published,
+                                                                  ctx.news.param.runs, ctx.news.param.published))
+    refresh = pn.widgets.Button.from_param(state.param.refresh, width=120, align="end")
     controls = pn.Row(pn.widgets.Select.from_param(state.param.period, width=160),
                       pn.widgets.Select.from_param(state.param.bucket, width=100),
                       pn.widgets.Select.from_param(state.param.level, width=180),
@@ -266,4 +269,5 @@ def view(ctx):
         cycle_section(ctx),
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-monitoring"])
     layout.state = state
+    layout.follows = True  # the report and the runs follow ctx.news
     return layout

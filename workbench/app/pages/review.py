@@ -15,14 +15,12 @@ from workbench.security.safe_text import escape_html
 from workbench.app.state.review import ANY, ReviewState, recent_frame
 from workbench.app.style import STYLESHEET
 from workbench.app.why import WHY_STYLE, product_why_html
-from workbench.app.widgets import alert, guarded_action, html, intro, table
+from workbench.app.widgets import action_button, alert, guarded_action, html, intro, table
 from workbench.loop.review_queue import suspect_reason
 from workbench.loop.reviews import TEST_PART_NOTICE
 
 TITLE = "Review queue"
 ORDER = 70
-#: keeps a reviewer's item and choices: not rebuilt when a run is trained elsewhere
-LIVE = False
 MODES = ("One at a time", "Bulk: same predicted category")
 
 REASON_TEXT = {"random": "random sample (measures accuracy)", "uncertain": "least confident",
@@ -154,9 +152,10 @@ def filters(state: ReviewState, mode) -> pn.FlexBox:
         label="Predicted under", options=pn.bind(lambda *_: state.filter_options(), *languages(state)),
         case_sensitive=False, search_strategy="includes", min_characters=1, restrict=True, width=300,
         placeholder="Filter by category…", css_classes=["wb-category-filter"])
-    category.param.watch(lambda e: setattr(state, "category_filter", e.new or ""), "value")
-    clear = pn.widgets.Button(label="Clear filters", width=120, align="end", on_click=lambda _: (
-        setattr(category, "value", ""), setattr(state, "reason_filter", ANY)))
+    pn.bind(lambda picked: setattr(state, "category_filter", picked or ""), category, watch=True)
+    clear = pn.widgets.Button(label="Clear filters", width=120, align="end")
+    pn.bind(lambda _clicked: (setattr(category, "value", ""), setattr(state, "reason_filter", ANY)), clear,
+            watch=True)
     return pn.FlexBox(pn.widgets.Select.from_param(state.param.queue_date, width=150),
                       pn.widgets.Select.from_param(state.param.reason_filter, width=170,
                                                    css_classes=["wb-reason-filter"]),
@@ -177,11 +176,11 @@ def single_view(state: ReviewState, readonly: bool, mode) -> pn.Column:
         value=pn.bind(lambda item: "", state.param.item), case_sensitive=False, search_strategy="includes",
         min_characters=2, restrict=True, width=460, placeholder="Search categories… (press /)",
         css_classes=["wb-search"])
-    search.param.watch(lambda e: setattr(state, "correction", e.new or ""), "value")
+    pn.bind(lambda picked: setattr(state, "correction", picked or ""), search, watch=True)
     idle = pn.bind(lambda item: item is None, state.param.item)
     locked = pn.bind(lambda item: item is None or readonly, state.param.item)
-    button = lambda label, css, color="default", disabled=locked, action=None: pn.widgets.Button(  # noqa: E731
-        label=label, color=color, disabled=disabled, css_classes=[css], on_click=guarded_action(state, action))
+    button = lambda label, css, color="default", disabled=locked, action=None: action_button(  # noqa: E731
+        state, action, label=label, color=color, disabled=disabled, css_classes=[css])
     # the random sample is reviewed blind: nothing to accept, the reviewer picks the category
     blind = pn.bind(lambda item: item is None or readonly or bool(item.get("blind")), state.param.item)
     buttons = [button("Accept (a)", "wb-accept", "success", disabled=blind, action=state.accept), search,
@@ -192,12 +191,14 @@ def single_view(state: ReviewState, readonly: bool, mode) -> pn.Column:
                  widths={"rank": 80, "probability": 130, "choose": 100}, height=232, css_classes=["wb-top5"],
                  hidden_columns=["leaf"])
     top5.value = pn.bind(lambda item, *_: top5_frame(item, state.display_name), state.param.item, *names)
+    # a click on a cell's "choose" is an event of the table (no parameter holds it)
     top5.on_click(lambda e: guarded_action(state, lambda: state.correct(top5.value.iloc[e.row]["leaf"]))()
                   if e.column == "choose" else None)
     keys = KeyboardShortcuts(keys=["a", "c", "n", "u"], focus_placeholder="Search categories",
                              hint="Keys: a accept · / search · c save correction · n next · u undo")
     shortcuts = {"a": state.accept, "c": state.correct, "n": state.skip, "u": state.undo}
-    keys.on_key(lambda key: guarded_action(state, shortcuts[key])() if mode.value == MODES[0] else None)
+    pn.bind(lambda key: guarded_action(state, shortcuts[key])() if mode.value == MODES[0] else None,
+            keys.param.pressed, watch=True)
     product = pn.pane.HTML(pn.bind(lambda item, *_: product_html(item, empty_text(state), state.display_name),
                                    state.param.item, state.param.reason_filter, state.param.category_filter, *names),
                            stylesheets=[STYLESHEET], sizing_mode="stretch_width", height=240)
@@ -219,7 +220,8 @@ def view(ctx):
     """The review page."""
     state = ReviewState(workspace=ctx.workspace, reviewer=ctx.actor, role=ctx.role,
                         authorize=lambda: ctx.require("review"),  # re-checked at every write
-                        preferences=ctx.preferences)
+                        preferences=ctx.preferences,
+                        news=ctx.news.param.writes)  # a product reviewed elsewhere leaves this page
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
         pn.state.on_session_destroyed(lambda _ctx: state.close())  # give back the claimed item
     readonly = not state.may_review
@@ -228,18 +230,18 @@ def view(ctx):
     bulk = bulk_view(state, lambda action: guarded_action(state, action), readonly)
     bulk.visible = False
 
-    def switch(event):
-        if event.new != MODES[0]:
+    def switch(chosen: str):
+        if chosen != MODES[0]:
             bulk.reload()  # before it shows: the grid never appears with an empty category picker
         else:
+            state.bulk = []  # its claims go with the next item's claim
             state.load_next()
-        single.visible, bulk.visible = event.new == MODES[0], event.new != MODES[0]
+        single.visible, bulk.visible = chosen == MODES[0], chosen != MODES[0]
 
-    mode.param.watch(switch, "value")
+    pn.bind(switch, mode, watch=True)
     # a grid on screen follows the date, the filters and the language (the single item already does)
-    reload = lambda *_: bulk.reload() if bulk.visible else None  # noqa: E731
-    state.param.watch(reload, ["queue_date", "reason_filter", "category_filter"])
-    ctx.preferences.param.watch(reload, ["language", "search_languages"])
+    pn.bind(lambda *_: bulk.reload() if bulk.visible else None, state.param.queue_date, state.param.reason_filter,
+            state.param.category_filter, *languages(state), watch=True)
     notice = (f"You are signed in as {ctx.actor} ({ctx.role}): you can look at the queue, but submitting "
               "reviews needs the reviewer role.") if readonly else ""
     message = pn.Column(objects=pn.bind(messages, state.param.message, state.param.message_kind, notice),
@@ -247,10 +249,9 @@ def view(ctx):
     recent = table(recent_frame(state), css_classes=["wb-recent"])
     recent.value = pn.bind(lambda _: recent_frame(state), state.param.recent)
     # a decision that changes a test-part product's catalog label needs this one more click
-    confirm = pn.widgets.Button(label="Confirm: change the test label", color="danger",
-                                visible=pn.bind(bool, state.param.pending_test_change),
-                                css_classes=["wb-confirm-test-change"],
-                                on_click=guarded_action(state, state.confirm_test_change))
+    confirm = action_button(state, state.confirm_test_change, label="Confirm: change the test label",
+                            color="danger", visible=pn.bind(bool, state.param.pending_test_change),
+                            css_classes=["wb-confirm-test-change"])
     who = html(f"<p>Reviewer: <b>{escape_html(ctx.actor)}</b> ({escape_html(ctx.role)})</p>", css_classes=["wb-who"])
     layout = pn.Column(
         intro(TITLE, HOW, "The queue holds a random sample of each day's products (for an honest accuracy "
@@ -262,5 +263,5 @@ def view(ctx):
         single, bulk, message, confirm, html("<h3>Your latest decisions</h3>"), recent,
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-review"])
     layout.state, layout.mode, layout.bulk, layout.message = state, mode, bulk, message
-    layout.on_workspace_change = state.follow_workspace  # a product reviewed elsewhere leaves this page
+    layout.follows = True  # the item, the grid and the counts follow ctx.news (state.news)
     return layout

@@ -40,7 +40,15 @@ def agreement_html(agreement: dict) -> str:
 
 
 def view(ctx):
-    """The reviewers page."""
+    """The reviewers page; it is read again after every write (a review elsewhere moves it)."""
+    layout = pn.Column(objects=pn.bind(lambda _: content(ctx), ctx.news.param.writes),
+                       sizing_mode="stretch_width", css_classes=["wb-page", "wb-reviewers"])
+    layout.follows = True
+    return layout
+
+
+def content(ctx) -> list:
+    """The page's parts, read from the workspace now."""
     report = reviewer_report(ctx.workspace)
     agreement = agreement_report(ctx.workspace)
     body = [pn.pane.Markdown(f"## {TITLE}\nGold items (labels an admin verified, two reviewers confirmed, or "
@@ -62,4 +70,4 @@ def view(ctx):
     if len(agreement["pairs"]):
         body.append(table(agreement["pairs"], percent=("agree",), decimals=("kappa",),
                           css_classes=["wb-agreement-table"]))
-    return pn.Column(*body, sizing_mode="stretch_width", css_classes=["wb-page", "wb-reviewers"])
+    return body

@@ -21,7 +21,7 @@ WARM = True  # rendered once at server start (fills caches, compiles datashader)
 
 def view(ctx):
     """The error severity page."""
-    state = SeverityState(workspace=ctx.workspace, part=ctx.settings.part)
+    state = SeverityState(workspace=ctx.workspace, part=ctx.settings.part, news=ctx.news.param.runs)
     if state.run_id is None:
         return no_runs()
     errors_only = pn.widgets.Checkbox.from_param(state.param.errors_only)
@@ -38,7 +38,8 @@ def view(ctx):
         intro(TITLE, HOW),
         errors_only, pn.pane.HoloViews(bars, css_classes=["wb-severity-plot"]),
         pn.pane.Markdown("### Products of the selected bar"), products,
-        pn.pane.Markdown("### Worst errors"), pn.Row(run_select(state, ctx.workspace, ctx.settings.part), k),
+        pn.pane.Markdown("### Worst errors"), pn.Row(run_select(state, ctx), k),
         worst, sizing_mode="stretch_width", css_classes=["wb-page", "wb-severity"])
     layout.state, layout.products, layout.tap = state, products, tap
+    layout.follows = True  # the run picker follows ctx.news
     return layout

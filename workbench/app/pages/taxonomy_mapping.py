@@ -41,28 +41,33 @@ def view(ctx):
     readonly = not ctx.may("review")
     names = [ctx.preferences.param.language, ctx.preferences.param.search_languages]
     changed = [state.param.node, state.param.version, state.param.kind, *names]
+    # decisions saved elsewhere (another tab, the command line) show in the tables; the search stays
+    shown = [*changed, ctx.news.param.writes]
 
     def act(action):
         return guarded_action(state, action)
 
     categories = table(state.table(), decimals=("score",), page_size=15, selectable=1, css_classes=["wb-mapping"])
-    categories.value = pn.bind(lambda *_: state.table(), state.param.version, state.param.kind, *names)
-    categories.param.watch(lambda e: setattr(state, "node", str(state.table()["catalog category"].iloc[e.new[0]]))
-                           if e.new else None, "selection")
+    categories.value = pn.bind(lambda *_: state.table(), state.param.version, state.param.kind, *names,
+                               ctx.news.param.writes)
+    pn.bind(lambda rows: setattr(state, "node", str(state.table()["catalog category"].iloc[rows[0]]))
+            if rows else None, categories.param.selection, watch=True)
     alternatives = table(state.alternatives(), decimals=("score",), buttons={"choose": "✓ choose"},
                          hidden_columns=["node"], css_classes=["wb-alternatives"])
-    alternatives.value = pn.bind(lambda *_: state.alternatives(), *changed)
+    alternatives.value = pn.bind(lambda *_: state.alternatives(), *shown)
+    # a click on a cell's "choose" is an event of the table (no parameter holds it)
     alternatives.on_click(lambda e: act(lambda: state.choose(alternatives.value.iloc[e.row]["node"]))()
                           if e.column == "choose" else None)
     search = pn.widgets.AutocompleteInput(
         label="Another standard category", options=pn.bind(lambda *_: state.search_options(), *names),
         value=pn.bind(lambda *_: "", *changed), case_sensitive=False, search_strategy="includes", min_characters=2,
         restrict=True, width=520, placeholder="Search the standard tree…", css_classes=["wb-mapping-search"])
-    accept = pn.widgets.Button(label="Accept", color="success", disabled=readonly, css_classes=["wb-map-accept"],
-                               on_click=act(state.accept))
+    accept = pn.widgets.Button(label="Accept", color="success", disabled=readonly, css_classes=["wb-map-accept"])
     pick = pn.widgets.Button(label="Map to the searched category", color="primary", disabled=readonly,
-                             css_classes=["wb-map-pick"], on_click=act(lambda: state.choose(search.value or "")))
-    heading = html(pn.bind(lambda *_: node_html(state.current(), state.target_name), *changed),
+                             css_classes=["wb-map-pick"])
+    pn.bind(act(state.accept), accept, watch=True)
+    pn.bind(act(lambda: state.choose(search.value or "")), pick, watch=True)
+    heading = html(pn.bind(lambda *_: node_html(state.current(), state.target_name), *shown),
                    css_classes=["wb-mapping-node"])
     layout = pn.Column(
         intro(TITLE, HOW), pn.widgets.Select.from_param(state.param.kind, width=160), categories, heading,
@@ -71,4 +76,5 @@ def view(ctx):
                   sizing_mode="stretch_width", css_classes=["wb-message"]),
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-taxonomy-mapping"])
     layout.state = state
+    layout.follows = True  # its tables follow ctx.news
     return layout

@@ -90,7 +90,7 @@ def live_figures(state) -> pn.Column:
                                              css_classes=["wb-exact"])
     keys = KeyboardShortcuts(keys=list(ARROWS), focus_placeholder="Search categories",
                              hint="Keys: ← → move the threshold by 0.01")
-    keys.on_key(lambda key: state.step(ARROWS[key]))
+    pn.bind(lambda key: state.step(ARROWS[key]), keys.param.pressed, watch=True)
     opened = html(pn.bind(lambda text: f"<p class='wb-opened'>{define(escape_html(text))}</p>", state.param.opened_at),
                   css_classes=["wb-opened-at"])
     numbers = html(pn.bind(figures_html, state.param.summary))
@@ -103,8 +103,12 @@ def override_box(state) -> pn.Column:
         label="Category (type any part of its path)", options=list(state.param.override_node.objects),
         value=state.override_node or "", case_sensitive=False, search_strategy="includes", min_characters=1,
         restrict=True, placeholder="Search categories…", width=460, css_classes=["wb-override-node"])
-    node.param.watch(lambda e: setattr(state, "override_node", e.new) if e.new else None, "value")
+    pn.bind(lambda picked: setattr(state, "override_node", picked) if picked else None, node, watch=True)
     replace = pn.widgets.Checkbox(label="replace my own overrides too", value=False, css_classes=["wb-replace"])
+    add_button = pn.widgets.Button(label="Add override", color="primary", width=160, align="end")
+    suggest_button = pn.widgets.Button(label="Use per-category thresholds for 95% accuracy", width=380,
+                                       css_classes=["wb-suggest"])
+    clear = pn.widgets.Button(label="Clear overrides", width=380)
 
     def suggest(_):
         kept = {} if replace.value else state.hand_made()
@@ -122,18 +126,17 @@ def override_box(state) -> pn.Column:
     overrides = table(state.overrides_frame(), percent=("accuracy",), decimals=("threshold",),
                       buttons={"remove": "✕"}, widths={"remove": 50}, css_classes=["wb-overrides"])
     overrides.value = pn.bind(lambda summary: state.overrides_frame(), state.param.summary)
+    # a click on a cell's ✕ is an event of the table (Panel has no parameter for it)
     overrides.on_click(lambda e: state.remove_override(overrides.value.iloc[e.row]["category"])
                        if e.column == "remove" else None)
+    pn.bind(add, add_button, watch=True)
+    pn.bind(suggest, suggest_button, watch=True)
+    pn.bind(lambda _: setattr(state, "overrides", {}), clear, watch=True)
     return pn.Column(
         pn.pane.Markdown("### Per-category overrides\nAn override on a parent applies to every leaf "
                          "below it; the most specific one wins."),
-        node, pn.Row(pn.widgets.FloatInput.from_param(state.param.override_value, width=120),
-                     pn.widgets.Button(label="Add override", color="primary", width=160, align="end", on_click=add)),
-        pn.widgets.Button(label="Use per-category thresholds for 95% accuracy", width=380, css_classes=["wb-suggest"],
-                          on_click=suggest),
-        replace, pn.widgets.Button(label="Clear overrides", width=380,
-                                   on_click=lambda _: setattr(state, "overrides", {})),
-        overrides, min_width=420, max_width=560, sizing_mode="stretch_width")
+        node, pn.Row(pn.widgets.FloatInput.from_param(state.param.override_value, width=120), add_button),
+        suggest_button, replace, clear, overrides, min_width=420, max_width=560, sizing_mode="stretch_width")
 
 
 def cost_box(state) -> pn.Column:
@@ -142,8 +145,8 @@ def cost_box(state) -> pn.Column:
                                                   css_classes=["wb-cost-wrong"])
     cost_review = pn.widgets.FloatInput.from_param(state.param.cost_review, step=0.5, width=170,
                                                    css_classes=["wb-cost-review"])
-    cheapest = pn.widgets.Button(label="Use the cheapest threshold", width=240, css_classes=["wb-use-cheapest"],
-                                 on_click=lambda _: state.use_cheapest())
+    cheapest = pn.widgets.Button(label="Use the cheapest threshold", width=240, css_classes=["wb-use-cheapest"])
+    pn.bind(lambda _: state.use_cheapest(), cheapest, watch=True)
     costs = html(pn.bind(cost_html, state.param.costs, state.param.cost_wrong, state.param.cost_review),
                  css_classes=["wb-costs"])
     return pn.Column(
@@ -166,7 +169,8 @@ def publish_row(ctx, state) -> pn.Row:
             f"category overrides, by {ctx.actor}.")
 
     button = pn.widgets.Button(label="Publish thresholds", color="success", disabled=not ctx.can_publish,
-                               width=220, css_classes=["wb-publish"], on_click=publish)
+                               width=220, css_classes=["wb-publish"])
+    pn.bind(publish, button, watch=True)
     return pn.Row(button, pn.pane.Markdown(pn.bind(published_text, state.param.published)))
 
 
@@ -186,12 +190,15 @@ def view(ctx):
                                       "thresholds would shelve.")
     tap.add_subscriber(lambda x=None, y=None: products.show(state.curve_point(x, y)) if x is not None else None)
     list_errors = pn.widgets.Button(label="List the wrong products these thresholds shelve", width=380,
-                                    css_classes=["wb-list-errors"],
-                                    on_click=lambda _: products.show(state.shelved_errors_now()))
+                                    css_classes=["wb-list-errors"])
+    pn.bind(lambda _: products.show(state.shelved_errors_now()), list_errors, watch=True)
+    # thresholds published elsewhere (another tab, a notebook): the published line and the warning
+    # follow; the threshold and overrides being explored here stay as the visitor set them
+    pn.bind(lambda _: state.follow_published(), ctx.news.param.published, watch=True)
     if not ctx.can_publish:
         state.message = "You are signed in as a viewer: publishing needs the reviewer role."
     layout = pn.Column(
-        intro(TITLE, HOW), run_select(state, ctx.workspace, ctx.settings.part), live_figures(state),
+        intro(TITLE, HOW), run_select(state, ctx), live_figures(state),
         pn.panel(pn.bind(run_warning, state, state.param.run_id, state.param.published)),
         pn.FlexBox(pn.pane.HoloViews(figure, css_classes=["wb-threshold-curve"]), override_box(state), gap="1em",
                    sizing_mode="stretch_width"),
@@ -200,4 +207,5 @@ def view(ctx):
         pn.pane.Markdown("### Products"), list_errors, products,
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-thresholds"])
     layout.state, layout.products, layout.tap = state, products, tap  # for notebooks, tests and benchmarks
+    layout.follows = True  # runs and published thresholds follow in place (ctx.news)
     return layout

@@ -34,6 +34,9 @@ class ClassifyState(param.Parameterized):
     description = param.String(default="", label="Description")
     brand = param.String(default="", label="Brand")
     photo = param.Bytes(default=None, label="Photo", doc="the product's photo, checked (type, size, pixels)")
+    news = param.Integer(default=0, allow_refs=True, precedence=-1,
+                         doc="changes when runs complete elsewhere (a page passes ``ctx.news.param.runs``): "
+                             "a new run with a model joins the choice of models")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -41,6 +44,13 @@ class ClassifyState(param.Parameterized):
         self.param.run_id.objects = saved[::-1]
         if self.run_id is None and saved:
             self.run_id = default_run(self.workspace)  # the one rule (workbench.runs.selection)
+
+    @param.depends("news", watch=True)
+    def follow_runs(self) -> None:
+        """List the runs with a saved model again; the chosen one stays chosen."""
+        saved = runs_with_models(self.workspace)[::-1]
+        if saved and list(self.param.run_id.objects) != saved:
+            self.param.run_id.objects = saved
 
     def threshold_warning(self) -> str | None:
         """A note when the published thresholds were tuned on another run than the chosen model."""

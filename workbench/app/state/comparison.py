@@ -23,10 +23,28 @@ class ComparisonState(param.Parameterized):
     workspace = param.ClassSelector(class_=Workspace, constant=True)
     part = param.Selector(default="test", objects=["test", "valid"])
     runs = param.ListSelector(default=[], objects=[], doc="run ids shown in the figures")
+    news = param.Integer(default=0, allow_refs=True, precedence=-1,
+                         doc="changes when runs complete or are evaluated elsewhere (a page passes "
+                             "``ctx.news.param.runs``): the tables are read again and new runs join")
 
     def __init__(self, **params):
         super().__init__(**params)
         self.refresh()
+
+    @param.depends("news", watch=True)
+    def follow_runs(self) -> None:
+        """Runs completed or evaluated elsewhere: list them; a new run joins the figures, the runs
+        the visitor took out of them stay out."""
+        runs = data.evaluated_runs(self.workspace, self.part)
+        known = set(self.param.runs.objects.values()) if isinstance(self.param.runs.objects, dict) \
+            else set(self.param.runs.objects)
+        self.param.runs.objects = choice_options(dict(zip(runs["label"], runs["run_id"])))
+        ids = runs["run_id"].tolist()
+        chosen = [r for r in self.runs if r in set(ids)] + [r for r in ids if r not in known]
+        if chosen != list(self.runs):
+            self.runs = chosen
+        else:
+            self.param.trigger("runs")  # a run evaluated again: its curves are read again
 
     @param.depends("part", watch=True)
     def refresh(self) -> None:

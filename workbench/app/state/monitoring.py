@@ -43,6 +43,10 @@ class MonitoringState(param.Parameterized):
     level = param.Selector(default=None, objects=[], label="Category level")
     embedding = param.Boolean(default=True, label="Embedding drift test (loads the text encoder)")
     refreshed = param.Integer(default=0, doc="bumped by the Refresh button")
+    refresh = param.Event(label="Refresh", doc="read the served traffic again")
+    news = param.Integer(default=0, allow_refs=True, precedence=-1,
+                         doc="changes when runs complete or thresholds are published elsewhere (a page passes "
+                             "a ``ctx.news`` counter): the runs to promote and the report are read again")
     promote_run = param.Selector(default=None, objects=[], label="Run",
                                  doc="the run the registry buttons act on (never preselected on a run "
                                      "trained on a sample)")
@@ -59,6 +63,19 @@ class MonitoringState(param.Parameterized):
                 self.level = names[-1]
         self.param.promote_run.objects = self.runs_with_models()
         self.promote_run = self.preselected_run(snapshot)
+
+    @param.depends("refresh", watch=True)
+    def _refresh(self) -> None:
+        self.refreshed += 1
+
+    @param.depends("news", watch=True)
+    def follow_workspace(self) -> None:
+        """Runs completed or thresholds published elsewhere: list the runs again (the chosen one
+        stays chosen) and read the report again."""
+        runs = self.runs_with_models()
+        if list(self.param.promote_run.objects) != list(runs):
+            self.param.promote_run.objects = runs
+        self.refreshed += 1
 
     @property
     def files(self) -> ServiceFiles:

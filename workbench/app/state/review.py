@@ -62,6 +62,9 @@ class ReviewState(param.Parameterized):
     bulk = param.List(default=[], doc="the bulk grid: items with the same predicted leaf")
     preferences = param.ClassSelector(class_=Preferences, default=None, allow_None=True,
                                       doc="the session's language of category names")
+    news = param.Integer(default=0, allow_refs=True, precedence=-1,
+                         doc="changes after any write of any process (a page passes ``ctx.news.param.writes``): "
+                             "the page follows it (:meth:`follow_workspace`)")
     pending_test_change = param.Dict(default=None, allow_None=True,
                                      doc="a decision on a test-part product that contradicts its catalog "
                                          "label, waiting for one more confirmation (``leaf``, ``catalog_leaf``)")
@@ -247,10 +250,13 @@ class ReviewState(param.Parameterized):
         self.refresh()
         return self.item
 
+    @param.depends("news", watch=True)
     def follow_workspace(self) -> None:
         """Another process wrote to the workspace: when the product on screen was labelled elsewhere
         (another reviewer, a notebook) the reviewer is told who decided what, at once; saving
-        anyway goes through the label-version check (both decisions kept). The counts move."""
+        anyway goes through the label-version check (both decisions kept). Products of the bulk
+        grid reviewed or claimed elsewhere leave it. The counts move."""
+        self.follow_bulk()
         item = self.item
         if item is not None and not item.get("_gold") and item.get("label_version") is not None:
             if label_version(self.workspace, item["product_id"]) != item["label_version"]:
@@ -426,9 +432,51 @@ class ReviewState(param.Parameterized):
             out.insert(int.from_bytes(digest[:4], "big") % (len(out) + 1), card)
         return out
 
+    def gone_from_grid(self) -> dict[str, str]:
+        """``{product id: why}`` of the grid's products that someone else took meanwhile: reviewed
+        (by whom), or claimed by another reviewer (this session's claim had lapsed), or no longer
+        in the queue. One short read."""
+        if not self.bulk or self.queue_date is None:
+            return {}
+        ids = [item["product_id"] for item in self.bulk if not item.get("_gold")]  # gold: never queued
+        if not ids:
+            return {}
+        rows = self.workspace.rows(
+            "SELECT q.product_id, q.status, q.claimed_by, (SELECT r.reviewer FROM reviews r WHERE r.product_id = "
+            "q.product_id AND NOT coalesce(r.undone, FALSE) ORDER BY r.reviewed_at DESC LIMIT 1) "
+            "FROM review_queue q WHERE q.queue_date = ? AND q.product_id IN (SELECT unnest(?))",
+            [self.queue_date, ids])
+        found = {str(pid): (status, claimed_by, reviewer) for pid, status, claimed_by, reviewer in rows}
+        gone = {}
+        for pid in ids:
+            if pid not in found:
+                gone[pid] = "left the queue"
+                continue
+            status, claimed_by, reviewer = found[pid]
+            if status != "pending":
+                gone[pid] = f"reviewed by {reviewer}" if reviewer else "reviewed elsewhere"
+            elif claimed_by and claimed_by != self.claimant and self.may_review:
+                gone[pid] = f"claimed by {str(claimed_by).split(':', 1)[0]}"
+        return gone
+
+    def follow_bulk(self) -> dict[str, str]:
+        """Drop the grid's products that someone else reviewed or claimed meanwhile and say so
+        (the ticks of the others stay); returns ``{product id: why}`` of those dropped."""
+        gone = self.gone_from_grid()
+        if gone:
+            titles = {item["product_id"]: item["title"] for item in self.bulk}
+            self.bulk = [item for item in self.bulk if item["product_id"] not in gone]
+            said = "; ".join(f"“{titles[pid]}” {why}" for pid, why in list(gone.items())[:3])
+            more = f" and {len(gone) - 3} more" if len(gone) > 3 else ""
+            if self.message_kind not in ("warning", "danger"):
+                self.param.update(message=(f"{len(gone)} product{'s' if len(gone) != 1 else ''} left the grid, "
+                                           f"taken elsewhere: {said}{more}."), message_kind="info")
+        return gone
+
     def accept_many(self, product_ids) -> int:
         """Accept the model's category for each of ``product_ids`` of the grid (each review
-        committed on its own); returns how many were saved, then reloads the grid."""
+        committed on its own); returns how many were saved, then reloads the grid. Products
+        someone else reviewed or claimed meanwhile are not saved (nothing is overwritten unseen)."""
         self._authorize_write()
         wanted = [str(p) for p in product_ids]
         shown = {item["product_id"] for item in self.bulk}
@@ -437,6 +485,9 @@ class ReviewState(param.Parameterized):
         unknown = [p for p in wanted if p not in shown]
         if unknown:
             raise WorkbenchError(f"product {unknown[0]!r} is not in the grid; reload the grid")
+        taken = self.gone_from_grid()
+        skipped = [p for p in wanted if p in taken]
+        wanted = [p for p in wanted if p not in taken]
         held = []  # test-part products whose catalog label differs: one by one, with the extra click
         gold = {item["product_id"] for item in self.bulk if item.get("_gold")}
         for pid in wanted:
@@ -455,7 +506,10 @@ class ReviewState(param.Parameterized):
         if held:
             text += (f" Not saved: {len(held)} in the test part whose catalog label differs (your decision "
                      "changes how every model is scored); review them one by one to confirm.")
-        self.param.update(message=text, message_kind="warning" if held else "success")
+        if skipped:
+            text += (f" Not saved: {len(skipped)} taken elsewhere meanwhile ("
+                     + "; ".join(taken[p] for p in skipped[:3]) + "); their decisions stand.")
+        self.param.update(message=text, message_kind="warning" if held or skipped else "success")
         return saved
 
     def close(self) -> None:

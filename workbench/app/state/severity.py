@@ -20,12 +20,15 @@ class SeverityState(param.Parameterized):
     run_id = param.Selector(default=None, objects=[], label="Run")
     errors_only = param.Boolean(default=False, label="Errors only (hide distance 0)")
     k = param.Integer(default=25, bounds=(1, 500), label="Worst errors shown")
+    news = param.Integer(default=0, allow_refs=True, precedence=-1,
+                         doc="changes when runs complete or are evaluated elsewhere (a page passes "
+                             "``ctx.news.param.runs``): the distribution of every run is read again")
 
     def __init__(self, **params):
         super().__init__(**params)
         data.choose_run(self, self.part)
 
-    @param.depends("errors_only", "part")
+    @param.depends("errors_only", "part", "news")
     def distribution(self) -> pd.DataFrame:
         """``run, distance, share, n`` of every evaluated run (shares of all products)."""
         frame = data.eval_table(self.workspace, "eval_severity", self.part)
@@ -33,7 +36,7 @@ class SeverityState(param.Parameterized):
             frame = frame[frame["distance"] > 0]
         return frame[["run", "distance", "share", "n"]].reset_index(drop=True) if len(frame) else frame
 
-    @param.depends("errors_only", "part")
+    @param.depends("errors_only", "part", "news")
     def plot(self):
         """Grouped bars of :meth:`distribution`."""
         return severity_bars(self.distribution())

@@ -96,6 +96,11 @@ class ThresholdState(param.Parameterized):
                                   f"published yet): the one that shelves the most products while "
                                   f"{float(DEFAULT_TARGET):.0%} of those shelved are right on the test part.")
 
+    def follow_published(self) -> None:
+        """Thresholds were published elsewhere: show them (the published line, the warning), and
+        keep the threshold and overrides being explored in this session."""
+        self._load_published()
+
     def _open_at_cheapest(self) -> None:
         """Nothing published and the target accuracy out of reach: open at the cost model's cheapest."""
         best = self.costs.get("cheapest")
