@@ -52,11 +52,11 @@ def _photo(state: SellerState, limit_bytes: int) -> pn.Column:
                                  sizing_mode="stretch_width", css_classes=["wb-seller-photo-upload"])
     shown = pn.Column(css_classes=["wb-seller-photo"])
 
-    def on_photo(event):
-        if not event.new:
+    def on_photo(files):
+        if not files:
             state.photo, shown.objects = None, []
             return
-        name, content = list(event.new.items())[-1]
+        name, content = list(files.items())[-1]
         try:
             state.set_photo(content, limit_bytes=limit_bytes)
         except WorkbenchError as exc:
@@ -64,8 +64,9 @@ def _photo(state: SellerState, limit_bytes: int) -> pn.Column:
             return
         shown.objects = [alert(f"Photo {name} checked and attached.", "success")]
 
-    dropper.param.watch(lambda e: setattr(shown, "objects", [alert(e.new)]) if e.new else None, "refused")
-    dropper.param.watch(on_photo, "value")
+    pn.bind(lambda refused: setattr(shown, "objects", [alert(refused)]) if refused else None,
+            dropper.param.refused, watch=True)
+    pn.bind(on_photo, dropper.param.value, watch=True)
     return pn.Column(pn.pane.Markdown("Photo (optional; JPEG, PNG or WebP)"), dropper, shown,
                      sizing_mode="stretch_width")
 
@@ -82,12 +83,12 @@ def _single(state: SellerState, limit_bytes: int) -> pn.Column:
                    if s is not None else html(""), state.param.suggestions)
     picks = pn.widgets.RadioBoxGroup(options=pn.bind(suggestion_options, state.param.suggestions),
                                      css_classes=["wb-seller-picks"])
-    picks.param.watch(lambda e: setattr(state, "choice", e.new or ""), "value")
+    pn.bind(lambda value: setattr(state, "choice", value or ""), picks.param.value, watch=True)
     search = pn.widgets.AutocompleteInput(
         label="Or search the taxonomy", options=pn.bind(lambda _: state.search_options(), state.param.suggestions),
         case_sensitive=False, search_strategy="includes", min_characters=2, restrict=True, width=460,
         placeholder="Search categories…", css_classes=["wb-seller-search"])
-    search.param.watch(lambda e: setattr(state, "choice", e.new) if e.new else None, "value")
+    pn.bind(lambda value: setattr(state, "choice", value) if value else None, search.param.value, watch=True)
     send = pn.widgets.Button.from_param(state.param.submit, color="success", css_classes=["wb-seller-send"])
     answer = pn.Column(
         pn.pane.Markdown("**Which category fits?**"), top5, picks, search,
@@ -103,12 +104,13 @@ def _bulk(state: SellerState, ctx) -> pn.Column:
     dropper = LimitedFileDropper(limit_bytes=limit, multiple=False, sizing_mode="stretch_width",
                                  css_classes=["wb-seller-upload"])
     problem = pn.Column(sizing_mode="stretch_width", css_classes=["wb-seller-upload-problem"])
-    dropper.param.watch(lambda e: setattr(problem, "objects", [alert(e.new)]) if e.new else None, "refused")
+    pn.bind(lambda refused: setattr(problem, "objects", [alert(refused)]) if refused else None,
+            dropper.param.refused, watch=True)
 
-    def on_upload(event):
-        if not event.new:
+    def on_upload(files):
+        if not files:
             return
-        filename, content = list(event.new.items())[-1]
+        filename, content = list(files.items())[-1]
         limits = ctx.settings.upload_limits
         try:
             run_bounded(state.load_bulk, filename, content, limit_bytes=limit, max_rows=ctx.settings.max_upload_rows,
@@ -120,13 +122,13 @@ def _bulk(state: SellerState, ctx) -> pn.Column:
             log.exception("seller upload failed")
             problem.objects = [alert(f"Could not read {filename}: {type(exc).__name__}: {exc}")]
 
-    dropper.param.watch(on_upload, "value")
+    pn.bind(on_upload, dropper.param.value, watch=True)
     rows = pn.widgets.IntInput.from_param(state.param.row, width=100, css_classes=["wb-seller-row"])
     search = pn.widgets.AutocompleteInput(
         label="New choice", options=pn.bind(lambda _: state.search_options(), state.param.bulk),
         case_sensitive=False, search_strategy="includes", min_characters=2, restrict=True, width=460,
         placeholder="Search categories…", css_classes=["wb-seller-bulk-search"])
-    search.param.watch(lambda e: setattr(state, "new_choice", e.new or ""), "value")
+    pn.bind(lambda value: setattr(state, "new_choice", value or ""), search.param.value, watch=True)
     change = pn.widgets.Button.from_param(state.param.change_row, css_classes=["wb-seller-change"])
     send = pn.widgets.Button.from_param(state.param.submit_bulk, color="success",
                                         css_classes=["wb-seller-send-bulk"])
