@@ -54,7 +54,14 @@ def test_auto_without_a_head_is_tfidf_over_the_fields_validation_prefers(parts, 
     proba = model.predict_proba(test)
     assert proba.shape == (len(test), len(leaves))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
-    np.testing.assert_allclose(proba, model.tfidf_.predict_proba(test))
+    # tfidf alone, or tfidf with its rare leaves through their parent where validation chose that
+    if model.backoff_ is None:
+        assert resolved["rare_leaves"].startswith("no back-off")
+        np.testing.assert_allclose(proba, model.tfidf_.predict_proba(test))
+    else:
+        assert resolved["rare_leaves"].startswith("backed off")
+        np.testing.assert_allclose(proba, model._text_proba(test))
+    assert resolved["C"] in (0.25, 0.5, 1.0) and model.tfidf_.C_ == resolved["C"]
     unseen = ~np.isin(np.arange(len(leaves)), model.seen_classes_)
     assert (proba[:, unseen] == 0).all()
     again = CategoryClassifier.load(model.save(tmp_path / "auto"))

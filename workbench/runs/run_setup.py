@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 #: Resolved values that are tables of validation scores (kept out of the one-line setup).
-_DETAIL = ("valid_accuracy", "probe_valid_accuracy", "head_valid_accuracy", "fields_valid_accuracy",
-           "member_valid_accuracy")
+_DETAIL = ("valid_accuracy", "valid_macro_f1", "probe_valid_accuracy", "head_valid_accuracy",
+           "fields_valid_accuracy", "member_valid_accuracy")
 
 
 def run_setup(params: dict[str, Any] | None) -> str:
