@@ -147,3 +147,20 @@ def test_an_auto_run_records_C_and_the_rare_leaf_choice(fashion_ws):
     setup = run_setup(params)
     assert f"C={resolved['C']}" in setup and "rare_leaves=" in setup
     assert "valid_accuracy" not in setup and "valid_macro_f1" not in setup  # score tables stay out of the line
+
+
+def test_a_catalog_of_large_leaves_is_left_flat_and_says_why():
+    """Tokopedia's eight leaves hold thousands of products each: nothing is rare, nothing is fitted."""
+    import pandas as pd
+    from scipy.sparse import csr_matrix
+
+    from workbench.paths import PROJECT_ROOT
+
+    frame = pd.read_csv(PROJECT_ROOT.parent / "shared" / "datasets" / "tokopedia" / "tokopedia_16k.csv")
+    classes = np.array(sorted(frame["leaf"].unique()), dtype=object)
+    y = np.searchsorted(classes, frame["leaf"].to_numpy(dtype=object))
+    matrix = csr_matrix((len(y), 3))
+    chosen, record = choose_backoff(matrix, y, classes, matrix[:10], y[:10], np.full((10, len(classes)), 1 / len(classes)),
+                                    C=0.5)
+    assert chosen is None and record["rare_leaves"].startswith("no back-off: no leaf is rare (the smallest has")
+    assert list(record["rare_valid_accuracy"]) == ["none"]

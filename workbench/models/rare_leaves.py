@@ -165,13 +165,18 @@ def choose_backoff(matrix, y: np.ndarray, classes, valid_matrix, valid_y: np.nda
         fitted[name] = model
         scores[name] = _score(model.proba(valid_matrix, p_flat_valid), valid_y)
 
-    for m in candidate_min_counts(counts):
+    candidates = candidate_min_counts(counts)
+    for m in candidates:
         attempt(m, 1)
     if depth_of_tree >= 3 and len(fitted):
         best_m = fitted[max(fitted, key=lambda k: sum(scores[k]))].choice["min_count"]
         attempt(best_m, 2)
     record["rare_valid_accuracy"] = {k: round(v[0], 4) for k, v in scores.items()}
     record["rare_valid_macro_f1"] = {k: round(v[1], 4) for k, v in scores.items()}
+    if not candidates:
+        record["rare_leaves"] = (f"no back-off: no leaf is rare (the smallest has {int(counts[counts > 0].min())} "
+                                 "training products)" if (counts > 0).any() else "no back-off: no training products")
+        return None, record
     if not fitted:
         record["rare_leaves"] = "no back-off: no two rare leaves share a parent"
         return None, record
