@@ -142,6 +142,9 @@ def test_an_auto_run_records_C_and_the_rare_leaf_choice(fashion_ws):
     resolved = params["resolved"]
     assert params["C"] == "auto" and params["rare_leaves"] == "auto"
     assert resolved["C"] in C_GRID and "C_valid_accuracy" in resolved
+    # class weights are chosen with C: every (C, weights) pair was scored on validation
+    assert params["class_weight"] == "auto" and resolved["class_weight"] in ("balanced", "none")
+    assert set(resolved["C_valid_accuracy"]) == {f"{c}/{w}" for c in C_GRID for w in ("balanced", "none")}
     assert "rare_valid_accuracy" in resolved and "none" in resolved["rare_valid_accuracy"]
     assert resolved["rare_leaves"].startswith(("backed off", "no back-off"))
     setup = run_setup(params)

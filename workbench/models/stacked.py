@@ -78,8 +78,8 @@ class AutoClassifier(CategoryClassifier):
     """tfidf over the fields that help plus a sentence-embedding head when it helps (module doc).
 
     Parameters: ``leaves``, ``fields`` (``"auto"``: title and brand, plus description when
-    validation prefers it; or a list of fields), ``C`` (tfidf's; ``"auto"``: chosen on
-    validation), ``rare_leaves`` (``"auto"``: the back-off of rare leaves to their ancestor,
+    validation prefers it; or a list of fields), ``C`` and ``class_weight`` (tfidf's; ``"auto"``:
+    chosen on validation), ``rare_leaves`` (``"auto"``: the back-off of rare leaves to their ancestor,
     used when validation prefers it; ``None``: never), ``embedding_model``
     (``"auto"``: by the titles' language; a name; ``None``: no head), ``head_weights`` (the
     weights of the head tried on validation), ``head_C`` (the head's inverse regularisation;
@@ -92,7 +92,8 @@ class AutoClassifier(CategoryClassifier):
 
     kind = "auto"
 
-    def __init__(self, leaves=None, fields="auto", C="auto", rare_leaves="auto", embedding_model="auto",
+    def __init__(self, leaves=None, fields="auto", C="auto", class_weight="auto", rare_leaves="auto",
+                 embedding_model="auto",
                  head_weights=(0.2, 0.35, 0.5), head_C="auto", head_C_grid=(1.0, 10.0, 100.0),
                  probe_size=3000, description_share=0.3, workspace=None, device=None, random_state=0):
         self._store_params(locals())
@@ -102,6 +103,7 @@ class AutoClassifier(CategoryClassifier):
         from workbench.models.tfidf import TfidfClassifier
 
         return TfidfClassifier(leaves=list(self.classes_), fields=tuple(fields), C=self.C,
+                               class_weight=self.class_weight,
                                random_state=self.random_state)
 
     def _embed(self, X: pd.DataFrame) -> np.ndarray:
@@ -159,7 +161,7 @@ class AutoClassifier(CategoryClassifier):
         depth = max(len(str(c).split(" > ")) for c in self.classes_)
         self.backoff_, record = choose_backoff(
             matrix, y, self.classes_, valid_matrix, valid[1], p_flat_valid, C=float(self.tfidf_.C_),
-            class_weight=self.tfidf_.class_weight, max_iter=self.tfidf_.max_iter,
+            class_weight=self.tfidf_._class_weight(), max_iter=self.tfidf_.max_iter,
             random_state=self.random_state, depth_of_tree=depth)
         return record
 

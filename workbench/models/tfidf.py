@@ -189,7 +189,8 @@ class TfidfClassifier(CategoryClassifier):
     ``"auto"``: each value of :data:`C_GRID` is fitted on the same features and the one with the
     best validation accuracy, then macro-F1, is kept, unless it is within one standard error of
     :data:`C_DEFAULT`'s accuracy; recorded as ``resolved_params()["C"]``),
-    ``class_weight`` (``"balanced"`` or ``None``), ``calibration_cv`` (folds of the out-of-fold
+    ``class_weight`` (``"balanced"``, ``None``, or ``"auto"``: chosen on validation with ``C``, as
+    above), ``calibration_cv`` (folds of the out-of-fold
     decision values the SVM's softmax temperature is fitted on when ``fit`` gets no validation
     split), ``max_iter``, ``partition_rows``, ``epochs`` and ``alpha`` (the ``sgd`` head's partition
     size, passes and L2 penalty), ``oversample`` (``None``, ``"sqrt"``, ``"balanced"``: rare leaves'
@@ -243,35 +244,52 @@ class TfidfClassifier(CategoryClassifier):
                 self.temperature_ = self._fit_temperature(matrix, y, sample_weight)
         self.pipeline_ = Pipeline([("tfidf", features), ("clf", head)])
 
+    def _class_weight(self):
+        """The class weights in use: as given, or what ``class_weight="auto"`` resolved to."""
+        return getattr(self, "class_weight_", "balanced") if is_auto(self.class_weight) else self.class_weight
+
     def _head(self, C: float):
         if self.classifier == "logreg":
-            return LogisticRegression(C=C, class_weight=self.class_weight,
+            return LogisticRegression(C=C, class_weight=self._class_weight(),
                                       max_iter=self.max_iter, random_state=self.random_state)
         return self._svm(C)
 
     def _resolve_C(self, matrix, y: np.ndarray, sample_weight, Xv, yv) -> float:
-        """``C`` as given, or (``C="auto"``) the value of :data:`C_GRID` whose head, fitted on the
-        training features, has the best validation accuracy (ties: macro-F1, then the value
-        nearest :data:`C_DEFAULT`), unless it is within one standard error of the default's; the
+        """``C`` (and ``class_weight``) as given, or, for each one set to ``"auto"``, the value of
+        :data:`C_GRID` (and of ``"balanced"`` / ``None``) whose head, fitted on the training
+        features, has the best validation accuracy (ties: macro-F1, then the default), unless
+        it is within one standard error of the default's (``C`` 0.5, balanced weights); the
         scores go into ``resolved_params_``."""
-        if not is_auto(self.C):
+        auto_c, auto_w = is_auto(self.C), is_auto(self.class_weight)
+        if not (auto_c or auto_w):
             return float(self.C)
+        c_default = C_DEFAULT if auto_c else float(self.C)
         if Xv is None:
-            self.resolved_params_ = {"C": C_DEFAULT, "C_choice": "no validation products: the default"}
-            return C_DEFAULT
+            self.class_weight_ = "balanced"
+            self.resolved_params_ = {**({"C": c_default} if auto_c else {}),
+                                     **({"class_weight": "balanced"} if auto_w else {}),
+                                     "C_choice": "no validation products: the default"}
+            return c_default
+        grid = [(float(c), w) for w in (("balanced", None) if auto_w else (self.class_weight,))
+                for c in (C_GRID if auto_c else (c_default,))]
+        default = (c_default, "balanced" if auto_w else self.class_weight)
         scores = {}
-        for C in C_GRID:
+        for C, weight in grid:
+            self.class_weight_ = weight
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", category=ConvergenceWarning)
-                pred = self._head(float(C)).fit(matrix, y, sample_weight=sample_weight).predict(Xv)
-            scores[float(C)] = (float(np.mean(pred == yv)), float(f1_score(yv, pred, average="macro")))
-        best = max(scores, key=lambda c: (*scores[c], -abs(np.log(c / C_DEFAULT))))
-        if C_DEFAULT in scores and scores[best][0] - scores[C_DEFAULT][0] <= standard_error(scores[best][0], len(yv)):
-            best = C_DEFAULT  # within one standard error of the default: not a real difference
-        self.resolved_params_ = {"C": best,
-                                 "C_valid_accuracy": {str(c): round(a, 4) for c, (a, _) in scores.items()},
-                                 "C_valid_macro_f1": {str(c): round(f, 4) for c, (_, f) in scores.items()}}
-        return best
+                pred = self._head(C).fit(matrix, y, sample_weight=sample_weight).predict(Xv)
+            scores[(C, weight)] = (float(np.mean(pred == yv)), float(f1_score(yv, pred, average="macro")))
+        best = max(scores, key=lambda k: (*scores[k], k == default, -abs(np.log(k[0] / c_default))))
+        if scores[best][0] - scores[default][0] <= standard_error(scores[best][0], len(yv)):
+            best = default  # within one standard error of the default: not a real difference
+        self.class_weight_ = best[1]
+        name = (lambda k: f"{k[0]}" if not auto_w else f"{k[0]}/{k[1] or 'none'}")
+        self.resolved_params_ = {**({"C": best[0]} if auto_c else {}),
+                                 **({"class_weight": best[1] or "none"} if auto_w else {}),
+                                 "C_valid_accuracy": {name(k): round(a, 4) for k, (a, _) in scores.items()},
+                                 "C_valid_macro_f1": {name(k): round(f, 4) for k, (_, f) in scores.items()}}
+        return best[0]
 
     def _fit_sgd(self, texts: list[str], y: np.ndarray) -> Pipeline:
         from workbench.models.tfidf_stream import (balanced_weights, fit_streaming, hashing_vectorizer,
@@ -288,7 +306,7 @@ class TfidfClassifier(CategoryClassifier):
 
     def _svm(self, C: float | None = None) -> LinearSVC:
         C = getattr(self, "C_", C_DEFAULT) if C is None else C
-        return LinearSVC(C=C, class_weight=self.class_weight, max_iter=self.max_iter,
+        return LinearSVC(C=C, class_weight=self._class_weight(), max_iter=self.max_iter,
                          random_state=self.random_state)
 
     def _fit_temperature(self, matrix, y: np.ndarray, sample_weight=None) -> float:
