@@ -54,7 +54,14 @@ def test_auto_without_a_head_is_tfidf_over_the_fields_validation_prefers(parts, 
     proba = model.predict_proba(test)
     assert proba.shape == (len(test), len(leaves))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
-    np.testing.assert_allclose(proba, model.tfidf_.predict_proba(test))
+    # tfidf alone, or tfidf with its rare leaves through their parent where validation chose that
+    if model.backoff_ is None:
+        assert resolved["rare_leaves"].startswith("no back-off")
+        np.testing.assert_allclose(proba, model.tfidf_.predict_proba(test))
+    else:
+        assert resolved["rare_leaves"].startswith("backed off")
+        np.testing.assert_allclose(proba, model._text_proba(test))
+    assert resolved["C"] in (0.25, 0.5, 1.0) and model.tfidf_.C_ == resolved["C"]
     unseen = ~np.isin(np.arange(len(leaves)), model.seen_classes_)
     assert (proba[:, unseen] == 0).all()
     again = CategoryClassifier.load(model.save(tmp_path / "auto"))
@@ -72,7 +79,8 @@ def test_head_weight_is_chosen_on_validation_and_the_probe_decides_first(parts, 
     # the probe ran first (500 > 150 training products) and scored weight 0 = tfidf alone
     assert set(r["probe_valid_accuracy"]) == {"0.0", "0.2", "0.35", "0.5"}
     yv = np.searchsorted(model.classes_, valid["leaf"].to_numpy(dtype=object))
-    tfidf_valid = float(np.mean(model.tfidf_.predict_proba(valid).argmax(axis=1) == yv))
+    # weight 0 = the text part alone: tfidf, with rare leaves through their parent where validation chose that
+    tfidf_valid = float(np.mean(model._text_proba(valid).argmax(axis=1) == yv))
     assert r["probe_valid_accuracy"]["0.0"] == round(tfidf_valid, 4)
     if "head_valid_accuracy" in r:  # the full head was fitted: its weight is the validation's best
         scores = r["head_valid_accuracy"]

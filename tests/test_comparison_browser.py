@@ -35,7 +35,7 @@ def served(evaluated_ws, tmp_path_factory, output_dir):
                         shots / "comparison_server.log")
     try:
         wait_http(f"http://127.0.0.1:{port}/", proc)
-        yield {"url": f"http://127.0.0.1:{port}/", "runs": runs, "shots": shots}
+        yield {"url": f"http://127.0.0.1:{port}/", "runs": runs, "shots": shots, "root": root}
     finally:
         stop(proc)
 
@@ -75,5 +75,52 @@ def test_comparison_page_shows_min_risk_rows_and_per_level_prf_that_fit(served):
                 right = page.locator(selector).evaluate("t => t.getBoundingClientRect().right")
                 assert right <= 1440, (selector, right)
             assert errors == []
+        finally:
+            browser.close()
+
+
+def test_comparison_page_shows_bootstrap_intervals_beside_accuracy_and_macro_f1(served):
+    """A small test part (about 2 products per leaf): each figure with its 95% interval beside it,
+    the verdict against the most accurate run, and the sentence saying why, as a person reads them."""
+    from playwright.sync_api import sync_playwright
+
+    from workbench.runs.run_setup import interval_figures
+
+    ws = Workspace(served["root"])
+    figures = interval_figures(ws, served["runs"])
+    ws.close()
+    assert figures, "the fixture's test part is small: intervals expected"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(served["url"] + "?page=comparison", timeout=180_000)
+            page.wait_for_selector(".wb-comparison .wb-metrics table", timeout=90_000)
+            page.wait_for_load_state("networkidle")
+            page.screenshot(path=served["shots"] / "comparison_intervals.png", full_page=True)
+            note = page.locator(".wb-interval-note").first.evaluate(
+                "el => (el.shadowRoot ? el.shadowRoot.textContent : el.textContent).trim()")
+            assert "95% bootstrap interval" in note and "clearly below" in note
+            headers = page.locator(".wb-metrics thead th").all_inner_texts()
+            # the interval sits right beside its figure
+            assert headers[headers.index("accuracy") + 1] == "accuracy 95%"
+            assert headers[headers.index("macro-F1") + 1] == "macro-F1 95%"
+            rows = page.locator(".wb-metrics tbody tr")
+            verdicts = []
+            for i in range(rows.count()):
+                cells = rows.nth(i).locator("td").all_inner_texts()
+                shown = dict(zip(headers, cells))
+                for figure, interval in (("accuracy", "accuracy 95%"), ("macro-F1", "macro-F1 95%")):
+                    value = float(shown[figure].rstrip("%"))
+                    low, high = (float(x.rstrip("%")) for x in shown[interval].split(" to "))
+                    assert low <= value + 0.05 and value - 0.05 <= high, (figure, shown)
+                verdicts.append(shown["vs most accurate"])
+            assert verdicts.count("most accurate") == 1
+            assert all(v == "most accurate" or v.startswith(("clearly below", "not clearly below")) for v in verdicts)
+            # the page says the same as the bootstrap itself
+            expected = {r for r, f in figures.items() if f["verdict"] is not None and f["verdict"].b_beats_a}
+            assert sum(v.startswith("clearly below") for v in verdicts) == len(expected)
+            right = page.locator(".wb-metrics table").evaluate("t => t.getBoundingClientRect().right")
+            assert right <= 1440, right
         finally:
             browser.close()

@@ -91,6 +91,21 @@ def evaluated_runs(ws: Workspace, part: str = "test") -> pd.DataFrame:
 
 
 @pn.cache(max_items=16)
+def _run_intervals(path: str, part: str, stamp: str) -> dict:
+    from workbench.runs.run_setup import interval_figures
+
+    ws = open_workspace(path)
+    return interval_figures(ws, list(_evaluated_runs(path, part, stamp)["run_id"]), part=part)
+
+
+def run_intervals(ws: Workspace, part: str = "test") -> dict:
+    """Bootstrap intervals of the evaluated runs whose ``part`` is small (fewer than 50 products
+    per leaf), with the paired verdict against the most accurate run
+    (:func:`workbench.runs.run_setup.interval_figures`); ``{}`` when no run's part is small."""
+    return _run_intervals(_key(ws), part, eval_stamp(ws))
+
+
+@pn.cache(max_items=16)
 def _ranked(path: str, part: str, stamp: str) -> pd.DataFrame:
     ws = open_workspace(path)
     evaluated = set(_evaluated_runs(path, part, stamp)["run_id"])

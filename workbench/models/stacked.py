@@ -1,11 +1,19 @@
 """``auto``: the default selection, chosen on the validation products of the user's own catalog.
 
-Two parts, each kept only when validation says it earns its place:
+Three parts, each kept only when validation says it earns its place:
 
 1. **tfidf** (:mod:`workbench.models.tfidf`) over the text fields that help: title and brand
    always; the description too when enough training products have one
    (``description_share``) and a tfidf over it is more accurate on validation than one without.
-2. **a sentence-embedding head**: a multinomial logistic regression over sentence embeddings of
+   Its regularisation ``C`` is chosen on validation too (``C="auto"``: the best of
+   :data:`workbench.models.tfidf.C_GRID`).
+2. **rare leaves through their ancestor** (:mod:`workbench.models.rare_leaves`): leaves with
+   too few training products are learnt as one group per parent (or grandparent) and the
+   group's probability is shared among them by the flat tfidf; the minimum count and the depth
+   are chosen on validation among candidates taken from the catalog's leaf sizes, and the
+   back-off is used only when it beats the flat tfidf there. Every leaf is kept: nothing is
+   pooled into "Other".
+3. **a sentence-embedding head**: a multinomial logistic regression over sentence embeddings of
    title and brand, from the encoder that reads the titles' language
    (:func:`workbench.catalog.language.guess_language`: all-MiniLM-L6-v2 for English,
    multilingual-e5-small otherwise). Its log-probabilities join tfidf's in a weighted geometric
@@ -18,8 +26,9 @@ Without validation products the model is tfidf over title and brand. Everything 
 ``resolved_params()`` (fields, encoder, head weight, validation accuracy of each candidate,
 what was dropped and why) and so in the recorded run.
 
-Persistence: the tfidf part in ``tfidf/`` (skops, its own allow-list), the head's coefficients
-in ``head.safetensors`` and the choices in ``auto.json``; nothing is pickled.
+Persistence: the tfidf part in ``tfidf/`` (skops, its own allow-list), the rare-leaf group head
+in ``backoff.skops`` (skops, the same allow-list), the head's coefficients in
+``head.safetensors`` and the choices in ``auto.json``; nothing is pickled.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from workbench.models.base import CategoryClassifier, product_texts, read_state,
 
 INDEX = "auto.json"
 HEAD = "head.safetensors"
+BACKOFF = "backoff.skops"
 FLOOR = 1e-6
 #: Text fields of the head's sentence embeddings.
 HEAD_FIELDS = ("title", "brand")
@@ -68,9 +78,12 @@ class AutoClassifier(CategoryClassifier):
     """tfidf over the fields that help plus a sentence-embedding head when it helps (module doc).
 
     Parameters: ``leaves``, ``fields`` (``"auto"``: title and brand, plus description when
-    validation prefers it; or a list of fields), ``C`` (tfidf's), ``embedding_model``
+    validation prefers it; or a list of fields), ``C`` and ``class_weight`` (tfidf's; ``"auto"``:
+    chosen on validation), ``rare_leaves`` (``"auto"``: the back-off of rare leaves to their ancestor,
+    used when validation prefers it; ``None``: never), ``embedding_model``
     (``"auto"``: by the titles' language; a name; ``None``: no head), ``head_weights`` (the
-    weights of the head tried on validation), ``head_C`` (the head's inverse regularisation),
+    weights of the head tried on validation), ``head_C`` (the head's inverse regularisation;
+    ``"auto"``: the best of ``head_C_grid`` for the probe head on validation),
     ``probe_size`` (training products of the probe head), ``description_share`` (share of
     training products with a description before a description candidate is tried),
     ``workspace`` (embedding cache), ``device`` (the encoder's; ``None`` = GPU when present),
@@ -79,9 +92,10 @@ class AutoClassifier(CategoryClassifier):
 
     kind = "auto"
 
-    def __init__(self, leaves=None, fields="auto", C=0.5, embedding_model="auto",
-                 head_weights=(0.2, 0.35, 0.5), head_C=10.0, probe_size=3000, description_share=0.3,
-                 workspace=None, device=None, random_state=0):
+    def __init__(self, leaves=None, fields="auto", C="auto", class_weight="auto", rare_leaves="auto",
+                 embedding_model="auto",
+                 head_weights=(0.2, 0.35, 0.5), head_C="auto", head_C_grid=(1.0, 10.0, 100.0),
+                 probe_size=3000, description_share=0.3, workspace=None, device=None, random_state=0):
         self._store_params(locals())
 
     # parts --------------------------------------------------------------------------------
@@ -89,6 +103,7 @@ class AutoClassifier(CategoryClassifier):
         from workbench.models.tfidf import TfidfClassifier
 
         return TfidfClassifier(leaves=list(self.classes_), fields=tuple(fields), C=self.C,
+                               class_weight=self.class_weight,
                                random_state=self.random_state)
 
     def _embed(self, X: pd.DataFrame) -> np.ndarray:
@@ -99,12 +114,13 @@ class AutoClassifier(CategoryClassifier):
         return np.asarray(embed_texts(product_texts(X, HEAD_FIELDS), model=self.encoder_,
                                       device=self.device_, workspace=cache, progress=False), dtype=np.float32)
 
-    def _fit_head(self, E: np.ndarray, y: np.ndarray) -> dict:
+    def _fit_head(self, E: np.ndarray, y: np.ndarray, C: float | None = None) -> dict:
         from sklearn.linear_model import LogisticRegression
 
+        C = float(self.head_C_ if C is None else C)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore")
-            lr = LogisticRegression(C=float(self.head_C), max_iter=300, random_state=self.random_state)
+            lr = LogisticRegression(C=C, max_iter=300, random_state=self.random_state)
             lr.fit(E, y)
         coef, intercept = lr.coef_.astype(np.float32), lr.intercept_.astype(np.float32)
         return {"coef": coef, "intercept": intercept, "classes": lr.classes_.astype(np.int64)}
@@ -120,6 +136,34 @@ class AutoClassifier(CategoryClassifier):
         local = np.exp(scores)
         proba[:, head["classes"]] = local / local.sum(axis=1, keepdims=True)
         return proba
+
+    def _text_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """tfidf's probabilities, with rare leaves through their ancestor when the back-off is kept."""
+        p_flat = self.tfidf_.predict_proba(X)
+        if getattr(self, "backoff_", None) is None:
+            return p_flat
+        matrix = self.tfidf_.pipeline_.named_steps["tfidf"].transform(product_texts(X, self.tfidf_.fields))
+        return self.backoff_.proba(matrix, p_flat)
+
+    def _fit_backoff(self, X: pd.DataFrame, y: np.ndarray, valid, p_flat_valid: np.ndarray) -> dict:
+        """Choose (on validation) and fit the rare-leaf back-off; returns what to record."""
+        from workbench.models.rare_leaves import choose_backoff
+
+        self.backoff_ = None
+        if self.rare_leaves is None:
+            return {"rare_leaves": "off"}
+        if self.tfidf_.pipeline_ is None or self.tfidf_.classifier != "svm":
+            return {"rare_leaves": "no back-off: one class or a tfidf head other than the SVM"}
+        features = self.tfidf_.pipeline_.named_steps["tfidf"]
+        fields = self.tfidf_.fields
+        matrix = features.transform(product_texts(X, fields))
+        valid_matrix = features.transform(product_texts(valid[0], fields))
+        depth = max(len(str(c).split(" > ")) for c in self.classes_)
+        self.backoff_, record = choose_backoff(
+            matrix, y, self.classes_, valid_matrix, valid[1], p_flat_valid, C=float(self.tfidf_.C_),
+            class_weight=self.tfidf_._class_weight(), max_iter=self.tfidf_.max_iter,
+            random_state=self.random_state, depth_of_tree=depth)
+        return record
 
     def _best_weight(self, p_text: np.ndarray, p_head: np.ndarray, y: np.ndarray) -> tuple[float, dict]:
         """The head weight (0 included) with the best validation accuracy; ties go to the smaller."""
@@ -163,6 +207,10 @@ class AutoClassifier(CategoryClassifier):
         resolved["fields"] = list(best)
         if len(candidates) > 1:
             resolved["fields_valid_accuracy"] = {"+".join(f): round(scores[f], 4) for f in candidates}
+        resolved.update(self.tfidf_.resolved_params())  # C and its validation scores
+        self.backoff_ = None
+        if has_valid and len(self.seen_classes_) >= 2:
+            resolved.update(self._fit_backoff(X, y, valid, self.tfidf_.predict_proba(valid[0])))
         # 2. the sentence-embedding head, when validation says it helps
         self.head_, self.head_weight_ = None, 0.0
         self.encoder_ = None
@@ -178,9 +226,10 @@ class AutoClassifier(CategoryClassifier):
             self.encoder_ = str(self.embedding_model)
         self.device_ = choose_device(self.device)
         resolved.update(encoder=self.encoder_, device=self.device_)
-        p_text = self.tfidf_.predict_proba(valid[0])
+        p_text = self._text_proba(valid[0])
         E_valid = self._embed(valid[0])
         n_train = len(y)
+        self.head_C_ = self._resolve_head_C(X, y, valid, p_text, E_valid, resolved)
         if n_train > int(self.probe_size):
             rows = stratified_rows(y, int(self.probe_size), self.random_state)
             probe = self._fit_head(self._embed(X.iloc[rows].reset_index(drop=True)), y[rows])
@@ -202,8 +251,27 @@ class AutoClassifier(CategoryClassifier):
             resolved["head"] = "dropped: no weight raised validation accuracy"
         self.resolved_params_ = resolved
 
+    def _resolve_head_C(self, X, y, valid, p_text, E_valid, resolved: dict) -> float:
+        """The head's ``C``: as given, or (``"auto"``) the value of ``head_C_grid`` whose head on
+        at most ``probe_size`` training products, joined with tfidf at its best weight, is most
+        accurate on validation (ties: the smaller ``C``)."""
+        if not (isinstance(self.head_C, str) and self.head_C == "auto"):
+            return float(self.head_C)
+        rows = (stratified_rows(y, int(self.probe_size), self.random_state) if len(y) > int(self.probe_size)
+                else np.arange(len(y)))
+        E = self._embed(X.iloc[rows].reset_index(drop=True))
+        scores = {}
+        for C in self.head_C_grid:
+            head = self._fit_head(E, y[rows], float(C))
+            weight, by_weight = self._best_weight(p_text, self._head_proba(head, E_valid), valid[1])
+            scores[float(C)] = by_weight[weight]
+        best = max(scores, key=lambda c: (scores[c], -c))
+        resolved["head_C"] = best
+        resolved["head_C_valid_accuracy"] = {str(c): round(v, 4) for c, v in scores.items()}
+        return best
+
     def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        p_text = self.tfidf_.predict_proba(X)
+        p_text = self._text_proba(X)
         if self.head_ is None:
             return p_text
         proba = _combine(p_text, self._head_proba(self.head_, self._embed(X)), self.head_weight_)
@@ -216,7 +284,7 @@ class AutoClassifier(CategoryClassifier):
         """Each part's probability matrix (leaf-aligned): ``tfidf`` and, when kept, ``head``."""
         self._check_fitted()
         X = pd.DataFrame(X) if not isinstance(X, pd.DataFrame) else X
-        out = {"tfidf": self.tfidf_.predict_proba(X)}
+        out = {"tfidf": self._text_proba(X)}
         if self.head_ is not None:
             from workbench.models.base import as_products
 
@@ -226,7 +294,12 @@ class AutoClassifier(CategoryClassifier):
     # persistence --------------------------------------------------------------------------
     def _save_artifacts(self, directory: Path) -> None:
         self.tfidf_.save(directory / "tfidf")
-        state = {"seen_classes": [int(c) for c in self.seen_classes_], "encoder": self.encoder_,
+        if getattr(self, "backoff_", None) is not None:
+            import skops.io as sio
+
+            sio.dump({"svm": self.backoff_.svm, "group_of": self.backoff_.group_of,
+                      "temperature": float(self.backoff_.temperature)}, directory / BACKOFF)
+        state = {"head_C": float(getattr(self, "head_C_", 0.0) or 0.0), "seen_classes": [int(c) for c in self.seen_classes_], "encoder": self.encoder_,
                  "device": getattr(self, "device_", None), "head_weight": float(self.head_weight_),
                  "resolved": self.resolved_params()}
         if self.head_ is not None:
@@ -245,6 +318,15 @@ class AutoClassifier(CategoryClassifier):
         self.device_ = choose_device(self.device)
         self.head_weight_ = float(state.get("head_weight", 0.0))
         self.resolved_params_ = dict(state.get("resolved") or {})
+        self.head_C_ = state.get("head_C")
+        self.backoff_ = None
+        if (directory / BACKOFF).exists():
+            from workbench.models.rare_leaves import Backoff
+            from workbench.models.tfidf import read_skops
+
+            saved = read_skops(directory / BACKOFF)
+            self.backoff_ = Backoff(saved["svm"], np.asarray(saved["group_of"], dtype=np.int64),
+                                    float(saved["temperature"]))
         self.head_ = None
         if (directory / HEAD).exists():
             from safetensors.numpy import load_file

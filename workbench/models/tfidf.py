@@ -43,16 +43,20 @@ from scipy.optimize import minimize_scalar
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
 from workbench.catalog.text import word_tokens
 from workbench.errors import WorkbenchError
-from workbench.models.base import CategoryClassifier, check_fields, product_texts, register
+from workbench.models.auto import is_auto
+from workbench.models.base import (CategoryClassifier, check_fields, product_texts, read_state, register,
+                                   write_state)
 from workbench.models.tfidf_small import SMALL_BATCH, SmallBatchTfidf
 
 ARTIFACT = "model.skops"
+RESOLVED = "resolved.json"
 
 #: Types (besides skops' defaults) that a saved ``tfidf`` model may contain.
 TRUSTED_TYPES = frozenset({
@@ -89,6 +93,10 @@ TRUSTED_TYPES = frozenset({
 })
 
 CLASSIFIERS = ("svm", "logreg", "sgd")
+#: The values of ``C`` tried on validation when ``C="auto"`` (around the measured default 0.5).
+C_GRID = (0.25, 0.5, 1.0)
+#: ``C`` without validation products to choose it on.
+C_DEFAULT = 0.5
 
 
 def stored_types(path: Path) -> set[str]:
@@ -143,6 +151,12 @@ def tfidf_features(word_ngrams=(1, 2), char_ngrams=(2, 5), max_features=None, mi
     ])
 
 
+def standard_error(accuracy: float, n: int) -> float:
+    """The standard error of an accuracy measured on ``n`` products (the one-standard-error rule:
+    a candidate within it of the default is not a real difference)."""
+    return float(np.sqrt(max(accuracy * (1 - accuracy), 0.0) / max(n, 1)))
+
+
 def best_temperature(scores: np.ndarray, column: np.ndarray) -> float:
     """The temperature minimising the log-loss of ``softmax(scores / T)`` for the true columns."""
     def log_loss(log_t: float) -> float:
@@ -171,8 +185,12 @@ class TfidfClassifier(CategoryClassifier):
     ``fields`` (product columns joined into one text), ``word_ngrams`` / ``char_ngrams``
     (n-gram ranges of :func:`~workbench.catalog.text.word_tokens` words, which read scripts
     without spaces as character bigrams, and of characters within word boundaries), ``max_features`` (per vectorizer,
-    ``None`` = all), ``min_df``, ``classifier`` (``"svm"`` or ``"logreg"``), ``C``,
-    ``class_weight`` (``"balanced"`` or ``None``), ``calibration_cv`` (folds of the out-of-fold
+    ``None`` = all), ``min_df``, ``classifier`` (``"svm"`` or ``"logreg"``), ``C`` (a number, or
+    ``"auto"``: each value of :data:`C_GRID` is fitted on the same features and the one with the
+    best validation accuracy, then macro-F1, is kept, unless it is within one standard error of
+    :data:`C_DEFAULT`'s accuracy; recorded as ``resolved_params()["C"]``),
+    ``class_weight`` (``"balanced"``, ``None``, or ``"auto"``: chosen on validation with ``C``, as
+    above), ``calibration_cv`` (folds of the out-of-fold
     decision values the SVM's softmax temperature is fitted on when ``fit`` gets no validation
     split), ``max_iter``, ``partition_rows``, ``epochs`` and ``alpha`` (the ``sgd`` head's partition
     size, passes and L2 penalty), ``oversample`` (``None``, ``"sqrt"``, ``"balanced"``: rare leaves'
@@ -208,23 +226,70 @@ class TfidfClassifier(CategoryClassifier):
             return
         features = self._vectorizer().fit(texts)
         matrix = features.transform(texts)
-        if self.classifier == "logreg":
-            head = LogisticRegression(C=self.C, class_weight=self.class_weight,
-                                      max_iter=self.max_iter, random_state=self.random_state)
-        else:
-            head = self._svm()
+        seen_valid = None if valid is None else np.isin(valid[1], self.seen_classes_)
+        Xv = yv = None
+        if seen_valid is not None and seen_valid.sum() >= 2:
+            Xv = features.transform(product_texts(valid[0], self.fields))[seen_valid]
+            yv = valid[1][seen_valid]
+        self.C_ = self._resolve_C(matrix, y, sample_weight, Xv, yv)
+        head = self._head(self.C_)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=ConvergenceWarning)
             head.fit(matrix, y, sample_weight=sample_weight)
         if self.classifier == "svm":
-            seen_valid = None if valid is None else np.isin(valid[1], self.seen_classes_)
-            if seen_valid is not None and seen_valid.sum() >= 2:
+            if Xv is not None:
                 # the validation split calibrates: one SVM fit instead of calibration_cv + 1
-                Xv = features.transform(product_texts(valid[0], self.fields))[seen_valid]
-                self.temperature_ = self._best_temperature(_decision_matrix(head, Xv), valid[1][seen_valid])
+                self.temperature_ = self._best_temperature(_decision_matrix(head, Xv), yv)
             else:
                 self.temperature_ = self._fit_temperature(matrix, y, sample_weight)
         self.pipeline_ = Pipeline([("tfidf", features), ("clf", head)])
+
+    def _class_weight(self):
+        """The class weights in use: as given, or what ``class_weight="auto"`` resolved to."""
+        return getattr(self, "class_weight_", "balanced") if is_auto(self.class_weight) else self.class_weight
+
+    def _head(self, C: float):
+        if self.classifier == "logreg":
+            return LogisticRegression(C=C, class_weight=self._class_weight(),
+                                      max_iter=self.max_iter, random_state=self.random_state)
+        return self._svm(C)
+
+    def _resolve_C(self, matrix, y: np.ndarray, sample_weight, Xv, yv) -> float:
+        """``C`` (and ``class_weight``) as given, or, for each one set to ``"auto"``, the value of
+        :data:`C_GRID` (and of ``"balanced"`` / ``None``) whose head, fitted on the training
+        features, has the best validation accuracy (ties: macro-F1, then the default), unless
+        it is within one standard error of the default's (``C`` 0.5, balanced weights); the
+        scores go into ``resolved_params_``."""
+        auto_c, auto_w = is_auto(self.C), is_auto(self.class_weight)
+        if not (auto_c or auto_w):
+            return float(self.C)
+        c_default = C_DEFAULT if auto_c else float(self.C)
+        if Xv is None:
+            self.class_weight_ = "balanced"
+            self.resolved_params_ = {**({"C": c_default} if auto_c else {}),
+                                     **({"class_weight": "balanced"} if auto_w else {}),
+                                     "C_choice": "no validation products: the default"}
+            return c_default
+        grid = [(float(c), w) for w in (("balanced", None) if auto_w else (self.class_weight,))
+                for c in (C_GRID if auto_c else (c_default,))]
+        default = (c_default, "balanced" if auto_w else self.class_weight)
+        scores = {}
+        for C, weight in grid:
+            self.class_weight_ = weight
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", category=ConvergenceWarning)
+                pred = self._head(C).fit(matrix, y, sample_weight=sample_weight).predict(Xv)
+            scores[(C, weight)] = (float(np.mean(pred == yv)), float(f1_score(yv, pred, average="macro")))
+        best = max(scores, key=lambda k: (*scores[k], k == default, -abs(np.log(k[0] / c_default))))
+        if scores[best][0] - scores[default][0] <= standard_error(scores[best][0], len(yv)):
+            best = default  # within one standard error of the default: not a real difference
+        self.class_weight_ = best[1]
+        name = (lambda k: f"{k[0]}" if not auto_w else f"{k[0]}/{k[1] or 'none'}")
+        self.resolved_params_ = {**({"C": best[0]} if auto_c else {}),
+                                 **({"class_weight": best[1] or "none"} if auto_w else {}),
+                                 "C_valid_accuracy": {name(k): round(a, 4) for k, (a, _) in scores.items()},
+                                 "C_valid_macro_f1": {name(k): round(f, 4) for k, (_, f) in scores.items()}}
+        return best[0]
 
     def _fit_sgd(self, texts: list[str], y: np.ndarray) -> Pipeline:
         from workbench.models.tfidf_stream import (balanced_weights, fit_streaming, hashing_vectorizer,
@@ -239,8 +304,9 @@ class TfidfClassifier(CategoryClassifier):
             fit_streaming(head, vectorizer, batches, self.seen_classes_)
         return Pipeline([("tfidf", vectorizer), ("clf", head)])
 
-    def _svm(self) -> LinearSVC:
-        return LinearSVC(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter,
+    def _svm(self, C: float | None = None) -> LinearSVC:
+        C = getattr(self, "C_", C_DEFAULT) if C is None else C
+        return LinearSVC(C=C, class_weight=self._class_weight(), max_iter=self.max_iter,
                          random_state=self.random_state)
 
     def _fit_temperature(self, matrix, y: np.ndarray, sample_weight=None) -> float:
@@ -308,9 +374,12 @@ class TfidfClassifier(CategoryClassifier):
 
         sio.dump({"seen_classes": self.seen_classes_, "temperature": float(self.temperature_),
                   "pipeline": self.pipeline_}, directory / ARTIFACT)
+        if self.resolved_params():
+            write_state(directory, RESOLVED, self.resolved_params())
 
     def _load_artifacts(self, directory: Path) -> None:
         state = read_skops(directory / ARTIFACT)
         self.seen_classes_ = np.asarray(state["seen_classes"], dtype=np.int64)
         self.temperature_ = float(state["temperature"])
         self.pipeline_ = state["pipeline"]
+        self.resolved_params_ = read_state(directory, RESOLVED) if (directory / RESOLVED).exists() else {}

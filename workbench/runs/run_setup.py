@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 #: Resolved values that are tables of validation scores (kept out of the one-line setup).
-_DETAIL = ("valid_accuracy", "probe_valid_accuracy", "head_valid_accuracy", "fields_valid_accuracy",
-           "member_valid_accuracy")
+_DETAIL = ("valid_accuracy", "valid_macro_f1", "probe_valid_accuracy", "head_valid_accuracy",
+           "fields_valid_accuracy", "member_valid_accuracy")
 
 
 def run_setup(params: dict[str, Any] | None) -> str:
@@ -48,9 +48,11 @@ def run_setup(params: dict[str, Any] | None) -> str:
     return "; ".join(parts)
 
 
-def interval_columns(ws, run_ids: list[str], n_boot: int = 500) -> dict[str, dict[str, str]]:
-    """``{run_id: {"acc 95%": ..., "macro-F1 95%": ..., "vs best": ...}}`` for the runs whose test
-    part is small; ``{}`` when none is."""
+def interval_figures(ws, run_ids: list[str], n_boot: int = 500, part: str = "test") -> dict[str, dict[str, Any]]:
+    """For the runs whose ``part`` (test or valid) is small (fewer than 50 products per leaf):
+    ``{run_id: {"accuracy": Interval, "macro_f1": Interval, "best": run id of the most accurate
+    run on the same products, "verdict": PairedResult against it or None for that run itself}}``;
+    ``{}`` when no run's part is small."""
     from workbench.errors import WorkbenchError
     from workbench.evaluate.bootstrap import bootstrap_interval, needs_intervals, paired_bootstrap
     from workbench.runs.records import load_predictions
@@ -58,30 +60,47 @@ def interval_columns(ws, run_ids: list[str], n_boot: int = 500) -> dict[str, dic
     labels = {}
     for run_id in run_ids:
         try:
-            p = load_predictions(ws, run_id, "test")
+            p = load_predictions(ws, run_id, part)
         except WorkbenchError:
+            continue
+        if not len(p.y_true):
             continue
         labels[run_id] = (list(map(str, p.product_ids)), p.y_true.astype(str),
                           p.classes[p.proba.argmax(axis=1)].astype(str))
     small = [r for r, (_, y, _) in labels.items() if needs_intervals(y)]
-    if not small:
-        return {}
-    out: dict[str, dict[str, str]] = {}
+    out: dict[str, dict[str, Any]] = {}
     accuracy = {r: float(np.mean(y == pred)) for r, (_, y, pred) in labels.items()}
     for run_id in small:
         ids, y, pred = labels[run_id]
         got = bootstrap_interval(y, pred, n_boot=n_boot)
-        row = {"acc 95%": f"[{got['accuracy'].low:.3f}, {got['accuracy'].high:.3f}]",
-               "macro-F1 95%": f"[{got['macro_f1'].low:.3f}, {got['macro_f1'].high:.3f}]", "vs best": "-"}
         same = [r for r in small if sorted(labels[r][0]) == sorted(ids)]
         best = max(same, key=lambda r: accuracy[r])
+        verdict = None
         if best != run_id:
             order = {p: i for i, p in enumerate(labels[best][0])}
             theirs = labels[best][2][[order[p] for p in ids]]
-            result = paired_bootstrap(y, pred, theirs, n_boot=n_boot)
-            row["vs best"] = (f"clearly below {best}" if result.b_beats_a
-                              else f"not clearly below {best} ({100 * result.difference:+.1f} pts)")
-        else:
-            row["vs best"] = "most accurate"
-        out[run_id] = row
+            verdict = paired_bootstrap(y, pred, theirs, n_boot=n_boot)
+        out[run_id] = {"accuracy": got["accuracy"], "macro_f1": got["macro_f1"], "best": best, "verdict": verdict}
+    return out
+
+
+def verdict_text(figures: dict[str, Any], name=str) -> str:
+    """``"most accurate"``, ``"clearly below X"`` or ``"not clearly below X (-1.2 pts)"`` for one
+    run of :func:`interval_figures` (``name`` turns the best run's id into what is shown)."""
+    result = figures["verdict"]
+    if result is None:
+        return "most accurate"
+    best = name(figures["best"])
+    return (f"clearly below {best}" if result.b_beats_a
+            else f"not clearly below {best} ({100 * result.difference:+.1f} pts)")
+
+
+def interval_columns(ws, run_ids: list[str], n_boot: int = 500) -> dict[str, dict[str, str]]:
+    """``{run_id: {"acc 95%": ..., "macro-F1 95%": ..., "vs best": ...}}`` for the runs whose test
+    part is small; ``{}`` when none is."""
+    out = {}
+    for run_id, f in interval_figures(ws, run_ids, n_boot).items():
+        out[run_id] = {"acc 95%": f"[{f['accuracy'].low:.3f}, {f['accuracy'].high:.3f}]",
+                       "macro-F1 95%": f"[{f['macro_f1'].low:.3f}, {f['macro_f1'].high:.3f}]",
+                       "vs best": verdict_text(f)}
     return out

@@ -23,6 +23,12 @@ HOW = ("one row per evaluated run; higher accuracy, coverage @ 95% and hierarchi
 DECISION_PERCENT = ("accuracy", "macro-F1", "cross-family errors", "cross-family (of products)")
 
 
+INTERVALS = ("<p class='wb-note'>Few test products per category (fewer than 50 on average): one product moves "
+             "accuracy visibly, so each figure has its 95% bootstrap interval beside it, and a run is "
+             "<i>clearly below</i> the most accurate one only when the interval of their difference on the "
+             "same products is entirely below zero (the test <code>workbench compare</code> and the promotion "
+             "gate use).</p>")
+
 #: columns of the metrics table said below it, not in it (the table fits 1280 px)
 DETAILS = ("split", "test products", "parameters")
 
@@ -72,8 +78,11 @@ def view(ctx):
               "use: the best validation accuracy among runs not flagged (a run trained on a sample, or below 50% "
               "validation accuracy, is flagged and never the default). min-risk picks the leaf with the "
               "smallest expected tree distance instead of the most probable one."),
-        notice, metrics, html(pn.bind(lambda _: define(details_html(state.metrics_table())), news),
-                              css_classes=["wb-run-details"]),
+        notice,
+        html(pn.bind(lambda _: define(INTERVALS) if "accuracy 95%" in state.metrics_table() else "", news),
+             css_classes=["wb-interval-note"]),
+        metrics, html(pn.bind(lambda _: define(details_html(state.metrics_table())), news),
+                      css_classes=["wb-run-details"]),
         pn.FlexBox(
             pn.Column(html("<p><b>How bad the errors are</b>: mean tree distance of the wrong predictions "
                            "(2 = a sibling) and the share that leave the true family; a min-risk row per run "

@@ -11,10 +11,19 @@ from workbench.app import drill
 from workbench.security.safe_text import choice_options
 from workbench.plots import coverage_curves, level_accuracy_bars, reliability_curve
 from workbench.runs.evaluation_tables import evaluation_part
+from workbench.runs.run_setup import verdict_text
 from workbench.runs.selection import run_flags
 from workbench.store import Workspace
 
 TARGET_COLUMNS = (("0.9", "coverage @ 90%"), ("0.95", "coverage @ 95%"), ("0.98", "coverage @ 98%"))
+
+
+def interval_cell(figures: dict | None, metric: str) -> str:
+    """``"95.1% to 97.5%"``: the 95% bootstrap interval of one run's ``metric``; ``n/a`` without one."""
+    if not figures:
+        return "n/a"
+    got = figures[metric]
+    return f"{100 * got.low:.1f}% to {100 * got.high:.1f}%"
 
 
 class ComparisonState(param.Parameterized):
@@ -69,10 +78,15 @@ class ComparisonState(param.Parameterized):
     def metrics_table(self) -> pd.DataFrame:
         """One row per evaluated run, most accurate first: the run (model · id), the headline
         metrics, then how it was trained; ``notes`` says why a run is never the default (trained
-        on a sample, below the sanity bar), and ``default`` marks the run the pages open on."""
+        on a sample, below the sanity bar), and ``default`` marks the run the pages open on. On a
+        small part (fewer than 50 products per leaf) each figure has its 95% bootstrap interval
+        beside it and ``vs most accurate`` says whether the run is clearly below the most
+        accurate one (the paired bootstrap of ``workbench compare``)."""
         runs = data.evaluated_runs(self.workspace, self.part)
         ranked = data.ranked_evaluated_runs(self.workspace, self.part)
         flags = dict(zip(ranked["run_id"], ranked["flags"]))
+        intervals = data.run_intervals(self.workspace, self.part)
+        labels = dict(zip(runs["run_id"], runs["label"]))
         default = data.default_run_id(self.workspace, self.part)
         differing = self._differing_params(runs)
         older = older_taxonomy_runs(self.workspace)
@@ -81,7 +95,14 @@ class ComparisonState(param.Parameterized):
             m = run["evaluation"]
             params = run["params"] if isinstance(run["params"], dict) else {}
             row = {"run": run["label"] + (" (default)" if run["run_id"] == default else ""),
-                   "accuracy": m.get("accuracy"), "macro-F1": m.get("macro_f1")}
+                   "accuracy": m.get("accuracy")}
+            if intervals:
+                row["accuracy 95%"] = interval_cell(intervals.get(run["run_id"]), "accuracy")
+            row["macro-F1"] = m.get("macro_f1")
+            if intervals:
+                row["macro-F1 95%"] = interval_cell(intervals.get(run["run_id"]), "macro_f1")
+                got = intervals.get(run["run_id"])
+                row["vs most accurate"] = verdict_text(got, labels.get) if got else "n/a"
             for key, name in TARGET_COLUMNS:
                 row[name] = (m.get("coverage_at") or {}).get(key)
             row.update({"hierarchical F1": (m.get("hierarchical") or {}).get("f1"), "ECE": m.get("ece"),
