@@ -45,10 +45,10 @@ def cycle_section(ctx) -> pn.Column:
     state = CycleState(workspace=ctx.workspace)
     allowed = ctx.may("run_cycle")
     start = pn.widgets.Button(label="Run one cycle step now", button_type="primary", disabled=not allowed, width=240,
-                              css_classes=["wb-cycle-start"], on_click=lambda _: start_cycle(ctx, state),
-                              description=None if allowed else "admins only")
-    refresh = pn.widgets.Button(label="Refresh", width=120, css_classes=["wb-cycle-refresh"],
-                                on_click=lambda _: setattr(state, "refreshed", state.refreshed + 1))
+                              css_classes=["wb-cycle-start"], description=None if allowed else "admins only")
+    pn.bind(lambda _: start_cycle(ctx, state), start, watch=True)
+    refresh = pn.widgets.Button(label="Refresh", width=120, css_classes=["wb-cycle-refresh"])
+    pn.bind(lambda _: setattr(state, "refreshed", state.refreshed + 1), refresh, watch=True)
     note = pn.pane.Markdown("The retraining loop on its own: `workbench cycle` monitors, retrains, gates, "
                             "shadows and promotes one step per call (cron). "
                             + ("" if allowed else "Only admins may start a step here."))

@@ -49,9 +49,10 @@ def view(ctx):
     keywords = pn.widgets.TextInput.from_param(state.param.keywords, width=460, css_classes=["wb-taxonomy-keywords"],
                                                visible=pn.bind(lambda op: op == "split", state.param.op))
     apply = pn.widgets.Button(label="Apply change", color="danger", disabled=not may,
-                              css_classes=["wb-taxonomy-apply"], on_click=act(state.apply))
-    undo = pn.widgets.Button(label="Undo the newest change", disabled=not may, css_classes=["wb-taxonomy-undo"],
-                             on_click=act(state.undo))
+                              css_classes=["wb-taxonomy-apply"])
+    pn.bind(act(state.apply), apply, watch=True)
+    undo = pn.widgets.Button(label="Undo the newest change", disabled=not may, css_classes=["wb-taxonomy-undo"])
+    pn.bind(act(state.undo), undo, watch=True)
     note = [] if may else [html(f"<p class='wb-note'>changing the taxonomy needs the admin role "
                                 f"({escape_html(ctx.role)} here): you may look</p>")]
     layout = pn.Column(
