@@ -208,15 +208,14 @@ def test_a_rubber_stamping_reviewer_is_flagged_and_a_careful_one_is_not(day, cap
 
 
 def test_the_reviewers_page_names_the_flagged_reviewer_and_escapes_names(day):
-    from types import SimpleNamespace
-
+    from workbench.app.context import AppContext
     from workbench.app.pages import reviewers
     from workbench.loop.gold import answer_gold
 
     hostile = "<img src=x onerror=alert(1)>"
     gold = day.ws.scalar("SELECT product_id FROM gold_items ORDER BY product_id LIMIT 1")
     answer_gold(day.ws, hostile, gold, "=HYPERLINK(\"http://x\")")
-    page = reviewers.view(SimpleNamespace(workspace=day.ws))
+    page = reviewers.view(AppContext(day.ws))
     texts = " ".join(str(getattr(o, "object", "")) for o in page.objects)
     warnings = [o for o in page.objects if "rubber-stamping" in str(getattr(o, "object", ""))]
     assert warnings and "stamp" in str(warnings[0].object)

@@ -7,18 +7,18 @@ from __future__ import annotations
 import panel as pn
 
 from workbench.app.state.cycle import CycleState
-from workbench.app.widgets import alert, html_table
+from workbench.app.widgets import alert, empty_state_html, html, html_table
 from workbench.errors import WorkbenchError
 
-EMPTY = ("No cycle decision recorded yet. `workbench cycle` (e.g. from cron) records one per call: "
-         "what it judged, what it started, and why a run was or was not promoted.")
+EMPTY = ("No cycle decision recorded yet: each call of the retraining cycle (e.g. from cron) records what it "
+         "judged, what it started, and why a run was or was not promoted.")
 
 
 def history_view(state: CycleState, refreshed=0):
     """The history table (bound to the state's refresh counter); caller text is escaped by the table."""
     frame = state.history()
     if frame.empty:
-        return alert(EMPTY, "info")
+        return html(empty_state_html(EMPTY, "workbench cycle", "wb-cycle-empty"))
     return html_table(frame, css_classes=["wb-cycle-history"])
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import panel as pn
 
 from workbench.app.state.taxonomy import TaxonomyState
-from workbench.app.widgets import alert, guarded_action, html, intro, table
+from workbench.app.widgets import alert, empty_state, guarded_action, html, intro, table
 from workbench.security.safe_text import escape_html
 
 TITLE = "Taxonomy"
@@ -30,6 +30,9 @@ def messages(message: str, kind: str) -> list:
 
 def view(ctx):
     """The Taxonomy page."""
+    if not ctx.workspace.scalar("SELECT count(*) FROM categories"):
+        return empty_state("No categories in this workspace yet: the tree comes from the catalog's paths.",
+                           "workbench ingest FILE", "wb-no-taxonomy")
     state = TaxonomyState(workspace=ctx.workspace, actor=ctx.actor, role=ctx.role, authorize=ctx.require)
     may = ctx.may("change_taxonomy")
 
