@@ -40,6 +40,7 @@ from workbench.errors import WorkbenchError
 from workbench.evaluate.explain_terms import RawTitle, char_scores, highlight_html, linear_terms, present_features
 from workbench.runs.predictor import Predictor
 from workbench.store import Workspace
+from workbench.store.slices import stored_key
 
 #: the text the stored embeddings were made from (``workbench.embeddings.embed.DEFAULT_TEMPLATE``)
 QUERY_TEMPLATE = "{title} | {brand}"
@@ -66,7 +67,7 @@ def index_source(ws: Workspace, model: str = "default") -> str:
     n, digest = ws.df(
         "SELECT count(*) AS n, coalesce(bit_xor(hash(pe.product_id || chr(31) || pe.text_hash || chr(31) || p.leaf)), 0) "
         "AS digest FROM product_embeddings pe JOIN products p USING (product_id) "
-        "WHERE pe.model = ? AND p.leaf IS NOT NULL", [mid]).iloc[0]
+        "WHERE pe.model = ? AND p.leaf IS NOT NULL", [stored_key(ws, "product_embeddings", mid)]).iloc[0]
     return f"{mid}:{int(n)}:{int(digest)}"
 
 
