@@ -27,10 +27,20 @@ INTERVALS = ("<p class='wb-note'>Few test products per category (fewer than 50 o
              "accuracy visibly, so each figure has its 95% bootstrap interval beside it, and a run is "
              "<i>clearly below</i> the most accurate one only when the interval of their difference on the "
              "same products is entirely below zero (the test <code>workbench compare</code> and the promotion "
-             "gate use).</p>")
+             "gate use). Coverage at 90% and 98% and training seconds are left out here to make room: "
+             "<code>workbench compare</code> shows them.</p>")
 
 #: columns of the metrics table said below it, not in it (the table fits 1280 px)
 DETAILS = ("split", "test products", "parameters")
+#: left out of the table when intervals take their place (still in ``workbench compare``)
+WITH_INTERVALS_HIDDEN = ("coverage @ 90%", "coverage @ 98%", "train seconds")
+
+
+def shown_metrics(frame):
+    """The metrics table as the page shows it: without the ids and details, and with intervals
+    (a small test part) without the columns ``workbench compare`` keeps, so it fits the screen."""
+    hidden = ["run_id", *DETAILS, *(WITH_INTERVALS_HIDDEN if "accuracy 95%" in frame else ())]
+    return frame.drop(columns=hidden, errors="ignore")
 
 
 def details_html(frame) -> str:
@@ -53,8 +63,8 @@ def view(ctx):
         return no_runs()
     # every table is read again when runs complete or are evaluated elsewhere (state.news)
     news = state.param.news
-    metrics = html_table(pn.bind(lambda _: state.metrics_table().drop(columns=["run_id", *DETAILS], errors="ignore"),
-                                 news), percent=PERCENT, decimals=("mean tree distance",), css_classes=["wb-metrics"])
+    metrics = html_table(pn.bind(lambda _: shown_metrics(state.metrics_table()), news), percent=PERCENT,
+                         decimals=("mean tree distance",), css_classes=["wb-metrics"])
     decisions = html_table(pn.bind(lambda _: state.decision_table(), news), percent=DECISION_PERCENT,
                            decimals=("mean error distance",), css_classes=["wb-decisions"])
     level_prf = html_table(pn.bind(lambda _: state.level_prf_table(), news), css_classes=["wb-level-prf"])

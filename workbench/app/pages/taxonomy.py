@@ -61,7 +61,7 @@ def view(ctx):
     layout = pn.Column(
         intro(TITLE, HOW),
         html(pn.bind(lambda *_: version_html(state.taxonomy_version()), state.param.version)),
-        pn.Row(operation, node, argument, sizing_mode="stretch_width"), keywords,
+        pn.FlexBox(operation, node, argument, sizing_mode="stretch_width"), keywords,  # wraps on small screens
         pn.Row(apply, undo), *note,
         pn.Column(objects=pn.bind(messages, state.param.message, state.param.message_kind),
                   sizing_mode="stretch_width", css_classes=["wb-message"]),
