@@ -651,7 +651,7 @@ def start_cycle_process(workspace: str | os.PathLike, by: str) -> subprocess.Pop
     private_dir(folder)
     out = folder / f"{utc_now():%Y%m%dT%H%M%S%f}.log"
     command = [sys.executable, "-m", "workbench.cli.main", "cycle", "--workspace", str(files.workspace),
-               "--by", str(by), "--json"]
+               f"--by={by}", "--json"]  # "=": a user name that starts with "-" stays a value
     with open(out, "wb") as fh:
         os.chmod(out, 0o600)
         return subprocess.Popen(command, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
