@@ -332,8 +332,9 @@ def test_the_neighbour_index_follows_new_embeddings_and_labels(sample_workspace,
     import numpy as np
 
     from workbench.embeddings.neighbour_index import NeighbourIndex
-    from workbench.runs import explain as explain_module
-    from workbench.runs.explain import STALE_INDEX, Explainer, build_neighbour_index, neighbour_index
+    from workbench.runs import explain_index as explain_module
+    from workbench.runs.explain import Explainer
+    from workbench.runs.explain_index import STALE_INDEX, build_neighbour_index, neighbour_index
     from workbench.runs.predictor import Predictor
     from workbench.runs.training import train_models
 

@@ -87,7 +87,8 @@ def _photo(state: ClassifyState, limit_bytes: int):
 def classify_why_html(state: ClassifyState) -> str:
     """The explanation of the product typed on the page, by the chosen run and rule (the
     notebook's ``wb.explain`` answer)."""
-    from workbench.runs.explain import Explainer, neighbour_index
+    from workbench.runs.explain import Explainer
+    from workbench.runs.explain_index import neighbour_index
 
     try:
         explainer = Explainer(state.predictor(), neighbour_index(state.workspace))

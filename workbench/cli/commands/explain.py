@@ -64,7 +64,8 @@ def _plain(exp: dict) -> str:
 
 def run_explain(args) -> int:
     """Handler of ``workbench explain``."""
-    from workbench.runs.explain import build_neighbour_index, explain, misleading_terms, stored_products
+    from workbench.runs.explain import explain, misleading_terms, stored_products
+    from workbench.runs.explain_index import build_neighbour_index
 
     ws = Workspace(args.workspace)
     if args.build_index:
