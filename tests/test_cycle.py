@@ -240,7 +240,7 @@ def test_a_worse_candidate_is_refused_at_the_gate_and_recorded(loop):
     assert refused["state"] == "refused_at_gate" and refused["exit_code"] == 1
     assert "below the serving run" in refused["message"] and "paired bootstrap interval" in refused["message"]
     assert serving_run(Workspace(root)).run_id == serving  # nothing changed in what serves
-    from workbench.service.cycle import cycle_history, cycles
+    from workbench.service.cycle_records import cycle_history, cycles
 
     ws = Workspace(root)
     last = cycles(ws).iloc[0]

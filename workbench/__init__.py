@@ -103,7 +103,7 @@ _LAZY = {
     "monitor_report": "workbench.service.monitoring",
     "sync_workspace": "workbench.service.sync",
     "run_cycle": "workbench.service.cycle",
-    "cycle_history": "workbench.service.cycle",
+    "cycle_history": "workbench.service.cycle_records",
 }
 
 __all__ = ["ColumnMapping", "Taxonomy", "Workspace", *_LAZY]

@@ -25,14 +25,9 @@ runs, the figures, the outcome, who or what started the call); ``cycles`` holds 
 
 from __future__ import annotations
 
-import getpass
-import json
 import logging
 import os
-import subprocess
-import sys
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -41,139 +36,14 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.service.cycle_config import ACCEPTANCE_STATISTICS, DRIFT_STATISTICS, cycle_config
+from workbench.service.cycle_records import CycleStep, record_step, default_actor, open_cycle
+from workbench.service.cycle_shadow import shadow_done, shadow_progress, shadow_verdict
 from workbench.service.files import ServiceFiles, private_dir
-from workbench.service.log import read_log, utc_now
+from workbench.service.log import utc_now
 from workbench.store import Workspace
 from workbench.store.lock import process_alive
 
 log = logging.getLogger("workbench.cycle")
-
-#: the states of an open cycle, in order (the step the next call takes)
-OPEN_STATES = ("retrain", "evaluate", "gate", "shadow")
-#: what the states of a call's answer mean for a cron job: 0 fine, 1 a person must decide, 2 error
-EXIT_CODES = {"idle": 0, "busy": 0, "retrain": 0, "evaluate": 0, "gate": 0, "shadowing": 0, "promoted": 0,
-              "abandoned": 0, "refused_at_gate": 1, "refused_in_shadow": 1, "error": 2}
-
-
-@dataclass
-class CycleStep:
-    """What one call of :func:`run_cycle` did (or, in a dry run, would do)."""
-
-    state: str
-    step: str
-    message: str
-    cycle_id: int | None = None
-    trigger: list[str] = field(default_factory=list)
-    serving_run_id: str | None = None
-    candidate_run_id: str | None = None
-    figures: dict[str, Any] = field(default_factory=dict)
-    dry_run: bool = False
-
-    @property
-    def exit_code(self) -> int:
-        """0: nothing to do, advanced or waiting; 1: a person must decide (refused); 2: error."""
-        return EXIT_CODES.get(self.state, 2)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready, with the exit code."""
-        return {"state": self.state, "step": self.step, "message": self.message, "cycle_id": self.cycle_id,
-                "trigger": list(self.trigger), "serving_run_id": self.serving_run_id,
-                "candidate_run_id": self.candidate_run_id, "figures": _plain(self.figures),
-                "dry_run": self.dry_run, "exit_code": self.exit_code}
-
-    def __str__(self) -> str:
-        head = f"cycle {self.cycle_id} [{self.state}]" if self.cycle_id is not None else f"[{self.state}]"
-        return f"{'dry run: ' if self.dry_run else ''}{head}: {self.message}"
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return None if np.isnan(value) else float(value)
-    if isinstance(value, (datetime, pd.Timestamp)):
-        return value.isoformat()
-    return value
-
-
-def default_actor() -> str:
-    """Who starts a call when nobody is named: ``$WORKBENCH_ACTOR``, else the system user."""
-    try:
-        user = getpass.getuser()
-    except Exception:  # no user name in this environment
-        user = "unknown"
-    return os.environ.get("WORKBENCH_ACTOR") or user
-
-
-# -- the store -------------------------------------------------------------------------------------
-
-def open_cycle(ws: Workspace) -> dict[str, Any] | None:
-    """The cycle still in progress (its row of ``cycles``), or ``None``."""
-    rows = ws.df("SELECT * FROM cycles WHERE state IN (SELECT unnest(?)) ORDER BY cycle_id DESC LIMIT 1",
-                 [list(OPEN_STATES)])
-    if rows.empty:
-        return None
-    row = rows.iloc[0].to_dict()
-    row["trigger"] = json.loads(row["trigger"]) if isinstance(row["trigger"], str) else []
-    row["candidate_run_ids"] = (json.loads(row["candidate_run_ids"]) if isinstance(row["candidate_run_ids"], str)
-                                else [])
-    row["cycle_id"] = int(row["cycle_id"])
-    return {k: (None if not isinstance(v, (list, dict)) and pd.isna(v) else v) for k, v in row.items()}
-
-
-def cycle_history(ws: Workspace, limit: int | None = 200) -> pd.DataFrame:
-    """Every recorded decision, newest first: when, cycle, step, state after it, outcome, trigger,
-    serving and candidate runs, who started the call, the message and the figures (decoded)."""
-    sql = ("SELECT event_id, event_at, cycle_id, step, state, outcome, \"trigger\", serving_run_id, "
-           "candidate_run_id, actor, message, figures FROM cycle_events ORDER BY event_at DESC, event_id DESC")
-    frame = ws.df(sql + (" LIMIT ?" if limit else ""), [int(limit)] if limit else [])
-    frame["figures"] = frame["figures"].map(lambda v: json.loads(v) if isinstance(v, str) else {})
-    return frame
-
-
-def cycles(ws: Workspace) -> pd.DataFrame:
-    """Every cycle, newest first, with its state, trigger, runs, outcome and reason."""
-    frame = ws.df("SELECT * FROM cycles ORDER BY cycle_id DESC")
-    for col in ("trigger", "candidate_run_ids"):
-        frame[col] = frame[col].map(lambda v: json.loads(v) if isinstance(v, str) else [])
-    return frame
-
-
-def _record(ws: Workspace, result: CycleStep, *, outcome: str, actor: str,
-            cycle: Mapping[str, Any] | None = None) -> CycleStep:
-    """Write the decision (and the cycle's new state) in one transaction; returns ``result``."""
-    now = utc_now()
-    figures = json.dumps(_plain(result.figures))
-    with ws.transaction() as cur:
-        if result.cycle_id is None and result.state in OPEN_STATES:  # a new cycle
-            result.cycle_id = int(cur.execute("SELECT nextval('cycles_seq')").fetchone()[0])
-            cur.execute("INSERT INTO cycles (cycle_id, state, started_at, started_by, \"trigger\", serving_run_id, "
-                        "candidate_run_ids, updated_at) VALUES (?, ?, ?, ?, ?, ?, '[]', ?)",
-                        [result.cycle_id, result.state, now, actor, json.dumps(result.trigger),
-                         result.serving_run_id, now])
-        elif cycle is not None:
-            state = "shadow" if result.state == "shadowing" else result.state
-            closed = state not in OPEN_STATES
-            cur.execute("UPDATE cycles SET state = ?, updated_at = ?, candidate_run_ids = coalesce(?, candidate_run_ids), "
-                        "candidate_run_id = coalesce(?, candidate_run_id), "
-                        "shadow_since = CASE WHEN ? THEN ? ELSE shadow_since END, "
-                        "finished_at = CASE WHEN ? THEN ? ELSE finished_at END, "
-                        "outcome = CASE WHEN ? THEN ? ELSE outcome END, reason = CASE WHEN ? THEN ? ELSE reason END "
-                        "WHERE cycle_id = ?",
-                        [state, now, json.dumps(result.figures["candidates"]) if "candidates" in result.figures
-                         and result.step == "retrain" else None, result.candidate_run_id,
-                         result.step == "gate" and state == "shadow", now, closed, now, closed, result.state,
-                         closed, result.message, int(cycle["cycle_id"])])
-        cur.execute("INSERT INTO cycle_events (cycle_id, event_at, step, state, outcome, actor, \"trigger\", "
-                    "serving_run_id, candidate_run_id, figures, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [result.cycle_id, now, result.step, result.state, outcome, actor, "; ".join(result.trigger),
-                     result.serving_run_id, result.candidate_run_id, figures, result.message])
-    return result
-
 
 # -- one call ---------------------------------------------------------------------------------------
 
@@ -241,7 +111,7 @@ def run_cycle(ws: Workspace | str | os.PathLike, *, by: str | None = None, dry_r
                                serving_run_id=None if cycle is None else cycle["serving_run_id"],
                                candidate_run_id=None if cycle is None else cycle.get("candidate_run_id"))
             try:
-                _record(ws, result, outcome="error", actor=actor)
+                record_step(ws, result, outcome="error", actor=actor)
             except Exception:  # the database itself failed: the answer still says why
                 log.exception("recording a failed cycle step failed")
             return result
@@ -267,7 +137,7 @@ def _abandon(ws, files, cycle, actor) -> CycleStep:
         sync_workspace(ws, files)
     result = CycleStep("abandoned", "abandon", f"given up by {actor} at its {cycle['state']} step; the serving "
                        "run stays", cycle["cycle_id"], cycle["trigger"], cycle["serving_run_id"], candidate)
-    return _record(ws, result, outcome="abandoned", actor=actor, cycle=cycle)
+    return record_step(ws, result, outcome="abandoned", actor=actor, cycle=cycle)
 
 
 # -- step 1: monitor and decide ----------------------------------------------------------------------
@@ -363,11 +233,11 @@ def _check(ws, files, settings, actor, retrain_now) -> CycleStep:
     if not fired:
         result = CycleStep("idle", "check", f"nothing to do: {crossed}, {figures['new_human_labels']} new "
                            f"human labels; serving run {serving} stays", serving_run_id=serving, figures=figures)
-        return _record(ws, result, outcome="nothing to do", actor=actor)
+        return record_step(ws, result, outcome="nothing to do", actor=actor)
     result = CycleStep("retrain", "start", f"cycle opened ({'; '.join(fired)}); the next call retrains "
                        f"{_candidates_text(ws, settings, serving)}", trigger=fired, serving_run_id=serving,
                        figures=figures)
-    return _record(ws, result, outcome="started", actor=actor)
+    return record_step(ws, result, outcome="started", actor=actor)
 
 
 # -- step 2: retrain ---------------------------------------------------------------------------------
@@ -420,7 +290,7 @@ def _retrain(ws, files, settings, cycle, actor) -> CycleStep:
     result = CycleStep("evaluate", "retrain", f"retrained on {counts.get('catalog', 0):,} catalog and "
                        f"{counts.get('human', 0):,} human labels: {trained}; the next call evaluates",
                        cycle["cycle_id"], cycle["trigger"], cycle["serving_run_id"], figures=figures)
-    return _record(ws, result, outcome="trained", actor=actor, cycle=cycle)
+    return record_step(ws, result, outcome="trained", actor=actor, cycle=cycle)
 
 
 # -- step 3: evaluate on the same truth ---------------------------------------------------------------
@@ -460,7 +330,7 @@ def _evaluate(ws, files, settings, cycle, actor) -> CycleStep:
                        f"validation {b['valid']['serving']:.4f}, test {b['test']['serving']:.4f}; "
                        "the next call runs the promotion gate",
                        cycle["cycle_id"], cycle["trigger"], serving, best, figures)
-    return _record(ws, result, outcome="evaluated", actor=actor, cycle=cycle)
+    return record_step(ws, result, outcome="evaluated", actor=actor, cycle=cycle)
 
 
 # -- step 4: the promotion gate -------------------------------------------------------------------------
@@ -475,7 +345,7 @@ def _gate(ws, files, settings, cycle, actor) -> CycleStep:
         result = CycleStep("abandoned", "gate", f"the serving run changed to {now_serving} since the cycle began "
                            f"(a person promoted it); candidate {candidate} is not pushed", cycle["cycle_id"],
                            cycle["trigger"], now_serving, candidate)
-        return _record(ws, result, outcome="abandoned", actor=actor, cycle=cycle)
+        return record_step(ws, result, outcome="abandoned", actor=actor, cycle=cycle)
     gate = check_promotion(ws, candidate)
     figures = {"gate": gate.as_dict()}
     if not gate.passed:
@@ -483,7 +353,7 @@ def _gate(ws, files, settings, cycle, actor) -> CycleStep:
                            f"The serving run {serving} stays; a person decides (`workbench promote {candidate} "
                            "--force --note ...` overrides)", cycle["cycle_id"], cycle["trigger"], serving,
                            candidate, figures)
-        return _record(ws, result, outcome="refused", actor=actor, cycle=cycle)
+        return record_step(ws, result, outcome="refused", actor=actor, cycle=cycle)
     set_shadow(ws, candidate, by=f"cycle {cycle['cycle_id']} ({actor})")
     sync_workspace(ws, files)  # the API takes the shadow up within seconds
     target = _target_text(settings)
@@ -492,7 +362,7 @@ def _gate(ws, files, settings, cycle, actor) -> CycleStep:
                        f"against the serving run's {_fmt(gate.serving_valid_accuracy)} on {gate.n_compared:,} "
                        f"products{notes}; {candidate} now shadows the serving run for {target}",
                        cycle["cycle_id"], cycle["trigger"], serving, candidate, figures)
-    return _record(ws, result, outcome="passed", actor=actor, cycle=cycle)
+    return record_step(ws, result, outcome="passed", actor=actor, cycle=cycle)
 
 
 def _fmt(value) -> str:
@@ -506,55 +376,6 @@ def _target_text(settings) -> str:
 
 # -- step 5: shadow, then promote or keep ----------------------------------------------------------------
 
-def shadow_progress(files: ServiceFiles, run_id: str, since: datetime) -> dict[str, Any]:
-    """How the shadow run did on the requests since ``since``: requests scored, agreement with
-    the serving run's top-1, and both runs' accuracy where feedback named the right category."""
-    preds = read_log(files, "predictions", since=since)
-    scored = preds[(preds["shadow_run_id"] == run_id) & preds["shadow_category"].notna()] if len(preds) else preds
-    out: dict[str, Any] = {"n": int(len(scored)), "agreement": None, "n_labelled": 0,
-                           "serving_accuracy": None, "shadow_accuracy": None}
-    if scored.empty:
-        return out
-    out["agreement"] = float((scored["shadow_category"] == scored["category"]).mean())
-    feedback = read_log(files, "feedback", since=since)
-    if len(feedback):
-        latest = feedback.sort_values("time").drop_duplicates("prediction_id", keep="last")
-        truth = latest.dropna(subset=["category"]).set_index("prediction_id")["category"]
-        known = scored[scored["prediction_id"].isin(truth.index)]
-        if len(known):
-            right = truth.loc[known["prediction_id"]].to_numpy()
-            out.update(n_labelled=int(len(known)),
-                       serving_accuracy=float(np.mean(known["category"].to_numpy() == right)),
-                       shadow_accuracy=float(np.mean(known["shadow_category"].to_numpy() == right)))
-    return out
-
-
-def shadow_verdict(progress: Mapping[str, Any], settings: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """``(reasons to keep the serving run, notes)`` for a finished shadow period."""
-    reasons, notes = [], []
-    if progress["agreement"] is None or progress["agreement"] < settings["min_agreement"]:
-        agreement = "no scored request" if progress["agreement"] is None else f"{progress['agreement']:.3f}"
-        reasons.append(f"its top-1 agreed with the serving run's on {agreement} of {progress['n']:,} requests "
-                       f"(at least {settings['min_agreement']:.2f} needed)")
-    if progress["n_labelled"] >= max(1, settings["min_feedback"]):
-        if progress["shadow_accuracy"] < progress["serving_accuracy"]:
-            reasons.append(f"on the {progress['n_labelled']} shadowed requests with feedback it was right "
-                           f"{progress['shadow_accuracy']:.3f} of the time, the serving run {progress['serving_accuracy']:.3f}")
-        else:
-            notes.append(f"feedback on {progress['n_labelled']} shadowed requests: shadow {progress['shadow_accuracy']:.3f}, "
-                         f"serving {progress['serving_accuracy']:.3f}")
-    else:
-        notes.append(f"accuracy not compared: {progress['n_labelled']} shadowed requests had feedback with a "
-                     f"category (at least {settings['min_feedback']} needed)")
-    return reasons, notes
-
-
-def _shadow_done(progress, settings, since) -> bool:
-    if progress["n"] >= settings["shadow_requests"]:
-        return True
-    hours = settings["shadow_hours"]
-    return bool(hours) and progress["n"] > 0 and (utc_now() - since) >= timedelta(hours=hours)
-
 
 def _shadow(ws, files, settings, cycle, actor) -> CycleStep:
     from workbench.runs.registry import PromotionRefused, promote, set_shadow, shadow_run
@@ -567,15 +388,15 @@ def _shadow(ws, files, settings, cycle, actor) -> CycleStep:
     if shadow_run(ws) != candidate or _serving(ws) != serving:
         result = CycleStep("abandoned", "shadow", f"a person changed the serving or shadow run while {candidate} "
                            "shadowed; the cycle ends without promoting", *base)
-        return _record(ws, result, outcome="abandoned", actor=actor, cycle=cycle)
+        return record_step(ws, result, outcome="abandoned", actor=actor, cycle=cycle)
     progress = shadow_progress(files, candidate, since)
     figures = {"shadow": progress, "target_requests": settings["shadow_requests"],
                "target_hours": settings["shadow_hours"]}
-    if not _shadow_done(progress, settings, since):
+    if not shadow_done(progress, settings, since):
         agreement = "" if progress["agreement"] is None else f", agreement so far {progress['agreement']:.3f}"
         result = CycleStep("shadowing", "shadow", f"shadowing: {progress['n']:,} of {settings['shadow_requests']:,} "
                            f"requests{agreement}", *base, figures=figures)
-        return _record(ws, result, outcome="waiting", actor=actor, cycle=cycle)
+        return record_step(ws, result, outcome="waiting", actor=actor, cycle=cycle)
     reasons, notes = shadow_verdict(progress, settings)
     figures["notes"] = notes
     if reasons:
@@ -583,7 +404,7 @@ def _shadow(ws, files, settings, cycle, actor) -> CycleStep:
         sync_workspace(ws, files)
         result = CycleStep("refused_in_shadow", "shadow", f"kept the serving run {serving}: the shadow {candidate} "
                            + "; ".join(reasons) + ". A person decides", *base, figures=figures)
-        return _record(ws, result, outcome="refused", actor=actor, cycle=cycle)
+        return record_step(ws, result, outcome="refused", actor=actor, cycle=cycle)
     note = (f"cycle {cycle['cycle_id']}: shadow agreement {progress['agreement']:.3f} on {progress['n']:,} requests"
             + (f"; {'; '.join(notes)}" if notes else ""))
     try:
@@ -594,12 +415,12 @@ def _shadow(ws, files, settings, cycle, actor) -> CycleStep:
         figures["gate"] = exc.gate.as_dict()
         result = CycleStep("refused_at_gate", "promote", f"the shadow period passed, but the gate now refuses: "
                            f"{'; '.join(exc.gate.reasons)}; the serving run {serving} stays", *base, figures=figures)
-        return _record(ws, result, outcome="refused", actor=actor, cycle=cycle)
+        return record_step(ws, result, outcome="refused", actor=actor, cycle=cycle)
     set_shadow(ws, None, by=f"cycle {cycle['cycle_id']} ({actor})")
     sync_workspace(ws, files)  # the API serves the new run within seconds
     figures["gate"] = gate.as_dict()
     result = CycleStep("promoted", "promote", f"promoted {candidate} (was {serving}): {note}", *base, figures=figures)
-    return _record(ws, result, outcome="promoted", actor=actor, cycle=cycle)
+    return record_step(ws, result, outcome="promoted", actor=actor, cycle=cycle)
 
 
 # -- a dry run -------------------------------------------------------------------------------------------
@@ -633,7 +454,7 @@ def _plan(ws, files, settings, retrain_now) -> CycleStep:
         return CycleStep("gate", "gate", f"would put {cycle['candidate_run_id']} through the promotion gate", **base)
     since = pd.Timestamp(cycle["shadow_since"]).to_pydatetime()
     progress = shadow_progress(files, cycle["candidate_run_id"], since)
-    if not _shadow_done(progress, settings, since):
+    if not shadow_done(progress, settings, since):
         return CycleStep("shadowing", "shadow", f"shadowing: {progress['n']:,} of {settings['shadow_requests']:,} "
                          "requests; would wait", figures={"shadow": progress}, **base)
     reasons, _ = shadow_verdict(progress, settings)
@@ -643,16 +464,3 @@ def _plan(ws, files, settings, retrain_now) -> CycleStep:
 
 # -- a separate process (the dashboards' button) -------------------------------------------------------------
 
-def start_cycle_process(workspace: str | os.PathLike, by: str) -> subprocess.Popen:
-    """Start ``workbench cycle --json`` for ``workspace`` as a separate process (never inside the
-    calling server), its output in ``<workspace>/service/cycle-runs/``; returns the process."""
-    files = ServiceFiles(workspace)
-    folder = files.root / "cycle-runs"
-    private_dir(folder)
-    out = folder / f"{utc_now():%Y%m%dT%H%M%S%f}.log"
-    command = [sys.executable, "-m", "workbench.cli.main", "cycle", "--workspace", str(files.workspace),
-               f"--by={by}", "--json"]  # "=": a user name that starts with "-" stays a value
-    with open(out, "wb") as fh:
-        os.chmod(out, 0o600)
-        return subprocess.Popen(command, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, close_fds=True)

@@ -25,7 +25,7 @@ class CycleState(param.Parameterized):
 
     def history(self, limit: int = 30) -> pd.DataFrame:
         """The newest recorded decisions, for people: when, cycle, step, state, trigger, runs, by, message."""
-        from workbench.service.cycle import cycle_history
+        from workbench.service.cycle_records import cycle_history
 
         frame = cycle_history(self.workspace, limit=limit)
         if frame.empty:
@@ -41,7 +41,7 @@ class CycleState(param.Parameterized):
 
     def start(self, by: str) -> int:
         """Start ``workbench cycle`` (one step) as a separate process; returns its pid."""
-        from workbench.service.cycle import start_cycle_process
+        from workbench.service.cycle_shadow import start_cycle_process
 
         proc = start_cycle_process(self.workspace.path, by=by)
         self.message_kind = "success"

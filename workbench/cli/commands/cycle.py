@@ -63,7 +63,8 @@ def run_cycle_command(args) -> int:
     if args.show_config:
         print(json.dumps(cycle_config(path), indent=2))
         return 0
-    from workbench.service.cycle import cycle_history, run_cycle
+    from workbench.service.cycle import run_cycle
+    from workbench.service.cycle_records import cycle_history
     from workbench.store import Workspace
 
     if args.history:
