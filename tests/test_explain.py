@@ -271,6 +271,10 @@ def test_drill_down_explains_the_row_opened_and_what_misleads(explained):
     why = table._why_row(row).object
     title = ws.scalar("SELECT coalesce(title_raw, title) FROM products WHERE product_id = ?", [row["product_id"]])
     assert "Words for it:" in why and html.escape(title.split()[0]) in why
+    has_photo = ws.scalar("SELECT image IS NOT NULL FROM products WHERE product_id = ?", [row["product_id"]])
+    assert ("wb-why-own-photo" in why) == bool(has_photo), "the opened row shows the product's own photo"
+    if has_photo:
+        assert 'src="data:image/jpeg;base64,' in why and "max-width:224px" in why
     table.show(None)
     assert table.misleads.disabled and table.misleading.object == ""
 

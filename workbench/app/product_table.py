@@ -21,6 +21,7 @@ from workbench.app.drill import SHOWN, Selection, selection_frame
 from workbench.app.glossary import term
 from workbench.security.safe_text import escape_html
 from workbench.app.style import STYLESHEET
+from workbench.app.thumbnails import LARGE, img_tag, product_thumbnails
 from workbench.app.widgets import alert, column_options
 from workbench.app.why import WHY_STYLE, misleading_html, product_why_html
 from workbench.catalog.people_csv import people_csv_text
@@ -115,10 +116,15 @@ class ProductTable(pn.viewable.Viewer):
         return frame
 
     def _why_row(self, row: pd.Series):
-        """Why the selection's run chose the category of the row opened (computed now)."""
+        """The row's photo, larger than in the table, and why the selection's run chose its
+        category (both computed when the row is opened)."""
         run_id = self.selection.run_id if self.selection is not None else None
-        return pn.pane.HTML(product_why_html(self.ctx.workspace, str(row["product_id"]), run_id),
-                            stylesheets=[WHY_STYLE], sizing_mode="stretch_width", css_classes=["wb-why-box"])
+        pid = str(row["product_id"])
+        photo = img_tag(product_thumbnails(self.ctx.workspace, [pid], LARGE).get(pid), LARGE, "wb-why-own-photo")
+        why = product_why_html(self.ctx.workspace, pid, run_id)
+        body = (f"<div style='display:flex;gap:12px;align-items:flex-start'><div>{photo}</div>"
+                f"<div style='flex:1'>{why}</div></div>" if photo else why)
+        return pn.pane.HTML(body, stylesheets=[WHY_STYLE], sizing_mode="stretch_width", css_classes=["wb-why-box"])
 
     def wrong_ids(self) -> list[str]:
         """Product ids of the selection whose run's prediction is not their true category."""
