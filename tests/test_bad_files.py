@@ -220,3 +220,25 @@ def test_a_failed_classify_writes_nothing_and_prints_its_reasons(tmp_path, rows,
     assert "no product of new.csv was accepted (60 rows rejected): 60 x empty title" in err
     for table, frame in before.items():
         pd.testing.assert_frame_equal(ws.df(f"SELECT * FROM {table} ORDER BY ALL"), frame)
+
+
+def test_unmapped_columns_with_odd_line_breaks_cost_no_product(tmp_path):
+    """A column left out of ``--map`` is kept per product as JSON; a seller's text in it with a
+    Unicode line or paragraph separator, NEL or form feed (Flipkart's descriptions have them)
+    must neither shift the rows nor lose a product."""
+    odd = ["plain", "line\u2028separator", "next\x85line", "form\x0cfeed", "para\u2029graph", "cr\rlf\r\nmix"]
+    frame = pd.DataFrame({"sku": [f"p{i}" for i in range(60)],
+                          "name": [f"Cotton shirt {i}" if i % 2 else f"Leather shoe {i}" for i in range(60)],
+                          "path": ["Apparel>Shirts" if i % 2 else "Footwear>Shoes" for i in range(60)],
+                          "notes": [odd[i % len(odd)] + f" #{i}" for i in range(60)]})
+    path = tmp_path / "odd_breaks.csv"
+    frame.to_csv(path, index=False)
+    ws = Workspace(tmp_path / "ws")
+    summary = ingest_file(ws, path, ColumnMapping(id="sku", title="name", category="path"))
+    assert summary.accepted == 60 and summary.rejected == 0
+    stored = ws.df("SELECT product_id, extra FROM products ORDER BY product_id")
+    notes = {r.product_id: json.loads(r.extra)["notes"] for r in stored.itertuples()}
+    want = {s: n for s, n in zip(frame["sku"], frame["notes"])}
+    assert len(notes) == 60
+    # the CSV reader itself turns a bare CR into a line end inside quotes; every other break stays
+    assert all(notes[k] == v for k, v in want.items() if "\r" not in v)

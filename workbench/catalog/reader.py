@@ -204,8 +204,12 @@ def _split_columns(raw: RawCatalog, columns: list[str]) -> RawCatalog:
     wanted = set(columns)  # a list here made a wide file quadratic
     keep = [c for c in raw.frame.columns if c in wanted]
     others = [c for c in raw.frame.columns if c not in wanted]
-    extra = (raw.frame[others].to_json(orient="records", lines=True, force_ascii=False).splitlines()
-             if others and len(raw.frame) else [None] * len(raw.frame))
+    extra = [None] * len(raw.frame)
+    if others and len(raw.frame):
+        # JSON escapes "\n" inside strings, so only "\n" ends a record: ``splitlines`` would also
+        # split at U+2028, U+0085 or a form feed inside a seller's description
+        lines = raw.frame[others].to_json(orient="records", lines=True, force_ascii=False).split("\n")
+        extra = lines[:len(raw.frame)]
     return RawCatalog(raw.frame[keep], raw.rejects, raw.columns, extra, raw.info)
 
 
