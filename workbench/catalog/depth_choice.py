@@ -122,7 +122,7 @@ def choose_depth(titles: Sequence[str], paths: Sequence[tuple[str, ...]], brands
             warnings.simplefilter("ignore", UserWarning)  # "more unique classes than half the samples"
             figure.accuracy = validated_accuracy(features, labels, test, seed)
         if depth == 1 and figure.accuracy is not None and figure.accuracy < bar + MARGIN:
-            bar = min(bar, figure.accuracy - MARGIN)
+            bar = min(bar, round(figure.accuracy - MARGIN, 2))
         if figure.accuracy is not None and figure.accuracy < bar:
             below = depth
     passing = [f.depth for f in figures if f.accuracy is not None and f.accuracy >= bar]

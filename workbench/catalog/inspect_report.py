@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 MAX_COLUMNS_SHOWN = 60
@@ -72,12 +73,14 @@ def _category_lines(category: dict | None) -> list[str]:
         lines.append(f"               {depth:>5} {rows:>17,} {distinct:>15,}")
     choice = category.get("depth_choice")
     if choice:
-        lines.append(f"               depth cut: the deepest level whose leaves a quick model (char tfidf of "
-                     f"title + brand, LinearSVC) tells apart with validated accuracy >= {choice['bar']:.2f}, "
-                     f"on {choice['rows']:,} rows (3/4 train, 1/4 validation by title)")
+        lines.append(f"               depth cut: the deepest level a quick model tells apart with validated "
+                     f"accuracy >= {choice['bar']:.2f}")
+        lines.append(f"               (char tfidf of title + brand, LinearSVC; {choice['rows']:,} rows, "
+                     "3/4 train, 1/4 validation by title)")
         lines += [f"                 {_figure_line(f)}" for f in choice["figures"]]
     if category.get("rare_leaves"):
-        lines.append(f"               {category['rare_leaves']['text']}")
+        lines += textwrap.wrap(category["rare_leaves"]["text"], 110, initial_indent=" " * 15,
+                               subsequent_indent=" " * 17)
     return lines
 
 
