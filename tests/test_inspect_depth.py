@@ -100,6 +100,12 @@ def test_a_rough_export_with_hostile_titles_gets_the_same_depth(tmp_path, capsys
     ws = Workspace(tmp_path / "ws")
     assert ws.scalar("SELECT max(len(string_split(leaf, ' > '))) FROM products") == 2
     assert ws.scalar("SELECT count(*) FROM products WHERE title LIKE '%HYPERLINK%'") == 1
+    # 30 rows: no cut is validated, so none is proposed, and the report says why
+    rows.head(30).to_csv(tmp_path / "tiny.csv", index=False)
+    assert main(["inspect", str(tmp_path / "tiny.csv")]) == 0
+    text = capsys.readouterr().out
+    assert "not validated -> kept (too few rows to validate a cut: 30 with a category, 50 needed)" in text
+    assert "--max-depth" not in text.split("suggested command")[1]
 
 
 def test_a_hard_catalog_still_gets_a_depth_with_a_lowered_bar():
@@ -119,3 +125,8 @@ def test_a_hard_catalog_still_gets_a_depth_with_a_lowered_bar():
     assert hard.figures[0].accuracy < 0.7 and hard.bar == round(hard.figures[0].accuracy - 0.05, 2)
     assert sum(f.chosen for f in hard.figures) == 1 and "-> chosen" in hard.figures[hard.depth - 1].line()
     assert choose_depth(["a", "b"], [(), ()]) is None
+    few = choose_depth(titles[:30], paths[:30])  # too few rows to validate a cut: none is proposed
+    assert few.depth == few.deepest == 2 and [f.accuracy for f in few.figures] == [None, None]
+    assert few.figures[0].line() == "depth 1: 2 leaves, not validated (too few rows)"
+    assert few.figures[1].line() == ("depth 2: 4 leaves, not validated -> kept (too few rows to validate a cut: "
+                                     "30 with a category, 50 needed)")

@@ -29,6 +29,8 @@ BAR = 0.85
 MARGIN = 0.05
 #: rows of the inspected sample the quick model reads (seeded sample)
 MAX_ROWS = 5000
+#: fewer rows with a category than this: no depth is validated and no cut is proposed
+MIN_ROWS = 50
 #: the share of rows (by title) held out for validation
 HOLDOUT = 0.25
 
@@ -107,8 +109,20 @@ def choose_depth(titles: Sequence[str], paths: Sequence[tuple[str, ...]], brands
     kept = [paths[i] for i in rows]
     deepest = max(len(p) for p in kept)
     test = _holdout([titles[i] for i in rows])
-    features = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2, sublinear_tf=True,
-                               max_features=100_000, dtype=np.float32).fit_transform(text)
+    features = None
+    if len(kept) >= MIN_ROWS and test.any() and not test.all():
+        try:
+            features = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2, sublinear_tf=True,
+                                       max_features=100_000, dtype=np.float32).fit_transform(text)
+        except ValueError:  # no character n-gram occurs twice: nothing to learn from
+            features = None
+    if features is None:
+        figures = [DepthFigure(d, len({p[:d] for p in kept}), len(kept), None,
+                               reason="not validated (too few rows)") for d in range(1, deepest + 1)]
+        figures[-1].chosen = True
+        figures[-1].reason = (f"not validated -> kept (too few rows to validate a cut: {len(kept):,} with a "
+                              f"category, {MIN_ROWS} needed)")
+        return DepthChoice(deepest, deepest, bar, len(kept), figures)
     figures: list[DepthFigure] = []
     below = None  # the first depth under the bar: deeper ones are finer still and not fitted
     for depth in range(1, deepest + 1):
