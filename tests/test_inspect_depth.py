@@ -68,6 +68,7 @@ def test_fashion_and_tokopedia_keep_their_deepest_level(capsys):
             in format_inspection(fashion))
     assert main(["inspect", str(locate("tokopedia/tokopedia_16k.csv"))]) == 0
     text = capsys.readouterr().out
+    assert "(char tfidf of title, LinearSVC; 5,000 rows, 3/4 train, 1/4 validation by title)" in text  # no brand
     assert "depth 1: 2 leaves, validated accuracy 0.97, at or above the bar 0.85" in text
     assert "depth 3: 8 leaves, validated accuracy 0.93 -> chosen (the deepest level)" in text
     assert "no --min-count: every leaf holds at least 10 products" in text

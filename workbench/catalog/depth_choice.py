@@ -64,11 +64,13 @@ class DepthChoice:
     bar: float
     rows: int
     figures: list[DepthFigure]
+    reads: str = "title"
 
     def to_dict(self) -> dict:
         """JSON-ready: ``{"depth", "deepest", "bar", "rows", "model", "figures": [...]}``."""
         return {"depth": self.depth, "deepest": self.deepest, "bar": round(self.bar, 4), "rows": self.rows,
-                "model": "char_wb tfidf (2-4) of title + brand, LinearSVC, 3/4 train 1/4 validation by title",
+                "reads": self.reads,
+                "model": f"char_wb tfidf (2-4) of {self.reads}, LinearSVC, 3/4 train 1/4 validation by title",
                 "figures": [{**asdict(f), "accuracy": None if f.accuracy is None else round(f.accuracy, 4)}
                             for f in self.figures]}
 
@@ -107,6 +109,7 @@ def choose_depth(titles: Sequence[str], paths: Sequence[tuple[str, ...]], brands
         rows = sorted(np.random.default_rng(seed).choice(rows, size=max_rows, replace=False).tolist())
     text = [str(titles[i]) + (" " + str(brands[i]) if brands is not None and brands[i] else "") for i in rows]
     kept = [paths[i] for i in rows]
+    reads = "title + brand" if brands is not None and any(brands[i] for i in rows) else "title"
     deepest = max(len(p) for p in kept)
     test = _holdout([titles[i] for i in rows])
     features = None
@@ -122,7 +125,7 @@ def choose_depth(titles: Sequence[str], paths: Sequence[tuple[str, ...]], brands
         figures[-1].chosen = True
         figures[-1].reason = (f"not validated -> kept (too few rows to validate a cut: {len(kept):,} with a "
                               f"category, {MIN_ROWS} needed)")
-        return DepthChoice(deepest, deepest, bar, len(kept), figures)
+        return DepthChoice(deepest, deepest, bar, len(kept), figures, reads)
     figures: list[DepthFigure] = []
     below = None  # the first depth under the bar: deeper ones are finer still and not fitted
     for depth in range(1, deepest + 1):
@@ -154,4 +157,4 @@ def choose_depth(titles: Sequence[str], paths: Sequence[tuple[str, ...]], brands
             f.reason = f"below the bar {bar:.2f}"
         else:
             f.reason = f"at or above the bar {bar:.2f}"
-    return DepthChoice(chosen, deepest, bar, len(kept), figures)
+    return DepthChoice(chosen, deepest, bar, len(kept), figures, reads)

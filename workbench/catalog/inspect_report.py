@@ -75,7 +75,7 @@ def _category_lines(category: dict | None) -> list[str]:
     if choice:
         lines.append(f"               depth cut: the deepest level a quick model tells apart with validated "
                      f"accuracy >= {choice['bar']:.2f}")
-        lines.append(f"               (char tfidf of title + brand, LinearSVC; {choice['rows']:,} rows, "
+        lines.append(f"               (char tfidf of {choice.get('reads', 'title')}, LinearSVC; {choice['rows']:,} rows, "
                      "3/4 train, 1/4 validation by title)")
         lines += [f"                 {_figure_line(f)}" for f in choice["figures"]]
     if category.get("rare_leaves"):
