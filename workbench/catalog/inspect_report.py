@@ -75,8 +75,8 @@ def _category_lines(category: dict | None) -> list[str]:
     if choice:
         lines.append(f"               depth cut: the deepest level a quick model tells apart with validated "
                      f"accuracy >= {choice['bar']:.2f}")
-        lines.append(f"               (char tfidf of {choice.get('reads', 'title')}, LinearSVC; {choice['rows']:,} rows, "
-                     "3/4 train, 1/4 validation by title)")
+        lines.append(f"               (char tfidf of {choice.get('reads', 'title')}, LinearSVC; "
+                     f"{choice['rows']:,} rows, 3/4 train, 1/4 validation by title)")
         lines += [f"                 {_figure_line(f)}" for f in choice["figures"]]
     if category.get("rare_leaves"):
         lines += textwrap.wrap(category["rare_leaves"]["text"], 110, initial_indent=" " * 15,
