@@ -126,6 +126,9 @@ def test_inspect_file_shows_the_columns_and_a_mapping_that_ingests(tmp_path):
     frame = found.to_frame()
     assert frame.set_index("name").loc["productDisplayName", "guessed_as"] == "title"
     assert found.mapping.levels == ["masterCategory", "subCategory", "articleType"]
+    depths = found.depths  # the validated depth cut: fashion keeps its three levels
+    assert depths["depth"].tolist() == [1, 2, 3] and depths["chosen"].tolist() == [False, False, True]
+    assert (depths["accuracy"] >= 0.85).all() and depths["leaves"].is_monotonic_increasing
     assert "productDisplayName" in found._repr_html_()
     ws = wb.Workspace(tmp_path / "own")
     summary = wb.ingest_file(ws, path, found.mapping, sample=300)

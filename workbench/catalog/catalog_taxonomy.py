@@ -67,24 +67,35 @@ class CatalogTaxonomy:
     counts: dict[str, int]
 
 
-def merge_rare(paths: list[tuple[str, ...]], min_count: int, into: str = "parent",
+#: where rare leaves go (``--merge``); ``family`` is the default of a user's file
+MERGE_MODES = ("family", "parent", "other")
+
+
+def merge_rare(paths: list[tuple[str, ...]], min_count: int, into: str = "family",
                weights: Sequence[int] | None = None) -> tuple[list[tuple[str, ...]], dict[str, str]]:
     """Merge nodes with fewer than ``min_count`` products, deepest level first.
 
     Under each parent, rare children (and products whose path stops at the parent while
-    it has children) are pooled. ``into="parent"``: when no child of the parent is
-    frequent, the whole family collapses into the parent, which becomes a leaf; otherwise
-    the pool becomes the leaf ``"Other <parent>"`` beside the frequent children.
-    ``into="other"``: the pool becomes ``"Other <parent>"`` even then. Either way a pool
-    itself smaller than ``min_count`` moves up instead: into the grandparent's pool, and from
-    a top-level category into the top-level ``"Other"``, where rare top-level categories pool
-    too; so no leaf has fewer than ``min_count`` products, except that top-level ``"Other"``
-    when everything rare in the catalog adds up to fewer (there is nowhere further up).
+    it has children) are pooled. When no child of the parent is frequent, the whole family
+    collapses into the parent, which becomes a leaf (``into="other"``: the pool becomes
+    ``"Other <parent>"`` even then); otherwise the pool becomes the leaf ``"Other <parent>"``
+    beside the frequent children. A pool itself smaller than ``min_count`` moves up into the
+    grandparent's pool. What happens at the top differs:
+
+    - ``"family"`` (the default): a product never leaves its top-level category. A rare
+      top-level category stays a leaf of its own, and a small pool under a top-level category
+      stays in it as ``"Other <category>"``; those leaves may hold fewer than ``min_count``
+      products (there is nowhere within the family to go), and no top-level ``"Other"``
+      mixes unrelated products.
+    - ``"parent"`` and ``"other"`` (the built-in Flipkart recipes use ``"parent"``): rare
+      top-level categories and small pools from a top-level category go to the top-level
+      ``"Other"``, so no leaf has fewer than ``min_count`` products except that ``"Other"``.
+
     Returns the new paths and ``{original node: merged node}``. ``weights`` gives each path's
     number of products (default 1 each), so unique paths can be passed with their counts.
     """
-    if into not in ("parent", "other"):
-        raise WorkbenchError(f"merge must be 'parent' or 'other', not {into!r}")
+    if into not in MERGE_MODES:
+        raise WorkbenchError(f"merge must be one of {', '.join(MERGE_MODES)}, not {into!r}")
     if min_count <= 1 or not paths:
         return list(paths), {}
     counts: Counter = Counter()
@@ -113,12 +124,15 @@ def merge_rare(paths: list[tuple[str, ...]], min_count: int, into: str = "parent
                 continue
             pool_size = sum(weight[m] for m in pooled)
             if not parent:
+                if into == "family":
+                    continue  # rare top-level categories stay as they are
                 target = ("Other",)
-            elif not frequent and into == "parent":
+            elif not frequent and into != "other":
                 target = parent
             elif pool_size < min_count:
-                # too small for a bucket of its own: pooled again one level up
-                target = parent[:-1] if len(parent) >= 2 else ("Other",)
+                # too small for a bucket of its own: pooled again one level up (within the
+                # top-level category for "family", where build_catalog_taxonomy names it "Other <category>")
+                target = parent[:-1] if len(parent) >= 2 else (parent if into == "family" else ("Other",))
             else:
                 target = parent + (f"Other {parent[-1]}",)
             for m in pooled:
@@ -130,7 +144,7 @@ def merge_rare(paths: list[tuple[str, ...]], min_count: int, into: str = "parent
 
 
 def build_catalog_taxonomy(paths: list[tuple[str, ...]], *, min_count: int = 1,
-                           merge: str = "parent", level_names: Sequence[str] | None = None,
+                           merge: str = "family", level_names: Sequence[str] | None = None,
                            weights: Sequence[int] | None = None) -> CatalogTaxonomy:
     """The taxonomy of a catalog's (already cut) paths, with rare nodes merged.
 
@@ -158,5 +172,5 @@ def build_catalog_taxonomy(paths: list[tuple[str, ...]], *, min_count: int = 1,
     return CatalogTaxonomy(taxonomy, leaves, merges, dict(counts))
 
 
-__all__ = ["SEP", "CatalogTaxonomy", "build_catalog_taxonomy", "cut_depth", "merge_rare",
+__all__ = ["MERGE_MODES", "SEP", "CatalogTaxonomy", "build_catalog_taxonomy", "cut_depth", "merge_rare",
            "parse_paths", "strip_name_nodes"]

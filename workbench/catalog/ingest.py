@@ -17,7 +17,7 @@ import pandas as pd
 
 from workbench.catalog.category_sep import separator_warning
 from workbench.catalog.datasets import image_dir, locate, sha256_file
-from workbench.catalog.ingest_report import IngestSummary, counts, examples, no_product_message
+from workbench.catalog.ingest_report import IngestSummary, counts, examples, merge_notes, no_product_message
 from workbench.catalog.mapping import ColumnMapping, recipe
 from workbench.catalog.reader import read_catalog
 from workbench.catalog.relabel import rebuild_taxonomy_and_splits
@@ -32,7 +32,7 @@ class IngestOptions:
 
     max_depth: int | None = None
     min_count: int = 1
-    merge: str = "parent"
+    merge: str = "family"  # see catalog_taxonomy.merge_rare: rare leaves stay in their top-level category
     strip_name_node: bool = False
     level_names: list[str] | None = None
     department: str | None = None  # a column name, or "top" for the first category level
@@ -59,7 +59,7 @@ def ingest_dataset(ws: Workspace, name: str = "fashion", *, sample: int | None =
     rec = recipe(name)
     path = locate(rec.relpath)
     images = image_dir(rec.dataset)
-    opts = IngestOptions(max_depth=rec.max_depth, min_count=rec.min_count,
+    opts = IngestOptions(max_depth=rec.max_depth, min_count=rec.min_count, merge=rec.merge,
                          strip_name_node=rec.strip_name_node, level_names=rec.level_names,
                          department=rec.mapping.department, seed=seed,
                          image_base=str(images) if images else None,
@@ -133,17 +133,22 @@ def ingest_file(ws: Workspace, path: str | Path, mapping: ColumnMapping, *,
                 cur.register("_new_rows", data)
                 cur.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _new_rows")  # fixed table names
                 cur.unregister("_new_rows")
-        merged = 0
+        merged, where = 0, []
         if options.labelled:
             level_names = options.level_names or (list(mapping.levels) if mapping.levels else None)
             merged = rebuild_taxonomy_and_splits(cur, options, level_names)
+            if merged or options.min_count > 1:
+                where = merge_notes(
+                    cur.execute("SELECT original, merged_into, n_products FROM category_merges").df(),
+                    cur.execute("SELECT node_id, n_products FROM categories WHERE is_leaf AND n_products < ? "
+                                "ORDER BY n_products, node_id", [options.min_count]).df(), options.min_count)
         cur.execute(
             "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [fingerprint, str(path), dataset, json.dumps(asdict(mapping)),
              json.dumps(asdict(options), default=str), len(products), len(rejects), now])
     return IngestSummary(source, fingerprint, len(products), len(rejects), counts(rejects, "reason"), merged,
                          warnings=len(warnings), warning_reasons=counts(warnings, "kind"),
-                         warning_examples=examples(warnings), notes=notes)
+                         warning_examples=examples(warnings), notes=notes, merge_notes=where)
 
 
 def _check_level_names(ws: Workspace, mapping: ColumnMapping, options: IngestOptions, name: str) -> None:

@@ -26,6 +26,7 @@ class IngestSummary(SummaryView):
     warning_reasons: dict[str, int] = field(default_factory=dict)
     warning_examples: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    merge_notes: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         if self.already_ingested:
@@ -40,8 +41,31 @@ class IngestSummary(SummaryView):
                          + (f", e.g. {example}" if example else ""))
         if self.merged_leaves:
             lines.append(f"  {self.merged_leaves:,} rare categories merged (see table category_merges)")
+        lines += [f"  {note}" for note in self.merge_notes]
         lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+
+def merge_notes(merges: pd.DataFrame, small: pd.DataFrame, min_count: int, shown: int = 5) -> list[str]:
+    """Where the rare categories went, largest first (``merged into 'A > Other A': 3 categories,
+    17 products``), and the leaves left under ``min_count`` with why (``merges``: the
+    ``category_merges`` rows; ``small``: ``node_id, n_products`` of the leaves under the minimum)."""
+    out = []
+    if len(merges):
+        by_target = (merges.groupby("merged_into")
+                     .agg(categories=("original", "size"), products=("n_products", "sum"))
+                     .sort_values(["products", "categories"], ascending=False))
+        for target, row in by_target.head(shown).iterrows():
+            out.append(f"merged into {target!r}: {int(row['categories']):,} categories, "
+                       f"{int(row['products']):,} products")
+        if len(by_target) > shown:
+            out.append(f"... and {len(by_target) - shown:,} more merge targets (all of them in category_merges)")
+    if len(small):
+        example = ", ".join(f"{n!r} ({int(c)})" for n, c in small.head(3).itertuples(index=False))
+        many = len(small) > 1
+        out.append(f"{len(small):,} {'leaves stay' if many else 'leaf stays'} under --min-count {min_count} "
+                   f"(products kept: nowhere further up to merge {'them' if many else 'it'}), e.g. {example}")
+    return out
 
 
 def counts(frame: pd.DataFrame, column: str) -> dict[str, int]:

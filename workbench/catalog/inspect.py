@@ -4,7 +4,9 @@ Reads a sample (the first 50,000 rows), reports the detected format, delimiter, 
 count, profiles each column (type, share empty, distinct values, three examples), guesses the
 title, id, price, brand, description, image, department and category columns (a path column with
 its separator, or level columns that form a hierarchy), and suggests the ``workbench ingest``
-command line to copy. The guesses are rules on names and values, stated in the README.
+command line to copy. The guesses are rules on names and values, stated in the README; the
+depth cut is validated on the rows (:mod:`workbench.catalog.depth_choice`) and no ``--min-count``
+is proposed (rare leaves are kept: the ``auto`` model predicts them through their parent).
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.catalog.catalog_taxonomy import _looks_like_name, parse_paths
+from workbench.catalog.catalog_taxonomy import _looks_like_name, parse_paths, strip_name_nodes
 from workbench.catalog.category_sep import depth_profile, detect_separator
+from workbench.catalog.depth_choice import choose_depth
 from workbench.catalog.prices import parse_prices
 from workbench.catalog.reader import read_catalog
 
 SAMPLE_ROWS = 50_000
+#: a leaf under this many products (half of it below 5,000 rows) is called small in the report
+RARE = 10
 #: column names that say what a column holds, best first (compared lowercase, without punctuation)
 NAMES = {
     "id": ["id", "productid", "uniqid", "sku", "itemid", "articleid", "productcode", "code", "pid", "asin", "ean",
@@ -134,13 +139,17 @@ def guess_fields(frame: pd.DataFrame, profiles: list[dict]) -> dict[str, Any]:
                       or _pick(profiles, "image", single_image, taken))
     guess["department"] = _pick(profiles, "department", lambda p: p["type"] == "text" and p["distinct"] <= 50, taken)
     taken |= {v for v in guess.values() if v}
-    guess["category"] = guess_category(frame, profiles, taken - {guess["department"]}, title)
+    guess["category"] = guess_category(frame, profiles, taken - {guess["department"]}, title, guess["brand"])
     return guess
 
 
-def guess_category(frame: pd.DataFrame, profiles: list[dict], taken: set[str], title: str | None) -> dict | None:
+def guess_category(frame: pd.DataFrame, profiles: list[dict], taken: set[str], title: str | None,
+                   brand: str | None = None) -> dict | None:
     """The category: the deepest path column (its separator found from the values), else the
-    longest chain of level columns in which each column determines the one above it."""
+    longest chain of level columns in which each column determines the one above it; with the
+    depth cut validated on the rows (:mod:`workbench.catalog.depth_choice`) when a title is known."""
+    titles = frame[title] if title else None
+    brands = frame[brand] if brand else None
     paths = []
     for p in profiles:
         if p["name"] in taken or p["type"] not in ("category path", "JSON list"):
@@ -154,19 +163,20 @@ def guess_category(frame: pd.DataFrame, profiles: list[dict], taken: set[str], t
     if paths:
         _, _, _, column, sep, kind = max(paths)
         values = frame[column]
-        return _path_summary(values, sep, title and frame[title], {"column": column, "sep": sep,
-                             "format": "JSON list of paths" if kind == "JSON list" else "path"})
+        return _path_summary(values, sep, titles, {"column": column, "sep": sep,
+                             "format": "JSON list of paths" if kind == "JSON list" else "path"}, brands)
     chain = level_chain(frame, [p for p in profiles if p["name"] not in taken and p["type"] == "text"
                                 and 2 <= p["distinct"] <= max(2, min(5000, 0.2 * len(frame))) and p["empty"] < 0.2])
     if len(chain) >= 2:
         joined = frame[chain[0]].fillna("").astype(str)
         for c in chain[1:]:
             joined = joined + " > " + frame[c].fillna("").astype(str)
-        return _path_summary(joined.str.replace(r"(\s>\s)+$", "", regex=True), ">", None,
-                             {"levels": chain, "format": "level columns"})
+        return _path_summary(joined.str.replace(r"(\s>\s)+$", "", regex=True), ">", titles,
+                             {"levels": chain, "format": "level columns"}, brands, names=False)
     single = _pick(profiles, "category", lambda p: p["type"] == "text", taken)
     if single:
-        return _path_summary(frame[single], ">", None, {"column": single, "sep": ">", "format": "one level"})
+        return _path_summary(frame[single], ">", titles, {"column": single, "sep": ">", "format": "one level"},
+                             brands, names=False)
     return None
 
 
@@ -195,12 +205,14 @@ def _determines(frame: pd.DataFrame, child: str, parent: str) -> bool:
     return top / len(pair) >= 0.95
 
 
-def _path_summary(values: pd.Series, sep: str, titles: pd.Series | None, out: dict) -> dict:
+def _path_summary(values: pd.Series, sep: str, titles: pd.Series | None, out: dict,
+                  brands: pd.Series | None = None, names: bool = True) -> dict:
     present = values.dropna()
     paths = parse_paths(present, sep)
     name_share = 0.0
-    if titles is not None and len(paths):
-        named = [bool(p) and _looks_like_name(p[-1], str(t)) for p, t in zip(paths, titles[present.index].fillna(""))]
+    shown_titles = titles[present.index].fillna("").astype(str) if titles is not None else None
+    if names and shown_titles is not None and len(paths):
+        named = [bool(p) and _looks_like_name(p[-1], t) for p, t in zip(paths, shown_titles)]
         name_share = sum(named) / len(paths)
     depths, distinct = depth_profile(present, sep)
     out.update({"depth_histogram": {int(k): int(v) for k, v in sorted(depths.items())},
@@ -210,20 +222,34 @@ def _path_summary(values: pd.Series, sep: str, titles: pd.Series | None, out: di
     options: dict[str, Any] = {}
     if name_share >= 0.1:
         options["strip_name_node"] = True
-        paths = [p[:-1] if p and _looks_like_name(p[-1], str(t)) else p
-                 for p, t in zip(paths, titles[present.index].fillna(""))]
-    rows = max(len(values), 1)
-    reach = {d: sum(len(p) >= d for p in paths) / rows for d in range(1, max((len(p) for p in paths), default=0) + 1)}
-    deepest = max(reach, default=0)
-    depth = max([d for d, share in reach.items() if share >= 0.9], default=deepest)
+        paths = strip_name_nodes(paths, shown_titles)
+    deepest = max((len(p) for p in paths), default=0)
+    depth = deepest
+    if shown_titles is not None and deepest:
+        choice = choose_depth(shown_titles.tolist(), paths,
+                              brands[present.index].fillna("").astype(str).tolist() if brands is not None else None)
+        if choice is not None:
+            out["depth_choice"] = choice.to_dict()
+            depth = choice.depth
     if depth and depth < deepest:
         options["max_depth"] = depth
-    leaves = pd.Series([p[:depth] for p in paths if p]).value_counts() if depth else pd.Series(dtype=int)
-    minimum = 10 if rows >= 5000 else 5
-    if len(leaves) and leaves.median() < minimum:
-        options["min_count"] = minimum
+    out["rare_leaves"] = rare_leaves(paths, depth, len(values))
     out["options"] = options
     return out
+
+
+def rare_leaves(paths: list[tuple[str, ...]], depth: int, rows: int) -> dict:
+    """How many leaves (at the proposed depth) are small, and why no ``--min-count`` is proposed:
+    pooling them into ``Other ...`` leaves builds classes no model learns; the ``auto`` model keeps
+    rare leaves and predicts them through their parent."""
+    leaves = pd.Series([" > ".join(p[:depth]) for p in paths if p]).value_counts() if depth else pd.Series(dtype=int)
+    small = RARE if rows >= 5000 else RARE // 2
+    n_small = int((leaves < small).sum())
+    text = (f"no --min-count: {n_small:,} of {len(leaves):,} leaves hold fewer than {small} products"
+            + "; they are kept as they are (a pooled 'Other' leaf is a class no model learns): "
+              "train --models auto, which predicts rare leaves through their parent") if n_small else \
+        f"no --min-count: every leaf holds at least {small} products"
+    return {"threshold": small, "small_leaves": n_small, "leaves": int(len(leaves)), "min_count": None, "text": text}
 
 
 def inspect_file(path: str | Path, *, fmt: str | None = None, delimiter: str | None = None,
@@ -295,8 +321,6 @@ def suggest_command(path: str, guess: dict, info) -> str | None:
     options = category.get("options", {})
     if options.get("max_depth"):
         parts += ["--max-depth", str(options["max_depth"])]
-    if options.get("min_count"):
-        parts += ["--min-count", str(options["min_count"])]
     if options.get("strip_name_node"):
         parts.append("--strip-name-node")
     if info.format == "csv" and info.delimiter and info.delimiter != ",":

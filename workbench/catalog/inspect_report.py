@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 MAX_COLUMNS_SHOWN = 60
@@ -70,9 +71,21 @@ def _category_lines(category: dict | None) -> list[str]:
     for depth, distinct in category["distinct_per_depth"].items():
         rows = category["depth_histogram"].get(depth, 0)
         lines.append(f"               {depth:>5} {rows:>17,} {distinct:>15,}")
-    options = category.get("options", {})
-    if options.get("max_depth"):
-        lines.append(f"               cut at depth {options['max_depth']}: the deepest level 90% of products reach")
-    if options.get("min_count"):
-        lines.append(f"               most leaves are small: merge leaves under {options['min_count']} products")
+    choice = category.get("depth_choice")
+    if choice:
+        lines.append(f"               depth cut: the deepest level a quick model tells apart with validated "
+                     f"accuracy >= {choice['bar']:.2f}")
+        lines.append(f"               (char tfidf of {choice.get('reads', 'title')}, LinearSVC; "
+                     f"{choice['rows']:,} rows, 3/4 train, 1/4 validation by title)")
+        lines += [f"                 {_figure_line(f)}" for f in choice["figures"]]
+    if category.get("rare_leaves"):
+        lines += textwrap.wrap(category["rare_leaves"]["text"], 110, initial_indent=" " * 15,
+                               subsequent_indent=" " * 17)
     return lines
+
+
+def _figure_line(figure: dict) -> str:
+    """One depth of the validated choice (the JSON's figures) as the line a person reads."""
+    from workbench.catalog.depth_choice import DepthFigure
+
+    return DepthFigure(**figure).line()

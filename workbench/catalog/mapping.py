@@ -104,6 +104,9 @@ class Recipe:
     mapping: ColumnMapping
     max_depth: int | None = None
     min_count: int = 1
+    #: the built-ins keep "parent" (a top-level "Other" pool on Flipkart) so their labels stay as
+    #: published; a user's file gets "family" (catalog_taxonomy.merge_rare)
+    merge: str = "parent"
     strip_name_node: bool = False
     image_template: str | None = None  # relative to the catalog's photo folder (datasets.image_dir)
     level_names: list[str] | None = None

@@ -63,7 +63,7 @@ def classifications(ws: Workspace, batch_date: date | None = None) -> pd.DataFra
 
 class FileInspection(dict):
     """What :func:`inspect_file` found in a catalog file (the dict ``workbench inspect --json``
-    prints) with ``.columns`` (one row per column), ``.mapping`` (the suggested
+    prints) with ``.columns`` (one row per column), ``.depths`` (the validated depth cut), ``.mapping`` (the suggested
     :class:`~workbench.catalog.mapping.ColumnMapping`, ``None`` without a title column),
     ``.command`` and ``.to_frame()``."""
 
@@ -102,6 +102,14 @@ class FileInspection(dict):
             fields["category"] = category["column"]
             fields["sep"] = category.get("sep") or ">"
         return ColumnMapping(**fields)
+
+    @property
+    def depths(self) -> pd.DataFrame:
+        """The validated depth choice, one row per depth: ``depth, leaves, rows, accuracy, chosen,
+        reason`` (empty without a category or a title)."""
+        choice = ((self.get("guess") or {}).get("category") or {}).get("depth_choice") or {}
+        return pd.DataFrame(choice.get("figures") or [],
+                            columns=["depth", "leaves", "rows", "accuracy", "chosen", "reason"])
 
     @property
     def command(self) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from workbench.errors import WorkbenchError
+from workbench.catalog.catalog_taxonomy import MERGE_MODES
 from workbench.catalog.info import format_info, workspace_info
 from workbench.catalog.ingest import IngestOptions, ingest_dataset, ingest_file
 from workbench.catalog.mapping import RECIPES, ColumnMapping
@@ -43,7 +44,10 @@ def register(sub, common) -> None:
                    help="accept level names that differ from the workspace's, renaming its levels")
     p.add_argument("--max-depth", type=int, help="cut category paths at this depth")
     p.add_argument("--min-count", type=int, help="merge leaves with fewer products")
-    p.add_argument("--merge", choices=["parent", "other"], help="where rare leaves go (default parent)")
+    p.add_argument("--merge", choices=list(MERGE_MODES),
+                   help="where leaves under --min-count go: family (default: into their parent, never out "
+                        "of their top-level category), parent (small pools and rare top-level categories "
+                        "into a top-level 'Other'), other (always an 'Other <parent>' leaf)")
     p.add_argument("--strip-name-node", action="store_true", help="drop a trailing node naming the product")
     p.add_argument("--levels", help="level names, comma separated (e.g. 'Product Category,Product Family,Product Type')")
     p.add_argument("--department", help="department column, or 'top' for the first category level")

@@ -13,7 +13,8 @@ def register(sub, common) -> None:
     p = sub.add_parser("inspect", parents=[common], help="look at a catalog file and suggest how to ingest it",
                        description="Read a sample of a catalog file: format, delimiter, encoding, rows, each "
                                    "column's type and examples, the columns that look like title, id, price "
-                                   "and category, and a suggested `workbench ingest` command line.")
+                                   "and category, the depth cut validated on the rows (one line per depth), "
+                                   "and a suggested `workbench ingest` command line.")
     p.add_argument("path", help="catalog file (CSV, JSON lines or array, Parquet, Excel; compressed too)")
     p.add_argument("--format", dest="fmt", choices=list(FORMATS), help="file format (default: from its bytes)")
     p.add_argument("--delimiter", help="CSV field delimiter (default: detected)")
