@@ -15,6 +15,9 @@ from workbench import Workspace, ingest_dataset
 from workbench.catalog.relabel import load_taxonomy
 from workbench.errors import WorkbenchError
 from workbench.loop import taxonomy_changes as tc
+from workbench.loop.taxonomy_rewrites import CATEGORY_RETIRED, TAXONOMY_SPLIT
+from workbench.loop.taxonomy_split import split
+from workbench.loop.taxonomy_undo import undo
 from workbench.loop.reviews import submit_review
 from workbench.loop.thresholds import publish_thresholds, published_thresholds
 from workbench.runs.predictor import Predictor
@@ -134,18 +137,18 @@ def test_rename_merge_split_retire_then_undo_each(site):
 
     # 3. split a leaf by keywords: placed products move, the rest wait in the queue with the reason
     n_tshirts = leaf_counts(ws)[f"{UPPER} > Tshirts"]
-    change = tc.split(ws, f"{UPPER} > Tshirts", ["Polo", "Round Neck"], by="ana",
+    change = split(ws, f"{UPPER} > Tshirts", ["Polo", "Round Neck"], by="ana",
                       keywords={"Polo": ["polo"], "Round Neck": ["round neck"]})
     counts = leaf_counts(ws)
     placed = counts.get(f"{UPPER} > Tshirts > Polo", 0) + counts.get(f"{UPPER} > Tshirts > Round Neck", 0)
-    waiting = queued(ws, tc.TAXONOMY_SPLIT)
+    waiting = queued(ws, TAXONOMY_SPLIT)
     assert placed > 20 and placed + len(waiting) == n_tshirts
     assert ws.scalar("SELECT count(*) FROM products") == total
     polo = ws.df("SELECT title FROM products WHERE leaf = ?", [f"{UPPER} > Tshirts > Polo"])["title"]
     assert polo.str.contains("polo", case=False).all()
     assert any("inherited" in f for f in change.flags)
     item = ws.df("SELECT predicted_leaf, detail FROM review_queue WHERE product_id = ? AND reason = ?",
-                 [sorted(waiting)[0], tc.TAXONOMY_SPLIT])
+                 [sorted(waiting)[0], TAXONOMY_SPLIT])
     assert item["predicted_leaf"][0] == f"{UPPER} > Tshirts" and '"version": 3' in item["detail"][0]
     label = ws.df("SELECT leaf FROM products WHERE product_id = ?", [kept.product_id])["leaf"][0]
     assert label is None or label.startswith(f"{UPPER} > Tshirts > ")
@@ -156,7 +159,7 @@ def test_rename_merge_split_retire_then_undo_each(site):
     # 4. retire a leaf whose parent keeps other children: its products go to the queue
     n_flats = leaf_counts(ws)["Footwear > Shoes > Flats"]
     change = tc.retire(ws, "Footwear > Shoes > Flats", by="ana")
-    assert len(queued(ws, tc.CATEGORY_RETIRED)) == n_flats and "Footwear > Shoes > Flats" not in load_taxonomy(ws)
+    assert len(queued(ws, CATEGORY_RETIRED)) == n_flats and "Footwear > Shoes > Flats" not in load_taxonomy(ws)
     assert "Footwear > Shoes > Flats" not in published_thresholds(ws)[1]
     assert ws.scalar("SELECT count(*) FROM products") == total
 
@@ -166,7 +169,7 @@ def test_rename_merge_split_retire_then_undo_each(site):
 
     # undo each, newest first: everything as it was before that change
     for expected in reversed(before):
-        tc.undo(ws, by="ana")
+        undo(ws, by="ana")
         same(state(ws), expected)
     assert served(site, POLO_TITLE)[0]["category"] == f"{TOPWEAR} > Tshirts"
     assert tc.taxonomy_history(ws)["undone_by"].notna().sum() == 4
@@ -180,8 +183,8 @@ def test_refusals_say_the_cause_and_the_fix(site):
         (lambda: tc.rename(ws, TOPWEAR, "Bottomwear", by="ana"), "exists already"),
         (lambda: tc.rename(ws, TOPWEAR, "X", by=" "), "say who"),
         (lambda: tc.merge(ws, ["Apparel > Topwear"], into="Apparel > Bottomwear > Jeans", by="ana"), "leaves with leaves"),
-        (lambda: tc.split(ws, TOPWEAR, ["A", "B"], keywords={"A": ["a"]}, by="ana"), "has children"),
-        (lambda: tc.split(ws, f"{TOPWEAR} > Tops", ["A", "B"], by="ana"), "one rule"),
+        (lambda: split(ws, TOPWEAR, ["A", "B"], keywords={"A": ["a"]}, by="ana"), "has children"),
+        (lambda: split(ws, f"{TOPWEAR} > Tops", ["A", "B"], by="ana"), "one rule"),
         (lambda: tc.move(ws, "Apparel", TOPWEAR, by="ana"), "own subtree"),
         (lambda: tc.taxonomy_change(ws, "explode", by="ana"), "unknown taxonomy operation"),
     ]
@@ -241,7 +244,7 @@ def test_another_catalog_with_merged_rare_leaves(sample_workspace):
     assert not any(leaf.startswith(top + " > ") for leaf in leaf_counts(ws))
     moved = ws.df("SELECT * FROM category_merges WHERE starts_with(original, ?)", [top + " > "])
     assert moved.empty
-    tc.undo(ws, by="ana")
+    undo(ws, by="ana")
     same(state(ws), before)
     pd.testing.assert_frame_equal(ws.df("SELECT * FROM category_merges ORDER BY original"), merges)
 
@@ -252,15 +255,15 @@ def test_split_by_a_runs_predictions_restricted_to_the_children(site):
     counts = leaf_counts(ws)
     tops, tunics = counts[f"{TOPWEAR} > Tops"], counts[f"{TOPWEAR} > Tunics"]
     tc.merge(ws, [f"{TOPWEAR} > Tunics"], into=f"{TOPWEAR} > Tops", by="ana")
-    change = tc.split(ws, f"{TOPWEAR} > Tops", ["Tops", "Tunics"], run=run, min_confidence=0.6, by="ana")
+    change = split(ws, f"{TOPWEAR} > Tops", ["Tops", "Tunics"], run=run, min_confidence=0.6, by="ana")
     after = leaf_counts(ws)
     placed = after.get(f"{TOPWEAR} > Tops > Tops", 0) + after.get(f"{TOPWEAR} > Tops > Tunics", 0)
-    waiting = queued(ws, tc.TAXONOMY_SPLIT)
+    waiting = queued(ws, TAXONOMY_SPLIT)
     assert placed + len(waiting) == tops + tunics and placed >= 0.8 * (tops + tunics)
     assert abs(after.get(f"{TOPWEAR} > Tops > Tunics", 0) - tunics) <= 0.3 * tunics + 2
     assert change.arguments["rule"] == f"run {run}"
     with pytest.raises(WorkbenchError, match="knows none of the children"):
-        tc.split(ws, f"{TOPWEAR} > Shirts", ["Capes", "Ponchos"], run=run, by="ana")
-    tc.undo(ws, by="ana")
-    tc.undo(ws, by="ana")
+        split(ws, f"{TOPWEAR} > Shirts", ["Capes", "Ponchos"], run=run, by="ana")
+    undo(ws, by="ana")
+    undo(ws, by="ana")
     assert leaf_counts(ws) == counts

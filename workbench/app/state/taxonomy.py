@@ -11,6 +11,9 @@ import param
 from workbench.catalog.taxonomy_versions import current_version
 from workbench.errors import WorkbenchError
 from workbench.loop import taxonomy_changes as tc
+from workbench.loop.taxonomy_plan import TaxonomyChange
+from workbench.loop.taxonomy_split import split
+from workbench.loop.taxonomy_undo import undo
 from workbench.security.auth import require
 from workbench.store import Workspace
 
@@ -83,7 +86,7 @@ class TaxonomyState(param.Parameterized):
             out[child.strip()] = [w.strip() for w in words.split(",") if w.strip()]
         return out
 
-    def apply(self) -> tc.TaxonomyChange:
+    def apply(self) -> TaxonomyChange:
         """Make the change filled in (refused unless the session may change the taxonomy)."""
         self._check_may_write()
         node, arg = self.node.strip(), self.argument.strip()
@@ -97,7 +100,7 @@ class TaxonomyState(param.Parameterized):
             change = tc.merge(self.workspace, [node], into=arg, by=self.actor)
         elif self.op == "split":
             children = [c.strip() for c in arg.split(",") if c.strip()]
-            change = tc.split(self.workspace, node, children, keywords=self._keywords() or None, by=self.actor)
+            change = split(self.workspace, node, children, keywords=self._keywords() or None, by=self.actor)
         elif self.op == "add":
             change = tc.add(self.workspace, node, by=self.actor)
         else:
@@ -105,14 +108,14 @@ class TaxonomyState(param.Parameterized):
         self._done(change)
         return change
 
-    def undo(self) -> tc.TaxonomyChange:
+    def undo(self) -> TaxonomyChange:
         """Undo the newest change in force."""
         self._check_may_write()
-        change = tc.undo(self.workspace, by=self.actor)
+        change = undo(self.workspace, by=self.actor)
         self._done(change)
         return change
 
-    def _done(self, change: tc.TaxonomyChange) -> None:
+    def _done(self, change: TaxonomyChange) -> None:
         self.version += 1
         self.param.update(message=str(change), message_kind="warning" if change.flags else "success")
 

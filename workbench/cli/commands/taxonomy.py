@@ -130,6 +130,8 @@ def _mapping(path: str | None) -> dict[str, str] | None:
 def run_change(args: argparse.Namespace) -> int:
     """Handler of the changing actions."""
     from workbench.loop import taxonomy_changes as tc
+    from workbench.loop.taxonomy_split import split
+    from workbench.loop.taxonomy_undo import undo
 
     ws = Workspace(args.workspace)
     by = check_admin(ws, args.by)
@@ -140,7 +142,7 @@ def run_change(args: argparse.Namespace) -> int:
     elif args.op == "merge":
         change = tc.merge(ws, args.nodes, args.into, by=by)
     elif args.op == "split":
-        change = tc.split(ws, args.node, [c.strip() for c in args.children.split(",")], by=by,
+        change = split(ws, args.node, [c.strip() for c in args.children.split(",")], by=by,
                           keywords=_keywords(args.keywords), mapping=_mapping(args.mapping), run=args.run,
                           min_confidence=args.min_confidence)
     elif args.op == "add":
@@ -148,7 +150,7 @@ def run_change(args: argparse.Namespace) -> int:
     elif args.op == "retire":
         change = tc.retire(ws, args.node, by=by)
     else:
-        change = tc.undo(ws, args.version, by=by)
+        change = undo(ws, args.version, by=by)
     print(change)
     return 0
 
