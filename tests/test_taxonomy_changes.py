@@ -267,3 +267,43 @@ def test_split_by_a_runs_predictions_restricted_to_the_children(site):
     undo(ws, by="ana")
     undo(ws, by="ana")
     assert leaf_counts(ws) == counts
+
+
+def test_old_run_compared_on_the_current_taxonomy_where_the_map_allows(site):
+    """A merge: the old run's figures are re-scored through the map on every test product (a
+    tunic predicted as a tunic is now right as a top, so accuracy cannot fall); a split: the
+    split leaf's test products cannot be mapped, are counted and left out; the page says which
+    figures are re-scored."""
+    from workbench.app.state.comparison import MAPPED_MARK, ComparisonState
+    from workbench.runs.records import load_predictions
+    from workbench.runs.training import compare_runs
+
+    ws, run = site["ws"], site["run"]
+    before = compare_runs(ws).set_index("run_id").loc[run]
+    saved = load_predictions(ws, run, "test")
+    tshirts = int((saved.y_true == f"{TOPWEAR} > Tshirts").sum())
+    assert tshirts > 5
+    tc.merge(ws, [f"{TOPWEAR} > Tunics"], into=f"{TOPWEAR} > Tops", by="ana")
+    split(ws, f"{TOPWEAR} > Tshirts", ["Polo", "Round Neck"], by="ana",
+          keywords={"Polo": ["polo"], "Round Neck": ["round neck"]})
+    try:
+        row = compare_runs(ws).set_index("run_id").loc[run]
+        assert "re-scored on taxonomy version" in row["notes"] and "through the change map" in row["notes"]
+        assert row["n"] == before["n"] - tshirts
+        assert f"{tshirts:,} could not be mapped" in row["notes"]
+        assert row["accuracy"] != before["accuracy"]
+        page = ComparisonState(workspace=ws, part="test")
+        table = page.metrics_table()
+        shown = table[table["run_id"] == run].iloc[0]
+        assert shown["run"].endswith(MAPPED_MARK) and shown["test products"] == before["n"] - tshirts
+        assert shown["accuracy"] == pytest.approx(row["accuracy"]) and shown["ECE"] is None
+        notice = page.taxonomy_notice()
+        assert "re-scored on the current taxonomy through the change map" in notice
+        assert f"{tshirts:,} could not be mapped" in notice
+    finally:
+        undo(ws, by="ana")
+    row = compare_runs(ws).set_index("run_id").loc[run]  # the merge alone: every test product mapped
+    assert row["n"] == before["n"] and "could not be mapped" not in row["notes"]
+    assert row["accuracy"] >= before["accuracy"]
+    undo(ws, by="ana")
+    assert "through the change map" not in compare_runs(ws).set_index("run_id").loc[run]["notes"]
