@@ -262,11 +262,36 @@ def test_split_by_a_runs_predictions_restricted_to_the_children(site):
     assert placed + len(waiting) == tops + tunics and placed >= 0.8 * (tops + tunics)
     assert abs(after.get(f"{TOPWEAR} > Tops > Tunics", 0) - tunics) <= 0.3 * tunics + 2
     assert change.arguments["rule"] == f"run {run}"
-    with pytest.raises(WorkbenchError, match="knows none of the children"):
-        split(ws, f"{TOPWEAR} > Shirts", ["Capes", "Ponchos"], run=run, by="ana")
     undo(ws, by="ana")
     undo(ws, by="ana")
     assert leaf_counts(ws) == counts
+
+
+def test_split_by_a_run_that_does_not_know_the_children_proposes_a_retrain(site):
+    """The run was trained before the split: no product is placed, every one waits in the queue
+    with the retrain command in its detail, the history and the CLI print it, and the old run
+    predicting the split leaf sends the product to review."""
+    ws, run = site["ws"], site["run"]
+    shirts = f"{TOPWEAR} > Shirts"
+    n = leaf_counts(ws)[shirts]
+    cli = [*workbench_cli(), "taxonomy", "split", shirts, "--children", "Capes,Ponchos", "--by-run", run,
+           "--by", "ana", "--workspace", str(ws.path)]
+    done = subprocess.run(cli, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"does not know 'Capes', 'Ponchos'" in done.stdout
+    assert "then retrain: workbench train --models tfidf --split grouped" in done.stdout
+    waiting = queued(ws, TAXONOMY_SPLIT)
+    assert len(waiting) == n and not any(leaf.startswith(shirts + " > ") for leaf in leaf_counts(ws))
+    detail = ws.df("SELECT detail FROM review_queue WHERE product_id = ?", [sorted(waiting)[0]])["detail"][0]
+    assert "workbench train --models tfidf" in detail
+    assert "retrain" in tc.taxonomy_history(ws)["flags"][0]
+    title = ws.df("SELECT title FROM products WHERE product_id = ?", [sorted(waiting)[0]])["title"][0]
+    answer = Predictor.for_run(ws, run).predict([{"title": title}])[0]
+    if answer["category"] == shirts:
+        assert answer["decision"] == "review"
+    assert Predictor.for_run(ws, run).predict([{"title": "Arrow Men White Formal Shirt"}])[0]["decision"] == "review"
+    undo(ws, by="ana")
+    assert leaf_counts(ws)[shirts] == n and not queued(ws, TAXONOMY_SPLIT)
 
 
 def test_old_run_compared_on_the_current_taxonomy_where_the_map_allows(site):

@@ -106,6 +106,7 @@ class _Plan:
     product_leaf: dict[str, str | None] = field(default_factory=dict)
     moved_nodes: list[str] = field(default_factory=list)
     queue_reason: str | None = None
+    queue_detail: dict = field(default_factory=dict)     # added to each queued item's detail
     thresholds: Callable[[pd.DataFrame, Taxonomy], tuple[pd.DataFrame, list[str]]] | None = None
     mappings_drop: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
@@ -135,7 +136,7 @@ def _apply(ws: Workspace, build: Callable[[duckdb.DuckDBPyConnection, Taxonomy],
         if plan.queue_reason:
             old_leaf = {pid: plan.moved_nodes[0] for pid in queued_ids}
             counts["queued"] = _queue(cur, version, queued_ids, plan.queue_reason, old_leaf,
-                                      {"version": version, "op": plan.op, "by": by})
+                                      {"version": version, "op": plan.op, "by": by, **plan.queue_detail})
         counts["products moved"] = sum(1 for leaf in plan.product_leaf.values() if leaf is not None)
         flags = list(plan.flags)
         # the small tables

@@ -52,6 +52,7 @@ def split(ws: Workspace, node: str, children: Sequence[str], *, by: str,
         paths = {n: node_id((*split_node_id(leaf), n)) for n in names}
         products = cur.execute("SELECT product_id, title, description FROM products WHERE leaf = ? "
                                "ORDER BY product_id", [leaf]).df()
+        retrain = None
         if keywords:
             unknown = sorted(set(keywords) - set(names))
             if unknown:
@@ -71,17 +72,22 @@ def split(ws: Workspace, node: str, children: Sequence[str], *, by: str,
                       for pid in products["product_id"]}
             rule = "mapping"
         else:
-            placed = _place_by_run(ws, cur, str(run), products, paths, min_confidence)
+            placed, retrain = _place_by_run(ws, cur, str(run), products, paths, min_confidence)
             rule = f"run {run}"
         level_names = _level_names(cur, taxonomy)
         nodes = [*taxonomy.nodes, *paths.values()]
         Taxonomy.from_node_ids(nodes, level_names)  # checks the new tree
         placed_n = sum(v is not None for v in placed.values())
-        return _Plan("split", {"node": leaf, "children": names, "rule": rule}, {}, nodes,
+        flags = [f"{placed_n:,} of {len(placed):,} products placed by the rule; the rest wait in "
+                 f"the review queue ({TAXONOMY_SPLIT!r})"]
+        arguments = {"node": leaf, "children": names, "rule": rule}
+        if retrain:
+            flags.append(retrain["message"])
+            arguments["retrain"] = retrain["command"]
+        return _Plan("split", arguments, {}, nodes,
                      review_nodes=[leaf], product_leaf=placed, moved_nodes=[leaf], queue_reason=TAXONOMY_SPLIT,
-                     thresholds=_inherit(leaf),
-                     flags=[f"{placed_n:,} of {len(placed):,} products placed by the rule; the rest wait in "
-                            f"the review queue ({TAXONOMY_SPLIT!r})"])
+                     thresholds=_inherit(leaf), flags=flags,
+                     queue_detail={"retrain": retrain["command"]} if retrain else {})
     return _apply(ws, build, by)
 
 
@@ -93,10 +99,20 @@ def _inherit(leaf: str):
     return apply
 
 
+def retrain_command(ws: Workspace, run_id: str) -> str:
+    """The command that trains a run like ``run_id`` (same model kind and split) on the labels of now."""
+    row = ws.rows("SELECT model, split FROM runs WHERE run_id = ?", [run_id])
+    model, split_kind = (row[0] if row else ("tfidf", "grouped"))
+    return f"workbench train --models {model} --split {split_kind} --workspace {ws.path}"
+
+
 def _place_by_run(ws: Workspace, cur, run_id: str, products: pd.DataFrame, paths: Mapping[str, str],
-                  min_confidence: float) -> dict[str, str | None]:
+                  min_confidence: float) -> tuple[dict[str, str | None], dict | None]:
     """Each product's most probable new child under a run (its classes named like the
-    children, by full path or by last name), or ``None`` below ``min_confidence``."""
+    children, by full path or by last name), or ``None`` below ``min_confidence``. A run that
+    does not know every child (trained before the split) places nothing: every product waits in
+    the review queue and a retrain is proposed (the second value: its ``message`` and
+    ``command``; ``None`` when the run placed the products)."""
     from workbench.runs.predictor import Predictor, run_model
 
     model = run_model(ws, run_id)
@@ -106,11 +122,16 @@ def _place_by_run(ws: Workspace, cur, run_id: str, products: pd.DataFrame, paths
         match = [i for i, c in enumerate(classes) if c == path or c.split(SEP)[-1].strip().lower() == name.lower()]
         if match:
             columns[path] = match
-    if not columns:
-        raise WorkbenchError(f"run {run_id} knows none of the children {list(paths)}; train a run that has "
-                             "them, or split by keywords or a mapping")
+    if len(columns) < len(paths):
+        unknown = [n for n, p in paths.items() if p not in columns]
+        command = retrain_command(ws, run_id)
+        return ({str(pid): None for pid in products["product_id"]},
+                {"command": command,
+                 "message": f"run {run_id} was trained before this split and does not know "
+                            f"{', '.join(map(repr, unknown))}: it placed no product; review the queued products, "
+                            f"then retrain: {command}"})
     if products.empty:
-        return {}
+        return {}, None
     full = cur.execute("SELECT product_id, title, description, brand, price, department, extra FROM products "
                        "WHERE product_id IN (SELECT unnest(?)) ORDER BY product_id",
                        [products["product_id"].tolist()]).df()
@@ -121,5 +142,5 @@ def _place_by_run(ws: Workspace, cur, run_id: str, products: pd.DataFrame, paths
     share = scores / np.clip(scores.sum(axis=1, keepdims=True), 1e-12, None)
     best = share.argmax(axis=1)
     return {str(pid): (targets[b] if share[i, b] >= min_confidence else None)
-            for i, (pid, b) in enumerate(zip(full["product_id"], best))}
+            for i, (pid, b) in enumerate(zip(full["product_id"], best))}, None
 

@@ -52,7 +52,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     sp.add_argument("--keywords", action="append", metavar="CHILD=WORD,WORD",
                     help="keyword rule for one child (repeat per child); a product matching one child goes there")
     sp.add_argument("--mapping", metavar="CSV", help="a CSV of product_id,child")
-    sp.add_argument("--run", default=None, help="place products by this run's predictions among the children")
+    sp.add_argument("--run", "--by-run", dest="run", default=None,
+                    help="place products by this run's predictions among the children (a run trained before the "
+                         "split places none: all wait in the review queue and the retrain command is printed)")
     sp.add_argument("--min-confidence", type=float, default=0.5,
                     help="with --run: the share of the children's probability the best child needs (default 0.5)")
     sp.set_defaults(func=run_change, op="split")
