@@ -332,3 +332,47 @@ def test_old_run_compared_on_the_current_taxonomy_where_the_map_allows(site):
     assert row["accuracy"] >= before["accuracy"]
     undo(ws, by="ana")
     assert "through the change map" not in compare_runs(ws).set_index("run_id").loc[run]["notes"]
+
+
+def test_a_pinned_standard_tree_can_be_changed_and_keeps_its_changes(tmp_path):
+    """Cold start: Shopify's Audio tree pinned as the taxonomy of an unlabelled catalog. A rename,
+    a merge, an add and a retire work on it, reviewed products follow, a rebuild (as retraining
+    does) keeps the changed tree, and undoing everything gives Shopify's tree back."""
+    from workbench.catalog.datasets import locate
+    from workbench.catalog.ingest import IngestOptions, ingest_file
+    from workbench.catalog.mapping import ColumnMapping
+    from workbench.catalog.pinned_taxonomy import pin_standard_taxonomy
+    from workbench.loop.labels import refresh_taxonomy_and_splits
+
+    raw = pd.read_csv(locate("tokopedia/tokopedia_16k.csv")).sample(30, random_state=5)
+    raw[["nama"]].to_csv(tmp_path / "new.csv", index=False)
+    ws = Workspace(tmp_path / "cold")
+    ingest_file(ws, tmp_path / "new.csv", ColumnMapping(title="nama"), options=IngestOptions(labelled=False))
+    tree = pin_standard_taxonomy(ws, "shopify", under="Electronics > Audio")
+    source = sorted(tree.nodes)
+    leaves = sorted(tree.leaves)
+    parent = tree.parent(leaves[0])
+    siblings = sorted(n for n in tree.leaves if tree.parent(n) == parent)
+    assert len(siblings) >= 2, siblings
+    ids = [r[0] for r in ws.rows("SELECT product_id FROM products ORDER BY product_id LIMIT 2")]
+    submit_review(ws, ids[0], reviewer="rita", final_leaf=siblings[0])
+    submit_review(ws, ids[1], reviewer="rita", final_leaf=siblings[1])
+
+    renamed = tc.rename(ws, parent, "Renamed Audio Part", by="ana")
+    new_parent = renamed.path_map[parent]
+    assert ws.df("SELECT leaf FROM products WHERE product_id = ?", [ids[0]])["leaf"][0].startswith(new_parent + " > ")
+    tc.merge(ws, [siblings[1].replace(parent, new_parent, 1)], into=siblings[0].replace(parent, new_parent, 1),
+             by="ana")
+    tc.add(ws, f"{new_parent} > Capes", by="ana")
+    tc.retire(ws, f"{new_parent} > Capes", by="ana")
+    changed = sorted(load_taxonomy(ws).nodes)
+    assert new_parent in changed and parent not in changed
+    refresh_taxonomy_and_splits(ws)
+    assert sorted(load_taxonomy(ws).nodes) == changed  # the rebuild keeps the changed pinned tree
+    assert ws.scalar("SELECT count(*) FROM splits WHERE kind = 'random'") == 2
+    for _ in range(4):
+        undo(ws, by="ana")
+    assert sorted(load_taxonomy(ws).nodes) == source
+    assert ws.df("SELECT leaf FROM products WHERE product_id = ?", [ids[1]])["leaf"][0] == siblings[1]
+    refresh_taxonomy_and_splits(ws)
+    assert sorted(load_taxonomy(ws).nodes) == source

@@ -57,16 +57,6 @@ def _describe(op: str, args: Mapping) -> str:
     return json.dumps(args)
 
 
-def _check_not_pinned(cur) -> None:
-    from workbench.catalog.pinned_taxonomy import pinned_spec
-
-    spec = pinned_spec(cur)
-    if spec is not None:
-        raise WorkbenchError(f"this workspace's taxonomy is the pinned {spec['kind']} tree (cold start), which "
-                             "follows its source at every rebuild; pin the new version with `workbench cold-start` "
-                             "instead of changing it here")
-
-
 def _check_by(by: str) -> str:
     by = str(by or "").strip()
     if not by:
@@ -124,7 +114,6 @@ def _apply(ws: Workspace, build: Callable[[duckdb.DuckDBPyConnection, Taxonomy],
     """Plan and write one change in one transaction."""
     by = _check_by(by)
     with ws.transaction() as cur:
-        _check_not_pinned(cur)
         taxonomy = _taxonomy(cur)
         plan = build(cur, taxonomy)
         level_names = _level_names(cur, taxonomy)
