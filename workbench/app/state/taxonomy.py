@@ -14,8 +14,7 @@ from workbench.loop import taxonomy_changes as tc
 from workbench.loop.taxonomy_plan import TaxonomyChange
 from workbench.loop.taxonomy_split import split
 from workbench.loop.taxonomy_undo import undo
-from workbench.security.auth import require
-from workbench.store import Workspace
+from workbench.app.state.authorized import AuthorizedState
 
 OPERATIONS = {"rename": "Rename", "move": "Move under another parent", "merge": "Merge into",
               "split": "Split by keywords", "add": "Add a category", "retire": "Retire a leaf"}
@@ -24,23 +23,17 @@ ARGUMENT_LABELS = {"rename": "New name", "move": "New parent (empty: top level)"
                    "split": "Children (comma-separated)", "add": "(not used)", "retire": "(not used)"}
 
 
-class TaxonomyState(param.Parameterized):
+class TaxonomyState(AuthorizedState):
     """The operation being filled in, and the last outcome."""
 
-    workspace = param.ClassSelector(class_=Workspace, constant=True)
+    RIGHT, ACTOR = "change_taxonomy", "actor"
     actor = param.String(default="local")
     role = param.String(default="admin")
-    authorize = param.Callable(default=None, allow_None=True,
-                               doc="raises PermissionDenied unless the session may change the taxonomy now "
-                                   "(the served app passes AppContext.require); without it ``role`` decides")
     op = param.Selector(default="rename", objects={label: op for op, label in OPERATIONS.items()}, label="Operation")
     node = param.String(default="", label="Category (full path)")
     argument = param.String(default="", label="New name")
     keywords = param.String(default="", label="Keywords (split: Child=word,word; Child=word)")
     search = param.String(default="", label="Search the tree")
-    version = param.Integer(default=0, doc="bumped after every change made here")
-    message = param.String(default="")
-    message_kind = param.Selector(default="info", objects=["info", "success", "warning", "danger"])
 
     @param.depends("op", watch=True, on_init=True)
     def _label(self) -> None:
@@ -68,12 +61,6 @@ class TaxonomyState(param.Parameterized):
         frame = tc.taxonomy_history(self.workspace)
         return frame[["version", "op", "what", "by", "at", "counts", "flags", "undone_by"]] \
             if len(frame) else pd.DataFrame(columns=["version", "op", "what", "by", "at"])
-
-    def _check_may_write(self) -> None:
-        if self.authorize is not None:
-            self.authorize("change_taxonomy")
-        else:
-            require(self.role, "change_taxonomy", self.actor)
 
     def _keywords(self) -> dict[str, list[str]]:
         out = {}
