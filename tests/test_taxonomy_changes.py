@@ -285,6 +285,17 @@ def test_split_by_a_run_that_does_not_know_the_children_proposes_a_retrain(site)
     detail = ws.df("SELECT detail FROM review_queue WHERE product_id = ?", [sorted(waiting)[0]])["detail"][0]
     assert "workbench train --models tfidf" in detail
     assert "retrain" in tc.taxonomy_history(ws)["flags"][0]
+    # the queued items show the default run's top-5 among the current leaves, as the review page reads them
+    from workbench.app.state.review import ReviewState
+
+    row = ws.df("SELECT * FROM review_queue WHERE product_id = ? AND reason = ?",
+                [sorted(waiting)[0], TAXONOMY_SPLIT]).iloc[0].to_dict()
+    page = ReviewState(workspace=ws, reviewer="ana")
+    top5 = page._product(row)["top5"]
+    page.close()
+    current = set(load_taxonomy(ws).leaves)
+    assert len(top5) == 5 and all(t["leaf"] in current for t in top5) and shirts not in {t["leaf"] for t in top5}
+    assert top5[0]["proba"] >= top5[-1]["proba"] > 0
     title = ws.df("SELECT title FROM products WHERE product_id = ?", [sorted(waiting)[0]])["title"][0]
     answer = Predictor.for_run(ws, run).predict([{"title": title}])[0]
     if answer["category"] == shirts:

@@ -157,6 +157,10 @@ def _apply(ws: Workspace, build: Callable[[duckdb.DuckDBPyConnection, Taxonomy],
             "actor, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [version, plan.op, json.dumps(plan.arguments), json.dumps(plan.path_map), json.dumps(plan.review_nodes),
              json.dumps(flags), json.dumps(counts), json.dumps(snapshot, default=str), by, utc_now()])
+    if plan.queue_reason and counts.get("queued"):  # after the change: the one predictor reads the new map
+        from workbench.loop.taxonomy_top5 import store_top5
+
+        store_top5(ws, version, plan.queue_reason)
     return TaxonomyChange(version, plan.op, plan.arguments, plan.path_map, counts, flags, by)
 
 
