@@ -209,10 +209,16 @@ def _queue(cur, version: int, product_ids: Sequence[str], reason: str, old_leaf:
         rank += 1
         inserted.append((day, pid, reason, rank, "pending", None, old_leaf.get(pid), None, False, info,
                          None, None, now))
-    if inserted:
-        cur.executemany("INSERT INTO review_queue (queue_date, product_id, reason, rank, status, run_id, "
-                        "predicted_leaf, proba, in_random, detail, claimed_by, claimed_at, built_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", inserted)
+    if inserted:  # one statement over a frame: executemany goes row by row
+        columns = ["queue_date", "product_id", "reason", "rank", "status", "run_id", "predicted_leaf", "proba",
+                   "in_random", "detail", "claimed_by", "claimed_at", "built_at"]
+        frame = pd.DataFrame(inserted, columns=columns).astype(
+            {"run_id": object, "proba": float, "claimed_by": object, "claimed_at": "datetime64[us]"})
+        cur.register("_tx_queue", frame)
+        try:
+            cur.execute(f"INSERT INTO review_queue ({', '.join(columns)}) SELECT {', '.join(columns)} FROM _tx_queue")
+        finally:
+            cur.unregister("_tx_queue")
         frame = _frame(("queue_date", "product_id"), [(r[0], r[1]) for r in inserted],
                        [None] * len(inserted), ["inserted"] * len(inserted))
         _record(cur, version, "review_queue", ("queue_date", "product_id"), "__row__", frame)
