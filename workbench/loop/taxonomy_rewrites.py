@@ -22,7 +22,7 @@ import duckdb
 import pandas as pd
 
 from workbench.catalog.taxonomy import Taxonomy
-from workbench.catalog.taxonomy_versions import map_path, under_any
+from workbench.catalog.taxonomy_versions import map_path
 from workbench.errors import WorkbenchError
 from workbench.loop.labels import utc_now
 from workbench.loop.review_queue import TAXONOMY_REASONS
@@ -45,7 +45,6 @@ ROW_TABLES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
 PRODUCT_LABEL_COLUMNS = {("products", "leaf"), ("labels", "leaf"), ("reviews", "final_leaf"),
                          ("gold_items", "leaf")}
 SNAPSHOT_TABLES = ("categories", "category_merges", "thresholds", "taxonomy_mappings")
-_KEEP = object()
 
 def _taxonomy(cur: duckdb.DuckDBPyConnection) -> Taxonomy:
     frame = cur.execute("SELECT node_id, level, level_name FROM categories").df()
@@ -108,53 +107,81 @@ def _rewrite_rows(cur, version: int, path_map: Mapping[str, str],
                   product_leaf: Mapping[str, str | None] | None = None,
                   moved_nodes: Sequence[str] = ()) -> dict[str, int]:
     """Rewrite the path columns of :data:`ROW_TABLES` under ``path_map``; a product's own label
-    on one of ``moved_nodes`` follows ``product_leaf`` instead. Returns rows changed per table."""
+    on one of ``moved_nodes`` follows ``product_leaf`` instead (``None``: the product loses its
+    leaf; the history keeps the old path). Set-based: the few distinct paths are mapped here, the
+    rows are rewritten and recorded by SQL. Returns rows changed per table."""
     tables = _tables(cur)
     counts: dict[str, int] = {}
-    product_leaf = product_leaf or {}
-    for table, keys, cols in ROW_TABLES:
-        if table not in tables:
-            continue
-        present = {r[0] for r in cur.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
-        cols = tuple(c for c in cols if c in present)
-        if not cols or not set(keys) <= present:
-            continue
-        touched: set[str] = set()
-        for col in cols:
-            values = [r[0] for r in cur.execute(f'SELECT DISTINCT "{col}" FROM "{table}" '
-                                                f'WHERE "{col}" IS NOT NULL').fetchall()]
-            hit = [v for v in values if map_path(v, path_map) != v or under_any(v, moved_nodes) is not None]
-            if not hit:
+    moved = list(moved_nodes)
+    leaf_frame = pd.DataFrame({"pid": list((product_leaf or {}).keys()),
+                               "target": pd.Series(list((product_leaf or {}).values()), dtype=object)})
+    cur.register("_tx_leaf", leaf_frame)
+    cur.execute("CREATE OR REPLACE TEMP TABLE _tx_touched (tbl VARCHAR, row_key VARCHAR)")
+    try:
+        for table, keys, cols in ROW_TABLES:
+            if table not in tables:
                 continue
-            pid_col = "product_id" if "product_id" in present else None
-            select = ", ".join(f'"{k}"' for k in keys) + f', "{col}"' + (', "product_id"' if pid_col else "")
-            rows = cur.execute(f'SELECT {select} FROM "{table}" WHERE "{col}" IN (SELECT unnest(?))',
-                               [hit]).fetchall()
-            per_product = (table, col) in PRODUCT_LABEL_COLUMNS
-            keep, old, new = [], [], []
-            for row in rows:
-                value = row[len(keys)]
-                target: Any = _KEEP
-                if per_product and moved_nodes and value in moved_nodes and pid_col:
-                    pid = str(row[-1])
-                    if pid in product_leaf:
-                        target = product_leaf[pid]
-                        if target is None and table != "products":
-                            target = _KEEP  # the history keeps the old path; the product is queued
-                if target is _KEEP:
-                    target = map_path(value, path_map)
-                if target != value:
-                    keep.append(row)
-                    old.append(value)
-                    new.append(target)
-            frame = _frame(keys, keep, old, new)
-            _update(cur, table, keys, col, frame)
-            _record(cur, version, table, keys, col, frame)
-            touched |= {json.dumps(r[:len(keys)], default=str) for r in keep}
-        if touched:
-            counts[table] = len(touched)
+            present = {r[0] for r in cur.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
+            cols = tuple(c for c in cols if c in present)
+            if not cols or not set(keys) <= present:
+                continue
+            per_table = 0
+            for col in cols:
+                values = [r[0] for r in cur.execute(f'SELECT DISTINCT "{col}" FROM "{table}" '
+                                                    f'WHERE "{col}" IS NOT NULL').fetchall()]
+                per_product = (table, col) in PRODUCT_LABEL_COLUMNS and bool(moved) and "product_id" in present \
+                    and len(leaf_frame) > 0
+                mapped = {v: map_path(v, path_map) for v in values}
+                mapped = {v: n for v, n in mapped.items() if n != v}
+                if not mapped and not (per_product and set(moved) & set(values)):
+                    continue
+                per_table = max(per_table, _rewrite_column(cur, version, table, keys, col, mapped,
+                                                           moved if per_product else []))
+            if per_table:
+                counts[table] = int(cur.execute("SELECT count(DISTINCT row_key) FROM _tx_touched WHERE tbl = ?",
+                                                [table]).fetchall()[0][0])
+    finally:
+        cur.unregister("_tx_leaf")
+        cur.execute("DROP TABLE IF EXISTS _tx_touched")
     return counts
+
+
+def _rewrite_column(cur, version: int, table: str, keys: Sequence[str], col: str, mapped: Mapping[str, str],
+                    moved: Sequence[str]) -> int:
+    """One column of one table: values in ``mapped`` (old -> new) follow it; with ``moved``, rows
+    of those values follow ``_tx_leaf`` (pid, target) by product. Returns the rows rewritten."""
+    cur.register("_tx_map", pd.DataFrame({"old": list(mapped), "new": pd.Series(list(mapped.values()), dtype=object)}))
+    try:
+        keep_none = table == "products"  # a product loses its leaf; a history row keeps its old path
+        key_cols = ", ".join(f't."{k}"' for k in keys)
+        key_json = "json_object(" + ", ".join(f"'{k}', CAST(t.\"{k}\" AS VARCHAR)" for k in keys) + ")"
+        if moved:
+            per = (f'LEFT JOIN _tx_leaf p ON CAST(t."product_id" AS VARCHAR) = p.pid '
+                   f'AND t."{col}" IN (SELECT unnest(?))')
+            new = (f"CASE WHEN p.pid IS NOT NULL AND (p.target IS NOT NULL OR {str(keep_none).upper()}) "
+                   f'THEN p.target ELSE coalesce(m.new, t."{col}") END')
+            params = [list(moved)]
+        else:
+            per, new, params = "", f'coalesce(m.new, t."{col}")', []
+        # table and column names come from this module's constants, never from input
+        cur.execute(f'CREATE OR REPLACE TEMP TABLE _tx_changes AS SELECT {key_cols}, {key_json} AS row_key, '
+                    f't."{col}" AS old, {new} AS new FROM "{table}" t LEFT JOIN _tx_map m ON t."{col}" = m.old {per} '
+                    f'WHERE t."{col}" IS NOT NULL AND (m.old IS NOT NULL'
+                    f'{" OR p.pid IS NOT NULL" if moved else ""})', params)
+        cur.execute("DELETE FROM _tx_changes WHERE new IS NOT DISTINCT FROM old")
+        n = int(cur.execute("SELECT count(*) FROM _tx_changes").fetchall()[0][0])
+        if n:
+            join = " AND ".join(f't."{k}" = c."{k}"' for k in keys)
+            cur.execute(f'UPDATE "{table}" AS t SET "{col}" = c.new FROM _tx_changes c WHERE {join} '
+                        f'AND t."{col}" IS NOT DISTINCT FROM c.old')
+            cur.execute("INSERT INTO taxonomy_rewrites (version, tbl, row_key, col, old_value, new_value) "
+                        "SELECT ?, ?, row_key, ?, old, new FROM _tx_changes", [version, table, col])
+            cur.execute("INSERT INTO _tx_touched SELECT ?, row_key FROM _tx_changes", [table])
+        cur.execute("DROP TABLE _tx_changes")
+        return n
+    finally:
+        cur.unregister("_tx_map")
 
 
 def _products_follow(cur, version: int, product_leaf: Mapping[str, str | None]) -> None:

@@ -14,8 +14,8 @@ from workbench.catalog.taxonomy import node_id, split_node_id
 from workbench.errors import WorkbenchError
 from workbench.loop.labels import utc_now
 from workbench.loop.taxonomy_plan import TaxonomyChange, _check_by, _n_products
-from workbench.loop.taxonomy_rewrites import (ROW_TABLES, _level_names, _record, _restore, _rewrite_rows, _taxonomy,
-                                              _update, _write_categories, _write_thresholds)
+from workbench.loop.taxonomy_rewrites import (ROW_TABLES, _level_names, _restore, _rewrite_rows, _taxonomy,
+                                              _write_categories, _write_thresholds)
 from workbench.store import Workspace
 
 
@@ -65,8 +65,8 @@ def undo(ws: Workspace, version: int | None = None, *, by: str) -> TaxonomyChang
         counts: dict[str, int] = {}
         for (table, col), rows in rewrites.groupby(["tbl", "col"], sort=False):
             keys = _keys_of(table)
-            parsed = [json.loads(k) for k in rows["row_key"]]
             if col == "__row__":
+                parsed = [json.loads(k) for k in rows["row_key"]]
                 frame = pd.DataFrame({f"k_{k}": [p[k] for p in parsed] for k in keys})
                 cur.register("_tx_rows", frame)
                 try:
@@ -76,12 +76,8 @@ def undo(ws: Workspace, version: int | None = None, *, by: str) -> TaxonomyChang
                     cur.unregister("_tx_rows")
                 counts["queue items removed"] = len(frame)
                 continue
-            frame = pd.DataFrame({f"k_{k}": [p[k] for p in parsed] for k in keys})
-            frame["old"] = rows["new_value"].astype(object).where(rows["new_value"].notna(), None).tolist()
-            frame["new"] = rows["old_value"].astype(object).where(rows["old_value"].notna(), None).tolist()
-            _update(cur, table, keys, col, frame)
-            _record(cur, new_version, table, keys, col, frame)
-            counts[table] = counts.get(table, 0) + len(frame)
+            _restore_column(cur, target, new_version, table, keys, col)
+            counts[table] = counts.get(table, 0) + len(rows)
         inverse = _inverse_map(op, args, path_map)
         if inverse:
             for table, n in _rewrite_rows(cur, new_version, inverse).items():
@@ -106,6 +102,21 @@ def undo(ws: Workspace, version: int | None = None, *, by: str) -> TaxonomyChang
              by, utc_now(), target])
         cur.execute("UPDATE taxonomy_changes SET undone_by = ? WHERE version = ?", [new_version, target])
     return TaxonomyChange(new_version, "undo", {"version": target, "op": op}, inverse, counts, [], by)
+
+
+def _restore_column(cur, version: int, new_version: int, table: str, keys, col: str) -> None:
+    """Give one column the values change ``version`` found, where it still holds what the change
+    wrote, and record that under ``new_version`` (set-based: one UPDATE, one INSERT)."""
+    extract = ", ".join(f"json_extract_string(row_key, '$.{k}') AS \"k_{k}\"" for k in keys)
+    # table, column and key names come from ROW_TABLES, never from input
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE _tx_undo AS SELECT row_key, old_value, new_value, {extract} "
+                "FROM taxonomy_rewrites WHERE version = ? AND tbl = ? AND col = ?", [version, table, col])
+    join = " AND ".join(f'CAST(t."{k}" AS VARCHAR) = u."k_{k}"' for k in keys)
+    cur.execute(f'UPDATE "{table}" AS t SET "{col}" = u.old_value FROM _tx_undo u WHERE {join} '
+                f'AND CAST(t."{col}" AS VARCHAR) IS NOT DISTINCT FROM u.new_value')
+    cur.execute("INSERT INTO taxonomy_rewrites (version, tbl, row_key, col, old_value, new_value) "
+                "SELECT ?, ?, row_key, ?, new_value, old_value FROM _tx_undo", [new_version, table, col])
+    cur.execute("DROP TABLE _tx_undo")
 
 
 def _keys_of(table: str) -> tuple[str, ...]:
