@@ -160,7 +160,10 @@ def _apply(ws: Workspace, build: Callable[[duckdb.DuckDBPyConnection, Taxonomy],
     if plan.queue_reason and counts.get("queued"):  # after the change: the one predictor reads the new map
         from workbench.loop.taxonomy_top5 import store_top5
 
-        store_top5(ws, version, plan.queue_reason)
+        try:
+            store_top5(ws, version, plan.queue_reason)
+        except (WorkbenchError, OSError):
+            pass  # the change is made; its items then show no top-5 (no usable default run)
     return TaxonomyChange(version, plan.op, plan.arguments, plan.path_map, counts, flags, by)
 
 

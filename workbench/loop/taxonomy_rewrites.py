@@ -64,10 +64,6 @@ def _tables(cur) -> set[str]:
 
 # the engine: rewrite every stored path in one transaction ----------------------------------
 
-def _key_json(keys: Sequence[str], values: Sequence[Any]) -> str:
-    return json.dumps({k: (None if v is None else str(v)) for k, v in zip(keys, values)}, sort_keys=True)
-
-
 def _update(cur, table: str, keys: Sequence[str], col: str, frame: pd.DataFrame) -> None:
     """``UPDATE table SET col = new`` for rows of ``frame`` (key columns as text, ``old``, ``new``)."""
     if frame.empty:
@@ -83,15 +79,16 @@ def _update(cur, table: str, keys: Sequence[str], col: str, frame: pd.DataFrame)
 
 
 def _record(cur, version: int, table: str, keys: Sequence[str], col: str, frame: pd.DataFrame) -> None:
+    """Record the rows of ``frame`` (key columns as text, ``old``, ``new``) as rewritten by
+    ``version`` (the row key a JSON object of the key columns, built by SQL)."""
     if frame.empty:
         return
-    rows = pd.DataFrame({
-        "version": version, "tbl": table,
-        "row_key": [_key_json(keys, vals) for vals in frame[[f"k_{k}" for k in keys]].itertuples(index=False)],
-        "col": col, "old_value": frame["old"].astype(object), "new_value": frame["new"].astype(object)})
-    cur.register("_tx_record", rows)
+    key = "json_object(" + ", ".join(f"'{k}', \"k_{k}\"" for k in keys) + ")"
+    cur.register("_tx_record", frame)
     try:
-        cur.execute("INSERT INTO taxonomy_rewrites BY NAME SELECT * FROM _tx_record")
+        cur.execute(f"INSERT INTO taxonomy_rewrites (version, tbl, row_key, col, old_value, new_value) "
+                    f"SELECT ?, ?, {key}, ?, CAST(old AS VARCHAR), CAST(new AS VARCHAR) FROM _tx_record",
+                    [version, table, col])
     finally:
         cur.unregister("_tx_record")
 

@@ -31,7 +31,7 @@ def candidates(ws: Workspace, product_ids: Sequence[str], run_id: str | None = N
     try:
         run_id = run_id or default_run(ws)
         predictor = Predictor.for_run(ws, run_id)
-    except WorkbenchError:
+    except (WorkbenchError, OSError):
         return {}
     leaves = set(load_taxonomy(ws).leaves)
     review = predictor.class_map.review if predictor.class_map is not None else set()
