@@ -147,7 +147,8 @@ class ComparisonState(param.Parameterized):
         parts = [f"{labels.get(run_id, run_id)}{MAPPED_MARK}: {score.note}" for run_id, score in mapped.items()]
         return ("Trained on an older taxonomy: accuracy, macro-F1 and coverage of these runs are re-scored on the "
                 "current taxonomy through the change map (hierarchical F1, ECE and tree distance are not, so "
-                "they are left blank). " + "; ".join(parts) + ".")
+                "they are left blank; the tables and curves below are as stored, on the taxonomy they were "
+                "trained on). " + "; ".join(parts) + ".")
 
     def decision_table(self) -> pd.DataFrame:
         """How bad the errors are, per evaluated run and decision rule: a row for the argmax and
