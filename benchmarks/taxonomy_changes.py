@@ -49,8 +49,8 @@ def grow(ws: Workspace, n: int) -> int:
     copies = max(0, n // base - 1)
     with ws.transaction() as cur:
         cur.execute("CREATE TEMP TABLE _base AS SELECT * FROM products")
-        cur.execute("INSERT INTO products SELECT _base.* REPLACE (product_id || '-r' || CAST(c AS VARCHAR) AS product_id) "
-                    "FROM _base, range(1, ?) t(c)", [copies + 1])
+        cur.execute("INSERT INTO products SELECT _base.* REPLACE (product_id || '-r' || CAST(c AS VARCHAR) "
+                    "AS product_id) FROM _base, range(1, ?) t(c)", [copies + 1])
         cur.execute("DROP TABLE _base")
     return int(ws.scalar("SELECT count(*) FROM products"))
 
@@ -71,8 +71,9 @@ def plain_update(ws: Workspace, old: str, new: str) -> None:
     """The reference: one UPDATE of the same products' two path columns, then back."""
     for a, b in ((old, new), (new, old)):
         with ws.transaction() as cur:
-            cur.execute("UPDATE products SET leaf = ? || substr(leaf, ?), category_path = ? || substr(category_path, ?) "
-                        "WHERE starts_with(leaf, ?)", [b, len(a) + 1, b, len(a) + 1, a])
+            cur.execute("UPDATE products SET leaf = ? || substr(leaf, ?), "
+                        "category_path = ? || substr(category_path, ?) WHERE starts_with(leaf, ?)",
+                        [b, len(a) + 1, b, len(a) + 1, a])
 
 
 def main() -> None:

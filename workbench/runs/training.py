@@ -330,9 +330,8 @@ def compare_runs(ws: Workspace, run_ids: Sequence[str] | None = None,
     from workbench.runs.run_setup import interval_columns, run_setup
     from workbench.runs.selection import run_flags
     from workbench.runs.rescore import bring_to_current_truth
-    from workbench.runs.truth import OLDER, OLDER_FLAG, RESCORED
-
     from workbench.runs.taxonomy_rescore import rescored_runs
+    from workbench.runs.truth import OLDER, OLDER_FLAG, RESCORED
 
     status = bring_to_current_truth(ws, run_ids)
     runs = select_runs(ws, run_ids, split)
@@ -369,7 +368,7 @@ def compare_runs(ws: Workspace, run_ids: Sequence[str] | None = None,
     intervals = interval_columns(ws, [r["run_id"] for r in rows])
     if intervals:  # a small test part: bootstrap intervals beside the figures (workbench.runs.run_setup)
         for row in rows:
-            extra = intervals.get(row["run_id"], {})
+            extra = {} if row["run_id"] in mapped else intervals.get(row["run_id"], {})  # stored figures
             for col in ("acc 95%", "macro-F1 95%", "vs best"):
                 row[col] = extra.get(col, "-")
     table = pd.DataFrame(rows)

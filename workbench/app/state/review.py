@@ -26,8 +26,8 @@ from workbench.catalog.category_names import CategoryNames
 from workbench.errors import WorkbenchError
 from workbench.catalog.relabel import load_taxonomy
 from workbench.loop.queue_manual import claim_many, dashboard_sender, pending_by_category
-from workbench.loop.review_queue import (ALL_REASONS, TAXONOMY_REASONS, claim, claim_next, orphaned_claim, peek_next, queue_counts,
-                                         queue_dates, release_claims)
+from workbench.loop.review_queue import (ALL_REASONS, TAXONOMY_REASONS, claim, claim_next, orphaned_claim, peek_next,
+                                         queue_counts, queue_dates, release_claims)
 from workbench.loop.gold import answer_gold, gold_due, gold_due_among, pick_gold
 from workbench.loop.labels import utc_now
 from workbench.loop.reviews import (LabelConflict, blind_random_sample, TestPartChange, catalog_label, in_test_part, label_version,
