@@ -111,6 +111,12 @@ def test_admin_renames_in_the_browser_and_the_classify_page_follows(served, brow
     result = page.locator(".wb-result")
     result.get_by_text("Upper Wear").first.wait_for()
     assert "Topwear" not in result.inner_text()
+    # the comparison page: the run is re-scored on the current taxonomy through the map, and says so
+    page.goto(f"{url}/?page=comparison")
+    page.locator(".wb-metrics").get_by_text("(via taxonomy map)").first.wait_for()
+    page.get_by_text("are re-scored on the current taxonomy through the change map").first.wait_for()
+    page.get_by_text("re-scored on taxonomy version 1 through the change map (trained on version 0)").first.wait_for()
+    page.screenshot(path=str(output_dir / "comparison_taxonomy_map.png"), full_page=True)
     assert errors == []
     context.close()
 

@@ -15,6 +15,9 @@ from workbench import Workspace, ingest_dataset
 from workbench.catalog.relabel import load_taxonomy
 from workbench.errors import WorkbenchError
 from workbench.loop import taxonomy_changes as tc
+from workbench.loop.taxonomy_rewrites import CATEGORY_RETIRED, TAXONOMY_SPLIT
+from workbench.loop.taxonomy_split import split
+from workbench.loop.taxonomy_undo import undo
 from workbench.loop.reviews import submit_review
 from workbench.loop.thresholds import publish_thresholds, published_thresholds
 from workbench.runs.predictor import Predictor
@@ -134,18 +137,18 @@ def test_rename_merge_split_retire_then_undo_each(site):
 
     # 3. split a leaf by keywords: placed products move, the rest wait in the queue with the reason
     n_tshirts = leaf_counts(ws)[f"{UPPER} > Tshirts"]
-    change = tc.split(ws, f"{UPPER} > Tshirts", ["Polo", "Round Neck"], by="ana",
+    change = split(ws, f"{UPPER} > Tshirts", ["Polo", "Round Neck"], by="ana",
                       keywords={"Polo": ["polo"], "Round Neck": ["round neck"]})
     counts = leaf_counts(ws)
     placed = counts.get(f"{UPPER} > Tshirts > Polo", 0) + counts.get(f"{UPPER} > Tshirts > Round Neck", 0)
-    waiting = queued(ws, tc.TAXONOMY_SPLIT)
+    waiting = queued(ws, TAXONOMY_SPLIT)
     assert placed > 20 and placed + len(waiting) == n_tshirts
     assert ws.scalar("SELECT count(*) FROM products") == total
     polo = ws.df("SELECT title FROM products WHERE leaf = ?", [f"{UPPER} > Tshirts > Polo"])["title"]
     assert polo.str.contains("polo", case=False).all()
     assert any("inherited" in f for f in change.flags)
     item = ws.df("SELECT predicted_leaf, detail FROM review_queue WHERE product_id = ? AND reason = ?",
-                 [sorted(waiting)[0], tc.TAXONOMY_SPLIT])
+                 [sorted(waiting)[0], TAXONOMY_SPLIT])
     assert item["predicted_leaf"][0] == f"{UPPER} > Tshirts" and '"version": 3' in item["detail"][0]
     label = ws.df("SELECT leaf FROM products WHERE product_id = ?", [kept.product_id])["leaf"][0]
     assert label is None or label.startswith(f"{UPPER} > Tshirts > ")
@@ -156,7 +159,7 @@ def test_rename_merge_split_retire_then_undo_each(site):
     # 4. retire a leaf whose parent keeps other children: its products go to the queue
     n_flats = leaf_counts(ws)["Footwear > Shoes > Flats"]
     change = tc.retire(ws, "Footwear > Shoes > Flats", by="ana")
-    assert len(queued(ws, tc.CATEGORY_RETIRED)) == n_flats and "Footwear > Shoes > Flats" not in load_taxonomy(ws)
+    assert len(queued(ws, CATEGORY_RETIRED)) == n_flats and "Footwear > Shoes > Flats" not in load_taxonomy(ws)
     assert "Footwear > Shoes > Flats" not in published_thresholds(ws)[1]
     assert ws.scalar("SELECT count(*) FROM products") == total
 
@@ -166,7 +169,7 @@ def test_rename_merge_split_retire_then_undo_each(site):
 
     # undo each, newest first: everything as it was before that change
     for expected in reversed(before):
-        tc.undo(ws, by="ana")
+        undo(ws, by="ana")
         same(state(ws), expected)
     assert served(site, POLO_TITLE)[0]["category"] == f"{TOPWEAR} > Tshirts"
     assert tc.taxonomy_history(ws)["undone_by"].notna().sum() == 4
@@ -180,8 +183,8 @@ def test_refusals_say_the_cause_and_the_fix(site):
         (lambda: tc.rename(ws, TOPWEAR, "Bottomwear", by="ana"), "exists already"),
         (lambda: tc.rename(ws, TOPWEAR, "X", by=" "), "say who"),
         (lambda: tc.merge(ws, ["Apparel > Topwear"], into="Apparel > Bottomwear > Jeans", by="ana"), "leaves with leaves"),
-        (lambda: tc.split(ws, TOPWEAR, ["A", "B"], keywords={"A": ["a"]}, by="ana"), "has children"),
-        (lambda: tc.split(ws, f"{TOPWEAR} > Tops", ["A", "B"], by="ana"), "one rule"),
+        (lambda: split(ws, TOPWEAR, ["A", "B"], keywords={"A": ["a"]}, by="ana"), "has children"),
+        (lambda: split(ws, f"{TOPWEAR} > Tops", ["A", "B"], by="ana"), "one rule"),
         (lambda: tc.move(ws, "Apparel", TOPWEAR, by="ana"), "own subtree"),
         (lambda: tc.taxonomy_change(ws, "explode", by="ana"), "unknown taxonomy operation"),
     ]
@@ -241,7 +244,7 @@ def test_another_catalog_with_merged_rare_leaves(sample_workspace):
     assert not any(leaf.startswith(top + " > ") for leaf in leaf_counts(ws))
     moved = ws.df("SELECT * FROM category_merges WHERE starts_with(original, ?)", [top + " > "])
     assert moved.empty
-    tc.undo(ws, by="ana")
+    undo(ws, by="ana")
     same(state(ws), before)
     pd.testing.assert_frame_equal(ws.df("SELECT * FROM category_merges ORDER BY original"), merges)
 
@@ -252,15 +255,135 @@ def test_split_by_a_runs_predictions_restricted_to_the_children(site):
     counts = leaf_counts(ws)
     tops, tunics = counts[f"{TOPWEAR} > Tops"], counts[f"{TOPWEAR} > Tunics"]
     tc.merge(ws, [f"{TOPWEAR} > Tunics"], into=f"{TOPWEAR} > Tops", by="ana")
-    change = tc.split(ws, f"{TOPWEAR} > Tops", ["Tops", "Tunics"], run=run, min_confidence=0.6, by="ana")
+    change = split(ws, f"{TOPWEAR} > Tops", ["Tops", "Tunics"], run=run, min_confidence=0.6, by="ana")
     after = leaf_counts(ws)
     placed = after.get(f"{TOPWEAR} > Tops > Tops", 0) + after.get(f"{TOPWEAR} > Tops > Tunics", 0)
-    waiting = queued(ws, tc.TAXONOMY_SPLIT)
+    waiting = queued(ws, TAXONOMY_SPLIT)
     assert placed + len(waiting) == tops + tunics and placed >= 0.8 * (tops + tunics)
     assert abs(after.get(f"{TOPWEAR} > Tops > Tunics", 0) - tunics) <= 0.3 * tunics + 2
     assert change.arguments["rule"] == f"run {run}"
-    with pytest.raises(WorkbenchError, match="knows none of the children"):
-        tc.split(ws, f"{TOPWEAR} > Shirts", ["Capes", "Ponchos"], run=run, by="ana")
-    tc.undo(ws, by="ana")
-    tc.undo(ws, by="ana")
+    undo(ws, by="ana")
+    undo(ws, by="ana")
     assert leaf_counts(ws) == counts
+
+
+def test_split_by_a_run_that_does_not_know_the_children_proposes_a_retrain(site):
+    """The run was trained before the split: no product is placed, every one waits in the queue
+    with the retrain command in its detail, the history and the CLI print it, and the old run
+    predicting the split leaf sends the product to review."""
+    ws, run = site["ws"], site["run"]
+    shirts = f"{TOPWEAR} > Shirts"
+    n = leaf_counts(ws)[shirts]
+    cli = [*workbench_cli(), "taxonomy", "split", shirts, "--children", "Capes,Ponchos", "--by-run", run,
+           "--by", "ana", "--workspace", str(ws.path)]
+    done = subprocess.run(cli, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"does not know 'Capes', 'Ponchos'" in done.stdout
+    assert "then retrain: workbench train --models tfidf --split grouped" in done.stdout
+    waiting = queued(ws, TAXONOMY_SPLIT)
+    assert len(waiting) == n and not any(leaf.startswith(shirts + " > ") for leaf in leaf_counts(ws))
+    detail = ws.df("SELECT detail FROM review_queue WHERE product_id = ?", [sorted(waiting)[0]])["detail"][0]
+    assert "workbench train --models tfidf" in detail
+    assert "retrain" in tc.taxonomy_history(ws)["flags"][0]
+    # the queued items show the default run's top-5 among the current leaves, as the review page reads them
+    from workbench.app.state.review import ReviewState
+
+    row = ws.df("SELECT * FROM review_queue WHERE product_id = ? AND reason = ?",
+                [sorted(waiting)[0], TAXONOMY_SPLIT]).iloc[0].to_dict()
+    page = ReviewState(workspace=ws, reviewer="ana")
+    top5 = page._product(row)["top5"]
+    page.close()
+    current = set(load_taxonomy(ws).leaves)
+    assert len(top5) == 5 and all(t["leaf"] in current for t in top5) and shirts not in {t["leaf"] for t in top5}
+    assert top5[0]["proba"] >= top5[-1]["proba"] > 0
+    title = ws.df("SELECT title FROM products WHERE product_id = ?", [sorted(waiting)[0]])["title"][0]
+    answer = Predictor.for_run(ws, run).predict([{"title": title}])[0]
+    if answer["category"] == shirts:
+        assert answer["decision"] == "review"
+    assert Predictor.for_run(ws, run).predict([{"title": "Arrow Men White Formal Shirt"}])[0]["decision"] == "review"
+    undo(ws, by="ana")
+    assert leaf_counts(ws)[shirts] == n and not queued(ws, TAXONOMY_SPLIT)
+
+
+def test_old_run_compared_on_the_current_taxonomy_where_the_map_allows(site):
+    """A merge: the old run's figures are re-scored through the map on every test product (a
+    tunic predicted as a tunic is now right as a top, so accuracy cannot fall); a split: the
+    split leaf's test products cannot be mapped, are counted and left out; the page says which
+    figures are re-scored."""
+    from workbench.app.state.comparison import MAPPED_MARK, ComparisonState
+    from workbench.runs.records import load_predictions
+    from workbench.runs.training import compare_runs
+
+    ws, run = site["ws"], site["run"]
+    before = compare_runs(ws).set_index("run_id").loc[run]
+    saved = load_predictions(ws, run, "test")
+    tshirts = int((saved.y_true == f"{TOPWEAR} > Tshirts").sum())
+    assert tshirts > 5
+    tc.merge(ws, [f"{TOPWEAR} > Tunics"], into=f"{TOPWEAR} > Tops", by="ana")
+    split(ws, f"{TOPWEAR} > Tshirts", ["Polo", "Round Neck"], by="ana",
+          keywords={"Polo": ["polo"], "Round Neck": ["round neck"]})
+    try:
+        row = compare_runs(ws).set_index("run_id").loc[run]
+        assert "re-scored on taxonomy version" in row["notes"] and "through the change map" in row["notes"]
+        assert row["n"] == before["n"] - tshirts
+        assert f"{tshirts:,} could not be mapped" in row["notes"]
+        assert row["accuracy"] != before["accuracy"]
+        page = ComparisonState(workspace=ws, part="test")
+        table = page.metrics_table()
+        shown = table[table["run_id"] == run].iloc[0]
+        assert shown["run"].endswith(MAPPED_MARK) and shown["test products"] == before["n"] - tshirts
+        assert shown["accuracy"] == pytest.approx(row["accuracy"]) and shown["ECE"] is None
+        notice = page.taxonomy_notice()
+        assert "re-scored on the current taxonomy through the change map" in notice
+        assert f"{tshirts:,} could not be mapped" in notice
+    finally:
+        undo(ws, by="ana")
+    row = compare_runs(ws).set_index("run_id").loc[run]  # the merge alone: every test product mapped
+    assert row["n"] == before["n"] and "could not be mapped" not in row["notes"]
+    assert row["accuracy"] >= before["accuracy"]
+    undo(ws, by="ana")
+    assert "through the change map" not in compare_runs(ws).set_index("run_id").loc[run]["notes"]
+
+
+def test_a_pinned_standard_tree_can_be_changed_and_keeps_its_changes(tmp_path):
+    """Cold start: Shopify's Audio tree pinned as the taxonomy of an unlabelled catalog. A rename,
+    a merge, an add and a retire work on it, reviewed products follow, a rebuild (as retraining
+    does) keeps the changed tree, and undoing everything gives Shopify's tree back."""
+    from workbench.catalog.datasets import locate
+    from workbench.catalog.ingest import IngestOptions, ingest_file
+    from workbench.catalog.mapping import ColumnMapping
+    from workbench.catalog.pinned_taxonomy import pin_standard_taxonomy
+    from workbench.loop.labels import refresh_taxonomy_and_splits
+
+    raw = pd.read_csv(locate("tokopedia/tokopedia_16k.csv")).sample(30, random_state=5)
+    raw[["nama"]].to_csv(tmp_path / "new.csv", index=False)
+    ws = Workspace(tmp_path / "cold")
+    ingest_file(ws, tmp_path / "new.csv", ColumnMapping(title="nama"), options=IngestOptions(labelled=False))
+    tree = pin_standard_taxonomy(ws, "shopify", under="Electronics > Audio")
+    source = sorted(tree.nodes)
+    leaves = sorted(tree.leaves)
+    parent = tree.parent(leaves[0])
+    siblings = sorted(n for n in tree.leaves if tree.parent(n) == parent)
+    assert len(siblings) >= 2, siblings
+    ids = [r[0] for r in ws.rows("SELECT product_id FROM products ORDER BY product_id LIMIT 2")]
+    submit_review(ws, ids[0], reviewer="rita", final_leaf=siblings[0])
+    submit_review(ws, ids[1], reviewer="rita", final_leaf=siblings[1])
+
+    renamed = tc.rename(ws, parent, "Renamed Audio Part", by="ana")
+    new_parent = renamed.path_map[parent]
+    assert ws.df("SELECT leaf FROM products WHERE product_id = ?", [ids[0]])["leaf"][0].startswith(new_parent + " > ")
+    tc.merge(ws, [siblings[1].replace(parent, new_parent, 1)], into=siblings[0].replace(parent, new_parent, 1),
+             by="ana")
+    tc.add(ws, f"{new_parent} > Capes", by="ana")
+    tc.retire(ws, f"{new_parent} > Capes", by="ana")
+    changed = sorted(load_taxonomy(ws).nodes)
+    assert new_parent in changed and parent not in changed
+    refresh_taxonomy_and_splits(ws)
+    assert sorted(load_taxonomy(ws).nodes) == changed  # the rebuild keeps the changed pinned tree
+    assert ws.scalar("SELECT count(*) FROM splits WHERE kind = 'random'") == 2
+    for _ in range(4):
+        undo(ws, by="ana")
+    assert sorted(load_taxonomy(ws).nodes) == source
+    assert ws.df("SELECT leaf FROM products WHERE product_id = ?", [ids[1]])["leaf"][0] == siblings[1]
+    refresh_taxonomy_and_splits(ws)
+    assert sorted(load_taxonomy(ws).nodes) == source

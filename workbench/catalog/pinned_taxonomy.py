@@ -5,6 +5,8 @@ tree the workspace taxonomy: table ``categories`` holds its nodes, meta key
 ``pinned_taxonomy`` remembers which tree, and every later rebuild of the taxonomy and splits
 (after reviews, for retraining) keeps that tree instead of deriving one from the products'
 paths: reviewers' labels are leaves of it, and products join the splits as they get labels.
+The pinned tree is the workspace's taxonomy, so it can be changed like any other (rename, move,
+merge, split, add, retire); a rebuild then keeps the changed tree (:func:`changed_tree`).
 """
 
 from __future__ import annotations
@@ -71,9 +73,23 @@ def _write_tree(cur: duckdb.DuckDBPyConnection, tree: Taxonomy, options) -> None
                     [key, value])
 
 
+def changed_tree(cur: duckdb.DuckDBPyConnection) -> Taxonomy | None:
+    """The workspace's own tree when taxonomy changes are in force on the pinned tree (renames,
+    merges, ... of :mod:`workbench.loop.taxonomy_changes`: the stored categories), else ``None``."""
+    tables = {r[0] for r in cur.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    if "taxonomy_changes" not in tables:
+        return None
+    live = cur.execute("SELECT count(*) FROM taxonomy_changes WHERE undone_by IS NULL AND undoes IS NULL").fetchone()
+    if not live[0]:
+        return None
+    frame = cur.execute("SELECT node_id, level, level_name FROM categories").df()
+    return Taxonomy.from_frame(frame) if len(frame) else None
+
+
 def rebuild_pinned(cur: duckdb.DuckDBPyConnection, spec: dict, options) -> int:
-    """The rebuild of a workspace with a pinned tree: the tree stays, splits follow the labels."""
-    _write_tree(cur, pinned_tree(spec), options)
+    """The rebuild of a workspace with a pinned tree: the tree stays (with the taxonomy changes
+    in force made to it), splits follow the labels."""
+    _write_tree(cur, changed_tree(cur) or pinned_tree(spec), options)
     return 0
 
 

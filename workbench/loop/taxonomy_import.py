@@ -285,6 +285,7 @@ def accept(ws, proposal: Proposal, *, by: str, keywords: Mapping[str, Sequence[s
     """Apply one proposal as a change (a split needs its rule: ``keywords`` by default, each
     child's own name as its keyword)."""
     from workbench.loop import taxonomy_changes as tc
+    from workbench.loop.taxonomy_split import split
 
     if proposal.kind == "rename":
         return tc.rename(ws, proposal.node, str(proposal.argument), by=by)
@@ -296,7 +297,7 @@ def accept(ws, proposal: Proposal, *, by: str, keywords: Mapping[str, Sequence[s
         children = list(proposal.argument or [])
         if not (keywords or mapping or run):
             keywords = {c: [c] for c in children}
-        return tc.split(ws, proposal.node, children, by=by, keywords=keywords, mapping=mapping, run=run)
+        return split(ws, proposal.node, children, by=by, keywords=keywords, mapping=mapping, run=run)
     if proposal.kind == "add":
         return tc.add(ws, proposal.node, by=by)
     if proposal.kind == "retire":

@@ -320,7 +320,8 @@ def compare_runs(ws: Workspace, run_ids: Sequence[str] | None = None,
     beside it where a level counts fewer products than ``n``, as when some leaves are shallower),
     train seconds, peak memory (MB), ``notes`` (trained on a sample, resumed, below the
     sanity bar: :func:`workbench.runs.selection.run_flags`; re-scored on the current labels, or
-    scored on older labels: :mod:`workbench.runs.truth`) and ``setup`` (encoder, members,
+    scored on older labels: :mod:`workbench.runs.truth`; trained on an older taxonomy: re-scored on the
+    current one through the change map, :mod:`workbench.runs.taxonomy_rescore`) and ``setup`` (encoder, members,
     resolved values); on a small test part (fewer than 50 products per leaf) also ``acc 95%``,
     ``macro-F1 95%`` and ``vs best`` (:mod:`workbench.runs.run_setup`). Runs are first brought to
     the current truth of their split, so that no run is credited with labels that changed after
@@ -329,13 +330,17 @@ def compare_runs(ws: Workspace, run_ids: Sequence[str] | None = None,
     from workbench.runs.run_setup import interval_columns, run_setup
     from workbench.runs.selection import run_flags
     from workbench.runs.rescore import bring_to_current_truth
+    from workbench.runs.taxonomy_rescore import rescored_runs
     from workbench.runs.truth import OLDER, OLDER_FLAG, RESCORED
 
     status = bring_to_current_truth(ws, run_ids)
     runs = select_runs(ws, run_ids, split)
+    mapped = rescored_runs(ws, runs["run_id"])
     rows, fewer = [], set()
     for run in runs.to_dict("records"):
         m = run["metrics"] or {}
+        if run["run_id"] in mapped:  # trained on an older taxonomy: its figures on the current one
+            m = {**m, **mapped[run["run_id"]].metrics}
         row = {"run_id": run["run_id"], "model": run["model"], "split": run["split"],
                "department": run["department"], "sample": run["sample"],
                "accuracy": m.get("accuracy"), "macro_f1": m.get("macro_f1"), "n": m.get("n")}
@@ -350,7 +355,9 @@ def compare_runs(ws: Workspace, run_ids: Sequence[str] | None = None,
         notes = [f for f in run_flags(run) if not f.startswith("no validation")]
         if m.get("resumed"):
             notes.append("resumed " + resumed_text(m["resumed"]))
-        if status.get(run["run_id"]) == OLDER:
+        if run["run_id"] in mapped:
+            notes.append(mapped[run["run_id"]].note)
+        elif status.get(run["run_id"]) == OLDER:
             notes.append(OLDER_FLAG)
         elif status.get(run["run_id"]) == RESCORED or m.get("rescored"):
             notes.append("re-scored on the current labels")
@@ -361,7 +368,7 @@ def compare_runs(ws: Workspace, run_ids: Sequence[str] | None = None,
     intervals = interval_columns(ws, [r["run_id"] for r in rows])
     if intervals:  # a small test part: bootstrap intervals beside the figures (workbench.runs.run_setup)
         for row in rows:
-            extra = intervals.get(row["run_id"], {})
+            extra = {} if row["run_id"] in mapped else intervals.get(row["run_id"], {})  # stored figures
             for col in ("acc 95%", "macro-F1 95%", "vs best"):
                 row[col] = extra.get(col, "-")
     table = pd.DataFrame(rows)

@@ -29,6 +29,9 @@ from workbench.store import Workspace
 TRUTH_SOURCES = ("catalog", "human")
 TRUTH_PARTS = ("valid", "test")
 CURRENT, RESCORED, OLDER = "current", "rescored", "scored on older labels"
+#: a run trained before a taxonomy change in force: scored on the current taxonomy through the
+#: change map when compared (:mod:`workbench.runs.taxonomy_rescore`), never re-scored in place
+TAXONOMY = "scored through the taxonomy change map"
 OLDER_FLAG = "scored on older labels (the test or validation labels changed since; retrain to compare)"
 
 
@@ -94,12 +97,17 @@ def run_truth(ws: Workspace, run_id: str, rename: dict[str, str] | None = None) 
 
 
 def truth_status(ws: Workspace, run_ids: Sequence[str] | None = None) -> dict[str, str]:
-    """``{run id: "current" or "scored on older labels"}`` for complete runs (all by default),
-    read only. A run without saved parts, or whose split has no labels now, counts as current."""
+    """``{run id: "current", "scored on older labels" or, for a run trained before a taxonomy
+    change in force, "scored through the taxonomy change map"}`` for complete runs (all by
+    default), read only. A run without saved parts, or whose split has no labels now, counts as
+    current."""
     runs = list_runs(ws)
     if run_ids is not None:
         runs = runs[runs["run_id"].isin(list(run_ids))]
+    from workbench.catalog.taxonomy_versions import older_taxonomy_runs
+
     rename = merge_map(ws)
+    older_taxonomy = older_taxonomy_runs(ws)
     now: dict[str, str | None] = {}
     out = {}
     for run_id, split in zip(runs["run_id"], runs["split"]):
@@ -109,5 +117,6 @@ def truth_status(ws: Workspace, run_ids: Sequence[str] | None = None) -> dict[st
             except WorkbenchError:
                 now[split] = None
         truth = run_truth(ws, run_id, rename)
-        out[run_id] = OLDER if (truth is not None and now[split] is not None and truth != now[split]) else CURRENT
+        changed = truth is not None and now[split] is not None and truth != now[split]
+        out[run_id] = (TAXONOMY if run_id in older_taxonomy else OLDER) if changed else CURRENT
     return out

@@ -81,6 +81,8 @@ def view(ctx):
                            if x is not None else None)
     notice = pn.Column(objects=pn.bind(lambda _: [alert(n, "warning", css_classes=["wb-sample-notice"])]
                                        if (n := state.sample_notice()) else [], news), sizing_mode="stretch_width")
+    mapped = pn.Column(objects=pn.bind(lambda _: [alert(n, "info", css_classes=["wb-taxonomy-notice"])]
+                                       if (n := state.taxonomy_notice()) else [], news), sizing_mode="stretch_width")
     layout = pn.Column(
         intro(TITLE, HOW, f"Every evaluated run, measured on the {'test part' if ctx.settings.part == 'test' else 'validation part'}. "
               "Coverage @ 95% is the share of products shelved automatically at the threshold that keeps 95% "
@@ -88,7 +90,7 @@ def view(ctx):
               "use: the best validation accuracy among runs not flagged (a run trained on a sample, or below 50% "
               "validation accuracy, is flagged and never the default). min-risk picks the leaf with the "
               "smallest expected tree distance instead of the most probable one."),
-        notice,
+        notice, mapped,
         html(pn.bind(lambda _: define(INTERVALS) if "accuracy 95%" in state.metrics_table() else "", news),
              css_classes=["wb-interval-note"]),
         metrics, html(pn.bind(lambda _: define(details_html(state.metrics_table())), news),

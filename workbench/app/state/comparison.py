@@ -16,6 +16,8 @@ from workbench.runs.selection import run_flags
 from workbench.store import Workspace
 
 TARGET_COLUMNS = (("0.9", "coverage @ 90%"), ("0.95", "coverage @ 95%"), ("0.98", "coverage @ 98%"))
+#: after a run's label: its figures are re-scored on the current taxonomy through the change map
+MAPPED_MARK = " (via taxonomy map)"
 
 
 def interval_cell(figures: dict | None, metric: str) -> str:
@@ -90,18 +92,23 @@ class ComparisonState(param.Parameterized):
         default = data.default_run_id(self.workspace, self.part)
         differing = self._differing_params(runs)
         older = older_taxonomy_runs(self.workspace)
+        mapped = self.taxonomy_scores()
         rows = []
         for run in runs.to_dict("records"):
             m = run["evaluation"]
+            got = None if run["run_id"] in mapped else intervals.get(run["run_id"])
+            if run["run_id"] in mapped:  # trained on an older taxonomy: its figures through the change map
+                score = mapped[run["run_id"]]
+                m = {**score.metrics, "hierarchical": {}, "ece": None, "mean_distance": None}
+                older = {**older, run["run_id"]: score.note}
             params = run["params"] if isinstance(run["params"], dict) else {}
-            row = {"run": run["label"] + (" (default)" if run["run_id"] == default else ""),
-                   "accuracy": m.get("accuracy")}
+            row = {"run": run["label"] + (" (default)" if run["run_id"] == default else "")
+                   + (MAPPED_MARK if run["run_id"] in mapped else ""), "accuracy": m.get("accuracy")}
             if intervals:
-                row["accuracy 95%"] = interval_cell(intervals.get(run["run_id"]), "accuracy")
+                row["accuracy 95%"] = interval_cell(got, "accuracy")
             row["macro-F1"] = m.get("macro_f1")
             if intervals:
-                row["macro-F1 95%"] = interval_cell(intervals.get(run["run_id"]), "macro_f1")
-                got = intervals.get(run["run_id"])
+                row["macro-F1 95%"] = interval_cell(got, "macro_f1")
                 row["vs most accurate"] = verdict_text(got, labels.get) if got else "n/a"
             for key, name in TARGET_COLUMNS:
                 row[name] = (m.get("coverage_at") or {}).get(key)
@@ -119,6 +126,29 @@ class ComparisonState(param.Parameterized):
         table = pd.DataFrame(rows)
         return (table.sort_values("accuracy", ascending=False, kind="mergesort").reset_index(drop=True)
                 if len(table) else table)
+
+    def taxonomy_scores(self) -> dict:
+        """``{run_id: TaxonomyScore}`` of the evaluated runs trained before a taxonomy change in
+        force: their figures on the current taxonomy through the change map
+        (:mod:`workbench.runs.taxonomy_rescore`)."""
+        from workbench.runs.taxonomy_rescore import rescored_runs
+
+        runs = data.evaluated_runs(self.workspace, self.part)
+        return rescored_runs(self.workspace, runs["run_id"], self.part)
+
+    def taxonomy_notice(self) -> str | None:
+        """One paragraph naming the runs whose figures are re-scored through the change map (which
+        figures, on how many products, how many could not be mapped), or ``None``."""
+        mapped = self.taxonomy_scores()
+        if not mapped:
+            return None
+        runs = data.evaluated_runs(self.workspace, self.part)
+        labels = dict(zip(runs["run_id"], runs["label"]))
+        parts = [f"{labels.get(run_id, run_id)}{MAPPED_MARK}: {score.note}" for run_id, score in mapped.items()]
+        return ("Trained on an older taxonomy: accuracy, macro-F1 and coverage of these runs are re-scored on the "
+                "current taxonomy through the change map (hierarchical F1, ECE and tree distance are not, so "
+                "they are left blank; the tables and curves below are as stored, on the taxonomy they were "
+                "trained on). " + "; ".join(parts) + ".")
 
     def decision_table(self) -> pd.DataFrame:
         """How bad the errors are, per evaluated run and decision rule: a row for the argmax and

@@ -26,8 +26,8 @@ from workbench.catalog.category_names import CategoryNames
 from workbench.errors import WorkbenchError
 from workbench.catalog.relabel import load_taxonomy
 from workbench.loop.queue_manual import claim_many, dashboard_sender, pending_by_category
-from workbench.loop.review_queue import (ALL_REASONS, claim, claim_next, orphaned_claim, peek_next, queue_counts,
-                                         queue_dates, release_claims)
+from workbench.loop.review_queue import (ALL_REASONS, TAXONOMY_REASONS, claim, claim_next, orphaned_claim, peek_next,
+                                         queue_counts, queue_dates, release_claims)
 from workbench.loop.gold import answer_gold, gold_due, gold_due_among, pick_gold
 from workbench.loop.labels import utc_now
 from workbench.loop.reviews import (LabelConflict, blind_random_sample, TestPartChange, catalog_label, in_test_part, label_version,
@@ -162,6 +162,9 @@ class ReviewState(param.Parameterized):
         suspect = detail.get("suspect")
         if suspect and not top5:  # a catalog product: the out-of-sample top-5 of the label-issues scan
             top5 = suspect.get("top5") or []
+        if not top5:  # queued by a taxonomy split or retire: the default run's top-5 among the current leaves
+            top5 = next((detail[r]["top5"] for r in TAXONOMY_REASONS
+                         if isinstance(detail.get(r), dict) and detail[r].get("top5")), [])
         if not top5 and row.get("run_id"):  # sent from a dashboard: the run's recorded predictions
             ranked = self.workspace.df("SELECT leaf, proba FROM predictions WHERE run_id = ? AND product_id = ? "
                                        "ORDER BY rank LIMIT 5", [row["run_id"], pid])

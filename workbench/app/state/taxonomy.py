@@ -11,8 +11,10 @@ import param
 from workbench.catalog.taxonomy_versions import current_version
 from workbench.errors import WorkbenchError
 from workbench.loop import taxonomy_changes as tc
-from workbench.security.auth import require
-from workbench.store import Workspace
+from workbench.loop.taxonomy_plan import TaxonomyChange
+from workbench.loop.taxonomy_split import split
+from workbench.loop.taxonomy_undo import undo
+from workbench.app.state.authorized import AuthorizedState
 
 OPERATIONS = {"rename": "Rename", "move": "Move under another parent", "merge": "Merge into",
               "split": "Split by keywords", "add": "Add a category", "retire": "Retire a leaf"}
@@ -21,23 +23,17 @@ ARGUMENT_LABELS = {"rename": "New name", "move": "New parent (empty: top level)"
                    "split": "Children (comma-separated)", "add": "(not used)", "retire": "(not used)"}
 
 
-class TaxonomyState(param.Parameterized):
+class TaxonomyState(AuthorizedState):
     """The operation being filled in, and the last outcome."""
 
-    workspace = param.ClassSelector(class_=Workspace, constant=True)
+    RIGHT, ACTOR = "change_taxonomy", "actor"
     actor = param.String(default="local")
     role = param.String(default="admin")
-    authorize = param.Callable(default=None, allow_None=True,
-                               doc="raises PermissionDenied unless the session may change the taxonomy now "
-                                   "(the served app passes AppContext.require); without it ``role`` decides")
     op = param.Selector(default="rename", objects={label: op for op, label in OPERATIONS.items()}, label="Operation")
     node = param.String(default="", label="Category (full path)")
     argument = param.String(default="", label="New name")
     keywords = param.String(default="", label="Keywords (split: Child=word,word; Child=word)")
     search = param.String(default="", label="Search the tree")
-    version = param.Integer(default=0, doc="bumped after every change made here")
-    message = param.String(default="")
-    message_kind = param.Selector(default="info", objects=["info", "success", "warning", "danger"])
 
     @param.depends("op", watch=True, on_init=True)
     def _label(self) -> None:
@@ -66,12 +62,6 @@ class TaxonomyState(param.Parameterized):
         return frame[["version", "op", "what", "by", "at", "counts", "flags", "undone_by"]] \
             if len(frame) else pd.DataFrame(columns=["version", "op", "what", "by", "at"])
 
-    def _check_may_write(self) -> None:
-        if self.authorize is not None:
-            self.authorize("change_taxonomy")
-        else:
-            require(self.role, "change_taxonomy", self.actor)
-
     def _keywords(self) -> dict[str, list[str]]:
         out = {}
         for part in self.keywords.split(";"):
@@ -83,7 +73,7 @@ class TaxonomyState(param.Parameterized):
             out[child.strip()] = [w.strip() for w in words.split(",") if w.strip()]
         return out
 
-    def apply(self) -> tc.TaxonomyChange:
+    def apply(self) -> TaxonomyChange:
         """Make the change filled in (refused unless the session may change the taxonomy)."""
         self._check_may_write()
         node, arg = self.node.strip(), self.argument.strip()
@@ -97,7 +87,7 @@ class TaxonomyState(param.Parameterized):
             change = tc.merge(self.workspace, [node], into=arg, by=self.actor)
         elif self.op == "split":
             children = [c.strip() for c in arg.split(",") if c.strip()]
-            change = tc.split(self.workspace, node, children, keywords=self._keywords() or None, by=self.actor)
+            change = split(self.workspace, node, children, keywords=self._keywords() or None, by=self.actor)
         elif self.op == "add":
             change = tc.add(self.workspace, node, by=self.actor)
         else:
@@ -105,14 +95,14 @@ class TaxonomyState(param.Parameterized):
         self._done(change)
         return change
 
-    def undo(self) -> tc.TaxonomyChange:
+    def undo(self) -> TaxonomyChange:
         """Undo the newest change in force."""
         self._check_may_write()
-        change = tc.undo(self.workspace, by=self.actor)
+        change = undo(self.workspace, by=self.actor)
         self._done(change)
         return change
 
-    def _done(self, change: tc.TaxonomyChange) -> None:
+    def _done(self, change: TaxonomyChange) -> None:
         self.version += 1
         self.param.update(message=str(change), message_kind="warning" if change.flags else "success")
 

@@ -9,13 +9,12 @@ from functools import lru_cache
 import pandas as pd
 import param
 
-from workbench.security.auth import require
+from workbench.app.state.authorized import AuthorizedState
 from workbench.app.context import Preferences
 from workbench.catalog.category_names import shopify_paths, standard_search_options
 from workbench.catalog.standard_mapping import accept_mapping, choose_mapping, load_mapping, mapped_kinds
 from workbench.catalog.taxonomy_sources import SourceTaxonomy, load_source
 from workbench.errors import WorkbenchError
-from workbench.store import Workspace
 
 
 @lru_cache(maxsize=3)
@@ -24,21 +23,15 @@ def standard_tree(kind: str) -> SourceTaxonomy:
     return load_source(kind)
 
 
-class MappingState(param.Parameterized):
+class MappingState(AuthorizedState):
     """The standard tree, the catalog category on screen and the last outcome."""
 
-    workspace = param.ClassSelector(class_=Workspace, constant=True)
+    RIGHT, ACTOR = "review", "reviewer"
     reviewer = param.String(default="local")
     role = param.String(default="reviewer")
-    authorize = param.Callable(default=None, allow_None=True,
-                               doc="raises PermissionDenied unless the session may write now (the served "
-                                   "app passes AppContext.require); without it ``role`` decides")
     preferences = param.ClassSelector(class_=Preferences, default=None, allow_None=True)
     kind = param.Selector(default=None, objects=[], allow_None=True, label="Standard tree")
     node = param.String(default="", doc="the catalog category on screen")
-    version = param.Integer(default=0, doc="bumped after every saved decision")
-    message = param.String(default="")
-    message_kind = param.Selector(default="info", objects=["info", "success", "warning", "danger"])
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -97,12 +90,6 @@ class MappingState(param.Parameterized):
         if self.kind is None:
             return {}
         return standard_search_options(self.kind, standard_tree(self.kind).taxonomy.nodes, self.languages())
-
-    def _check_may_write(self) -> None:
-        if self.authorize is not None:
-            self.authorize("review")
-        else:
-            require(self.role, "review", self.reviewer)
 
     def _done(self, text: str) -> None:
         self.version += 1

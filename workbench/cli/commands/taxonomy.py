@@ -52,7 +52,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     sp.add_argument("--keywords", action="append", metavar="CHILD=WORD,WORD",
                     help="keyword rule for one child (repeat per child); a product matching one child goes there")
     sp.add_argument("--mapping", metavar="CSV", help="a CSV of product_id,child")
-    sp.add_argument("--run", default=None, help="place products by this run's predictions among the children")
+    sp.add_argument("--run", "--by-run", dest="run", default=None,
+                    help="place products by this run's predictions among the children (a run trained before the "
+                         "split places none: all wait in the review queue and the retrain command is printed)")
     sp.add_argument("--min-confidence", type=float, default=0.5,
                     help="with --run: the share of the children's probability the best child needs (default 0.5)")
     sp.set_defaults(func=run_change, op="split")
@@ -130,6 +132,8 @@ def _mapping(path: str | None) -> dict[str, str] | None:
 def run_change(args: argparse.Namespace) -> int:
     """Handler of the changing actions."""
     from workbench.loop import taxonomy_changes as tc
+    from workbench.loop.taxonomy_split import split
+    from workbench.loop.taxonomy_undo import undo
 
     ws = Workspace(args.workspace)
     by = check_admin(ws, args.by)
@@ -140,7 +144,7 @@ def run_change(args: argparse.Namespace) -> int:
     elif args.op == "merge":
         change = tc.merge(ws, args.nodes, args.into, by=by)
     elif args.op == "split":
-        change = tc.split(ws, args.node, [c.strip() for c in args.children.split(",")], by=by,
+        change = split(ws, args.node, [c.strip() for c in args.children.split(",")], by=by,
                           keywords=_keywords(args.keywords), mapping=_mapping(args.mapping), run=args.run,
                           min_confidence=args.min_confidence)
     elif args.op == "add":
@@ -148,7 +152,7 @@ def run_change(args: argparse.Namespace) -> int:
     elif args.op == "retire":
         change = tc.retire(ws, args.node, by=by)
     else:
-        change = tc.undo(ws, args.version, by=by)
+        change = undo(ws, args.version, by=by)
     print(change)
     return 0
 
