@@ -342,13 +342,18 @@ def test_send_to_review_lands_in_the_queue_and_bulk_accept(served, watched, shot
     page.locator(".wb-bulk-accept button").click()
     # the drill-down's products are test-part errors: accepting the model's leaf contradicts the
     # catalog label, so those wait for one more confirmation each (issue 31)
-    message = page.get_by_text("Accepted ").first
-    message.wait_for()
+    # the words in the page's message area, visible (not any hidden node holding them)
+    message = page.locator(".wb-message").get_by_text("Accepted ").filter(visible=True)
+    message.wait_for()  # strict: exactly one
     text = message.inner_text()
     saved = int(re.search(r"Accepted (\d+) products", text).group(1))
     held = int(m.group(1)) if (m := re.search(r"Not saved: (\d+) in the test part", text)) else 0
     assert saved + held == n
     page.locator(f"[data-pending='{3 - saved}']").first.wait_for()
+    # the page looks at the workspace every 2 s and redraws the grid and the counts: the outcome stays
+    page.wait_for_timeout(4_500)
+    expect(message).to_be_visible()
+    assert message.inner_text() == text
     page.screenshot(path=shots / "review_bulk.png")
     watched.check_clean()
 
