@@ -86,7 +86,9 @@ def run_cycle(ws: Workspace | str | os.PathLike, *, by: str | None = None, dry_r
     settings = cycle_config(files, config)
     actor = str(by or default_actor()).strip() or default_actor()
     if dry_run:
-        return _plan(ws, files, settings, retrain_now)
+        from workbench.service.cycle_plan import plan  # here: that module imports this one
+
+        return plan(ws, files, settings, retrain_now)
     holder = _acquire(files)
     if holder is not None:
         return CycleStep("busy", "none", f"another `workbench cycle` (process {holder}) is taking a step; "
@@ -421,46 +423,4 @@ def _shadow(ws, files, settings, cycle, actor) -> CycleStep:
     figures["gate"] = gate.as_dict()
     result = CycleStep("promoted", "promote", f"promoted {candidate} (was {serving}): {note}", *base, figures=figures)
     return record_step(ws, result, outcome="promoted", actor=actor, cycle=cycle)
-
-
-# -- a dry run -------------------------------------------------------------------------------------------
-
-def _plan(ws, files, settings, retrain_now) -> CycleStep:
-    """What the next call would do, from reads alone (no feedback import, no snapshot write)."""
-    from workbench.service.snapshot import read_snapshot
-
-    cycle = open_cycle(ws)
-    if cycle is None:
-        serving = _serving(ws)
-        report = _report(files, ws, settings) if read_snapshot(files, missing_ok=True) is not None else None
-        fired, figures = decide(ws, report, settings, serving, retrain_now, "you")
-        if not fired:
-            return CycleStep("idle", "check", f"would do nothing: {_crossed_text(figures)}, "
-                             f"{figures['new_human_labels']} new human labels (feedback not imported in a dry run)",
-                             serving_run_id=serving, figures=figures, dry_run=True)
-        return CycleStep("idle", "check", f"would open a cycle ({'; '.join(fired)}) and then retrain "
-                         f"{_candidates_text(ws, settings, serving)}", trigger=fired, serving_run_id=serving,
-                         figures=figures, dry_run=True)
-    base = dict(cycle_id=cycle["cycle_id"], trigger=cycle["trigger"], serving_run_id=cycle["serving_run_id"],
-                candidate_run_id=cycle.get("candidate_run_id"), dry_run=True)
-    state = cycle["state"]
-    if state == "retrain":
-        return CycleStep("retrain", "retrain", "would retrain " + _candidates_text(ws, settings, cycle["serving_run_id"]),
-                         **base)
-    if state == "evaluate":
-        return CycleStep("evaluate", "evaluate", f"would evaluate {', '.join(cycle['candidate_run_ids'])} and the "
-                         "serving run on the current labels", **base)
-    if state == "gate":
-        return CycleStep("gate", "gate", f"would put {cycle['candidate_run_id']} through the promotion gate", **base)
-    since = pd.Timestamp(cycle["shadow_since"]).to_pydatetime()
-    progress = shadow_progress(files, cycle["candidate_run_id"], since)
-    if not shadow_done(progress, settings, since):
-        return CycleStep("shadowing", "shadow", f"shadowing: {progress['n']:,} of {settings['shadow_requests']:,} "
-                         "requests; would wait", figures={"shadow": progress}, **base)
-    reasons, _ = shadow_verdict(progress, settings)
-    return CycleStep("shadowing", "shadow", ("would keep the serving run: " + "; ".join(reasons)) if reasons
-                     else f"would promote {cycle['candidate_run_id']}", figures={"shadow": progress}, **base)
-
-
-# -- a separate process (the dashboards' button) -------------------------------------------------------------
 
