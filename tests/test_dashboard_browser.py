@@ -21,7 +21,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from tests._browser import (AXES, CHROMIUM, require_chromium, CLIPPED_TABLES, PLOT_POINT, SHOW_PLOT, WIDE, Watched,  # noqa: F401
-                            browser, read_csv_download)
+                            browser, read_csv_download, shots_folder, watched)
 from tests._dashboard_setup import add_projection, copy_workspace, free_port, start_server, stop, wait_http, workbench_cli
 from workbench import Workspace
 from workbench.app.template import discover_pages, page_slug
@@ -42,9 +42,7 @@ PAGES_WITH_SHARES = ("comparison", "thresholds", "severity")
 
 @pytest.fixture(scope="module")
 def shots(output_dir) -> Path:
-    folder = output_dir / "dashboards"
-    folder.mkdir(exist_ok=True)
-    return folder
+    return shots_folder(output_dir, "dashboards")
 
 
 @pytest.fixture(scope="module")
@@ -78,13 +76,6 @@ def served(evaluated_ws, tmp_path_factory, shots):
         yield {"url": f"http://127.0.0.1:{port}/", "proc": proc, "log": log, **info}
     finally:
         stop(proc)
-
-
-@pytest.fixture
-def watched(browser):
-    w = Watched(browser, WIDE)
-    yield w
-    w.close()
 
 
 def open_page(watched, served, slug: str):

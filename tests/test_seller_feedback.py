@@ -14,8 +14,8 @@ from workbench.app.state.seller import NONE_FITS, SellerState
 from workbench.errors import WorkbenchError
 from workbench.loop.feedback import confirm_feedback, feedback_to_confirm
 from workbench.loop.labels import label_counts
-from workbench.loop.misleading_sellers import flag_sellers, misleading_sellers, simulate_seller_choices
-from workbench.runs.predictor import Predictor
+from workbench.loop.misleading_sellers import (flag_sellers, held_out_probabilities, misleading_sellers,
+                                              simulate_seller_choices)
 from workbench.runs.selection import default_run
 
 
@@ -145,21 +145,9 @@ def test_an_older_workspace_moves_its_api_products_apart(sample_workspace, tmp_p
     assert ws.scalar("SELECT count(*) FROM products WHERE product_id = 'api:k:2'") == 1
 
 
-def held_out_probabilities(ws):
-    """Probabilities of the run on the products it never trained on (validation and test parts)."""
-    run = default_run(ws)
-    frame = ws.df("SELECT p.title, p.description, p.brand, p.leaf FROM products p JOIN splits s USING (product_id) "
-                  "WHERE s.kind = 'grouped' AND s.part IN ('valid', 'test') ORDER BY p.product_id")
-    predictor = Predictor.for_run(ws, run)
-    proba = predictor.score(predictor.frame(frame[["title", "description", "brand"]]))
-    index = {c: i for i, c in enumerate(predictor.classes)}
-    known = frame["leaf"].isin(index).to_numpy()
-    return proba[known], frame["leaf"][known].map(index).to_numpy(), predictor.classes
-
-
 def test_a_misleading_seller_among_twenty_is_flagged_and_the_honest_ones_are_not(seller_ws):
     ws = seller_ws
-    proba, truth, classes = held_out_probabilities(ws)
+    proba, truth, classes = held_out_probabilities(ws, default_run(ws))
     assert len(proba) > 500
     sim = simulate_seller_choices(proba, truth, classes, n_sellers=20, n_products=100, misleading=1,
                                   mislead_share=0.10, seed=1)
