@@ -11,9 +11,9 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from workbench.service.cycle import _candidates_text, _crossed_text, _report, _serving, decide
 from workbench.service.cycle_records import CycleStep, open_cycle
 from workbench.service.cycle_shadow import shadow_done, shadow_progress, shadow_verdict
+from workbench.service.cycle_triggers import candidates_text, crossed_text, decide, serving_run_id, traffic_report
 from workbench.service.files import ServiceFiles
 from workbench.service.snapshot import read_snapshot
 from workbench.store import Workspace
@@ -24,21 +24,21 @@ def plan(ws: Workspace, files: ServiceFiles, settings: Mapping[str, Any], retrai
     (no feedback import, no snapshot write): the answer of ``run_cycle(..., dry_run=True)``."""
     cycle = open_cycle(ws)
     if cycle is None:
-        serving = _serving(ws)
-        report = _report(files, ws, settings) if read_snapshot(files, missing_ok=True) is not None else None
+        serving = serving_run_id(ws)
+        report = traffic_report(files, ws, settings) if read_snapshot(files, missing_ok=True) is not None else None
         fired, figures = decide(ws, report, settings, serving, retrain_now, "you")
         if not fired:
-            return CycleStep("idle", "check", f"would do nothing: {_crossed_text(figures)}, "
+            return CycleStep("idle", "check", f"would do nothing: {crossed_text(figures)}, "
                              f"{figures['new_human_labels']} new human labels (feedback not imported in a dry run)",
                              serving_run_id=serving, figures=figures, dry_run=True)
         return CycleStep("idle", "check", f"would open a cycle ({'; '.join(fired)}) and then retrain "
-                         f"{_candidates_text(ws, settings, serving)}", trigger=fired, serving_run_id=serving,
+                         f"{candidates_text(ws, settings, serving)}", trigger=fired, serving_run_id=serving,
                          figures=figures, dry_run=True)
     base = dict(cycle_id=cycle["cycle_id"], trigger=cycle["trigger"], serving_run_id=cycle["serving_run_id"],
                 candidate_run_id=cycle.get("candidate_run_id"), dry_run=True)
     state = cycle["state"]
     if state == "retrain":
-        return CycleStep("retrain", "retrain", "would retrain " + _candidates_text(ws, settings, cycle["serving_run_id"]),
+        return CycleStep("retrain", "retrain", "would retrain " + candidates_text(ws, settings, cycle["serving_run_id"]),
                          **base)
     if state == "evaluate":
         return CycleStep("evaluate", "evaluate", f"would evaluate {', '.join(cycle['candidate_run_ids'])} and the "
