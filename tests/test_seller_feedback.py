@@ -182,3 +182,29 @@ def test_the_flag_needs_enough_choices_and_says_nothing_without_feedback():
     many = pd.DataFrame({"seller": ["a"] * 30 + ["b"] * 200,
                          "chosen_proba": np.r_[[0.001] * 10, [0.9] * 20, [0.9] * 200]})
     assert flag_sellers(many).set_index("seller").loc["a", "flagged"]
+
+
+def test_the_photo_dropper_of_the_seller_and_classify_pages_checks_and_says(seller_ws):
+    """One widget on both pages (``widgets.photo_dropper``): a real photo is checked and shown as
+    each page shows it; a file that is no image is refused in one line naming it; clearing it
+    drops the photo."""
+    from pathlib import Path
+
+    from workbench.app.pages import classify, seller
+    from workbench.app.state import ClassifyState
+
+    photo = next(Path("/work/shared/datasets/fashion/images_small").glob("*.jpg"))
+    for page, state in ((seller, SellerState(workspace=seller_ws, seller="sam")),
+                        (classify, ClassifyState(workspace=seller_ws))):
+        column = page._photo(state, 10 * 2**20)
+        dropper, box = column.objects[1], column.objects[2]
+        dropper.value = {photo.name: photo.read_bytes()}
+        assert state.photo == photo.read_bytes() and box.objects
+        said = " ".join(str(getattr(o, "object", "")) for o in box.objects).replace("\\", "")  # markdown escapes
+        assert (f"Photo {photo.name} checked and attached." in said if page is seller else
+                "reads text only" in said and box.objects[0].__class__.__name__ == "Image")
+        dropper.value = {"notes <b>.jpg": b"hello, not an image"}
+        assert state.photo is None and len(box.objects) == 1 and box.objects[0].alert_type == "danger"
+        assert box.objects[0].object.startswith("notes")
+        dropper.value = {}
+        assert state.photo is None and box.objects == []
