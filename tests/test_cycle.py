@@ -270,6 +270,13 @@ def test_a_worse_candidate_is_refused_at_the_gate_and_recorded(loop, refused):
     assert last["trigger"] == ["asked by ana"] and last["started_by"] == "ana"
     event = cycle_history(ws).iloc[0]
     assert event["outcome"] == "refused" and event["figures"]["gate"]["reasons"]
+    # the serving history holds the cycle's refusal too, beside people's refused promotions
+    from workbench.runs.registry import serving_history
+
+    served = serving_history(ws)
+    refusal = served[(served["event"] == "refuse") & (served["run_id"] == refused["candidate_run_id"])]
+    assert len(refusal) == 1 and refusal.iloc[0]["actor"] == f"cycle {refused['cycle_id']} (ana)"
+    assert "below the serving run" in " ".join(refusal.iloc[0]["reasons"])
     assert cycle(root)["state"] == "idle"  # a refused cycle is closed: the next call starts afresh
 
 

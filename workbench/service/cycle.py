@@ -225,7 +225,7 @@ def _evaluate(ws, files, settings, cycle, actor) -> CycleStep:
 # -- step 4: the promotion gate -------------------------------------------------------------------------
 
 def _gate(ws, files, settings, cycle, actor) -> CycleStep:
-    from workbench.runs.registry import check_promotion, set_shadow
+    from workbench.runs.registry import check_promotion, record_refusal, set_shadow
     from workbench.service.sync import sync_workspace
 
     candidate, serving = cycle["candidate_run_id"], cycle["serving_run_id"]
@@ -237,7 +237,9 @@ def _gate(ws, files, settings, cycle, actor) -> CycleStep:
         return record_step(ws, result, outcome="abandoned", actor=actor, cycle=cycle)
     gate = check_promotion(ws, candidate)
     figures = {"gate": gate.as_dict()}
-    if not gate.passed:
+    if not gate.passed:  # in the serving history too, beside a person's refused `workbench promote`
+        record_refusal(ws, candidate, gate, by=f"cycle {cycle['cycle_id']} ({actor})",
+                       note=f"retraining cycle {cycle['cycle_id']}: {'; '.join(cycle['trigger'])}")
         result = CycleStep("refused_at_gate", "gate", f"refused at the promotion gate: {'; '.join(gate.reasons)}. "
                            f"The serving run {serving} stays; a person decides (`workbench promote {candidate} "
                            "--force --note ...` overrides)", cycle["cycle_id"], cycle["trigger"], serving,
