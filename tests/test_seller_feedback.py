@@ -15,7 +15,7 @@ from workbench.errors import WorkbenchError
 from workbench.loop.feedback import confirm_feedback, feedback_to_confirm
 from workbench.loop.labels import label_counts
 from workbench.loop.misleading_sellers import (flag_sellers, held_out_probabilities, misleading_sellers,
-                                              simulate_seller_choices)
+                                              record_simulated_choices, simulate_seller_choices)
 from workbench.runs.selection import default_run
 
 
@@ -152,12 +152,7 @@ def test_a_misleading_seller_among_twenty_is_flagged_and_the_honest_ones_are_not
     sim = simulate_seller_choices(proba, truth, classes, n_sellers=20, n_products=100, misleading=1,
                                   mislead_share=0.10, seed=1)
     # through the real store: each simulated seller's answers as seller feedback
-    for seller, rows in sim.groupby("seller"):
-        items = pd.DataFrame({"title": [f"product {r}" for r in rows["row"]], "predicted": rows["first_suggestion"],
-                              "category": rows["chosen"], "chosen_proba": rows["chosen_proba"]})
-        from workbench.loop.feedback import record_seller_feedback
-
-        record_seller_feedback(ws, items, seller=f"sim-{seller}", run_id=default_run(ws))
+    assert record_simulated_choices(ws, sim, default_run(ws)) == len(sim)
     verdicts, listed = misleading_sellers(ws)
     sim_verdicts = verdicts[verdicts["seller"].str.startswith("sim-")]
     assert len(sim_verdicts) == 20
