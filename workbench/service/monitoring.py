@@ -244,12 +244,13 @@ def _feedback_summary(feedback: pd.DataFrame, preds: pd.DataFrame) -> dict[str, 
 
 def _seller_feedback(files: ServiceFiles, since: datetime | None, until: datetime) -> tuple[int, int]:
     """``(answers, accepted)`` of the seller's page in the period: its answers go to the workspace
-    (not through the API's log), one short read there; ``(0, 0)`` without a workspace database."""
+    (not through the API's log), one short read there, never a write (the API reads too); ``(0,
+    0)`` without a workspace database."""
     from workbench.store import Workspace
 
     if not (files.workspace / "workbench.duckdb").exists():
         return 0, 0
-    ws = Workspace(files.workspace)
+    ws = Workspace(files.workspace, read_only=True)
     n, accepted = ws.rows("SELECT count(*), count(*) FILTER (WHERE accepted) FROM feedback WHERE channel = 'seller' "
                           "AND received_at >= coalesce(?, TIMESTAMP '1970-01-01') AND received_at < ?",
                           [since, until])[0]
