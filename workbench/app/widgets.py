@@ -247,6 +247,14 @@ def alert(message: str, kind: str = "danger", *, markdown: bool = False, **kwarg
                          sizing_mode="stretch_width", **kwargs)
 
 
+def live_alert(message, kind, **kwargs) -> pn.pane.Alert:
+    """One alert that stays on the page and changes in place: its text (plain, shown exactly as
+    written, as in :func:`alert`) and its kind follow ``message`` and ``kind`` (references such
+    as ``pn.bind(...)``); hidden while the text is empty. A redraw of the page never replaces it."""
+    return pn.pane.Alert(pn.bind(escape_markdown, message), alert_type=kind, visible=pn.bind(bool, message),
+                         sizing_mode="stretch_width", **kwargs)
+
+
 def no_runs() -> pn.pane.HTML:
     """What a page shows when nothing is evaluated yet."""
     return empty_state("No evaluated runs in this workspace yet: train and evaluate a model first.",

@@ -11,11 +11,11 @@ import panel as pn
 
 from workbench.app.keyboard import KeyboardShortcuts
 from workbench.app.pages._review_bulk import bulk_view
-from workbench.security.safe_text import escape_html, escape_markdown
+from workbench.security.safe_text import escape_html
 from workbench.app.state.review import ANY, ReviewState, recent_frame
 from workbench.app.style import STYLESHEET
 from workbench.app.why import WHY_STYLE, product_why_html
-from workbench.app.widgets import action_button, guarded_action, html, intro, table
+from workbench.app.widgets import action_button, guarded_action, html, intro, live_alert, table
 from workbench.loop.review_queue import suspect_reason
 from workbench.loop.reviews import TEST_PART_NOTICE
 
@@ -148,11 +148,9 @@ def message_area(state: ReviewState, notice: str) -> pn.Column:
     """The answer to the last action in ONE alert that stays on the page and changes in place (its
     text, its colour, hidden while there is nothing to say): the page's redraws every two seconds
     (the bulk grid, the counts) never replace it, so a confirmation stays readable."""
-    text = pn.bind(message_text, state.param.message, notice)
-    box = pn.pane.Alert(pn.bind(escape_markdown, text), sizing_mode="stretch_width",  # as widgets.alert writes it
-                        alert_type=pn.bind(lambda message, kind: kind if message else "info", state.param.message,
-                                           state.param.message_kind),
-                        visible=pn.bind(bool, text))
+    box = live_alert(pn.bind(message_text, state.param.message, notice),
+                     pn.bind(lambda message, kind: kind if message else "info", state.param.message,
+                             state.param.message_kind))
     return pn.Column(box, sizing_mode="stretch_width", min_height=64, css_classes=["wb-message"])
 
 
