@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from workbench import Workspace, ingest_dataset
-from workbench.loop.misleading_sellers import ALPHA, LOW_PROBA, flag_sellers, simulate_seller_choices
-from workbench.runs.predictor import Predictor
+from workbench.loop.misleading_sellers import (ALPHA, LOW_PROBA, flag_sellers, held_out_probabilities,
+                                              simulate_seller_choices)
 from workbench.runs.training import train_models
 
 HERE = Path(__file__).resolve().parent
@@ -37,17 +37,6 @@ SECTION = "## Misleading sellers"
 def uptime() -> str:
     """The machine's ``uptime`` line (load averages)."""
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-
-def held_out(ws: Workspace, run_id: str):
-    """``(proba, true index, classes)`` of the products the run never trained on."""
-    frame = ws.df("SELECT p.title, p.description, p.brand, p.leaf FROM products p JOIN splits s USING (product_id) "
-                  "WHERE s.kind = 'grouped' AND s.part IN ('valid', 'test') ORDER BY p.product_id")
-    predictor = Predictor.for_run(ws, run_id)
-    proba = predictor.score(predictor.frame(frame[["title", "description", "brand"]]))
-    index = {c: i for i, c in enumerate(predictor.classes)}
-    known = frame["leaf"].isin(index).to_numpy()
-    return proba[known], frame["leaf"][known].map(index).to_numpy(), predictor.classes
 
 
 def scenario(proba, truth, classes, *, seeds: int, misleading: int, share: float) -> dict:
@@ -83,7 +72,7 @@ def main(argv=None) -> int:
     ws = Workspace(args.workspace)
     ingest_dataset(ws, "fashion", sample=args.sample, seed=0)
     [run_id] = train_models(ws, ["tfidf"], "grouped", seed=0)
-    proba, truth, classes = held_out(ws, run_id)
+    proba, truth, classes = held_out_probabilities(ws, run_id)
     t0 = time.perf_counter()
     rows = [scenario(proba, truth, classes, seeds=args.seeds, misleading=m, share=s)
             for m, s in ((0, 0.0), (1, 0.05), (1, 0.10), (1, 0.20))]

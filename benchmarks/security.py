@@ -33,7 +33,6 @@ import http.client
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -44,8 +43,6 @@ from urllib.parse import urlencode
 
 import bcrypt
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def request(port: int, method: str, path: str, form=None, headers=None, cookies=None):
@@ -173,7 +170,7 @@ def flood_figures(clients: int, logins: int) -> dict:
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
-    from _login_flood import Flood, post_login, real_logins
+    from workbench.security.login_flood import Flood, post_login, real_logins
     from workbench.security import auth, login
     from workbench.security.throttle import LoginThrottle, ThrottleSettings
     from workbench.security.verify_queue import Busy

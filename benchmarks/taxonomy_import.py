@@ -1,5 +1,5 @@
 """Precision and recall of ``workbench taxonomy diff`` / ``import`` proposals per kind, on scripted
-changes to the real Shopify taxonomy (``benchmarks/_taxonomy_script.py``: renames, moves, merges,
+changes to the real Shopify taxonomy (``workbench/evaluate/scripted_taxonomy.py``: renames, moves, merges,
 splits, additions and retirements the matcher does not know), with the names' embeddings (the
 offline default encoder) and with shared words only.
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._taxonomy_script import precision_recall, scripted_changes  # noqa: E402
+from workbench.evaluate.scripted_taxonomy import precision_recall, scripted_changes  # noqa: E402
 from workbench.catalog.taxonomy import Taxonomy  # noqa: E402
 from workbench.catalog.taxonomy_sources import load_taxonomy_file  # noqa: E402
 from workbench.loop.taxonomy_import import propose  # noqa: E402

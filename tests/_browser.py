@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import csv
 import io
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -23,15 +25,102 @@ def require_chromium() -> None:
         pytest.skip("Debian Chromium is not installed (make test installs it: apt-get install chromium)")
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc=None, timeout: float = 120) -> None:
+    """Wait until something listens on ``port`` (fails early when the server process died)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
+
+
+def add_users(creds: Path, users: dict) -> None:
+    """Write ``users`` (name -> (password, role)) to the credentials file ``creds``, hashed with
+    a cheap bcrypt cost (test logins, not the real cost)."""
+    from workbench.security import auth
+
+    old = auth.BCRYPT_ROUNDS
+    auth.BCRYPT_ROUNDS = 6
+    try:
+        for name, (password, role) in users.items():
+            auth.add_user(creds, name, password, role)
+    finally:
+        auth.BCRYPT_ROUNDS = old
+
+
+def serve_in_thread(path, creds: Path | None = None):
+    """The app over the workspace at ``path`` served in this process on 127.0.0.1 (with the login
+    of ``creds`` when given), once it listens: ``(server, url)``; ``server.stop()`` ends it."""
+    from workbench.app.serve import serve_app
+
+    port = free_port()
+    logins = {}
+    if creds is not None:
+        from workbench.security import auth
+        from workbench.security.login import serve_options
+
+        logins = {"auth": serve_options(creds), "roles": auth.RolesFile(creds)}
+    server = serve_app(path, port=port, threaded=True, **logins)
+    wait_port(port, timeout=60)
+    return server, f"http://127.0.0.1:{port}"
+
+
+def login(browser, url: str, user: str, password: str, slug: str, marker: str, viewport=None):
+    """A new browser context logged in through the form as ``user``, on the page ``slug`` once
+    ``marker`` shows: ``(context, page, errors)`` (``errors``: the page's script errors)."""
+    context = browser.new_context(viewport=viewport or {"width": 1500, "height": 1100})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{url}/login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda u: "/login" not in u)
+    page.goto(f"{url}/?page={slug}")
+    page.locator(marker).first.wait_for()
+    return context, page, errors
+
+
 @pytest.fixture(scope="module")
 def browser():
-    """Headless Debian Chromium driven by Playwright, for one test module."""
+    """Headless Debian Chromium driven by Playwright, for one test module (skipped without it)."""
     from playwright.sync_api import sync_playwright
+
+    require_chromium()
 
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def watched(browser):
+    """A :class:`Watched` page at 1440 x 900 (``WIDE``) for one test, closed after it."""
+    w = Watched(browser, WIDE)
+    yield w
+    w.close()
+
+
+def shots_folder(output_dir: Path, name: str) -> Path:
+    """The folder ``output_dir/name`` for a module's screenshots (made when missing)."""
+    folder = output_dir / name
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 class Watched:

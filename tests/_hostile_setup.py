@@ -8,8 +8,6 @@ look at that flag and at the dialogs the page opened.
 
 from __future__ import annotations
 
-import socket
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -17,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from _browser import CHROMIUM, CHROMIUM_ARGS, free_port, wait_port  # noqa: F401 - the tests import them from here too
 from workbench import Workspace
 from workbench.catalog.datasets import locate
 from workbench.catalog.ingest import IngestOptions, ingest_file
@@ -109,11 +108,6 @@ def build(root: Path, n_per_type: int = 70, n_arrivals: int = 60) -> HostileWork
     return HostileWorkspace(ws, run_id, arrivals, leaves)
 
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
-
 @contextmanager
 def chromium():
     """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
@@ -125,27 +119,6 @@ def chromium():
             yield browser
         finally:
             browser.close()
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, proc=None, timeout: float = 120) -> None:
-    """Wait until something listens on ``port`` (fails early when the server process died)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
 
 
 class Watched:

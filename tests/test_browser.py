@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests._browser import CHROMIUM, Watched, browser, require_chromium  # noqa: F401  (browser: a fixture)
+from tests._browser import CHROMIUM, Watched, browser, require_chromium, shots_folder  # noqa: F401  (browser: a fixture)
 from tests._dashboard_setup import (add_projection, copy_workspace, free_port, held_out_products, start_server,
                                     stop, wait_http, workbench_cli)
 from workbench import Workspace
@@ -34,9 +34,7 @@ UPLOAD_LIMIT_MB = 0.05
 
 @pytest.fixture(scope="module")
 def shots(output_dir) -> Path:
-    folder = output_dir / "browser"
-    folder.mkdir(exist_ok=True)
-    return folder
+    return shots_folder(output_dir, "browser")
 
 
 @pytest.fixture(scope="module")

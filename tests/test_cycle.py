@@ -133,7 +133,12 @@ def imported(site, n: int) -> bool:
     return Workspace(site["root"]).scalar("SELECT count(*) FROM feedback") >= n
 
 
-def test_the_loop_retrains_gates_shadows_and_promotes_the_better_run(loop, output_dir):
+@pytest.fixture(scope="module")
+def promoted(loop, output_dir) -> dict:
+    """The whole loop once, with its checks on the way: apparel traffic (nothing to do), then
+    footwear with falling acceptance and reviewer-confirmed labels; the calls retrain, evaluate,
+    gate, shadow and promote. Any test that needs this history (a promoted cycle by cron) asks
+    for it, so each test runs on its own as well as in file order."""
     root, api, admin = loop["root"], loop["api"], loop["keys"]["admin"]
     cli(root, "cycle", "--set", "shadow_requests=120", "--set", "new_labels=100", "--set", "min_feedback=10")
 
@@ -217,15 +222,25 @@ def test_the_loop_retrains_gates_shadows_and_promotes_the_better_run(loop, outpu
     assert after["state"] == "idle", after  # the promoted run serves; the judged traffic does not retrigger
 
     history = cli(root, "cycle", "--history").stdout
-    for words in ("check", "start", "retrain", "evaluate", "gate", "shadow", "promote", "by cron"):
-        assert words in history
     (output_dir / "cycle-history.txt").write_text(history)
+    return {"first": first, "opened": opened, "promoted": promoted, "after": after, "history": history,
+            "candidate": candidate}
 
 
-def test_a_worse_candidate_is_refused_at_the_gate_and_recorded(loop):
-    root = loop["root"]
+def test_the_loop_retrains_gates_shadows_and_promotes_the_better_run(promoted):
+    assert promoted["first"]["message"].startswith("nothing to do")
+    assert promoted["promoted"]["state"] == "promoted" and promoted["after"]["state"] == "idle"
+    for words in ("check", "start", "retrain", "evaluate", "gate", "shadow", "promote", "by cron"):
+        assert words in promoted["history"]
+
+
+@pytest.fixture(scope="module")
+def refused(loop) -> dict:
+    """A deliberately worse candidate (40 products) asked for by ana, taken to the gate: the
+    gate's answer, and the run that served before."""
     from workbench.runs.registry import serving_run
 
+    root = loop["root"]
     serving = serving_run(Workspace(root)).run_id
     cli(root, "cycle", "--set", 'candidates=[{"kind": "tfidf", "sample": 40}]')
     try:
@@ -234,9 +249,16 @@ def test_a_worse_candidate_is_refused_at_the_gate_and_recorded(loop):
         assert "tfidf (sample 40)" in opened["message"]
         assert step(root, by="ana")["state"] == "evaluate"
         assert step(root, by="ana")["state"] == "gate"
-        refused = cycle(root, "--by", "ana", ok=(1,))
+        answer = cycle(root, "--by", "ana", ok=(1,))
     finally:
         cli(root, "cycle", "--set", "candidates=serving")
+    return {"answer": answer, "serving": serving}
+
+
+def test_a_worse_candidate_is_refused_at_the_gate_and_recorded(loop, refused):
+    from workbench.runs.registry import serving_run
+
+    root, serving, refused = loop["root"], refused["serving"], refused["answer"]
     assert refused["state"] == "refused_at_gate" and refused["exit_code"] == 1
     assert "below the serving run" in refused["message"] and "paired bootstrap interval" in refused["message"]
     assert serving_run(Workspace(root)).run_id == serving  # nothing changed in what serves
@@ -248,6 +270,13 @@ def test_a_worse_candidate_is_refused_at_the_gate_and_recorded(loop):
     assert last["trigger"] == ["asked by ana"] and last["started_by"] == "ana"
     event = cycle_history(ws).iloc[0]
     assert event["outcome"] == "refused" and event["figures"]["gate"]["reasons"]
+    # the serving history holds the cycle's refusal too, beside people's refused promotions
+    from workbench.runs.registry import serving_history
+
+    served = serving_history(ws)
+    refusal = served[(served["event"] == "refuse") & (served["run_id"] == refused["candidate_run_id"])]
+    assert len(refusal) == 1 and refusal.iloc[0]["actor"] == f"cycle {refused['cycle_id']} (ana)"
+    assert "below the serving run" in " ".join(refusal.iloc[0]["reasons"])
     assert cycle(root)["state"] == "idle"  # a refused cycle is closed: the next call starts afresh
 
 
@@ -261,7 +290,7 @@ def test_bad_settings_are_one_line_naming_the_fix(loop):
     assert "between 0 and 1" in out.stderr
 
 
-def test_the_monitoring_page_shows_the_history_and_only_admins_start_a_step(loop):
+def test_the_monitoring_page_shows_the_history_and_only_admins_start_a_step(loop, promoted, refused):
     from workbench.app.context import AppContext, AppSettings
     from workbench.app.pages._monitoring_cycle import cycle_section, start_cycle
     from workbench.app.widgets import frame_html
@@ -296,7 +325,8 @@ def test_the_monitoring_page_shows_the_history_and_only_admins_start_a_step(loop
     assert newest["actor"] == "ada (Monitoring page)" and newest["state"] == "idle"
 
 
-def test_a_person_sees_the_cycle_history_and_starts_a_step_in_the_browser(loop, browser, output_dir):
+def test_a_person_sees_the_cycle_history_and_starts_a_step_in_the_browser(loop, promoted, refused, browser,
+                                                                          output_dir):
     from tests._browser import Watched, require_chromium
     from tests._dashboard_setup import free_port, start_server, wait_http
 
@@ -354,8 +384,8 @@ def test_a_failing_step_is_recorded_exits_2_and_can_be_abandoned(loop):
     assert "-> abandoned" in history[0] and "-> error" in history[1] and "bogus" in history[1]
 
 
-def test_a_shadow_that_disagrees_too_often_is_not_promoted(loop):
-    """(After the first test of the module: the run it promoted serves.)"""
+def test_a_shadow_that_disagrees_too_often_is_not_promoted(loop, promoted):
+    """The run the whole loop promoted serves (``promoted``)."""
     from workbench.runs.registry import serving_run, shadow_run
 
     root, api, admin = loop["root"], loop["api"], loop["keys"]["admin"]

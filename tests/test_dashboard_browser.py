@@ -21,7 +21,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from tests._browser import (AXES, CHROMIUM, require_chromium, CLIPPED_TABLES, PLOT_POINT, SHOW_PLOT, WIDE, Watched,  # noqa: F401
-                            browser, read_csv_download)
+                            browser, read_csv_download, shots_folder, watched)
 from tests._dashboard_setup import add_projection, copy_workspace, free_port, start_server, stop, wait_http, workbench_cli
 from workbench import Workspace
 from workbench.app.template import discover_pages, page_slug
@@ -42,9 +42,7 @@ PAGES_WITH_SHARES = ("comparison", "thresholds", "severity")
 
 @pytest.fixture(scope="module")
 def shots(output_dir) -> Path:
-    folder = output_dir / "dashboards"
-    folder.mkdir(exist_ok=True)
-    return folder
+    return shots_folder(output_dir, "dashboards")
 
 
 @pytest.fixture(scope="module")
@@ -78,13 +76,6 @@ def served(evaluated_ws, tmp_path_factory, shots):
         yield {"url": f"http://127.0.0.1:{port}/", "proc": proc, "log": log, **info}
     finally:
         stop(proc)
-
-
-@pytest.fixture
-def watched(browser):
-    w = Watched(browser, WIDE)
-    yield w
-    w.close()
 
 
 def open_page(watched, served, slug: str):
@@ -342,13 +333,18 @@ def test_send_to_review_lands_in_the_queue_and_bulk_accept(served, watched, shot
     page.locator(".wb-bulk-accept button").click()
     # the drill-down's products are test-part errors: accepting the model's leaf contradicts the
     # catalog label, so those wait for one more confirmation each (issue 31)
-    message = page.get_by_text("Accepted ").first
-    message.wait_for()
+    # the words in the page's message area, visible (not any hidden node holding them)
+    message = page.locator(".wb-message").get_by_text("Accepted ").filter(visible=True)
+    message.wait_for()  # strict: exactly one
     text = message.inner_text()
     saved = int(re.search(r"Accepted (\d+) products", text).group(1))
     held = int(m.group(1)) if (m := re.search(r"Not saved: (\d+) in the test part", text)) else 0
     assert saved + held == n
     page.locator(f"[data-pending='{3 - saved}']").first.wait_for()
+    # the page looks at the workspace every 2 s and redraws the grid and the counts: the outcome stays
+    page.wait_for_timeout(4_500)
+    expect(message).to_be_visible()
+    assert message.inner_text() == text
     page.screenshot(path=shots / "review_bulk.png")
     watched.check_clean()
 

@@ -17,7 +17,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from tests._browser import WIDE, Watched, browser, require_chromium  # noqa: F401
+from tests._browser import browser, require_chromium, watched  # noqa: F401 (fixtures)
 from tests._dashboard_setup import copy_workspace, free_port, start_server, stop, wait_http, workbench_cli
 from tests.test_dashboard_browser import click_at, drill_heading, open_page
 from workbench import Workspace
@@ -75,13 +75,6 @@ def walk(evaluated_ws, tmp_path_factory, output_dir):
                "taxonomy": taxonomy, "parent": parent, "cells": cells, "curves": curves, "evaluations": evaluations}
     finally:
         stop(proc)
-
-
-@pytest.fixture
-def watched(browser):  # noqa: F811
-    w = Watched(browser, WIDE)
-    yield w
-    w.close()
 
 
 def test_every_severity_bar_lists_its_own_run_and_distance(walk, watched, output_dir):

@@ -5,14 +5,12 @@ text."""
 
 from __future__ import annotations
 
-import socket
-import time
 from datetime import date
 
 import pytest
 
 from _review_setup import build
-from tests._browser import Watched, browser, require_chromium  # noqa: F401  (browser: a fixture)
+from tests._browser import Watched, browser, require_chromium, serve_in_thread  # noqa: F401  (browser: a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -25,7 +23,6 @@ SELLER = "<img src=x onerror=\"document.title='pwned'\"> =HYPERLINK(\"http://x\"
 def served(tmp_path_factory, output_dir):
     require_chromium()
     import workbench as wb
-    from workbench.app.serve import serve_app
     from workbench.loop.review_queue import build_queue
     from workbench.loop.shelving import classify_file
 
@@ -40,26 +37,24 @@ def served(tmp_path_factory, output_dir):
         cur.execute("UPDATE products SET title_raw = ? || ' ' || coalesce(title_raw, title) "
                     "WHERE hash(product_id) % 3 = 0", [SELLER])
     wb.embed_products(rw.ws)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = serve_app(rw.ws.path, port=port, threaded=True)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.3)
+    server, url = serve_in_thread(rw.ws.path)
     shots = output_dir / "explain"
     shots.mkdir(exist_ok=True)
-    yield f"http://127.0.0.1:{port}", shots
+    yield url, shots
     server.stop()
 
 
-def test_review_item_shows_its_reasons(served, browser):
+@pytest.fixture
+def watched(browser):
+    """A tall page (the reasons sit below the product), checked clean and closed after the test."""
+    w = Watched(browser, {"width": 1500, "height": 1300})
+    yield w
+    w.check_clean()
+    w.close()
+
+
+def test_review_item_shows_its_reasons(served, watched):
     url, shots = served
-    watched = Watched(browser, {"width": 1500, "height": 1300})
     page = watched.open(f"{url}/?page=review", ".wb-review")
     box = page.locator(".wb-why-box")
     box.locator("mark").first.wait_for(timeout=120_000)
@@ -70,13 +65,10 @@ def test_review_item_shows_its_reasons(served, browser):
     shown_title = page.locator(".wb-title").first.inner_text()
     assert box.locator(".wb-why-title").inner_text().strip() == shown_title.strip()
     page.screenshot(path=shots / "review_why.png", full_page=True)
-    watched.check_clean()
-    watched.close()
 
 
-def test_classify_page_marks_the_typed_title(served, browser):
+def test_classify_page_marks_the_typed_title(served, watched):
     url, shots = served
-    watched = Watched(browser, {"width": 1500, "height": 1300})
     page = watched.open(f"{url}/?page=classify", ".wb-classify-page")
     page.locator(".wb-title input").fill(HOSTILE)
     page.locator(".wb-classify button").click()
@@ -88,13 +80,10 @@ def test_classify_page_marks_the_typed_title(served, browser):
     assert box.locator("img[src='x']").count() == 0 and page.title() != "pwned"
     assert "Footwear" in box.locator(".wb-why-levels").inner_text()
     page.screenshot(path=shots / "classify_why.png", full_page=True)
-    watched.check_clean()
-    watched.close()
 
 
-def test_bulk_grid_says_why_and_how_products_like_it_were_labelled(served, browser):
+def test_bulk_grid_says_why_and_how_products_like_it_were_labelled(served, watched):
     url, shots = served
-    watched = Watched(browser, {"width": 1500, "height": 1300})
     page = watched.open(f"{url}/?page=review", ".wb-review")
     page.get_by_text("Bulk: same predicted category").click()
     cards = page.locator(".wb-bulk-card")
@@ -114,13 +103,10 @@ def test_bulk_grid_says_why_and_how_products_like_it_were_labelled(served, brows
         assert sum(int(part.rsplit("×", 1)[1]) for part in labelled.split(",")) == 5
     assert page.locator(".wb-bulk img[src='x']").count() == 0 and page.title() != "pwned"
     page.screenshot(path=shots / "review_bulk_why.png", full_page=True)
-    watched.check_clean()
-    watched.close()
 
 
-def test_drill_down_row_opens_its_reasons_and_what_misleads(served, browser):
+def test_drill_down_row_opens_its_reasons_and_what_misleads(served, watched):
     url, shots = served
-    watched = Watched(browser, {"width": 1500, "height": 1300})
     page = watched.open(f"{url}/?page=categories", ".wb-categories")
     page.locator(".wb-categories .tabulator-row").first.wait_for()
     page.wait_for_timeout(500)
@@ -147,5 +133,3 @@ def test_drill_down_row_opens_its_reasons_and_what_misleads(served, browser):
         assert box.inner_text().strip() == "No wrong prediction among these products."
     assert page.locator(".wb-drill img[src='x']").count() == 0 and page.title() != "pwned"
     page.screenshot(path=shots / "drill_why.png", full_page=True)
-    watched.check_clean()
-    watched.close()

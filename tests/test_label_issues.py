@@ -77,6 +77,33 @@ def test_issues_are_ranked_with_a_suggestion_and_a_score(planted):
     assert issues["title"].notna().all() and (issues["run_id"] == scan.run_id).all()
 
 
+def test_issues_are_written_in_chunks_and_shown_all_at_once(planted):
+    """A scan's issues go in in short transactions under a key no reader asks for, then one
+    short transaction shows them: rows of a scan still being written are never read, and a
+    rerank of the same run replaces its issues (none twice)."""
+    from workbench.loop.label_issues import latest_issues_run
+
+    ws, _, scan = planted
+    before = stored_issues(ws, scan.run_id)
+    half = before.head(5).drop(columns=["title", "current_leaf", "label_source"]).assign(
+        run_id=f"{scan.run_id}-other@20990101000000-abcdef", found_at=pd.Timestamp("2099-01-01"))
+    with ws.transaction() as cur:  # what a scan that has not finished has written so far
+        cur.register("_half", half)
+        cur.execute("INSERT INTO label_issues BY NAME SELECT * FROM _half")
+        cur.unregister("_half")
+    try:
+        assert latest_issues_run(ws) == scan.run_id  # the newer, unfinished one is not a scan yet
+        assert len(stored_issues(ws)) == len(before)
+        again = find_label_issues(ws, run_id=scan.run_id)
+        after = stored_issues(ws, scan.run_id)
+        assert len(after) == len(again.issues) and after["product_id"].is_unique
+        assert ws.scalar("SELECT count(*) FROM label_issues WHERE run_id LIKE ?", [f"{scan.run_id}@%"]) == len(after)
+        assert ws.scalar("SELECT count(*) FROM label_issues WHERE run_id = ?", [scan.run_id]) == 0  # as a key
+    finally:
+        with ws.transaction() as cur:
+            cur.execute("DELETE FROM label_issues WHERE run_id = ?", [half["run_id"].iloc[0]])
+
+
 def test_the_kfold_run_is_recorded_out_of_sample_and_never_the_default(planted):
     ws, _, scan = planted
     run = get_run(ws, scan.run_id)

@@ -106,3 +106,39 @@ def test_the_bulk_grid_drops_products_reviewed_elsewhere(ws):
     assert "taken elsewhere meanwhile" in state.message
     assert ws.scalar("SELECT count(*) FROM reviews WHERE product_id = ?", [other]) == 1
     state.close()
+
+
+def test_a_bulk_accept_stays_said_when_the_page_follows_the_workspace(ws):
+    best = default_run(ws, need_model=False)
+    preds = load_predictions(ws, best)
+    top = preds.classes[preds.proba.argmax(axis=1)]
+    right = top == preds.y_true  # accepting the model's category changes no catalog label: saved at once
+    leaf = max(set(top[right]), key=lambda c: int(((top == c) & right).sum()))
+    ids = [str(p) for p, t, r in zip(preds.product_ids, top, right) if t == leaf and r][:4]
+    assert len(ids) >= 3
+    send_to_queue(ws, ids, by="lead", run_id=best, source="test")
+    ctx = AppContext(ws, AppSettings())
+    page = review.view(ctx)
+    state, box = page.state, page.message.objects[0]
+    hidden = state.item["product_id"]  # the one-at-a-time view's item, claimed before the grid shows
+    page.mode.value = review.MODES[1]
+    grid = [item["product_id"] for item in state.bulk]
+    assert hidden in grid and len(grid) == len(ids)
+    accepted = [hidden] + [p for p in grid if p != hidden][:len(grid) - 2]
+    kept = [p for p in grid if p not in accepted]
+    assert state.accept_many(accepted) == len(accepted)
+    said = state.message
+    assert said.startswith(f"Accepted {len(accepted)} products as") and state.message_kind == "success"
+    ctx.news.writes += 1  # the session's next look at the workspace sees its own writes
+    # the outcome stays, in the same alert: not replaced by "labelled elsewhere" for the hidden item
+    assert state.message == said and page.message.objects == [box] and box.visible and box.alert_type == "success"
+    assert box.object.startswith(f"Accepted {len(accepted)} products")
+    # another reviewer takes a product of the grid: the news follows the outcome, which stays
+    submit_review(ws, kept[0], reviewer="carl", queue_date=state.queue_date,
+                  final_leaf=ws.scalar("SELECT leaf FROM products WHERE product_id = ?", [kept[0]]))
+    ctx.news.writes += 1
+    assert state.message.startswith(said + " Since then, 1 product left the grid, taken elsewhere")
+    assert "reviewed by carl" in state.message and [item["product_id"] for item in state.bulk] == kept[1:]
+    page.mode.value = review.MODES[0]  # back to one at a time: the next product, not the one decided
+    assert state.item is None or state.item["product_id"] not in accepted
+    state.close()

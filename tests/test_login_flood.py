@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from _login_flood import Flood, post_login, real_logins
+from workbench.security.login_flood import Flood, post_login, real_logins
 from tests._dashboard_setup import free_port, start_server, stop, wait_http, workbench_cli
 from workbench.security import auth
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._browser import READABILITY, Watched, browser, require_chromium  # noqa: F401  (browser: a fixture)
+from tests._browser import READABILITY, Watched, browser, require_chromium, shots_folder  # noqa: F401  (browser: a fixture)
 from tests._dashboard_setup import free_port, start_server, stop, wait_http, workbench_cli
 from workbench.app.glossary import JARGON_SPELLINGS
 
@@ -29,9 +29,7 @@ VIEWPORTS = {"1440x900": {"width": 1440, "height": 900}, "1280x800": {"width": 1
 
 @pytest.fixture(scope="module")
 def shots(output_dir) -> Path:
-    folder = output_dir / "readable"
-    folder.mkdir(exist_ok=True)
-    return folder
+    return shots_folder(output_dir, "readable")
 
 
 @pytest.fixture(scope="module")

@@ -3,16 +3,13 @@ keyboard and the search box, viewers refused, and concurrent sessions that all l
 
 from __future__ import annotations
 
-import socket
 import time
 from datetime import date
-from pathlib import Path
 
 import pytest
 
 from _review_setup import build
-from workbench.security import auth
-from workbench.security.login import serve_options
+from tests._browser import add_users, browser, login, require_chromium, serve_in_thread  # noqa: F401 (browser: a fixture)
 from workbench.loop.labels import label_history
 from workbench.loop.review_queue import build_queue
 from workbench.loop.reviews import set_blind_random_sample
@@ -23,26 +20,15 @@ from workbench.loop.thresholds import published_thresholds
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 DAY = date(2026, 2, 2)
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 USERS = {"ana": ("ana-password", "reviewer"), "ben": ("ben-password", "reviewer"),
          "vic": ("vic-password", "viewer")}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """A served app with login over a workspace whose review queue holds real products with photos."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("headless Chromium is not installed at /usr/bin/chromium")
+    require_chromium()
     from workbench.runs.evaluation import evaluate_run
-    from workbench.app.serve import serve_app
 
     root = tmp_path_factory.mktemp("review_browser")
     rw = build(root, n_catalog=1200, batches={DAY: 150}, with_images=True)
@@ -53,48 +39,15 @@ def served(tmp_path_factory):
     for run_id in (rw.run_weak, rw.run_main):
         evaluate_run(rw.ws, run_id)
     creds = root / "credentials.json"
-    old = auth.BCRYPT_ROUNDS
-    auth.BCRYPT_ROUNDS = 6
-    for name, (password, role) in USERS.items():
-        auth.add_user(creds, name, password, role)
-    auth.BCRYPT_ROUNDS = old
-    port = free_port()
-    server = serve_app(rw.ws.path, port=port, threaded=True, auth=serve_options(creds),
-                       roles=auth.RolesFile(creds))
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.3)
+    add_users(creds, USERS)
+    server, url = serve_in_thread(rw.ws.path, creds)
     yield rw, url
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def browser(served):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
-
-
-def login(browser, url: str, user: str):
+def as_user(browser, url: str, user: str):
     """A new browser context logged in as ``user``, on the review page."""
-    context = browser.new_context(viewport={"width": 1500, "height": 1100})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(f"{url}/login")
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", USERS[user][0])
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda u: "/login" not in u)
-    page.goto(f"{url}/?page=review")
-    page.get_by_text("Why it is here").first.wait_for()
+    context, page, _ = login(browser, url, user, USERS[user][0], "review", "text=Why it is here")
     return context, page
 
 
@@ -136,7 +89,7 @@ def test_without_login_the_app_refuses(served, browser):
 def test_reviewer_accepts_and_corrects_through_the_search_box(served, browser, output_dir):
     rw, url = served
     ws = rw.ws
-    context, page = login(browser, url, "ana")
+    context, page = as_user(browser, url, "ana")
     assert page.get_by_text("Reviewer: ana (reviewer)").count() == 1
     # walk the queue: accept a product the model got right, correct one it got wrong
     first = second = predicted = target = None
@@ -194,7 +147,7 @@ def test_viewer_may_look_but_submit_and_publish_are_refused(served, browser, out
     ws = rw.ws
     before = int(ws.scalar("SELECT count(*) FROM reviews"))
     published = published_thresholds(ws)
-    context, page = login(browser, url, "vic")
+    context, page = as_user(browser, url, "vic")
     assert page.get_by_role("button", name="Accept (a)").is_disabled()
     assert page.get_by_text("submitting reviews needs the reviewer role").count() == 1
     focus_page(page)
@@ -221,7 +174,7 @@ def test_viewer_may_look_but_submit_and_publish_are_refused(served, browser, out
 def test_twenty_concurrent_submissions_from_two_sessions_all_land(served, browser):
     rw, url = served
     ws = rw.ws
-    sessions = [login(browser, url, name) for name in ("ana", "ben")]
+    sessions = [as_user(browser, url, name) for name in ("ana", "ben")]
     shown = {name: shown_product(page) for name, (_, page) in zip(("ana", "ben"), sessions)}
     assert shown["ana"] != shown["ben"]  # each session holds its own item
     before = {n: len(reviews_of(ws, n)) for n in ("ana", "ben")}
@@ -252,7 +205,7 @@ def test_live_accuracy_page_shows_the_random_sample_estimate(served, browser, ou
     rw, url = served
     overall = live_accuracy_overall(rw.ws)
     assert overall["n"] > 0  # the sessions above reviewed random-sample items
-    context, page = login(browser, url, "vic")  # viewers may look
+    context, page = as_user(browser, url, "vic")  # viewers may look
     page.goto(f"{url}/?page=live_accuracy")
     figure = page.locator(".wb-live").first
     figure.wait_for()

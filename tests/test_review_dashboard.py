@@ -142,14 +142,16 @@ def test_the_bulk_grid_follows_the_filters_and_a_viewer_keeps_the_notice(loop):
     state.close()
     viewer = AppContext(ws, AppSettings(roles={"vic": "viewer"}), user_override="vic")
     page = review_page.view(viewer)
-    assert "submitting reviews needs the reviewer role" in page.message.objects[0].object
+    box = page.message.objects[0]
+    assert "submitting reviews needs the reviewer role" in box.object and box.alert_type == "info"
     try:
         page.state.accept()
     except WorkbenchError as exc:
         page.state.report_error(exc)
-    assert "may not submit reviews" in page.message.objects[0].object
+    # the same alert changes in place (a redraw never replaces the message area)
+    assert page.message.objects == [box] and "may not submit reviews" in box.object and box.alert_type == "danger"
     page.state.skip()  # the error is gone, the notice is back
-    assert "submitting reviews needs the reviewer role" in page.message.objects[0].object
+    assert "submitting reviews needs the reviewer role" in box.object and box.alert_type == "info" and box.visible
     page.state.close()
 
 

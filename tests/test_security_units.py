@@ -134,21 +134,31 @@ def test_verification_queue_puts_real_users_before_a_flood():
 
 def test_unknown_and_known_user_take_the_same_time(tmp_path):
     """A wrong password for a real user and any password for a name that does not exist cost one
-    bcrypt check of the same cost: medians of interleaved runs within 20% (measured on a shared
-    machine; each check is ~0.1-0.3 s, so scheduling noise is small beside it)."""
+    bcrypt check of the same cost. Measured on a shared machine, interleaved (the order swapped
+    every round): the work itself (this thread's CPU time, which neighbours do not stretch) by
+    medians, and what a caller waits (wall clock) by minima, the runs no neighbour slowed down;
+    both within 20%. A busy machine only adds rounds (at least 5, at most 15): a real difference
+    (one path skipping bcrypt, a cheaper hash) stays outside 20% however many rounds are run."""
     path = tmp_path / "credentials.json"
     auth.add_user(path, "ana", "correct horse", "reviewer")  # the real cost, BCRYPT_ROUNDS = 12
     auth.warm_dummy_hash(path)
-    known, unknown = [], []
-    for _ in range(5):
-        for name, out in (("ana", known), ("mallory", unknown)):
-            t0 = time.perf_counter()
+    wall = {"ana": [], "mallory": []}
+    cpu = {"ana": [], "mallory": []}
+    for i in range(15):
+        for name in (("ana", "mallory") if i % 2 == 0 else ("mallory", "ana")):
+            w0, c0 = time.perf_counter(), time.thread_time()
             assert not auth.verify_password(path, name, "wrong guess")
-            out.append(time.perf_counter() - t0)
-    ratio = statistics.median(unknown) / statistics.median(known)
-    print(f"bcrypt: known user {statistics.median(known) * 1000:.0f} ms, unknown {statistics.median(unknown) * 1000:.0f} ms,"
-          f" ratio {ratio:.2f}")
-    assert 0.8 <= ratio <= 1.2
+            cpu[name].append(time.thread_time() - c0)
+            wall[name].append(time.perf_counter() - w0)
+        cpu_ratio = statistics.median(cpu["mallory"]) / statistics.median(cpu["ana"])
+        wall_ratio = min(wall["mallory"]) / min(wall["ana"])
+        if i >= 4 and 0.8 <= cpu_ratio <= 1.2 and 0.8 <= wall_ratio <= 1.2:
+            break
+    print(f"bcrypt: known user {min(wall['ana']) * 1000:.0f} ms, unknown {min(wall['mallory']) * 1000:.0f} ms "
+          f"(fastest of {i + 1}), ratio {wall_ratio:.2f}; CPU time ratio of medians {cpu_ratio:.2f}")
+    assert min(cpu["ana"]) > 0.02 and min(cpu["mallory"]) > 0.02  # real bcrypt checks ran, on this thread
+    assert 0.8 <= cpu_ratio <= 1.2
+    assert 0.8 <= wall_ratio <= 1.2
 
 
 def test_a_damaged_hash_refuses_the_login_without_an_error(tmp_path):

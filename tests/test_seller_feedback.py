@@ -14,8 +14,8 @@ from workbench.app.state.seller import NONE_FITS, SellerState
 from workbench.errors import WorkbenchError
 from workbench.loop.feedback import confirm_feedback, feedback_to_confirm
 from workbench.loop.labels import label_counts
-from workbench.loop.misleading_sellers import flag_sellers, misleading_sellers, simulate_seller_choices
-from workbench.runs.predictor import Predictor
+from workbench.loop.misleading_sellers import (flag_sellers, held_out_probabilities, misleading_sellers,
+                                              record_simulated_choices, simulate_seller_choices)
 from workbench.runs.selection import default_run
 
 
@@ -145,31 +145,14 @@ def test_an_older_workspace_moves_its_api_products_apart(sample_workspace, tmp_p
     assert ws.scalar("SELECT count(*) FROM products WHERE product_id = 'api:k:2'") == 1
 
 
-def held_out_probabilities(ws):
-    """Probabilities of the run on the products it never trained on (validation and test parts)."""
-    run = default_run(ws)
-    frame = ws.df("SELECT p.title, p.description, p.brand, p.leaf FROM products p JOIN splits s USING (product_id) "
-                  "WHERE s.kind = 'grouped' AND s.part IN ('valid', 'test') ORDER BY p.product_id")
-    predictor = Predictor.for_run(ws, run)
-    proba = predictor.score(predictor.frame(frame[["title", "description", "brand"]]))
-    index = {c: i for i, c in enumerate(predictor.classes)}
-    known = frame["leaf"].isin(index).to_numpy()
-    return proba[known], frame["leaf"][known].map(index).to_numpy(), predictor.classes
-
-
 def test_a_misleading_seller_among_twenty_is_flagged_and_the_honest_ones_are_not(seller_ws):
     ws = seller_ws
-    proba, truth, classes = held_out_probabilities(ws)
+    proba, truth, classes = held_out_probabilities(ws, default_run(ws))
     assert len(proba) > 500
     sim = simulate_seller_choices(proba, truth, classes, n_sellers=20, n_products=100, misleading=1,
                                   mislead_share=0.10, seed=1)
     # through the real store: each simulated seller's answers as seller feedback
-    for seller, rows in sim.groupby("seller"):
-        items = pd.DataFrame({"title": [f"product {r}" for r in rows["row"]], "predicted": rows["first_suggestion"],
-                              "category": rows["chosen"], "chosen_proba": rows["chosen_proba"]})
-        from workbench.loop.feedback import record_seller_feedback
-
-        record_seller_feedback(ws, items, seller=f"sim-{seller}", run_id=default_run(ws))
+    assert record_simulated_choices(ws, sim, default_run(ws)) == len(sim)
     verdicts, listed = misleading_sellers(ws)
     sim_verdicts = verdicts[verdicts["seller"].str.startswith("sim-")]
     assert len(sim_verdicts) == 20
@@ -194,3 +177,29 @@ def test_the_flag_needs_enough_choices_and_says_nothing_without_feedback():
     many = pd.DataFrame({"seller": ["a"] * 30 + ["b"] * 200,
                          "chosen_proba": np.r_[[0.001] * 10, [0.9] * 20, [0.9] * 200]})
     assert flag_sellers(many).set_index("seller").loc["a", "flagged"]
+
+
+def test_the_photo_dropper_of_the_seller_and_classify_pages_checks_and_says(seller_ws):
+    """One widget on both pages (``widgets.photo_dropper``): a real photo is checked and shown as
+    each page shows it; a file that is no image is refused in one line naming it; clearing it
+    drops the photo."""
+    from pathlib import Path
+
+    from workbench.app.pages import classify, seller
+    from workbench.app.state import ClassifyState
+
+    photo = next(Path("/work/shared/datasets/fashion/images_small").glob("*.jpg"))
+    for page, state in ((seller, SellerState(workspace=seller_ws, seller="sam")),
+                        (classify, ClassifyState(workspace=seller_ws))):
+        column = page._photo(state, 10 * 2**20)
+        dropper, box = column.objects[1], column.objects[2]
+        dropper.value = {photo.name: photo.read_bytes()}
+        assert state.photo == photo.read_bytes() and box.objects
+        said = " ".join(str(getattr(o, "object", "")) for o in box.objects).replace("\\", "")  # markdown escapes
+        assert (f"Photo {photo.name} checked and attached." in said if page is seller else
+                "reads text only" in said and box.objects[0].__class__.__name__ == "Image")
+        dropper.value = {"notes <b>.jpg": b"hello, not an image"}
+        assert state.photo is None and len(box.objects) == 1 and box.objects[0].alert_type == "danger"
+        assert box.objects[0].object.startswith("notes")
+        dropper.value = {}
+        assert state.photo is None and box.objects == []

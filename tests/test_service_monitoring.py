@@ -8,6 +8,7 @@ import json
 import subprocess
 import time
 
+import pandas as pd
 import pytest
 
 from tests._dashboard_setup import workbench_cli
@@ -184,3 +185,31 @@ def test_live_accuracy_of_the_review_sample_is_judged_against_the_test_accuracy(
     strict = by_key(monitor_report(files, embedding=False, thresholds={"live_accuracy_gap": stat["value"] - 0.01})
                     .as_dict())["live_accuracy_gap"]
     assert strict["status"] == "crossed"
+
+
+def test_the_seller_pages_answers_count_in_the_feedback_acceptance(apparel_ws, tmp_path):
+    """Sellers answer on the seller's page (into the workspace, not through the API's log): 30
+    real Apparel products, the model's first suggestion accepted for 12; the statistic counts
+    them, says how many came from the seller's page, and a period after them counts none."""
+    from workbench import Workspace
+    from workbench.loop.feedback import record_seller_feedback
+    from workbench.service.snapshot import write_snapshot
+
+    ws = Workspace(copy_workspace(apparel_ws.ws, tmp_path / "seller_ws"))
+    try:
+        write_snapshot(ws)
+        rows = ws.df("SELECT title, leaf FROM products WHERE leaf IS NOT NULL ORDER BY product_id LIMIT 30")
+        other = ws.scalar("SELECT max(leaf) FROM products")
+        chosen = [leaf if i < 12 else (other if leaf != other else None) for i, leaf in enumerate(rows["leaf"])]
+        items = pd.DataFrame({"title": rows["title"], "predicted": rows["leaf"], "category": chosen,
+                              "chosen_proba": 0.5})
+        record_seller_feedback(ws, items, seller="sam", run_id=apparel_ws.full)
+    finally:
+        ws.close()
+    files = ServiceFiles(tmp_path / "seller_ws")
+    stat = by_key(monitor_report(files, embedding=False).as_dict())["feedback_acceptance"]
+    assert stat["n"] == 30 and stat["value"] == pytest.approx(12 / 30)
+    assert "12 of 30 accepted (12 of 30 on the seller's page)" in stat["detail"]
+    assert stat["status"] == "crossed"  # 40% < 70%: sellers reject the suggestions
+    later = by_key(monitor_report(files, since=utc_now(), embedding=False).as_dict())["feedback_acceptance"]
+    assert later["n"] == 0

@@ -12,12 +12,12 @@ import subprocess
 
 import pytest
 
-from benchmarks._taxonomy_script import precision_recall, scripted_changes
 from tests._dashboard_setup import workbench_cli
 from workbench.catalog.relabel import load_taxonomy
 from workbench.catalog.taxonomy import Taxonomy
 from workbench.catalog.taxonomy_sources import load_taxonomy_file
 from workbench.errors import WorkbenchError
+from workbench.evaluate.scripted_taxonomy import precision_recall, scripted_changes
 from workbench.loop.taxonomy_import import propose, read_taxonomy_file
 
 SHOPIFY = "/work/shared/taxonomies/shopify/categories.txt"

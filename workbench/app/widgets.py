@@ -247,6 +247,14 @@ def alert(message: str, kind: str = "danger", *, markdown: bool = False, **kwarg
                          sizing_mode="stretch_width", **kwargs)
 
 
+def live_alert(message, kind, **kwargs) -> pn.pane.Alert:
+    """One alert that stays on the page and changes in place: its text (plain, shown exactly as
+    written, as in :func:`alert`) and its kind follow ``message`` and ``kind`` (references such
+    as ``pn.bind(...)``); hidden while the text is empty. A redraw of the page never replaces it."""
+    return pn.pane.Alert(pn.bind(escape_markdown, message), alert_type=kind, visible=pn.bind(bool, message),
+                         sizing_mode="stretch_width", **kwargs)
+
+
 def no_runs() -> pn.pane.HTML:
     """What a page shows when nothing is evaluated yet."""
     return empty_state("No evaluated runs in this workspace yet: train and evaluate a model first.",
@@ -326,3 +334,34 @@ def guarded_action(state, action):
         except WorkbenchError as exc:
             state.report_error(exc)
     return run
+
+
+def photo_dropper(state, limit_bytes: int, shown: Callable[[str], list], *, css: str, box_css: str) -> pn.Column:
+    """A product photo (JPEG, PNG or WebP) dropped on a page: refused while it arrives when larger
+    than ``limit_bytes`` (the page says so), checked once whole by ``state.set_photo`` (type,
+    pixels; a refusal names the file and the cause), then ``shown(name)`` gives what the page
+    shows of it. ``css``: the dropper's class, ``box_css``: the class of what is shown."""
+    from workbench.security.limited_dropper import LimitedFileDropper
+
+    dropper = LimitedFileDropper(accepted_filetypes=["image/jpeg", "image/png", "image/webp"],
+                                 limit_bytes=limit_bytes, multiple=False, layout="compact", previews=[],
+                                 sizing_mode="stretch_width", css_classes=[css])
+    box = pn.Column(css_classes=[box_css])
+    pn.bind(lambda refused: setattr(box, "objects", [alert(refused)]) if refused else None,
+            dropper.param.refused, watch=True)
+
+    def on_photo(files: dict):
+        if not files:
+            state.photo, box.objects = None, []
+            return
+        name, content = list(files.items())[-1]
+        try:
+            state.set_photo(content, limit_bytes=limit_bytes)
+        except WorkbenchError as exc:
+            box.objects = [alert(f"{name}: {exc}")]
+            return
+        box.objects = shown(name)
+
+    pn.bind(on_photo, dropper.param.value, watch=True)
+    return pn.Column(pn.pane.Markdown("Photo (optional; JPEG, PNG or WebP)"), dropper, box,
+                     sizing_mode="stretch_width")

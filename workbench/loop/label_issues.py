@@ -5,7 +5,10 @@ k-fold run computed on the spot by :func:`workbench.runs.cross_validation.out_of
 the stored predictions of a run named with ``run_id``), lets ``cleanlab.filter.
 find_label_issues`` decide which labels are issues, and stores them ranked in ``label_issues``:
 the given leaf, the suggested one (the most probable *other* leaf), and the label-quality
-score (``self_confidence``: the probability of the given leaf; lower is more suspect).
+score (``self_confidence``: the probability of the given leaf; lower is more suspect). They are
+written in short transactions under a key no reader asks for and shown all at once, replacing
+the run's earlier issues (:func:`workbench.store.slices.replace_slice`, the rows' ``run_id`` being
+the key): a scan of a large catalog never holds the workspace for its whole write.
 
 Memory: cleanlab's per-class pruning keeps a second copy of the probabilities split by class;
 it runs in this process (``n_jobs=1``: no worker copies) on float32 probabilities restricted to
@@ -32,6 +35,7 @@ from workbench.errors import WorkbenchError
 from workbench.loop.labels import utc_now
 from workbench.runs.records import get_run, load_predictions
 from workbench.store import Workspace
+from workbench.store.slices import replace_slice, slice_names, stored_key
 
 FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given",
            "low_self_confidence", "low_normalized_margin")
@@ -176,18 +180,25 @@ def find_label_issues(ws: Workspace, *, run_id: str | None = None, model: str = 
               else f"cleanlab {filter_by}") + f", ranked by {rank_by}"
     issues = ranked.assign(product_id=ids[ranked["row"].to_numpy()], rank=np.arange(1, len(ranked) + 1),
                            run_id=run_id, method=method, found_at=utc_now())
-    with ws.transaction() as cur:
-        cur.execute("DELETE FROM label_issues WHERE run_id = ?", [run_id])
-        cur.register("_issues", issues.drop(columns="row"))
-        cur.execute("INSERT INTO label_issues BY NAME SELECT * FROM _issues")
-        cur.unregister("_issues")
+    # in short transactions under a new key, then shown all at once (the scan's earlier issues go
+    # in the same short flip): a large scan never holds the workspace for its whole write
+    columns_in_order = list(ws.df("SELECT * FROM label_issues WHERE false").columns)
+    replace_slice(ws, "label_issues", run_id, issues[columns_in_order], column="run_id")
     columns = ["rank", "product_id", "given_leaf", "suggested_leaf", "score", "given_proba", "suggested_proba"]
     return LabelIssues(run_id, len(ids), method, issues[columns], notes)
 
 
 def latest_issues_run(ws: Workspace) -> str | None:
-    """The run of the newest label-issues scan, or ``None``."""
-    return ws.scalar("SELECT run_id FROM label_issues ORDER BY found_at DESC, run_id DESC LIMIT 1")
+    """The run of the newest label-issues scan, or ``None`` (a scan still being written is not
+    one yet)."""
+    with ws.hold():
+        keys = {stored_key(ws, "label_issues", name): name for name in slice_names(ws, "label_issues", "run_id")}
+        if not keys:
+            return None
+        found = ws.df("SELECT run_id AS key, max(found_at) AS found_at FROM label_issues "
+                      "WHERE run_id IN (SELECT unnest(?)) GROUP BY run_id", [list(keys)])
+    found["name"] = found["key"].map(keys)
+    return str(found.sort_values(["found_at", "name"], ascending=False).iloc[0]["name"])
 
 
 def stored_issues(ws: Workspace, run_id: str | None = None) -> pd.DataFrame:
@@ -196,8 +207,11 @@ def stored_issues(ws: Workspace, run_id: str | None = None) -> pd.DataFrame:
     run_id = run_id or latest_issues_run(ws)
     if run_id is None:
         return ws.df("SELECT * FROM label_issues WHERE false")
-    return ws.df("SELECT i.*, p.title, p.leaf AS current_leaf, p.label_source FROM label_issues i "
-                 "JOIN products p USING (product_id) WHERE i.run_id = ? ORDER BY i.rank", [run_id])
+    with ws.hold():
+        frame = ws.df("SELECT i.*, p.title, p.leaf AS current_leaf, p.label_source FROM label_issues i "
+                      "JOIN products p USING (product_id) WHERE i.run_id = ? ORDER BY i.rank",
+                      [stored_key(ws, "label_issues", run_id)])
+    return frame.assign(run_id=run_id)
 
 
 def suspect_candidates(ws: Workspace, n: int, run_id: str | None = None) -> pd.DataFrame:

@@ -105,3 +105,37 @@ def simulate_seller_choices(proba, true_index, classes, *, n_sellers: int = 20, 
             "chosen_proba": proba[rows, chosen], "first_suggestion": classes[proba[rows].argmax(axis=1)],
             "misleading": bad}))
     return pd.concat(frames, ignore_index=True)
+
+
+def held_out_probabilities(ws: Workspace, run_id: str, split: str = "grouped"):
+    """``(proba, true index, classes)``: the run's probabilities (through the one road,
+    :class:`workbench.runs.predictor.Predictor`) for the products it never trained on (the
+    validation and test parts of ``split``) whose catalog category is one of its classes, the
+    index of that category in ``classes``, and the classes: the input of
+    :func:`simulate_seller_choices`."""
+    from workbench.runs.predictor import Predictor
+
+    frame = ws.df("SELECT p.title, p.description, p.brand, p.leaf FROM products p JOIN splits s USING (product_id) "
+                  "WHERE s.kind = ? AND s.part IN ('valid', 'test') ORDER BY p.product_id", [split])
+    predictor = Predictor.for_run(ws, run_id)
+    proba = predictor.score(predictor.frame(frame[["title", "description", "brand"]]))
+    index = {c: i for i, c in enumerate(predictor.classes)}
+    known = frame["leaf"].isin(index).to_numpy()
+    return proba[known], frame["leaf"][known].map(index).to_numpy(), predictor.classes
+
+
+def record_simulated_choices(ws: Workspace, sim: pd.DataFrame, run_id: str, *, prefix: str = "sim-",
+                             title=None) -> int:
+    """Store the answers of :func:`simulate_seller_choices` as seller feedback through the real
+    store (:func:`workbench.loop.feedback.record_seller_feedback`), one call per simulated seller,
+    named ``prefix`` + its name; ``title(seller, row)`` gives a product's title (default
+    ``product ROW``). Returns how many answers were stored."""
+    from workbench.loop.feedback import record_seller_feedback
+
+    title = title or (lambda _seller, row: f"product {row}")
+    stored = 0
+    for seller, rows in sim.groupby("seller"):
+        items = pd.DataFrame({"title": [title(seller, r) for r in rows["row"]], "predicted": rows["first_suggestion"],
+                              "category": rows["chosen"], "chosen_proba": rows["chosen_proba"]})
+        stored += len(record_seller_feedback(ws, items, seller=f"{prefix}{seller}", run_id=run_id))
+    return stored

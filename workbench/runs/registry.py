@@ -280,6 +280,12 @@ def promote(ws: Workspace, run_id: str, *, by: str, force: bool = False, note: s
     return gate
 
 
+def record_refusal(ws: Workspace, run_id: str, gate: GateResult, *, by: str, note: str | None = None) -> None:
+    """Record a refusal of the gate that ``promote`` did not make (the retraining cycle's own gate
+    step), so that the serving history holds every refusal, whoever asked."""
+    _record(ws, "refuse", run_id, gate=gate, note=note, by=_actor(by))
+
+
 def set_shadow(ws: Workspace, run_id: str | None, *, by: str) -> str | None:
     """Make ``run_id`` the shadow challenger (``None`` switches shadowing off); returns it."""
     by = _actor(by)

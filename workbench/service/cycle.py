@@ -19,7 +19,8 @@ call :func:`run_cycle`, which takes the open cycle one step further and returns 
    says what was right, is not less accurate; otherwise the serving run stays and the reason is
    recorded.
 
-Every decision, "nothing to do" included, is a row of ``cycle_events`` (what triggered it, the
+The triggers and the candidates are :mod:`workbench.service.cycle_triggers`, the dry run
+:mod:`workbench.service.cycle_plan`. Every decision, "nothing to do" included, is a row of ``cycle_events`` (what triggered it, the
 runs, the figures, the outcome, who or what started the call); ``cycles`` holds each cycle's state.
 """
 
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -35,9 +35,12 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.service.cycle_config import ACCEPTANCE_STATISTICS, DRIFT_STATISTICS, cycle_config
+from workbench.service.cycle_config import cycle_config
+from workbench.service.cycle_plan import plan
 from workbench.service.cycle_records import CycleStep, record_step, default_actor, open_cycle
 from workbench.service.cycle_shadow import shadow_done, shadow_progress, shadow_verdict
+from workbench.service.cycle_triggers import (candidate_specs, candidates_text, crossed_text, decide,  # noqa: F401 - decide, candidate_specs: also read from here
+                                             serving_run_id, traffic_report)
 from workbench.service.files import ServiceFiles, private_dir
 from workbench.service.log import utc_now
 from workbench.store import Workspace
@@ -86,7 +89,7 @@ def run_cycle(ws: Workspace | str | os.PathLike, *, by: str | None = None, dry_r
     settings = cycle_config(files, config)
     actor = str(by or default_actor()).strip() or default_actor()
     if dry_run:
-        return _plan(ws, files, settings, retrain_now)
+        return plan(ws, files, settings, retrain_now)
     holder = _acquire(files)
     if holder is not None:
         return CycleStep("busy", "none", f"another `workbench cycle` (process {holder}) is taking a step; "
@@ -119,12 +122,6 @@ def run_cycle(ws: Workspace | str | os.PathLike, *, by: str | None = None, dry_r
         _lock_path(files).unlink(missing_ok=True)
 
 
-def _serving(ws: Workspace) -> str:
-    from workbench.runs.registry import serving_run
-
-    return serving_run(ws).run_id
-
-
 def _abandon(ws, files, cycle, actor) -> CycleStep:
     from workbench.runs.registry import set_shadow, shadow_run
     from workbench.service.sync import sync_workspace
@@ -142,134 +139,26 @@ def _abandon(ws, files, cycle, actor) -> CycleStep:
 
 # -- step 1: monitor and decide ----------------------------------------------------------------------
 
-def _last_cycle(ws: Workspace) -> dict[str, Any] | None:
-    rows = ws.df("SELECT started_at, finished_at FROM cycles ORDER BY cycle_id DESC LIMIT 1")
-    return None if rows.empty else rows.iloc[0].to_dict()
-
-
-def _monitor_since(ws: Workspace, settings: Mapping[str, Any]) -> datetime | None:
-    """The monitored period starts ``since`` ago, never before the last cycle ended (its traffic
-    and feedback were judged already)."""
-    from workbench.service.monitoring import parse_since
-
-    since = parse_since(settings["since"])
-    last = _last_cycle(ws)
-    ended = None if last is None or pd.isna(last["finished_at"]) else pd.Timestamp(last["finished_at"]).to_pydatetime()
-    if ended is not None and (since is None or ended > since):
-        return ended
-    return since
-
-
-def _labels_since(ws: Workspace, serving: str) -> tuple[int, datetime | None]:
-    """Human labels (products) given since the serving run was trained or the last cycle began."""
-    from workbench.runs.records import get_run
-
-    started = get_run(ws, serving)["started_at"]
-    last = _last_cycle(ws)
-    since = pd.Timestamp(started).to_pydatetime() if started is not None and not pd.isna(started) else None
-    if last is not None and (since is None or pd.Timestamp(last["started_at"]).to_pydatetime() > since):
-        since = pd.Timestamp(last["started_at"]).to_pydatetime()
-    n = ws.scalar("SELECT count(DISTINCT product_id) FROM labels WHERE source = 'human' AND NOT retracted "
-                  "AND created_at > coalesce(?, TIMESTAMP '1970-01-01')", [since])
-    return int(n or 0), since
-
-
-def decide(ws: Workspace, report, settings: Mapping[str, Any], serving: str,
-           retrain_now: bool = False, actor: str = "") -> tuple[list[str], dict[str, Any]]:
-    """The triggers that fire (each a sentence) and the figures they were judged on."""
-    fired, figures = [], {"crossed": [], "statistics": {}}
-    if report is not None:
-        for s in report.crossed:
-            base = s.key.split(":")[0]
-            figures["crossed"].append(s.key)
-            figures["statistics"][s.key] = {"value": s.value, "threshold": s.threshold, "n": s.n}
-            side = ">" if s.direction == "max" else "<"
-            if base in DRIFT_STATISTICS and settings["on_drift"]:
-                fired.append(f"drift: {s.key} {s.value:.3g} {side} {s.threshold:g}")
-            elif base in ACCEPTANCE_STATISTICS and settings["on_acceptance"]:
-                fired.append(f"acceptance: {s.key} {s.value:.3g} {side} {s.threshold:g} (n={s.n})")
-        figures["feedback"] = {k: report.feedback.get(k) for k in ("n", "accepted", "acceptance")}
-    n_labels, since = _labels_since(ws, serving)
-    figures["new_human_labels"], figures["labels_since"] = n_labels, since
-    if settings["new_labels"] and n_labels >= settings["new_labels"]:
-        when = "" if since is None else f" since {since:%Y-%m-%d %H:%M}"
-        fired.append(f"new labels: {n_labels} human labels{when} (at least {settings['new_labels']})")
-    if settings["schedule_hours"]:
-        last = _last_cycle(ws)
-        reference = (pd.Timestamp(last["started_at"]) if last is not None else
-                     pd.Timestamp(since) if since is not None else None)
-        hours = None if reference is None else (pd.Timestamp(utc_now()) - reference).total_seconds() / 3600
-        figures["hours_since_last_cycle"] = hours
-        if hours is None or hours >= settings["schedule_hours"]:
-            fired.append(f"schedule: every {settings['schedule_hours']:g} h"
-                         + ("" if hours is None else f", the last cycle began {hours:.1f} h ago"))
-    if retrain_now:
-        fired.append(f"asked by {actor}")
-    return fired, figures
-
-
-def _crossed_text(figures) -> str:
-    """What crossed, for a decision with no trigger (volume, errors and latency alert people; they
-    are not reasons to retrain)."""
-    crossed = figures["crossed"]
-    return f"{', '.join(crossed)} crossed (no retraining trigger)" if crossed else "no threshold crossed"
-
-
-def _report(files: ServiceFiles, ws: Workspace, settings):
-    from workbench.service.monitoring import monitor_report
-
-    return monitor_report(files, since=_monitor_since(ws, settings), embedding=settings["embedding"])
-
-
 def _check(ws, files, settings, actor, retrain_now) -> CycleStep:
     from workbench.service.sync import sync_workspace
 
     summary = sync_workspace(ws, files)  # the feedback in, the snapshot (and its drift reference) fresh
     serving = summary.serving_run
-    report = _report(files, ws, settings)
+    report = traffic_report(files, ws, settings)
     fired, figures = decide(ws, report, settings, serving, retrain_now, actor)
     figures["feedback_imported"] = summary.feedback_imported
-    crossed = _crossed_text(figures)
+    crossed = crossed_text(figures)
     if not fired:
         result = CycleStep("idle", "check", f"nothing to do: {crossed}, {figures['new_human_labels']} new "
                            f"human labels; serving run {serving} stays", serving_run_id=serving, figures=figures)
         return record_step(ws, result, outcome="nothing to do", actor=actor)
     result = CycleStep("retrain", "start", f"cycle opened ({'; '.join(fired)}); the next call retrains "
-                       f"{_candidates_text(ws, settings, serving)}", trigger=fired, serving_run_id=serving,
+                       f"{candidates_text(ws, settings, serving)}", trigger=fired, serving_run_id=serving,
                        figures=figures)
     return record_step(ws, result, outcome="started", actor=actor)
 
 
 # -- step 2: retrain ---------------------------------------------------------------------------------
-
-def candidate_specs(ws: Workspace, settings: Mapping[str, Any], serving: str) -> list[dict[str, Any]]:
-    """What a cycle trains: the configured candidates, else the serving run's family (its model
-    kind and parameters), each with its split."""
-    from workbench.runs.records import get_run
-
-    run = get_run(ws, serving)
-    split = str(run["split"]) if run["split"] in ("grouped", "random") else "grouped"
-    if settings["candidates"]:
-        return [{**c, "split": split} for c in settings["candidates"]]
-    if isinstance(run.get("department"), str) and run["department"]:
-        raise WorkbenchError(f"the serving run {serving} is a department run ({run['department']}); configure "
-                             "the cycle's candidates (`workbench cycle --set candidates=tfidf`)")
-    recorded = run["params"] if isinstance(run["params"], dict) else {}
-    # what the training sets itself (the seed, the taxonomy's leaves, folders) is not a parameter to pass
-    params = {k: v for k, v in recorded.items() if k not in ("leaves", "random_state", "workspace", "checkpoint_dir")}
-    seed = recorded.get("random_state")
-    return [{"kind": str(run["model"]), "params": params, "sample": None, "split": split,
-             "seed": int(seed) if isinstance(seed, (int, float)) else 0}]
-
-
-def _candidates_text(ws, settings, serving) -> str:
-    try:
-        specs = candidate_specs(ws, settings, serving)
-    except WorkbenchError as exc:
-        return f"(no candidate: {exc})"
-    return ", ".join(s["kind"] + (f" (sample {s['sample']})" if s.get("sample") else "") for s in specs) + \
-        " on the current catalog and human labels"
-
 
 def _retrain(ws, files, settings, cycle, actor) -> CycleStep:
     from workbench.loop.labels import label_counts
@@ -336,11 +225,11 @@ def _evaluate(ws, files, settings, cycle, actor) -> CycleStep:
 # -- step 4: the promotion gate -------------------------------------------------------------------------
 
 def _gate(ws, files, settings, cycle, actor) -> CycleStep:
-    from workbench.runs.registry import check_promotion, set_shadow
+    from workbench.runs.registry import check_promotion, record_refusal, set_shadow
     from workbench.service.sync import sync_workspace
 
     candidate, serving = cycle["candidate_run_id"], cycle["serving_run_id"]
-    now_serving = _serving(ws)
+    now_serving = serving_run_id(ws)
     if now_serving != serving:
         result = CycleStep("abandoned", "gate", f"the serving run changed to {now_serving} since the cycle began "
                            f"(a person promoted it); candidate {candidate} is not pushed", cycle["cycle_id"],
@@ -348,7 +237,9 @@ def _gate(ws, files, settings, cycle, actor) -> CycleStep:
         return record_step(ws, result, outcome="abandoned", actor=actor, cycle=cycle)
     gate = check_promotion(ws, candidate)
     figures = {"gate": gate.as_dict()}
-    if not gate.passed:
+    if not gate.passed:  # in the serving history too, beside a person's refused `workbench promote`
+        record_refusal(ws, candidate, gate, by=f"cycle {cycle['cycle_id']} ({actor})",
+                       note=f"retraining cycle {cycle['cycle_id']}: {'; '.join(cycle['trigger'])}")
         result = CycleStep("refused_at_gate", "gate", f"refused at the promotion gate: {'; '.join(gate.reasons)}. "
                            f"The serving run {serving} stays; a person decides (`workbench promote {candidate} "
                            "--force --note ...` overrides)", cycle["cycle_id"], cycle["trigger"], serving,
@@ -385,7 +276,7 @@ def _shadow(ws, files, settings, cycle, actor) -> CycleStep:
     sync_workspace(ws, files)  # the feedback on shadowed requests in
     since = pd.Timestamp(cycle["shadow_since"]).to_pydatetime()
     base = (cycle["cycle_id"], cycle["trigger"], serving, candidate)
-    if shadow_run(ws) != candidate or _serving(ws) != serving:
+    if shadow_run(ws) != candidate or serving_run_id(ws) != serving:
         result = CycleStep("abandoned", "shadow", f"a person changed the serving or shadow run while {candidate} "
                            "shadowed; the cycle ends without promoting", *base)
         return record_step(ws, result, outcome="abandoned", actor=actor, cycle=cycle)
@@ -421,46 +312,4 @@ def _shadow(ws, files, settings, cycle, actor) -> CycleStep:
     figures["gate"] = gate.as_dict()
     result = CycleStep("promoted", "promote", f"promoted {candidate} (was {serving}): {note}", *base, figures=figures)
     return record_step(ws, result, outcome="promoted", actor=actor, cycle=cycle)
-
-
-# -- a dry run -------------------------------------------------------------------------------------------
-
-def _plan(ws, files, settings, retrain_now) -> CycleStep:
-    """What the next call would do, from reads alone (no feedback import, no snapshot write)."""
-    from workbench.service.snapshot import read_snapshot
-
-    cycle = open_cycle(ws)
-    if cycle is None:
-        serving = _serving(ws)
-        report = _report(files, ws, settings) if read_snapshot(files, missing_ok=True) is not None else None
-        fired, figures = decide(ws, report, settings, serving, retrain_now, "you")
-        if not fired:
-            return CycleStep("idle", "check", f"would do nothing: {_crossed_text(figures)}, "
-                             f"{figures['new_human_labels']} new human labels (feedback not imported in a dry run)",
-                             serving_run_id=serving, figures=figures, dry_run=True)
-        return CycleStep("idle", "check", f"would open a cycle ({'; '.join(fired)}) and then retrain "
-                         f"{_candidates_text(ws, settings, serving)}", trigger=fired, serving_run_id=serving,
-                         figures=figures, dry_run=True)
-    base = dict(cycle_id=cycle["cycle_id"], trigger=cycle["trigger"], serving_run_id=cycle["serving_run_id"],
-                candidate_run_id=cycle.get("candidate_run_id"), dry_run=True)
-    state = cycle["state"]
-    if state == "retrain":
-        return CycleStep("retrain", "retrain", "would retrain " + _candidates_text(ws, settings, cycle["serving_run_id"]),
-                         **base)
-    if state == "evaluate":
-        return CycleStep("evaluate", "evaluate", f"would evaluate {', '.join(cycle['candidate_run_ids'])} and the "
-                         "serving run on the current labels", **base)
-    if state == "gate":
-        return CycleStep("gate", "gate", f"would put {cycle['candidate_run_id']} through the promotion gate", **base)
-    since = pd.Timestamp(cycle["shadow_since"]).to_pydatetime()
-    progress = shadow_progress(files, cycle["candidate_run_id"], since)
-    if not shadow_done(progress, settings, since):
-        return CycleStep("shadowing", "shadow", f"shadowing: {progress['n']:,} of {settings['shadow_requests']:,} "
-                         "requests; would wait", figures={"shadow": progress}, **base)
-    reasons, _ = shadow_verdict(progress, settings)
-    return CycleStep("shadowing", "shadow", ("would keep the serving run: " + "; ".join(reasons)) if reasons
-                     else f"would promote {cycle['candidate_run_id']}", figures={"shadow": progress}, **base)
-
-
-# -- a separate process (the dashboards' button) -------------------------------------------------------------
 

@@ -11,7 +11,8 @@ snapshot and the serving run's reference (:mod:`workbench.service.reference`) an
 * **input drift**: PSI of the title length in tokens, the unknown-token share against the
   validation baseline (a gap), and a classifier two-sample test (ROC AUC) on sentence embeddings
   of the titles against a sample of training titles;
-* **feedback acceptance**, **live accuracy** of the review sample (against the test accuracy),
+* **feedback acceptance** (the API's feedback and the seller's page's answers), **live accuracy** of the
+  review sample (against the test accuracy),
   and the **shadow run's agreement** with the serving run (with both accuracies where feedback
   says what the right category was).
 
@@ -241,6 +242,21 @@ def _feedback_summary(feedback: pd.DataFrame, preds: pd.DataFrame) -> dict[str, 
             "by_rank": latest["rank"].value_counts().sort_index().to_dict() if n else {}}
 
 
+def _seller_feedback(files: ServiceFiles, since: datetime | None, until: datetime) -> tuple[int, int]:
+    """``(answers, accepted)`` of the seller's page in the period: its answers go to the workspace
+    (not through the API's log), one short read there, never a write (the API reads too); ``(0,
+    0)`` without a workspace database."""
+    from workbench.store import Workspace
+
+    if not (files.workspace / "workbench.duckdb").exists():
+        return 0, 0
+    ws = Workspace(files.workspace, read_only=True)
+    n, accepted = ws.rows("SELECT count(*), count(*) FILTER (WHERE accepted) FROM feedback WHERE channel = 'seller' "
+                          "AND received_at >= coalesce(?, TIMESTAMP '1970-01-01') AND received_at < ?",
+                          [since, until])[0]
+    return int(n or 0), int(accepted or 0)
+
+
 def _shadow_summary(preds: pd.DataFrame, truth: pd.Series) -> dict[str, Any]:
     scored = preds.dropna(subset=["shadow_category"])
     if scored.empty:
@@ -336,8 +352,13 @@ def monitor_report(files, *, since: datetime | None = None, until: datetime | No
         drift += _input_statistics(preds, ref, limits, files, embedding)
         stats += [s.judge(MIN_COUNTS["predictions"]) for s in drift]
     fb = _feedback_summary(feedback, preds_all)
+    n_seller, ok_seller = _seller_feedback(files, since, until)  # the seller's page's answers count too
+    fb.update(n=fb["n"] + n_seller, accepted=fb["accepted"] + ok_seller, sellers=n_seller)
+    fb["acceptance"] = fb["accepted"] / fb["n"] if fb["n"] else None
     stats.append(_stat("feedback_acceptance", "feedback acceptance rate", fb["acceptance"], limits, fb["n"],
-                       f"{fb['accepted']} of {fb['n']} accepted").judge(MIN_COUNTS["feedback"]))
+                       f"{fb['accepted']} of {fb['n']} accepted" + (f" ({ok_seller} of {n_seller} on the seller's "
+                                                                    "page)" if n_seller else ""))
+                 .judge(MIN_COUNTS["feedback"]))
     live = snapshot.get("live_accuracy") or {}
     test_accuracy = snapshot["serving"]["metrics"].get("test_accuracy")
     live_gap = None if live.get("accuracy") is None or test_accuracy is None else test_accuracy - live["accuracy"]

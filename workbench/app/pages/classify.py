@@ -16,7 +16,7 @@ from workbench.security.safe_text import escape_html, escape_markdown
 from workbench.app.state import ClassifyState
 from workbench.app.why import WHY_STYLE, explanation_html, neighbour_photos
 from workbench.app.glossary import define
-from workbench.app.widgets import alert, empty_state, html, intro, table
+from workbench.app.widgets import alert, empty_state, html, intro, photo_dropper, table
 from workbench.catalog.people_csv import people_csv_text
 from workbench.errors import WorkbenchError
 from workbench.security.upload_limits import run_bounded
@@ -54,34 +54,13 @@ def decision_text(decision: dict, published: bool) -> tuple[str, str]:
 
 def _photo(state: ClassifyState, limit_bytes: int):
     """The photo beside the title: checked as it arrives, shown, and read by multimodal runs."""
-
-    dropper = LimitedFileDropper(accepted_filetypes=["image/jpeg", "image/png", "image/webp"],
-                                 limit_bytes=limit_bytes, multiple=False, layout="compact", previews=[],
-                                 sizing_mode="stretch_width", css_classes=["wb-photo-upload"])
-    preview = pn.Column(css_classes=["wb-photo"])
-    pn.bind(lambda refused: setattr(preview, "objects", [alert(refused)]) if refused else None,
-            dropper.param.refused, watch=True)
-
-    def note() -> str:
-        return ("The chosen run reads photos: the prediction uses this one." if state.multimodal else
+    def shown(_name: str) -> list:
+        note = ("The chosen run reads photos: the prediction uses this one." if state.multimodal else
                 "The chosen run reads text only; pick a `fusion` or `image` run to use the photo.")
+        return [pn.pane.Image(io.BytesIO(state.photo), height=160, css_classes=["wb-photo-preview"]),
+                pn.pane.Markdown(note, css_classes=["wb-photo-note"])]
 
-    def on_photo(files: dict):
-        if not files:
-            state.photo, preview.objects = None, []
-            return
-        name, content = list(files.items())[-1]
-        try:
-            state.set_photo(content, limit_bytes=limit_bytes)
-        except WorkbenchError as exc:
-            preview.objects = [alert(f"{name}: {exc}")]
-            return
-        preview.objects = [pn.pane.Image(io.BytesIO(state.photo), height=160, css_classes=["wb-photo-preview"]),
-                           pn.pane.Markdown(note(), css_classes=["wb-photo-note"])]
-
-    pn.bind(on_photo, dropper, watch=True)
-    return pn.Column(pn.pane.Markdown("Photo (optional; JPEG, PNG or WebP)"), dropper, preview,
-                     sizing_mode="stretch_width")
+    return photo_dropper(state, limit_bytes, shown, css="wb-photo-upload", box_css="wb-photo")
 
 
 def classify_why_html(state: ClassifyState) -> str:

@@ -15,7 +15,7 @@ from workbench.security.safe_text import escape_html
 from workbench.app.state.review import ANY, ReviewState, recent_frame
 from workbench.app.style import STYLESHEET
 from workbench.app.why import WHY_STYLE, product_why_html
-from workbench.app.widgets import action_button, alert, guarded_action, html, intro, table
+from workbench.app.widgets import action_button, guarded_action, html, intro, live_alert, table
 from workbench.loop.review_queue import suspect_reason
 from workbench.loop.reviews import TEST_PART_NOTICE
 
@@ -139,11 +139,19 @@ def counts_html(c: dict | None) -> str:
             f"suspect labels {c.get('suspect', 0)})</span>")
 
 
-def messages(message: str, kind: str, notice: str) -> list:
+def message_text(message: str, notice: str) -> str:
     """The answer to the last action; a viewer keeps the notice whenever there is no other message."""
-    if message:
-        return [alert(message, kind)]
-    return [alert(notice, "info")] if notice else []
+    return message or notice
+
+
+def message_area(state: ReviewState, notice: str) -> pn.Column:
+    """The answer to the last action in ONE alert that stays on the page and changes in place (its
+    text, its colour, hidden while there is nothing to say): the page's redraws every two seconds
+    (the bulk grid, the counts) never replace it, so a confirmation stays readable."""
+    box = live_alert(pn.bind(message_text, state.param.message, notice),
+                     pn.bind(lambda message, kind: kind if message else "info", state.param.message,
+                             state.param.message_kind))
+    return pn.Column(box, sizing_mode="stretch_width", min_height=64, css_classes=["wb-message"])
 
 
 def filters(state: ReviewState, mode) -> pn.FlexBox:
@@ -244,8 +252,7 @@ def view(ctx):
             state.param.category_filter, *languages(state), watch=True)
     notice = (f"You are signed in as {ctx.actor} ({ctx.role}): you can look at the queue, but submitting "
               "reviews needs the reviewer role.") if readonly else ""
-    message = pn.Column(objects=pn.bind(messages, state.param.message, state.param.message_kind, notice),
-                        sizing_mode="stretch_width", min_height=64, css_classes=["wb-message"])
+    message = message_area(state, notice)
     recent = table(recent_frame(state), css_classes=["wb-recent"])
     recent.value = pn.bind(lambda _: recent_frame(state), state.param.recent)
     # a decision that changes a test-part product's catalog label needs this one more click

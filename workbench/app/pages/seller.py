@@ -12,7 +12,7 @@ import pandas as pd
 import panel as pn
 
 from workbench.app.state.seller import NONE_FITS, SellerState
-from workbench.app.widgets import alert, empty_state, html, html_table, intro
+from workbench.app.widgets import alert, empty_state, html, html_table, intro, photo_dropper
 from workbench.errors import WorkbenchError
 from workbench.security.limited_dropper import LimitedFileDropper
 from workbench.security.safe_text import escape_html
@@ -47,28 +47,8 @@ def choice_html(choice: str) -> str:
 
 def _photo(state: SellerState, limit_bytes: int) -> pn.Column:
     """The product's photo: checked while it arrives (size) and once whole (type, pixels)."""
-    dropper = LimitedFileDropper(accepted_filetypes=["image/jpeg", "image/png", "image/webp"],
-                                 limit_bytes=limit_bytes, multiple=False, layout="compact", previews=[],
-                                 sizing_mode="stretch_width", css_classes=["wb-seller-photo-upload"])
-    shown = pn.Column(css_classes=["wb-seller-photo"])
-
-    def on_photo(files):
-        if not files:
-            state.photo, shown.objects = None, []
-            return
-        name, content = list(files.items())[-1]
-        try:
-            state.set_photo(content, limit_bytes=limit_bytes)
-        except WorkbenchError as exc:
-            shown.objects = [alert(f"{name}: {exc}")]
-            return
-        shown.objects = [alert(f"Photo {name} checked and attached.", "success")]
-
-    pn.bind(lambda refused: setattr(shown, "objects", [alert(refused)]) if refused else None,
-            dropper.param.refused, watch=True)
-    pn.bind(on_photo, dropper.param.value, watch=True)
-    return pn.Column(pn.pane.Markdown("Photo (optional; JPEG, PNG or WebP)"), dropper, shown,
-                     sizing_mode="stretch_width")
+    return photo_dropper(state, limit_bytes, lambda name: [alert(f"Photo {name} checked and attached.", "success")],
+                         css="wb-seller-photo-upload", box_css="wb-seller-photo")
 
 
 def _single(state: SellerState, limit_bytes: int) -> pn.Column:

@@ -66,7 +66,7 @@ class ClassifyState(param.Parameterized):
         """Whether the chosen run's model reads photos (``fusion``, ``image``, an ensemble with one)."""
         if self.run_id is None:
             return False
-        from workbench.runs.explain import reads_photos
+        from workbench.runs.explain_photo import reads_photos
 
         return reads_photos(self._model())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+from workbench.cli.output import existing_workspace, print_json_lines
 from workbench.errors import WorkbenchError
 
 
@@ -40,21 +41,11 @@ def register(sub, common) -> None:
     c.set_defaults(func=run_cycle_command)
 
 
-def _workspace(args):
-    from workbench.paths import workspace_dir
-
-    path = workspace_dir(args.workspace)
-    if not (path / "workbench.duckdb").exists():
-        raise WorkbenchError(f"no workspace database in {path}; build one with `workbench ingest` and "
-                             "`workbench train`, or pass --workspace DIR")
-    return path
-
-
 def run_cycle_command(args) -> int:
     """Handler of ``workbench cycle``: the exit code says whether a person is needed."""
     from workbench.service.cycle_config import cycle_config, save_cycle_config
 
-    path = _workspace(args)
+    path = existing_workspace(args)
     if args.settings:
         settings = save_cycle_config(path, dict(args.settings))
         print(json.dumps(settings, indent=2) if args.json else
@@ -72,8 +63,7 @@ def run_cycle_command(args) -> int:
 
         frame = cycle_history(Workspace(path))
         if args.json:
-            for row in frame.drop(columns=["figures"]).to_dict("records"):
-                print(json.dumps(row, default=str))
+            print_json_lines(frame.drop(columns=["figures"]).to_dict("records"))
         elif frame.empty:
             print("no cycle decision recorded yet (`workbench cycle` records one per call)")
         for row in ([] if args.json else frame.itertuples()):

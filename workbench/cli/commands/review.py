@@ -9,6 +9,7 @@ import math
 import sys
 
 from workbench.cli.cluster_options import add_cluster_options, cluster_client
+from workbench.cli.output import print_json_lines
 from workbench.errors import WorkbenchError
 from workbench.catalog.mapping import RECIPES, ColumnMapping
 from workbench.store import Workspace
@@ -161,8 +162,7 @@ def run_queue_show(args) -> int:
     items = items.assign(why=[why_text(r, d) for r, d in zip(items["reason"], items["detail"])])
     cols = ["queue_date", "rank", "product_id", "reason", "status", "proba", "predicted_leaf", "why", "title"]
     if args.json:
-        for row in items[cols].to_dict(orient="records"):
-            print(json.dumps(row, default=str))
+        print_json_lines(items[cols].to_dict(orient="records"))
     else:
         with_width = items[cols].assign(title=items["title"].str.slice(0, 40))
         print(with_width.to_string(index=False))

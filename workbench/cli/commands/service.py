@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
+from workbench.cli.output import existing_workspace, print_json_lines
 from workbench.errors import WorkbenchError
 from workbench.service.files import ServiceFiles
 from workbench.security.roles import KEY_ROLES
@@ -87,17 +88,6 @@ def register(sub, common) -> None:
     f.set_defaults(func=lambda args: (f.print_help(), 2)[1])
 
 
-def _workspace(args):
-    """The workspace folder, which must hold a database (a typo in --workspace says so)."""
-    from workbench.paths import workspace_dir
-
-    path = workspace_dir(args.workspace)
-    if not (path / "workbench.duckdb").exists():
-        raise WorkbenchError(f"no workspace database in {path}; build one with `workbench ingest` and "
-                             "`workbench train`, or pass --workspace DIR")
-    return path
-
-
 def run_api(args) -> int:
     """Handler of ``workbench api``: blocks until interrupted."""
     from workbench.service.server import serve_api
@@ -114,7 +104,7 @@ def run_keys_add(args) -> int:
     """Handler of ``workbench keys add``."""
     from workbench.service.keys import add_key
 
-    path = ServiceFiles(_workspace(args)).keys
+    path = ServiceFiles(existing_workspace(args)).keys
     key = add_key(path, args.name, args.role, args.rate)
     print(key)
     print(f"key for {args.name} ({args.role}, {args.rate}) saved in {path} as a SHA-256 hash; the key above "
@@ -169,7 +159,7 @@ def run_monitor(args) -> int:
     from workbench.service.monitoring import monitor_report, parse_since
     from workbench.service.sync import try_sync
 
-    path = _workspace(args)
+    path = existing_workspace(args)
     if not args.no_sync:
         summary, note = try_sync(path)
         print(f"sync: {summary if summary is not None else note}", file=sys.stderr)
@@ -188,7 +178,7 @@ def run_feedback_import(args) -> int:
     from workbench.service.sync import sync_workspace
     from workbench.store import Workspace
 
-    print(sync_workspace(Workspace(args.workspace)))
+    print(sync_workspace(Workspace(existing_workspace(args))))
     return 0
 
 
@@ -197,14 +187,13 @@ def run_feedback_list(args) -> int:
     from workbench.loop.feedback import feedback_to_confirm
     from workbench.store import Workspace
 
-    rows = feedback_to_confirm(Workspace(args.workspace))
+    rows = feedback_to_confirm(Workspace(existing_workspace(args)))
     if rows.empty:
         print("no feedback waiting for a reviewer (import the API's with `workbench feedback import`; "
               "sellers answer on the seller's page)")
         return 0
     if args.json:
-        for row in rows.to_dict(orient="records"):
-            print(json.dumps(row, default=str))
+        print_json_lines(rows.to_dict(orient="records"))
         return 0
     for row in rows.itertuples():
         verdict = "accepted" if row.accepted else f"instead of {row.predicted}"
@@ -218,7 +207,7 @@ def run_feedback_confirm(args) -> int:
     from workbench.loop.feedback import confirm_feedback
     from workbench.store import Workspace
 
-    n = confirm_feedback(Workspace(args.workspace), args.product_ids, reviewer=args.reviewer)
+    n = confirm_feedback(Workspace(existing_workspace(args)), args.product_ids, reviewer=args.reviewer)
     print(f"confirmed {n} feedback label(s) as reviews by {args.reviewer}: the products joined the catalog "
           "and retraining may use them")
     return 0

@@ -1,6 +1,7 @@
 """A flood of wrong passwords from rotating loopback addresses (real source addresses: each
 connection binds another 127.0.N.M, which Linux routes to the loopback), and a real user logging
-in meanwhile. Used by tests/test_login_flood.py and benchmarks/security.py."""
+in meanwhile: how the login throttle holds under a flood. Used by tests/test_login_flood.py and
+benchmarks/security.py."""
 
 from __future__ import annotations
 
