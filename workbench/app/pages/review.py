@@ -11,6 +11,7 @@ import panel as pn
 
 from workbench.app.keyboard import KeyboardShortcuts
 from workbench.app.pages._review_bulk import bulk_view
+from workbench.app.pages._review_feedback import feedback_view
 from workbench.security.safe_text import escape_html
 from workbench.app.state.review import ANY, ReviewState, recent_frame
 from workbench.app.style import STYLESHEET
@@ -21,7 +22,7 @@ from workbench.loop.reviews import TEST_PART_NOTICE
 
 TITLE = "Review queue"
 ORDER = 70
-MODES = ("One at a time", "Bulk: same predicted category")
+MODES = ("One at a time", "Bulk: same predicted category", "Feedback to confirm")
 
 REASON_TEXT = {"random": "random sample (measures accuracy)", "uncertain": "least confident",
                "disagree": "runs disagree", "dashboard": "sent from the dashboard",
@@ -237,14 +238,19 @@ def view(ctx):
     single = single_view(state, readonly, mode)
     bulk = bulk_view(state, lambda action: guarded_action(state, action), readonly)
     bulk.visible = False
+    feedback = feedback_view(state, lambda action: guarded_action(state, action), readonly)
+    feedback.visible = False
 
     def switch(chosen: str):
-        if chosen != MODES[0]:
+        if chosen == MODES[1]:
             bulk.reload()  # before it shows: the grid never appears with an empty category picker
         else:
             state.bulk = []  # its claims go with the next item's claim
+        if chosen == MODES[0]:
             state.load_next()
-        single.visible, bulk.visible = chosen == MODES[0], chosen != MODES[0]
+        if chosen == MODES[2]:
+            feedback.reload()
+        single.visible, bulk.visible, feedback.visible = chosen == MODES[0], chosen == MODES[1], chosen == MODES[2]
 
     pn.bind(switch, mode, watch=True)
     # a grid on screen follows the date, the filters and the language (the single item already does)
@@ -267,8 +273,9 @@ def view(ctx):
         filters(state, mode),
         pn.Row(html(pn.bind(counts_html, state.param.counts), css_classes=["wb-counts"]), who,
                sizing_mode="stretch_width"),
-        single, bulk, message, confirm, html("<h3>Your latest decisions</h3>"), recent,
+        single, bulk, feedback, message, confirm, html("<h3>Your latest decisions</h3>"), recent,
         sizing_mode="stretch_width", css_classes=["wb-page", "wb-review"])
     layout.state, layout.mode, layout.bulk, layout.message = state, mode, bulk, message
+    layout.feedback = feedback
     layout.follows = True  # the item, the grid and the counts follow ctx.news (state.news)
     return layout

@@ -20,6 +20,7 @@ import param
 
 from workbench.security.auth import PermissionDenied, require
 from workbench.app.state.review_bulk import BulkGridMixin
+from workbench.app.state.review_feedback import FeedbackMixin
 from workbench.app.thumbnails import LARGE, image_roots, thumbnail_uri
 from workbench.app.context import Preferences
 from workbench.catalog.category_names import CategoryNames
@@ -38,9 +39,10 @@ RECENT = 10
 ANY = "any reason"
 
 
-class ReviewState(BulkGridMixin):
+class ReviewState(BulkGridMixin, FeedbackMixin):
     """The reviewer, the queue date, the item on screen and the last outcome; the bulk grid's
-    part is :class:`workbench.app.state.review_bulk.BulkGridMixin`."""
+    part is :class:`workbench.app.state.review_bulk.BulkGridMixin`, the feedback list's
+    :class:`workbench.app.state.review_feedback.FeedbackMixin`."""
 
     workspace = param.ClassSelector(class_=Workspace, constant=True)
     reviewer = param.String(default="local", doc="name saved with each decision")
@@ -257,6 +259,8 @@ class ReviewState(BulkGridMixin):
         anyway goes through the label-version check (both decisions kept). Products of the bulk
         grid reviewed or claimed elsewhere leave it. The counts move."""
         self.follow_bulk()
+        if self.feedback is not None:  # the feedback list is open: confirmed elsewhere leaves it
+            self.load_feedback()
         item = self.item
         if item is not None and not item.get("_gold") and item.get("label_version") is not None:
             if label_version(self.workspace, item["product_id"]) != item["label_version"]:
