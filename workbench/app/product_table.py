@@ -122,8 +122,8 @@ class ProductTable(pn.viewable.Viewer):
         pid = str(row["product_id"])
         photo = img_tag(product_thumbnails(self.ctx.workspace, [pid], LARGE).get(pid), LARGE, "wb-why-own-photo")
         why = product_why_html(self.ctx.workspace, pid, run_id)
-        body = (f"<div style='display:flex;gap:12px;align-items:flex-start'><div>{photo}</div>"
-                f"<div style='flex:1'>{why}</div></div>" if photo else why)
+        body = (f"<div class='wb-why-with-photo'><div>{photo}</div><div class='wb-why-own-side'>{why}</div></div>"
+                if photo else why)
         return pn.pane.HTML(body, stylesheets=[WHY_STYLE], sizing_mode="stretch_width", css_classes=["wb-why-box"])
 
     def wrong_ids(self) -> list[str]:
