@@ -38,6 +38,13 @@ def test_the_photo_head_is_chosen_on_validation_and_recorded(photo_model):
     model, valid, _, _ = photo_model
     r = model.resolved_params()
     assert r["photo"] == "kept" and model.photo_ is not None
+    from workbench.runs.explain import reads_photos
+
+    assert reads_photos(model) and model.inputs == ("text", "image")  # the Classify page offers a photo
+    from workbench.runs.run_setup import run_setup
+
+    setup = run_setup({"resolved": r})  # compare's setup column
+    assert f"+ photo (weight {r['photo_weight']})" in setup and "photo_valid_accuracy" not in setup
     assert r["image_model"] == "efficientnet-lite0-80" and 0.95 < r["photo_share"] < 1.0
     # the probe (150 of 400 training products) decided first, then the full head on every usable photo
     assert set(r["photo_probe_valid_accuracy"]) == {"0.0", "0.1", "0.2", "0.35"}

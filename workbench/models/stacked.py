@@ -151,6 +151,13 @@ class AutoClassifier(CategoryClassifier):
                  device=None, random_state=0):
         self._store_params(locals())
 
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """What the fitted model reads: ``("text", "image")`` when its photo head is kept (so the
+        Classify page offers a photo upload and explanations look for photo neighbours), else
+        ``("text",)``."""
+        return ("text", "image") if getattr(self, "photo_", None) is not None else ("text",)
+
     # parts --------------------------------------------------------------------------------
     def _tfidf(self, fields) -> CategoryClassifier:
         from workbench.models.tfidf import TfidfClassifier
@@ -279,6 +286,7 @@ class AutoClassifier(CategoryClassifier):
                 self.encoder_ = str(self.embedding_model)
             resolved.update(encoder=self.encoder_, device=self.device_)
             self._fit_sentence_head(X, y, valid, resolved)
+            self._probe_heads = {}
         # 3. the photo head, where products have photos and validation says it helps
         self.photo_, self.photo_weight_, self.image_model_ = None, 0.0, None
         if has_valid and len(self.seen_classes_) >= 2:
@@ -292,10 +300,13 @@ class AutoClassifier(CategoryClassifier):
         p_text = self._text_proba(valid[0])
         E_valid = self._embed(valid[0])
         n_train = len(y)
+        self._probe_heads = {}
         self.head_C_ = self._resolve_head_C(X, y, valid, p_text, E_valid, resolved)
         if n_train > int(self.probe_size):
             rows = stratified_rows(y, int(self.probe_size), self.random_state)
-            probe = self._fit_head(self._embed(X.iloc[rows].reset_index(drop=True)), y[rows])
+            probe = self._probe_heads.get(float(self.head_C_))  # fitted on the same rows while choosing C
+            if probe is None:
+                probe = self._fit_head(self._embed(X.iloc[rows].reset_index(drop=True)), y[rows])
             weight, probe_scores = self._best_weight(p_text, self._head_proba(probe, E_valid), valid[1])
             resolved["probe_valid_accuracy"] = {str(k): round(v, 4) for k, v in probe_scores.items()}
             if weight == 0.0:
@@ -337,11 +348,15 @@ class AutoClassifier(CategoryClassifier):
         E = self._embed(X.iloc[rows].reset_index(drop=True))
 
         def score(C: float) -> float:
-            head = self._fit_head(E, y[rows], C)
+            head = self._probe_heads[C] = self._fit_head(E, y[rows], C)
             weight, by_weight = self._best_weight(p_text, self._head_proba(head, E_valid), valid[1])
             return by_weight[weight]
 
-        return self._choose_C(score, len(valid[1]), resolved, "head")
+        try:
+            return self._choose_C(score, len(valid[1]), resolved, "head")
+        finally:
+            if len(rows) == len(y):
+                self._probe_heads = {}  # no probe: the full head is fitted on every row
 
     # the photo head -----------------------------------------------------------------------
     def _photo_vectors(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -414,8 +429,10 @@ class AutoClassifier(CategoryClassifier):
             return
         V, y_probe = V[has], y[candidates][has]
 
+        heads: dict[float, dict] = {}
+
         def score(C: float) -> float:
-            head = self._fit_head(V, y_probe, C)
+            head = heads[C] = self._fit_head(V, y_probe, C)
             p = self._photo_head_proba(head, V_valid, has_valid)
             weight, by_weight = self._best_photo_weight(p_base, p, has_valid, valid[1])
             return by_weight[weight]
@@ -426,7 +443,7 @@ class AutoClassifier(CategoryClassifier):
             self.photo_C_ = float(self.photo_C)
         full = len(np.flatnonzero(given)) > len(candidates)
         if full:
-            probe = self._fit_head(V, y_probe, self.photo_C_)
+            probe = heads.get(self.photo_C_) or self._fit_head(V, y_probe, self.photo_C_)
             weight, probe_scores = self._best_photo_weight(
                 p_base, self._photo_head_proba(probe, V_valid, has_valid), has_valid, valid[1])
             resolved["photo_probe_valid_accuracy"] = {str(k): round(v, 4) for k, v in probe_scores.items()}
@@ -439,7 +456,8 @@ class AutoClassifier(CategoryClassifier):
             V, y_full = V[has], y[rows][has]
         else:
             y_full = y_probe
-        head = self._fit_head(V, y_full, self.photo_C_)
+        head = heads.get(self.photo_C_) if not full else None
+        head = head or self._fit_head(V, y_full, self.photo_C_)
         weight, scores = self._best_photo_weight(
             p_base, self._photo_head_proba(head, V_valid, has_valid), has_valid, valid[1])
         resolved["photo_valid_accuracy"] = {str(k): round(v, 4) for k, v in scores.items()}
