@@ -46,6 +46,7 @@ def test_the_photo_head_is_chosen_on_validation_and_recorded(photo_model):
     setup = run_setup({"resolved": r})  # compare's setup column
     assert f"+ photo (weight {r['photo_weight']})" in setup and "photo_valid_accuracy" not in setup
     assert r["image_model"] == "efficientnet-lite0-80" and 0.95 < r["photo_share"] < 1.0
+    assert r["device"] == model.device_ in ("cpu", "cuda")  # the device the photos were encoded on
     # the probe (150 of 400 training products) decided first, then the full head on every usable photo
     assert set(r["photo_probe_valid_accuracy"]) == {"0.0", "0.1", "0.2", "0.35"}
     assert 360 < r["photo_products"] < 400

@@ -1,6 +1,6 @@
 """``auto``: the default selection, chosen on the validation products of the user's own catalog.
 
-Three parts, each kept only when validation says it earns its place:
+Four parts, each kept only when validation says it earns its place:
 
 1. **tfidf** (:mod:`workbench.models.tfidf`) over the text fields that help: title and brand
    always; the description too when enough training products have one
@@ -411,6 +411,7 @@ class AutoClassifier(CategoryClassifier):
             return
         self.image_model_ = image_model_id(self.image_model)
         resolved["image_model"] = self.image_model_
+        resolved.setdefault("device", self.device_)  # the image encoder's
         p_base = _normalised(self._text_head_proba(valid[0]))
         V_valid, has_valid = self._photo_vectors(valid[0])
         if has_valid.sum() < 2:
