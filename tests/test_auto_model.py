@@ -46,7 +46,7 @@ def test_english_and_indonesian_catalogs_get_their_encoders():
 def test_auto_without_a_head_is_tfidf_over_the_fields_validation_prefers(parts, tmp_path):
     split, leaves = parts
     train, valid, test = split["train"], split["valid"], split["test"]
-    model = AutoClassifier(leaves=leaves, embedding_model=None)
+    model = AutoClassifier(leaves=leaves, embedding_model=None, image_model=None)
     model.fit(train, train["leaf"], valid, valid["leaf"])
     resolved = model.resolved_params()
     assert resolved["fields"] == ["title", "brand"]  # fashion has no descriptions: one candidate
@@ -72,7 +72,8 @@ def test_head_weight_is_chosen_on_validation_and_the_probe_decides_first(parts, 
     split, leaves = parts
     train = split["train"].iloc[:500].reset_index(drop=True)
     valid, test = split["valid"].iloc[:200].reset_index(drop=True), split["test"].iloc[:100].reset_index(drop=True)
-    model = AutoClassifier(leaves=leaves, probe_size=150, head_C=1.0, workspace=str(fashion_ws.path))
+    model = AutoClassifier(leaves=leaves, probe_size=150, head_C=1.0, image_model=None,
+                           workspace=str(fashion_ws.path))
     model.fit(train, train["leaf"], valid, valid["leaf"])
     r = model.resolved_params()
     assert r["language"] == "English" and r["encoder"] == "default" and r["device"] in ("cpu", "cuda")

@@ -137,7 +137,7 @@ def test_an_auto_run_records_C_and_the_rare_leaf_choice(fashion_ws):
     from workbench.runs.run_setup import run_setup
     from workbench.runs.training import train_models
 
-    [run_id] = train_models(fashion_ws, ["auto"], "grouped", params={"auto": {"embedding_model": None}})
+    [run_id] = train_models(fashion_ws, ["auto"], "grouped", params={"auto": {"embedding_model": None, "image_model": None}})
     params = get_run(fashion_ws, run_id)["params"]
     resolved = params["resolved"]
     assert params["C"] == "auto" and params["rare_leaves"] == "auto"

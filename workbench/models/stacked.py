@@ -1,6 +1,6 @@
 """``auto``: the default selection, chosen on the validation products of the user's own catalog.
 
-Three parts, each kept only when validation says it earns its place:
+Four parts, each kept only when validation says it earns its place:
 
 1. **tfidf** (:mod:`workbench.models.tfidf`) over the text fields that help: title and brand
    always; the description too when enough training products have one
@@ -20,15 +20,28 @@ Three parts, each kept only when validation says it earns its place:
    mean; the weight is chosen on validation among ``head_weights`` (0 = the head is dropped).
    Before the full head is fitted, a *probe* head on at most ``probe_size`` training products
    checks that some weight helps on validation at all; when none does, the full head is never
-   fitted (its cost is not paid) and the model is tfidf alone.
+   fitted (its cost is not paid) and the model is tfidf alone. Its ``C`` is chosen on the probe
+   with the one-standard-error rule tfidf's ``C`` uses: the default (10) stands unless another
+   value is more accurate on validation by more than one standard error.
+4. **a photo head**, where products have photos: when the training products have an ``image``
+   column and at least ``photo_share`` of them have a usable photo, a multinomial logistic
+   regression over their image vectors (EfficientNet-Lite0,
+   :func:`workbench.embeddings.image_embed.product_image_vectors`, which reuses the vectors
+   ``workbench embed --images`` stored in the workspace) joins the text combination (tfidf and
+   the sentence head) in the same weighted geometric mean, with its own weight chosen on
+   validation among ``photo_weights`` (0 = dropped). The same probe decides first, on at most
+   ``probe_size`` training products (only their photos are encoded), and the head's ``C`` is
+   chosen there by the one-standard-error rule. A product without a usable photo gets the text
+   combination alone: the weights are renormalised over the heads present, so a missing photo
+   costs nothing.
 
 Without validation products the model is tfidf over title and brand. Everything chosen is in
 ``resolved_params()`` (fields, encoder, head weight, validation accuracy of each candidate,
 what was dropped and why) and so in the recorded run.
 
 Persistence: the tfidf part in ``tfidf/`` (skops, its own allow-list), the rare-leaf group head
-in ``backoff.skops`` (skops, the same allow-list), the head's coefficients in
-``head.safetensors`` and the choices in ``auto.json``; nothing is pickled.
+in ``backoff.skops`` (skops, the same allow-list), the heads' coefficients in
+``head.safetensors`` and ``photo.safetensors`` and the choices in ``auto.json``; nothing is pickled.
 """
 
 from __future__ import annotations
@@ -43,10 +56,44 @@ from workbench.models.base import CategoryClassifier, product_texts, read_state,
 
 INDEX = "auto.json"
 HEAD = "head.safetensors"
+PHOTO = "photo.safetensors"
 BACKOFF = "backoff.skops"
 FLOOR = 1e-6
 #: Text fields of the head's sentence embeddings.
 HEAD_FIELDS = ("title", "brand")
+#: The heads' default ``C`` (the one-standard-error rule keeps it unless another is clearly better).
+HEAD_C_DEFAULT = 10.0
+
+
+def _normalised(p: np.ndarray) -> np.ndarray:
+    sums = p.sum(axis=1, keepdims=True)
+    sums[sums == 0] = 1.0
+    return p / sums
+
+
+def _with_photo(p_text: np.ndarray, p_photo: np.ndarray, has: np.ndarray, weight: float) -> np.ndarray:
+    """The text combination joined by the photo head's probabilities in a weighted geometric mean,
+    on the rows that have a photo (``has``); other rows keep the text combination (the weights
+    renormalised over the heads present). ``p_photo`` has one row per row of ``p_text``."""
+    out = _normalised(np.asarray(p_text, dtype=np.float64))
+    if weight <= 0 or not has.any():
+        return out
+    rows = np.flatnonzero(has)
+    logp = ((1 - weight) * np.log(np.maximum(out[rows], FLOOR))
+            + weight * np.log(np.maximum(p_photo[rows], FLOOR)))
+    out[rows] = np.exp(logp - logp.max(axis=1, keepdims=True))
+    return _normalised(out)
+
+
+def one_se_choice(scores: dict[float, float], default: float, n: int) -> float:
+    """The key with the best score (ties: the one nearest ``default``), unless its score is within
+    one standard error (of an accuracy on ``n`` products) of ``default``'s: then ``default``."""
+    from workbench.models.tfidf import standard_error
+
+    best = max(scores, key=lambda c: (scores[c], c == default, -abs(np.log(c / default))))
+    if default in scores and scores[best] - scores[default] <= standard_error(scores[best], n):
+        return default
+    return best
 
 
 def _combine(p_text: np.ndarray, p_head: np.ndarray | None, weight: float) -> np.ndarray:
@@ -86,8 +133,12 @@ class AutoClassifier(CategoryClassifier):
     ``"auto"``: the best of ``head_C_grid`` for the probe head on validation),
     ``probe_size`` (training products of the probe head), ``description_share`` (share of
     training products with a description before a description candidate is tried),
-    ``workspace`` (embedding cache), ``device`` (the encoder's; ``None`` = GPU when present),
-    ``random_state``.
+    ``image_model`` (the photo head's image encoder; ``None``: no photo head), ``images_dir``
+    (base of relative image paths), ``photo_share`` (share of training products with a photo
+    before a photo head is tried), ``photo_weights`` (the photo head's weights tried on
+    validation), ``photo_C`` (``"auto"``: chosen among ``head_C_grid`` on the probe),
+    ``workspace`` (embedding cache and recorded image vectors), ``device`` (the encoders';
+    ``None`` = GPU when present), ``random_state``.
     """
 
     kind = "auto"
@@ -95,8 +146,17 @@ class AutoClassifier(CategoryClassifier):
     def __init__(self, leaves=None, fields="auto", C="auto", class_weight="auto", rare_leaves="auto",
                  embedding_model="auto",
                  head_weights=(0.2, 0.35, 0.5), head_C="auto", head_C_grid=(1.0, 10.0, 100.0),
-                 probe_size=3000, description_share=0.3, workspace=None, device=None, random_state=0):
+                 probe_size=3000, description_share=0.3, image_model="default", images_dir=None,
+                 photo_share=0.3, photo_weights=(0.1, 0.2, 0.35), photo_C="auto", workspace=None,
+                 device=None, random_state=0):
         self._store_params(locals())
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """What the fitted model reads: ``("text", "image")`` when its photo head is kept (so the
+        Classify page offers a photo upload and explanations look for photo neighbours), else
+        ``("text",)``."""
+        return ("text", "image") if getattr(self, "photo_", None) is not None else ("text",)
 
     # parts --------------------------------------------------------------------------------
     def _tfidf(self, fields) -> CategoryClassifier:
@@ -214,31 +274,44 @@ class AutoClassifier(CategoryClassifier):
         # 2. the sentence-embedding head, when validation says it helps
         self.head_, self.head_weight_ = None, 0.0
         self.encoder_ = None
+        self.device_ = choose_device(self.device)
         if self.embedding_model is None or not has_valid or len(self.seen_classes_) < 2:
             resolved["head"] = "none" if self.embedding_model is None else "no validation products"
-            self.resolved_params_ = resolved
-            return
-        if self.embedding_model == "auto":
-            guess = guess_language(X["title"])
-            self.encoder_ = guess.encoder
-            resolved["language"] = guess.language
         else:
-            self.encoder_ = str(self.embedding_model)
-        self.device_ = choose_device(self.device)
-        resolved.update(encoder=self.encoder_, device=self.device_)
+            if self.embedding_model == "auto":
+                guess = guess_language(X["title"])
+                self.encoder_ = guess.encoder
+                resolved["language"] = guess.language
+            else:
+                self.encoder_ = str(self.embedding_model)
+            resolved.update(encoder=self.encoder_, device=self.device_)
+            self._fit_sentence_head(X, y, valid, resolved)
+            self._probe_heads = {}
+        # 3. the photo head, where products have photos and validation says it helps
+        self.photo_, self.photo_weight_, self.image_model_ = None, 0.0, None
+        if has_valid and len(self.seen_classes_) >= 2:
+            self._fit_photo_head(X, y, valid, resolved)
+        else:
+            resolved["photo"] = "none" if self.image_model is None else "no validation products"
+        self.resolved_params_ = resolved
+
+    def _fit_sentence_head(self, X: pd.DataFrame, y: np.ndarray, valid, resolved: dict) -> None:
+        """The sentence-embedding head: probe first, then the full head at the weight validation picks."""
         p_text = self._text_proba(valid[0])
         E_valid = self._embed(valid[0])
         n_train = len(y)
+        self._probe_heads = {}
         self.head_C_ = self._resolve_head_C(X, y, valid, p_text, E_valid, resolved)
         if n_train > int(self.probe_size):
             rows = stratified_rows(y, int(self.probe_size), self.random_state)
-            probe = self._fit_head(self._embed(X.iloc[rows].reset_index(drop=True)), y[rows])
+            probe = self._probe_heads.get(float(self.head_C_))  # fitted on the same rows while choosing C
+            if probe is None:
+                probe = self._fit_head(self._embed(X.iloc[rows].reset_index(drop=True)), y[rows])
             weight, probe_scores = self._best_weight(p_text, self._head_proba(probe, E_valid), valid[1])
             resolved["probe_valid_accuracy"] = {str(k): round(v, 4) for k, v in probe_scores.items()}
             if weight == 0.0:
                 resolved["head"] = (f"dropped: a probe head on {len(rows):,} products did not raise "
                                     "validation accuracy at any weight")
-                self.resolved_params_ = resolved
                 return
         head = self._fit_head(self._embed(X), y)
         weight, head_scores = self._best_weight(p_text, self._head_proba(head, E_valid), valid[1])
@@ -249,46 +322,186 @@ class AutoClassifier(CategoryClassifier):
             resolved["head"] = "kept"
         else:
             resolved["head"] = "dropped: no weight raised validation accuracy"
-        self.resolved_params_ = resolved
+
+    def _choose_C(self, fit_score, n_valid: int, resolved: dict, name: str) -> float:
+        """A head's ``C`` among ``head_C_grid`` by the one-standard-error rule against
+        :data:`HEAD_C_DEFAULT` (``fit_score(C)``: the validation accuracy of the joined model at its
+        best weight); the scores and the choice go into ``resolved``."""
+        scores = {float(C): fit_score(float(C)) for C in self.head_C_grid}
+        best = one_se_choice(scores, HEAD_C_DEFAULT, n_valid)
+        resolved[f"{name}_C"] = best
+        resolved[f"{name}_C_valid_accuracy"] = {str(c): round(v, 4) for c, v in scores.items()}
+        if HEAD_C_DEFAULT in scores and best == HEAD_C_DEFAULT and max(scores.values()) > scores[best]:
+            resolved[f"{name}_C_choice"] = (f"{HEAD_C_DEFAULT:g}: no other value beat it on validation by more "
+                                            "than one standard error")
+        return best
 
     def _resolve_head_C(self, X, y, valid, p_text, E_valid, resolved: dict) -> float:
         """The head's ``C``: as given, or (``"auto"``) the value of ``head_C_grid`` whose head on
         at most ``probe_size`` training products, joined with tfidf at its best weight, is most
-        accurate on validation (ties: the smaller ``C``)."""
+        accurate on validation, unless it is within one standard error of :data:`HEAD_C_DEFAULT`'s
+        accuracy (the rule tfidf's ``C`` follows)."""
         if not (isinstance(self.head_C, str) and self.head_C == "auto"):
             return float(self.head_C)
         rows = (stratified_rows(y, int(self.probe_size), self.random_state) if len(y) > int(self.probe_size)
                 else np.arange(len(y)))
         E = self._embed(X.iloc[rows].reset_index(drop=True))
-        scores = {}
-        for C in self.head_C_grid:
-            head = self._fit_head(E, y[rows], float(C))
+
+        def score(C: float) -> float:
+            head = self._probe_heads[C] = self._fit_head(E, y[rows], C)
             weight, by_weight = self._best_weight(p_text, self._head_proba(head, E_valid), valid[1])
-            scores[float(C)] = by_weight[weight]
-        best = max(scores, key=lambda c: (scores[c], -c))
-        resolved["head_C"] = best
-        resolved["head_C_valid_accuracy"] = {str(c): round(v, 4) for c, v in scores.items()}
-        return best
+            return by_weight[weight]
+
+        try:
+            return self._choose_C(score, len(valid[1]), resolved, "head")
+        finally:
+            if len(rows) == len(y):
+                self._probe_heads = {}  # no probe: the full head is fitted on every row
+
+    # the photo head -----------------------------------------------------------------------
+    def _photo_vectors(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """``(image vectors, has a usable photo)`` of the products' ``image`` values."""
+        from workbench.embeddings.image_embed import product_image_vectors
+
+        n = len(X)
+        if "image" not in X or n == 0:
+            return np.zeros((n, 0), dtype=np.float32), np.zeros(n, dtype=bool)
+        return product_image_vectors(X, self.image_model_ or "default", workspace=self.workspace,
+                                     images_dir=self.images_dir, device=self.device_)
+
+    def _photo_proba(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The photo head's probabilities (zeros where a product has no photo) and which rows have one."""
+        vectors, has = self._photo_vectors(X)
+        proba = np.zeros((len(X), len(self.classes_)))
+        if has.any():
+            proba[has] = self._head_proba(self.photo_, vectors[has])
+        return proba, has
+
+    def _best_photo_weight(self, p_base, p_photo, has, y) -> tuple[float, dict]:
+        """The photo weight (0 included) with the best validation accuracy; ties go to the smaller."""
+        scores = {0.0: _accuracy(p_base, y)}
+        for w in self.photo_weights:
+            scores[float(w)] = _accuracy(_with_photo(p_base, p_photo, has, float(w)), y)
+        best = max(scores, key=lambda w: (scores[w], -w))
+        return best, scores
+
+    def _photo_head_proba(self, head: dict, vectors: np.ndarray, has: np.ndarray) -> np.ndarray:
+        proba = np.zeros((len(has), len(self.classes_)))
+        if has.any():
+            proba[has] = self._head_proba(head, vectors[has])
+        return proba
+
+    def _fit_photo_head(self, X: pd.DataFrame, y: np.ndarray, valid, resolved: dict) -> None:
+        """The photo head (module doc, part 4): tried only when enough training products have a
+        photo; probe first, ``C`` by the one-standard-error rule, the full head at the weight
+        validation picks, kept only when that weight is above 0."""
+        from workbench.embeddings.image_encoder import image_model_id
+
+        if self.image_model is None:
+            resolved["photo"] = "none"
+            return
+        n_train = len(y)
+        given = (X["image"].notna() & (X["image"].astype(str).str.strip() != "")).to_numpy() if "image" in X \
+            else np.zeros(n_train, dtype=bool)
+        share = float(given.mean()) if n_train else 0.0
+        resolved["photo_share"] = round(share, 4)
+        if share < float(self.photo_share):
+            resolved["photo"] = (f"none: {int(given.sum()):,} of {n_train:,} training products name a photo "
+                                 f"(fewer than photo_share={self.photo_share})")
+            return
+        self.image_model_ = image_model_id(self.image_model)
+        resolved["image_model"] = self.image_model_
+        resolved.setdefault("device", self.device_)  # the image encoder's
+        p_base = _normalised(self._text_head_proba(valid[0]))
+        V_valid, has_valid = self._photo_vectors(valid[0])
+        if has_valid.sum() < 2:
+            resolved["photo"] = "none: fewer than 2 validation products have a usable photo"
+            return
+        candidates = np.flatnonzero(given)
+        if len(candidates) > int(self.probe_size):
+            candidates = candidates[stratified_rows(y[candidates], int(self.probe_size), self.random_state)]
+        V, has = self._photo_vectors(X.iloc[candidates].reset_index(drop=True))
+        usable = share * float(has.mean())
+        resolved["photo_usable_share"] = round(usable, 4)
+        if usable < float(self.photo_share) or len(np.unique(y[candidates][has])) < 2:
+            resolved["photo"] = (f"none: {has.sum():,} of {len(candidates):,} photos read on the probe are usable, "
+                                 f"about {usable:.0%} of the training products (fewer than photo_share="
+                                 f"{self.photo_share})")
+            return
+        V, y_probe = V[has], y[candidates][has]
+
+        heads: dict[float, dict] = {}
+
+        def score(C: float) -> float:
+            head = heads[C] = self._fit_head(V, y_probe, C)
+            p = self._photo_head_proba(head, V_valid, has_valid)
+            weight, by_weight = self._best_photo_weight(p_base, p, has_valid, valid[1])
+            return by_weight[weight]
+
+        if isinstance(self.photo_C, str) and self.photo_C == "auto":
+            self.photo_C_ = self._choose_C(score, len(valid[1]), resolved, "photo")
+        else:
+            self.photo_C_ = float(self.photo_C)
+        full = len(np.flatnonzero(given)) > len(candidates)
+        if full:
+            probe = heads.get(self.photo_C_) or self._fit_head(V, y_probe, self.photo_C_)
+            weight, probe_scores = self._best_photo_weight(
+                p_base, self._photo_head_proba(probe, V_valid, has_valid), has_valid, valid[1])
+            resolved["photo_probe_valid_accuracy"] = {str(k): round(v, 4) for k, v in probe_scores.items()}
+            if weight == 0.0:
+                resolved["photo"] = (f"dropped: a probe photo head on {len(y_probe):,} products did not raise "
+                                     "validation accuracy at any weight")
+                return
+            rows = np.flatnonzero(given)
+            V, has = self._photo_vectors(X.iloc[rows].reset_index(drop=True))
+            V, y_full = V[has], y[rows][has]
+        else:
+            y_full = y_probe
+        head = heads.get(self.photo_C_) if not full else None
+        head = head or self._fit_head(V, y_full, self.photo_C_)
+        weight, scores = self._best_photo_weight(
+            p_base, self._photo_head_proba(head, V_valid, has_valid), has_valid, valid[1])
+        resolved["photo_valid_accuracy"] = {str(k): round(v, 4) for k, v in scores.items()}
+        resolved["photo_weight"] = weight
+        resolved["photo_products"] = int(len(y_full))
+        if weight > 0:
+            self.photo_, self.photo_weight_ = head, weight
+            resolved["photo"] = "kept"
+        else:
+            resolved["photo"] = "dropped: no weight raised validation accuracy"
+
+    # predicting ---------------------------------------------------------------------------
+    def _text_head_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """tfidf (with the back-off) joined by the sentence head where it is kept."""
+        p_text = self._text_proba(X)
+        if getattr(self, "head_", None) is None:
+            return p_text
+        return _combine(p_text, self._head_proba(self.head_, self._embed(X)), self.head_weight_)
 
     def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        p_text = self._text_proba(X)
-        if self.head_ is None:
-            return p_text
-        proba = _combine(p_text, self._head_proba(self.head_, self._embed(X)), self.head_weight_)
+        proba = self._text_head_proba(X)
+        if getattr(self, "photo_", None) is not None:
+            p_photo, has = self._photo_proba(X)
+            proba = _with_photo(proba, p_photo, has, self.photo_weight_)
+        if self.head_ is None and getattr(self, "photo_", None) is None:
+            return proba
         unseen = np.ones(len(self.classes_), dtype=bool)
         unseen[self.seen_classes_] = False
         proba[:, unseen] = 0.0
         return proba
 
     def member_probabilities(self, X) -> dict[str, np.ndarray]:
-        """Each part's probability matrix (leaf-aligned): ``tfidf`` and, when kept, ``head``."""
+        """Each part's probability matrix (leaf-aligned): ``tfidf`` and, when kept, ``head`` and
+        ``photo`` (rows of products without a usable photo are zeros)."""
+        from workbench.models.base import as_products
+
         self._check_fitted()
-        X = pd.DataFrame(X) if not isinstance(X, pd.DataFrame) else X
+        X = as_products(X)
         out = {"tfidf": self._text_proba(X)}
         if self.head_ is not None:
-            from workbench.models.base import as_products
-
-            out["head"] = self._head_proba(self.head_, self._embed(as_products(X)))
+            out["head"] = self._head_proba(self.head_, self._embed(X))
+        if getattr(self, "photo_", None) is not None:
+            out["photo"] = self._photo_proba(X)[0]
         return out
 
     # persistence --------------------------------------------------------------------------
@@ -301,11 +514,14 @@ class AutoClassifier(CategoryClassifier):
                       "temperature": float(self.backoff_.temperature)}, directory / BACKOFF)
         state = {"head_C": float(getattr(self, "head_C_", 0.0) or 0.0), "seen_classes": [int(c) for c in self.seen_classes_], "encoder": self.encoder_,
                  "device": getattr(self, "device_", None), "head_weight": float(self.head_weight_),
-                 "resolved": self.resolved_params()}
-        if self.head_ is not None:
-            from safetensors.numpy import save_file
+                 "resolved": self.resolved_params(), "image_model": getattr(self, "image_model_", None),
+                 "photo_weight": float(getattr(self, "photo_weight_", 0.0)),
+                 "photo_C": float(getattr(self, "photo_C_", 0.0) or 0.0)}
+        from safetensors.numpy import save_file
 
-            save_file({k: np.ascontiguousarray(v) for k, v in self.head_.items()}, str(directory / HEAD))
+        for name, head in ((HEAD, self.head_), (PHOTO, getattr(self, "photo_", None))):
+            if head is not None:
+                save_file({k: np.ascontiguousarray(v) for k, v in head.items()}, str(directory / name))
         write_state(directory, INDEX, state)
 
     def _load_artifacts(self, directory: Path) -> None:
@@ -327,8 +543,10 @@ class AutoClassifier(CategoryClassifier):
             saved = read_skops(directory / BACKOFF)
             self.backoff_ = Backoff(saved["svm"], np.asarray(saved["group_of"], dtype=np.int64),
                                     float(saved["temperature"]))
-        self.head_ = None
-        if (directory / HEAD).exists():
-            from safetensors.numpy import load_file
+        from safetensors.numpy import load_file
 
-            self.head_ = load_file(str(directory / HEAD))
+        self.head_ = load_file(str(directory / HEAD)) if (directory / HEAD).exists() else None
+        self.photo_ = load_file(str(directory / PHOTO)) if (directory / PHOTO).exists() else None
+        self.image_model_ = state.get("image_model")
+        self.photo_weight_ = float(state.get("photo_weight", 0.0))
+        self.photo_C_ = state.get("photo_C")

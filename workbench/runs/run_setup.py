@@ -31,11 +31,14 @@ def run_setup(params: dict[str, Any] | None) -> str:
         dropped = set(resolved.get("dropped") or [])
         members = [m for m in params["members"] if m not in dropped]
         parts.append("members " + ", ".join(members) + (f" (dropped {', '.join(sorted(dropped))})" if dropped else ""))
+    photo_kept = resolved.get("photo") == "kept"
     if "head" in resolved:
         parts.append("members tfidf" + (f" + head (weight {resolved.get('head_weight')})"
-                                        if resolved["head"] == "kept" else f" (head {resolved['head']})"))
+                                        if resolved["head"] == "kept" else f" (head {resolved['head']})")
+                     + (f" + photo (weight {resolved.get('photo_weight')})" if photo_kept else ""))
+    skip = {"encoder", "head", "head_weight", "dropped"} | ({"photo", "photo_weight"} if photo_kept else set())
     for key, value in resolved.items():
-        if key in ("encoder", "head", "head_weight", "dropped") or any(key.endswith(d) for d in _DETAIL):
+        if key in skip or any(key.endswith(d) for d in _DETAIL):
             continue
         if isinstance(value, dict):
             inner = ", ".join(f"{k}={v}" for k, v in value.items() if not isinstance(v, dict))
