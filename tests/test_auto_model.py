@@ -10,7 +10,8 @@ import pytest
 from workbench.catalog.language import MULTILINGUAL_ENCODER, guess_language
 from workbench.evaluate.bootstrap import bootstrap_interval, needs_intervals, paired_bootstrap
 from workbench.models.base import CategoryClassifier
-from workbench.models.stacked import AutoClassifier, stratified_rows
+from workbench.models.head_mixing import stratified_rows
+from workbench.models.stacked import AutoClassifier
 from workbench.paths import PROJECT_ROOT
 
 DATA = PROJECT_ROOT.parent / "shared" / "datasets"

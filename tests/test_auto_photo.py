@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from workbench.models.base import CategoryClassifier
-from workbench.models.stacked import HEAD_C_DEFAULT, AutoClassifier, _normalised, one_se_choice
+from workbench.models.head_mixing import HEAD_C_DEFAULT, normalised_rows, one_se_choice
+from workbench.models.stacked import AutoClassifier
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 
@@ -67,7 +68,7 @@ def test_a_product_without_a_usable_photo_gets_the_text_prediction(photo_model):
     model, _, test, _ = photo_model
     proba = model.predict_proba(test)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
-    text_only = _normalised(model._text_head_proba(test))
+    text_only = normalised_rows(model._text_head_proba(test))
     assert not np.allclose(proba, text_only)  # the photos moved the probabilities
     broken = test.copy()
     broken.loc[0, "image"] = None

@@ -149,7 +149,7 @@ class EnsembleClassifier(CategoryClassifier):
         if (valid is None or not len(valid[1]) or self.drop_margin is None or len(specs) < 2
                 or self.probe_size is None or len(y) <= int(self.probe_size)):
             return []
-        from workbench.models.stacked import stratified_rows
+        from workbench.models.head_mixing import stratified_rows
 
         rows = stratified_rows(y, int(self.probe_size), self.random_state)
         sample, labels = X.iloc[rows].reset_index(drop=True), self.classes_[y[rows]]

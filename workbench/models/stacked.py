@@ -53,75 +53,20 @@ import numpy as np
 import pandas as pd
 
 from workbench.models.base import CategoryClassifier, product_texts, read_state, register, write_state
+from workbench.models.head_mixing import (HEAD_C_DEFAULT, accuracy_of, geometric_join, join_photo, one_se_choice,
+                                          stratified_rows)
+from workbench.models.stacked_photo import PhotoHeadMixin
 
 INDEX = "auto.json"
 HEAD = "head.safetensors"
 PHOTO = "photo.safetensors"
 BACKOFF = "backoff.skops"
-FLOOR = 1e-6
 #: Text fields of the head's sentence embeddings.
 HEAD_FIELDS = ("title", "brand")
-#: The heads' default ``C`` (the one-standard-error rule keeps it unless another is clearly better).
-HEAD_C_DEFAULT = 10.0
-
-
-def _normalised(p: np.ndarray) -> np.ndarray:
-    sums = p.sum(axis=1, keepdims=True)
-    sums[sums == 0] = 1.0
-    return p / sums
-
-
-def _with_photo(p_text: np.ndarray, p_photo: np.ndarray, has: np.ndarray, weight: float) -> np.ndarray:
-    """The text combination joined by the photo head's probabilities in a weighted geometric mean,
-    on the rows that have a photo (``has``); other rows keep the text combination (the weights
-    renormalised over the heads present). ``p_photo`` has one row per row of ``p_text``."""
-    out = _normalised(np.asarray(p_text, dtype=np.float64))
-    if weight <= 0 or not has.any():
-        return out
-    rows = np.flatnonzero(has)
-    logp = ((1 - weight) * np.log(np.maximum(out[rows], FLOOR))
-            + weight * np.log(np.maximum(p_photo[rows], FLOOR)))
-    out[rows] = np.exp(logp - logp.max(axis=1, keepdims=True))
-    return _normalised(out)
-
-
-def one_se_choice(scores: dict[float, float], default: float, n: int) -> float:
-    """The key with the best score (ties: the one nearest ``default``), unless its score is within
-    one standard error (of an accuracy on ``n`` products) of ``default``'s: then ``default``."""
-    from workbench.models.tfidf import standard_error
-
-    best = max(scores, key=lambda c: (scores[c], c == default, -abs(np.log(c / default))))
-    if default in scores and scores[best] - scores[default] <= standard_error(scores[best], n):
-        return default
-    return best
-
-
-def _combine(p_text: np.ndarray, p_head: np.ndarray | None, weight: float) -> np.ndarray:
-    """Weighted geometric mean of two leaf-aligned probability matrices (rows not normalised)."""
-    if p_head is None or weight <= 0:
-        return p_text
-    logp = (1 - weight) * np.log(np.maximum(p_text, FLOOR)) + weight * np.log(np.maximum(p_head, FLOOR))
-    return np.exp(logp - logp.max(axis=1, keepdims=True))
-
-
-def stratified_rows(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
-    """Sorted indices of a seeded sample of ``n`` rows, proportional per label, every label
-    kept once before any gets a second row (as far as ``n`` allows)."""
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(y))
-    ys = y[order]
-    rank = pd.Series(ys).groupby(ys).cumcount().to_numpy()
-    size = pd.Series(ys).groupby(ys).transform("size").to_numpy()
-    keep = np.lexsort((np.arange(len(ys)), rank / size))[:n]
-    return np.sort(order[keep])
-
-
-def _accuracy(proba: np.ndarray, y: np.ndarray) -> float:
-    return float(np.mean(proba.argmax(axis=1) == y)) if len(y) else float("nan")
 
 
 @register
-class AutoClassifier(CategoryClassifier):
+class AutoClassifier(PhotoHeadMixin, CategoryClassifier):
     """tfidf over the fields that help plus a sentence-embedding head when it helps (module doc).
 
     Parameters: ``leaves``, ``fields`` (``"auto"``: title and brand, plus description when
@@ -227,9 +172,9 @@ class AutoClassifier(CategoryClassifier):
 
     def _best_weight(self, p_text: np.ndarray, p_head: np.ndarray, y: np.ndarray) -> tuple[float, dict]:
         """The head weight (0 included) with the best validation accuracy; ties go to the smaller."""
-        scores = {0.0: _accuracy(p_text, y)}
+        scores = {0.0: accuracy_of(p_text, y)}
         for w in self.head_weights:
-            scores[float(w)] = _accuracy(_combine(p_text, p_head, float(w)), y)
+            scores[float(w)] = accuracy_of(geometric_join(p_text, p_head, float(w)), y)
         best = max(scores, key=lambda w: (scores[w], -w))
         return best, scores
 
@@ -261,7 +206,7 @@ class AutoClassifier(CategoryClassifier):
             model = self._tfidf(fields).fit(X, labels, *extra)
             fitted[fields] = model
             if has_valid:
-                scores[fields] = _accuracy(model.predict_proba(valid[0]), valid[1])
+                scores[fields] = accuracy_of(model.predict_proba(valid[0]), valid[1])
         best = candidates[0] if not has_valid else max(candidates, key=lambda f: (scores[f], -len(f)))
         self.tfidf_ = fitted[best]
         resolved["fields"] = list(best)
@@ -358,131 +303,19 @@ class AutoClassifier(CategoryClassifier):
             if len(rows) == len(y):
                 self._probe_heads = {}  # no probe: the full head is fitted on every row
 
-    # the photo head -----------------------------------------------------------------------
-    def _photo_vectors(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """``(image vectors, has a usable photo)`` of the products' ``image`` values."""
-        from workbench.embeddings.image_embed import product_image_vectors
-
-        n = len(X)
-        if "image" not in X or n == 0:
-            return np.zeros((n, 0), dtype=np.float32), np.zeros(n, dtype=bool)
-        return product_image_vectors(X, self.image_model_ or "default", workspace=self.workspace,
-                                     images_dir=self.images_dir, device=self.device_)
-
-    def _photo_proba(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """The photo head's probabilities (zeros where a product has no photo) and which rows have one."""
-        vectors, has = self._photo_vectors(X)
-        proba = np.zeros((len(X), len(self.classes_)))
-        if has.any():
-            proba[has] = self._head_proba(self.photo_, vectors[has])
-        return proba, has
-
-    def _best_photo_weight(self, p_base, p_photo, has, y) -> tuple[float, dict]:
-        """The photo weight (0 included) with the best validation accuracy; ties go to the smaller."""
-        scores = {0.0: _accuracy(p_base, y)}
-        for w in self.photo_weights:
-            scores[float(w)] = _accuracy(_with_photo(p_base, p_photo, has, float(w)), y)
-        best = max(scores, key=lambda w: (scores[w], -w))
-        return best, scores
-
-    def _photo_head_proba(self, head: dict, vectors: np.ndarray, has: np.ndarray) -> np.ndarray:
-        proba = np.zeros((len(has), len(self.classes_)))
-        if has.any():
-            proba[has] = self._head_proba(head, vectors[has])
-        return proba
-
-    def _fit_photo_head(self, X: pd.DataFrame, y: np.ndarray, valid, resolved: dict) -> None:
-        """The photo head (module doc, part 4): tried only when enough training products have a
-        photo; probe first, ``C`` by the one-standard-error rule, the full head at the weight
-        validation picks, kept only when that weight is above 0."""
-        from workbench.embeddings.image_encoder import image_model_id
-
-        if self.image_model is None:
-            resolved["photo"] = "none"
-            return
-        n_train = len(y)
-        given = (X["image"].notna() & (X["image"].astype(str).str.strip() != "")).to_numpy() if "image" in X \
-            else np.zeros(n_train, dtype=bool)
-        share = float(given.mean()) if n_train else 0.0
-        resolved["photo_share"] = round(share, 4)
-        if share < float(self.photo_share):
-            resolved["photo"] = (f"none: {int(given.sum()):,} of {n_train:,} training products name a photo "
-                                 f"(fewer than photo_share={self.photo_share})")
-            return
-        self.image_model_ = image_model_id(self.image_model)
-        resolved["image_model"] = self.image_model_
-        resolved.setdefault("device", self.device_)  # the image encoder's
-        p_base = _normalised(self._text_head_proba(valid[0]))
-        V_valid, has_valid = self._photo_vectors(valid[0])
-        if has_valid.sum() < 2:
-            resolved["photo"] = "none: fewer than 2 validation products have a usable photo"
-            return
-        candidates = np.flatnonzero(given)
-        if len(candidates) > int(self.probe_size):
-            candidates = candidates[stratified_rows(y[candidates], int(self.probe_size), self.random_state)]
-        V, has = self._photo_vectors(X.iloc[candidates].reset_index(drop=True))
-        usable = share * float(has.mean())
-        resolved["photo_usable_share"] = round(usable, 4)
-        if usable < float(self.photo_share) or len(np.unique(y[candidates][has])) < 2:
-            resolved["photo"] = (f"none: {has.sum():,} of {len(candidates):,} photos read on the probe are usable, "
-                                 f"about {usable:.0%} of the training products (fewer than photo_share="
-                                 f"{self.photo_share})")
-            return
-        V, y_probe = V[has], y[candidates][has]
-
-        heads: dict[float, dict] = {}
-
-        def score(C: float) -> float:
-            head = heads[C] = self._fit_head(V, y_probe, C)
-            p = self._photo_head_proba(head, V_valid, has_valid)
-            weight, by_weight = self._best_photo_weight(p_base, p, has_valid, valid[1])
-            return by_weight[weight]
-
-        if isinstance(self.photo_C, str) and self.photo_C == "auto":
-            self.photo_C_ = self._choose_C(score, len(valid[1]), resolved, "photo")
-        else:
-            self.photo_C_ = float(self.photo_C)
-        full = len(np.flatnonzero(given)) > len(candidates)
-        if full:
-            probe = heads.get(self.photo_C_) or self._fit_head(V, y_probe, self.photo_C_)
-            weight, probe_scores = self._best_photo_weight(
-                p_base, self._photo_head_proba(probe, V_valid, has_valid), has_valid, valid[1])
-            resolved["photo_probe_valid_accuracy"] = {str(k): round(v, 4) for k, v in probe_scores.items()}
-            if weight == 0.0:
-                resolved["photo"] = (f"dropped: a probe photo head on {len(y_probe):,} products did not raise "
-                                     "validation accuracy at any weight")
-                return
-            rows = np.flatnonzero(given)
-            V, has = self._photo_vectors(X.iloc[rows].reset_index(drop=True))
-            V, y_full = V[has], y[rows][has]
-        else:
-            y_full = y_probe
-        head = heads.get(self.photo_C_) if not full else None
-        head = head or self._fit_head(V, y_full, self.photo_C_)
-        weight, scores = self._best_photo_weight(
-            p_base, self._photo_head_proba(head, V_valid, has_valid), has_valid, valid[1])
-        resolved["photo_valid_accuracy"] = {str(k): round(v, 4) for k, v in scores.items()}
-        resolved["photo_weight"] = weight
-        resolved["photo_products"] = int(len(y_full))
-        if weight > 0:
-            self.photo_, self.photo_weight_ = head, weight
-            resolved["photo"] = "kept"
-        else:
-            resolved["photo"] = "dropped: no weight raised validation accuracy"
-
     # predicting ---------------------------------------------------------------------------
     def _text_head_proba(self, X: pd.DataFrame) -> np.ndarray:
         """tfidf (with the back-off) joined by the sentence head where it is kept."""
         p_text = self._text_proba(X)
         if getattr(self, "head_", None) is None:
             return p_text
-        return _combine(p_text, self._head_proba(self.head_, self._embed(X)), self.head_weight_)
+        return geometric_join(p_text, self._head_proba(self.head_, self._embed(X)), self.head_weight_)
 
     def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         proba = self._text_head_proba(X)
         if getattr(self, "photo_", None) is not None:
             p_photo, has = self._photo_proba(X)
-            proba = _with_photo(proba, p_photo, has, self.photo_weight_)
+            proba = join_photo(proba, p_photo, has, self.photo_weight_)
         if self.head_ is None and getattr(self, "photo_", None) is None:
             return proba
         unseen = np.ones(len(self.classes_), dtype=bool)
