@@ -17,9 +17,9 @@ from workbench.runs.training import train_models
 HOSTILE = "<img src=x onerror=alert(1)> =HYPERLINK(\"http://x\") cotton shirt"
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")
 def fed(sample_workspace):
-    ws = sample_workspace("review_feedback", 400)
+    ws = sample_workspace("review_feedback", 300)
     run = train_models(ws, ["tfidf"], "grouped", seed=0)[0]
     leaves = ws.df("SELECT leaf, count(*) n FROM products GROUP BY leaf ORDER BY n DESC")["leaf"].tolist()
     items = pd.DataFrame({"title": [HOSTILE, "Nike running shoe", "Leather wallet brown"],
@@ -28,6 +28,20 @@ def fed(sample_workspace):
                           "product_ref": ["sku-1", "sku-2", "sku-3"]})
     record_seller_feedback(ws, items, seller="sam", run_id=run)
     return ws, leaves
+
+
+def test_a_viewer_sees_the_feedback_but_cannot_confirm_it(fed):
+    ws, _ = fed
+    page = review_page.view(AppContext(ws, AppSettings(roles={"vic": "viewer"}), user_override="vic"))
+    page.mode.value = review_page.MODES[2]
+    confirm = page.feedback.objects[1]
+    waiting = len(feedback_to_confirm(ws))
+    assert confirm.disabled and waiting and len(page.feedback.table.value) == waiting
+    page.feedback.table.selection = [0]
+    confirm.param.trigger("value")  # a forged click: refused by the server, shown on the page
+    assert "may not" in page.state.message and page.state.message_kind == "danger"
+    assert len(feedback_to_confirm(ws)) == waiting
+    page.state.close()
 
 
 def test_a_reviewer_confirms_feedback_on_the_review_page(fed):
@@ -55,16 +69,3 @@ def test_a_reviewer_confirms_feedback_on_the_review_page(fed):
     assert pid in set(list_reviews(ws, reviewer="rita")["product_id"])
     assert set(feedback_to_confirm(ws)["product_id"]) == {"seller:sam:sku-2"}
     state.close()
-
-
-def test_a_viewer_sees_the_feedback_but_cannot_confirm_it(fed):
-    ws, _ = fed
-    page = review_page.view(AppContext(ws, AppSettings(roles={"vic": "viewer"}), user_override="vic"))
-    page.mode.value = review_page.MODES[2]
-    confirm = page.feedback.objects[1]
-    assert confirm.disabled and len(page.feedback.table.value) == 2
-    page.feedback.table.selection = [0]
-    confirm.param.trigger("value")  # a forged click: refused by the server, shown on the page
-    assert "may not" in page.state.message and page.state.message_kind == "danger"
-    assert len(feedback_to_confirm(ws)) == 2
-    page.state.close()
