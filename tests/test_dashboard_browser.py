@@ -115,7 +115,13 @@ def click_at(page, title: str, x, y) -> None:
     assert page.evaluate(SHOW_PLOT, title), f"no figure titled {title!r}"  # below the fold on a long page
     page.wait_for_timeout(300)
     point = page.evaluate(PLOT_POINT, [title, x, y])
+    for _ in range(50):  # a figure still redrawing (another parent chosen) has no such tick yet: NaN
+        if point is None or all(v == v for v in point):
+            break
+        page.wait_for_timeout(200)
+        point = page.evaluate(PLOT_POINT, [title, x, y])
     assert point is not None, f"no figure titled {title!r}"
+    assert all(v == v for v in point), f"the figure {title!r} has no tick {x!r} / {y!r}"
     page.mouse.click(*point)
 
 

@@ -132,13 +132,20 @@ def test_verification_queue_puts_real_users_before_a_flood():
     assert order == ["first", "real", "flood2", "flood5"]
 
 
+#: the band of the wall-clock ratio: wider than the CPU time's (what neighbours do to a 2-core
+#: machine shows in it), still far from what a real difference gives (a skipped bcrypt: about
+#: 0.01; one bcrypt round less: 0.5)
+WALL = (2 / 3, 1.5)
+
+
 def test_unknown_and_known_user_take_the_same_time(tmp_path):
     """A wrong password for a real user and any password for a name that does not exist cost one
     bcrypt check of the same cost. Measured on a shared machine, interleaved (the order swapped
     every round): the work itself (this thread's CPU time, which neighbours do not stretch) by
     medians, and what a caller waits (wall clock) by minima, the runs no neighbour slowed down;
-    both within 20%. A busy machine only adds rounds (at least 5, at most 15): a real difference
-    (one path skipping bcrypt, a cheaper hash) stays outside 20% however many rounds are run."""
+    the CPU ratio within 20%, the wall one within :data:`WALL`. A busy machine only adds rounds
+    (at least 5, at most 15): a real difference (one path skipping bcrypt, a cheaper hash) stays
+    outside both however many rounds are run."""
     path = tmp_path / "credentials.json"
     auth.add_user(path, "ana", "correct horse", "reviewer")  # the real cost, BCRYPT_ROUNDS = 12
     auth.warm_dummy_hash(path)
@@ -152,13 +159,13 @@ def test_unknown_and_known_user_take_the_same_time(tmp_path):
             wall[name].append(time.perf_counter() - w0)
         cpu_ratio = statistics.median(cpu["mallory"]) / statistics.median(cpu["ana"])
         wall_ratio = min(wall["mallory"]) / min(wall["ana"])
-        if i >= 4 and 0.8 <= cpu_ratio <= 1.2 and 0.8 <= wall_ratio <= 1.2:
+        if i >= 4 and 0.8 <= cpu_ratio <= 1.2 and WALL[0] <= wall_ratio <= WALL[1]:
             break
     print(f"bcrypt: known user {min(wall['ana']) * 1000:.0f} ms, unknown {min(wall['mallory']) * 1000:.0f} ms "
           f"(fastest of {i + 1}), ratio {wall_ratio:.2f}; CPU time ratio of medians {cpu_ratio:.2f}")
     assert min(cpu["ana"]) > 0.02 and min(cpu["mallory"]) > 0.02  # real bcrypt checks ran, on this thread
     assert 0.8 <= cpu_ratio <= 1.2
-    assert 0.8 <= wall_ratio <= 1.2
+    assert WALL[0] <= wall_ratio <= WALL[1]
 
 
 def test_a_damaged_hash_refuses_the_login_without_an_error(tmp_path):
