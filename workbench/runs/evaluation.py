@@ -8,6 +8,7 @@ tables (see :mod:`workbench.runs.evaluation_tables`) in one transaction.
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -51,16 +52,19 @@ def target_key(target: float) -> str:
     return repr(float(target))
 
 
-def _json_ready(value: Any) -> Any:
-    """Plain Python values with NaN and infinities as ``None``."""
+def json_ready(value: Any, *, dates: bool = False) -> Any:
+    """Plain Python values with NaN and infinities as ``None`` (``dates``: datetimes and
+    timestamps as ISO text too)."""
     if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
+        return {str(k): json_ready(v, dates=dates) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
+        return [json_ready(v, dates=dates) for v in value]
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (float, np.floating)):
         return float(value) if math.isfinite(value) else None
+    if dates and isinstance(value, (datetime, pd.Timestamp)):
+        return value.isoformat()
     return value
 
 
@@ -139,7 +143,7 @@ def evaluate_predictions(y_true: Sequence[str], proba: np.ndarray, *, classes: S
         .astype({"product_id": str}),
         "eval_category_thresholds": pd.concat(category, ignore_index=True),
     }
-    return Evaluation(_json_ready(metrics), tables)
+    return Evaluation(json_ready(metrics), tables)
 
 
 def workspace_taxonomy(ws: Workspace) -> Taxonomy:

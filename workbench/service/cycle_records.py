@@ -7,12 +7,11 @@ import getpass
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Mapping
 
-import numpy as np
 import pandas as pd
 
+from workbench.runs.evaluation import json_ready
 from workbench.service.log import utc_now
 from workbench.store import Workspace
 
@@ -46,26 +45,12 @@ class CycleStep:
         """JSON-ready, with the exit code."""
         return {"state": self.state, "step": self.step, "message": self.message, "cycle_id": self.cycle_id,
                 "trigger": list(self.trigger), "serving_run_id": self.serving_run_id,
-                "candidate_run_id": self.candidate_run_id, "figures": _plain(self.figures),
+                "candidate_run_id": self.candidate_run_id, "figures": json_ready(self.figures, dates=True),
                 "dry_run": self.dry_run, "exit_code": self.exit_code}
 
     def __str__(self) -> str:
         head = f"cycle {self.cycle_id} [{self.state}]" if self.cycle_id is not None else f"[{self.state}]"
         return f"{'dry run: ' if self.dry_run else ''}{head}: {self.message}"
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return None if np.isnan(value) else float(value)
-    if isinstance(value, (datetime, pd.Timestamp)):
-        return value.isoformat()
-    return value
 
 
 def default_actor() -> str:
@@ -113,7 +98,7 @@ def record_step(ws: Workspace, result: CycleStep, *, outcome: str, actor: str,
             cycle: Mapping[str, Any] | None = None) -> CycleStep:
     """Write the decision (and the cycle's new state) in one transaction; returns ``result``."""
     now = utc_now()
-    figures = json.dumps(_plain(result.figures))
+    figures = json.dumps(json_ready(result.figures, dates=True))
     with ws.transaction() as cur:
         if result.cycle_id is None and result.state in OPEN_STATES:  # a new cycle
             result.cycle_id = int(cur.execute("SELECT nextval('cycles_seq')").fetchone()[0])

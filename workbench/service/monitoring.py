@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.runs.evaluation import _json_ready
+from workbench.runs.evaluation import json_ready
 from workbench.service.drift import (binned_psi, classifier_two_sample_auc, jensen_shannon, psi, tokens,
                                      unknown_token_share)
 from workbench.service.files import ServiceFiles, read_json
@@ -117,10 +117,10 @@ class MonitorReport:
             series["bucket"] = series["bucket"].astype(str)
         return {"since": None if self.since is None else self.since.isoformat(), "until": self.until.isoformat(),
                 "serving_run": self.serving_run, "shadow_run": self.shadow_run,
-                "statistics": [_json_ready(asdict(s)) for s in self.statistics],
+                "statistics": [json_ready(asdict(s)) for s in self.statistics],
                 "crossed": [s.key for s in self.crossed],
-                "series": [_json_ready(r) for r in series.to_dict("records")],
-                "feedback": _json_ready(self.feedback), "shadow": _json_ready(self.shadow), "notes": self.notes}
+                "series": [json_ready(r) for r in series.to_dict("records")],
+                "feedback": json_ready(self.feedback), "shadow": json_ready(self.shadow), "notes": self.notes}
 
 
 def parse_since(text: str | None) -> datetime | None:
