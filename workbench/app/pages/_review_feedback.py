@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import panel as pn
 
-from workbench.app.state.review_feedback import FEEDBACK_COLUMNS, feedback_frame
+from workbench.app.state.review_feedback import FEEDBACK_COLUMNS, empty_feedback_frame
 from workbench.app.widgets import table
 
 
 def feedback_view(state, act, readonly: bool) -> pn.Column:
     """The feedback list bound to a review state; ``act`` wraps an action so that a refusal shows
     on the page. The returned column has ``reload()``."""
-    empty = feedback_frame(state.workspace).head(0)
+    empty = empty_feedback_frame()  # filled when the mode is chosen: no read while the page renders
     rows = table(empty, page_size=15, selectable="checkbox",
                  hidden_columns=[FEEDBACK_COLUMNS["product_id"]], css_classes=["wb-feedback-table"])
     rows.value = pn.bind(lambda f: empty if f is None else f, state.param.feedback)

@@ -18,11 +18,16 @@ FEEDBACK_COLUMNS = {"product_id": "product", "title": "title", "category": "cate
                     "predicted": "model said", "channel": "from", "who": "who", "received_at": "when"}
 
 
+def empty_feedback_frame() -> pd.DataFrame:
+    """The page's feedback table with no row (its columns as text)."""
+    return pd.DataFrame({heading: pd.Series([], dtype=object) for heading in FEEDBACK_COLUMNS.values()})
+
+
 def feedback_frame(ws) -> pd.DataFrame:
     """Feedback waiting for a reviewer, as the page shows it (who: the seller or the API key)."""
     raw = feedback_to_confirm(ws)
     if raw.empty:
-        return pd.DataFrame({heading: pd.Series([], dtype=object) for heading in FEEDBACK_COLUMNS.values()})
+        return empty_feedback_frame()
     raw = raw.assign(who=raw["actor"].fillna(raw["key_name"]).fillna(""),
                      channel=raw["channel"].fillna("api"),
                      received_at=pd.to_datetime(raw["received_at"]).dt.strftime("%Y-%m-%d %H:%M"))
