@@ -20,7 +20,8 @@ from tests._dashboard_setup import workbench_cli
 from tests._service_setup import start_api, stop
 from workbench.catalog.text import clean_text, word_tokens
 from workbench.evaluate.explain_terms import aggregate_terms, highlight_html, term_spans
-from workbench.runs.explain import EXPLANATION_KEYS, explain, explanation_of, stored_products
+from workbench.runs.explain import EXPLANATION_KEYS, explain, explain_answers, explanation_of, stored_products
+from workbench.runs.predictor import Predictor
 
 HOSTILE = '<img src=x onerror=alert(1)> =HYPERLINK("http://evil","x") Nike Men Running Shoes'
 
@@ -159,6 +160,26 @@ def test_api_explains_as_the_notebook_call(explained):
         assert got == want
     status, plain, _ = api.post("/v1/classify", {"title": "Nike Men Running Shoes"}, key)
     assert status == 200 and "explanation" not in plain["predictions"][0]
+    # with and without the explanation, the answer itself is the same, key for key
+    status, explained_one, _ = api.post("/v1/classify", {"title": "Nike Men Running Shoes", "explain": True}, key)
+    assert status == 200
+    mine, theirs = explained_one["predictions"][0], plain["predictions"][0]
+    assert set(mine) == set(theirs) | {"explanation"}
+    for field in ("category", "confidence", "decision", "threshold", "decision_rule", "levels", "top_k"):
+        assert mine[field] == theirs[field], field
+
+
+def test_the_api_explanation_scores_each_product_once(explained):
+    ws, run = explained["ws"], explained["run"]
+    predictor = Predictor.for_run(ws, run)
+    calls = []
+    score = predictor.score
+    predictor.score = lambda frame: calls.append(len(frame)) or score(frame)
+    answers, cleaned = explain_answers(predictor, ws.path, [{"title": "Puma Women Socks"}, {"title": HOSTILE}])
+    assert calls == [2]
+    assert [a["category"] for a in answers] == [a["category"] for a in predictor.predict(
+        [{"title": "Puma Women Socks"}, {"title": HOSTILE}])]
+    assert cleaned[1]["title"] and "explanation" in answers[1]
 
 
 def test_cli_explains_a_title_and_names_a_missing_product(explained):

@@ -155,9 +155,17 @@ class Explainer:
         """One explanation per product (see the module docstring); ``k`` terms per side,
         ``neighbours`` nearest labelled products (0: none); ``vectors``: the products' stored
         embeddings when they have them (else their text is encoded)."""
-        p = self.predictor
         records = products.to_dict("records") if isinstance(products, pd.DataFrame) else [dict(x) for x in products]
-        frame = p.frame(records)
+        frame = self.predictor.frame(records)
+        return self.explain_frame(records, frame, k, neighbours=neighbours, decision=decision, top_k=top_k,
+                                  vectors=vectors)
+
+    def explain_frame(self, records: list[dict[str, Any]], frame: pd.DataFrame, k: int = 5, *,
+                      neighbours: int = 5, decision: str = "argmax", top_k: int = 5,
+                      vectors: np.ndarray | None = None) -> list[dict[str, Any]]:
+        """:meth:`explain` of ``records`` already cleaned into the predictor's ``frame``
+        (:meth:`Predictor.frame`): the model scores them once."""
+        p = self.predictor
         if frame.empty:
             return []
         proba = p.score(frame)
@@ -391,18 +399,27 @@ EXPLANATION_KEYS = ("runner_up", "terms", "words", "spans", "html", "level_proba
                     "neighbours_note", "photo")
 
 
+#: the keys of :meth:`Explainer.explain`'s items that are not the predictor's answer
+_NOT_ANSWER = frozenset(EXPLANATION_KEYS) | {"product_id", "title"}
+
+
 def explanation_of(exp: Mapping[str, Any]) -> dict[str, Any]:
     """The explanation part of :func:`explain`'s answer (what the API adds as ``explanation``)."""
     return {key: exp.get(key) for key in EXPLANATION_KEYS}
 
 
 def explain_answers(predictor: Predictor, root: str | Path, products: Sequence[Mapping[str, Any]],
-                    answers: Sequence[dict[str, Any]], top_k: int = 5, decision: str = "argmax",
-                    k: int = 5, neighbours: int = 5) -> list[dict[str, Any]]:
+                    top_k: int = 5, decision: str = "argmax", k: int = 5,
+                    neighbours: int = 5) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The API's answers with their ``explanation`` (the same as :func:`explain` of the same
-    run): the neighbour index is read from the workspace folder's files, never its database."""
+    run), and the cleaned text of each product; the model scores each product once. The
+    neighbour index is read from the workspace folder's files, never its database."""
     image_model = photo_index_model(predictor.model)
     photos = load_neighbour_index(root, image_model) if image_model is not None and neighbours else None
     explainer = Explainer(predictor, load_neighbour_index(root), photo_index=photos)
-    exps = explainer.explain(products, k, neighbours=neighbours, decision=decision, top_k=top_k)
-    return [{**answer, "explanation": explanation_of(exp)} for answer, exp in zip(answers, exps)]
+    records = [dict(x) for x in products]
+    frame = predictor.frame(records)
+    exps = explainer.explain_frame(records, frame, k, neighbours=neighbours, decision=decision, top_k=top_k)
+    answers = [{**{key: value for key, value in exp.items() if key not in _NOT_ANSWER},
+                "explanation": explanation_of(exp)} for exp in exps]
+    return answers, frame[["title", "description", "brand"]].to_dict("records")

@@ -164,14 +164,15 @@ def build_router(state: ServiceState) -> APIRouter:
         products, top_k, rule, explain = parsed
         serving = state.serving
         raw = [p.model_dump(exclude={"id", "top_k", "decision_rule", "explain"}) for p in products]
-        answers, cleaned = await state.batcher.predict(serving.predictor, raw, top_k, rule)
-        if explain:  # the same explanation as wb.explain (workbench.runs.explain)
+        if explain:  # the same explanation as wb.explain (workbench.runs.explain), scored once
             from starlette.concurrency import run_in_threadpool
 
             from workbench.runs.explain import explain_answers
 
-            answers = await run_in_threadpool(explain_answers, serving.predictor, state.files.workspace,
-                                              raw, answers, top_k, rule)
+            answers, cleaned = await run_in_threadpool(explain_answers, serving.predictor, state.files.workspace,
+                                                       raw, top_k, rule)
+        else:
+            answers, cleaned = await state.batcher.predict(serving.predictor, raw, top_k, rule)
         run_id = serving.predictor.run_id
         now, key = utc_now(), request.state.key.name
         records = []
