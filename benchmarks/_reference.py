@@ -144,7 +144,7 @@ def run_against_reference(args, models: list[str]) -> int:
     import sys
     from pathlib import Path
 
-    from models import machine, write_named_section
+    from models import machine, report
     from _models_catalog import default_workspace
 
     from workbench import Workspace, ingest_dataset, load_taxonomy
@@ -200,7 +200,4 @@ def run_against_reference(args, models: list[str]) -> int:
     path.write_text(json.dumps(results, indent=1, default=str))
     command = "python benchmarks/models.py " + " ".join(sys.argv[1:] if sys.argv[1:] else [])
     text = render_reference(results, info, name, command.strip())
-    print(text)
-    if not args.no_write:
-        write_named_section(f"## Against the plain reference: {name}", text)
-    return 0
+    return report(text, f"## Against the plain reference: {name}", not args.no_write)

@@ -36,7 +36,7 @@ def newest(ws, kind: str) -> str:
 def main(argv=None) -> int:
     """Time the two runs; see the module docstring."""
     sys.path.insert(0, str(HERE))
-    from models import machine, write_named_section
+    from models import machine, report
 
     from workbench import Workspace
     from workbench.runs.predictor import Predictor
@@ -81,10 +81,7 @@ def main(argv=None) -> int:
         *[f"| {k} | {v[0]} | {v[1]:.1f} | {v[2]:.1f} |" for k, v in out.items()], "",
         f"`auto` takes {ratio:.1f} times `tfidf`'s median per product (same run, same machine); the API's "
         "latency target is stated for the tfidf run.", ""])
-    print(text)
-    if not args.no_write:
-        write_named_section("## auto latency", text)
-    return 0
+    return report(text, "## auto latency", not args.no_write)
 
 
 if __name__ == "__main__":

@@ -176,13 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         result = measure(ws, args.share, args.folds, args.seed)
         if args.sample is None:
             RESULTS_JSON.write_text(json.dumps(result, indent=1, default=str))
-    text = render(result)
-    print(text)
-    if not args.no_write:
-        from models import write_section
+    from models import report
 
-        write_section(text, SECTION)
-    return 0
+    return report(render(result), SECTION, not args.no_write)
 
 
 if __name__ == "__main__":

@@ -96,14 +96,10 @@ def main(argv=None) -> int:
                      f"{r['seeds_with_a_false_flag']:.1%} | {detected} | {r['honest_low_share']:.1%} |")
     lines += ["", "The false-flag rate is per honest seller and seed; a reviewer sees a flag as a request to look, "
               "never as a penalty."]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        sys.path.insert(0, str(HERE))
-        from models import write_section
+    sys.path.insert(0, str(HERE))
+    from models import report
 
-        write_section(text, SECTION)
-    return 0
+    return report("\n".join(lines) + "\n", SECTION, not args.no_write)
 
 
 if __name__ == "__main__":

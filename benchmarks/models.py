@@ -435,6 +435,23 @@ def write_named_section(section: str, text: str) -> None:
     RESULTS_MD.write_text(current)
 
 
+def report(text: str, section: str, write: bool = True) -> int:
+    """Print a benchmark's section of RESULTS.md and, when ``write`` (no ``--no-write``), put it
+    there in place of the old one; returns 0, the script's exit status."""
+    print(text)
+    if write:
+        write_named_section(section, text)
+    return 0
+
+
+def keep_step(out: Path, results: dict, group: str, name: str, measured: dict) -> None:
+    """One configuration measured: ``results[group][name]``, printed as one JSON line and written
+    to ``out`` at once (a long run stopped halfway keeps what it measured)."""
+    results[group][name] = measured
+    print(name, json.dumps(measured), flush=True)
+    out.write_text(json.dumps(results, indent=1))
+
+
 def resolved_note(ws: Workspace, run_id: str) -> str:
     """What a run's ``"auto"`` parameters became, and whether it was trained on a sample (the
     flags of :func:`workbench.runs.selection.run_flags`), for the notes column."""
@@ -566,10 +583,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         text = render_catalog(results, info, catalog,
                               f".venv/bin/python benchmarks/models.py --catalog {catalog} --splits {','.join(splits)}")
-    print(text)
-    if not args.no_write:
-        write_named_section(section_title(catalog), text)
-    return 0
+    return report(text, section_title(catalog), not args.no_write)
 
 
 if __name__ == "__main__":

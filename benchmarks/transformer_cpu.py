@@ -32,7 +32,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from models import machine, write_named_section  # noqa: E402
+from models import keep_step, machine, report  # noqa: E402
 
 SECTION = "## Transformer on a CPU"
 OUT = HERE / "transformer_cpu_results.json"
@@ -189,21 +189,13 @@ def main(argv=None) -> int:
         tr, va = data(args.workspace, args.slice, 1000)
         results["speed"] = {}
         for name, params in SPEED.items():
-            results["speed"][name] = train(params, tr, va, 1, leaves)
-            print(name, json.dumps(results["speed"][name]), flush=True)
-            OUT.write_text(json.dumps(results, indent=1))
+            keep_step(OUT, results, "speed", name, train(params, tr, va, 1, leaves))
     if args.phase in ("accuracy", "both"):
         tr, va = data(args.workspace, args.accuracy_slice, 2000)
         results["accuracy"] = {}
         for name, params in ACCURACY.items():
-            results["accuracy"][name] = train(params, tr, va, args.epochs, leaves)
-            print(name, json.dumps(results["accuracy"][name]), flush=True)
-            OUT.write_text(json.dumps(results, indent=1))
-    text = render(results)
-    print(text)
-    if not args.no_write:
-        write_named_section(SECTION, text)
-    return 0
+            keep_step(OUT, results, "accuracy", name, train(params, tr, va, args.epochs, leaves))
+    return report(render(results), SECTION, not args.no_write)
 
 
 if __name__ == "__main__":

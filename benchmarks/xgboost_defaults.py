@@ -24,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from models import machine, warm_embeddings, write_named_section  # noqa: E402
+from models import keep_step, machine, report, warm_embeddings  # noqa: E402
 
 SECTION = "## XGBoost defaults"
 OUT = HERE / "xgboost_defaults_results.json"
@@ -109,14 +109,8 @@ def main(argv=None) -> int:
     results.update(machine=machine(), date=time.strftime("%Y-%m-%d"), n_train=len(train),
                    n_valid=len(valid), n_test=len(test))
     for name in [c.strip() for c in args.configs.split(",") if c.strip()]:
-        results["runs"][name] = run(ws, CONFIGS[name], train, valid, test, leaves)
-        print(name, json.dumps(results["runs"][name]), flush=True)
-        OUT.write_text(json.dumps(results, indent=1))
-    text = render(results)
-    print(text)
-    if not args.no_write:
-        write_named_section(SECTION, text)
-    return 0
+        keep_step(OUT, results, "runs", name, run(ws, CONFIGS[name], train, valid, test, leaves))
+    return report(render(results), SECTION, not args.no_write)
 
 
 if __name__ == "__main__":

@@ -387,3 +387,45 @@ def test_a_pinned_standard_tree_can_be_changed_and_keeps_its_changes(tmp_path):
     assert ws.df("SELECT leaf FROM products WHERE product_id = ?", [ids[1]])["leaf"][0] == siblings[1]
     refresh_taxonomy_and_splits(ws)
     assert sorted(load_taxonomy(ws).nodes) == source
+
+
+def test_comparison_refresh_reads_old_runs_predictions_once_per_taxonomy_version(site, monkeypatch):
+    """The comparison page re-scores an old run on every refresh: its saved predictions are read
+    once per taxonomy version, a second refresh reads none, a new change (and its undo) reads
+    them again, and the figures follow the change."""
+    from workbench.app.state.comparison import ComparisonState
+    from workbench.runs import records
+
+    ws, run = site["ws"], site["run"]
+    reads = []
+    real = records.load_predictions
+
+    def counted(ws_, run_id, part="test", *args, **kwargs):
+        reads.append((str(run_id), part))
+        return real(ws_, run_id, part, *args, **kwargs)
+
+    monkeypatch.setattr(records, "load_predictions", counted)
+    tc.merge(ws, [f"{TOPWEAR} > Tunics"], into=f"{TOPWEAR} > Tops", by="ana")
+    try:
+        page = ComparisonState(workspace=ws, part="test")
+        first, merged = page.taxonomy_notice(), page.taxonomy_scores()[run].metrics
+        assert "re-scored on taxonomy version" in first and (run, "test") in reads
+        n_first = len(reads)
+        again = ComparisonState(workspace=ws, part="test")
+        assert again.taxonomy_notice() == first
+        again.metrics_table()
+        assert len(reads) == n_first, "a second refresh read the saved predictions again"
+        split(ws, f"{TOPWEAR} > Tshirts", ["Polo", "Round Neck"], by="ana",
+              keywords={"Polo": ["polo"], "Round Neck": ["round neck"]})
+        try:
+            after = ComparisonState(workspace=ws, part="test").taxonomy_notice()
+            assert len(reads) > n_first, "a taxonomy change must read the predictions again"
+            assert "could not be mapped" in after and "could not be mapped" not in first
+        finally:
+            undo(ws, by="ana")
+        n_undone = len(reads)
+        undone = ComparisonState(workspace=ws, part="test").taxonomy_scores()[run]
+        assert len(reads) > n_undone  # the undo is a new version too
+        assert not undone.unmapped and undone.metrics["accuracy"] == pytest.approx(merged["accuracy"])
+    finally:
+        undo(ws, by="ana")

@@ -261,6 +261,15 @@ def no_runs() -> pn.pane.HTML:
                        ["workbench train", "workbench evaluate --all"], "wb-no-runs")
 
 
+def following_page(ctx, content: Callable[[object], list], css_class: str) -> pn.Column:
+    """A page whose parts, ``content(ctx)``, are read again after every write of any process (a
+    review elsewhere moves its figures), in a column of CSS classes ``wb-page`` and ``css_class``."""
+    layout = pn.Column(objects=pn.bind(lambda _: content(ctx), ctx.news.param.writes),
+                       sizing_mode="stretch_width", css_classes=["wb-page", css_class])
+    layout.follows = True
+    return layout
+
+
 def run_select(state, ctx, name: str = "Run") -> pn.widgets.Select:
     """A Select showing run labels, bound to ``state.run_id``; it follows ``ctx.news``: a run
     completed elsewhere joins the options (the chosen run stays chosen), and when the chosen run
@@ -336,19 +345,29 @@ def guarded_action(state, action):
     return run
 
 
+def limited_dropper(limit_bytes: int, *, css: str, box_css: str, box_sizing: str | None = "stretch_width",
+                    **options) -> tuple[pn.widgets.FileDropper, pn.Column]:
+    """One file dropped on a page, refused while it arrives (on the server, not only in the
+    browser) when larger than ``limit_bytes``, and the column below it where the refusal shows
+    and the caller puts what it made of the file. ``css``: the dropper's class, ``box_css`` and
+    ``box_sizing``: the column's; ``options`` go to the dropper."""
+    from workbench.security.limited_dropper import LimitedFileDropper
+
+    dropper = LimitedFileDropper(limit_bytes=limit_bytes, multiple=False, sizing_mode="stretch_width",
+                                 css_classes=[css], **options)
+    box = pn.Column(sizing_mode=box_sizing, css_classes=[box_css])
+    pn.bind(lambda refused: setattr(box, "objects", [alert(refused)]) if refused else None,
+            dropper.param.refused, watch=True)
+    return dropper, box
+
+
 def photo_dropper(state, limit_bytes: int, shown: Callable[[str], list], *, css: str, box_css: str) -> pn.Column:
     """A product photo (JPEG, PNG or WebP) dropped on a page: refused while it arrives when larger
     than ``limit_bytes`` (the page says so), checked once whole by ``state.set_photo`` (type,
     pixels; a refusal names the file and the cause), then ``shown(name)`` gives what the page
     shows of it. ``css``: the dropper's class, ``box_css``: the class of what is shown."""
-    from workbench.security.limited_dropper import LimitedFileDropper
-
-    dropper = LimitedFileDropper(accepted_filetypes=["image/jpeg", "image/png", "image/webp"],
-                                 limit_bytes=limit_bytes, multiple=False, layout="compact", previews=[],
-                                 sizing_mode="stretch_width", css_classes=[css])
-    box = pn.Column(css_classes=[box_css])
-    pn.bind(lambda refused: setattr(box, "objects", [alert(refused)]) if refused else None,
-            dropper.param.refused, watch=True)
+    dropper, box = limited_dropper(limit_bytes, css=css, box_css=box_css, box_sizing=None, layout="compact",
+                                   previews=[], accepted_filetypes=["image/jpeg", "image/png", "image/webp"])
 
     def on_photo(files: dict):
         if not files:

@@ -24,6 +24,7 @@ from workbench.catalog.relabel import rebuild_taxonomy_and_splits
 from workbench.catalog.validation import validate
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace
+from workbench.store.frames import insert_frame
 
 
 @dataclass
@@ -130,9 +131,7 @@ def ingest_file(ws: Workspace, path: str | Path, mapping: ColumnMapping, *,
     with ws.transaction() as cur:
         for table, data in (("products", products), ("rejects", rejects), ("warnings", warnings)):
             if len(data):
-                cur.register("_new_rows", data)
-                cur.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _new_rows")  # fixed table names
-                cur.unregister("_new_rows")
+                insert_frame(cur, table, data, name="_new_rows")  # fixed table names
         merged, where = 0, []
         if options.labelled:
             level_names = options.level_names or (list(mapping.levels) if mapping.levels else None)

@@ -21,6 +21,7 @@ from workbench.catalog.taxonomy import SEP, Taxonomy
 from workbench.catalog.taxonomy_sources import SourceTaxonomy, load_source
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace
+from workbench.store.frames import insert_frame
 
 META_KEY = "pinned_taxonomy"
 
@@ -62,9 +63,7 @@ def _write_tree(cur: duckdb.DuckDBPyConnection, tree: Taxonomy, options) -> None
     splits, leakage = compute_splits(frame, seed=options.seed, fractions=options.fractions)
     for table, data in (("categories", tree.to_frame(counts)), ("splits", splits)):
         cur.execute(f"DELETE FROM {table}")  # fixed table names, no user input
-        cur.register("_rows", data)
-        cur.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
-        cur.unregister("_rows")
+        insert_frame(cur, table, data)
     cur.execute("DELETE FROM category_merges")
     for key, value in (("level_names", json.dumps(tree.level_names)), ("leakage", json.dumps(leakage)),
                        ("split_options", json.dumps({"seed": options.seed, "fractions": list(options.fractions)})),

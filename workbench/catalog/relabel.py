@@ -17,6 +17,7 @@ import pandas as pd
 from workbench.catalog.catalog_taxonomy import build_catalog_taxonomy
 from workbench.catalog.splits import compute_splits
 from workbench.catalog.taxonomy import Taxonomy, split_node_id
+from workbench.store.frames import insert_frame, registered
 
 
 def rebuild_taxonomy_and_splits(cur: duckdb.DuckDBPyConnection, options,
@@ -53,15 +54,12 @@ def rebuild_taxonomy_and_splits(cur: duckdb.DuckDBPyConnection, options,
     labelled = frame[frame["leaf"].notna()]
     splits, leakage = compute_splits(labelled, seed=options.seed, fractions=options.fractions)
 
-    cur.register("_leaves", frame[["product_id", "leaf"]])
-    cur.execute("UPDATE products SET leaf = _leaves.leaf FROM _leaves "
-                "WHERE products.product_id = _leaves.product_id")
-    cur.unregister("_leaves")
+    with registered(cur, "_leaves", frame[["product_id", "leaf"]]):
+        cur.execute("UPDATE products SET leaf = _leaves.leaf FROM _leaves "
+                    "WHERE products.product_id = _leaves.product_id")
     for table, data in (("categories", categories), ("category_merges", merges), ("splits", splits)):
         cur.execute(f"DELETE FROM {table}")  # fixed table names, no user input
-        cur.register("_rows", data)
-        cur.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
-        cur.unregister("_rows")
+        insert_frame(cur, table, data)
     for key, value in (("level_names", json.dumps(taxonomy.level_names)),
                        ("leakage", json.dumps(leakage)),
                        ("split_options", json.dumps({"seed": options.seed, "fractions": list(options.fractions)})),

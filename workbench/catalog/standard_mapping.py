@@ -18,6 +18,7 @@ import pandas as pd
 from workbench.catalog.taxonomy_sources import KINDS
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace
+from workbench.store.frames import registered
 
 STATUSES = ("proposed", "accepted", "edited")
 REVIEWED = ("accepted", "edited")
@@ -49,11 +50,10 @@ def store_proposals(ws: Workspace, kind: str, proposals: pd.DataFrame, method: s
             [kind]).fetchall()}
         rows = rows[~rows["catalog_node"].isin(kept)]
         cur.execute("DELETE FROM taxonomy_mappings WHERE target_kind = ? AND status = 'proposed'", [kind])
-        cur.register("_proposals", rows)
-        cur.execute("INSERT INTO taxonomy_mappings BY NAME SELECT catalog_node, target_kind, target_node, "
-                    "target_id, score, alternatives, method, status, proposed_at, reviewer, "
-                    "reviewed_at FROM _proposals")
-        cur.unregister("_proposals")
+        with registered(cur, "_proposals", rows):
+            cur.execute("INSERT INTO taxonomy_mappings BY NAME SELECT catalog_node, target_kind, target_node, "
+                        "target_id, score, alternatives, method, status, proposed_at, reviewer, "
+                        "reviewed_at FROM _proposals")
     return len(rows)
 
 

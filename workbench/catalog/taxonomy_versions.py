@@ -104,6 +104,15 @@ def current_version(ws) -> int:
     return int(ws.scalar("SELECT coalesce(max(version), 0) FROM taxonomy_changes") or 0)
 
 
+def taxonomy_stamp(ws) -> tuple:
+    """A token that changes with every change of the taxonomy, an undo included (the number of
+    log rows, the last version, its time): a key for figures read through the change map."""
+    if not ws.has_table(TABLE):
+        return (0, 0, None)
+    return tuple(ws.rows("SELECT count(*), coalesce(max(version), 0), CAST(max(changed_at) AS VARCHAR) "
+                         "FROM taxonomy_changes")[0])
+
+
 def _loads(value, default):
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return default

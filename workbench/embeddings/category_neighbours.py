@@ -20,6 +20,7 @@ from workbench.embeddings.embed import embed_texts
 from workbench.embeddings.encoder import model_id
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace
+from workbench.store.frames import registered
 from workbench.catalog.taxonomy import Taxonomy
 
 CONTEXT_LEVELS = 1
@@ -125,12 +126,9 @@ def store_category_neighbours(ws: Workspace, taxonomy: Taxonomy, k: int = 10,
     frame["rank"] = frame["rank"].astype("int32")
     with ws.transaction() as cur:
         cur.execute("DELETE FROM category_neighbours")
-        cur.register("_category_neighbours", frame)
-        try:
+        with registered(cur, "_category_neighbours", frame):
             cur.execute("INSERT INTO category_neighbours SELECT leaf, neighbour, rank, similarity "
                         "FROM _category_neighbours")
-        finally:
-            cur.unregister("_category_neighbours")
         ws.set_meta("category_neighbours_model", model_id(model), cur)
     return frame
 

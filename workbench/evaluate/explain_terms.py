@@ -26,6 +26,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from workbench.catalog.text import _FILTER, _TAG, _TOKEN_FILTER, SPACELESS_RANGES
+from workbench.models.tfidf_small import tfidf_values
 
 _SPACELESS = re.compile(f"[{SPACELESS_RANGES}]")
 
@@ -98,14 +99,7 @@ def present_features(union, text: str) -> tuple[np.ndarray, np.ndarray, list[tup
             continue
         grams = list(counts)
         idx = np.fromiter((vocab[g] for g in grams), dtype=np.int64, count=len(grams))
-        tf = np.fromiter(counts.values(), dtype=dtype, count=len(grams))  # in the vectorizer's precision
-        if sublinear:
-            tf = np.log(tf) + dtype.type(1.0)
-        v = tf * idf[idx]
-        if norm == "l2":
-            v = v / np.sqrt(np.dot(v, v))
-        elif norm == "l1":
-            v = v / np.abs(v).sum()
+        v = tfidf_values(idx, counts.values(), idf, sublinear, norm, dtype)  # in the vectorizer's precision
         order = np.argsort(idx, kind="stable")
         cols.append(idx[order] + offset)
         values.append(v[order].astype(float))

@@ -30,6 +30,7 @@ from workbench.catalog.text import clean_text, normalise_title
 from workbench.errors import WorkbenchError
 from workbench.loop.labels import utc_now
 from workbench.store import Workspace
+from workbench.store.frames import insert_frame, registered
 from workbench.store.schema import FEEDBACK_PRODUCT_COLUMNS
 
 CHANNELS = ("api", "seller")
@@ -105,19 +106,15 @@ def write_feedback(ws: Workspace, products: pd.DataFrame, rows: pd.DataFrame) ->
         "reason": ["feedback " + f + (": accepted" if a else f": chose it over {p}")
                    for f, a, p in zip(labelled["feedback_id"], labelled["accepted"], labelled["predicted"])]})
     with ws.transaction() as cur:
-        cur.register("_fb_products", products)
-        cur.execute("INSERT INTO feedback_products BY NAME SELECT * FROM _fb_products "
-                    "WHERE product_id NOT IN (SELECT product_id FROM feedback_products) "
-                    "AND product_id NOT IN (SELECT product_id FROM products)")
-        cur.unregister("_fb_products")
-        cur.register("_fb_rows", rows)
-        cur.execute("INSERT INTO feedback BY NAME SELECT * FROM _fb_rows")
-        cur.unregister("_fb_rows")
+        with registered(cur, "_fb_products", products):
+            cur.execute("INSERT INTO feedback_products BY NAME SELECT * FROM _fb_products "
+                        "WHERE product_id NOT IN (SELECT product_id FROM feedback_products) "
+                        "AND product_id NOT IN (SELECT product_id FROM products)")
+        insert_frame(cur, "feedback", rows, name="_fb_rows")
         if len(labels):
-            cur.register("_fb_labels", labels)
-            cur.execute("INSERT INTO labels (product_id, leaf, source, actor, created_at, reason, run_id) "
-                        "SELECT product_id, leaf, 'feedback', actor, created_at, reason, run_id FROM _fb_labels")
-            cur.unregister("_fb_labels")
+            with registered(cur, "_fb_labels", labels):
+                cur.execute("INSERT INTO labels (product_id, leaf, source, actor, created_at, reason, run_id) "
+                            "SELECT product_id, leaf, 'feedback', actor, created_at, reason, run_id FROM _fb_labels")
 
 
 def imported_until(ws: Workspace) -> datetime | None:

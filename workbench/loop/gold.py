@@ -28,6 +28,7 @@ import pandas as pd
 from workbench.errors import WorkbenchError, number_between
 from workbench.loop.labels import utc_now
 from workbench.store import Workspace
+from workbench.store.frames import registered
 
 GOLD_SHARE_KEY = "gold_share"
 #: the share of the items a reviewer sees that are gold, until one is configured
@@ -91,11 +92,10 @@ def add_gold(ws: Workspace, product_ids: Sequence[str], *, by: str, source: str 
     rows = pd.DataFrame({"product_id": ids, "leaf": leaves, "suggested_leaf": [suggested.get(p) for p in ids],
                          "source": source, "added_by": by, "added_at": utc_now()})
     with ws.transaction() as cur:
-        cur.register("_gold", rows)
-        cur.execute("DELETE FROM gold_items WHERE product_id IN (SELECT product_id FROM _gold)")
-        cur.execute("INSERT INTO gold_items (product_id, leaf, suggested_leaf, source, added_by, added_at) "
-                    "SELECT product_id, leaf, suggested_leaf, source, added_by, added_at FROM _gold")
-        cur.unregister("_gold")
+        with registered(cur, "_gold", rows):
+            cur.execute("DELETE FROM gold_items WHERE product_id IN (SELECT product_id FROM _gold)")
+            cur.execute("INSERT INTO gold_items (product_id, leaf, suggested_leaf, source, added_by, added_at) "
+                        "SELECT product_id, leaf, suggested_leaf, source, added_by, added_at FROM _gold")
     return len(ids)
 
 

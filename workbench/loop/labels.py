@@ -27,6 +27,7 @@ from workbench.errors import WorkbenchError
 from workbench.catalog.relabel import rebuild_taxonomy_and_splits
 from workbench.catalog.splits import split_frame
 from workbench.store import Workspace
+from workbench.store.frames import registered
 
 SOURCES = ("catalog", "human", "model", "feedback")
 TRAINABLE_SOURCES = ("catalog", "human")
@@ -51,8 +52,7 @@ def record_model_labels(cur: duckdb.DuckDBPyConnection, frame: pd.DataFrame, *, 
     rows["actor"] = f"run:{run_id}"
     rows["run_id"] = run_id
     rows["created_at"] = at
-    cur.register("_model_labels", rows)
-    try:
+    with registered(cur, "_model_labels", rows):
         cur.execute(
             "INSERT INTO labels (product_id, leaf, source, actor, created_at, reason, run_id) "
             "SELECT m.product_id, m.leaf, 'model', m.actor, m.created_at, m.reason, m.run_id "
@@ -62,8 +62,6 @@ def record_model_labels(cur: duckdb.DuckDBPyConnection, frame: pd.DataFrame, *, 
             "UPDATE products SET leaf = m.leaf, label_source = 'model' FROM _model_labels m "
             "WHERE products.product_id = m.product_id "
             "AND (products.label_source IS NULL OR products.label_source = 'model')")
-    finally:
-        cur.unregister("_model_labels")
 
 
 def unshelve(cur: duckdb.DuckDBPyConnection, product_ids: Sequence[str]) -> None:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from workbench.loop.labels import TRAINABLE_SOURCES, refresh_taxonomy_and_splits, retraining_frame
 from workbench.store import Workspace
+from workbench.store.frames import insert_frame
 from workbench.store.slices import in_chunks
 
 
@@ -32,9 +33,7 @@ def retrain(ws: Workspace, models: Sequence[str] = ("tfidf",), split: str = "gro
         frame = pd.concat([train, frame[frame["part"] != "train"]], ignore_index=True)
     rows = frame[["product_id", "part", "leaf", "label_source"]]
     def insert(cur, chunk: pd.DataFrame) -> None:
-        cur.register("_set", chunk)
-        cur.execute("INSERT INTO training_sets BY NAME SELECT * FROM _set")
-        cur.unregister("_set")
+        insert_frame(cur, "training_sets", chunk, name="_set")
 
     for run_id in run_ids:  # short transactions: a retrain on a million products holds nobody
         in_chunks(ws, rows.assign(run_id=run_id), insert)

@@ -37,6 +37,7 @@ from workbench.loop.labels import utc_now
 from workbench.loop.shelving import batch_dates, latest_classifications, predict_products, to_date
 from workbench.runs.selection import ranked_runs
 from workbench.store import Workspace
+from workbench.store.frames import insert_frame
 
 REASONS = ("random", "disagree", "uncertain", "suspect")
 #: the reason of items a person sent from a dashboard drill-down (never part of the random sample)
@@ -231,9 +232,7 @@ def build_queue(ws: Workspace, queue_date: str | date | None = None, *, n_random
         kept = set(r[0] for r in cur.execute("SELECT product_id FROM review_queue WHERE queue_date = ?",
                                              [day]).fetchall())
         new = items[~items["product_id"].isin(kept)]
-        cur.register("_queue", new)
-        cur.execute("INSERT INTO review_queue BY NAME SELECT * FROM _queue")
-        cur.unregister("_queue")
+        insert_frame(cur, "review_queue", new, name="_queue")
     counts = {r: int(sum(r in reasons[p] for p in order)) for r in REASONS}
     return QueueSummary(day, len(order), counts, len(ids), len(kept), chosen_runs, notes, issues_run)
 

@@ -31,6 +31,7 @@ from workbench.catalog.relabel import load_taxonomy
 from workbench.runs.predictor import Predictor, run_model
 from workbench.runs.selection import default_run as best_run
 from workbench.store import Workspace
+from workbench.store.frames import insert_frame
 from workbench.store.slices import in_chunks
 from workbench.catalog.taxonomy import Taxonomy
 from workbench.loop.thresholds import threshold_run_warning
@@ -106,9 +107,7 @@ def store_classifications(ws: Workspace, rows: pd.DataFrame, *, run_id: str, now
         shelved = chunk[chunk["decision"] == "shelved"].copy()
         shelved["reason"] = [f"shelved: p={p:.3f} >= threshold {t:.3f}"
                              for p, t in zip(shelved["proba"], shelved["threshold"])]
-        cur.register("_classified", chunk)
-        cur.execute("INSERT INTO classifications BY NAME SELECT * FROM _classified")
-        cur.unregister("_classified")
+        insert_frame(cur, "classifications", chunk, name="_classified")
         unshelve(cur, chunk.loc[chunk["decision"] == "review", "product_id"].tolist())
         record_model_labels(cur, shelved, run_id=run_id, at=now)
 

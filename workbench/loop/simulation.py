@@ -19,6 +19,7 @@ from workbench.catalog.mapping import recipe
 from workbench.catalog.reader import read_catalog
 from workbench.catalog.relabel import load_taxonomy
 from workbench.store import Workspace
+from workbench.store.frames import registered
 from workbench.catalog.taxonomy import SEP
 
 
@@ -124,8 +125,7 @@ def plant_label_flips(ws: Workspace, share: float = 0.02, *, sibling_share: floa
         rows.append((pid, leaf, others[rng.integers(len(others))], "anywhere"))
     flips = pd.DataFrame(rows, columns=["product_id", "original", "planted", "kind"])
     with ws.transaction() as cur:
-        cur.register("_flips", flips)
-        cur.execute("UPDATE products SET leaf = f.planted, category_path = f.planted FROM _flips f "
-                    "WHERE products.product_id = f.product_id")
-        cur.unregister("_flips")
+        with registered(cur, "_flips", flips):
+            cur.execute("UPDATE products SET leaf = f.planted, category_path = f.planted FROM _flips f "
+                        "WHERE products.product_id = f.product_id")
     return flips

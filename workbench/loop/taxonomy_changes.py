@@ -55,18 +55,25 @@ OPS = ("rename", "move", "merge", "split", "add", "retire", "undo")
 
 # the operations -------------------------------------------------------------------------------
 
+def _new_path(taxonomy: Taxonomy, op: str, arguments: dict, old: str, new: str, unchanged: str) -> _Plan:
+    """The plan of a change that gives node ``old`` (and so its subtree) the path ``new``:
+    refused with ``unchanged`` when it is the same path, and when ``new`` exists already."""
+    if new == old:
+        raise WorkbenchError(unchanged)
+    if new in taxonomy:
+        raise WorkbenchError(f"{new!r} exists already; merge the two with `workbench taxonomy merge` instead")
+    path_map = {old: new}
+    return _Plan(op, arguments, path_map, _mapped_nodes(taxonomy, path_map))
+
+
 def rename(ws: Workspace, node: str, name: str, *, by: str) -> TaxonomyChange:
     """Give a category (and so its whole subtree's paths) a new last name."""
     def build(cur, taxonomy: Taxonomy) -> _Plan:
         old = _known(taxonomy, node)
         new_name = _check_name(name)
         new = node_id((*split_node_id(old)[:-1], new_name))
-        if new == old:
-            raise WorkbenchError(f"{old!r} already has the name {new_name!r}")
-        if new in taxonomy:
-            raise WorkbenchError(f"{new!r} exists already; merge the two with `workbench taxonomy merge` instead")
-        path_map = {old: new}
-        return _Plan("rename", {"node": old, "name": new_name}, path_map, _mapped_nodes(taxonomy, path_map))
+        return _new_path(taxonomy, "rename", {"node": old, "name": new_name}, old, new,
+                         f"{old!r} already has the name {new_name!r}")
     return _apply(ws, build, by)
 
 
@@ -80,14 +87,9 @@ def move(ws: Workspace, node: str, parent: str | None, *, by: str) -> TaxonomyCh
         if target is not None and taxonomy.is_leaf(target) and _n_products(cur, target):
             raise WorkbenchError(f"{target!r} is a leaf holding products; split it or move under another parent")
         new = node_id((*(split_node_id(target) if target else ()), taxonomy.name(old)))
-        if new == old:
-            raise WorkbenchError(f"{old!r} is already under {target or 'the top level'!r}")
-        if new in taxonomy:
-            raise WorkbenchError(f"{new!r} exists already; merge the two with `workbench taxonomy merge` instead")
-        path_map = {old: new}
-        return _Plan("move", {"node": old, "parent": target}, path_map, _mapped_nodes(taxonomy, path_map))
+        return _new_path(taxonomy, "move", {"node": old, "parent": target}, old, new,
+                         f"{old!r} is already under {target or 'the top level'!r}")
     return _apply(ws, build, by)
-
 
 
 def merge(ws: Workspace, sources: Sequence[str], into: str, *, by: str) -> TaxonomyChange:

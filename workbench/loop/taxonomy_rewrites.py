@@ -26,6 +26,7 @@ from workbench.catalog.taxonomy_versions import map_path
 from workbench.errors import WorkbenchError
 from workbench.loop.labels import utc_now
 from workbench.loop.review_queue import TAXONOMY_REASONS
+from workbench.store.frames import insert_frame, registered
 
 TAXONOMY_SPLIT, CATEGORY_RETIRED = TAXONOMY_REASONS
 
@@ -68,14 +69,11 @@ def _update(cur, table: str, keys: Sequence[str], col: str, frame: pd.DataFrame)
     """``UPDATE table SET col = new`` for rows of ``frame`` (key columns as text, ``old``, ``new``)."""
     if frame.empty:
         return
-    cur.register("_tx_rows", frame)
-    try:
+    with registered(cur, "_tx_rows", frame):
         join = " AND ".join(f'CAST(t."{k}" AS VARCHAR) = _tx_rows."k_{k}"' for k in keys)
         # table and column names come from this module's constants, never from input
         cur.execute(f'UPDATE "{table}" AS t SET "{col}" = _tx_rows.new FROM _tx_rows '
                     f'WHERE {join} AND t."{col}" IS NOT DISTINCT FROM _tx_rows.old').fetchall()
-    finally:
-        cur.unregister("_tx_rows")
 
 
 def _record(cur, version: int, table: str, keys: Sequence[str], col: str, frame: pd.DataFrame) -> None:
@@ -84,13 +82,10 @@ def _record(cur, version: int, table: str, keys: Sequence[str], col: str, frame:
     if frame.empty:
         return
     key = "json_object(" + ", ".join(f"'{k}', \"k_{k}\"" for k in keys) + ")"
-    cur.register("_tx_record", frame)
-    try:
+    with registered(cur, "_tx_record", frame):
         cur.execute(f"INSERT INTO taxonomy_rewrites (version, tbl, row_key, col, old_value, new_value) "
                     f"SELECT ?, ?, {key}, ?, CAST(old AS VARCHAR), CAST(new AS VARCHAR) FROM _tx_record",
                     [version, table, col])
-    finally:
-        cur.unregister("_tx_record")
 
 
 def _frame(keys, rows, old, new) -> pd.DataFrame:
@@ -112,35 +107,34 @@ def _rewrite_rows(cur, version: int, path_map: Mapping[str, str],
     moved = list(moved_nodes)
     leaf_frame = pd.DataFrame({"pid": list((product_leaf or {}).keys()),
                                "target": pd.Series(list((product_leaf or {}).values()), dtype=object)})
-    cur.register("_tx_leaf", leaf_frame)
-    cur.execute("CREATE OR REPLACE TEMP TABLE _tx_touched (tbl VARCHAR, row_key VARCHAR)")
-    try:
-        for table, keys, cols in ROW_TABLES:
-            if table not in tables:
-                continue
-            present = {r[0] for r in cur.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
-            cols = tuple(c for c in cols if c in present)
-            if not cols or not set(keys) <= present:
-                continue
-            per_table = 0
-            for col in cols:
-                values = [r[0] for r in cur.execute(f'SELECT DISTINCT "{col}" FROM "{table}" '
-                                                    f'WHERE "{col}" IS NOT NULL').fetchall()]
-                per_product = (table, col) in PRODUCT_LABEL_COLUMNS and bool(moved) and "product_id" in present \
-                    and len(leaf_frame) > 0
-                mapped = {v: map_path(v, path_map) for v in values}
-                mapped = {v: n for v, n in mapped.items() if n != v}
-                if not mapped and not (per_product and set(moved) & set(values)):
+    with registered(cur, "_tx_leaf", leaf_frame):
+        cur.execute("CREATE OR REPLACE TEMP TABLE _tx_touched (tbl VARCHAR, row_key VARCHAR)")
+        try:
+            for table, keys, cols in ROW_TABLES:
+                if table not in tables:
                     continue
-                per_table = max(per_table, _rewrite_column(cur, version, table, keys, col, mapped,
-                                                           moved if per_product else []))
-            if per_table:
-                counts[table] = int(cur.execute("SELECT count(DISTINCT row_key) FROM _tx_touched WHERE tbl = ?",
-                                                [table]).fetchall()[0][0])
-    finally:
-        cur.unregister("_tx_leaf")
-        cur.execute("DROP TABLE IF EXISTS _tx_touched")
+                present = {r[0] for r in cur.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
+                cols = tuple(c for c in cols if c in present)
+                if not cols or not set(keys) <= present:
+                    continue
+                per_table = 0
+                for col in cols:
+                    values = [r[0] for r in cur.execute(f'SELECT DISTINCT "{col}" FROM "{table}" '
+                                                        f'WHERE "{col}" IS NOT NULL').fetchall()]
+                    per_product = (table, col) in PRODUCT_LABEL_COLUMNS and bool(moved) and "product_id" in present \
+                        and len(leaf_frame) > 0
+                    mapped = {v: map_path(v, path_map) for v in values}
+                    mapped = {v: n for v, n in mapped.items() if n != v}
+                    if not mapped and not (per_product and set(moved) & set(values)):
+                        continue
+                    per_table = max(per_table, _rewrite_column(cur, version, table, keys, col, mapped,
+                                                               moved if per_product else []))
+                if per_table:
+                    counts[table] = int(cur.execute("SELECT count(DISTINCT row_key) FROM _tx_touched WHERE tbl = ?",
+                                                    [table]).fetchall()[0][0])
+        finally:
+            cur.execute("DROP TABLE IF EXISTS _tx_touched")
     return counts
 
 
@@ -148,8 +142,8 @@ def _rewrite_column(cur, version: int, table: str, keys: Sequence[str], col: str
                     moved: Sequence[str]) -> int:
     """One column of one table: values in ``mapped`` (old -> new) follow it; with ``moved``, rows
     of those values follow ``_tx_leaf`` (pid, target) by product. Returns the rows rewritten."""
-    cur.register("_tx_map", pd.DataFrame({"old": list(mapped), "new": pd.Series(list(mapped.values()), dtype=object)}))
-    try:
+    pairs = pd.DataFrame({"old": list(mapped), "new": pd.Series(list(mapped.values()), dtype=object)})
+    with registered(cur, "_tx_map", pairs):
         keep_none = table == "products"  # a product loses its leaf; a history row keeps its old path
         key_cols = ", ".join(f't."{k}"' for k in keys)
         key_json = "json_object(" + ", ".join(f"'{k}', CAST(t.\"{k}\" AS VARCHAR)" for k in keys) + ")"
@@ -177,8 +171,6 @@ def _rewrite_column(cur, version: int, table: str, keys: Sequence[str], col: str
             cur.execute("INSERT INTO _tx_touched SELECT ?, row_key FROM _tx_changes", [table])
         cur.execute("DROP TABLE _tx_changes")
         return n
-    finally:
-        cur.unregister("_tx_map")
 
 
 def _products_follow(cur, version: int, product_leaf: Mapping[str, str | None]) -> None:
@@ -238,11 +230,8 @@ def _queue(cur, version: int, product_ids: Sequence[str], reason: str, old_leaf:
                    "in_random", "detail", "claimed_by", "claimed_at", "built_at"]
         frame = pd.DataFrame(inserted, columns=columns).astype(
             {"run_id": object, "proba": float, "claimed_by": object, "claimed_at": "datetime64[us]"})
-        cur.register("_tx_queue", frame)
-        try:
+        with registered(cur, "_tx_queue", frame):
             cur.execute(f"INSERT INTO review_queue ({', '.join(columns)}) SELECT {', '.join(columns)} FROM _tx_queue")
-        finally:
-            cur.unregister("_tx_queue")
         frame = _frame(("queue_date", "product_id"), [(r[0], r[1]) for r in inserted],
                        [None] * len(inserted), ["inserted"] * len(inserted))
         _record(cur, version, "review_queue", ("queue_date", "product_id"), "__row__", frame)
@@ -267,11 +256,7 @@ def _restore(cur, table: str, rows: list[dict]) -> None:
     for col in frame.columns:
         if frame[col].map(lambda v: isinstance(v, (dict, list))).any():
             frame[col] = frame[col].map(lambda v: None if v is None else json.dumps(v))
-    cur.register("_tx_restore", frame)
-    try:
-        cur.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _tx_restore')
-    finally:
-        cur.unregister("_tx_restore")
+    insert_frame(cur, f'"{table}"', frame, name="_tx_restore")
 
 
 def _write_categories(cur, nodes: Sequence[str], level_names: Sequence[str]) -> None:
@@ -281,11 +266,7 @@ def _write_categories(cur, nodes: Sequence[str], level_names: Sequence[str]) -> 
         "SELECT leaf, count(*) FROM products WHERE leaf IS NOT NULL GROUP BY leaf").fetchall()}
     frame = taxonomy.to_frame({k: v for k, v in counts.items() if k in taxonomy})
     cur.execute("DELETE FROM categories")
-    cur.register("_tx_categories", frame)
-    try:
-        cur.execute("INSERT INTO categories BY NAME SELECT * FROM _tx_categories")
-    finally:
-        cur.unregister("_tx_categories")
+    insert_frame(cur, "categories", frame, name="_tx_categories")
 
 
 def _effective(threshold_rows: pd.DataFrame, node: str, taxonomy: Taxonomy) -> float | None:
@@ -303,12 +284,9 @@ def _write_thresholds(cur, version: int, frame: pd.DataFrame, by: str) -> None:
     if frame.empty:
         return
     frame = frame.copy()
-    cur.register("_tx_thresholds", frame)
-    try:
+    with registered(cur, "_tx_thresholds", frame):
         cur.execute("INSERT INTO thresholds BY NAME SELECT * FROM _tx_thresholds")
         history = cur.execute("SELECT coalesce(max(version), 0) + 1 FROM threshold_history").fetchall()[0][0]
         cur.execute("INSERT INTO threshold_history (version, scope, node, threshold, published_by, published_at, "
                     "run_id) SELECT ?, scope, node, threshold, ?, ?, run_id FROM _tx_thresholds",
                     [history, f"{by} (taxonomy version {version})", utc_now()])
-    finally:
-        cur.unregister("_tx_thresholds")

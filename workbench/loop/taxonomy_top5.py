@@ -15,6 +15,7 @@ import pandas as pd
 from workbench.catalog.relabel import load_taxonomy
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace
+from workbench.store.frames import registered
 
 TOP = 5
 CHUNK = 5_000
@@ -76,11 +77,8 @@ def store_top5(ws: Workspace, version: int, reason: str) -> int:
                 detail.setdefault(reason, {})["top5"] = json.loads(t)
                 new.append(json.dumps(detail))
             frame["detail"] = new
-            cur.register("_top5", frame)
-            try:
+            with registered(cur, "_top5", frame):
                 cur.execute("UPDATE review_queue AS q SET detail = t.detail FROM _top5 t "
                             "WHERE CAST(q.queue_date AS VARCHAR) = t.d AND q.product_id = t.p")
-            finally:
-                cur.unregister("_top5")
         done += len(frame)
     return done

@@ -17,6 +17,7 @@ from workbench.loop.taxonomy_plan import TaxonomyChange, _check_by, _n_products
 from workbench.loop.taxonomy_rewrites import (ROW_TABLES, _level_names, _restore, _rewrite_rows, _taxonomy,
                                               _write_categories, _write_thresholds)
 from workbench.store import Workspace
+from workbench.store.frames import registered
 
 
 def _in_force(cur) -> pd.DataFrame:
@@ -45,14 +46,11 @@ def undo(ws: Workspace, version: int | None = None, *, by: str) -> TaxonomyChang
         queued = rewrites[(rewrites["tbl"] == "review_queue") & (rewrites["col"] == "__row__")]
         if len(queued):
             keys = [json.loads(k) for k in queued["row_key"]]
-            cur.register("_tx_queued", pd.DataFrame({"d": [k["queue_date"] for k in keys],
-                                                     "p": [k["product_id"] for k in keys]}))
-            try:
+            queued_keys = pd.DataFrame({"d": [k["queue_date"] for k in keys], "p": [k["product_id"] for k in keys]})
+            with registered(cur, "_tx_queued", queued_keys):
                 done = cur.execute(
                     "SELECT count(*) FROM review_queue q JOIN _tx_queued k ON CAST(q.queue_date AS VARCHAR) = k.d "
                     "AND q.product_id = k.p WHERE q.status <> 'pending'").fetchall()[0][0]
-            finally:
-                cur.unregister("_tx_queued")
             if done:
                 raise WorkbenchError(f"{done} products this change queued were reviewed since; undoing it would "
                                      "drop their reviews. Move them with a new change instead")
@@ -68,12 +66,9 @@ def undo(ws: Workspace, version: int | None = None, *, by: str) -> TaxonomyChang
             if col == "__row__":
                 parsed = [json.loads(k) for k in rows["row_key"]]
                 frame = pd.DataFrame({f"k_{k}": [p[k] for p in parsed] for k in keys})
-                cur.register("_tx_rows", frame)
-                try:
+                with registered(cur, "_tx_rows", frame):
                     join = " AND ".join(f'CAST(t."{k}" AS VARCHAR) = _tx_rows."k_{k}"' for k in keys)
                     cur.execute(f'DELETE FROM "{table}" AS t USING _tx_rows WHERE {join}').fetchall()
-                finally:
-                    cur.unregister("_tx_rows")
                 counts["queue items removed"] = len(frame)
                 continue
             _restore_column(cur, target, new_version, table, keys, col)

@@ -35,6 +35,7 @@ from threadpoolctl import threadpool_limits
 from workbench.catalog.taxonomy import Taxonomy, split_node_id
 from workbench.errors import WorkbenchError
 from workbench.models.base import CategoryClassifier, check_fields, product_texts, register
+from workbench.models.softmax import softmax
 from workbench.models.tfidf import CLASSIFIERS, _decision_matrix, read_skops, tfidf_features
 
 ARTIFACT = "hierarchical.skops"
@@ -57,13 +58,6 @@ def _pooled_temperature(blocks: list[tuple[np.ndarray, np.ndarray]]) -> float:
 
     best = minimize_scalar(log_loss, bounds=(np.log(1e-3), np.log(1e2)), method="bounded")
     return float(np.exp(best.x))
-
-
-def _softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
-    logits = scores / temperature
-    logits -= logits.max(axis=1, keepdims=True)
-    out = np.exp(logits)
-    return out / out.sum(axis=1, keepdims=True)
 
 
 @register
@@ -204,7 +198,7 @@ class HierarchicalClassifier(CategoryClassifier):
         names = [children[int(c)] for c in head.classes_]
         if self.classifier == "logreg":
             return names, head.predict_proba(matrix)
-        return names, _softmax(_decision_matrix(head, matrix), self.temperatures_.get(self.levels_[node], 1.0))
+        return names, softmax(_decision_matrix(head, matrix), self.temperatures_.get(self.levels_[node], 1.0))
 
     def _node_masses(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         matrix = self.features_.transform(product_texts(X, self.fields))

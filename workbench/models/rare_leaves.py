@@ -34,6 +34,7 @@ from sklearn.metrics import f1_score
 from sklearn.svm import LinearSVC
 
 from workbench.catalog.taxonomy import split_node_id
+from workbench.models.softmax import softmax
 
 #: Quantiles of the training products per leaf that give the candidate minimum counts.
 QUANTILES = (0.1, 0.25, 0.5)
@@ -76,13 +77,6 @@ def candidate_min_counts(counts: np.ndarray) -> list[int]:
     return sorted(m for m in found if 2 <= m <= MAX_MIN_COUNT)
 
 
-def _softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
-    logits = scores / temperature
-    logits -= logits.max(axis=1, keepdims=True)
-    out = np.exp(logits)
-    return out / out.sum(axis=1, keepdims=True)
-
-
 @dataclass
 class Backoff:
     """A fitted back-off: the group head, the group of every class, the head's temperature."""
@@ -98,7 +92,7 @@ class Backoff:
 
         groups = int(self.group_of.max()) + 1
         p_group = np.zeros((matrix.shape[0], groups))
-        p_group[:, self.svm.classes_] = _softmax(_decision_matrix(self.svm, matrix), self.temperature)
+        p_group[:, self.svm.classes_] = softmax(_decision_matrix(self.svm, matrix), self.temperature)
         within = np.zeros((p_flat.shape[0], groups))
         np.add.at(within.T, self.group_of, p_flat.T)
         share = np.divide(p_flat, within[:, self.group_of], out=np.zeros_like(p_flat),

@@ -12,12 +12,28 @@ the same as scikit-learn's on real titles; large batches keep scikit-learn's pat
 from __future__ import annotations
 
 from collections import Counter
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
 #: Batches up to this size take the small path (above it scikit-learn's vectorised path is faster).
 SMALL_BATCH = 64
+
+
+def tfidf_values(idx: np.ndarray, counts: Iterable[int], idf: np.ndarray, sublinear: bool, norm: str | None,
+                 dtype: np.dtype) -> np.ndarray:
+    """One text's TF-IDF values as a fitted ``TfidfVectorizer`` computes them: the term counts
+    ``counts`` of its vocabulary columns ``idx`` (in the vectorizer's ``dtype``), ``1 + log`` of
+    them when ``sublinear``, times ``idf``, normalised by ``norm`` (``"l2"``, ``"l1"`` or ``None``)."""
+    tf = np.fromiter(counts, dtype=dtype, count=len(idx))
+    if sublinear:
+        tf = np.log(tf) + dtype.type(1.0)
+    v = tf * idf[idx]
+    if norm == "l2":
+        v = v / np.sqrt(np.dot(v, v))
+    elif norm == "l1":
+        v = v / np.abs(v).sum()
+    return v
 
 
 class SmallBatchTfidf:
@@ -51,16 +67,8 @@ class SmallBatchTfidf:
             if not counts:
                 continue
             idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-            tf = np.fromiter(counts.values(), dtype=dtype, count=len(counts))
-            if sublinear:
-                tf = np.log(tf) + dtype.type(1.0)
-            v = tf * idf[idx]
-            if norm == "l2":
-                v = v / np.sqrt(np.dot(v, v))
-            elif norm == "l1":
-                v = v / np.abs(v).sum()
             columns.append(idx + offset)
-            values.append(v)
+            values.append(tfidf_values(idx, counts.values(), idf, sublinear, norm, dtype))
         if not columns:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         return np.concatenate(columns), np.concatenate(values)

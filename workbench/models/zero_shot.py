@@ -24,6 +24,7 @@ from scipy.optimize import minimize_scalar
 from workbench.catalog.taxonomy import Taxonomy
 from workbench.errors import WorkbenchError
 from workbench.models.base import CategoryClassifier, product_texts, read_state, register, write_state
+from workbench.models.softmax import softmax
 from workbench.store import Workspace
 
 VECTORS, STATE = "leaf_vectors.npy", "zero_shot.json"
@@ -34,13 +35,6 @@ def leaf_texts(leaves) -> list[str]:
     """The text each leaf is embedded from: its path, leaf first."""
     taxonomy = Taxonomy.from_node_ids(leaves)
     return [", ".join(reversed(taxonomy.path(leaf))) for leaf in leaves]
-
-
-def _softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
-    z = scores / temperature
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 @register
@@ -76,7 +70,7 @@ class ZeroShotClassifier(CategoryClassifier):
             rows = np.arange(len(valid[1]))
 
             def log_loss(log_t: float) -> float:
-                p = _softmax(scores, float(np.exp(log_t)))
+                p = softmax(scores, float(np.exp(log_t)))
                 return float(-np.mean(np.log(np.clip(p[rows, valid[1]], 1e-12, None))))
 
             best = minimize_scalar(log_loss, bounds=(np.log(1e-3), np.log(1.0)), method="bounded")
@@ -89,7 +83,7 @@ class ZeroShotClassifier(CategoryClassifier):
     def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         if len(X) == 0:
             return np.zeros((0, len(self.classes_)))
-        return _softmax(self._scores(X), self.temperature_)
+        return softmax(self._scores(X), self.temperature_)
 
     def _save_artifacts(self, directory: Path) -> None:
         np.save(directory / VECTORS, np.asarray(self.leaf_vectors_, dtype=np.float32), allow_pickle=False)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace
+from workbench.store.frames import registered
 
 
 # table -> its columns after (run_id, part), in the frames' and the DDL's order
@@ -59,11 +60,10 @@ def store_evaluation(ws: Workspace, run_id: str, part: str, metrics: dict[str, A
             cur.execute("UPDATE runs SET truth = ? WHERE run_id = ?", [truth, run_id])
         for table, columns in EVAL_COLUMNS.items():
             frame = tables[table][columns]
-            cur.register("_eval_rows", frame)
             select = ", ".join(f'"{c}"' for c in columns)
-            cur.execute(f"INSERT INTO {table} (run_id, part, {select}) SELECT ?, ?, {select} FROM _eval_rows",
-                        [run_id, part])
-            cur.unregister("_eval_rows")
+            with registered(cur, "_eval_rows", frame):
+                cur.execute(f"INSERT INTO {table} (run_id, part, {select}) SELECT ?, ?, {select} FROM _eval_rows",
+                            [run_id, part])
 
 
 def stored_metrics(ws: Workspace, run_id: str, part: str = "test",

@@ -16,6 +16,7 @@ from workbench.runs.records import get_run
 from workbench.runs.truth import (OLDER, RESCORED, TRUTH_PARTS, current_truth, merge_map, run_truth, saved_truth,
                                   truth_fingerprint, truth_status)
 from workbench.store import Workspace
+from workbench.store.frames import registered
 
 
 def _rewrite_index(path: Path, labels: dict[str, str]) -> None:
@@ -60,11 +61,10 @@ def rescore(ws: Workspace, run_id: str) -> bool:
         scored[part] = run_metrics(preds.y_true, preds.proba, preds.classes, taxonomy)
         frame = pd.DataFrame({"product_id": list(labels), "true_leaf": list(labels.values())})
         with ws.transaction() as cur:
-            cur.register("_truth", frame)
-            cur.execute("UPDATE predictions SET true_leaf = t.true_leaf FROM _truth t "
-                        "WHERE predictions.run_id = ? AND predictions.part = ? "
-                        "AND predictions.product_id = t.product_id", [run_id, part])
-            cur.unregister("_truth")
+            with registered(cur, "_truth", frame):
+                cur.execute("UPDATE predictions SET true_leaf = t.true_leaf FROM _truth t "
+                            "WHERE predictions.run_id = ? AND predictions.part = ? "
+                            "AND predictions.product_id = t.product_id", [run_id, part])
     headline = "test" if "test" in scored else "valid"
     summary = {**metrics, **scored.get(headline, {}), "part": headline, "valid": scored.get("valid"),
                "rescored": before}

@@ -19,7 +19,7 @@ import pandas as pd
 from workbench.errors import WorkbenchError
 from workbench.loop.shelving import local_rows
 from workbench.runs.predictor import Predictor, check_model
-from workbench.scale.jobs import run_partitions
+from workbench.scale.jobs import ClusterJob
 from workbench.scale.partitions import export_products, new_job, part_name, remove_job
 from workbench.scale.worker import classify_partition
 from workbench.store import Workspace
@@ -27,19 +27,15 @@ from workbench.store import Workspace
 ROWS_PER_PART = 50_000
 
 
-class ClusterClassifier:
+class ClusterClassifier(ClusterJob):
     """A ``rows_for`` for :func:`workbench.loop.shelving.classify_products` that predicts on a
-    cluster; ``stats`` keeps each partition's rows, seconds, worker pid and peak memory."""
+    cluster (settings and ``stats``: :class:`workbench.scale.jobs.ClusterJob`); ``keep_job``
+    keeps the job's folder (``job``) afterwards."""
 
     def __init__(self, client, *, rows_per_part: int = ROWS_PER_PART, shared: str | None = None,
                  progress: bool | None = None, echo=None, keep_job: bool = False):
-        self.client = client
-        self.rows_per_part = rows_per_part
-        self.shared = shared
-        self.progress = progress
-        self.echo = echo
+        super().__init__(client, rows_per_part=rows_per_part, shared=shared, progress=progress, echo=echo)
         self.keep_job = keep_job
-        self.stats: list[dict] = []
         self.job: Path | None = None
 
     def __call__(self, ws: Workspace, ids: Sequence[str], *, predictor: Predictor, now: datetime, batch: date,
@@ -64,8 +60,8 @@ class ClusterClassifier:
             parts = export_products(ws, ids, job / "input", self.rows_per_part)
             outputs = [job / "output" / part_name(i) for i in range(len(parts))]
             arguments = [(str(folder), str(p), str(o), str(job / "rules.json")) for p, o in zip(parts, outputs)]
-            self.stats = [s for _, s in run_partitions(self.client, classify_partition, arguments,
-                                                       name="classify", progress=self.progress, echo=self.echo)]
+            for _ in self.partitions(classify_partition, arguments, "classify"):
+                pass
             rows = pd.concat([pd.read_parquet(o) for o in outputs], ignore_index=True)
         finally:
             if not self.keep_job:

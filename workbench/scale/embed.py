@@ -13,26 +13,22 @@ import pandas as pd
 from workbench.embeddings.embed import missing_rows
 from workbench.embeddings.embed_cache import EmbeddingCache
 from workbench.embeddings.encoder import choose_device, choose_precision, resolve_model_path
-from workbench.scale.jobs import run_partitions
+from workbench.scale.jobs import ClusterJob
 from workbench.scale.partitions import atomic_parquet, new_job, part_name, remove_job
 from workbench.scale.worker import embed_partition
 
 ROWS_PER_PART = 20_000
 
 
-class ClusterEncoder:
+class ClusterEncoder(ClusterJob):
     """An ``encode_missing`` for :func:`workbench.embeddings.embed.embed_products` that encodes
-    on a cluster; ``stats`` keeps each partition's rows, seconds, worker pid and peak memory."""
+    on a cluster (settings and ``stats``: :class:`workbench.scale.jobs.ClusterJob`), each worker
+    on its ``worker_device``."""
 
     def __init__(self, client, *, rows_per_part: int = ROWS_PER_PART, shared: str | None = None,
                  progress: bool | None = None, echo=None, worker_device: str = "cpu"):
-        self.client = client
-        self.rows_per_part = rows_per_part
-        self.shared = shared
-        self.progress = progress
-        self.echo = echo
+        super().__init__(client, rows_per_part=rows_per_part, shared=shared, progress=progress, echo=echo)
         self.worker_device = worker_device
-        self.stats: list[dict] = []
 
     def __call__(self, texts: Sequence[str], hashes: np.ndarray, *, model, device, batch_size,
                  cache: EmbeddingCache, progress: bool, precision: str = "auto") -> tuple[np.ndarray, float]:
@@ -53,13 +49,10 @@ class ClusterEncoder:
                                       job / "input" / part_name(i))
                 arguments.append((str(part), str(job / "output" / part_name(i)), str(model), device, precision,
                                   batch_size))
-            self.stats = []
-            for index, stats in run_partitions(self.client, embed_partition, arguments, name="embed",
-                                               progress=self.progress, echo=self.echo):
+            for index in self.partitions(embed_partition, arguments, "embed"):
                 out = job / "output" / part_name(index)
                 cache.add(pd.read_parquet(out)["text_hash"].to_numpy(dtype=object),
                           np.load(out.with_suffix(".npy"), allow_pickle=False))
-                self.stats.append(stats)
         finally:
             remove_job(job)
         cache.compact()

@@ -45,3 +45,28 @@ def run_partitions(client, task: Callable, arguments: Sequence[tuple], *, name: 
     finally:
         for future in futures:
             future.release()
+
+
+class ClusterJob:
+    """What a job run on a cluster keeps: the Dask ``client``, ``rows_per_part`` of each
+    partition, the ``shared`` folder (``None``: ``<workspace>/scale``), ``progress`` (``None``: a
+    bar on a terminal) and ``echo`` (a line per partition otherwise), and ``stats``: each finished
+    partition's rows, seconds, worker pid and peak memory."""
+
+    def __init__(self, client, *, rows_per_part: int, shared: str | None = None, progress: bool | None = None,
+                 echo=None):
+        self.client = client
+        self.rows_per_part = rows_per_part
+        self.shared = shared
+        self.progress = progress
+        self.echo = echo
+        self.stats: list[dict] = []
+
+    def partitions(self, task: Callable, arguments: Sequence[tuple], name: str) -> Iterator[int]:
+        """:func:`run_partitions` with this job's settings: yields each finished partition's index;
+        its stats join ``stats`` once the caller has taken its result."""
+        self.stats = []
+        for index, stats in run_partitions(self.client, task, arguments, name=name, progress=self.progress,
+                                           echo=self.echo):
+            yield index
+            self.stats.append(stats)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Sequence
 
@@ -21,6 +22,7 @@ import pyarrow.parquet as pq
 
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace
+from workbench.store.frames import registered
 
 SHARED_ENV = "WORKBENCH_SHARED_DIR"
 PRODUCT_COLUMNS = ("product_id", "title", "description", "brand", "price", "image", "extra")
@@ -53,9 +55,9 @@ def export_query(ws: Workspace, sql: str, params: list, folder: Path, rows_per_p
     if rows_per_part < 1:
         raise WorkbenchError(f"partitions need at least one row, got {rows_per_part}")
     folder.mkdir(parents=True, exist_ok=True)
-    with ws.own_cursor() as cur:
+    with ws.own_cursor() as cur, ExitStack() as views:
         for name, frame in (frames or {}).items():
-            cur.register(name, frame)
+            views.enter_context(registered(cur, name, frame))
         reader = cur.sql(sql, params=params).to_arrow_reader(rows_per_part)
         return [_write(table, folder / part_name(i)) for i, table in enumerate(rebatch(reader, rows_per_part))]
 

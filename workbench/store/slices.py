@@ -25,6 +25,8 @@ import time
 
 import pandas as pd
 
+from workbench.store.frames import insert_frame
+
 #: aimed length of one write transaction, in seconds
 CHUNK_SECONDS = 0.2
 #: separator between a slice's name and its generation in the stored key
@@ -35,9 +37,7 @@ def write_in_chunks(ws, table: str, frame: pd.DataFrame, first_chunk: int = 20_0
     """Append ``frame`` (columns in the table's order) to ``table`` in short transactions of about
     :data:`CHUNK_SECONDS` each, so that nobody waits for the whole write."""
     def insert(cur, chunk: pd.DataFrame) -> None:
-        cur.register("_chunk", chunk)
-        cur.execute(f"INSERT INTO {table} SELECT * FROM _chunk")  # table: a caller's constant
-        cur.unregister("_chunk")
+        insert_frame(cur, table, chunk, by_name=False, name="_chunk")  # table: a caller's constant
 
     in_chunks(ws, frame, insert, first_chunk)
 

@@ -11,12 +11,11 @@ import threading
 
 import panel as pn
 
-from workbench.security.limited_dropper import LimitedFileDropper
 from workbench.security.safe_text import escape_html, escape_markdown
 from workbench.app.state import ClassifyState
 from workbench.app.why import WHY_STYLE, explanation_html, neighbour_photos
 from workbench.app.glossary import define
-from workbench.app.widgets import alert, empty_state, html, intro, photo_dropper, table
+from workbench.app.widgets import alert, empty_state, html, intro, limited_dropper, photo_dropper, table
 from workbench.catalog.people_csv import people_csv_text
 from workbench.errors import WorkbenchError
 from workbench.security.upload_limits import run_bounded
@@ -131,12 +130,7 @@ def upload_result(filename: str, outcome) -> list:
 
 def _upload(state: ClassifyState, ctx):
     limit = ctx.settings.upload_limit_bytes
-    # the limit holds on the server while the file arrives, not only in the browser
-    dropper = LimitedFileDropper(limit_bytes=limit, multiple=False, sizing_mode="stretch_width",
-                                 css_classes=["wb-upload"])
-    result = pn.Column(sizing_mode="stretch_width", css_classes=["wb-upload-result"])
-    pn.bind(lambda refused: setattr(result, "objects", [alert(refused)]) if refused else None,
-            dropper.param.refused, watch=True)
+    dropper, result = limited_dropper(limit, css="wb-upload", box_css="wb-upload-result")
 
     def show(filename: str, outcome) -> None:
         result.objects = upload_result(filename, outcome)

@@ -7,7 +7,7 @@ import math
 
 import panel as pn
 
-from workbench.app.widgets import empty_state, empty_state_html, html, intro, pct, table
+from workbench.app.widgets import empty_state, empty_state_html, following_page, html, intro, pct, table
 from workbench.loop.live_accuracy import live_accuracy, live_accuracy_overall
 from workbench.loop.review_budget import budget_text, review_budget
 from workbench.plots.live_accuracy import live_accuracy_plot
@@ -41,10 +41,7 @@ def budget_html(budget: dict) -> str:
 
 def view(ctx):
     """The live accuracy page; it is read again after every write (a review elsewhere moves it)."""
-    layout = pn.Column(objects=pn.bind(lambda _: content(ctx), ctx.news.param.writes),
-                       sizing_mode="stretch_width", css_classes=["wb-page", "wb-live-accuracy"])
-    layout.follows = True
-    return layout
+    return following_page(ctx, content, "wb-live-accuracy")
 
 
 def content(ctx) -> list:

@@ -9,7 +9,7 @@ import pandas as pd
 import panel as pn
 
 from workbench.security.safe_text import escape_html
-from workbench.app.widgets import alert, table
+from workbench.app.widgets import alert, following_page, table
 from workbench.loop.gold import gold_items, gold_share
 from workbench.loop.reviewer_quality import agreement_report, reviewer_report
 
@@ -41,10 +41,7 @@ def agreement_html(agreement: dict) -> str:
 
 def view(ctx):
     """The reviewers page; it is read again after every write (a review elsewhere moves it)."""
-    layout = pn.Column(objects=pn.bind(lambda _: content(ctx), ctx.news.param.writes),
-                       sizing_mode="stretch_width", css_classes=["wb-page", "wb-reviewers"])
-    layout.follows = True
-    return layout
+    return following_page(ctx, content, "wb-reviewers")
 
 
 def content(ctx) -> list:

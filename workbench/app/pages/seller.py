@@ -12,9 +12,8 @@ import pandas as pd
 import panel as pn
 
 from workbench.app.state.seller import NONE_FITS, SellerState
-from workbench.app.widgets import alert, empty_state, html, html_table, intro, photo_dropper
+from workbench.app.widgets import alert, empty_state, html, html_table, intro, limited_dropper, photo_dropper
 from workbench.errors import WorkbenchError
-from workbench.security.limited_dropper import LimitedFileDropper
 from workbench.security.safe_text import escape_html
 from workbench.security.upload_limits import run_bounded
 
@@ -81,11 +80,7 @@ def _single(state: SellerState, limit_bytes: int) -> pn.Column:
 
 def _bulk(state: SellerState, ctx) -> pn.Column:
     limit = ctx.settings.upload_limit_bytes
-    dropper = LimitedFileDropper(limit_bytes=limit, multiple=False, sizing_mode="stretch_width",
-                                 css_classes=["wb-seller-upload"])
-    problem = pn.Column(sizing_mode="stretch_width", css_classes=["wb-seller-upload-problem"])
-    pn.bind(lambda refused: setattr(problem, "objects", [alert(refused)]) if refused else None,
-            dropper.param.refused, watch=True)
+    dropper, problem = limited_dropper(limit, css="wb-seller-upload", box_css="wb-seller-upload-problem")
 
     def on_upload(files):
         if not files:
