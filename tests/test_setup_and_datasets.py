@@ -92,3 +92,16 @@ def test_the_notebook_api_mirrors_the_command_line():
     commands = set(build_parser()._subparsers._group_actions[0].choices)
     assert {"ingest", "info", "embed", "project", "train", "runs", "compare", "evaluate", "serve", "demo",
             "classify", "export", "queue", "retrain", "users", "live-accuracy", "shelve-preview"} <= commands
+
+
+def test_demo_serves_with_every_option_of_serve_at_its_default():
+    from workbench.cli.commands.serve import serve_arguments
+    from workbench.cli.main import build_parser
+
+    served = vars(build_parser().parse_args(["serve", "--workspace", "/tmp/ws", "--port", "5099"]))
+    demo = vars(serve_arguments("/tmp/ws", ["--port", "5099"]))
+    for args in (served, demo):
+        args.pop("command", None)
+    assert demo == served
+    with_origin = serve_arguments("/tmp/ws", ["--address", "0.0.0.0", "--allow-websocket-origin", "wb.example.com:5006"])
+    assert with_origin.address == "0.0.0.0" and with_origin.origins == ["wb.example.com:5006"]

@@ -39,12 +39,10 @@ def run_demo(args: argparse.Namespace) -> int:
     print(report, flush=True)
     if args.no_serve:
         return 0
-    from workbench.cli.commands.serve import run_serve
+    from workbench.cli.commands.serve import run_serve, serve_arguments
 
     ws.close()  # the server opens the workspace itself
-    serve_args = argparse.Namespace(
-        workspace=str(ws.path), port=args.port, address=args.address, upload_limit_mb=10.0,
-        max_upload_rows=100_000, part="test", show=False, credentials=None, oauth_provider=None,
-        no_login=False, origins=args.origins, use_xheaders=False, login_max_failures=5,
-        login_max_address_failures=20, login_window_s=900.0, login_lockout_s=900.0)
-    return run_serve(serve_args)
+    argv = ["--port", str(args.port), "--address", args.address]
+    for origin in args.origins or []:
+        argv += ["--allow-websocket-origin", origin]
+    return run_serve(serve_arguments(str(ws.path), argv))

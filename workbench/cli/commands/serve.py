@@ -47,6 +47,17 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.set_defaults(func=run_serve, show=False)
 
 
+def serve_arguments(workspace: str, argv: list[str] | None = None) -> argparse.Namespace:
+    """The arguments of ``workbench serve ARGV`` for ``workspace``: every option at its own
+    default unless ``argv`` gives it (``workbench demo`` serves through this, so a new option of
+    ``serve`` has its default there too)."""
+    parser = argparse.ArgumentParser(prog="workbench", add_help=False)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--workspace", default=None)
+    register(parser.add_subparsers(), common)
+    return parser.parse_args(["serve", "--workspace", str(workspace), *(argv or [])])
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Handler of ``workbench serve``: blocks until interrupted."""
     from workbench.app.serve import check_workspace, serve_app
