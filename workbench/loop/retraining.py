@@ -20,13 +20,14 @@ from workbench.store.slices import in_chunks
 
 def retrain(ws: Workspace, models: Sequence[str] = ("tfidf",), split: str = "grouped",
             sample: int | None = None, params: dict[str, dict[str, Any]] | None = None,
-            seed: int = 0, echo=None) -> list[str]:
-    """Train new runs on catalog and human labels; returns their run ids."""
+            seed: int = 0, echo=None, department: str | None = None) -> list[str]:
+    """Train new runs on catalog and human labels (``department``: one model per value of that
+    column, as ``workbench train --department``); returns their run ids."""
     from workbench.runs.training import stratified_sample, train_models
 
     refresh_taxonomy_and_splits(ws)
     frame = retraining_frame(ws, split)
-    run_ids = train_models(ws, models, split, sample, params=params, seed=seed,
+    run_ids = train_models(ws, models, split, sample, params=params, seed=seed, department=department,
                            label_sources=TRAINABLE_SOURCES, echo=echo)
     if sample is not None:  # the same seeded sample train_models drew
         train = stratified_sample(frame[frame["part"] == "train"], sample, seed)

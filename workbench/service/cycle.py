@@ -169,12 +169,12 @@ def _retrain(ws, files, settings, cycle, actor) -> CycleStep:
     for spec in specs:
         params = {spec["kind"]: spec["params"]} if spec["params"] else None
         new += retrain(ws, [spec["kind"]], split=spec["split"], sample=spec.get("sample"), params=params,
-                       seed=spec.get("seed", 0))
+                       seed=spec.get("seed", 0), department=spec.get("department"))
     counts = label_counts(ws)
     n_train = ws.df("SELECT run_id, count(*) AS n FROM training_sets WHERE part = 'train' AND "
                     "run_id IN (SELECT unnest(?)) GROUP BY run_id", [new]).set_index("run_id")["n"].to_dict()
     figures = {"candidates": new, "labels": {k: v for k, v in counts.items() if k in ("catalog", "human")},
-               "train_products": n_train, "specs": [{k: s[k] for k in ("kind", "sample", "split")} for s in specs]}
+               "train_products": n_train, "specs": [{k: s.get(k) for k in ("kind", "sample", "split", "department")} for s in specs]}
     trained = ", ".join(f"{r} ({n_train.get(r, 0):,} training products)" for r in new)
     result = CycleStep("evaluate", "retrain", f"retrained on {counts.get('catalog', 0):,} catalog and "
                        f"{counts.get('human', 0):,} human labels: {trained}; the next call evaluates",

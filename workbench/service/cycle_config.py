@@ -26,7 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "schedule_hours": 0,         # a cycle at least this often, in hours; 0: off
     "since": "24h",              # the monitored period (never before the last cycle ended)
     "embedding": False,          # the embedding drift test (loads the text encoder)
-    "candidates": None,          # None: the serving run's family; else kinds or {"kind", "params", "sample"}
+    "candidates": None,          # None: the serving run's family; else kinds or {"kind", "params", "sample", "department"}
     "shadow_requests": 200,      # the shadow scores this many requests ...
     "shadow_hours": 0,           # ... or runs this many hours (0: by requests only)
     "min_agreement": 0.90,       # the shadow's top-1 agrees with the serving run's at least this often
@@ -76,17 +76,21 @@ def _candidates(value: Any) -> list[dict[str, Any]] | None:
     out = []
     for item in value:
         item = {"kind": item} if isinstance(item, str) else dict(item)
-        unknown = sorted(set(item) - {"kind", "params", "sample"})
+        unknown = sorted(set(item) - {"kind", "params", "sample", "department"})
         if "kind" not in item or unknown:
             raise WorkbenchError(f"cycle candidate {item!r} must be a model kind or {{\"kind\", \"params\", "
-                                 "\"sample\"}, e.g. tfidf or [{\"kind\": \"tfidf\", \"sample\": 500}]")
+                                 "\"sample\", \"department\"}, e.g. tfidf or [{\"kind\": \"tfidf\", \"sample\": 500}]")
         if item.get("sample") is not None:
             item["sample"] = _number("candidates", item["sample"], low=1, integer=True)
         from workbench.models.base import model_class
 
         model_class(str(item["kind"]))  # an unknown kind: one line naming the known ones
+        department = item.get("department")
+        if department is not None and (not isinstance(department, str) or not department.strip()):
+            raise WorkbenchError(f"cycle candidate {item['kind']!r}: department must be a column name such as "
+                                 f"\"gender\", not {department!r}")
         out.append({"kind": str(item["kind"]), "params": dict(item.get("params") or {}),
-                    "sample": item.get("sample")})
+                    "sample": item.get("sample"), "department": department.strip() if department else None})
     return out or None
 
 

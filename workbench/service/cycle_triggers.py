@@ -106,22 +106,25 @@ def traffic_report(files: ServiceFiles, ws: Workspace, settings):
 
 def candidate_specs(ws: Workspace, settings: Mapping[str, Any], serving: str) -> list[dict[str, Any]]:
     """What a cycle trains: the configured candidates, else the serving run's family (its model
-    kind and parameters), each with its split."""
+    kind and parameters; for a department run, one model per department of the same column
+    again), each with its split."""
     from workbench.runs.records import get_run
 
     run = get_run(ws, serving)
     split = str(run["split"]) if run["split"] in ("grouped", "random") else "grouped"
     if settings["candidates"]:
         return [{**c, "split": split} for c in settings["candidates"]]
-    if isinstance(run.get("department"), str) and run["department"]:
-        raise WorkbenchError(f"the serving run {serving} is a department run ({run['department']}); configure "
-                             "the cycle's candidates (`workbench cycle --set candidates=tfidf`)")
     recorded = run["params"] if isinstance(run["params"], dict) else {}
+    department = run.get("department") if isinstance(run.get("department"), str) and run["department"] else None
+    given = recorded
+    if department:  # the department model's own parameters are the column and the base family's
+        given = recorded.get("base_params") if isinstance(recorded.get("base_params"), dict) else {}
     # what the training sets itself (the seed, the taxonomy's leaves, folders) is not a parameter to pass
-    params = {k: v for k, v in recorded.items() if k not in ("leaves", "random_state", "workspace", "checkpoint_dir")}
+    params = {k: v for k, v in given.items() if k not in ("leaves", "random_state", "workspace", "checkpoint_dir",
+                                                          "resolved")}
     seed = recorded.get("random_state")
     return [{"kind": str(run["model"]), "params": params, "sample": None, "split": split,
-             "seed": int(seed) if isinstance(seed, (int, float)) else 0}]
+             "department": department, "seed": int(seed) if isinstance(seed, (int, float)) else 0}]
 
 
 def candidates_text(ws, settings, serving) -> str:
@@ -130,5 +133,6 @@ def candidates_text(ws, settings, serving) -> str:
         specs = candidate_specs(ws, settings, serving)
     except WorkbenchError as exc:
         return f"(no candidate: {exc})"
-    return ", ".join(s["kind"] + (f" (sample {s['sample']})" if s.get("sample") else "") for s in specs) + \
+    return ", ".join(s["kind"] + (f" per {s['department']}" if s.get("department") else "")
+                     + (f" (sample {s['sample']})" if s.get("sample") else "") for s in specs) + \
         " on the current catalog and human labels"
