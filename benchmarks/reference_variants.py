@@ -5,7 +5,9 @@
 one-letter ASCII tokens) at ``min_df`` 1 and 2, each under ``LinearSVC(C=0.5)`` without class
 weights. ``--variant fusion``: early fusion, one ``LinearSVC(C=0.5)`` over
 ``[reference TF-IDF | a * sentence vector | b * photo vector]`` for a few ``a`` and ``b``
-(``--photos`` adds the photo vectors).
+(``--photos`` adds the photo vectors). ``--variant oof``: the weight of ``auto``'s sentence head
+(the geometric mean with tfidf) read on 5-fold out-of-fold predictions of the training part
+(about five times as many products as validation) beside validation and test.
 
 Every row is fitted on the training part of the workspace's grouped split and printed with its
 validation and test accuracy / macro-F1, so that a choice made on validation can be read beside
@@ -118,16 +120,61 @@ def fusion_rows(ws, encoder: str, photos: bool) -> list[str]:
     return rows
 
 
+def oof_rows(ws, encoder: str) -> list[str]:
+    """The head-weight grid scored out of fold, on validation and on test (module doc)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    from workbench.embeddings.embed import embed_texts
+    from workbench.models.base import product_texts
+    from workbench.models.head_mixing import accuracy_of, geometric_join
+    from workbench.models.tfidf import TfidfClassifier
+
+    parts = _parts(ws)
+    leaves = sorted(set().union(*(p["leaf"].astype(str) for p in parts)))
+    index = {leaf: i for i, leaf in enumerate(leaves)}
+    ys = [p["leaf"].astype(str).map(index).to_numpy() for p in parts]
+    vectors = [np.asarray(embed_texts(product_texts(p), model=encoder, workspace=ws)) for p in parts]
+    names = np.array(leaves, dtype=object)
+
+    def tfidf(rows, y):
+        return TfidfClassifier(leaves=leaves, C=0.5, class_weight=None).fit(rows, names[y])
+
+    def head(E, y, Ex):
+        lr = LogisticRegression(C=10, max_iter=300).fit(E, y)
+        out = np.zeros((len(Ex), len(leaves)))
+        out[:, lr.classes_] = lr.predict_proba(Ex)
+        return out
+
+    train, y = parts[0], ys[0]
+    oof_text, oof_head = np.zeros((len(train), len(leaves))), np.zeros((len(train), len(leaves)))
+    strata = np.where(np.bincount(y, minlength=len(leaves))[y] >= 5, y, -1)
+    for fit, held in StratifiedKFold(5, shuffle=True, random_state=0).split(train, strata):
+        oof_text[held] = tfidf(train.iloc[fit], y[fit]).predict_proba(train.iloc[held])
+        oof_head[held] = head(vectors[0][fit], y[fit], vectors[0][held])
+    model = tfidf(train, y)
+    text = [model.predict_proba(parts[i]) for i in (1, 2)]
+    heads = [head(vectors[0], y, vectors[i]) for i in (1, 2)]
+    rows = []
+    for w in (0.0, 0.1, 0.2, 0.35, 0.5, 0.65):
+        test = geometric_join(text[1], heads[1], w)
+        rows.append(f"| {w} | {accuracy_of(geometric_join(oof_text, oof_head, w), y):.4f} | "
+                    f"{accuracy_of(geometric_join(text[0], heads[0], w), ys[1]):.4f} | "
+                    f"{_score(test.argmax(axis=1), ys[2])} |")
+        print(rows[-1], flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the rows of one variant grid as a Markdown table."""
     from models import prepare
     from workbench.store import Workspace
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--variant", choices=["tokenizer", "fusion"], default="tokenizer")
+    ap.add_argument("--variant", choices=["tokenizer", "fusion", "oof"], default="tokenizer")
     ap.add_argument("--catalog", default="fashion", help="built-in catalog ingested into an empty workspace")
     ap.add_argument("--workspace", required=True)
-    ap.add_argument("--encoder", default="default", help="sentence encoder of the fusion grid")
+    ap.add_argument("--encoder", default="default", help="sentence encoder of the fusion and oof grids")
     ap.add_argument("--photos", action="store_true", help="fusion: add the photo vectors")
     args = ap.parse_args(argv)
     ws = Workspace(args.workspace)
@@ -135,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.variant == "tokenizer":
         print("| word tokenizer | min_df | valid acc. / macro-F1 | test acc. / macro-F1 | fit s |\n|---|---|---|---|---|")
         tokenizer_rows(ws)
+    elif args.variant == "oof":
+        print("| head weight | out-of-fold acc. | valid acc. | test acc. / macro-F1 |\n|---|---|---|---|")
+        oof_rows(ws, args.encoder)
     else:
         print("| a (sentence) | b (photo) | valid acc. / macro-F1 | test acc. / macro-F1 | fit s |\n|---|---|---|---|---|")
         fusion_rows(ws, args.encoder, args.photos)
