@@ -35,8 +35,8 @@ def test_committed_without_outputs_and_without_logic(path):
 
 #: The notebooks run on a smaller sample here than ``python -m workbench.notebooks.runner`` uses:
 #: what is checked (cells run, figures render, printed figures match the CLI) does not depend on
-#: the size, and every notebook embeds and trains on all of it.
-TEST_PARAMETERS = {**SAMPLE_PARAMETERS, "sample": 800}
+#: the size, and every notebook embeds and trains on all of it (06 embeds the photos of 150).
+TEST_PARAMETERS = {**SAMPLE_PARAMETERS, "sample": 800, "photo_sample": 150}
 
 #: What each notebook's printed numbers are compared with (02 prints none).
 CHECKED = {"01": "info", "03": "runs", "04": "evaluate", "05": "runs"}
