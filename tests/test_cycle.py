@@ -3,7 +3,11 @@ serving run trained on a small sample, apparel then footwear traffic with fallin
 reviewer-confirmed labels; successive calls retrain, evaluate, gate, shadow on the next requests
 and promote the better run; a deliberately worse candidate is refused at the gate and recorded;
 a shadow that disagrees too often is not promoted; a failing step exits 2 and can be abandoned;
-``--dry-run`` changes nothing; the Monitoring page's history and its admin-only start button."""
+``--dry-run`` changes nothing; the Monitoring page's history and its admin-only start button.
+
+The command line runs through its ``main`` in this process (``cli``), so that some thirty calls
+do not each pay a Python start-up; what a terminal shows of a refused setting and of a failing
+step's exit code is checked on a real ``workbench`` process."""
 
 from __future__ import annotations
 
