@@ -123,6 +123,43 @@ def shots_folder(output_dir: Path, name: str) -> Path:
     return folder
 
 
+#: what changes while a page is still being drawn: elements (through every shadow root), the
+#: page's height, each table's and figure's box and scroll width, and the loading spinners shown
+LAYOUT = """() => {
+  const out = [0, document.documentElement.scrollHeight];
+  const seen = new Set();
+  function walk(root) {
+    for (const el of root.querySelectorAll("*")) {
+      out[0]++;
+      if (el.shadowRoot && !seen.has(el.shadowRoot)) { seen.add(el.shadowRoot); walk(el.shadowRoot); }
+      if (el.matches(".pn-loading")) out.push("loading");
+      if (el.matches("table, .tabulator, canvas")) {
+        const r = el.getBoundingClientRect();
+        out.push([Math.round(r.width), Math.round(r.height), el.scrollWidth]);
+      }
+    }
+  }
+  walk(document);
+  return JSON.stringify(out);
+}"""
+
+
+def settle(page, quiet_ms: int = 500, timeout_s: float = 30) -> None:
+    """Wait until the page is drawn: no HTTP request for 500 ms (Playwright's ``networkidle``),
+    no loading spinner, and its layout (:data:`LAYOUT`) unchanged for ``quiet_ms``; after
+    ``timeout_s`` it goes on (the checks that follow report what they find)."""
+    page.wait_for_load_state("networkidle")
+    deadline = time.monotonic() + timeout_s
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        now = page.evaluate(LAYOUT)
+        if now != last or "loading" in now:
+            last, since = now, time.monotonic()
+        elif (time.monotonic() - since) * 1000 >= quiet_ms:
+            return
+        page.wait_for_timeout(100)
+
+
 class Watched:
     """A page with its console errors, page errors and requests to other hosts recorded."""
 

@@ -3,7 +3,11 @@ serving run trained on a small sample, apparel then footwear traffic with fallin
 reviewer-confirmed labels; successive calls retrain, evaluate, gate, shadow on the next requests
 and promote the better run; a deliberately worse candidate is refused at the gate and recorded;
 a shadow that disagrees too often is not promoted; a failing step exits 2 and can be abandoned;
-``--dry-run`` changes nothing; the Monitoring page's history and its admin-only start button."""
+``--dry-run`` changes nothing; the Monitoring page's history and its admin-only start button.
+
+The command line runs through its ``main`` in this process (``cli``), so that some thirty calls
+do not each pay a Python start-up; what a terminal shows of a refused setting and of a failing
+step's exit code is checked on a real ``workbench`` process."""
 
 from __future__ import annotations
 
@@ -27,11 +31,33 @@ SERVING_SAMPLE = 300
 QUIET = {"latency_p99_ms": 600000}
 
 
-def cli(root, *args: str, ok=(0,)) -> subprocess.CompletedProcess:
-    out = subprocess.run([*workbench_cli(), *args, "--workspace", str(root)], capture_output=True, text=True,
-                         timeout=600)
+def cli(root, *args: str, ok=(0,), process: bool = False) -> subprocess.CompletedProcess:
+    """``workbench ARGS --workspace ROOT``: its exit code checked against ``ok``, its output. Run
+    through the command line's ``main`` in this process (the same parsing, handlers, output and
+    exit code, without a Python start-up per call), or as a ``workbench`` process (``process``)."""
+    command = [*args, "--workspace", str(root)]
+    if process:
+        out = subprocess.run([*workbench_cli(), *command], capture_output=True, text=True, timeout=600)
+    else:
+        out = run_main(command)
     assert out.returncode in ok, (args, out.returncode, out.stdout[-3000:], out.stderr[-3000:])
     return out
+
+
+def run_main(argv: list[str]) -> subprocess.CompletedProcess:
+    """``workbench.cli.main.main(argv)`` with its standard output and error captured."""
+    import contextlib
+    import io
+
+    from workbench.cli.main import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse refusing an argument
+            code = exc.code if isinstance(exc.code, int) else 2
+    return subprocess.CompletedProcess(["workbench", *argv], code, stdout.getvalue(), stderr.getvalue())
 
 
 def cycle(root, *args: str, ok=(0,)) -> dict:
@@ -282,7 +308,7 @@ def test_a_worse_candidate_is_refused_at_the_gate_and_recorded(loop, refused):
 
 def test_bad_settings_are_one_line_naming_the_fix(loop):
     root = loop["root"]
-    out = cli(root, "cycle", "--set", "shadow_requests=lots", ok=(2,))
+    out = cli(root, "cycle", "--set", "shadow_requests=lots", ok=(2,), process=True)  # what a person's terminal shows
     assert out.stderr.strip().count("\n") == 0 and "must be a number" in out.stderr
     out = cli(root, "cycle", "--set", "shadow_reqests=5", ok=(2,))
     assert "unknown cycle setting 'shadow_reqests'" in out.stderr and "shadow_requests" in out.stderr
@@ -368,7 +394,7 @@ def test_a_person_sees_the_cycle_history_and_starts_a_step_in_the_browser(loop, 
 
 def test_a_failing_step_is_recorded_exits_2_and_can_be_abandoned(loop):
     root = loop["root"]
-    out = cli(root, "cycle", "--set", "candidates=tfidff", ok=(2,))
+    out = cli(root, "cycle", "--set", "candidates=tfidff", ok=(2,), process=True)
     assert "tfidff" in out.stderr and "tfidf" in out.stderr.split("tfidff", 1)[1]  # names the known kinds
     cli(root, "cycle", "--set", 'candidates=[{"kind": "tfidf", "params": {"bogus": 1}}]')
     try:

@@ -21,7 +21,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from tests._browser import (AXES, CHROMIUM, require_chromium, CLIPPED_TABLES, PLOT_POINT, SHOW_PLOT, WIDE, Watched,  # noqa: F401
-                            browser, read_csv_download, shots_folder, watched)
+                            browser, read_csv_download, settle, shots_folder, watched)
 from tests._dashboard_setup import add_projection, copy_workspace, free_port, start_server, stop, wait_http, workbench_cli
 from workbench import Workspace
 from workbench.app.template import discover_pages, page_slug
@@ -361,8 +361,9 @@ def test_no_table_is_cut_off_at_1440x900_on_any_page(served, watched, shots):
     clipped = {}
     for module in discover_pages():
         slug = page_slug(module)
-        page = open_page(watched, served, slug)
+        page = watched.open(served["url"] + f"?page={slug}", ".wb-page")
         if slug == "confusion":
+            settle(page)  # the figure drawn before it is clicked
             click_at(page, "Confusion among", "Apparel", "Apparel")
             drill_heading(page)
         if slug == "thresholds":
@@ -372,7 +373,7 @@ def test_no_table_is_cut_off_at_1440x900_on_any_page(served, watched, shots):
             page.locator(".wb-title input").fill("Nike Men Blue Running Shoes")
             page.locator(".wb-classify button").click()
             page.locator(".wb-top5 .tabulator-row").first.wait_for()
-        page.wait_for_timeout(500)
+        settle(page)  # the tables drawn and laid out: what is measured next
         page.screenshot(path=shots / f"fit_{slug}.png", full_page=True)
         found = page.evaluate(CLIPPED_TABLES)
         if found:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._browser import READABILITY, Watched, browser, require_chromium, shots_folder  # noqa: F401  (browser: a fixture)
+from tests._browser import READABILITY, Watched, browser, require_chromium, settle, shots_folder  # noqa: F401  (browser: a fixture)
 from tests._dashboard_setup import free_port, start_server, stop, wait_http, workbench_cli
 from workbench.app.glossary import JARGON_SPELLINGS
 
@@ -55,11 +55,6 @@ def app_pages(page) -> list[str]:
     """The titles of the pages the app's navigation lists."""
     page.wait_for_selector(".wb-nav button")
     return [t.strip() for t in page.locator(".wb-nav button").all_inner_texts() if t.strip()]
-
-
-def settle(page) -> None:
-    page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(1500)
 
 
 @pytest.mark.parametrize("size", list(VIEWPORTS))

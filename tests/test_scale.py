@@ -253,7 +253,7 @@ def test_a_bad_address_says_what_to_do():
         with connect("my-laptop"):
             pass
     with pytest.raises(WorkbenchError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
-        with connect("tcp://127.0.0.1:9"):
+        with connect("tcp://127.0.0.1:9", timeout=2):  # nothing listens there: no need to wait the default 20 s
             pass
     os.environ["WORKBENCH_CLUSTER"] = "local:2"
     try:

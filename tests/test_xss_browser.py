@@ -69,16 +69,29 @@ def open_page(w: Watched, url: str, slug: str):
     return page
 
 
+def languages_for(index: int, options: list[str]) -> list[str]:
+    """Two of the sidebar's languages for the ``index``-th page, a different two on each page, so
+    that the walk shows every language on some page (the select is the same on every page; the
+    hostile names are the catalog's own, shown as they are in any language)."""
+    return [options[(2 * index + k) % len(options)] for k in (1, 2)]
+
+
 def test_every_page_shows_hostile_text_as_text(site, watched, output_dir):
     hw, url = site
-    for module in discover_pages():
+    shown_languages = set()
+    for index, module in enumerate(discover_pages()):
         slug = page_slug(module)
         page = open_page(watched, url, slug)
         page.locator(".wb-content").get_by_text(module.TITLE).first.wait_for()
+        page.locator(".wb-language select").evaluate("s => s.setAttribute('data-wb-language', '')")
         for select in page.locator("select:not([multiple])").all():  # every choice of category, run, level
             if not select.is_visible():
                 continue
-            for value in select.evaluate("s => [...s.options].map(o => o.value)")[:12]:
+            values = select.evaluate("s => [...s.options].map(o => o.value)")
+            if select.get_attribute("data-wb-language") is not None:  # the sidebar's language
+                values = languages_for(index, values)
+                shown_languages.update(values)
+            for value in values[:12]:
                 select.select_option(value, timeout=10_000)
                 page.wait_for_timeout(150)
         box = page.locator(".bk-Canvas, canvas").first
@@ -99,6 +112,9 @@ def test_every_page_shows_hostile_text_as_text(site, watched, output_dir):
     page.get_by_text(f"Workspace: {hw.ws.path.name}").first.wait_for()
     assert page.get_by_text(str(hw.ws.path.parent)).count() == 0
     watched.assert_inert("the sidebar")
+    # every language of the sidebar's select was chosen on some page
+    options = page.locator(".wb-language select").evaluate("s => [...s.options].map(o => o.value)")
+    assert set(options) <= shown_languages, set(options) - shown_languages
 
 
 def test_review_accept_correct_and_undo_on_hostile_items(site, watched, output_dir):

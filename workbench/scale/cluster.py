@@ -34,9 +34,10 @@ def _check_address(address: str) -> None:
 
 
 @contextmanager
-def connect(address: str, *, worker_memory: str | None = None) -> Iterator["Client"]:
+def connect(address: str, *, worker_memory: str | None = None, timeout: float = 20) -> Iterator["Client"]:
     """A Dask client for ``address``; ``local:N`` starts (and afterwards stops) a LocalCluster of
-    N single-threaded worker processes on 127.0.0.1."""
+    N single-threaded worker processes on 127.0.0.1. A scheduler address that does not answer
+    within ``timeout`` seconds is a :class:`WorkbenchError` saying what to check."""
     _check_address(address)
     try:
         from distributed import Client, LocalCluster
@@ -57,7 +58,7 @@ def connect(address: str, *, worker_memory: str | None = None) -> Iterator["Clie
             cluster.close()
         return
     try:
-        client = Client(address, timeout="20s")
+        client = Client(address, timeout=f"{timeout}s")
     except (OSError, TimeoutError) as exc:
         raise WorkbenchError(f"cannot reach the Dask scheduler at {address} ({exc}); is `dask scheduler` "
                              "running there, and is its port open from here?") from None
