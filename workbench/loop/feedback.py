@@ -77,8 +77,7 @@ def import_feedback(ws: Workspace, feedback: pd.DataFrame, predictions: pd.DataF
         "rank": new["rank"].to_numpy(), "imported_at": now, "channel": "api",
         "chosen_proba": [chosen_probability(t, c) for t, c in zip(pred["top_k"], new["category"])],
         "none_fits": False})
-    write_feedback(ws, products, rows)
-    return len(rows)
+    return write_feedback(ws, products, rows)
 
 
 def chosen_probability(top_k, category) -> float | None:
@@ -96,16 +95,25 @@ def chosen_probability(top_k, category) -> float | None:
     return min(probs.values()) if probs else None
 
 
-def write_feedback(ws: Workspace, products: pd.DataFrame, rows: pd.DataFrame) -> None:
+def write_feedback(ws: Workspace, products: pd.DataFrame, rows: pd.DataFrame) -> int:
     """Store feedback ``rows`` with their new ``products`` (in ``feedback_products``, never the
-    catalog's ``products``) and their ``feedback`` labels, in one transaction."""
-    labelled = rows.dropna(subset=["category"])
-    labels = pd.DataFrame({
-        "product_id": labelled["product_id"], "leaf": labelled["category"], "actor": labelled["actor"],
-        "created_at": labelled["received_at"], "run_id": labelled["run_id"],
-        "reason": ["feedback " + f + (": accepted" if a else f": chose it over {p}")
-                   for f, a, p in zip(labelled["feedback_id"], labelled["accepted"], labelled["predicted"])]})
+    catalog's ``products``) and their ``feedback`` labels, in one transaction; rows whose
+    ``feedback_id`` is stored already (another process imported the same log a moment before)
+    are left out. Returns how many rows were stored."""
     with ws.transaction() as cur:
+        stored = {r[0] for r in cur.execute(
+            "SELECT feedback_id FROM feedback WHERE feedback_id IN (SELECT unnest(?))",
+            [rows["feedback_id"].astype(str).tolist()]).fetchall()}
+        rows = rows[~rows["feedback_id"].astype(str).isin(stored)]
+        if rows.empty:
+            return 0
+        products = products[products["product_id"].isin(rows["product_id"])]
+        labelled = rows.dropna(subset=["category"])
+        labels = pd.DataFrame({
+            "product_id": labelled["product_id"], "leaf": labelled["category"], "actor": labelled["actor"],
+            "created_at": labelled["received_at"], "run_id": labelled["run_id"],
+            "reason": ["feedback " + f + (": accepted" if a else f": chose it over {p}")
+                       for f, a, p in zip(labelled["feedback_id"], labelled["accepted"], labelled["predicted"])]})
         with registered(cur, "_fb_products", products):
             cur.execute("INSERT INTO feedback_products BY NAME SELECT * FROM _fb_products "
                         "WHERE product_id NOT IN (SELECT product_id FROM feedback_products) "
@@ -115,6 +123,7 @@ def write_feedback(ws: Workspace, products: pd.DataFrame, rows: pd.DataFrame) ->
             with registered(cur, "_fb_labels", labels):
                 cur.execute("INSERT INTO labels (product_id, leaf, source, actor, created_at, reason, run_id) "
                             "SELECT product_id, leaf, 'feedback', actor, created_at, reason, run_id FROM _fb_labels")
+    return len(rows)
 
 
 def imported_until(ws: Workspace) -> datetime | None:
