@@ -175,3 +175,28 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "does not exist" in err
     assert main(["ingest", "--workspace", str(tmp_path)]) == 2
+
+
+def test_images_dir_points_the_image_column_at_the_photos_folder(tmp_path, capsys):
+    """A user export whose image column holds bare file names, with the photos in a folder of their
+    own (Flipkart's 1,050-product file: ``<id>.jpg`` in ``flipkart/images/``)."""
+    from workbench.catalog.datasets import image_dir
+
+    source = locate("flipkart/flipkart_1050.csv")
+    photos = image_dir("flipkart")
+    rows = pd.read_csv(source).head(40)
+    csv = tmp_path / "export.csv"
+    rows.to_csv(csv, index=False)
+    mapping = "id=uniq_id,title=product_name,brand=brand,category=product_category_tree,image=image"
+    common = ["ingest", str(csv), "--map", mapping, "--sep", ">>", "--max-depth", "2"]
+    assert main([*common, "--workspace", str(tmp_path / "with"), "--images-dir", str(photos)]) == 0
+    found = Workspace(tmp_path / "with").df("SELECT image FROM products")["image"].tolist()
+    assert len(found) == 40 and all(str(photos) in str(f) for f in found[:38] if f)
+    assert sum(bool(f) and (photos / str(f).rsplit("/", 1)[-1]).exists() for f in found) >= 38
+    assert main([*common, "--workspace", str(tmp_path / "without")]) == 0
+    bare = Workspace(tmp_path / "without").df("SELECT image FROM products")["image"].tolist()
+    assert all("/" not in str(b) for b in bare if b), "without --images-dir the names stay as the file gives them"
+    capsys.readouterr()
+    assert main([*common, "--workspace", str(tmp_path / "bad"), "--images-dir", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--images-dir" in err and "no such folder" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from workbench.errors import WorkbenchError
 from workbench.catalog.catalog_taxonomy import MERGE_MODES
@@ -51,6 +52,9 @@ def register(sub, common) -> None:
     p.add_argument("--strip-name-node", action="store_true", help="drop a trailing node naming the product")
     p.add_argument("--levels", help="level names, comma separated (e.g. 'Product Category,Product Family,Product Type')")
     p.add_argument("--department", help="department column, or 'top' for the first category level")
+    p.add_argument("--images-dir", metavar="DIR",
+                   help="folder the image column's relative names start at (e.g. a catalog's images/ folder; "
+                        "default: the catalog file's folder)")
     p.add_argument("--no-categories", action="store_true",
                    help="the file has no category column (a catalog without labels, for `workbench cold-start`)")
     p.add_argument("--sample", type=int, help="ingest a seeded random sample of this many rows")
@@ -67,10 +71,16 @@ def run_ingest(args) -> int:
     """Handler of ``workbench ingest``."""
     ws = Workspace(args.workspace)
     levels = [v.strip() for v in args.levels.split(",")] if args.levels else None
+    images = None
+    if args.images_dir:
+        images = Path(args.images_dir).expanduser().resolve()
+        if not images.is_dir():
+            raise WorkbenchError(f"--images-dir {args.images_dir}: no such folder; give the folder that holds "
+                                 "the catalog's photos")
     overrides = dict(max_depth=args.max_depth, min_count=args.min_count, merge=args.merge,
                      level_names=levels, department=args.department, fractions=args.fractions,
                      strip_name_node=args.strip_name_node or None, on_duplicate=args.on_duplicate,
-                     rename_levels=args.rename_levels or None)
+                     rename_levels=args.rename_levels or None, image_base=str(images) if images else None)
     if args.dataset:
         if args.path:
             raise WorkbenchError("give either --dataset NAME or a file PATH, not both")
