@@ -139,3 +139,45 @@ def test_ratings_and_counts_are_not_typed_as_prices(tmp_path):
     assert types["review_count"] != "price" and types["rating"] != "price" and types["sold"] != "price"
     assert types["offer_price"] == "price"
     assert "review_count" not in result["command"] and "rating" not in (result["guess"]["price"] or "")
+
+
+def test_inspect_finds_the_photos_folder_and_the_command_finds_the_photos(tmp_path, capsys):
+    """An export naming bare photo files kept in a sub-folder (Flipkart's real rows and photos,
+    copied): inspect says where they are and proposes --images-dir; its command stores them so
+    that every product's photo is found. Names found nowhere, URLs and hostile names are told."""
+    import shutil
+
+    from workbench.catalog.datasets import image_dir
+
+    rows = pd.read_csv(locate("flipkart/flipkart_1050.csv")).head(12)
+    shop = tmp_path / "shop"
+    (shop / "photos").mkdir(parents=True)
+    (shop / "other").mkdir()
+    for name in rows["image"]:
+        shutil.copy(image_dir("flipkart") / name, shop / "photos" / name)
+    rows.to_csv(shop / "export.csv", index=False)
+    capsys.readouterr()
+    assert main(["inspect", str(shop / "export.csv")]) == 0
+    out = capsys.readouterr().out
+    assert f"12 of the first 12 names found in {shop / 'photos'}/" in out
+    command = [line.strip() for line in out.splitlines() if line.strip().startswith("workbench ingest")][0]
+    argv = shlex.split(command)
+    assert argv[argv.index("--images-dir") + 1] == str(shop / "photos")
+    assert main([*argv[1:], "--workspace", str(tmp_path / "ws")]) == 0
+    images = Workspace(tmp_path / "ws").df("SELECT image FROM products")["image"]
+    assert len(images) == 12 and all(str(shop / "photos") in str(i) for i in images)
+    # names next to the catalog: nothing to propose
+    for name in rows["image"]:
+        shutil.copy(shop / "photos" / name, shop / name)
+    here = inspect_file(shop / "export.csv")
+    assert here["photos"]["folder"] is None and "--images-dir" not in here["command"]
+    # names found nowhere (and a hostile one): said, no folder proposed
+    lost = rows.assign(image=["missing-%d.jpg" % i for i in range(11)] + ["../../etc/passwd"])
+    lost.to_csv(shop / "lost.csv", index=False)
+    result = inspect_file(shop / "lost.csv")
+    assert "in none of its folders" in result["photos"]["text"] and "--images-dir" not in result["command"]
+    assert result["photos"]["checked"] == 11
+    # URLs are downloaded later (embed --fetch-images), not looked for on disk
+    urls = rows.assign(image=["https://img.example.com/%d.jpg" % i for i in range(12)])
+    urls.to_csv(shop / "urls.csv", index=False)
+    assert inspect_file(shop / "urls.csv").get("photos") is None

@@ -279,7 +279,11 @@ def inspect_file(path: str | Path, *, fmt: str | None = None, delimiter: str | N
         result["language"] = {"language": lang.language, "english_words": round(lang.english_words, 4),
                               "non_ascii_letters": round(lang.non_ascii_letters, 4), "encoder": lang.encoder,
                               "text": str(lang)}
-    result["command"] = suggest_command(shown_path or str(path), guess, info)
+    if guess.get("image"):
+        from workbench.catalog.photo_folder import photo_folder
+
+        result["photos"] = photo_folder(path, frame[guess["image"]], shown_path or path)
+    result["command"] = suggest_command(shown_path or str(path), guess, info, result.get("photos"))
     return result
 
 
@@ -304,8 +308,9 @@ def duplicate_warnings(frame: pd.DataFrame, guess: dict) -> list[str]:
     return out
 
 
-def suggest_command(path: str, guess: dict, info) -> str | None:
-    """The ``workbench ingest`` command line for the guesses (``None`` without a title)."""
+def suggest_command(path: str, guess: dict, info, photos: dict | None = None) -> str | None:
+    """The ``workbench ingest`` command line for the guesses (``None`` without a title); with
+    ``--images-dir`` when ``photos`` found the image names in a folder of their own."""
     if not guess.get("title"):
         return None
     fields = [(f, guess[f]) for f in ("id", "title", "description", "brand", "price") if guess.get(f)]
@@ -327,4 +332,6 @@ def suggest_command(path: str, guess: dict, info) -> str | None:
         parts += ["--delimiter", info.delimiter]
     if info.encoding and info.encoding not in ("utf-8", "utf-8-sig"):
         parts += ["--encoding", info.encoding]
+    if photos and photos.get("images_dir"):
+        parts += ["--images-dir", photos["images_dir"]]
     return " ".join(shlex.quote(p) for p in parts)

@@ -45,7 +45,8 @@ def format_inspection(result: dict[str, Any]) -> str:
         lines.append("  id           (none: ids are generated from the file name and row number)")
     for field in ("price", "brand", "description", "image", "department"):
         if g[field]:
-            lines.append(f"  {field:<12} {g[field]}")
+            photos = result.get("photos") if field == "image" else None
+            lines.append(f"  {field:<12} {g[field]}" + (f" ({photos['text']})" if photos else ""))
     lines += _category_lines(g["category"])
     if result.get("language"):
         lines += ["", f"language    {result['language']['text']}"]
