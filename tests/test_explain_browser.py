@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 
 from _review_setup import build
-from tests._browser import Watched, browser, require_chromium, serve_in_thread  # noqa: F401  (browser: a fixture)
+from tests._browser import Watched, browser, require_chromium, serve_in_thread, settle  # noqa: F401  (browser: a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -114,6 +114,7 @@ def test_drill_down_row_opens_its_reasons_and_what_misleads(served, watched):
     rows = page.locator(".wb-drill-table .tabulator-row")
     rows.first.wait_for(timeout=60_000)
     assert page.locator(".wb-drill .wb-why").count() == 0  # nothing is explained before a row is opened
+    settle(page)  # a click during the drill table's last redraw would land on a row that is gone
     title = rows.first.locator("[tabulator-field=title]").inner_text().strip()
     rows.first.locator(".tabulator-cell", has_text="►").click()
     why = page.locator(".wb-drill .wb-why").first
