@@ -45,8 +45,7 @@ def photo_folder(catalog: str | Path, values: pd.Series, shown: str | Path | Non
         out["text"] = f"{here} of the first {len(names)} names found next to the catalog file"
         return out
     folders = sorted(p for p in home.iterdir() if p.is_dir() and not p.name.startswith("."))[:MAX_FOLDERS]
-    best = max(folders, key=lambda p: _found(p, names), default=None)
-    found = _found(best, names) if best is not None else 0
+    found, best = max(((_found(p, names), p) for p in folders), key=lambda hit: hit[0], default=(0, None))
     if best is not None and found * 2 >= len(names) and found > here:
         typed = Path(shown).parent / best.name if shown is not None else best
         out.update(found=found, folder=str(best), images_dir=str(typed),
