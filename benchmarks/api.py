@@ -12,6 +12,10 @@ test split's real titles, in a seeded order.
 * the same model in this process (:class:`workbench.runs.predictor.Predictor`, what the
   API calls): single-product latency and products/s for batches of 1,000, as the baseline.
   The ratios (HTTP / in-process) are the overhead of the service.
+* ``"explain": true`` on one product, one client, alternating request by request with the same
+  titles without it (so both see the same load): p50 / p99 of each and their ratio. The
+  explanation is the terms, spans, per-level probabilities and the 5 nearest labelled products
+  (the neighbour index is built once, before the timing).
 
 Targets on a 2-core machine: p99 under 50 ms for one product at 8 concurrent clients; batch
 throughput at least 50% of in-process. Usage:
@@ -140,6 +144,30 @@ async def drive(port: int, key: str, bodies: list[bytes], clients: int, seconds:
             "requests_per_s": len(lat) / wall}
 
 
+async def explain_pairs(port: int, key: str, titles: list[str], seconds: float) -> dict:
+    """One connection posting each title without, then with ``"explain": true``, for ``seconds``:
+    the latencies (ms) of each kind, interleaved so that both see the same load."""
+    conn = await Connection(port, key).open()
+    plain, explained, failures = [], [], 0
+    deadline = time.perf_counter() + seconds
+    i = 0
+    while time.perf_counter() < deadline:
+        title = titles[i % len(titles)]
+        for explain, out in ((False, plain), (True, explained)):
+            body = json.dumps({"title": title, **({"explain": True} if explain else {})}).encode()
+            t0 = time.perf_counter()
+            status, answer = await conn.post("/v1/classify", body)
+            out.append((time.perf_counter() - t0) * 1000)
+            failures += status != 200 or (explain and b'"explanation":{' not in answer.replace(b" ", b""))
+        i += 1
+    conn.close()
+    figures = {kind: {"p50_ms": float(np.percentile(v, 50)), "p99_ms": float(np.percentile(v, 99)),
+                      "requests": len(v)} for kind, v in (("plain", plain), ("explain", explained))}
+    figures["ratio_p50"] = figures["explain"]["p50_ms"] / figures["plain"]["p50_ms"]
+    figures["failures"] = failures
+    return figures
+
+
 async def send_batches(port: int, key: str, body: bytes, n: int) -> list[float]:
     """Seconds of each of ``n`` batch requests, one after another on one connection."""
     conn = await Connection(port, key).open()
@@ -242,6 +270,25 @@ def main() -> int:
             results["single"].append(r)
             print(f"HTTP, {clients:>2} concurrent: p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms, "
                   f"{r['requests_per_s']:,.0f} requests/s, {r['failures']} failures (load {r['load']})", flush=True)
+        from workbench import Workspace
+        from workbench.runs.explain import neighbour_index
+
+        from workbench.embeddings.embed import embed_products
+
+        ws = Workspace(path)
+        if neighbour_index(ws, "default") is None:  # built once, as `workbench api` finds it afterwards
+            embed_products(ws)
+            neighbour_index(ws, "default")
+        ws.close()
+        explained = [titles[i] for i in order[:200]]
+        asyncio.run(explain_pairs(port, key, explained[:5], 0.1))  # loads the explainer once
+        pairs = asyncio.run(explain_pairs(port, key, explained, args.seconds))
+        pairs["load"] = load_average()
+        results["explain"] = pairs
+        print(f"HTTP, one product with explain: true: p50 {pairs['explain']['p50_ms']:.2f} ms "
+              f"p99 {pairs['explain']['p99_ms']:.2f} ms against p50 {pairs['plain']['p50_ms']:.2f} ms "
+              f"p99 {pairs['plain']['p99_ms']:.2f} ms without it, interleaved ({pairs['ratio_p50']:.1f}x at p50; "
+              f"{pairs['failures']} failures; load {pairs['load']})", flush=True)
         batch = json.dumps({"products": [{"title": titles[i % len(titles)]} for i in order[:1000]]}).encode()
         times = asyncio.run(send_batches(port, key, batch, args.batches + 1))[1:]  # the first warms up
         http_batch = 1000 / statistics.median(times)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -200,3 +201,26 @@ def test_images_dir_points_the_image_column_at_the_photos_folder(tmp_path, capsy
     assert main([*common, "--workspace", str(tmp_path / "bad"), "--images-dir", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--images-dir" in err and "no such folder" in err
+
+
+def test_images_dir_replaces_a_built_in_catalogs_photo_folder(tmp_path, capsys):
+    """``--images-dir`` with ``--dataset``: the recipe's own photo folder is replaced by the one
+    given (a user's copy of the photos), and every sampled product's photo is found there."""
+    import shutil
+
+    common = ["ingest", "--dataset", "fashion", "--sample", "30", "--seed", "3"]
+    assert main([*common, "--workspace", str(tmp_path / "recipe")]) == 0
+    recipe = Workspace(tmp_path / "recipe").df("SELECT product_id, image FROM products ORDER BY product_id")
+    own = [Path(p) for p in recipe["image"] if p]
+    assert len(own) >= 25 and all(p.exists() for p in own)
+    shop = tmp_path / "shop photos"
+    shop.mkdir()
+    for p in own:
+        shutil.copy(p, shop / p.name)
+    assert main([*common, "--workspace", str(tmp_path / "mine"), "--images-dir", str(shop)]) == 0
+    mine = Workspace(tmp_path / "mine").df("SELECT product_id, image FROM products ORDER BY product_id")
+    assert mine["product_id"].tolist() == recipe["product_id"].tolist()
+    moved = [Path(p) for p in mine["image"] if p]
+    assert len(moved) == len(own)
+    assert all(p.parent == shop.resolve() and p.exists() for p in moved), moved[:3]
+    capsys.readouterr()

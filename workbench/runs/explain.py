@@ -36,7 +36,7 @@ from workbench.embeddings.neighbour_index import NeighbourIndex
 from workbench.errors import WorkbenchError
 from workbench.evaluate.explain_terms import RawTitle, char_scores, highlight_html, linear_terms, present_features
 from workbench.runs.explain_photo import has_photo, photo_index_model, photo_member, photo_share, reads_photos
-from workbench.runs.predictor import Predictor
+from workbench.runs.predictor import Predictor, cleaned_text
 from workbench.store import Workspace
 
 #: the text the stored embeddings were made from (``workbench.embeddings.embed.DEFAULT_TEMPLATE``)
@@ -422,4 +422,4 @@ def explain_answers(predictor: Predictor, root: str | Path, products: Sequence[M
     exps = explainer.explain_frame(records, frame, k, neighbours=neighbours, decision=decision, top_k=top_k)
     answers = [{**{key: value for key, value in exp.items() if key not in _NOT_ANSWER},
                 "explanation": explanation_of(exp)} for exp in exps]
-    return answers, frame[["title", "description", "brand"]].to_dict("records")
+    return answers, cleaned_text(frame)

@@ -229,6 +229,12 @@ def model_inputs(products: Sequence[Mapping[str, Any]] | pd.DataFrame) -> pd.Dat
     return pd.DataFrame(out, index=range(n))
 
 
+def cleaned_text(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The cleaned ``title``, ``description`` and ``brand`` of each row of a :func:`model_inputs`
+    frame: what the API logs beside each answer."""
+    return frame[list(TEXT_FIELDS)].to_dict("records")
+
+
 # decisions ----------------------------------------------------------------------------------
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from workbench.runs.predictor import Predictor
+from workbench.runs.predictor import Predictor, cleaned_text
 
 
 class MicroBatcher:
@@ -78,6 +78,5 @@ def _score(predictor: Predictor, products: list[dict], top_k: int,
            rule: str = "argmax") -> tuple[list[dict], list[dict]]:
     frame = Predictor.frame(products)
     answers = predictor.predict(products, top_k, frame, decision=rule)
-    cleaned = frame[["title", "description", "brand"]].to_dict("records")
-    return answers, cleaned
+    return answers, cleaned_text(frame)
 
