@@ -14,6 +14,7 @@ import pandas as pd
 
 from workbench.embeddings.embed import load_product_embeddings
 from workbench.embeddings.encoder import model_id
+from workbench.embeddings.umap_loader import import_umap
 from workbench.errors import WorkbenchError
 from workbench.store import Workspace
 from workbench.store.slices import replace_slice, stored_key
@@ -24,7 +25,7 @@ TRANSFORM_CHUNK = 50_000
 def fit_projection(matrix: np.ndarray, *, sample: int = 50_000, seed: int = 0, n_neighbors: int = 15,
                    min_dist: float = 0.1, progress: bool = False) -> np.ndarray:
     """2-D coordinates ``(n, 2)`` of the rows of ``matrix``: UMAP (cosine) fitted on at most ``sample`` rows."""
-    import umap
+    umap = import_umap()
 
     n = len(matrix)
     if n < 3:
