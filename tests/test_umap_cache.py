@@ -55,3 +55,4 @@ def test_a_umap_imported_before_is_used_as_it_is():
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "NullCache"
+

@@ -6,7 +6,9 @@ again on its first projection: 9.6 s of a 500-point map on an idle 2-core machin
 load, for 0.7 s of real work. :func:`import_umap` imports it with ``cache=True`` as the default
 of ``numba.njit`` and ``numba.jit`` while its modules are decorated, so the compiled functions are
 written once to numba's cache (beside the package, or numba's user cache folder when that one is
-read-only; ``NUMBA_CACHE_DIR`` wins) and loaded by every later process. Only the decorations made
+read-only; ``NUMBA_CACHE_DIR`` wins) and loaded by every later process. (Where numba finds no
+folder it may write to, umap-learn does not import as it ships either: its ``rdist`` asks for
+the cache itself.) Only the decorations made
 by that import are changed: a function that says ``cache=False`` keeps it, and a module that was
 imported before (by you) is used as it is. Numbers are in ``benchmarks/RESULTS.md`` ("The map's
 first projection in a new process").
