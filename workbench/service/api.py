@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPBearer
 import orjson
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -31,7 +31,8 @@ from workbench.service.files import ServiceFiles
 from workbench.service.guard import Guard
 from workbench.service.log import utc_now
 from workbench.service.schemas import (Batch, ClassifyResponse, ErrorBody, Feedback, FeedbackResponse,
-                                       SingleProduct)
+                                       HealthResponse, ModelResponse, MonitorResponse, ReloadResponse,
+                                       SingleProduct, TaxonomyResponse)
 from workbench.service.state import ApiSettings, ServiceState
 
 log = logging.getLogger("workbench.service")
@@ -48,9 +49,9 @@ ERROR_TEXT = {
     401: "unauthorized: no API key, or an unknown one",
     403: "forbidden: the key's role does not include this endpoint",
     404: "not_found: no such prediction was made by this service",
-    413: "too_large: the body is over the size limit, or the batch over the batch limit",
+    413: "too_large: the body is over the size limit; batch_too_large: the batch is over the batch limit",
     409: "conflict: accepted is true but the category sent differs from the prediction",
-    415: "unsupported_type: the body is not sent as application/json",
+    415: "unsupported_type: the body is not sent as application/json, or it is compressed (Content-Encoding)",
     422: "validation: a field is missing, of the wrong type or out of range (field names it)",
     429: "rate_limited: the key's rate is used up; retry after Retry-After seconds",
     500: "server_error: the service's own fault (counted in the monitoring error share)",
@@ -58,11 +59,17 @@ ERROR_TEXT = {
 #: the key role that may give feedback on any key's prediction (else only the key that asked)
 FEEDBACK_ON_ANY = KEY_RIGHTS["feedback_on_any"]
 #: the date-times and durations ``/v1/monitor?since=`` takes (bounded: at most 99,999 units back)
-SINCE_PATTERN = (r"^(all|[0-9]{1,5}[smhd]|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
-                 r"(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?)$")
+#: (every real calendar day of the years 1000-2999, the 29th of February in leap years only, and a
+#: time with seconds, fractions, ``Z`` or an offset: what the pattern admits, the server takes)
+_LEAP_YEAR = r"[12][0-9](0[48]|[2468][048]|[13579][26])|(1[26]|2[048])00"
+_DATE = (r"[12][0-9]{3}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+         r"|02-(0[1-9]|1[0-9]|2[0-8]))|(" + _LEAP_YEAR + r")-02-29")
+_TIME = r"T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?"
+SINCE_PATTERN = r"^(all|[0-9]{1,5}[smhd]|(" + _DATE + r")(" + _TIME + r")?)$"
 
 PATTERN_MESSAGES = {"since": "give a duration (30m, 24h, 7d; at most 99999 units), an ISO date or time "
-                             "(2026-01-05T10:00) or all"}
+                             "(2026-01-05T10:00, 2026-01-31T10:00:00Z) or all",
+                    "image_url": "give an http:// or https:// address without spaces or control characters"}
 
 
 def documented(*codes: int) -> dict[int, dict]:
@@ -97,8 +104,11 @@ def validation_answer(errors: list[dict]) -> JSONResponse:
     listed = [{"field": field_name(e.get("loc", ())), "message": str(e.get("msg", "")), "type": e.get("type")}
               for e in errors]
     for item in listed:  # a pattern is not a message a caller can act on
-        if item["type"] == "string_pattern_mismatch" and item["field"] in PATTERN_MESSAGES:
-            item["message"] = PATTERN_MESSAGES[item["field"]]
+        name = item["field"].rsplit(".", 1)[-1]
+        if item["type"] == "string_pattern_mismatch" and name in PATTERN_MESSAGES:
+            item["message"] = PATTERN_MESSAGES[name]
+        elif item["message"].startswith("Value error, "):  # pydantic's prefix to our own sentence
+            item["message"] = item["message"][len("Value error, "):]
     first = listed[0] if listed else {"field": "body", "message": "invalid request"}
     return JSONResponse(status_code=422, content={
         "error": "validation", "field": first["field"], "detail": f"{first['field']}: {first['message']}",
@@ -148,7 +158,8 @@ def _prediction_record(request_id: str, key: str, run_id: str, product, answer: 
 def build_router(state: ServiceState) -> APIRouter:
     """The ``/v1`` endpoints over one process's state."""
     bearer = HTTPBearer(auto_error=False, description="an API key made with `workbench keys add`")
-    router = APIRouter(prefix="/v1", dependencies=[Depends(bearer)])
+    header = APIKeyHeader(name="X-API-Key", auto_error=False, description="the same key, in its own header")
+    router = APIRouter(prefix="/v1", dependencies=[Depends(bearer), Depends(header)])
 
     @router.post("/classify", response_model=ClassifyResponse, summary="Classify one product or a batch",
                  responses=documented(*POST_ERRORS),
@@ -228,7 +239,8 @@ def build_router(state: ServiceState) -> APIRouter:
             "predicted": predicted, "run_id": run_id, "rank": rank}])  # fsynced before "stored: true"
         return answer
 
-    @router.get("/health", summary="Is the service up, and with which run", responses=documented(*GET_ERRORS))
+    @router.get("/health", summary="Is the service up, and with which run", response_model=HealthResponse,
+                responses=documented(*GET_ERRORS))
     async def health():
         """The serving and shadow runs, when the snapshot was written, uptime and the log's state."""
         serving = state.serving
@@ -239,7 +251,8 @@ def build_router(state: ServiceState) -> APIRouter:
                 "uptime_s": round(time.time() - state.started, 1),
                 "log": {"pending": writer.pending(), "written": dict(writer.written), "errors": writer.errors}}
 
-    @router.get("/model", summary="The serving run, its metrics and thresholds", responses=documented(*GET_ERRORS))
+    @router.get("/model", summary="The serving run, its metrics and thresholds", response_model=ModelResponse,
+                responses=documented(*GET_ERRORS))
     async def model():
         """The serving run (kind, split, test and validation metrics), the shadow run, the published
         thresholds, the promotion bar and the live accuracy of the review sample."""
@@ -250,7 +263,8 @@ def build_router(state: ServiceState) -> APIRouter:
                 "thresholds": snap["thresholds"], "promotion_min_accuracy": snap.get("promotion_min_accuracy"),
                 "live_accuracy": snap.get("live_accuracy"), "level_names": snap["taxonomy"]["level_names"]}
 
-    @router.get("/taxonomy", summary="Every category: id, name, parent, level", responses=documented(*GET_ERRORS))
+    @router.get("/taxonomy", summary="Every category: id, name, parent, level", response_model=TaxonomyResponse,
+                responses=documented(*GET_ERRORS))
     async def taxonomy():
         """Every category node: its id (the full path), name, parent, level and level name."""
         tax = state.serving.taxonomy
@@ -259,7 +273,7 @@ def build_router(state: ServiceState) -> APIRouter:
         return {"level_names": tax.level_names, "n_leaves": len(tax.leaves), "nodes": nodes}
 
     @router.get("/monitor", summary="The monitoring statistics of served traffic (admin)",
-                responses=documented(*GET_ERRORS, 422))
+                response_model=MonitorResponse, responses=documented(*GET_ERRORS, 422))
     async def monitor(since: str = Query("24h", max_length=40, pattern=SINCE_PATTERN, description=(
             "a duration (30m, 24h, 7d; at most 99999 units) or an ISO date or time (UTC), or all"))):
         """Every monitoring statistic of the traffic since ``since``, against its threshold (the
@@ -275,7 +289,7 @@ def build_router(state: ServiceState) -> APIRouter:
         return report.as_dict()
 
     @router.post("/admin/reload", summary="Re-read the serving snapshot and the keys now (admin)",
-                 responses=documented(*GET_ERRORS, 400, 415))
+                 response_model=ReloadResponse, responses=documented(*GET_ERRORS))
     async def reload():
         """Re-read the serving snapshot and the keys file now."""
         changed = await run_in_threadpool(state.reload)
@@ -310,7 +324,9 @@ def create_app(workspace, settings: ApiSettings | None = None, state: ServiceSta
     @app.exception_handler(StarletteHTTPException)
     async def refused(request: Request, exc: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _refusal(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        return _refusal(exc.status_code, code, _http_detail(exc.status_code, str(exc.detail), request, headers),
+                        headers)
 
     @app.exception_handler(Exception)
     async def failed(request: Request, exc: Exception):  # the service's own fault: a 500, counted
@@ -337,6 +353,22 @@ def create_app(workspace, settings: ApiSettings | None = None, state: ServiceSta
     app.add_middleware(Guard, state=state)
     app.openapi = lambda: _openapi(app, state)
     return app
+
+
+#: the endpoints named in a 404 (what a caller who mistyped a path needs)
+ENDPOINTS = ("POST /v1/classify, POST /v1/feedback, GET /v1/health, GET /v1/model, GET /v1/taxonomy, "
+             "GET /v1/monitor, POST /v1/admin/reload")
+
+
+def _http_detail(status: int, detail: str, request: Request, headers: dict | None) -> str:
+    """One line with the cause and the fix for a routing refusal (Starlette says only "Not Found")."""
+    path = request.url.path[:200]
+    if status == 404:
+        return f"no endpoint {path!r}; the API has {ENDPOINTS} (described at /openapi.json)"
+    if status == 405:
+        allowed = (headers or {}).get("Allow") or (headers or {}).get("allow") or "another method"
+        return f"{path!r} does not take {request.method}; send {allowed}"
+    return detail
 
 
 def _openapi(app: FastAPI, state: ServiceState) -> dict:

@@ -58,6 +58,10 @@ def check_json_body(scope: dict, body: bytes) -> tuple[Any, tuple | None]:
     if kind and kind != "application/json" and not kind.endswith("+json"):
         return None, (415, "unsupported_type", f"the body must be JSON: send 'Content-Type: application/json' "
                       f"(got {kind[:80]!r})", [])
+    encoding = (_header(scope, b"content-encoding") or "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        return None, (415, "unsupported_type", f"the body is compressed (Content-Encoding: {encoding[:40]!r}); "
+                      "send it uncompressed, without a Content-Encoding header", [])
     if not body.strip():
         return None, (400, "bad_json", "the body is empty: send a JSON object", [])
     try:
@@ -65,10 +69,26 @@ def check_json_body(scope: dict, body: bytes) -> tuple[Any, tuple | None]:
     except orjson.JSONDecodeError as exc:
         if "depth" in str(exc).lower():
             return None, _too_deep()
-        return None, (400, "bad_json", f"the body is not valid JSON ({str(exc)[:200]}); send a JSON object", [])
+        return None, (400, "bad_json", _not_json(body, exc), [])
     if json_depth(payload) > MAX_DEPTH:
         return None, _too_deep()
     return payload, None
+
+
+def _not_json(body: bytes, exc: Exception) -> str:
+    """Why a body is not JSON, in one line with the fix (orjson's message alone reads "surrogates
+    not allowed" for a body that is not UTF-8 at all)."""
+    if body[:2] == b"\x1f\x8b":
+        return ("the body is gzip-compressed without a Content-Encoding header; send it uncompressed "
+                "UTF-8 JSON")
+    if body[:3] == b"\xef\xbb\xbf":
+        return "the body starts with a UTF-8 byte order mark; send UTF-8 JSON without it"
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return (f"the body is not UTF-8 (byte {bad.start}); JSON is UTF-8: encode the text as UTF-8 "
+                "(not Latin-1, UTF-16 or a compressed stream)")
+    return f"the body is not valid JSON ({str(exc)[:200]}); send a JSON object"
 
 
 def _too_deep() -> tuple:
@@ -118,6 +138,16 @@ class Guard:
                 message["headers"] = list(message.get("headers", [])) + [(b"x-request-id", request_id.encode()),
                                                                          (b"x-content-type-options", b"nosniff")]
             await send(message)
+
+        head = scope["method"] == "HEAD"
+        if head:  # HEAD is GET without the body (RFC 9110): health checks and `curl -I` use it
+            scope = {**scope, "method": "GET"}
+            answer = logged_send
+
+            async def logged_send(message):
+                if message["type"] == "http.response.body":
+                    message = {**message, "body": b""}
+                await answer(message)
 
         try:
             if scope["path"].startswith("/v1"):
