@@ -367,7 +367,7 @@ def _http_detail(status: int, detail: str, request: Request, headers: dict | Non
         return f"no endpoint {path!r}; the API has {ENDPOINTS} (described at /openapi.json)"
     if status == 405:
         allowed = (headers or {}).get("Allow") or (headers or {}).get("allow") or "another method"
-        return f"{path!r} does not take {request.method}; send {allowed}"
+        return f"{path!r} does not take {getattr(request.state, 'method', request.method)}; send {allowed}"
     return detail
 
 
@@ -388,6 +388,7 @@ def _openapi(app: FastAPI, state: ServiceState) -> dict:
             for name, definition in js.pop("$defs", {}).items():
                 components.setdefault(name, definition)
             components[model.__name__] = js
+        components["Batch"]["properties"]["products"]["maxItems"] = state.settings.max_batch  # else a 413
         category = components.get("Feedback", {}).get("properties", {}).get("category")
         if category is not None:
             category["enum"] = leaves

@@ -103,6 +103,25 @@ def _header(scope: dict, name: bytes) -> str | None:
     return None
 
 
+#: the query parameters each endpoint takes (any other is refused, as an unknown body field is)
+QUERY_PARAMETERS = {"/v1/monitor": frozenset({"since"})}
+#: where the options of an endpoint without query parameters go
+QUERY_HINT = {"/v1/classify": "send top_k, decision_rule and explain in the JSON body",
+              "/v1/monitor": "it takes since"}
+
+
+def unknown_parameters(scope: dict) -> list[str]:
+    """The query parameters a ``/v1`` request sent that its endpoint does not take."""
+    query = scope.get("query_string", b"")
+    if not query:
+        return []
+    from urllib.parse import parse_qsl
+
+    allowed = QUERY_PARAMETERS.get(scope["path"].rstrip("/"), frozenset())
+    names = [name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)]
+    return [name[:64] for name in dict.fromkeys(names) if name not in allowed]
+
+
 def presented_key(scope: dict) -> str | None:
     """The key a request carries, if any."""
     auth = _header(scope, b"authorization")
@@ -139,8 +158,10 @@ class Guard:
                                                                          (b"x-content-type-options", b"nosniff")]
             await send(message)
 
-        head = scope["method"] == "HEAD"
-        if head:  # HEAD is GET without the body (RFC 9110): health checks and `curl -I` use it
+        scope["state"]["method"] = scope["method"]  # as sent (a HEAD is routed as a GET)
+        if scope["path"].startswith("/v1/") and scope["path"].endswith("/"):  # /v1/health/ is /v1/health,
+            scope = {**scope, "path": scope["path"].rstrip("/") or "/"}      # not a redirect without a body
+        if scope["method"] == "HEAD":  # HEAD is GET without the body (RFC 9110): health checks, `curl -I`
             scope = {**scope, "method": "GET"}
             answer = logged_send
 
@@ -186,6 +207,14 @@ class Guard:
             record["error"] = "forbidden"
             return (403, "forbidden", f"key {key.name!r} has role {key.role!r}; {scope['path']} needs the "
                     f"{needed!r} role", [])
+        unknown = unknown_parameters(scope)
+        if unknown:
+            record["error"] = "validation"
+            message = (f"{scope['path']} takes no query parameter {unknown[0]!r}"
+                       f"{'; ' + QUERY_HINT[scope['path']] if scope['path'] in QUERY_HINT else ''}")
+            return (422, "validation", f"{unknown[0]}: {message}", [], {
+                "field": unknown[0], "errors": [{"field": name, "message": message, "type": "extra_forbidden"}
+                                                for name in unknown]})
         wait = self.state.limiter.take(key.name, key.rate)
         if wait > 0:
             record["error"] = "rate_limited"
@@ -219,8 +248,8 @@ class Guard:
         return b"".join(chunks), None
 
     @staticmethod
-    async def _refuse(send, status: int, code: str, message: str, headers: list) -> None:
-        body = json.dumps({"error": code, "detail": message}).encode()
+    async def _refuse(send, status: int, code: str, message: str, headers: list, extra: dict | None = None) -> None:
+        body = json.dumps({"error": code, "detail": message, **(extra or {})}).encode()
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode()), *headers]})
