@@ -124,7 +124,11 @@ def test_every_answer_is_what_the_openapi_document_declares(site):
     assert call(site, "POST", "/v1/classify", "classify", {"products": [{"title": "x"}] * 1001})[0] == 413
     assert call(site, "POST", "/v1/classify", "classify", {"title": ""})[0] == 422
     schema = site["schema"]
-    assert schema["components"]["schemas"]["Batch"]["properties"]["products"]["maxItems"] == 1000
+    title = schema["components"]["schemas"]["Product"]["properties"]["title"]
+    assert re.search(title["pattern"], "\x1f \u3000") is None and call(  # what the schema calls blank, the server too
+        site, "POST", "/v1/classify", "classify", {"title": "\x1f \u3000"})[0] == 422
+    products = schema["components"]["schemas"]["Batch"]["properties"]["products"]
+    assert products["x-max-items"] == 1000 and "at most 1,000 products" in products["description"]
     assert {"HTTPBearer", "APIKeyHeader"} <= set(schema["components"]["securitySchemes"])
     codes = schema["components"]["schemas"]["ErrorBody"]["properties"]["error"]["enum"]
     assert {"batch_too_large", "method_not_allowed", "conflict"} <= set(codes)
@@ -233,7 +237,7 @@ def test_compressed_and_non_utf8_bodies_are_named(site):
 def test_validation_messages_say_what_to_send(site):
     status, answer, _ = call(site, "POST", "/v1/classify", "classify",
                              {"products": [{"title": "shirt"}, {"title": "  ", "image_url": "javascript:alert(1)"}]})
-    assert status == 422 and answer["detail"] == "products[1].title: the title is blank"
+    assert status == 422 and answer["detail"] == "products[1].title: the title is blank: give the product's name"
     messages = {e["field"]: e["message"] for e in answer["errors"]}
     assert messages["products[1].image_url"] == ("give an http:// or https:// address without spaces or control "
                                                  "characters")

@@ -69,7 +69,8 @@ SINCE_PATTERN = r"^(all|[0-9]{1,5}[smhd]|(" + _DATE + r")(" + _TIME + r")?)$"
 
 PATTERN_MESSAGES = {"since": "give a duration (30m, 24h, 7d; at most 99999 units), an ISO date or time "
                              "(2026-01-05T10:00, 2026-01-31T10:00:00Z) or all",
-                    "image_url": "give an http:// or https:// address without spaces or control characters"}
+                    "image_url": "give an http:// or https:// address without spaces or control characters",
+                    "title": "the title is blank: give the product's name"}
 
 
 def documented(*codes: int) -> dict[int, dict]:
@@ -388,7 +389,10 @@ def _openapi(app: FastAPI, state: ServiceState) -> dict:
             for name, definition in js.pop("$defs", {}).items():
                 components.setdefault(name, definition)
             components[model.__name__] = js
-        components["Batch"]["properties"]["products"]["maxItems"] = state.settings.max_batch  # else a 413
+        products = components["Batch"]["properties"]["products"]  # a limit, not maxItems: above it is a 413
+        products["x-max-items"] = state.settings.max_batch         # (a payload too large), not a 422
+        products["description"] = (f"at most {state.settings.max_batch:,} products (the server's --max-batch); "
+                                   "a larger batch is refused with 413 batch_too_large")
         category = components.get("Feedback", {}).get("properties", {}).get("category")
         if category is not None:
             category["enum"] = leaves

@@ -14,6 +14,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, Stri
 MAX_TITLE = 1_000
 MAX_DESCRIPTION = 10_000
 MAX_ATTRIBUTES = 50
+#: a title holds at least one character that is not white space (exactly Python's ``str.isspace``,
+#: spelled as literal characters so that the OpenAPI document declares what the server checks)
+TITLE_PATTERN = "[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 #: how a leaf is chosen from the probabilities (``workbench classify --decision``)
 DecisionRule = Literal["argmax", "min-risk"]
 #: numbers and integers are strict: ``true``, ``"3"`` or ``3.5`` for an integer is a ``422``
@@ -36,7 +39,8 @@ class Product(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str | None = Field(None, max_length=200, description="your id of the product (kept in the log)")
-    title: str = Field(..., min_length=1, max_length=MAX_TITLE)
+    title: str = Field(..., min_length=1, max_length=MAX_TITLE, pattern=TITLE_PATTERN,
+                       description="the product's name (not blank)")
     description: str | None = Field(None, max_length=MAX_DESCRIPTION)
     brand: str | None = Field(None, max_length=200)
     price: StrictNumber | None = Field(None, ge=0, allow_inf_nan=False)
