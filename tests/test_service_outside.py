@@ -113,7 +113,9 @@ def test_every_answer_is_what_the_openapi_document_declares(site):
     assert call(site, "POST", "/v1/admin/reload", "admin")[1]["reloaded"] in (False, True)
     status, answer, _ = call(site, "POST", "/v1/classify", "classify",
                              {"title": "Nike Men Blue Running T-shirt", "explain": True})
-    assert status == 200 and answer["predictions"][0]["explanation"]
+    why = answer["predictions"][0]["explanation"]
+    assert status == 200 and why["level_probabilities"] and why["neighbours"] is None  # nothing embedded here
+    assert why["neighbours_note"].startswith("no nearest labelled products: the workspace has no neighbour index")
     pid = answer["predictions"][0]["prediction_id"]
     assert call(site, "POST", "/v1/feedback", "classify", {"prediction_id": pid, "accepted": True, "by": "o"})[0] == 200
     assert call(site, "POST", "/v1/feedback", "classify", {

@@ -56,6 +56,9 @@ ERROR_TEXT = {
     429: "rate_limited: the key's rate is used up; retry after Retry-After seconds",
     500: "server_error: the service's own fault (counted in the monitoring error share)",
 }
+#: why ``explain: true`` answers no nearest labelled products when the workspace has no index of them
+NO_NEIGHBOURS = ("no nearest labelled products: the workspace has no neighbour index; build it with "
+                 "`workbench embed` and `workbench explain --build-index`")
 #: the key role that may give feedback on any key's prediction (else only the key that asked)
 FEEDBACK_ON_ANY = KEY_RIGHTS["feedback_on_any"]
 #: the date-times and durations ``/v1/monitor?since=`` takes (bounded: at most 99,999 units back)
@@ -183,6 +186,10 @@ def build_router(state: ServiceState) -> APIRouter:
 
             answers, cleaned = await run_in_threadpool(explain_answers, serving.predictor, state.files.workspace,
                                                        raw, top_k, rule)
+            for answer in answers:  # a null without a reason reads as a fault: say why there are none
+                why = answer.get("explanation") or {}
+                if why.get("neighbours") is None and not why.get("neighbours_note"):
+                    why["neighbours_note"] = NO_NEIGHBOURS
         else:
             answers, cleaned = await state.batcher.predict(serving.predictor, raw, top_k, rule)
         run_id = serving.predictor.run_id
