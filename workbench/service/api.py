@@ -333,8 +333,8 @@ def create_app(workspace, settings: ApiSettings | None = None, state: ServiceSta
     async def refused(request: Request, exc: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         headers = getattr(exc, "headers", None)
-        return _refusal(exc.status_code, code, _http_detail(exc.status_code, str(exc.detail), request, headers),
-                        headers)
+        detail = _http_detail(exc.status_code, str(exc.detail), request, headers, state.settings.docs)
+        return _refusal(exc.status_code, code, detail, headers)
 
     @app.exception_handler(Exception)
     async def failed(request: Request, exc: Exception):  # the service's own fault: a 500, counted
@@ -368,11 +368,11 @@ ENDPOINTS = ("POST /v1/classify, POST /v1/feedback, GET /v1/health, GET /v1/mode
              "GET /v1/monitor, POST /v1/admin/reload")
 
 
-def _http_detail(status: int, detail: str, request: Request, headers: dict | None) -> str:
+def _http_detail(status: int, detail: str, request: Request, headers: dict | None, docs: bool = True) -> str:
     """One line with the cause and the fix for a routing refusal (Starlette says only "Not Found")."""
     path = request.url.path[:200]
     if status == 404:
-        return f"no endpoint {path!r}; the API has {ENDPOINTS} (described at /openapi.json)"
+        return f"no endpoint {path!r}; the API has {ENDPOINTS}" + (" (described at /openapi.json)" if docs else "")
     if status == 405:
         allowed = (headers or {}).get("Allow") or (headers or {}).get("allow") or "another method"
         return f"{path!r} does not take {getattr(request.state, 'method', request.method)}; send {allowed}"
