@@ -243,3 +243,16 @@ def test_validation_messages_say_what_to_send(site):
     messages = {e["field"]: e["message"] for e in answer["errors"]}
     assert messages["products[1].image_url"] == ("give an http:// or https:// address without spaces or control "
                                                  "characters")
+
+
+def test_feedback_that_contradicts_itself_is_a_conflict(site):
+    status, answer, _ = call(site, "POST", "/v1/classify", "classify", {"title": "Levis Men Slim Fit Jeans"})
+    pid, predicted = answer["predictions"][0]["prediction_id"], answer["predictions"][0]["category"]
+    status, answer, _ = call(site, "POST", "/v1/feedback", "classify",
+                             {"prediction_id": pid, "accepted": False, "category": predicted, "by": "o"})
+    assert status == 409 and is_refusal(answer, "conflict")
+    assert answer["detail"] == (f"accepted is false but the category sent is the prediction {predicted!r}; send "
+                                "accepted true, or the category finally chosen")
+    status, answer, _ = call(site, "POST", "/v1/feedback", "classify",
+                             {"prediction_id": pid, "category": predicted, "by": "o"})
+    assert status == 200 and answer["accepted"] is True and answer["rank"] == 1

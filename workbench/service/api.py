@@ -50,7 +50,7 @@ ERROR_TEXT = {
     403: "forbidden: the key's role does not include this endpoint",
     404: "not_found: no such prediction was made by this service",
     413: "too_large: the body is over the size limit; batch_too_large: the batch is over the batch limit",
-    409: "conflict: accepted is true but the category sent differs from the prediction",
+    409: "conflict: accepted is true but the category sent differs from the prediction, or false but it is the prediction",
     415: "unsupported_type: the body is not sent as application/json, or it is compressed (Content-Encoding)",
     422: "validation: a field is missing, of the wrong type or out of range (field names it)",
     429: "rate_limited: the key's rate is used up; retry after Retry-After seconds",
@@ -227,6 +227,9 @@ def build_router(state: ServiceState) -> APIRouter:
         if body.accepted is True and body.category not in (None, predicted):
             return _refusal(409, "conflict", f"accepted is true but the category differs from the prediction "
                                              f"{predicted!r}; send accepted false with the category chosen")
+        if body.accepted is False and body.category == predicted:
+            return _refusal(409, "conflict", f"accepted is false but the category sent is the prediction "
+                                             f"{predicted!r}; send accepted true, or the category finally chosen")
         accepted = body.accepted if body.accepted is not None else body.category == predicted
         final = body.category if body.category is not None else (predicted if accepted else None)
         rank = top.index(final) + 1 if final in top else None
