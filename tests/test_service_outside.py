@@ -256,3 +256,17 @@ def test_feedback_that_contradicts_itself_is_a_conflict(site):
     status, answer, _ = call(site, "POST", "/v1/feedback", "classify",
                              {"prediction_id": pid, "category": predicted, "by": "o"})
     assert status == 200 and answer["accepted"] is True and answer["rank"] == 1
+
+
+def test_a_misspelt_field_is_told_its_spelling(site):
+    status, answer, _ = call(site, "POST", "/v1/classify", "classify", {"titel": "Levis Men Jeans"})
+    assert status == 422 and answer["field"] == "title"  # the required field is named first
+    assert {e["field"]: e["message"] for e in answer["errors"]}["titel"] == "unknown field; did you mean 'title'?"
+    status, answer, _ = call(site, "POST", "/v1/classify", "classify",
+                             {"products": [{"title": "Levis Men Jeans", "colour": "blue"}], "topk": 3})
+    messages = {e["field"]: e["message"] for e in answer["errors"]}
+    assert status == 422 and messages["topk"] == "unknown field; did you mean 'top_k'?"
+    assert messages["products[0].colour"] == "unknown field: remove it (the fields are listed in /openapi.json)"
+    status, answer, _ = call(site, "POST", "/v1/feedback", "classify", {
+        "prediction_id": "00000000-0000-4000-8000-000000000000", "accepted": True, "by": "o", "categroy": "x"})
+    assert status == 422 and answer["detail"] == "categroy: unknown field; did you mean 'category'?"

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import time
@@ -76,6 +77,10 @@ PATTERN_MESSAGES = {"since": "give a duration (30m, 24h, 7d; at most 99999 units
                     "title": "the title is blank: give the product's name"}
 
 
+#: every field name a request body may have (what a misspelt field is compared with)
+KNOWN_FIELDS = sorted({*SingleProduct.model_fields, *Batch.model_fields, *Feedback.model_fields})
+
+
 def documented(*codes: int) -> dict[int, dict]:
     """OpenAPI ``responses`` for the refusals an endpoint may answer."""
     return {c: {"model": ErrorBody, "description": ERROR_TEXT[c]} for c in sorted(set(codes))}
@@ -113,6 +118,10 @@ def validation_answer(errors: list[dict]) -> JSONResponse:
             item["message"] = PATTERN_MESSAGES[name]
         elif item["message"].startswith("Value error, "):  # pydantic's prefix to our own sentence
             item["message"] = item["message"][len("Value error, "):]
+        elif item["type"] == "extra_forbidden":  # a typo ("titel") is told its right spelling
+            close = difflib.get_close_matches(name, KNOWN_FIELDS, n=1, cutoff=0.6)
+            item["message"] = (f"unknown field; did you mean {close[0]!r}?" if close else
+                               "unknown field: remove it (the fields are listed in /openapi.json)")
     first = listed[0] if listed else {"field": "body", "message": "invalid request"}
     return JSONResponse(status_code=422, content={
         "error": "validation", "field": first["field"], "detail": f"{first['field']}: {first['message']}",
