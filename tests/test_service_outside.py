@@ -132,6 +132,8 @@ def test_every_answer_is_what_the_openapi_document_declares(site):
     products = schema["components"]["schemas"]["Batch"]["properties"]["products"]
     assert products["x-max-items"] == 1000 and "at most 1,000 products" in products["description"]
     assert {"HTTPBearer", "APIKeyHeader"} <= set(schema["components"]["securitySchemes"])
+    ids = sorted(op["operationId"] for methods in schema["paths"].values() for op in methods.values())
+    assert ids == ["classify", "feedback", "health", "model", "monitor", "reload", "taxonomy"]
     codes = schema["components"]["schemas"]["ErrorBody"]["properties"]["error"]["enum"]
     assert {"batch_too_large", "method_not_allowed", "conflict"} <= set(codes)
 

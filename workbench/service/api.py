@@ -172,7 +172,8 @@ def build_router(state: ServiceState) -> APIRouter:
     """The ``/v1`` endpoints over one process's state."""
     bearer = HTTPBearer(auto_error=False, description="an API key made with `workbench keys add`")
     header = APIKeyHeader(name="X-API-Key", auto_error=False, description="the same key, in its own header")
-    router = APIRouter(prefix="/v1", dependencies=[Depends(bearer), Depends(header)])
+    router = APIRouter(prefix="/v1", dependencies=[Depends(bearer), Depends(header)],
+                       generate_unique_id_function=lambda route: route.name)  # a generated client's method names
 
     @router.post("/classify", response_model=ClassifyResponse, summary="Classify one product or a batch",
                  responses=documented(*POST_ERRORS),
