@@ -272,3 +272,16 @@ def test_a_misspelt_field_is_told_its_spelling(site):
     status, answer, _ = call(site, "POST", "/v1/feedback", "classify", {
         "prediction_id": "00000000-0000-4000-8000-000000000000", "accepted": True, "by": "o", "categroy": "x"})
     assert status == 422 and answer["detail"] == "categroy: unknown field; did you mean 'category'?"
+
+
+def test_the_public_openapi_document_holds_no_workspace_data(site):
+    """``/docs`` and ``/openapi.json`` answer without a key; the taxonomy is for keys only."""
+    status, page, _ = site["api"].get("/openapi.json")
+    text = json.dumps(page)
+    assert status == 200 and site["api"].get("/v1/taxonomy")[0] == 401
+    _, taxonomy, _ = site["api"].get("/v1/taxonomy", site["keys"]["viewer"])
+    leaked = [n["id"] for n in taxonomy["nodes"] if n["is_leaf"] and f'"{n["id"]}"' in text]
+    assert taxonomy["n_leaves"] > 20 and not leaked, leaked[:5]
+    _, keyed, _ = site["api"].get("/openapi.json", site["keys"]["viewer"])  # a key may read the taxonomy anyway
+    leaves = sorted(n["id"] for n in taxonomy["nodes"] if n["is_leaf"])
+    assert keyed["components"]["schemas"]["Feedback"]["properties"]["category"]["enum"] == leaves

@@ -334,7 +334,7 @@ def create_app(workspace, settings: ApiSettings | None = None, state: ServiceSta
 
     docs = state.settings.docs
     app = FastAPI(title="Product categorization workbench API", version=__version__, description=DESCRIPTION,
-                  docs_url=None, redoc_url=None, openapi_url="/openapi.json" if docs else None,
+                  docs_url=None, redoc_url=None, openapi_url=None,
                   lifespan=lifespan)
     app.state.service = state
 
@@ -354,6 +354,12 @@ def create_app(workspace, settings: ApiSettings | None = None, state: ServiceSta
         log.exception("request %s %s failed", request.method, request.url.path)
         return _refusal(500, "server_error", f"the service failed ({type(exc).__name__}); the request id "
                         "in X-Request-ID finds it in the log")
+
+    if docs:
+        @app.get("/openapi.json", include_in_schema=False)
+        async def openapi_document(request: Request):
+            """The schema for anyone; with a valid key, the taxonomy's leaves as feedback's category enum."""
+            return JSONResponse(_openapi_for(app, state, request))
 
     if docs:  # Swagger UI from the installed fastapi-offline package's assets: /docs works offline
         import fastapi_offline
@@ -392,15 +398,27 @@ def _http_detail(status: int, detail: str, request: Request, headers: dict | Non
     return detail
 
 
+def _openapi_for(app: FastAPI, state: ServiceState, request: Request) -> dict:
+    """The OpenAPI document as this caller may see it: a request with a valid key (any role may
+    read ``/v1/taxonomy``) gets the serving taxonomy's leaves as the values of feedback's
+    ``category``; without one, the document holds no workspace data."""
+    from workbench.service.guard import presented_key
+
+    schema = app.openapi()
+    if state.keys.verify(presented_key(request.scope)) is None:
+        return schema
+    schema = json.loads(json.dumps(schema))
+    schema["components"]["schemas"]["Feedback"]["properties"]["category"]["enum"] = sorted(state.serving.leaves)
+    return schema
+
+
 def _openapi(app: FastAPI, state: ServiceState) -> dict:
     """FastAPI's schema plus the two request shapes of ``/v1/classify`` (its body is parsed by
-    the endpoint, so FastAPI does not list them itself), and the serving taxonomy's leaves as the
-    values a feedback's ``category`` may take."""
+    the endpoint, so FastAPI does not list them itself). It holds no data: the taxonomy's leaves,
+    which a feedback's ``category`` takes, are for a key at ``GET /v1/taxonomy``, not for anyone
+    who can reach ``/openapi.json``."""
     from fastapi.openapi.utils import get_openapi
 
-    leaves = sorted(state.serving.leaves)
-    if app.openapi_schema is not None and app.openapi_schema.get("x-leaves") != len(leaves):
-        app.openapi_schema = None
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -413,9 +431,5 @@ def _openapi(app: FastAPI, state: ServiceState) -> dict:
         products["x-max-items"] = state.settings.max_batch         # (a payload too large), not a 422
         products["description"] = (f"at most {state.settings.max_batch:,} products (the server's --max-batch); "
                                    "a larger batch is refused with 413 batch_too_large")
-        category = components.get("Feedback", {}).get("properties", {}).get("category")
-        if category is not None:
-            category["enum"] = leaves
-        schema["x-leaves"] = len(leaves)
         app.openapi_schema = schema
     return app.openapi_schema

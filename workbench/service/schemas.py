@@ -137,7 +137,8 @@ class Feedback(BaseModel):
     accepted: StrictBool = Field(None, description="true: the predicted category was right (give it, or the "
                                                    "category, or both)")
     category: str = Field(None, min_length=1, max_length=1_000,
-                          description="the category finally chosen (a leaf id, see /v1/taxonomy)")
+                          description="the category finally chosen: the id of a leaf of GET /v1/taxonomy "
+                                      "(is_leaf true); another value is a 422")
     by: str = Field(..., min_length=1, max_length=200, description="who gave the feedback (a seller id, a name)")
 
 
