@@ -3,13 +3,16 @@ that nothing under ``/v1`` answers without a key, not even a malformed request):
 
 1. the key (``Authorization: Bearer <key>`` or ``X-API-Key``): missing or wrong ``401``, a
    role that does not include the endpoint's ``403``;
-2. the key's rate limit: ``429`` with ``Retry-After``;
+2. a query parameter the endpoint does not take: ``422`` naming it (as an unknown body field);
+   then the key's rate limit: ``429`` with ``Retry-After``;
 3. the body size, counted while it arrives: ``413``;
-4. a POST body: ``Content-Type`` JSON or none (else ``415``), valid JSON (else ``400 bad_json``) nested
+4. a POST body: ``Content-Type`` JSON or none and no ``Content-Encoding`` (else ``415``), valid
+   UTF-8 JSON (else ``400 bad_json`` saying whether it is gzip, Latin-1 or UTF-16), nested
    at most :data:`MAX_DEPTH` deep (else ``400 too_deep``), parsed here once by orjson (C code,
    no recursion error) and handed to the endpoint as ``request.state.json``.
 
-It also logs every request (``/docs`` included) with its status, key and latency, and hands
+A ``HEAD`` is answered as a ``GET`` without the body, and ``/v1/health/`` as ``/v1/health`` (not a
+redirect without a body). It also logs every request (``/docs`` included) with its status, key and latency, and hands
 the predictions a request produced to the log with that latency.
 """
 
