@@ -191,6 +191,7 @@ def test_head_answers_like_get_without_a_body(site):
 
     status, body, headers = head("/v1/taxonomy", key)
     _, _, got = site["api"].get("/v1/taxonomy", key)
+    assert "server" not in got and "server" not in headers  # no software name and version for a scanner
     assert status == 200 and body == b"" and headers["content-length"] == got["content-length"]
     assert head("/v1/health")[0] == 401
     status, _, headers = head("/v1/classify", site["keys"]["classify"])
