@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import time
@@ -19,7 +20,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPBearer
 import orjson
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -31,7 +32,8 @@ from workbench.service.files import ServiceFiles
 from workbench.service.guard import Guard
 from workbench.service.log import utc_now
 from workbench.service.schemas import (Batch, ClassifyResponse, ErrorBody, Feedback, FeedbackResponse,
-                                       SingleProduct)
+                                       HealthResponse, ModelResponse, MonitorResponse, ReloadResponse,
+                                       SingleProduct, TaxonomyResponse)
 from workbench.service.state import ApiSettings, ServiceState
 
 log = logging.getLogger("workbench.service")
@@ -48,21 +50,35 @@ ERROR_TEXT = {
     401: "unauthorized: no API key, or an unknown one",
     403: "forbidden: the key's role does not include this endpoint",
     404: "not_found: no such prediction was made by this service",
-    413: "too_large: the body is over the size limit, or the batch over the batch limit",
-    409: "conflict: accepted is true but the category sent differs from the prediction",
-    415: "unsupported_type: the body is not sent as application/json",
+    413: "too_large: the body is over the size limit; batch_too_large: the batch is over the batch limit",
+    409: "conflict: accepted is true but the category sent differs from the prediction, or false but it is the prediction",
+    415: "unsupported_type: the body is not sent as application/json, or it is compressed (Content-Encoding)",
     422: "validation: a field is missing, of the wrong type or out of range (field names it)",
     429: "rate_limited: the key's rate is used up; retry after Retry-After seconds",
     500: "server_error: the service's own fault (counted in the monitoring error share)",
 }
+#: why ``explain: true`` answers no nearest labelled products when the workspace has no index of them
+NO_NEIGHBOURS = ("no nearest labelled products: the workspace has no neighbour index; build it with "
+                 "`workbench embed` and `workbench explain --build-index`")
 #: the key role that may give feedback on any key's prediction (else only the key that asked)
 FEEDBACK_ON_ANY = KEY_RIGHTS["feedback_on_any"]
 #: the date-times and durations ``/v1/monitor?since=`` takes (bounded: at most 99,999 units back)
-SINCE_PATTERN = (r"^(all|[0-9]{1,5}[smhd]|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
-                 r"(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?)$")
+#: (every real calendar day of the years 1000-2999, the 29th of February in leap years only, and a
+#: time with seconds, fractions, ``Z`` or an offset: what the pattern admits, the server takes)
+_LEAP_YEAR = r"[12][0-9](0[48]|[2468][048]|[13579][26])|(1[26]|2[048])00"
+_DATE = (r"[12][0-9]{3}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+         r"|02-(0[1-9]|1[0-9]|2[0-8]))|(" + _LEAP_YEAR + r")-02-29")
+_TIME = r"T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?"
+SINCE_PATTERN = r"^(all|[0-9]{1,5}[smhd]|(" + _DATE + r")(" + _TIME + r")?)$"
 
 PATTERN_MESSAGES = {"since": "give a duration (30m, 24h, 7d; at most 99999 units), an ISO date or time "
-                             "(2026-01-05T10:00) or all"}
+                             "(2026-01-05T10:00, 2026-01-31T10:00:00Z) or all",
+                    "image_url": "give an http:// or https:// address without spaces or control characters",
+                    "title": "the title is blank: give the product's name"}
+
+
+#: every field name a request body may have (what a misspelt field is compared with)
+KNOWN_FIELDS = sorted({*SingleProduct.model_fields, *Batch.model_fields, *Feedback.model_fields})
 
 
 def documented(*codes: int) -> dict[int, dict]:
@@ -97,8 +113,15 @@ def validation_answer(errors: list[dict]) -> JSONResponse:
     listed = [{"field": field_name(e.get("loc", ())), "message": str(e.get("msg", "")), "type": e.get("type")}
               for e in errors]
     for item in listed:  # a pattern is not a message a caller can act on
-        if item["type"] == "string_pattern_mismatch" and item["field"] in PATTERN_MESSAGES:
-            item["message"] = PATTERN_MESSAGES[item["field"]]
+        name = item["field"].rsplit(".", 1)[-1]
+        if item["type"] == "string_pattern_mismatch" and name in PATTERN_MESSAGES:
+            item["message"] = PATTERN_MESSAGES[name]
+        elif item["message"].startswith("Value error, "):  # pydantic's prefix to our own sentence
+            item["message"] = item["message"][len("Value error, "):]
+        elif item["type"] == "extra_forbidden":  # a typo ("titel") is told its right spelling
+            close = difflib.get_close_matches(name, KNOWN_FIELDS, n=1, cutoff=0.6)
+            item["message"] = (f"unknown field; did you mean {close[0]!r}?" if close else
+                               "unknown field: remove it (the fields are listed in /openapi.json)")
     first = listed[0] if listed else {"field": "body", "message": "invalid request"}
     return JSONResponse(status_code=422, content={
         "error": "validation", "field": first["field"], "detail": f"{first['field']}: {first['message']}",
@@ -148,7 +171,9 @@ def _prediction_record(request_id: str, key: str, run_id: str, product, answer: 
 def build_router(state: ServiceState) -> APIRouter:
     """The ``/v1`` endpoints over one process's state."""
     bearer = HTTPBearer(auto_error=False, description="an API key made with `workbench keys add`")
-    router = APIRouter(prefix="/v1", dependencies=[Depends(bearer)])
+    header = APIKeyHeader(name="X-API-Key", auto_error=False, description="the same key, in its own header")
+    router = APIRouter(prefix="/v1", dependencies=[Depends(bearer), Depends(header)],
+                       generate_unique_id_function=lambda route: route.name)  # a generated client's method names
 
     @router.post("/classify", response_model=ClassifyResponse, summary="Classify one product or a batch",
                  responses=documented(*POST_ERRORS),
@@ -171,6 +196,10 @@ def build_router(state: ServiceState) -> APIRouter:
 
             answers, cleaned = await run_in_threadpool(explain_answers, serving.predictor, state.files.workspace,
                                                        raw, top_k, rule)
+            for answer in answers:  # a null without a reason reads as a fault: say why there are none
+                why = answer.get("explanation") or {}
+                if why.get("neighbours") is None and not why.get("neighbours_note"):
+                    why["neighbours_note"] = NO_NEIGHBOURS
         else:
             answers, cleaned = await state.batcher.predict(serving.predictor, raw, top_k, rule)
         run_id = serving.predictor.run_id
@@ -208,6 +237,9 @@ def build_router(state: ServiceState) -> APIRouter:
         if body.accepted is True and body.category not in (None, predicted):
             return _refusal(409, "conflict", f"accepted is true but the category differs from the prediction "
                                              f"{predicted!r}; send accepted false with the category chosen")
+        if body.accepted is False and body.category == predicted:
+            return _refusal(409, "conflict", f"accepted is false but the category sent is the prediction "
+                                             f"{predicted!r}; send accepted true, or the category finally chosen")
         accepted = body.accepted if body.accepted is not None else body.category == predicted
         final = body.category if body.category is not None else (predicted if accepted else None)
         rank = top.index(final) + 1 if final in top else None
@@ -228,7 +260,8 @@ def build_router(state: ServiceState) -> APIRouter:
             "predicted": predicted, "run_id": run_id, "rank": rank}])  # fsynced before "stored: true"
         return answer
 
-    @router.get("/health", summary="Is the service up, and with which run", responses=documented(*GET_ERRORS))
+    @router.get("/health", summary="Is the service up, and with which run", response_model=HealthResponse,
+                responses=documented(*GET_ERRORS))
     async def health():
         """The serving and shadow runs, when the snapshot was written, uptime and the log's state."""
         serving = state.serving
@@ -239,7 +272,8 @@ def build_router(state: ServiceState) -> APIRouter:
                 "uptime_s": round(time.time() - state.started, 1),
                 "log": {"pending": writer.pending(), "written": dict(writer.written), "errors": writer.errors}}
 
-    @router.get("/model", summary="The serving run, its metrics and thresholds", responses=documented(*GET_ERRORS))
+    @router.get("/model", summary="The serving run, its metrics and thresholds", response_model=ModelResponse,
+                responses=documented(*GET_ERRORS))
     async def model():
         """The serving run (kind, split, test and validation metrics), the shadow run, the published
         thresholds, the promotion bar and the live accuracy of the review sample."""
@@ -250,7 +284,8 @@ def build_router(state: ServiceState) -> APIRouter:
                 "thresholds": snap["thresholds"], "promotion_min_accuracy": snap.get("promotion_min_accuracy"),
                 "live_accuracy": snap.get("live_accuracy"), "level_names": snap["taxonomy"]["level_names"]}
 
-    @router.get("/taxonomy", summary="Every category: id, name, parent, level", responses=documented(*GET_ERRORS))
+    @router.get("/taxonomy", summary="Every category: id, name, parent, level", response_model=TaxonomyResponse,
+                responses=documented(*GET_ERRORS))
     async def taxonomy():
         """Every category node: its id (the full path), name, parent, level and level name."""
         tax = state.serving.taxonomy
@@ -259,7 +294,7 @@ def build_router(state: ServiceState) -> APIRouter:
         return {"level_names": tax.level_names, "n_leaves": len(tax.leaves), "nodes": nodes}
 
     @router.get("/monitor", summary="The monitoring statistics of served traffic (admin)",
-                responses=documented(*GET_ERRORS, 422))
+                response_model=MonitorResponse, responses=documented(*GET_ERRORS, 422))
     async def monitor(since: str = Query("24h", max_length=40, pattern=SINCE_PATTERN, description=(
             "a duration (30m, 24h, 7d; at most 99999 units) or an ISO date or time (UTC), or all"))):
         """Every monitoring statistic of the traffic since ``since``, against its threshold (the
@@ -275,7 +310,7 @@ def build_router(state: ServiceState) -> APIRouter:
         return report.as_dict()
 
     @router.post("/admin/reload", summary="Re-read the serving snapshot and the keys now (admin)",
-                 responses=documented(*GET_ERRORS, 400, 415))
+                 response_model=ReloadResponse, responses=documented(*GET_ERRORS))
     async def reload():
         """Re-read the serving snapshot and the keys file now."""
         changed = await run_in_threadpool(state.reload)
@@ -299,7 +334,7 @@ def create_app(workspace, settings: ApiSettings | None = None, state: ServiceSta
 
     docs = state.settings.docs
     app = FastAPI(title="Product categorization workbench API", version=__version__, description=DESCRIPTION,
-                  docs_url=None, redoc_url=None, openapi_url="/openapi.json" if docs else None,
+                  docs_url=None, redoc_url=None, openapi_url=None,
                   lifespan=lifespan)
     app.state.service = state
 
@@ -310,13 +345,21 @@ def create_app(workspace, settings: ApiSettings | None = None, state: ServiceSta
     @app.exception_handler(StarletteHTTPException)
     async def refused(request: Request, exc: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _refusal(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        detail = _http_detail(exc.status_code, str(exc.detail), request, headers, state.settings.docs)
+        return _refusal(exc.status_code, code, detail, headers)
 
     @app.exception_handler(Exception)
     async def failed(request: Request, exc: Exception):  # the service's own fault: a 500, counted
         log.exception("request %s %s failed", request.method, request.url.path)
         return _refusal(500, "server_error", f"the service failed ({type(exc).__name__}); the request id "
                         "in X-Request-ID finds it in the log")
+
+    if docs:
+        @app.get("/openapi.json", include_in_schema=False)
+        async def openapi_document(request: Request):
+            """The schema for anyone; with a valid key, the taxonomy's leaves as feedback's category enum."""
+            return JSONResponse(_openapi_for(app, state, request))
 
     if docs:  # Swagger UI from the installed fastapi-offline package's assets: /docs works offline
         import fastapi_offline
@@ -339,15 +382,43 @@ def create_app(workspace, settings: ApiSettings | None = None, state: ServiceSta
     return app
 
 
+#: the endpoints named in a 404 (what a caller who mistyped a path needs)
+ENDPOINTS = ("POST /v1/classify, POST /v1/feedback, GET /v1/health, GET /v1/model, GET /v1/taxonomy, "
+             "GET /v1/monitor, POST /v1/admin/reload")
+
+
+def _http_detail(status: int, detail: str, request: Request, headers: dict | None, docs: bool = True) -> str:
+    """One line with the cause and the fix for a routing refusal (Starlette says only "Not Found")."""
+    path = request.url.path[:200]
+    if status == 404:
+        return f"no endpoint {path!r}; the API has {ENDPOINTS}" + (" (described at /openapi.json)" if docs else "")
+    if status == 405:
+        allowed = (headers or {}).get("Allow") or (headers or {}).get("allow") or "another method"
+        return f"{path!r} does not take {getattr(request.state, 'method', request.method)}; send {allowed}"
+    return detail
+
+
+def _openapi_for(app: FastAPI, state: ServiceState, request: Request) -> dict:
+    """The OpenAPI document as this caller may see it: a request with a valid key (any role may
+    read ``/v1/taxonomy``) gets the serving taxonomy's leaves as the values of feedback's
+    ``category``; without one, the document holds no workspace data."""
+    from workbench.service.guard import presented_key
+
+    schema = app.openapi()
+    if state.keys.verify(presented_key(request.scope)) is None:
+        return schema
+    schema = json.loads(json.dumps(schema))
+    schema["components"]["schemas"]["Feedback"]["properties"]["category"]["enum"] = sorted(state.serving.leaves)
+    return schema
+
+
 def _openapi(app: FastAPI, state: ServiceState) -> dict:
     """FastAPI's schema plus the two request shapes of ``/v1/classify`` (its body is parsed by
-    the endpoint, so FastAPI does not list them itself), and the serving taxonomy's leaves as the
-    values a feedback's ``category`` may take."""
+    the endpoint, so FastAPI does not list them itself). It holds no data: the taxonomy's leaves,
+    which a feedback's ``category`` takes, are for a key at ``GET /v1/taxonomy``, not for anyone
+    who can reach ``/openapi.json``."""
     from fastapi.openapi.utils import get_openapi
 
-    leaves = sorted(state.serving.leaves)
-    if app.openapi_schema is not None and app.openapi_schema.get("x-leaves") != len(leaves):
-        app.openapi_schema = None
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -356,9 +427,9 @@ def _openapi(app: FastAPI, state: ServiceState) -> dict:
             for name, definition in js.pop("$defs", {}).items():
                 components.setdefault(name, definition)
             components[model.__name__] = js
-        category = components.get("Feedback", {}).get("properties", {}).get("category")
-        if category is not None:
-            category["enum"] = leaves
-        schema["x-leaves"] = len(leaves)
+        products = components["Batch"]["properties"]["products"]  # a limit, not maxItems: above it is a 413
+        products["x-max-items"] = state.settings.max_batch         # (a payload too large), not a 422
+        products["description"] = (f"at most {state.settings.max_batch:,} products (the server's --max-batch); "
+                                   "a larger batch is refused with 413 batch_too_large")
         app.openapi_schema = schema
     return app.openapi_schema

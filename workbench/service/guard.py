@@ -3,13 +3,16 @@ that nothing under ``/v1`` answers without a key, not even a malformed request):
 
 1. the key (``Authorization: Bearer <key>`` or ``X-API-Key``): missing or wrong ``401``, a
    role that does not include the endpoint's ``403``;
-2. the key's rate limit: ``429`` with ``Retry-After``;
+2. a query parameter the endpoint does not take: ``422`` naming it (as an unknown body field);
+   then the key's rate limit: ``429`` with ``Retry-After``;
 3. the body size, counted while it arrives: ``413``;
-4. a POST body: ``Content-Type`` JSON or none (else ``415``), valid JSON (else ``400 bad_json``) nested
+4. a POST body: ``Content-Type`` JSON or none and no ``Content-Encoding`` (else ``415``), valid
+   UTF-8 JSON (else ``400 bad_json`` saying whether it is gzip, Latin-1 or UTF-16), nested
    at most :data:`MAX_DEPTH` deep (else ``400 too_deep``), parsed here once by orjson (C code,
    no recursion error) and handed to the endpoint as ``request.state.json``.
 
-It also logs every request (``/docs`` included) with its status, key and latency, and hands
+A ``HEAD`` is answered as a ``GET`` without the body, and ``/v1/health/`` as ``/v1/health`` (not a
+redirect without a body). It also logs every request (``/docs`` included) with its status, key and latency, and hands
 the predictions a request produced to the log with that latency.
 """
 
@@ -58,6 +61,10 @@ def check_json_body(scope: dict, body: bytes) -> tuple[Any, tuple | None]:
     if kind and kind != "application/json" and not kind.endswith("+json"):
         return None, (415, "unsupported_type", f"the body must be JSON: send 'Content-Type: application/json' "
                       f"(got {kind[:80]!r})", [])
+    encoding = (_header(scope, b"content-encoding") or "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        return None, (415, "unsupported_type", f"the body is compressed (Content-Encoding: {encoding[:40]!r}); "
+                      "send it uncompressed, without a Content-Encoding header", [])
     if not body.strip():
         return None, (400, "bad_json", "the body is empty: send a JSON object", [])
     try:
@@ -65,10 +72,26 @@ def check_json_body(scope: dict, body: bytes) -> tuple[Any, tuple | None]:
     except orjson.JSONDecodeError as exc:
         if "depth" in str(exc).lower():
             return None, _too_deep()
-        return None, (400, "bad_json", f"the body is not valid JSON ({str(exc)[:200]}); send a JSON object", [])
+        return None, (400, "bad_json", _not_json(body, exc), [])
     if json_depth(payload) > MAX_DEPTH:
         return None, _too_deep()
     return payload, None
+
+
+def _not_json(body: bytes, exc: Exception) -> str:
+    """Why a body is not JSON, in one line with the fix (orjson's message alone reads "surrogates
+    not allowed" for a body that is not UTF-8 at all)."""
+    if body[:2] == b"\x1f\x8b":
+        return ("the body is gzip-compressed without a Content-Encoding header; send it uncompressed "
+                "UTF-8 JSON")
+    if body[:3] == b"\xef\xbb\xbf":
+        return "the body starts with a UTF-8 byte order mark; send UTF-8 JSON without it"
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return (f"the body is not UTF-8 (byte {bad.start}); JSON is UTF-8: encode the text as UTF-8 "
+                "(not Latin-1, UTF-16 or a compressed stream)")
+    return f"the body is not valid JSON ({str(exc)[:200]}); send a JSON object"
 
 
 def _too_deep() -> tuple:
@@ -81,6 +104,25 @@ def _header(scope: dict, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
+
+
+#: the query parameters each endpoint takes (any other is refused, as an unknown body field is)
+QUERY_PARAMETERS = {"/v1/monitor": frozenset({"since"})}
+#: where the options of an endpoint without query parameters go
+QUERY_HINT = {"/v1/classify": "send top_k, decision_rule and explain in the JSON body",
+              "/v1/monitor": "it takes since"}
+
+
+def unknown_parameters(scope: dict) -> list[str]:
+    """The query parameters a ``/v1`` request sent that its endpoint does not take."""
+    query = scope.get("query_string", b"")
+    if not query:
+        return []
+    from urllib.parse import parse_qsl
+
+    allowed = QUERY_PARAMETERS.get(scope["path"].rstrip("/"), frozenset())
+    names = [name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)]
+    return [name[:64] for name in dict.fromkeys(names) if name not in allowed]
 
 
 def presented_key(scope: dict) -> str | None:
@@ -119,6 +161,18 @@ class Guard:
                                                                          (b"x-content-type-options", b"nosniff")]
             await send(message)
 
+        scope["state"]["method"] = scope["method"]  # as sent (a HEAD is routed as a GET)
+        if scope["path"].startswith("/v1/") and scope["path"].endswith("/"):  # /v1/health/ is /v1/health,
+            scope = {**scope, "path": scope["path"].rstrip("/") or "/"}      # not a redirect without a body
+        if scope["method"] == "HEAD":  # HEAD is GET without the body (RFC 9110): health checks, `curl -I`
+            scope = {**scope, "method": "GET"}
+            answer = logged_send
+
+            async def logged_send(message):
+                if message["type"] == "http.response.body":
+                    message = {**message, "body": b""}
+                await answer(message)
+
         try:
             if scope["path"].startswith("/v1"):
                 refusal = self._check(scope, record)
@@ -156,6 +210,14 @@ class Guard:
             record["error"] = "forbidden"
             return (403, "forbidden", f"key {key.name!r} has role {key.role!r}; {scope['path']} needs the "
                     f"{needed!r} role", [])
+        unknown = unknown_parameters(scope)
+        if unknown:
+            record["error"] = "validation"
+            message = (f"{scope['path']} takes no query parameter {unknown[0]!r}"
+                       f"{'; ' + QUERY_HINT[scope['path']] if scope['path'] in QUERY_HINT else ''}")
+            return (422, "validation", f"{unknown[0]}: {message}", [], {
+                "field": unknown[0], "errors": [{"field": name, "message": message, "type": "extra_forbidden"}
+                                                for name in unknown]})
         wait = self.state.limiter.take(key.name, key.rate)
         if wait > 0:
             record["error"] = "rate_limited"
@@ -189,8 +251,8 @@ class Guard:
         return b"".join(chunks), None
 
     @staticmethod
-    async def _refuse(send, status: int, code: str, message: str, headers: list) -> None:
-        body = json.dumps({"error": code, "detail": message}).encode()
+    async def _refuse(send, status: int, code: str, message: str, headers: list, extra: dict | None = None) -> None:
+        body = json.dumps({"error": code, "detail": message, **(extra or {})}).encode()
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode()), *headers]})

@@ -44,4 +44,5 @@ def serve_api(workspace: str | Path | None = None, host: str = DEFAULT_HOST, por
              "add one with `workbench keys add NAME --role classify`")
     echo(f"serving run {snapshot['serving']['run_id']} ({snapshot['serving']['source']}; {note}) at "
          f"http://{host}:{port}/v1 (docs at /docs; Ctrl+C stops)", flush=True)
-    uvicorn.run(app, host=host, port=int(port), log_level="warning", access_log=False)
+    uvicorn.run(app, host=host, port=int(port), log_level="warning", access_log=False,
+                server_header=False)  # which server software answers is not the caller's business
