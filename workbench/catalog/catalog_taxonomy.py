@@ -31,7 +31,8 @@ def parse_paths(values: pd.Series, sep: str) -> list[tuple[str, ...]]:
 
 
 def _looks_like_name(node: str, title: str) -> bool:
-    node_l, title_l = node.lower().rstrip(". "), title.lower().strip()
+    # runs of spaces count as one on both sides (Flipkart writes "Baby Boy's  Combo" in both)
+    node_l, title_l = " ".join(node.lower().split()).rstrip(". "), " ".join(title.lower().split())
     if node.endswith("..."):
         return True
     return bool(node_l) and (title_l.startswith(node_l) or node_l.startswith(title_l[: max(len(node_l), 1)]))
