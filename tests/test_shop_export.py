@@ -1,0 +1,159 @@
+"""A shop's own export of a catalog the project was not built for, read the way the README tells a
+new user to: ``workbench inspect FILE``, the suggested command pasted as it is, ``train``, then
+``workbench classify`` of new arrivals without ``--map``. The files are real Flipkart rows written
+as a German shop's spreadsheet exports them (semicolons, cp1252, CRLF, blank lines, ``1 299,00 €``,
+a `` / `` category path, headers ``Artikelnummer``/``Bezeichnung``/``Bild``, a repeated id, hostile
+titles)."""
+
+from __future__ import annotations
+
+import shlex
+
+import pandas as pd
+import pytest
+
+import workbench as wb
+from workbench.catalog.catalog_taxonomy import parse_paths, strip_name_nodes
+from workbench.catalog.datasets import locate
+from workbench.catalog.mapping import recipe
+from workbench.cli.main import main
+
+HOSTILE = ['<img src=x onerror=alert(1)> ', '=HYPERLINK("http://x","y") ']
+
+
+@pytest.fixture(scope="module")
+def flipkart() -> pd.DataFrame:
+    """All Flipkart 20k rows (strings)."""
+    return pd.read_csv(locate(recipe("flipkart").relpath), dtype=str, keep_default_na=False)
+
+
+def _euro(value: str) -> str:
+    whole, cents = f"{float(value or 0):,.2f}".split(".")
+    return whole.replace(",", " ") + "," + cents + " €"
+
+
+def shop_frame(rows: pd.DataFrame, *, category: bool = True) -> pd.DataFrame:
+    """Flipkart rows with a German shop's headers and formats."""
+    out = pd.DataFrame({
+        "Artikelnummer": rows["pid"].to_numpy(),
+        "Bezeichnung": rows["product_name"].to_numpy(),
+        "Beschreibung": rows["description"].str.slice(0, 200).to_numpy(),
+        "Marke": rows["brand"].to_numpy(),
+        "Preis": [_euro(v) for v in rows["retail_price"]],
+    })
+    if category:
+        out["Kategorie"] = rows["category_path"].str.replace(" >> ", " / ", regex=False).to_numpy()
+    return out
+
+
+def write_export(frame: pd.DataFrame, path, *, encoding: str = "cp1252") -> None:
+    """Semicolons, CRLF, two blank lines after the 10th row, in ``encoding``."""
+    lines = frame.to_csv(sep=";", index=False, lineterminator="\r\n").split("\r\n")
+    lines[11:11] = ["", ""]
+    path.write_bytes("\r\n".join(lines).encode(encoding, errors="replace"))
+
+
+@pytest.fixture(scope="module")
+def export(flipkart, tmp_path_factory):
+    """400 training rows (the 3/4ths shorts among them) and 60 new arrivals, as files."""
+    folder = tmp_path_factory.mktemp("shop")
+    shorts = flipkart[flipkart["category_path"].str.contains("3/4ths", regex=False)].head(20)
+    rest = flipkart.drop(shorts.index).sample(440, random_state=5)
+    rows = pd.concat([shorts, rest.head(380)])
+    shop = shop_frame(rows).reset_index(drop=True)
+    shop.loc[3, "Bezeichnung"] = HOSTILE[0] + shop.loc[3, "Bezeichnung"]
+    shop.loc[4, "Bezeichnung"] = HOSTILE[1] + shop.loc[4, "Bezeichnung"]
+    shop.loc[5, "Artikelnummer"] = shop.loc[6, "Artikelnummer"]
+    write_export(shop, folder / "shop.csv")
+    new = shop_frame(rest.tail(60), category=False).reset_index(drop=True)
+    write_export(new, folder / "neu.csv")
+    return folder, shop
+
+
+def _suggested(out: str) -> list[str]:
+    return shlex.split(out.split("suggested command (copy it; check the columns above first)\n")[1].strip())
+
+
+def test_the_shops_headers_and_separator_are_understood(export, capsys, monkeypatch):
+    folder, shop = export
+    monkeypatch.chdir(folder)
+    assert main(["inspect", "shop.csv"]) == 0
+    out = capsys.readouterr().out
+    args = _suggested(out)
+    mapping = args[args.index("--map") + 1].split(",")
+    # the SKU column is the id, not the title (it has more distinct values, but no words)
+    assert "id=Artikelnummer" in mapping and "title=Bezeichnung" in mapping
+    assert {"description=Beschreibung", "brand=Marke", "price=Preis", "category=Kategorie"} <= set(mapping)
+    # ' / ' between the levels, so "Cargos, Shorts & 3/4ths" stays one name
+    assert args[args.index("--sep") + 1] == " / "
+    assert "separator ' / '" in out
+    assert "--delimiter" in args and args[args.index("--delimiter") + 1] == ";"
+    assert args[args.index("--encoding") + 1] == "cp1252"
+    assert "titles look English" in out
+    sep = args[args.index("--sep") + 1]
+    shorts = [p for p in parse_paths(shop["Kategorie"].head(20), sep)]
+    assert all(any(n.endswith("3/4ths") for n in p) for p in shorts), shorts[:3]
+
+    # pasted as it is, the command ingests the file; the repeated id and nothing else is rejected
+    ws_dir = folder / "ws-cli"
+    assert main(args[1:] + ["--workspace", str(ws_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "rejected 1: duplicate id in file" in out
+    ws = wb.Workspace(ws_dir)
+    products = ws.df("SELECT product_id, title, leaf, price, price_currency FROM products ORDER BY product_id")
+    first = shop.iloc[0]
+    row = products.set_index("product_id").loc[first["Artikelnummer"]]
+    assert row["price"] == pytest.approx(float(first["Preis"].replace(" ", "").replace("€", "").replace(",", ".")))
+    assert row["price_currency"] == "EUR"
+    assert not products["title"].str.contains("<img|onerror|^=", regex=True).any()
+    assert int(ws.scalar("SELECT count(*) FROM rejects")) + len(products) == len(shop)
+
+    # the notebook's way (wb.inspect_file(...).ingest(ws)) ingests exactly what the command did
+    nb = wb.Workspace(folder / "ws-nb")
+    wb.inspect_file("shop.csv").ingest(nb)
+    pd.testing.assert_frame_equal(
+        nb.df("SELECT product_id, title, leaf, price, price_currency FROM products ORDER BY product_id"), products)
+
+
+def test_a_file_whose_headers_say_nothing_takes_the_column_of_words_as_title(export, tmp_path):
+    _, shop = export
+    frame = shop[["Artikelnummer", "Bezeichnung", "Preis"]].set_axis(["c1", "c2", "c3"], axis=1)
+    frame.to_csv(tmp_path / "x.csv", index=False)
+    guess = wb.inspect_file(tmp_path / "x.csv")["guess"]
+    assert guess["title"] == "c2"
+
+
+def test_a_name_node_with_double_spaces_is_stripped(flipkart):
+    # Flipkart writes some names with two spaces ("Dungaree Baby Boy's  Combo") in the title and path
+    rows = flipkart[flipkart["product_name"].str.contains("  ", regex=False)]
+    paths = parse_paths(rows["category_path"], ">>")
+    named = [(p, t) for p, t in zip(paths, rows["product_name"]) if p and " ".join(p[-1].split()) == " ".join(t.split())]
+    assert len(named) >= 50
+    stripped = strip_name_nodes([p for p, _ in named], [t for _, t in named])
+    assert all(len(s) == len(p) - 1 for s, (p, _) in zip(stripped, named))
+
+
+def test_classify_without_a_mapping_reads_new_arrivals_as_the_catalog_was_read(export, capsys, tmp_path):
+    folder, _ = export
+    ws_dir = tmp_path / "ws"
+    assert main(["ingest", str(folder / "shop.csv"), "--map",
+                 "id=Artikelnummer,title=Bezeichnung,brand=Marke,price=Preis,description=Beschreibung,"
+                 "category=Kategorie", "--sep", " / ", "--max-depth", "1", "--workspace", str(ws_dir)]) == 0
+    assert main(["train", "--models", "tfidf", "--workspace", str(ws_dir)]) == 0
+    capsys.readouterr()
+    assert main(["classify", str(folder / "neu.csv"), "--threshold", "0.5", "--workspace", str(ws_dir)]) == 0
+    out = capsys.readouterr().out
+    assert ("columns as shop.csv was ingested: --map title=Bezeichnung,id=Artikelnummer,description=Beschreibung,"
+            "brand=Marke,price=Preis") in out
+    assert "neu.csv: 60 products accepted, 0 rejected" in out
+    assert "classified 60 products" in out
+    ws = wb.Workspace(ws_dir)
+    assert int(ws.scalar("SELECT count(*) FROM classifications")) == 60
+
+    # a file of other columns: one line naming the missing column, the fix and what the file has
+    pd.DataFrame({"name": ["Nike Running Shoes"], "cost": ["12"]}).to_csv(tmp_path / "other.csv", index=False)
+    assert main(["classify", str(tmp_path / "other.csv"), "--workspace", str(ws_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("workbench classify: error: other.csv has no column 'Bezeichnung', the title column shop.csv "
+                   "was ingested with; give a column mapping (--map title=COLUMN,...); available columns: name, cost")
+    assert int(ws.scalar("SELECT count(*) FROM classifications")) == 60
