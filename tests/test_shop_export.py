@@ -157,3 +157,14 @@ def test_classify_without_a_mapping_reads_new_arrivals_as_the_catalog_was_read(e
     assert err == ("workbench classify: error: other.csv has no column 'Bezeichnung', the title column shop.csv "
                    "was ingested with; give a column mapping (--map title=COLUMN,...); available columns: name, cost")
     assert int(ws.scalar("SELECT count(*) FROM classifications")) == 60
+
+
+def test_loading_the_sentence_encoder_prints_no_progress_bar(capfd):
+    # classify, explain and train --models auto printed transformers' "Loading weights 0%|...|" bar
+    from workbench.embeddings import encoder
+
+    encoder._ENCODERS.clear()
+    model = encoder.load_encoder()
+    assert encoder.embedding_dim(model) == 384
+    captured = capfd.readouterr()
+    assert "Loading weights" not in captured.err + captured.out
