@@ -7,6 +7,7 @@ titles)."""
 
 from __future__ import annotations
 
+import re
 import shlex
 
 import pandas as pd
@@ -64,6 +65,7 @@ def export(flipkart, tmp_path_factory):
     shop.loc[3, "Bezeichnung"] = HOSTILE[0] + shop.loc[3, "Bezeichnung"]
     shop.loc[4, "Bezeichnung"] = HOSTILE[1] + shop.loc[4, "Bezeichnung"]
     shop.loc[5, "Artikelnummer"] = shop.loc[6, "Artikelnummer"]
+    shop.loc[7, "Kategorie"] = ""
     write_export(shop, folder / "shop.csv")
     new = shop_frame(rest.tail(60), category=False).reset_index(drop=True)
     write_export(new, folder / "neu.csv")
@@ -91,14 +93,14 @@ def test_the_shops_headers_and_separator_are_understood(export, capsys, monkeypa
     assert args[args.index("--encoding") + 1] == "cp1252"
     assert "titles look English" in out
     sep = args[args.index("--sep") + 1]
-    shorts = [p for p in parse_paths(shop["Kategorie"].head(20), sep)]
+    shorts = parse_paths(shop["Kategorie"].head(20).drop(7), sep)
     assert all(any(n.endswith("3/4ths") for n in p) for p in shorts), shorts[:3]
 
     # pasted as it is, the command ingests the file; the repeated id and nothing else is rejected
     ws_dir = folder / "ws-cli"
     assert main(args[1:] + ["--workspace", str(ws_dir)]) == 0
     out = capsys.readouterr().out
-    assert "rejected 1: duplicate id in file" in out
+    assert "rejected 1: duplicate id in file" in out and ": missing category (empty" in out
     ws = wb.Workspace(ws_dir)
     products = ws.df("SELECT product_id, title, leaf, price, price_currency FROM products ORDER BY product_id")
     first = shop.iloc[0]
@@ -149,6 +151,15 @@ def test_classify_without_a_mapping_reads_new_arrivals_as_the_catalog_was_read(e
     assert "classified 60 products" in out
     ws = wb.Workspace(ws_dir)
     assert int(ws.scalar("SELECT count(*) FROM classifications")) == 60
+
+    # explaining a product that was rejected at ingest says why it is not there
+    rejected = wb.Workspace(ws_dir).scalar("SELECT product_id FROM rejects WHERE reason LIKE 'missing category%'")
+    assert main(["explain", "--product", rejected, "--workspace", str(ws_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert re.fullmatch(rf"workbench explain: error: no product '{rejected}' in the workspace: row \d+ of shop.csv "
+                        r"was rejected at ingest \(missing category \(empty, or only the product's own name\); "
+                        r"see `workbench info`\); fix the row and ingest again, or explain its title: "
+                        r"workbench explain 'TITLE'", err), err
 
     # a file of other columns: one line naming the missing column, the fix and what the file has
     pd.DataFrame({"name": ["Nike Running Shoes"], "cost": ["12"]}).to_csv(tmp_path / "other.csv", index=False)
