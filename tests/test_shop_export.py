@@ -179,3 +179,32 @@ def test_loading_the_sentence_encoder_prints_no_progress_bar(capfd):
     assert encoder.embedding_dim(model) == 384
     captured = capfd.readouterr()
     assert "Loading weights" not in captured.err + captured.out
+
+
+@pytest.mark.parametrize("later_quote", [True, False])
+def test_an_unclosed_quote_rejects_its_line_only(export, tmp_path, capsys, later_quote):
+    """One stray quote used to make DuckDB's sniffer drop quoting for the whole file (every quoted
+    title kept its quotes: '"Tee ""Classic"" Cotton"'), or, with a quote further down, swallow the
+    rows up to it into one title."""
+    _, shop = export
+    shop = shop.head(30).drop(columns=["Beschreibung"]).copy()
+    shop.loc[2 if not later_quote else 20, "Bezeichnung"] = 'Tee "Classic" Cotton'
+    lines = shop.to_csv(sep=";", index=False, lineterminator="\r\n").split("\r\n")
+    lines.insert(9, 'XX-1;"Broken title;;;Clothing')  # line 10: a quote never closed on its line
+    (tmp_path / "q.csv").write_bytes("\r\n".join(lines).encode("cp1252", errors="replace"))
+    assert main(["ingest", str(tmp_path / "q.csv"), "--map", "id=Artikelnummer,title=Bezeichnung,category=Kategorie",
+                 "--sep", " / ", "--workspace", str(tmp_path / "ws")]) == 0
+    out = capsys.readouterr().out
+    ws = wb.Workspace(tmp_path / "ws")
+    rejects = ws.rows("SELECT row_number, reason, raw FROM rejects WHERE reason LIKE 'malformed%'")
+    assert rejects == [(10, "malformed line: a quote opened on this line is not closed on it (close or remove "
+                            "that quote; the lines after it were read as rows of their own)",
+                        '{"line": "XX-1;\\"Broken title;;;Clothing"}')], rejects
+    assert "rejected 1: malformed line: a quote opened on this line is not closed on it" in out
+    titles = ws.df("SELECT product_id, title_raw FROM products").set_index("product_id")["title_raw"]
+    expected = shop.drop_duplicates("Artikelnummer").set_index("Artikelnummer")["Bezeichnung"]
+    kept = titles.index.intersection(expected.index)
+    assert len(kept) == int(ws.scalar("SELECT count(*) FROM products")) == 30 - int(
+        ws.scalar("SELECT count(*) FROM rejects WHERE reason NOT LIKE 'malformed%'"))  # repeated id, no category
+    assert (titles[kept] == expected[kept]).all()
+    assert 'Tee "Classic" Cotton' in set(titles)

@@ -153,11 +153,12 @@ def _read_csv(path: Path, delimiter: str | None, columns: list[str] | None, limi
         return _tolerant(path, delimiter or sniffed, columns, limit, info)
     con = duckdb.connect()
     try:
-        options = "all_varchar = true, store_rejects = true, header = true"
-        params: list = [str(path)]
-        if delimiter:
-            options += ", delim = ?"
-            params.append(delimiter)
+        # quoting as RFC 4180 writes it: left to the sniffer, one stray quote on a line made it choose
+        # no quoting, and every quoted field of the file kept its quotes ('"Tee ""Classic"" Cotton"')
+        options = "all_varchar = true, store_rejects = true, header = true, quote = '\"', escape = '\"'"
+        # with the quote fixed, DuckDB's sniffer can miss the delimiter: the records' own choice is given
+        options += ", delim = ?"
+        params: list = [str(path), delimiter or sniffed]
         sql = f"SELECT * FROM read_csv(?, {options})" + (" LIMIT ?" if limit is not None else "")
         try:
             frame = con.execute(sql, params + ([limit] if limit is not None else [])).df()
