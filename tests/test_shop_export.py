@@ -208,3 +208,23 @@ def test_an_unclosed_quote_rejects_its_line_only(export, tmp_path, capsys, later
         ws.scalar("SELECT count(*) FROM rejects WHERE reason NOT LIKE 'malformed%'"))  # repeated id, no category
     assert (titles[kept] == expected[kept]).all()
     assert 'Tee "Classic" Cotton' in set(titles)
+
+
+def test_indian_price_labels_and_the_only_dash_are_read(flipkart, tmp_path, capsys):
+    # Indian shops write "Rs.1299/-" ("only") and "MRP ₹1,299": both were "price not understood"
+    rows = flipkart.sample(60, random_state=3)
+    prices = rows["retail_price"].astype(float).astype(int)
+    styles = [lambda p: f"Rs.{p}/-", lambda p: f"MRP ₹{p:,}", lambda p: f"MRP: Rs. {p:,}/-"]
+    frame = pd.DataFrame({"product_name": rows["product_name"].to_numpy(),
+                          "mrp": [styles[i % 3](p) for i, p in enumerate(prices)],
+                          "category_path": rows["category_path"].to_numpy()})
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    result = wb.inspect_file(tmp_path / "in.csv")
+    assert result["guess"]["price"] == "mrp"
+    assert main(["ingest", str(tmp_path / "in.csv"), "--map", "title=product_name,price=mrp,category=category_path",
+                 "--sep", ">>", "--workspace", str(tmp_path / "ws")]) == 0
+    assert "warning" not in capsys.readouterr().out
+    stored = wb.Workspace(tmp_path / "ws").df("SELECT title_raw, price, price_currency FROM products")
+    assert (stored["price_currency"] == "INR").all()
+    expected = dict(zip(rows["product_name"], prices))
+    assert all(expected[t] == p for t, p in zip(stored["title_raw"], stored["price"]))
