@@ -228,3 +228,26 @@ def test_indian_price_labels_and_the_only_dash_are_read(flipkart, tmp_path, caps
     assert (stored["price_currency"] == "INR").all()
     expected = dict(zip(rows["product_name"], prices))
     assert all(expected[t] == p for t, p in zip(stored["title_raw"], stored["price"]))
+
+
+def test_excels_unicode_text_export_is_tab_and_utf16_and_its_command_survives_copying(flipkart, tmp_path, capsys,
+                                                                                       monkeypatch):
+    # Excel's "Unicode text" export: UTF-16 with a BOM, tabs, headers with spaces, a trailing " / "
+    rows = flipkart.sample(200, random_state=11)
+    frame = pd.DataFrame({" Artikel-Nr. ": rows["pid"].to_numpy(), "Bezeichnung ": rows["product_name"].to_numpy(),
+                          "Kategorie": (rows["category_path"].str.replace(" >> ", " / ", regex=False) + " / ")
+                          .to_numpy()})
+    (tmp_path / "u16.txt").write_bytes(frame.to_csv(sep="\t", index=False).encode("utf-16"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["inspect", "u16.txt"]) == 0
+    args = _suggested(capsys.readouterr().out)
+    # a literal tab in the command would turn into spaces when copied from a terminal
+    assert args[args.index("--delimiter") + 1] == "tab" and args[args.index("--encoding") + 1] == "utf-16"
+    assert main(args[1:] + ["--workspace", "ws"]) == 0
+    out = capsys.readouterr().out
+    accepted = int(wb.Workspace(tmp_path / "ws").scalar("SELECT count(*) FROM products"))
+    assert accepted >= 190 and f"u16.txt: {accepted:,} products accepted" in out
+    assert not wb.Workspace(tmp_path / "ws").df("SELECT leaf FROM products")["leaf"].str.endswith(" > ").any()
+    assert main(["ingest", "u16.txt", "--map", "title=Bezeichnung", "--delimiter", ";;", "--workspace", "ws2"]) == 2
+    assert capsys.readouterr().err.strip() == ("workbench ingest: error: --delimiter ';;' is not one character; "
+                                               "give the character (';', '|') or tab")

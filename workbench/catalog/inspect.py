@@ -349,7 +349,7 @@ def suggest_command(path: str, guess: dict, info, photos: dict | None = None) ->
     if options.get("strip_name_node"):
         parts.append("--strip-name-node")
     if info.format == "csv" and info.delimiter and info.delimiter != ",":
-        parts += ["--delimiter", info.delimiter]
+        parts += ["--delimiter", "tab" if info.delimiter == "\t" else info.delimiter]
     if info.encoding and info.encoding not in ("utf-8", "utf-8-sig"):
         parts += ["--encoding", info.encoding]
     if photos and photos.get("images_dir"):

@@ -55,6 +55,24 @@ class RawCatalog:
     info: ReadInfo | None = None
 
 
+#: names a delimiter may be given by (``--delimiter tab``: a literal tab does not survive copy and paste)
+DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
+
+
+def delimiter_option(delimiter: str | None) -> str | None:
+    """The one-character delimiter a ``--delimiter`` value stands for (``tab``, ``\\t``, ``;``);
+    a one-line error for anything longer."""
+    if delimiter is None or delimiter == "":
+        return None
+    named = DELIMITER_NAMES.get(delimiter.strip().lower()) if delimiter.strip() else None
+    if named:
+        return named
+    if len(delimiter) != 1:
+        raise WorkbenchError(f"--delimiter {delimiter!r} is not one character; give the character (';', '|') "
+                             "or tab")
+    return delimiter
+
+
 def read_catalog(path: str | Path, fmt: str | None = None, delimiter: str | None = None, *,
                  encoding: str | None = None, columns: list[str] | None = None,
                  limit: int | None = None) -> RawCatalog:
@@ -69,6 +87,7 @@ def read_catalog(path: str | Path, fmt: str | None = None, delimiter: str | None
     sniff.check_file(path)
     if fmt and fmt not in sniff.FORMATS:
         raise WorkbenchError(f"unknown format {fmt!r}; use {', '.join(sniff.FORMATS)}")
+    delimiter = delimiter_option(delimiter)
     if encoding:
         try:
             encoding = __import__("codecs").lookup(encoding).name
