@@ -152,6 +152,20 @@ def test_classify_without_a_mapping_reads_new_arrivals_as_the_catalog_was_read(e
     ws = wb.Workspace(ws_dir)
     assert int(ws.scalar("SELECT count(*) FROM classifications")) == 60
 
+    # compare: an auto run's setup (hundreds of characters) goes below the table, not into each row
+    from workbench.cli.commands.train import compare_text
+    from workbench.runs.training import compare_runs, format_table
+
+    table = compare_runs(wb.Workspace(ws_dir))
+    table["setup"] = ["encoder default; members tfidf + head (weight 0.35); fields=title+brand+description; "
+                      "C=0.5; class_weight=none; rare_leaves=no back-off: no candidate beat the flat model on "
+                      "validation by more than one standard error; language=English; device=cpu"] * len(table)
+    text = compare_text(table, format_table)
+    head, setup = text.split("\n\nsetup\n")
+    assert "setup" not in head.splitlines()[0] and "rare_leaves" not in head
+    assert max(map(len, setup.splitlines())) <= 110 and setup.lstrip().startswith(table["run_id"].iloc[0])
+    assert " ".join(setup.split()).endswith("language=English; device=cpu")
+
     # explaining a product that was rejected at ingest says why it is not there
     rejected = wb.Workspace(ws_dir).scalar("SELECT product_id FROM rejects WHERE reason LIKE 'missing category%'")
     assert main(["explain", "--product", rejected, "--workspace", str(ws_dir)]) == 2
