@@ -265,3 +265,34 @@ def test_excels_unicode_text_export_is_tab_and_utf16_and_its_command_survives_co
     assert main(["ingest", "u16.txt", "--map", "title=Bezeichnung", "--delimiter", ";;", "--workspace", "ws2"]) == 2
     assert capsys.readouterr().err.strip() == ("workbench ingest: error: --delimiter ';;' is not one character; "
                                                "give the character (';', '|') or tab")
+
+
+def test_a_shopify_style_export_with_image_rows_is_understood(flipkart, tmp_path, capsys, monkeypatch):
+    # Shopify's product CSV: "Body (HTML)", "Variant SKU", "Variant Price", "Image Src", and after
+    # every few products an image row holding only the handle and a picture
+    rows = []
+    for i, r in enumerate(flipkart.sample(240, random_state=8).itertuples()):
+        handle = f"product-{i}"
+        rows.append({"Handle": handle, "Title": r.product_name, "Body (HTML)": f"<p>{r.description[:120]}</p>",
+                     "Vendor": r.brand, "Product Category": r.category_path.replace(" >> ", " > "),
+                     "Variant SKU": r.pid, "Variant Price": r.retail_price,
+                     "Image Src": f"https://cdn.example.com/files/{r.image_file or 'x.jpg'}"})
+        if i % 4 == 0:
+            rows.append({"Handle": handle, "Image Src": "https://cdn.example.com/files/extra.jpg"})
+    pd.DataFrame(rows).to_csv(tmp_path / "products_export.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["inspect", "products_export.csv"]) == 0
+    out = capsys.readouterr().out
+    args = _suggested(out)
+    mapping = args[args.index("--map") + 1].split(",")
+    assert mapping[:5] == ["id=Variant SKU", "title=Title", "description=Body (HTML)", "brand=Vendor",
+                           "price=Variant Price"], mapping
+    assert "category=Product Category" in mapping and "image=Image Src" in mapping
+    assert ("warning     60 rows have no Title (20.0%): ingest rejects them as `empty id`; in a Shopify-style "
+            "export these are the image or variant rows of the product above them") in out
+    assert main(args[1:] + ["--workspace", "ws"]) == 0
+    out = capsys.readouterr().out
+    assert "rejected 60: empty id" in out
+    ws = wb.Workspace(tmp_path / "ws")
+    assert int(ws.scalar("SELECT count(*) FROM products")) + int(ws.scalar("SELECT count(*) FROM rejects")) == 300
+    assert not ws.df("SELECT description FROM products")["description"].fillna("").str.contains("<p>").any()

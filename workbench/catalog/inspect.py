@@ -31,26 +31,27 @@ RARE = 10
 NAMES = {
     "id": ["id", "productid", "uniqid", "sku", "itemid", "articleid", "productcode", "code", "pid", "asin", "ean",
            "gtin", "styleid", "artikelnummer", "artikelnr", "artnr", "artikelid", "produktid", "referenz",
-           "reference", "ref", "referencia", "codigo", "kode", "kodeproduk", "kodebarang", "numero", "idproduk"],
+           "reference", "ref", "referencia", "codigo", "kode", "kodeproduk", "kodebarang", "numero", "idproduk",
+           "variantsku", "handle"],
     "title": ["title", "name", "productname", "productdisplayname", "producttitle", "itemname", "nama",
               "namaproduk", "nom", "nombre", "titel", "titolo", "displayname", "bezeichnung", "artikelbezeichnung",
               "produktname", "artikelname", "produktbezeichnung", "nomproduit", "designation", "libelle",
               "nombreproducto", "titulo", "nome", "nomeprodotto", "namabarang", "judul", "productnaam", "naam"],
     "description": ["description", "productdescription", "desc", "longdescription", "deskripsi", "beschreibung",
                     "descripcion", "details", "produktbeschreibung", "langbeschreibung", "descrizione",
-                    "omschrijving", "descricao"],
+                    "omschrijving", "descricao", "bodyhtml", "body"],
     "brand": ["brand", "brandname", "manufacturer", "merek", "marke", "marca", "marque", "vendor", "maker", "hersteller", "fabricant",
               "fabricante", "merk"],
     "price": ["price", "retailprice", "listprice", "regularprice", "mrp", "saleprice", "unitprice", "harga",
               "preis", "prix", "precio", "prezzo", "cost", "amount", "verkaufspreis", "vkpreis", "bruttopreis",
-              "hargajual", "prijs", "preco"],
+              "hargajual", "prijs", "preco", "variantprice"],
     "image": ["image", "imagefile", "imagepath", "img", "picture", "photo", "imageurl", "imagelink", "thumbnail",
               "imageurls", "bild", "bilddatei", "bildname", "foto", "fotos", "gambar", "imagen", "immagine",
-              "photos", "images", "picturefile"],
+              "photos", "images", "picturefile", "imagesrc", "variantimage"],
     "department": ["department", "dept", "gender", "division", "segment", "section"],
     "category": ["category", "categorypath", "categories", "categorytree", "productcategorytree", "kategori",
                  "categorie", "kategorie", "categoria", "breadcrumb", "taxonomy", "leaf", "kategoripath",
-                 "kategoriepfad", "warengruppe", "rubrik", "categoriepath"],
+                 "kategoriepfad", "warengruppe", "rubrik", "categoriepath", "productcategory", "producttype"],
 }
 _IMAGE = re.compile(r"\.(?:jpe?g|png|webp|gif|bmp|tiff?)(?:\?.*)?$", re.IGNORECASE)
 _INT = re.compile(r"^[+-]?\d+$")
@@ -95,6 +96,8 @@ def _column_type(values: pd.Series, name: str) -> str:
         prices = parse_prices(sample.head(1000))
         if prices["warning"].isna().mean() >= 0.9 and prices["price"].notna().mean() >= 0.9:
             return "price"
+    if sample.str.contains(r"<\s*/?\s*[a-zA-Z][^>]*>", regex=True).mean() >= 0.5:
+        return "text"  # HTML: the "/" of its closing tags separates no category levels
     sep = detect_separator(sample)
     if sep and sample.str.len().mean() < 200:
         depths = [len(p) for p in parse_paths(sample.head(500), sep)]
@@ -148,6 +151,15 @@ def guess_fields(frame: pd.DataFrame, profiles: list[dict]) -> dict[str, Any]:
             if texts else None
     guess["title"] = title
     taken |= {title} - {None}
+    if guess["id"] is None and title:
+        # an export with extra rows per product (Shopify's image and variant rows: no title, the id
+        # empty or repeated) has its id unique among the rows that are products
+        products = frame[frame[title].notna()]
+        m = max(len(products), 1)
+        unique_here = lambda p: (products[p["name"]].notna().mean() >= 0.99  # noqa: E731
+                                 and products[p["name"]].nunique() >= 0.9 * m)
+        guess["id"] = _pick(profiles, "id", lambda p: p["type"] in ("integer", "text") and unique_here(p), taken)
+        taken |= {guess["id"]} - {None}
     guess["description"] = _pick(profiles, "description", lambda p: p["type"] == "text", taken)
     guess["brand"] = _pick(profiles, "brand", lambda p: p["type"] == "text", taken)
     guess["price"] = _pick(profiles, "price", lambda p: p["type"] in ("integer", "number", "price"), taken)
@@ -318,6 +330,15 @@ def duplicate_warnings(frame: pd.DataFrame, guess: dict) -> list[str]:
             example = ids[ids.duplicated()].iloc[0]
             out.append(f"{repeated:,} rows repeat an id of column {guess['id']!r} (e.g. {example!r}): ingest keeps "
                        "the first and rejects the repeats; --on-duplicate first (or last) merges them instead")
+    if guess.get("title") and len(frame):
+        empty = int(frame[guess["title"]].isna().sum())
+        if empty and empty / len(frame) >= 0.02:
+            no_title = frame[guess["title"]].isna()
+            reason = ("empty id" if guess.get("id") and frame.loc[no_title, guess["id"]].isna().mean() >= 0.5
+                      else "empty title")
+            out.append(f"{empty:,} rows have no {guess['title']} ({empty / len(frame):.1%}): ingest rejects them as "
+                       f"`{reason}`; in a Shopify-style export these are the image or variant rows of the "
+                       "product above them")
     if guess.get("title"):
         titles = frame[guess["title"]].dropna().astype(str).str.strip().str.lower()
         repeated = int(titles.duplicated().sum())
