@@ -166,6 +166,12 @@ def test_classify_without_a_mapping_reads_new_arrivals_as_the_catalog_was_read(e
     assert max(map(len, setup.splitlines())) <= 110 and setup.lstrip().startswith(table["run_id"].iloc[0])
     assert " ".join(setup.split()).endswith("language=English; device=cpu")
 
+    # nothing embedded yet: the explanation says why it lists no similar products, and how to get them
+    [exp] = wb.explain(wb.Workspace(ws_dir), None, [{"title": "Analog Watch - For Men"}])
+    assert exp["neighbours"] is None
+    assert exp["neighbours_note"] == ("no labelled product is embedded yet; run `workbench embed` to list the "
+                                      "nearest ones")
+
     # explaining a product that was rejected at ingest says why it is not there
     rejected = wb.Workspace(ws_dir).scalar("SELECT product_id FROM rejects WHERE reason LIKE 'missing category%'")
     assert main(["explain", "--product", rejected, "--workspace", str(ws_dir)]) == 2

@@ -175,6 +175,8 @@ class Explainer:
         text_only = p.score(frame.assign(image=None)) if any(photos) else None
         photo_found = self._photo_neighbours(frame, records, int(neighbours)) if text_only is not None else None
         found, note = None, self.note if neighbours else None
+        if neighbours and note is None and (self.index is None or not len(self.index)):
+            note = "no labelled product is embedded yet; run `workbench embed` to list the nearest ones"
         if neighbours and self.index is not None and len(self.index):
             ids = [r.get("product_id") for r in records]
             try:
