@@ -302,3 +302,21 @@ def test_a_shopify_style_export_with_image_rows_is_understood(flipkart, tmp_path
     ws = wb.Workspace(tmp_path / "ws")
     assert int(ws.scalar("SELECT count(*) FROM products")) + int(ws.scalar("SELECT count(*) FROM rejects")) == 300
     assert not ws.df("SELECT description FROM products")["description"].fillna("").str.contains("<p>").any()
+
+
+def test_a_category_written_in_several_ways_is_one_leaf(flipkart, tmp_path, capsys):
+    # a shop's export spells one category "Clothing", "clothing" and "Clothing  " across its rows
+    rows = flipkart.sample(400, random_state=9)
+    paths = rows["category_path"].str.split(" >> ").str[:2].str.join(" / ").tolist()
+    paths = [p.lower() if i % 7 == 0 else (p.replace(" / ", "  /  ").replace("'", "'  ") if i % 11 == 0 else p)
+             for i, p in enumerate(paths)]
+    pd.DataFrame({"title": rows["product_name"].to_numpy(), "cat": paths}).to_csv(tmp_path / "c.csv", index=False)
+    assert main(["ingest", str(tmp_path / "c.csv"), "--map", "title=title,category=cat", "--sep", " / ",
+                 "--workspace", str(tmp_path / "ws")]) == 0
+    out = capsys.readouterr().out
+    assert "category names written in several ways (case or spaces) were read as their most frequent spelling, " \
+           "e.g. 'clothing' -> 'Clothing'" in out
+    leaves = wb.Workspace(tmp_path / "ws").df("SELECT DISTINCT leaf FROM products")["leaf"]
+    keys = leaves.map(lambda leaf: " ".join(leaf.split()).casefold())
+    assert keys.is_unique, leaves[keys.duplicated(keep=False)].tolist()
+    assert "Clothing > Women's Clothing" in set(leaves)
