@@ -320,3 +320,22 @@ def test_a_category_written_in_several_ways_is_one_leaf(flipkart, tmp_path, caps
     keys = leaves.map(lambda leaf: " ".join(leaf.split()).casefold())
     assert keys.is_unique, leaves[keys.duplicated(keep=False)].tolist()
     assert "Clothing > Women's Clothing" in set(leaves)
+
+
+def test_a_workbook_with_a_cover_sheet_reads_the_products_and_names_the_other_sheets(flipkart, tmp_path, capsys):
+    # a shop's workbook: an "Info" cover sheet first, then products on two sheets
+    rows = flipkart.sample(300, random_state=5)
+    products = pd.DataFrame({"Bezeichnung": rows["product_name"].to_numpy(),
+                             "Kategorie": rows["category_path"].str.replace(" >> ", " / ", regex=False).to_numpy()})
+    with pd.ExcelWriter(tmp_path / "export.xlsx") as book:
+        pd.DataFrame({"Info": ["Export vom 07.12.2026"]}).to_excel(book, sheet_name="Info", index=False)
+        products.iloc[:200].to_excel(book, sheet_name="Kleidung", index=False)
+        products.iloc[200:].to_excel(book, sheet_name="Schmuck", index=False)
+    assert main(["ingest", str(tmp_path / "export.xlsx"), "--map", "title=Bezeichnung,category=Kategorie",
+                 "--sep", " / ", "--workspace", str(tmp_path / "ws")]) == 0
+    out = capsys.readouterr().out
+    ws = wb.Workspace(tmp_path / "ws")
+    assert int(ws.scalar("SELECT count(*) FROM products")) + int(ws.scalar("SELECT count(*) FROM rejects")) == 200
+    assert ("note: export.xlsx: only sheet 'Kleidung' (the one with the most rows) was read; sheet(s) 'Info', "
+            "'Schmuck' hold rows too: save each sheet as a file of its own (or move the rows into one sheet) and "
+            "ingest it") in out

@@ -106,9 +106,13 @@ def read_catalog(path: str | Path, fmt: str | None = None, delimiter: str | None
         if kind == "parquet":
             raw = _read_parquet(source, path.name)
         elif kind == "xlsx":
-            from workbench.catalog.excel_reader import read_xlsx
+            from workbench.catalog.excel_reader import other_sheets_note, read_xlsx, sheet_rows
 
-            raw = _finish(*read_xlsx(source, path.name, limit))
+            sizes = sheet_rows(source)
+            largest = max(sizes, key=lambda s: s[1])[0] if sizes and max(n for _, n in sizes) >= 2 else None
+            raw = _finish(*read_xlsx(source, path.name, limit, largest))
+            note = other_sheets_note(path.name, sizes, largest) if largest else None
+            info.notes += [note] if note else []
         else:
             text = source
             if info.encoding not in ("utf-8", "utf-8-sig"):
