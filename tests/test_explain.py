@@ -194,8 +194,9 @@ def test_cli_explains_a_title_and_names_a_missing_product(explained):
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1] == ("workbench explain: error: no product 'no-such-id' in the "
-                                                   "workspace; pass an id from `workbench inspect` or the "
-                                                   "products table")
+                                                   "workspace; pass the id of a stored product (as `workbench "
+                                                   "label-issues` or `workbench queue show` list them), or "
+                                                   "explain a title: workbench explain 'TITLE'")
     pid = explained["test_ids"][0]
     js = subprocess.run([*workbench_cli(), "explain", "--product", pid, "--json", "--neighbours", "0",
                          "--workspace", str(ws.path)], capture_output=True, text=True, timeout=300)

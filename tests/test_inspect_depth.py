@@ -44,16 +44,16 @@ def test_flipkart_deep_tree_is_cut_where_validated_accuracy_falls_under_the_bar(
             "                 depth 1: ") in text
     lines = [line.strip() for line in text.splitlines() if line.strip()[:7] in {f"depth {d}" for d in range(1, 9)}]
     assert lines == [
-        "depth 1: 34 leaves, validated accuracy 0.94, at or above the bar 0.85",
-        "depth 2: 142 leaves, validated accuracy 0.89 -> chosen (the deepest at or above the bar 0.85)",
-        "depth 3: 460 leaves, validated accuracy 0.83, below the bar 0.85",
-        "depth 4: 1,050 leaves, not validated (depth 3 is already below the bar)",
-        "depth 5: 1,459 leaves, not validated (depth 3 is already below the bar)",
-        "depth 6: 1,859 leaves, not validated (depth 3 is already below the bar)",
-        "depth 7: 1,860 leaves, not validated (depth 3 is already below the bar)",
+        "depth 1: 30 leaves, validated accuracy 0.93, at or above the bar 0.85",
+        "depth 2: 145 leaves, validated accuracy 0.89 -> chosen (the deepest at or above the bar 0.85)",
+        "depth 3: 476 leaves, validated accuracy 0.82, below the bar 0.85",
+        "depth 4: 1,081 leaves, not validated (depth 3 is already below the bar)",
+        "depth 5: 1,520 leaves, not validated (depth 3 is already below the bar)",
+        "depth 6: 1,940 leaves, not validated (depth 3 is already below the bar)",
+        "depth 7: 1,941 leaves, not validated (depth 3 is already below the bar)",
     ]
     rare = " ".join(line.strip() for line in text.split("no --min-count:")[1].split("\n\n")[0].splitlines())
-    assert rare == ("102 of 200 leaves hold fewer than 10 products; they are kept as they are (a pooled 'Other' "
+    assert rare == ("94 of 192 leaves hold fewer than 10 products; they are kept as they are (a pooled 'Other' "
                     "leaf is a class no model learns): train --models auto, which predicts rare leaves through "
                     "their parent")
 

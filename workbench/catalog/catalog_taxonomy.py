@@ -31,7 +31,8 @@ def parse_paths(values: pd.Series, sep: str) -> list[tuple[str, ...]]:
 
 
 def _looks_like_name(node: str, title: str) -> bool:
-    node_l, title_l = node.lower().rstrip(". "), title.lower().strip()
+    # runs of spaces count as one on both sides (Flipkart writes "Baby Boy's  Combo" in both)
+    node_l, title_l = " ".join(node.lower().split()).rstrip(". "), " ".join(title.lower().split())
     if node.endswith("..."):
         return True
     return bool(node_l) and (title_l.startswith(node_l) or node_l.startswith(title_l[: max(len(node_l), 1)]))
@@ -48,6 +49,33 @@ def strip_name_nodes(paths: list[tuple[str, ...]], titles: Sequence[str]) -> lis
             path = path[:-1]
         out.append(path)
     return out
+
+
+def unify_spellings(paths: list[tuple[str, ...]]) -> tuple[list[tuple[str, ...]], dict[str, str]]:
+    """Names of one node written in several ways (``Clothing`` and ``clothing``, ``Women's  Wear``
+    with two spaces) become the most frequent spelling among the rows, level by level, so that one
+    category does not split into two leaves. Returns the paths and ``{other spelling: kept}``."""
+    counts: Counter = Counter()
+    for path in paths:
+        for depth in range(1, len(path) + 1):
+            counts[path[:depth]] += 1
+
+    def key(name: str) -> str:
+        return " ".join(name.split()).casefold()
+
+    kept: dict[tuple, str] = {}  # (unified parent, key of the name) -> the spelling kept
+    order = sorted(counts, key=lambda p: (len(p), -counts[p], p))  # parents first, the most frequent first
+    unified: dict[tuple[str, ...], tuple[str, ...]] = {}
+    changed: dict[str, str] = {}
+    for prefix in order:
+        parent = unified.get(prefix[:-1], prefix[:-1])
+        spelling = kept.setdefault((parent, key(prefix[-1])), prefix[-1])
+        unified[prefix] = parent + (spelling,)
+        if spelling != prefix[-1]:
+            changed.setdefault(prefix[-1], spelling)
+    if not changed:
+        return list(paths), {}
+    return [unified[p] if p else p for p in paths], changed
 
 
 def cut_depth(paths: list[tuple[str, ...]], max_depth: int | None) -> list[tuple[str, ...]]:

@@ -4,6 +4,7 @@ does not split the paths while another would."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import pandas as pd
@@ -65,3 +66,15 @@ def separator_warning(values: pd.Series, sep: str, column: str) -> str | None:
 
 def _quote(sep: str) -> str:
     return "'" + sep + "'" if any(c in sep for c in "|>\\ ") else sep
+
+
+def spaced_separator(values: pd.Series, sep: str) -> str:
+    """``" / "`` instead of ``"/"`` (and likewise for ``|`` and ``\\``) when the separator is
+    written between spaces in (nearly) every value: then a name such as ``Shorts & 3/4ths``,
+    whose own ``/`` has no spaces, stays one name. Any other separator is returned as given."""
+    if sep not in ("/", "|", "\\"):
+        return sep
+    uniques = pd.Series(pd.unique(values.dropna().astype(str)), dtype=object)
+    bare = int(uniques.str.count(re.escape(sep)).sum())
+    spaced = int(uniques.str.count(re.escape(f" {sep} ")).sum())
+    return f" {sep} " if bare and spaced >= 0.9 * bare else sep

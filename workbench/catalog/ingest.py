@@ -122,6 +122,7 @@ def ingest_file(ws: Workspace, path: str | Path, mapping: ColumnMapping, *,
             notes += [warning] if warning else []
     checked = validate(ws, frame, extra, mapping, options, source)
     products, warnings = checked.products, checked.warnings
+    notes += checked.notes
     rejects = pd.concat([_reader_rejects(raw.rejects, source), checked.rejects], ignore_index=True)
     if products.empty:
         raise WorkbenchError(no_product_message(path.name, rejects, len(frame) + len(raw.rejects)))

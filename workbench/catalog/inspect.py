@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.catalog.catalog_taxonomy import _looks_like_name, parse_paths, strip_name_nodes
-from workbench.catalog.category_sep import depth_profile, detect_separator
+from workbench.catalog.category_sep import depth_profile, detect_separator, spaced_separator
 from workbench.catalog.depth_choice import choose_depth
 from workbench.catalog.prices import parse_prices
 from workbench.catalog.reader import read_catalog
@@ -30,19 +30,28 @@ RARE = 10
 #: column names that say what a column holds, best first (compared lowercase, without punctuation)
 NAMES = {
     "id": ["id", "productid", "uniqid", "sku", "itemid", "articleid", "productcode", "code", "pid", "asin", "ean",
-           "gtin", "styleid"],
+           "gtin", "styleid", "artikelnummer", "artikelnr", "artnr", "artikelid", "produktid", "referenz",
+           "reference", "ref", "referencia", "codigo", "kode", "kodeproduk", "kodebarang", "numero", "idproduk",
+           "variantsku", "handle"],
     "title": ["title", "name", "productname", "productdisplayname", "producttitle", "itemname", "nama",
-              "namaproduk", "nom", "nombre", "titel", "titolo", "displayname"],
+              "namaproduk", "nom", "nombre", "titel", "titolo", "displayname", "bezeichnung", "artikelbezeichnung",
+              "produktname", "artikelname", "produktbezeichnung", "nomproduit", "designation", "libelle",
+              "nombreproducto", "titulo", "nome", "nomeprodotto", "namabarang", "judul", "productnaam", "naam"],
     "description": ["description", "productdescription", "desc", "longdescription", "deskripsi", "beschreibung",
-                    "descripcion", "details"],
-    "brand": ["brand", "brandname", "manufacturer", "merek", "marke", "marca", "marque", "vendor", "maker"],
+                    "descripcion", "details", "produktbeschreibung", "langbeschreibung", "descrizione",
+                    "omschrijving", "descricao", "bodyhtml", "body"],
+    "brand": ["brand", "brandname", "manufacturer", "merek", "marke", "marca", "marque", "vendor", "maker", "hersteller", "fabricant",
+              "fabricante", "merk"],
     "price": ["price", "retailprice", "listprice", "regularprice", "mrp", "saleprice", "unitprice", "harga",
-              "preis", "prix", "precio", "prezzo", "cost", "amount"],
+              "preis", "prix", "precio", "prezzo", "cost", "amount", "verkaufspreis", "vkpreis", "bruttopreis",
+              "hargajual", "prijs", "preco", "variantprice"],
     "image": ["image", "imagefile", "imagepath", "img", "picture", "photo", "imageurl", "imagelink", "thumbnail",
-              "imageurls"],
+              "imageurls", "bild", "bilddatei", "bildname", "foto", "fotos", "gambar", "imagen", "immagine",
+              "photos", "images", "picturefile", "imagesrc", "variantimage"],
     "department": ["department", "dept", "gender", "division", "segment", "section"],
     "category": ["category", "categorypath", "categories", "categorytree", "productcategorytree", "kategori",
-                 "categorie", "kategorie", "categoria", "breadcrumb", "taxonomy", "leaf"],
+                 "categorie", "kategorie", "categoria", "breadcrumb", "taxonomy", "leaf", "kategoripath",
+                 "kategoriepfad", "warengruppe", "rubrik", "categoriepath", "productcategory", "producttype"],
 }
 _IMAGE = re.compile(r"\.(?:jpe?g|png|webp|gif|bmp|tiff?)(?:\?.*)?$", re.IGNORECASE)
 _INT = re.compile(r"^[+-]?\d+$")
@@ -87,6 +96,8 @@ def _column_type(values: pd.Series, name: str) -> str:
         prices = parse_prices(sample.head(1000))
         if prices["warning"].isna().mean() >= 0.9 and prices["price"].notna().mean() >= 0.9:
             return "price"
+    if sample.str.contains(r"<\s*/?\s*[a-zA-Z][^>]*>", regex=True).mean() >= 0.5:
+        return "text"  # HTML: the "/" of its closing tags separates no category levels
     sep = detect_separator(sample)
     if sep and sample.str.len().mean() < 200:
         depths = [len(p) for p in parse_paths(sample.head(500), sep)]
@@ -115,6 +126,12 @@ def _pick(profiles: list[dict], field: str, ok, taken: set[str]) -> str | None:
     return min(ranked)[1] if ranked else None
 
 
+def _spaced(values: pd.Series) -> float:
+    """Share of the (first 1,000) non-empty values that hold more than one word."""
+    text = values.dropna().astype(str).head(1000)
+    return float(text.str.strip().str.contains(r"\s", regex=True).mean()) if len(text) else 0.0
+
+
 def guess_fields(frame: pd.DataFrame, profiles: list[dict]) -> dict[str, Any]:
     """Which column looks like each product field (``None`` where none does)."""
     n = max(len(frame), 1)
@@ -127,16 +144,30 @@ def guess_fields(frame: pd.DataFrame, profiles: list[dict]) -> dict[str, Any]:
     wordy = lambda p: p["type"] in ("text", "category path") and p["mean_length"] >= 5  # noqa: E731
     title = _pick(profiles, "title", wordy, taken)
     if title is None:
+        # no column named like a title: the most varied column of words (a code column such as
+        # an unnamed SKU has more distinct values, but no spaces)
         texts = [p for p in profiles if p["name"] not in taken and p["type"] == "text" and 10 <= p["mean_length"] <= 300]
-        title = max(texts, key=lambda p: (p["distinct"], -p["empty"]))["name"] if texts else None
+        title = max(texts, key=lambda p: (_spaced(frame[p["name"]]) >= 0.5, p["distinct"], -p["empty"]))["name"] \
+            if texts else None
     guess["title"] = title
     taken |= {title} - {None}
+    if guess["id"] is None and title:
+        # an export with extra rows per product (Shopify's image and variant rows: no title, the id
+        # empty or repeated) has its id unique among the rows that are products
+        products = frame[frame[title].notna()]
+        m = max(len(products), 1)
+        unique_here = lambda p: (products[p["name"]].notna().mean() >= 0.99  # noqa: E731
+                                 and products[p["name"]].nunique() >= 0.9 * m)
+        guess["id"] = _pick(profiles, "id", lambda p: p["type"] in ("integer", "text") and unique_here(p), taken)
+        taken |= {guess["id"]} - {None}
     guess["description"] = _pick(profiles, "description", lambda p: p["type"] == "text", taken)
     guess["brand"] = _pick(profiles, "brand", lambda p: p["type"] == "text", taken)
     guess["price"] = _pick(profiles, "price", lambda p: p["type"] in ("integer", "number", "price"), taken)
     single_image = lambda p: p["type"] in ("image", "url", "text") and p["empty"] < 1  # noqa: E731
+    images = [p["name"] for p in profiles if p["name"] not in taken and p["type"] == "image"]
     guess["image"] = (_pick(profiles, "image", lambda p: p["type"] == "image", taken)
-                      or _pick(profiles, "image", single_image, taken))
+                      or _pick(profiles, "image", single_image, taken)
+                      or (images[0] if images else None))  # a column of image names, whatever its name
     guess["department"] = _pick(profiles, "department", lambda p: p["type"] == "text" and p["distinct"] <= 50, taken)
     taken |= {v for v in guess.values() if v}
     guess["category"] = guess_category(frame, profiles, taken - {guess["department"]}, title, guess["brand"])
@@ -163,6 +194,7 @@ def guess_category(frame: pd.DataFrame, profiles: list[dict], taken: set[str], t
     if paths:
         _, _, _, column, sep, kind = max(paths)
         values = frame[column]
+        sep = spaced_separator(values, sep)
         return _path_summary(values, sep, titles, {"column": column, "sep": sep,
                              "format": "JSON list of paths" if kind == "JSON list" else "path"}, brands)
     chain = level_chain(frame, [p for p in profiles if p["name"] not in taken and p["type"] == "text"
@@ -298,6 +330,15 @@ def duplicate_warnings(frame: pd.DataFrame, guess: dict) -> list[str]:
             example = ids[ids.duplicated()].iloc[0]
             out.append(f"{repeated:,} rows repeat an id of column {guess['id']!r} (e.g. {example!r}): ingest keeps "
                        "the first and rejects the repeats; --on-duplicate first (or last) merges them instead")
+    if guess.get("title") and len(frame):
+        empty = int(frame[guess["title"]].isna().sum())
+        if empty and empty / len(frame) >= 0.02:
+            no_title = frame[guess["title"]].isna()
+            reason = ("empty id" if guess.get("id") and frame.loc[no_title, guess["id"]].isna().mean() >= 0.5
+                      else "empty title")
+            out.append(f"{empty:,} rows have no {guess['title']} ({empty / len(frame):.1%}): ingest rejects them as "
+                       f"`{reason}`; in a Shopify-style export these are the image or variant rows of the "
+                       "product above them")
     if guess.get("title"):
         titles = frame[guess["title"]].dropna().astype(str).str.strip().str.lower()
         repeated = int(titles.duplicated().sum())
@@ -329,7 +370,7 @@ def suggest_command(path: str, guess: dict, info, photos: dict | None = None) ->
     if options.get("strip_name_node"):
         parts.append("--strip-name-node")
     if info.format == "csv" and info.delimiter and info.delimiter != ",":
-        parts += ["--delimiter", info.delimiter]
+        parts += ["--delimiter", "tab" if info.delimiter == "\t" else info.delimiter]
     if info.encoding and info.encoding not in ("utf-8", "utf-8-sig"):
         parts += ["--encoding", info.encoding]
     if photos and photos.get("images_dir"):

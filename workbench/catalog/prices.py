@@ -42,6 +42,9 @@ _SYMBOL_RE = re.compile("|".join(
 _NUMBER = re.compile(r"[+-]?\d[\d.,\u00a0\u202f\u2009\u2007 '’]*(?:[eE][+-]?\d+)?|[+-]?[.,]\d+")
 _RANGE = re.compile(r"\s*(?:-|–|—|~|\bto\b|\bbis\b|\bà\b|\bsampai\b|\bs/d\b)\s*", re.IGNORECASE)
 _PLAIN = re.compile(r"^\d+(?:\.\d+)?$")
+#: a label a shop writes before its price (``MRP ₹999``, ``Price: 12 EUR``, ``Harga: Rp 15.000``)
+_LABEL = re.compile(r"^(?:mrp|price|sale price|offer price|our price|preis|prix|precio|prezzo|harga|prijs)"
+                    r"\s*[:.]?\s*(?=\S)", re.IGNORECASE)
 _SPECIAL = re.compile(r"^[+-]?(?:inf|infinity|nan)$", re.IGNORECASE)
 
 
@@ -120,12 +123,13 @@ def parse_price(text, decimal: str | None = None) -> tuple[float | None, str | N
         return 0.0, None, None
     if _SPECIAL.match(raw):
         return None, None, f'price is not finite: "{shown}"'
+    raw = _LABEL.sub("", raw)  # "MRP ₹999", "Price: Rs. 999"
     currency = None
     found = _SYMBOL_RE.findall(raw)
     if found:
         key = found[0].lower()
         currency = SYMBOLS.get(key, key.upper() if key.upper() in CODES else None)
-    rest = _SYMBOL_RE.sub(" ", raw).strip()
+    rest = re.sub(r"\s*/-\s*$", "", _SYMBOL_RE.sub(" ", raw)).strip()  # India's "Rs.1299/-" ("only")
     negative = rest.startswith("-")
     parts = [p for p in _RANGE.split(rest.lstrip("+-").strip()) if p.strip()]
     if len(parts) == 1:

@@ -55,6 +55,24 @@ class RawCatalog:
     info: ReadInfo | None = None
 
 
+#: names a delimiter may be given by (``--delimiter tab``: a literal tab does not survive copy and paste)
+DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
+
+
+def delimiter_option(delimiter: str | None) -> str | None:
+    """The one-character delimiter a ``--delimiter`` value stands for (``tab``, ``\\t``, ``;``);
+    a one-line error for anything longer."""
+    if delimiter is None or delimiter == "":
+        return None
+    named = DELIMITER_NAMES.get(delimiter.strip().lower()) if delimiter.strip() else None
+    if named:
+        return named
+    if len(delimiter) != 1:
+        raise WorkbenchError(f"--delimiter {delimiter!r} is not one character; give the character (';', '|') "
+                             "or tab")
+    return delimiter
+
+
 def read_catalog(path: str | Path, fmt: str | None = None, delimiter: str | None = None, *,
                  encoding: str | None = None, columns: list[str] | None = None,
                  limit: int | None = None) -> RawCatalog:
@@ -69,6 +87,7 @@ def read_catalog(path: str | Path, fmt: str | None = None, delimiter: str | None
     sniff.check_file(path)
     if fmt and fmt not in sniff.FORMATS:
         raise WorkbenchError(f"unknown format {fmt!r}; use {', '.join(sniff.FORMATS)}")
+    delimiter = delimiter_option(delimiter)
     if encoding:
         try:
             encoding = __import__("codecs").lookup(encoding).name
@@ -87,9 +106,13 @@ def read_catalog(path: str | Path, fmt: str | None = None, delimiter: str | None
         if kind == "parquet":
             raw = _read_parquet(source, path.name)
         elif kind == "xlsx":
-            from workbench.catalog.excel_reader import read_xlsx
+            from workbench.catalog.excel_reader import other_sheets_note, read_xlsx, sheet_rows
 
-            raw = _finish(*read_xlsx(source, path.name, limit))
+            sizes = sheet_rows(source)
+            largest = max(sizes, key=lambda s: s[1])[0] if sizes and max(n for _, n in sizes) >= 2 else None
+            raw = _finish(*read_xlsx(source, path.name, limit, largest))
+            note = other_sheets_note(path.name, sizes, largest) if largest else None
+            info.notes += [note] if note else []
         else:
             text = source
             if info.encoding not in ("utf-8", "utf-8-sig"):
@@ -153,11 +176,12 @@ def _read_csv(path: Path, delimiter: str | None, columns: list[str] | None, limi
         return _tolerant(path, delimiter or sniffed, columns, limit, info)
     con = duckdb.connect()
     try:
-        options = "all_varchar = true, store_rejects = true, header = true"
-        params: list = [str(path)]
-        if delimiter:
-            options += ", delim = ?"
-            params.append(delimiter)
+        # quoting as RFC 4180 writes it: left to the sniffer, one stray quote on a line made it choose
+        # no quoting, and every quoted field of the file kept its quotes ('"Tee ""Classic"" Cotton"')
+        options = "all_varchar = true, store_rejects = true, header = true, quote = '\"', escape = '\"'"
+        # with the quote fixed, DuckDB's sniffer can miss the delimiter: the records' own choice is given
+        options += ", delim = ?"
+        params: list = [str(path), delimiter or sniffed]
         sql = f"SELECT * FROM read_csv(?, {options})" + (" LIMIT ?" if limit is not None else "")
         try:
             frame = con.execute(sql, params + ([limit] if limit is not None else [])).df()

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
-from collections import Counter
+from collections import Counter, deque
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
@@ -21,6 +22,37 @@ DELIMITERS = (",", ";", "\t", "|")
 UNDECODABLE = "undecodable bytes (not valid UTF-8; pass --encoding if the file uses another encoding)"
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+_LINE_BREAK = re.compile(r"\r?\n|\r")
+
+
+def _swallowed_rows(record: list[str], delimiter: str, width: int) -> int:
+    """How many lines inside the fields of ``record`` look like whole rows of the file (a
+    delimiter per column, at least two): what an unclosed quote makes of the lines after it."""
+    need = max(width - 1, 2)
+    return sum(line.count(delimiter) >= need
+               for value in record if "\n" in value or "\r" in value for line in _LINE_BREAK.split(value)[1:])
+
+
+class _Lines:
+    """The file's lines for :mod:`csv`, remembering the lines of the current record (``taken``) and
+    able to hand lines back to be read again (after a quote that was never closed)."""
+
+    def __init__(self, fh) -> None:
+        self.fh, self.back, self.taken = fh, deque(), []
+
+    def __iter__(self) -> "_Lines":
+        return self
+
+    def __next__(self) -> str:
+        text = self.back.popleft() if self.back else next(self.fh)
+        self.taken.append(text)
+        return text
+
+    def push_back(self, texts: list[str]) -> None:
+        """Read ``texts`` again, before the rest of the file."""
+        self.back.extendleft(reversed(texts))
 
 
 def _records(text_lines, delimiter: str):
@@ -86,12 +118,14 @@ def read_tolerant(path: Path, delimiter: str | None = None, columns: list[str] |
         sample = fh.read(1 << 16)
         fh.seek(0)
         delimiter = delimiter or sniff_delimiter(sample)
-        reader = _records(fh, delimiter)
+        lines = _Lines(fh)
+        reader = _records(lines, delimiter)
         line = 0
         names: list[str] | None = None
         rejects: list[tuple[int, str, str]] = []
         rows: list[list[str]] = []
         while True:
+            lines.taken = []
             try:
                 record = next(reader)
             except StopIteration:
@@ -101,6 +135,7 @@ def read_tolerant(path: Path, delimiter: str | None = None, columns: list[str] |
                 rejects.append((line, f"malformed line: {exc}", ""))
                 continue
             line += 1
+            spanned = len(lines.taken)
             if names is None:
                 if record and any(v.strip() for v in record):
                     names = unique_names([v.lstrip("\ufeff") for v in record])
@@ -110,6 +145,15 @@ def read_tolerant(path: Path, delimiter: str | None = None, columns: list[str] |
             raw = delimiter.join(record)
             if any("\udc80" <= ch <= "\udcff" for ch in raw):
                 rejects.append((line, UNDECODABLE, raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")))
+                continue
+            swallowed = _swallowed_rows(record, delimiter, len(names)) if spanned > 1 else 0
+            if swallowed and (len(record) != len(names) or swallowed >= 2):
+                # a quote opened on this line and closed lines later (or never): this line alone is
+                # rejected, the lines after it are read again as the rows they are
+                lines.push_back(lines.taken[1:])
+                first = lines.taken[0].rstrip("\r\n")
+                rejects.append((line, "malformed line: a quote opened on this line is not closed on it (close or "
+                                      "remove that quote; the lines after it were read as rows of their own)", first))
                 continue
             if len(record) != len(names):
                 kind = "too many columns" if len(record) > len(names) else "missing columns"

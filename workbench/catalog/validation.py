@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from workbench.catalog.catalog_taxonomy import cut_depth, parse_paths, strip_name_nodes
+from workbench.catalog.catalog_taxonomy import cut_depth, parse_paths, strip_name_nodes, unify_spellings
 from workbench.catalog.mapping import ColumnMapping
 from workbench.catalog.prices import parse_prices
 from workbench.catalog.taxonomy import SEP
@@ -35,6 +35,7 @@ class Checked:
     products: pd.DataFrame
     rejects: pd.DataFrame
     warnings: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
 
 
 def validate(ws: Workspace, frame: pd.DataFrame, extra: pd.Series | None, mapping: ColumnMapping,
@@ -48,7 +49,8 @@ def validate(ws: Workspace, frame: pd.DataFrame, extra: pd.Series | None, mappin
     ids = get("id") if "id" in col else row_number.map(lambda i: f"{source}:{i}")
     ids = ids.map(lambda v: None if v is None or not str(v).strip() else str(v).strip())
     title_raw = get("title")
-    paths = _category_paths(frame, mapping, title_raw, options) if options.labelled else empty
+    notes: list[str] = []
+    paths = _category_paths(frame, mapping, title_raw, options, notes) if options.labelled else empty
 
     reason = pd.Series([None] * n, index=frame.index, dtype=object)
 
@@ -116,7 +118,7 @@ def validate(ws: Workspace, frame: pd.DataFrame, extra: pd.Series | None, mappin
         "label_source": "catalog" if options.labelled else None,
     })
     warnings = pd.concat([w for w in warnings if len(w)] or [_no_warnings()], ignore_index=True)
-    return Checked(products.reset_index(drop=True), rejects.reset_index(drop=True), warnings)
+    return Checked(products.reset_index(drop=True), rejects.reset_index(drop=True), warnings, notes)
 
 
 def _no_warnings() -> pd.DataFrame:
@@ -174,7 +176,8 @@ def full_rows(frame: pd.DataFrame, extra: pd.Series | None) -> list[str]:
     return out
 
 
-def _category_paths(frame: pd.DataFrame, mapping: ColumnMapping, titles: pd.Series, options) -> pd.Series:
+def _category_paths(frame: pd.DataFrame, mapping: ColumnMapping, titles: pd.Series, options,
+                    notes: list[str]) -> pd.Series:
     """Each row's category path as a node id (``"A > B > C"``), ``None`` when it has none.
 
     Distinct values are parsed once: a million products share a few thousand paths.
@@ -204,6 +207,11 @@ def _category_paths(frame: pd.DataFrame, mapping: ColumnMapping, titles: pd.Seri
     if options.strip_name_node:
         paths = strip_name_nodes(paths, titles.fillna("").tolist())
     paths = cut_depth(paths, options.max_depth)
+    paths, changed = unify_spellings(paths)
+    if changed:
+        shown = "; ".join(f"{a!r} -> {b!r}" for a, b in list(changed.items())[:3])
+        notes.append(f"{len(changed):,} category names written in several ways (case or spaces) were read as "
+                     f"their most frequent spelling, e.g. {shown}")
     return pd.Series([SEP.join(p) if p else None for p in paths], index=frame.index, dtype=object)
 
 

@@ -52,13 +52,20 @@ def _is_default(model: str | os.PathLike | None) -> bool:
 
 @contextmanager
 def _offline() -> Iterator[None]:
-    """Make the Hugging Face libraries read only their local cache while inside."""
+    """Make the Hugging Face libraries read only their local cache while inside, without
+    transformers' "Loading weights" bar (a command's output is its own lines only)."""
+    from transformers.utils import logging as hf_logging
+
     keys = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
     saved = {k: os.environ.get(k) for k in keys}
     os.environ.update({k: "1" for k in keys})
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
     try:
         yield
     finally:
+        if bars:
+            hf_logging.enable_progress_bar()
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)

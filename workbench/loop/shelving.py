@@ -24,6 +24,7 @@ from workbench.catalog.summary_view import SummaryView
 from workbench.errors import WorkbenchError
 from workbench.catalog.ingest import IngestOptions, IngestSummary, ingest_file
 from workbench.loop.labels import record_model_labels, unshelve, utc_now
+from workbench.catalog.last_mapping import mapping_for_new_file
 from workbench.catalog.mapping import ColumnMapping, recipe
 from workbench.catalog.reader import read_catalog
 from workbench.catalog.people_csv import write_people_csv
@@ -51,9 +52,11 @@ class ClassifySummary(SummaryView):
     overrides: int = 0
     ingest: IngestSummary | None = None
     notes: list[str] = dataclasses.field(default_factory=list)
+    columns: str | None = None  # which columns were read, when the mapping was the catalog's own
 
     def __str__(self) -> str:
-        lines = [str(self.ingest)] if self.ingest is not None else []
+        lines = [self.columns] if self.columns else []
+        lines += [str(self.ingest)] if self.ingest is not None else []
         lines += [f"warning: {note}" for note in self.notes]
         rule = (f"threshold {self.threshold:g}, {self.overrides} category overrides"
                 if math.isfinite(self.threshold) else
@@ -168,10 +171,12 @@ def classify_file(ws: Workspace, path: str | Path, mapping: ColumnMapping | None
     :func:`classify_products`; ``decision``: ``argmax`` or ``min-risk``).
 
     The column mapping is ``mapping`` or the built-in recipe of ``dataset`` (its category
-    columns are ignored). Re-running on an already ingested file classifies its products again.
+    columns are ignored); with neither, the one the catalog was ingested with
+    (:func:`workbench.catalog.last_mapping.mapping_for_new_file`). Re-running on an already ingested file classifies its products again.
     """
+    used = None
     if mapping is None and dataset is None:
-        raise WorkbenchError("give a column mapping (--map title=COLUMN,...) or a built-in --dataset recipe")
+        mapping, dataset, used = mapping_for_new_file(ws, path, fmt=fmt, delimiter=delimiter, encoding=encoding)
     options = IngestOptions(labelled=False)
     if dataset is not None:
         rec = recipe(dataset)
@@ -204,7 +209,8 @@ def classify_file(ws: Workspace, path: str | Path, mapping: ColumnMapping | None
     note = threshold_run_warning(ws, predictor.run_id) if threshold is None else None
     thr = math.inf if predictor.threshold is None else predictor.threshold
     return ClassifySummary(predictor.run_id, rows["batch_date"].iloc[0], len(rows), n_shelved,
-                           len(rows) - n_shelved, thr, len(predictor.overrides), summary, [note] if note else [])
+                           len(rows) - n_shelved, thr, len(predictor.overrides), summary, [note] if note else [],
+                           columns=used)
 
 
 def reject_reasons_text(ws: Workspace, summary: IngestSummary, top: int = 3) -> str:

@@ -65,7 +65,8 @@ class FileInspection(dict):
     """What :func:`inspect_file` found in a catalog file (the dict ``workbench inspect --json``
     prints) with ``.columns`` (one row per column), ``.depths`` (the validated depth cut), ``.mapping`` (the suggested
     :class:`~workbench.catalog.mapping.ColumnMapping`, ``None`` without a title column),
-    ``.command`` and ``.to_frame()``."""
+    ``.command``, ``.options`` (the suggested ingest options), ``.ingest(ws)`` (ingest as the command
+    would) and ``.to_frame()``."""
 
     @property
     def columns(self) -> pd.DataFrame:
@@ -115,6 +116,32 @@ class FileInspection(dict):
     def command(self) -> str | None:
         """The suggested ``workbench ingest`` command line."""
         return self.get("command")
+
+    @property
+    def options(self):
+        """The :class:`~workbench.catalog.ingest.IngestOptions` of the suggested command: its
+        ``--max-depth``, ``--strip-name-node`` and ``--images-dir`` (``.mapping`` alone ingests
+        every level and keeps product-name nodes as leaves)."""
+        from workbench.catalog.ingest import IngestOptions
+
+        category = (self.get("guess") or {}).get("category") or {}
+        chosen = category.get("options") or {}
+        return IngestOptions(max_depth=chosen.get("max_depth"), strip_name_node=bool(chosen.get("strip_name_node")),
+                             image_base=(self.get("photos") or {}).get("folder"))
+
+    def ingest(self, ws):
+        """Ingest the file into ``ws`` exactly as the suggested command would (mapping, options,
+        delimiter and encoding); returns the :class:`~workbench.catalog.ingest.IngestSummary`."""
+        from workbench.catalog.ingest import ingest_file
+        from workbench.errors import WorkbenchError
+
+        if self.mapping is None:
+            raise WorkbenchError(f"{self.get('file')}: no column looks like a title; ingest it with "
+                                 "wb.ingest_file(ws, path, wb.ColumnMapping(title=COLUMN, ...))")
+        encoding = self.get("encoding")
+        return ingest_file(ws, self["file"], self.mapping, options=self.options,
+                           delimiter=self.get("delimiter"),
+                           encoding=None if encoding in (None, "utf-8", "utf-8-sig") else encoding)
 
     def _repr_html_(self) -> str:
         import html

@@ -175,6 +175,8 @@ class Explainer:
         text_only = p.score(frame.assign(image=None)) if any(photos) else None
         photo_found = self._photo_neighbours(frame, records, int(neighbours)) if text_only is not None else None
         found, note = None, self.note if neighbours else None
+        if neighbours and note is None and (self.index is None or not len(self.index)):
+            note = "no labelled product is embedded yet; run `workbench embed` to list the nearest ones"
         if neighbours and self.index is not None and len(self.index):
             ids = [r.get("product_id") for r in records]
             try:
@@ -350,8 +352,16 @@ def stored_products(ws: Workspace, product_ids: Sequence[str]) -> list[dict[str,
                  "FROM products WHERE product_id IN (SELECT unnest(?))", [ids])
     missing = sorted(set(ids) - set(rows["product_id"].astype(str)))
     if missing:
-        raise WorkbenchError(f"no product {missing[0]!r} in the workspace; pass an id from `workbench inspect` "
-                             "or the products table")
+        rejected = ws.rows("SELECT source, row_number, reason FROM rejects WHERE product_id = ? "
+                           "ORDER BY source, row_number LIMIT 1", [missing[0]])
+        if rejected:
+            source, row, reason = rejected[0]
+            raise WorkbenchError(f"no product {missing[0]!r} in the workspace: row {row} of {source} was rejected "
+                                 f"at ingest ({reason}; see `workbench info`); fix the row and ingest again, or "
+                                 "explain its title: workbench explain 'TITLE'")
+        raise WorkbenchError(f"no product {missing[0]!r} in the workspace; pass the id of a stored product (as "
+                             "`workbench label-issues` or `workbench queue show` list them), or explain a title: "
+                             "workbench explain 'TITLE'")
     rows = rows.set_index("product_id").loc[ids].reset_index()
     return rows.to_dict("records")
 

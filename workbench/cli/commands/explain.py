@@ -38,7 +38,8 @@ def _plain(exp: dict) -> str:
         lines.append(f"     {lvl['level']}: {lvl['category']} {lvl['probability']:.2f}")
     terms = exp.get("terms")
     if terms is None:
-        lines.append("  (this model family names no terms; see the neighbours)")
+        lines.append("  (this model family names no terms; see the neighbours)" if exp.get("neighbours")
+                     else "  (this model family names no terms)")
     else:
         for side, label in (("chosen", "towards the chosen category"), ("runner_up", "towards the runner-up")):
             seen: dict[str, float] = {}

@@ -29,7 +29,8 @@ def register(sub, common) -> None:
     c.add_argument("--run", help="run id whose model predicts (default: the promoted serving run, else the best "
                                  "run with a saved model: highest validation accuracy, never one trained on a sample)")
     c.add_argument("--dataset", choices=sorted(RECIPES), help="use a built-in catalog's column mapping")
-    c.add_argument("--map", dest="mapping", help="field=column pairs as for `workbench ingest` (categories ignored)")
+    c.add_argument("--map", dest="mapping", help="field=column pairs as for `workbench ingest` (categories ignored; default: the "
+                        "columns the catalog was ingested with)")
     c.add_argument("--sep", default=">", help="separator of category paths in --map (unused here)")
     c.add_argument("--format", dest="fmt", choices=["csv", "jsonl", "json", "parquet", "xlsx"])
     c.add_argument("--delimiter", help="CSV field delimiter (default: detected)")

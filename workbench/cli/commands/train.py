@@ -190,5 +190,22 @@ def run_compare(args: argparse.Namespace) -> int:
     if table.empty:
         print(f"no runs to compare in {ws.path}; train some with `workbench train`")
         return 0
-    print(format_table(table))
+    print(compare_text(table, format_table))
     return 0
+
+
+def compare_text(table, format_table) -> str:
+    """The comparison table for a terminal: the long ``setup`` column (an auto run's is hundreds of
+    characters, which made every row wrap) is printed below the table, one wrapped entry per run."""
+    import textwrap
+
+    if "setup" not in table.columns or "run_id" not in table.columns:
+        return format_table(table)
+    lines = [format_table(table.drop(columns=["setup"]))]
+    setups = [(r, s) for r, s in zip(table["run_id"], table["setup"]) if isinstance(s, str) and s.strip()]
+    if setups:
+        lines.append("\nsetup")
+        for run_id, setup in setups:
+            lines.append(textwrap.fill(setup, width=110, initial_indent=f"  {run_id}  ",
+                                       subsequent_indent=" " * (len(run_id) + 4), break_on_hyphens=False))
+    return "\n".join(lines)
