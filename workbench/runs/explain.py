@@ -47,6 +47,10 @@ QUERY_TEMPLATE = "{title} | {brand}"
 
 from workbench.runs.explain_index import load_neighbour_index, neighbour_index
 
+#: why an explanation lists no nearest labelled products where the explainer has no index
+#: (the command line builds one on first use, so there it means nothing is embedded)
+NOT_EMBEDDED_NOTE = "no labelled product is embedded yet; run `workbench embed` to list the nearest ones"
+
 
 def _class_row(head, classes: np.ndarray, col: int) -> np.ndarray | None:
     """The coefficient row of class column ``col`` of a linear head (two classes: +-row)."""
@@ -176,7 +180,7 @@ class Explainer:
         photo_found = self._photo_neighbours(frame, records, int(neighbours)) if text_only is not None else None
         found, note = None, self.note if neighbours else None
         if neighbours and note is None and (self.index is None or not len(self.index)):
-            note = "no labelled product is embedded yet; run `workbench embed` to list the nearest ones"
+            note = NOT_EMBEDDED_NOTE
         if neighbours and self.index is not None and len(self.index):
             ids = [r.get("product_id") for r in records]
             try:

@@ -192,13 +192,13 @@ def build_router(state: ServiceState) -> APIRouter:
         if explain:  # the same explanation as wb.explain (workbench.runs.explain), scored once
             from starlette.concurrency import run_in_threadpool
 
-            from workbench.runs.explain import explain_answers
+            from workbench.runs.explain import NOT_EMBEDDED_NOTE, explain_answers
 
             answers, cleaned = await run_in_threadpool(explain_answers, serving.predictor, state.files.workspace,
                                                        raw, top_k, rule)
             for answer in answers:  # a null without a reason reads as a fault: say why there are none
-                why = answer.get("explanation") or {}
-                if why.get("neighbours") is None and not why.get("neighbours_note"):
+                why = answer.get("explanation") or {}  # (the API reads a built index only, never builds one)
+                if why.get("neighbours") is None and why.get("neighbours_note") in (None, "", NOT_EMBEDDED_NOTE):
                     why["neighbours_note"] = NO_NEIGHBOURS
         else:
             answers, cleaned = await state.batcher.predict(serving.predictor, raw, top_k, rule)
