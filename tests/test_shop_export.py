@@ -7,6 +7,7 @@ titles)."""
 
 from __future__ import annotations
 
+import csv
 import re
 import shlex
 
@@ -17,6 +18,7 @@ import workbench as wb
 from workbench.catalog.catalog_taxonomy import parse_paths, strip_name_nodes
 from workbench.catalog.datasets import locate
 from workbench.catalog.mapping import recipe
+from workbench.catalog.reader import read_catalog
 from workbench.cli.main import main
 
 HOSTILE = ['<img src=x onerror=alert(1)> ', '=HYPERLINK("http://x","y") ']
@@ -228,6 +230,21 @@ def test_an_unclosed_quote_rejects_its_line_only(export, tmp_path, capsys, later
         ws.scalar("SELECT count(*) FROM rejects WHERE reason NOT LIKE 'malformed%'"))  # repeated id, no category
     assert (titles[kept] == expected[kept]).all()
     assert 'Tee "Classic" Cotton' in set(titles)
+
+
+def test_quotes_escaped_with_a_backslash_are_read_as_quotes(flipkart, tmp_path):
+    """MySQL's (``ENCLOSED BY '"' ESCAPED BY '\\\\'``) and PHP's exports escape a quote inside a quoted
+    field as a backslash and a quote, not RFC 4180's doubled quote: the title keeps its quotes and
+    nothing else, and every row is read."""
+    rows = flipkart.head(12)[["uniq_id", "product_name", "product_category_tree"]].copy()
+    rows.iloc[3, 1] = 'Tee "Classic" Cotton, white'
+    rows.iloc[7, 1] = 'Mug "Good Morning"'
+    path = tmp_path / "mysql.csv"
+    rows.to_csv(path, index=False, escapechar="\\", doublequote=False, quoting=csv.QUOTE_ALL)  # as MySQL encloses
+    assert '\\"Classic\\"' in path.read_text()
+    raw = read_catalog(path)
+    assert raw.info.reader == "duckdb" and len(raw.frame) == 12 and raw.rejects.empty
+    assert raw.frame["product_name"].tolist() == rows["product_name"].tolist()
 
 
 def test_indian_price_labels_and_the_only_dash_are_read(flipkart, tmp_path, capsys):
