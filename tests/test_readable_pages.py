@@ -91,6 +91,21 @@ def test_html_tables_write_shares_numbers_and_paths_alike():
     assert header_min_px("most_confused_sibling") == header_min_px("confused")  # wraps between words only
 
 
+def test_text_columns_are_wide_enough_for_their_longest_word():
+    """Flipkart's Categories table read 'not predicte / d' and 'Showpi / eces (3)': a text cell
+    breaks only between words (up to a cap, so one URL cannot squeeze the other columns)."""
+    from workbench.app.widgets import CELL_CHAR_PX, WORD_MAX_PX, column_options
+
+    frame = pd.DataFrame({"threshold from": ["not predicted", "global (few products)"],
+                          "most confused sibling": ["Showpieces (3)", "Bangles, Bracelets & Armlets (2)"],
+                          "title": ["see https://example.com/a-very-long-address-without-spaces", "x"],
+                          "F1": [0.5, 0.25]})
+    columns = {c["field"]: c["minWidth"] for c in column_options(frame, {})["configuration"]["columns"]}
+    assert columns["threshold from"] >= len("predicted") * CELL_CHAR_PX
+    assert columns["most confused sibling"] >= len("Showpieces") * CELL_CHAR_PX
+    assert columns["title"] == WORD_MAX_PX
+
+
 def test_empty_states_are_a_sentence_and_a_command_without_markdown():
     out = empty_state_html("Nothing yet <b>here</b>.", ["workbench train", "workbench evaluate --all"])
     assert "**" not in out and "`" not in out and "&lt;b&gt;" in out
