@@ -97,13 +97,17 @@ def test_text_columns_are_wide_enough_for_their_longest_word():
     from workbench.app.widgets import CELL_CHAR_PX, WORD_MAX_PX, column_options
 
     frame = pd.DataFrame({"threshold from": ["not predicted", "global (few products)"],
-                          "most confused sibling": ["Showpieces (3)", "Bangles, Bracelets & Armlets (2)"],
+                          "most confused sibling": ["Showpieces (3)", "Bangles & Armlets (2)"],
                           "title": ["see https://example.com/a-very-long-address-without-spaces", "x"],
                           "F1": [0.5, 0.25]})
     columns = {c["field"]: c["minWidth"] for c in column_options(frame, {})["configuration"]["columns"]}
     assert columns["threshold from"] >= len("predicted") * CELL_CHAR_PX
     assert columns["most confused sibling"] >= len("Showpieces") * CELL_CHAR_PX
     assert columns["title"] == WORD_MAX_PX
+    # a category path takes more of the spare width than a number (it read 4-5 lines a row)
+    paths = pd.DataFrame({"category": ["Home Decor & Festive Needs > Table Decor & Handicrafts"], "F1": [0.5]})
+    grow = {c["field"]: c.get("widthGrow", 1) for c in column_options(paths, {})["configuration"]["columns"]}
+    assert grow["category"] > grow["F1"]
 
 
 def test_empty_states_are_a_sentence_and_a_command_without_markdown():
