@@ -102,8 +102,10 @@ def test_text_columns_are_wide_enough_for_their_longest_word():
                           "F1": [0.5, 0.25]})
     columns = {c["field"]: c["minWidth"] for c in column_options(frame, {})["configuration"]["columns"]}
     assert columns["threshold from"] >= len("predicted") * CELL_CHAR_PX
-    assert columns["most confused sibling"] >= len("Showpieces") * CELL_CHAR_PX
+    assert columns["most confused sibling"] >= len("Showpiece") * CELL_CHAR_PX
     assert columns["title"] == WORD_MAX_PX
+    grow = {c["field"]: c.get("widthGrow", 1) for c in column_options(frame, {})["configuration"]["columns"]}
+    assert grow["most confused sibling"] > grow["F1"]  # spare width goes to words, not to numbers
     # a category path takes more of the spare width than a number (it read 4-5 lines a row)
     paths = pd.DataFrame({"category": ["Home Decor & Festive Needs > Table Decor & Handicrafts"], "F1": [0.5]})
     grow = {c["field"]: c.get("widthGrow", 1) for c in column_options(paths, {})["configuration"]["columns"]}

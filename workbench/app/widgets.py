@@ -33,9 +33,10 @@ HEADER_CHAR_PX, HEADER_EXTRA_PX = 8.2, 24
 DIGIT_PX, CELL_EXTRA_PX = 9.5, 20
 #: the narrowest a column of category paths may be (two levels on two or three lines)
 PATH_MIN_PX = 140
-#: about the width of one character of a text cell (14 px, workbench.css), and the widest a column
-#: grows for its longest word (beyond it ten columns no longer fit beside the sidebar at 1280 px)
-CELL_CHAR_PX, WORD_MAX_PX = 8.5, 96
+#: about the width of one character of a text cell (14 px, workbench.css; measured in Chromium), and
+#: the widest a column's minimum grows for its longest word (beyond it ten columns no longer fit
+#: beside the sidebar at 1280 px; text columns take a double share of the spare width instead)
+CELL_CHAR_PX, WORD_MAX_PX = 10, 96
 
 
 def header_text(name: str) -> str:
@@ -120,9 +121,11 @@ def column_options(frame: pd.DataFrame, formatters: dict, paths: Iterable[str] |
     if not per_column:
         return dict(options, titles={c: header_text(c) for c in frame.columns},
                     widths={c: widths[c] for c in numeric}, configuration={"columnDefaults": {"headerWordWrap": True}})
-    # a path takes three shares of the spare width (it wraps to 2-5 lines in a share of its own)
-    columns = [{"field": str(c), "titleFormatter": "html", "minWidth": widths[c], **({"widthGrow": 3} if c in paths else {})}
-               for c in frame.columns]
+    # a path takes three shares of the spare width (it wraps to 2-5 lines in a share of its own),
+    # other text two (its long words stay whole where the screen allows), a number one
+    grow = {c: 3 if c in paths else 2 if c not in numeric and is_text(frame[c]) else 1 for c in frame.columns}
+    columns = [{"field": str(c), "titleFormatter": "html", "minWidth": widths[c],
+                **({"widthGrow": grow[c]} if grow[c] > 1 else {})} for c in frame.columns]
     return dict(options, titles={c: term(header_text(c)) for c in frame.columns},
                 configuration={"columnDefaults": {"headerWordWrap": True}, "columns": columns})
 
