@@ -161,3 +161,21 @@ def test_the_explorer_says_where_its_threshold_comes_from_and_promotion_skips_sa
     assert "95% of those shelved are right" in explorer.opened_at
     publish_thresholds(ws, 0.8, by="lead", run_id=explorer.run_id)
     assert ThresholdState(workspace=ws).opened_at.startswith("Opened at the published threshold 0.800")
+
+
+def test_placeholders_show_this_catalogs_own_examples(sample_workspace):
+    """A Tokopedia workspace's Classify page read 'e.g. Nike Men Blue Running Shoes' and its
+    Taxonomy page 'e.g. Apparel > Topwear': the examples come from the catalog on screen, never
+    from a title carrying markup or a formula."""
+    from workbench.app.data import example_path, example_title, taxonomy
+
+    ws = sample_workspace("placeholders_tokopedia", 300, dataset="tokopedia")
+    title, path = example_title(ws), example_path(ws)
+    assert title in set(ws.df("SELECT title FROM products")["title"]) and "Nike" not in title
+    assert path.count(" > ") == 1 and path.split(" > ")[0] in taxonomy(ws).roots
+    leaf = taxonomy(ws).leaves[0]
+    with ws.transaction() as cur:  # two hostile labelled products whose ids sort before every other
+        for pid, t in [("!1", "<img src=x onerror=alert(1)>Kabel USB type C fast charging"),
+                       ("!2", '=HYPERLINK("http://x","y") Earphone bluetooth')]:
+            cur.execute("INSERT INTO products (product_id, title, leaf) VALUES (?, ?, ?)", [pid, t, leaf])
+    assert "<" not in example_title(ws) and not example_title(ws).startswith("=")

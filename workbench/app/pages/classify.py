@@ -11,6 +11,8 @@ import threading
 
 import panel as pn
 
+import workbench.app.data as data
+
 from workbench.security.safe_text import escape_html, escape_markdown
 from workbench.app.state import ClassifyState
 from workbench.app.why import WHY_STYLE, explanation_html, neighbour_photos
@@ -78,7 +80,8 @@ def classify_why_html(state: ClassifyState) -> str:
 
 
 def _single(state: ClassifyState, limit_bytes: int):
-    title = pn.widgets.TextInput.from_param(state.param.title, placeholder="e.g. Nike Men Blue Running Shoes",
+    title = pn.widgets.TextInput.from_param(state.param.title,
+                                            placeholder=f"e.g. {data.example_title(state.workspace)}",
                                             sizing_mode="stretch_width", css_classes=["wb-title"])
     description = pn.widgets.TextAreaInput.from_param(state.param.description, height=80,
                                                       sizing_mode="stretch_width")
