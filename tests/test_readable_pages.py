@@ -179,3 +179,11 @@ def test_placeholders_show_this_catalogs_own_examples(sample_workspace):
                        ("!2", '=HYPERLINK("http://x","y") Earphone bluetooth')]:
             cur.execute("INSERT INTO products (product_id, title, leaf) VALUES (?, ?, ?)", [pid, t, leaf])
     assert "<" not in example_title(ws) and not example_title(ws).startswith("=")
+
+
+def test_the_classify_picker_labels_runs_as_every_other_picker():
+    """Classify listed bare run ids while every other page read ``auto · fdcd79 (RUN ID)``."""
+    from workbench.app.pages.classify import model_kind
+
+    assert model_kind("20261207-060033-auto-fdcd79") == "auto"
+    assert model_kind("20261207-060033-cnn-lstm-0a1b2c") == "cnn-lstm"
