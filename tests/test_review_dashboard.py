@@ -171,6 +171,14 @@ def test_a_blind_item_shows_no_empty_suggestion_and_a_viewer_is_no_reviewer(loop
         if page.state.item is not None and not page.state.item.get("blind"):
             break
     assert page.state.item is not None and not page.state.item.get("blind") and suggestion.visible
+    # at 1280 px the five controls did not fit one row and "Next" covered "Save correction": the
+    # row wraps, its buttons keep their width
+    import panel as pn
+
+    row = page.select(lambda o: "wb-review-buttons" in getattr(o, "css_classes", []))[0]
+    buttons = [b for b in row.objects if isinstance(b, pn.widgets.Button)]
+    assert isinstance(row, pn.FlexBox) and len(buttons) == 4
+    assert all(b.sizing_mode == "fixed" and b.width for b in buttons)
     page.state.close()
     page = review_page.view(AppContext(loop.ws, AppSettings(roles={"vic": "viewer"}), user_override="vic"))
     who = page.select(lambda o: "wb-who" in getattr(o, "css_classes", []))[0]
