@@ -248,7 +248,10 @@ def test_confusion_state_shows_the_children_of_any_parent(ws):
     state.parent = "(top level)"
     assert list(state.children()["child"]) == tax.roots
     assert state.children()["products"].sum() == len(predicted)
-    hv.render(state.heatmap())
+    # nothing lies outside the whole tree: no empty "(outside)" column, and a title that fits
+    assert state.include_outside and "(outside)" not in state.matrix().columns
+    plot = hv.render(state.heatmap())
+    assert plot.title.text == "Confusion among top-level categories"
 
 
 # error severity --------------------------------------------------------------------------

@@ -142,7 +142,8 @@ def test_every_page_opens_on_the_best_run_and_the_comparison_flags_sampled_runs(
         text = chosen.evaluate("s => s.options[s.selectedIndex].text")
         assert best in text, (slug, text)
     page = open_page(watched, served, "classify")
-    assert page.locator(".wb-run select").first.evaluate("s => s.options[s.selectedIndex].text") == best
+    # the label every picker uses: "tfidf · 1a2b3c (RUN ID)"
+    assert page.locator(".wb-run select").first.evaluate("s => s.options[s.selectedIndex].text").endswith(f"· {best.rsplit('-', 1)[-1]} ({best})")
     page.get_by_text(f"tuned on run {served['weak']}").first.wait_for()  # published on another run: warned
     page = open_page(watched, served, "comparison")
     rows = page.locator(".wb-metrics tbody tr")

@@ -97,6 +97,19 @@ def test_heat_map_stays_readable_with_thirty_children():
     assert set(heat.dframe()["true_node"]) == set(names)
 
 
+def test_heat_map_counts_are_white_on_dark_cells_and_black_on_light_ones():
+    """Flipkart's top level: the diagonal's counts were black on navy, unreadable."""
+    names = ["Baby Care", "Computers", "Watches"]
+    counts = np.array([[17, 1, 2], [0, 20, 0], [1, 0, 22]])
+    matrix = pd.DataFrame(counts, index=names, columns=names)
+    fig = hv.render(confusion_heatmap(matrix))
+    glyph = [r for r in fig.renderers if type(r.glyph).__name__ == "Text"][0]
+    source = glyph.data_source.data
+    colour = dict(zip(source["text"], source[glyph.glyph.text_color["field"]]))
+    assert colour["17"] == colour["20"] == colour["22"] == "white"  # the dark diagonal
+    assert colour["1"] == colour["2"] == "black"  # the pale cells
+
+
 def test_heat_map_title_fits_its_plot_for_a_long_parent():
     """A three-level parent with long names cut the title off at the plot's right edge."""
     parent = "Personal Care > Fragrance and Deodorants > Perfume and Body Mist Gift Sets"

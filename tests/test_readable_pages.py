@@ -91,6 +91,27 @@ def test_html_tables_write_shares_numbers_and_paths_alike():
     assert header_min_px("most_confused_sibling") == header_min_px("confused")  # wraps between words only
 
 
+def test_text_columns_are_wide_enough_for_their_longest_word():
+    """Flipkart's Categories table read 'not predicte / d' and 'Showpi / eces (3)': a text cell
+    breaks only between words (up to a cap, so one URL cannot squeeze the other columns)."""
+    from workbench.app.widgets import CELL_CHAR_PX, WORD_MAX_PX, column_options
+
+    frame = pd.DataFrame({"threshold from": ["not predicted", "global (few products)"],
+                          "most confused sibling": ["Showpieces (3)", "Bangles & Armlets (2)"],
+                          "title": ["see https://example.com/a-very-long-address-without-spaces", "x"],
+                          "F1": [0.5, 0.25]})
+    columns = {c["field"]: c["minWidth"] for c in column_options(frame, {})["configuration"]["columns"]}
+    assert columns["threshold from"] >= len("predicted") * CELL_CHAR_PX
+    assert columns["most confused sibling"] >= len("Showpiece") * CELL_CHAR_PX
+    assert columns["title"] == WORD_MAX_PX
+    grow = {c["field"]: c.get("widthGrow", 1) for c in column_options(frame, {})["configuration"]["columns"]}
+    assert grow["most confused sibling"] > grow["F1"]  # spare width goes to words, not to numbers
+    # a category path takes more of the spare width than a number (it read 4-5 lines a row)
+    paths = pd.DataFrame({"category": ["Home Decor & Festive Needs > Table Decor & Handicrafts"], "F1": [0.5]})
+    grow = {c["field"]: c.get("widthGrow", 1) for c in column_options(paths, {})["configuration"]["columns"]}
+    assert grow["category"] > grow["F1"]
+
+
 def test_empty_states_are_a_sentence_and_a_command_without_markdown():
     out = empty_state_html("Nothing yet <b>here</b>.", ["workbench train", "workbench evaluate --all"])
     assert "**" not in out and "`" not in out and "&lt;b&gt;" in out
@@ -140,3 +161,29 @@ def test_the_explorer_says_where_its_threshold_comes_from_and_promotion_skips_sa
     assert "95% of those shelved are right" in explorer.opened_at
     publish_thresholds(ws, 0.8, by="lead", run_id=explorer.run_id)
     assert ThresholdState(workspace=ws).opened_at.startswith("Opened at the published threshold 0.800")
+
+
+def test_placeholders_show_this_catalogs_own_examples(sample_workspace):
+    """A Tokopedia workspace's Classify page read 'e.g. Nike Men Blue Running Shoes' and its
+    Taxonomy page 'e.g. Apparel > Topwear': the examples come from the catalog on screen, never
+    from a title carrying markup or a formula."""
+    from workbench.app.data import example_path, example_title, taxonomy
+
+    ws = sample_workspace("placeholders_tokopedia", 300, dataset="tokopedia")
+    title, path = example_title(ws), example_path(ws)
+    assert title in set(ws.df("SELECT title FROM products")["title"]) and "Nike" not in title
+    assert path.count(" > ") == 1 and path.split(" > ")[0] in taxonomy(ws).roots
+    leaf = taxonomy(ws).leaves[0]
+    with ws.transaction() as cur:  # two hostile labelled products whose ids sort before every other
+        for pid, t in [("!1", "<img src=x onerror=alert(1)>Kabel USB type C fast charging"),
+                       ("!2", '=HYPERLINK("http://x","y") Earphone bluetooth')]:
+            cur.execute("INSERT INTO products (product_id, title, leaf) VALUES (?, ?, ?)", [pid, t, leaf])
+    assert "<" not in example_title(ws) and not example_title(ws).startswith("=")
+
+
+def test_the_classify_picker_labels_runs_as_every_other_picker():
+    """Classify listed bare run ids while every other page read ``auto · fdcd79 (RUN ID)``."""
+    from workbench.app.pages.classify import model_kind
+
+    assert model_kind("20261207-060033-auto-fdcd79") == "auto"
+    assert model_kind("20261207-060033-cnn-lstm-0a1b2c") == "cnn-lstm"

@@ -155,6 +155,37 @@ def test_the_bulk_grid_follows_the_filters_and_a_viewer_keeps_the_notice(loop):
     page.state.close()
 
 
+def test_a_blind_item_shows_no_empty_suggestion_and_a_viewer_is_no_reviewer(loop):
+    """A random-sample item showed 'Why this category?' over nothing and an empty top-5 table;
+    a viewer read 'Reviewer: vic (viewer)'."""
+    page = review_page.view(AppContext(loop.ws, AppSettings()))
+    suggestion = page.select(lambda o: "wb-model-suggestion" in getattr(o, "css_classes", []))[0]
+    page.state.reason_filter = "random"
+    assert page.state.item.get("blind") and not suggestion.visible
+    for reason in ("uncertain", "disagree", "dashboard"):
+        page.state.reason_filter = reason
+        for _ in range(40):
+            if page.state.item is None or not page.state.item.get("blind"):
+                break
+            page.state.skip()
+        if page.state.item is not None and not page.state.item.get("blind"):
+            break
+    assert page.state.item is not None and not page.state.item.get("blind") and suggestion.visible
+    # at 1280 px the five controls did not fit one row and "Next" covered "Save correction": the
+    # row wraps, its buttons keep their width
+    import panel as pn
+
+    row = page.select(lambda o: "wb-review-buttons" in getattr(o, "css_classes", []))[0]
+    buttons = [b for b in row.objects if isinstance(b, pn.widgets.Button)]
+    assert isinstance(row, pn.FlexBox) and len(buttons) == 4
+    assert all(b.sizing_mode == "fixed" and b.width for b in buttons)
+    page.state.close()
+    page = review_page.view(AppContext(loop.ws, AppSettings(roles={"vic": "viewer"}), user_override="vic"))
+    who = page.select(lambda o: "wb-who" in getattr(o, "css_classes", []))[0]
+    assert "Looking as: <b>vic</b> (viewer)" in who.object and "Reviewer" not in who.object
+    page.state.close()
+
+
 def test_items_sent_from_a_dashboard_show_who_sent_them_and_survive_a_rebuild(loop):
     ws = loop.ws
     catalog = ws.df("SELECT product_id FROM predictions WHERE run_id = ? AND part = 'test' AND rank = 1 "

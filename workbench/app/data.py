@@ -17,6 +17,7 @@ import panel as pn
 
 from workbench.errors import WorkbenchError
 from workbench.catalog.relabel import load_taxonomy
+from workbench.catalog.taxonomy import SEP
 from workbench.runs.records import get_run, list_runs
 from workbench.runs.selection import default_run, ranked_runs
 from workbench.store import Workspace
@@ -215,6 +216,22 @@ def titles(ws: Workspace, product_ids) -> pd.DataFrame:
     if not ids:
         return pd.DataFrame({"product_id": [], "title": []})
     return ws.df("SELECT product_id, title FROM products WHERE product_id IN (SELECT unnest(?))", [ids])
+
+
+def example_title(ws: Workspace) -> str:
+    """A labelled title of this catalog for an input's placeholder (``e.g. ...``): plain letters,
+    digits and punctuation only, 15 to 60 characters; fashion's example when there is none."""
+    found = ws.scalar("SELECT title FROM products WHERE leaf IS NOT NULL "
+                      "AND regexp_full_match(title, ?) ORDER BY product_id LIMIT 1",
+                      [r"[\p{L}\p{N}][\p{L}\p{N} ,.&'()/+-]{14,59}"])
+    return str(found) if found else "Nike Men Blue Running Shoes"
+
+
+def example_path(ws: Workspace) -> str:
+    """A category path of this taxonomy two levels deep (a parent, else a leaf) for a placeholder."""
+    tax = taxonomy(ws)
+    nodes = [*sorted(tax.internal_nodes()), *tax.leaves]
+    return next((n for n in nodes if n.count(SEP) == 1), nodes[0] if nodes else "Apparel > Topwear")
 
 
 # projection ------------------------------------------------------------------------------

@@ -33,6 +33,10 @@ HEADER_CHAR_PX, HEADER_EXTRA_PX = 8.2, 24
 DIGIT_PX, CELL_EXTRA_PX = 9.5, 20
 #: the narrowest a column of category paths may be (two levels on two or three lines)
 PATH_MIN_PX = 140
+#: about the width of one character of a text cell (14 px, workbench.css; measured in Chromium), and
+#: the widest a column's minimum grows for its longest word (beyond it ten columns no longer fit
+#: beside the sidebar at 1280 px; text columns take a double share of the spare width instead)
+CELL_CHAR_PX, WORD_MAX_PX = 10, 96
 
 
 def header_text(name: str) -> str:
@@ -58,6 +62,16 @@ def number_min_px(frame: pd.DataFrame, column: str, formatter) -> int:
         top = float(values.max()) if len(values) else 0.0
         chars = len(f"{top:,.0f}") + (4 if (values % 1).any() else 0) + 1
     return int(chars * DIGIT_PX + CELL_EXTRA_PX)
+
+
+def word_min_px(frame: pd.DataFrame, column: str) -> int:
+    """The narrowest a text column may be so that its longest word (of the first 500 values)
+    stays on one line (``not predicted`` never reads ``not predicte / d``); at most
+    :data:`WORD_MAX_PX`, so that one odd long token (a URL, a code) cannot squeeze the other
+    columns."""
+    values = frame[column].dropna().astype(str).head(500)
+    longest = max((len(w) for v in values for w in v.split()), default=0)
+    return min(WORD_MAX_PX, int(longest * CELL_CHAR_PX + CELL_EXTRA_PX)) if longest else 0
 
 
 def is_text(series: pd.Series) -> bool:
@@ -100,11 +114,18 @@ def column_options(frame: pd.DataFrame, formatters: dict, paths: Iterable[str] |
               for c in frame.columns}
     for c in paths:
         widths[c] = max(widths[c], PATH_MIN_PX)
+    for c in frame.columns:
+        if c not in paths and c not in numeric and c not in formatters and is_text(frame[c]):
+            widths[c] = max(widths[c], word_min_px(frame, c))
     options = dict(text_align={c: "right" for c in numeric}, header_align={c: "right" for c in numeric})
     if not per_column:
         return dict(options, titles={c: header_text(c) for c in frame.columns},
                     widths={c: widths[c] for c in numeric}, configuration={"columnDefaults": {"headerWordWrap": True}})
-    columns = [{"field": str(c), "titleFormatter": "html", "minWidth": widths[c]} for c in frame.columns]
+    # a path takes three shares of the spare width (it wraps to 2-5 lines in a share of its own),
+    # other text two (its long words stay whole where the screen allows), a number one
+    grow = {c: 3 if c in paths else 2 if c not in numeric and is_text(frame[c]) else 1 for c in frame.columns}
+    columns = [{"field": str(c), "titleFormatter": "html", "minWidth": widths[c],
+                **({"widthGrow": grow[c]} if grow[c] > 1 else {})} for c in frame.columns]
     return dict(options, titles={c: term(header_text(c)) for c in frame.columns},
                 configuration={"columnDefaults": {"headerWordWrap": True}, "columns": columns})
 

@@ -130,6 +130,9 @@ def confusion_heatmap(matrix: pd.DataFrame, *, title: str = "Confusion among sib
         xlabel="predicted", ylabel="true", fontsize={"xticks": "8pt" if many else "9pt",
                                                      "yticks": "8pt" if many else "9pt"})
     shown = data[data["n"] > 0] if counts_fit(len(rows), len(cols), counts) else data.iloc[0:0]
-    labels = hv.Labels(shown.assign(text=shown["n"].astype(str)), ["predicted", "true"], "text").opts(
-        text_font_size="8pt" if many else "9pt", text_color="black")
+    # white on the dark half of the colour scale, black on the light half: readable on every cell
+    top = 1.0 if normalize else max(float(counts.max()) if counts.size else 1.0, 1.0)
+    ink = np.where(shown[value].to_numpy(dtype=float) / top > 0.5, "white", "black").astype(object)
+    labels = hv.Labels(shown.assign(text=shown["n"].astype(str), ink=ink), ["predicted", "true"], ["text", "ink"]).opts(
+        text_font_size="8pt" if many else "9pt", text_color="ink")
     return heat * labels

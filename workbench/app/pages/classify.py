@@ -11,6 +11,8 @@ import threading
 
 import panel as pn
 
+import workbench.app.data as data
+
 from workbench.security.safe_text import escape_html, escape_markdown
 from workbench.app.state import ClassifyState
 from workbench.app.why import WHY_STYLE, explanation_html, neighbour_photos
@@ -78,7 +80,8 @@ def classify_why_html(state: ClassifyState) -> str:
 
 
 def _single(state: ClassifyState, limit_bytes: int):
-    title = pn.widgets.TextInput.from_param(state.param.title, placeholder="e.g. Nike Men Blue Running Shoes",
+    title = pn.widgets.TextInput.from_param(state.param.title,
+                                            placeholder=f"e.g. {data.example_title(state.workspace)}",
                                             sizing_mode="stretch_width", css_classes=["wb-title"])
     description = pn.widgets.TextAreaInput.from_param(state.param.description, height=80,
                                                       sizing_mode="stretch_width")
@@ -168,12 +171,28 @@ def _upload(state: ClassifyState, ctx):
         dropper, result, sizing_mode="stretch_width")
 
 
+def model_options(state: ClassifyState) -> dict[str, str]:
+    """``{label (run id): run id}`` of the runs with a saved model, newest first."""
+    from workbench.runs.predictor import runs_with_models
+
+    return {f"{data.run_label(rid, model_kind(rid))} ({rid})": rid for rid in runs_with_models(state.workspace)[::-1]}
+
+
+def model_kind(run_id: str) -> str:
+    """The model family in a run id (``20261207-060033-auto-fdcd79`` -> ``auto``)."""
+    parts = str(run_id).split("-")
+    return "-".join(parts[2:-1]) if len(parts) > 3 else str(run_id)
+
+
 def view(ctx):
     """The classify page."""
     state = ClassifyState(workspace=ctx.workspace, news=ctx.news.param.runs)
     if not state.has_model:
         return empty_state("No run in this workspace has a saved model yet: train one first.", "workbench train")
-    model = pn.widgets.Select.from_param(state.param.run_id, width=420, css_classes=["wb-run"])
+    # the runs by the label every other page's picker uses (``auto · fdcd79 (RUN ID)``); new runs join
+    model = pn.widgets.Select(name="Model (run)", options=pn.bind(lambda _: model_options(state), state.param.news),
+                              value=state.run_id, width=420, css_classes=["wb-run"])
+    model.link(state, value="run_id")
     rule = pn.widgets.RadioButtonGroup(options=RULE_LABELS, value=state.decision, css_classes=["wb-decision-rule"])
     rule.link(state, value="decision")
     rule_help = html(define("Decision rule: the most probable category, or the one with the least expected "

@@ -189,7 +189,8 @@ def single_view(state: ReviewState, readonly: bool, mode) -> pn.Column:
     idle = pn.bind(lambda item: item is None, state.param.item)
     locked = pn.bind(lambda item: item is None or readonly, state.param.item)
     button = lambda label, css, color="default", disabled=locked, action=None: action_button(  # noqa: E731
-        state, action, label=label, color=color, disabled=disabled, css_classes=[css])
+        state, action, label=label, color=color, disabled=disabled, css_classes=[css], width=170,
+        sizing_mode="fixed")  # fixed: the row wraps at 1280 px instead of overlapping its buttons
     # the random sample is reviewed blind: nothing to accept, the reviewer picks the category
     blind = pn.bind(lambda item: item is None or readonly or bool(item.get("blind")), state.param.item)
     buttons = [button("Accept (a)", "wb-accept", "success", disabled=blind, action=state.accept), search,
@@ -218,10 +219,15 @@ def single_view(state: ReviewState, readonly: bool, mode) -> pn.Column:
                                product_why_html(state.workspace, item["product_id"], item.get("run_id")),
                                state.param.item),
                        stylesheets=[WHY_STYLE], sizing_mode="stretch_width", css_classes=["wb-why-box"])
-    return pn.Column(keys, pn.Row(photo, product, sizing_mode="stretch_width"),
-                     html("<p><b>Why this category?</b></p>"), why,
-                     html("<p><b>The model's top 5</b> (choose one to correct to it)</p>"), top5,
-                     pn.Row(*buttons, sizing_mode="stretch_width"), sizing_mode="stretch_width",
+    # a blind item (the random sample) shows neither heading over an empty table: the product's
+    # text already says to pick the category yourself
+    suggestion = pn.Column(html("<p><b>Why this category?</b></p>"), why,
+                           html("<p><b>The model's top 5</b> (choose one to correct to it)</p>"), top5,
+                           visible=pn.bind(lambda item: item is not None and not item.get("blind"), state.param.item),
+                           sizing_mode="stretch_width", css_classes=["wb-model-suggestion"])
+    return pn.Column(keys, pn.Row(photo, product, sizing_mode="stretch_width"), suggestion,
+                     pn.FlexBox(*buttons, gap="0 0.6em", align_items="flex-end", css_classes=["wb-review-buttons"]),
+                     sizing_mode="stretch_width",
                      css_classes=["wb-review-single"])
 
 
@@ -265,7 +271,8 @@ def view(ctx):
     confirm = action_button(state, state.confirm_test_change, label="Confirm: change the test label",
                             color="danger", visible=pn.bind(bool, state.param.pending_test_change),
                             css_classes=["wb-confirm-test-change"])
-    who = html(f"<p>Reviewer: <b>{escape_html(ctx.actor)}</b> ({escape_html(ctx.role)})</p>", css_classes=["wb-who"])
+    who = html(f"<p>{'Looking as' if readonly else 'Reviewer'}: <b>{escape_html(ctx.actor)}</b> "
+               f"({escape_html(ctx.role)})</p>", css_classes=["wb-who"])
     layout = pn.Column(
         intro(TITLE, HOW, "The queue holds a random sample of each day's products (for an honest accuracy "
                           "figure), the least confident ones, those two runs disagree on, catalog labels that "

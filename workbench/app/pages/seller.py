@@ -11,6 +11,8 @@ import logging
 import pandas as pd
 import panel as pn
 
+import workbench.app.data as data
+
 from workbench.app.state.seller import NONE_FITS, SellerState
 from workbench.app.widgets import alert, empty_state, html, html_table, intro, limited_dropper, photo_dropper
 from workbench.errors import WorkbenchError
@@ -51,7 +53,8 @@ def _photo(state: SellerState, limit_bytes: int) -> pn.Column:
 
 
 def _single(state: SellerState, limit_bytes: int) -> pn.Column:
-    title = pn.widgets.TextInput.from_param(state.param.title, placeholder="e.g. Nike Men Blue Running Shoes",
+    title = pn.widgets.TextInput.from_param(state.param.title,
+                                            placeholder=f"e.g. {data.example_title(state.workspace)}",
                                             sizing_mode="stretch_width", css_classes=["wb-seller-title"])
     description = pn.widgets.TextAreaInput.from_param(state.param.description, height=70,
                                                       sizing_mode="stretch_width")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import panel as pn
 
+import workbench.app.data as data
+
 from workbench.app.state.taxonomy import TaxonomyState
 from workbench.app.widgets import alert, empty_state, guarded_action, html, intro, table
 from workbench.security.safe_text import escape_html
@@ -47,7 +49,8 @@ def view(ctx):
     history.value = pn.bind(lambda *_: state.history(), state.param.version)
     operation = pn.widgets.Select.from_param(state.param.op, width=230, css_classes=["wb-taxonomy-op"])
     node = pn.widgets.TextInput.from_param(state.param.node, width=460, css_classes=["wb-taxonomy-node"],
-                                           placeholder="e.g. Apparel > Topwear (click a row of the tree)")
+                                           placeholder=f"e.g. {data.example_path(ctx.workspace)} "
+                                                       "(click a row of the tree)")
     argument = pn.widgets.TextInput.from_param(state.param.argument, width=320, css_classes=["wb-taxonomy-arg"])
     keywords = pn.widgets.TextInput.from_param(state.param.keywords, width=460, css_classes=["wb-taxonomy-keywords"],
                                                visible=pn.bind(lambda op: op == "split", state.param.op))

@@ -50,9 +50,10 @@ class ConfusionState(param.Parameterized):
 
     @param.depends("run_id", "parent", "include_outside")
     def matrix(self) -> pd.DataFrame:
-        """Counts among the parent's children (rows true, columns predicted)."""
+        """Counts among the parent's children (rows true, columns predicted); the ``(outside)``
+        column only under a parent (nothing lies outside the top level) and when asked for."""
         m = self._full_matrix()
-        return m if self.include_outside else m.drop(columns=OUTSIDE)
+        return m if self.include_outside and self.parent != TOP_LEVEL else m.drop(columns=OUTSIDE)
 
     @param.depends("run_id", "parent")
     def children(self) -> pd.DataFrame:
@@ -121,8 +122,9 @@ class ConfusionState(param.Parameterized):
     @param.depends("run_id", "parent", "include_outside")
     def heatmap(self):
         """The heat map of :meth:`matrix`."""
-        label = "top-level categories" if self.parent == TOP_LEVEL else self.parent
-        return confusion_heatmap(self.matrix(), title=f"Confusion among the children of {label}")
+        title = ("Confusion among top-level categories" if self.parent == TOP_LEVEL
+                 else f"Confusion among the children of {self.parent}")
+        return confusion_heatmap(self.matrix(), title=title)
 
     def cell(self, x_label: str, y_label: str) -> drill.Selection | None:
         """The products of the heat-map cell at (predicted label ``x_label``, true label ``y_label``),
