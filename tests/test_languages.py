@@ -150,6 +150,21 @@ def tokopedia_ws(sample_workspace):
     return sample_workspace("tokopedia_ws", 300, dataset="tokopedia")
 
 
+def test_embed_with_the_english_default_names_the_multilingual_encoder_for_indonesian_titles(
+        tokopedia_ws, sample_workspace, capsys):
+    """`workbench embed` without --model on Indonesian titles says which encoder fits them, in one
+    line; on English titles it says nothing of the kind."""
+    from workbench.cli.main import main
+
+    assert main(["embed", "--no-progress", "--neighbours", "0", "--workspace", str(tokopedia_ws.path)]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "titles look not English" in notes[0], notes
+    assert "`workbench embed --model multilingual`" in notes[0]
+    fashion = sample_workspace("fashion_embed_note", 200)
+    assert main(["embed", "--no-progress", "--neighbours", "0", "--workspace", str(fashion.path)]) == 0
+    assert "note: titles look" not in capsys.readouterr().out
+
+
 def test_tokopedia_ingests_trains_and_evaluates(tokopedia_ws):
     """The Indonesian catalog end to end from the command line: ingest, embed with the
     multilingual encoder, train tfidf, fasttext and xgboost on it, evaluate."""

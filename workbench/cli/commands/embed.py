@@ -80,6 +80,10 @@ def run_embed(args: argparse.Namespace) -> int:
                                 batch_size=args.batch_size, progress=not args.no_progress,
                                 precision=args.precision, encode_missing=encoder)
     print(report)
+    if str(args.model) == "default":
+        note = language_note(ws)
+        if note:
+            print(note)
     if args.neighbours:
         from workbench.embeddings.category_neighbours import store_category_neighbours
         from workbench.catalog.taxonomy import Taxonomy
@@ -96,3 +100,18 @@ def run_embed(args: argparse.Namespace) -> int:
                 print(f"stored {frame['rank'].max()} semantic neighbours for each of "
                       f"{len(taxonomy.leaves):,} leaf categories")
     return 0
+
+
+def language_note(ws: Workspace) -> str | None:
+    """One line when the English default encoder embedded titles that do not read as English
+    (``workbench train`` and ``inspect`` take the multilingual encoder for them), else ``None``."""
+    from workbench.catalog.language import guess_language
+
+    titles = [str(t) for (t,) in ws.rows("SELECT title FROM products ORDER BY product_id LIMIT 2000")]
+    guess = guess_language(titles) if titles else None
+    if guess is None or guess.english:
+        return None
+    return (f"note: {guess}; the default all-MiniLM-L6-v2 embedded them: `workbench embed --model multilingual` "
+            "embeds such titles better (`workbench train` already uses it for them), and "
+            "`workbench project --model multilingual` maps them")
+
