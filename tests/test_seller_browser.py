@@ -115,9 +115,15 @@ def test_a_bulk_upload_of_twenty_rows_with_two_changed_choices(served, seller, t
     table = page.locator(".wb-seller-bulk")
     table.first.wait_for()
     wait_for(lambda: table.locator("tbody tr").count() == 20)
-    # hostile titles are shown as text
-    text = "\n".join(table.locator("tbody tr").all_inner_texts())
-    assert HOSTILE_TITLE in text and FORMULA_TITLE in text
+    # hostile titles are shown as text (the rows are drawn before their cells are filled: under
+    # load the first read found 20 empty rows)
+    rows_text = lambda: "\n".join(table.locator("tbody tr").all_inner_texts())  # noqa: E731
+    try:
+        wait_for(lambda: HOSTILE_TITLE in rows_text(), timeout=30)
+    except AssertionError:
+        pass  # the assertion below says what the rows hold
+    text = rows_text()
+    assert HOSTILE_TITLE in text and FORMULA_TITLE in text, text[:500]
     seller.assert_inert("the bulk table")
     suggestion = table.locator("tbody tr").nth(3).locator(".wb-path").first.get_attribute("title")
     leaves = ws.df("SELECT DISTINCT leaf FROM products WHERE leaf IS NOT NULL ORDER BY leaf")["leaf"].tolist()

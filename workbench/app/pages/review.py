@@ -189,8 +189,8 @@ def single_view(state: ReviewState, readonly: bool, mode) -> pn.Column:
     idle = pn.bind(lambda item: item is None, state.param.item)
     locked = pn.bind(lambda item: item is None or readonly, state.param.item)
     button = lambda label, css, color="default", disabled=locked, action=None: action_button(  # noqa: E731
-        state, action, label=label, color=color, disabled=disabled, css_classes=[css], width=170,
-        sizing_mode="fixed")  # fixed: the row wraps at 1280 px instead of overlapping its buttons
+        state, action, label=label, color=color, disabled=disabled, css_classes=[css],
+        width=170)  # a fixed width: the row wraps at 1280 px instead of overlapping its buttons
     # the random sample is reviewed blind: nothing to accept, the reviewer picks the category
     blind = pn.bind(lambda item: item is None or readonly or bool(item.get("blind")), state.param.item)
     buttons = [button("Accept (a)", "wb-accept", "success", disabled=blind, action=state.accept), search,
